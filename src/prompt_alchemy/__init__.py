@@ -1,0 +1,3 @@
+"""prompt-alchemy: ideas into production-ready prompts, on a message bus."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,219 @@
+"""Contracts of the generation engine: generate, optimize, batch, select (judge), capabilities."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints, field_validator
+
+from prompt_alchemy.schemas.common import (
+    MAX_INPUT_CHARS,
+    MAX_PROMPT_CHARS,
+    Identifier,
+    Persona,
+    Phase,
+    PhaseSelection,
+    Reply,
+    Request,
+    Tag,
+    Usage,
+)
+from prompt_alchemy.schemas.errors import ErrorBody
+from prompt_alchemy.schemas.providers import ProviderName
+from prompt_alchemy.schemas.storage import Lineage
+
+__all__ = [
+    "BatchItemResult",
+    "BatchReply",
+    "BatchRequest",
+    "CapabilitiesReply",
+    "CapabilitiesRequest",
+    "GenerateReply",
+    "GenerateRequest",
+    "GeneratedPrompt",
+    "JudgeScore",
+    "OptimizeIteration",
+    "OptimizeReply",
+    "OptimizeRequest",
+    "PhaseSettings",
+    "Scores",
+    "SelectReply",
+    "SelectRequest",
+]
+
+InputText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_INPUT_CHARS)]
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class PhaseSettings(Request):
+    """Per-phase overrides; anything unset falls back to the request, then to the defaults."""
+
+    provider: ProviderName | None = None
+    model: ModelName | None = None
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(default=None, ge=1, le=32_768)
+
+
+class GenerateRequest(Request):
+    input: InputText
+    phases: list[Phase] = Field(default_factory=lambda: list(Phase), min_length=1, max_length=3)
+    count: int = Field(default=3, ge=1, le=10)
+    persona: Persona = Persona.GENERIC
+    target_model: ModelName | None = None
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=2048, ge=1, le=32_768)
+    phase_selection: PhaseSelection = PhaseSelection.BEST
+    provider: ProviderName | None = None
+    phase_settings: dict[Phase, PhaseSettings] = Field(default_factory=dict)
+    tags: list[Tag] = Field(default_factory=list, max_length=32)
+    use_history: bool = True
+    history_min_similarity: float = Field(default=0.75, ge=0.0, le=1.0)
+    judge: bool = False
+    save: bool = True
+    request_id: Identifier | None = None
+
+    @field_validator("phases")
+    @classmethod
+    def _distinct_in_order(cls, phases: list[Phase]) -> list[Phase]:
+        if len(set(phases)) != len(phases):
+            raise ValueError("phases must not repeat")
+        return sorted(phases, key=lambda phase: phase.order)
+
+
+class Scores(Reply):
+    ranker: float = 0.0
+    judge: float | None = None
+    combined: float = 0.0
+    features: dict[str, float] = Field(default_factory=dict)
+
+
+class GeneratedPrompt(Reply):
+    id: str | None = None
+    content: str
+    phase: Phase
+    chain: int = 0
+    provider: str
+    model: str
+    persona: Persona = Persona.GENERIC
+    target_model: str | None = None
+    parent_id: str | None = None
+    saved: bool = False
+    scores: Scores = Field(default_factory=Scores)
+    judge_reason: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0
+    lineage: Lineage = Field(default_factory=Lineage)
+
+
+class GenerateReply(Reply):
+    request_id: str
+    input: str
+    prompts: list[GeneratedPrompt]
+    best: GeneratedPrompt | None = None
+    selected: list[GeneratedPrompt] = Field(default_factory=list)
+    history_used: list[str] = Field(default_factory=list)
+    weights_version: int = 0
+    offline: bool = False
+    warnings: list[str] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float = 0.0
+    duration_ms: float = 0.0
+
+
+class JudgeScore(Reply):
+    index: int
+    score: float = Field(ge=0.0, le=1.0)
+    reason: str
+
+
+class SelectRequest(Request):
+    """Ask an LLM judge to score candidate prompts for a task."""
+
+    input: InputText
+    candidates: list[Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROMPT_CHARS)]] = Field(
+        min_length=1, max_length=30
+    )
+    persona: Persona = Persona.GENERIC
+    target_model: ModelName | None = None
+    provider: ProviderName | None = None
+    model: ModelName | None = None
+    criteria: Annotated[str, StringConstraints(max_length=4000)] | None = None
+
+
+class SelectReply(Reply):
+    scores: list[JudgeScore]
+    best_index: int
+    provider: str
+    model: str
+
+
+class OptimizeRequest(Request):
+    """Meta-prompt optimisation: judge, critique, rewrite, until the target score or max iterations."""
+
+    prompt: Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROMPT_CHARS)] | None = None
+    prompt_id: Identifier | None = None
+    task: InputText | None = None
+    persona: Persona = Persona.GENERIC
+    target_model: ModelName | None = None
+    target_score: float = Field(default=0.85, ge=0.0, le=1.0)
+    max_iterations: int = Field(default=3, ge=1, le=10)
+    provider: ProviderName | None = None
+    model: ModelName | None = None
+    save: bool = True
+
+
+class OptimizeIteration(Reply):
+    iteration: int
+    prompt: str
+    score: float
+    reasoning: str
+    improvements: list[str] = Field(default_factory=list)
+
+
+class OptimizeReply(Reply):
+    original: str
+    best: OptimizeIteration
+    iterations: list[OptimizeIteration]
+    improved: bool
+    stored_id: str | None = None
+    parent_id: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+
+
+class BatchRequest(Request):
+    items: list[GenerateRequest] = Field(min_length=1, max_length=100)
+    concurrency: int = Field(default=4, ge=1, le=16)
+
+
+class BatchItemResult(Reply):
+    index: int
+    ok: bool
+    reply: GenerateReply | None = None
+    error: ErrorBody | None = None
+
+
+class BatchReply(Reply):
+    results: list[BatchItemResult]
+    succeeded: int
+    failed: int
+
+
+class CapabilitiesRequest(Request):
+    pass
+
+
+class CapabilitiesReply(Reply):
+    phases: list[Phase]
+    legacy_phase_names: dict[str, str]
+    personas: list[Persona]
+    target_families: list[str]
+    phase_selections: list[str]
+    providers: list[str]
+    default_provider: str | None = None
+    judge_available: bool = True
+    version: str
+    limits: dict[str, Any] = Field(default_factory=dict)
+
+
+_ = MAX_PROMPT_CHARS

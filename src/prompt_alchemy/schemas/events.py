@@ -1,0 +1,41 @@
+"""Pub/sub events: live generation progress."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from prompt_alchemy.schemas.common import Event, Phase, utc_now
+
+__all__ = ["GenerationProgress", "ProgressKind"]
+
+
+class ProgressKind(StrEnum):
+    STARTED = "started"
+    PHASE_STARTED = "phase_started"
+    CANDIDATE = "candidate"
+    PHASE_DONE = "phase_done"
+    RANKED = "ranked"
+    SAVED = "saved"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class GenerationProgress(Event):
+    """One step of a generation, published on ``alchemy.v1.events.generation.<request_id>``.
+
+    ``seq`` counts from 0 per request so a listener can order and detect gaps.
+    """
+
+    request_id: str
+    seq: int = Field(ge=0)
+    kind: ProgressKind
+    phase: Phase | None = None
+    chain: int | None = None
+    prompt_id: str | None = None
+    message: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+    at: datetime = Field(default_factory=utc_now)

@@ -1,0 +1,148 @@
+"""Contracts of the providers worker: completion, embeddings, provider catalogue."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from prompt_alchemy.schemas.common import (
+    MAX_PROMPT_CHARS,
+    Persona,
+    Phase,
+    Reply,
+    Request,
+    TargetFamily,
+    Usage,
+)
+
+__all__ = [
+    "ChatMessage",
+    "CircuitState",
+    "CompletionReply",
+    "CompletionRequest",
+    "EmbedReply",
+    "EmbedRequest",
+    "GenerationHints",
+    "ProviderCapabilities",
+    "ProviderGetRequest",
+    "ProviderInfo",
+    "ProviderName",
+    "ProviderTestReply",
+    "ProviderTestRequest",
+    "ProvidersListReply",
+    "ProvidersListRequest",
+]
+
+ProviderName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-]*$")]
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class ChatMessage(Request):
+    role: Literal["system", "user", "assistant"]
+    content: Annotated[str, StringConstraints(max_length=MAX_PROMPT_CHARS)]
+
+
+class GenerationHints(Request):
+    """What the engine knows about the call; the offline provider builds its answer from it."""
+
+    phase: Phase | None = None
+    persona: Persona = Persona.GENERIC
+    target_family: TargetFamily = TargetFamily.GENERIC
+    idea: Annotated[str, StringConstraints(max_length=MAX_PROMPT_CHARS)] | None = None
+    task: Literal["generate", "judge", "optimize"] = "generate"
+
+
+class CompletionRequest(Request):
+    """One chat completion. ``provider`` None means the configured default and fallback order."""
+
+    provider: ProviderName | None = None
+    model: ModelName | None = None
+    messages: list[ChatMessage] = Field(min_length=1, max_length=64)
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=1024, ge=1, le=32_768)
+    fallback: bool = True
+    use_cache: bool = True
+    hints: GenerationHints | None = None
+
+
+class CompletionReply(Reply):
+    provider: str
+    model: str
+    content: str
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float = Field(default=0.0, ge=0.0)
+    latency_ms: float = Field(default=0.0, ge=0.0)
+    attempts: int = Field(default=1, ge=1)
+    fallback_from: list[str] = Field(default_factory=list)
+    cached: bool = False
+    offline: bool = False
+
+
+class EmbedRequest(Request):
+    provider: ProviderName | None = None
+    model: ModelName | None = None
+    texts: list[Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROMPT_CHARS)]] = Field(
+        min_length=1, max_length=256
+    )
+
+
+class EmbedReply(Reply):
+    provider: str
+    model: str
+    dimension: int = Field(ge=1)
+    vectors: list[list[float]]
+    usage: Usage = Field(default_factory=Usage)
+
+
+class CircuitState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class ProviderCapabilities(Reply):
+    generation: bool = True
+    embeddings: bool = False
+
+
+class ProviderInfo(Reply):
+    name: str
+    kind: str
+    available: bool
+    reason: str | None = None
+    capabilities: ProviderCapabilities = Field(default_factory=ProviderCapabilities)
+    models: list[str] = Field(default_factory=list)
+    default_model: str | None = None
+    embedding_model: str | None = None
+    base_url: str | None = None
+    circuit: CircuitState = CircuitState.CLOSED
+    offline: bool = False
+
+
+class ProvidersListRequest(Request):
+    pass
+
+
+class ProvidersListReply(Reply):
+    providers: list[ProviderInfo]
+    default: str
+    fallback_order: list[str] = Field(default_factory=list)
+
+
+class ProviderGetRequest(Request):
+    name: ProviderName
+
+
+class ProviderTestRequest(Request):
+    name: ProviderName
+    model: ModelName | None = None
+
+
+class ProviderTestReply(Reply):
+    name: str
+    ok: bool
+    model: str | None = None
+    latency_ms: float = 0.0
+    message: str = ""
