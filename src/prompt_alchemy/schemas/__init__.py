@@ -1,29 +1,4 @@
-"""Pydantic contracts of every subject. Import models from their modules; this package re-exports the registry."""
+"""Pydantic contracts of every subject. Models live in their modules; this package re-exports the registry."""
 
-from prompt_alchemy.schemas.registry import (
-    FEEDBACK,
-    PREFIX,
-    REGISTRY,
-    WEIGHTS_UPDATED,
-    Contract,
-    ContractKind,
-    Service,
-    contract_for,
-    contracts_of,
-    generation_events_subject,
-    subject,
-)
-
-__all__ = [
-    "FEEDBACK",
-    "PREFIX",
-    "REGISTRY",
-    "WEIGHTS_UPDATED",
-    "Contract",
-    "ContractKind",
-    "Service",
-    "contract_for",
-    "contracts_of",
-    "generation_events_subject",
-    "subject",
-]
+from prompt_alchemy.schemas.registry import *  # noqa: F403 - the registry's __all__ is the public surface
+from prompt_alchemy.schemas.registry import __all__ as __all__

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -16,15 +17,50 @@ from prompt_alchemy.errors import UnknownSubject
 from prompt_alchemy.schemas import engine, learning, providers, storage
 from prompt_alchemy.schemas.events import GenerationProgress
 from prompt_alchemy.schemas.health import HealthReply, HealthRequest
+from prompt_alchemy.schemas.subjects import matches
 
 __all__ = [
     "API_VERSION",
+    "ENGINE_BATCH",
+    "ENGINE_CAPABILITIES",
+    "ENGINE_GENERATE",
+    "ENGINE_HEALTH",
+    "ENGINE_OPTIMIZE",
+    "ENGINE_SELECT",
+    "EVENTS_GENERATION",
+    "EVENTS_WEIGHTS_UPDATED",
     "FEEDBACK",
+    "LEARNING_FEEDBACK",
+    "LEARNING_HEALTH",
+    "LEARNING_RECOMMENDATIONS",
+    "LEARNING_STATS",
+    "LEARNING_UPDATE_WEIGHTS",
+    "LEARNING_WEIGHTS",
     "PREFIX",
+    "PROVIDERS_COMPLETE",
+    "PROVIDERS_EMBED",
+    "PROVIDERS_GET",
+    "PROVIDERS_HEALTH",
+    "PROVIDERS_LIST",
+    "PROVIDERS_TEST",
     "REGISTRY",
+    "STORAGE_DELETE",
+    "STORAGE_EMBEDDINGS",
+    "STORAGE_EXPORT",
+    "STORAGE_GET",
+    "STORAGE_HEALTH",
+    "STORAGE_IMPORT",
+    "STORAGE_LINEAGE",
+    "STORAGE_REEMBED",
+    "STORAGE_SEARCH",
+    "STORAGE_STATS",
+    "STORAGE_STORE",
+    "STORAGE_UPDATE",
     "WEIGHTS_UPDATED",
     "Contract",
     "ContractKind",
+    "ReplyT",
+    "RequestT",
     "Service",
     "contract_for",
     "contracts_of",
@@ -50,14 +86,20 @@ class ContractKind(StrEnum):
     DURABLE_EVENT = "durable_event"  # persisted in a stream, consumed at least once
 
 
+RequestT = TypeVar("RequestT", bound=BaseModel)
+ReplyT = TypeVar("ReplyT", bound=BaseModel)
+
+
 @dataclass(frozen=True, slots=True)
-class Contract:
+class Contract(Generic[RequestT, ReplyT]):
+    """One subject and its models. For events ``reply`` is ``None`` (typed as the request)."""
+
     subject: str
     service: Service
     method: str
     kind: ContractKind
-    request: type[BaseModel]
-    reply: type[BaseModel] | None
+    request: type[RequestT]
+    reply: type[ReplyT] | None
     summary: str
 
     @property
@@ -69,95 +111,153 @@ def subject(service: Service, method: str) -> str:
     return f"{PREFIX}.{service.value}.{method}"
 
 
-def _request(service: Service, method: str, req: type[BaseModel], rep: type[BaseModel], summary: str) -> Contract:
+def _request(
+    service: Service, method: str, req: type[RequestT], rep: type[ReplyT], summary: str
+) -> Contract[RequestT, ReplyT]:
     return Contract(subject(service, method), service, method, ContractKind.REQUEST, req, rep, summary)
 
 
-def _health(service: Service) -> Contract:
+def _health(service: Service) -> Contract[HealthRequest, HealthReply]:
     return _request(service, "health", HealthRequest, HealthReply, f"Health of one {service.value} instance.")
 
 
 E, P, S, L = Service.ENGINE, Service.PROVIDERS, Service.STORAGE, Service.LEARNING
 
-_CONTRACTS: tuple[Contract, ...] = (
-    # generation engine
-    _request(E, "generate", engine.GenerateRequest, engine.GenerateReply,
-             "Run the phases for an idea and return ranked candidate prompts."),
-    _request(E, "optimize", engine.OptimizeRequest, engine.OptimizeReply,
-             "Judge, critique and rewrite a prompt until a target score."),
-    _request(E, "batch", engine.BatchRequest, engine.BatchReply,
-             "Generate for many inputs with bounded concurrency."),
-    _request(E, "select", engine.SelectRequest, engine.SelectReply,
-             "LLM judge: score candidate prompts for a task."),
-    _request(E, "capabilities", engine.CapabilitiesRequest, engine.CapabilitiesReply,
-             "Phases, personas, target families and providers the engine offers."),
-    _health(E),
-    # providers
-    _request(P, "list", providers.ProvidersListRequest, providers.ProvidersListReply,
-             "Every provider with availability, capabilities and models."),
-    _request(P, "get", providers.ProviderGetRequest, providers.ProviderInfo, "One provider."),
-    _request(P, "test", providers.ProviderTestRequest, providers.ProviderTestReply,
-             "Make a real minimal call to a provider."),
-    _request(P, "complete", providers.CompletionRequest, providers.CompletionReply,
-             "One chat completion with retries, circuit breaking and fallback."),
-    _request(P, "embed", providers.EmbedRequest, providers.EmbedReply, "Embeddings from a provider."),
-    _health(P),
-    # storage
-    _request(S, "store", storage.StoreRequest, storage.StoreReply, "Store a prompt (deduplicated by content)."),
-    _request(S, "get", storage.GetRequest, storage.GetReply, "One prompt, optionally with its history."),
-    _request(S, "update", storage.UpdateRequest, storage.UpdateReply, "Edit a prompt or its aggregates."),
-    _request(S, "delete", storage.DeleteRequest, storage.DeleteReply, "Delete a prompt."),
-    _request(S, "search", storage.SearchRequest, storage.SearchReply, "Semantic and filtered search."),
-    _request(S, "lineage", storage.LineageRequest, storage.LineageReply, "Ancestors and descendants."),
-    _request(S, "embeddings", storage.EmbeddingsRequest, storage.EmbeddingsReply, "Embed texts (cached)."),
-    _request(S, "export", storage.ExportRequest, storage.ExportReply, "One page of a JSON Lines export."),
-    _request(S, "import", storage.ImportRequest, storage.ImportReply, "Import JSON Lines."),
-    _request(S, "reembed", storage.ReembedRequest, storage.ReembedReply, "Move vectors to another model."),
-    _request(S, "stats", storage.StorageStatsRequest, storage.StorageStats, "Counts and sizes."),
-    _health(S),
-    # learning
-    Contract(subject(L, "feedback"), L, "feedback", ContractKind.DURABLE_EVENT,
-             learning.FeedbackEvent, learning.FeedbackAccepted,
-             "A user's judgement of a prompt; persisted before it is acknowledged."),
-    _request(L, "update_weights", learning.UpdateWeightsRequest, learning.Weights,
-             "Recompute the ranking weights in full."),
-    _request(L, "weights", learning.WeightsRequest, learning.Weights, "The current ranking weights."),
-    _request(L, "stats", learning.LearningStatsRequest, learning.LearningStats, "Learning counters."),
-    _request(L, "recommendations", learning.RecommendationsRequest, learning.RecommendationsReply,
-             "Best stored prompts for an input: similarity x learned score."),
-    _health(L),
-    # events
-    Contract(f"{PREFIX}.events.generation.*", Service.EVENTS, "generation", ContractKind.EVENT,
-             GenerationProgress, None, "Live progress of one generation; the last token is its request id."),
-    Contract(f"{PREFIX}.events.weights.updated", Service.EVENTS, "weights_updated", ContractKind.EVENT,
-             learning.WeightsUpdated, None, "New ranking weights: every engine replica reloads."),
+# generation engine
+ENGINE_GENERATE = _request(
+    E,
+    "generate",
+    engine.GenerateRequest,
+    engine.GenerateReply,
+    "Run the phases for an idea and return ranked candidate prompts.",
+)
+ENGINE_OPTIMIZE = _request(
+    E,
+    "optimize",
+    engine.OptimizeRequest,
+    engine.OptimizeReply,
+    "Judge, critique and rewrite a prompt until a target score.",
+)
+ENGINE_BATCH = _request(
+    E, "batch", engine.BatchRequest, engine.BatchReply, "Generate for many inputs with bounded concurrency."
+)
+ENGINE_SELECT = _request(
+    E, "select", engine.SelectRequest, engine.SelectReply, "LLM judge: score candidate prompts for a task."
+)
+ENGINE_CAPABILITIES = _request(
+    E,
+    "capabilities",
+    engine.CapabilitiesRequest,
+    engine.CapabilitiesReply,
+    "Phases, personas, target families and providers the engine offers.",
+)
+ENGINE_HEALTH = _health(E)
+# providers
+PROVIDERS_LIST = _request(
+    P,
+    "list",
+    providers.ProvidersListRequest,
+    providers.ProvidersListReply,
+    "Every provider with availability, capabilities and models.",
+)
+PROVIDERS_GET = _request(P, "get", providers.ProviderGetRequest, providers.ProviderInfo, "One provider.")
+PROVIDERS_TEST = _request(
+    P, "test", providers.ProviderTestRequest, providers.ProviderTestReply, "Make a real minimal call to a provider."
+)
+PROVIDERS_COMPLETE = _request(
+    P,
+    "complete",
+    providers.CompletionRequest,
+    providers.CompletionReply,
+    "One chat completion with retries, circuit breaking and fallback.",
+)
+PROVIDERS_EMBED = _request(P, "embed", providers.EmbedRequest, providers.EmbedReply, "Embeddings from a provider.")
+PROVIDERS_HEALTH = _health(P)
+# storage
+STORAGE_STORE = _request(
+    S, "store", storage.StoreRequest, storage.StoreReply, "Store a prompt (deduplicated by content)."
+)
+STORAGE_GET = _request(S, "get", storage.GetRequest, storage.GetReply, "One prompt, optionally with its history.")
+STORAGE_UPDATE = _request(S, "update", storage.UpdateRequest, storage.UpdateReply, "Edit a prompt or its aggregates.")
+STORAGE_DELETE = _request(S, "delete", storage.DeleteRequest, storage.DeleteReply, "Delete a prompt.")
+STORAGE_SEARCH = _request(S, "search", storage.SearchRequest, storage.SearchReply, "Semantic and filtered search.")
+STORAGE_LINEAGE = _request(S, "lineage", storage.LineageRequest, storage.LineageReply, "Ancestors and descendants.")
+STORAGE_EMBEDDINGS = _request(
+    S, "embeddings", storage.EmbeddingsRequest, storage.EmbeddingsReply, "Embed texts (cached)."
+)
+STORAGE_EXPORT = _request(S, "export", storage.ExportRequest, storage.ExportReply, "One page of a JSON Lines export.")
+STORAGE_IMPORT = _request(S, "import", storage.ImportRequest, storage.ImportReply, "Import JSON Lines.")
+STORAGE_REEMBED = _request(S, "reembed", storage.ReembedRequest, storage.ReembedReply, "Move vectors to another model.")
+STORAGE_STATS = _request(S, "stats", storage.StorageStatsRequest, storage.StorageStats, "Counts and sizes.")
+STORAGE_HEALTH = _health(S)
+# learning
+LEARNING_FEEDBACK: Contract[learning.FeedbackEvent, learning.FeedbackAccepted] = Contract(
+    subject(L, "feedback"),
+    L,
+    "feedback",
+    ContractKind.DURABLE_EVENT,
+    learning.FeedbackEvent,
+    learning.FeedbackAccepted,
+    "A user's judgement of a prompt; persisted before it is acknowledged.",
+)
+LEARNING_UPDATE_WEIGHTS = _request(
+    L, "update_weights", learning.UpdateWeightsRequest, learning.Weights, "Recompute the ranking weights in full."
+)
+LEARNING_WEIGHTS = _request(L, "weights", learning.WeightsRequest, learning.Weights, "The current ranking weights.")
+LEARNING_STATS = _request(L, "stats", learning.LearningStatsRequest, learning.LearningStats, "Learning counters.")
+LEARNING_RECOMMENDATIONS = _request(
+    L,
+    "recommendations",
+    learning.RecommendationsRequest,
+    learning.RecommendationsReply,
+    "Best stored prompts for an input: similarity x learned score.",
+)
+LEARNING_HEALTH = _health(L)
+# events (reply None; the second type parameter repeats the event model)
+EVENTS_GENERATION: Contract[GenerationProgress, GenerationProgress] = Contract(
+    f"{PREFIX}.events.generation.*",
+    Service.EVENTS,
+    "generation",
+    ContractKind.EVENT,
+    GenerationProgress,
+    None,
+    "Live progress of one generation; the last token is its request id.",
+)
+EVENTS_WEIGHTS_UPDATED: Contract[learning.WeightsUpdated, learning.WeightsUpdated] = Contract(
+    f"{PREFIX}.events.weights.updated",
+    Service.EVENTS,
+    "weights_updated",
+    ContractKind.EVENT,
+    learning.WeightsUpdated,
+    None,
+    "New ranking weights: every engine replica reloads.",
+)
+
+_CONTRACTS: tuple[Contract[Any, Any], ...] = (
+    ENGINE_GENERATE, ENGINE_OPTIMIZE, ENGINE_BATCH, ENGINE_SELECT, ENGINE_CAPABILITIES, ENGINE_HEALTH,
+    PROVIDERS_LIST, PROVIDERS_GET, PROVIDERS_TEST, PROVIDERS_COMPLETE, PROVIDERS_EMBED, PROVIDERS_HEALTH,
+    STORAGE_STORE, STORAGE_GET, STORAGE_UPDATE, STORAGE_DELETE, STORAGE_SEARCH, STORAGE_LINEAGE,
+    STORAGE_EMBEDDINGS, STORAGE_EXPORT, STORAGE_IMPORT, STORAGE_REEMBED, STORAGE_STATS, STORAGE_HEALTH,
+    LEARNING_FEEDBACK, LEARNING_UPDATE_WEIGHTS, LEARNING_WEIGHTS, LEARNING_STATS, LEARNING_RECOMMENDATIONS,
+    LEARNING_HEALTH,
+    EVENTS_GENERATION, EVENTS_WEIGHTS_UPDATED,
 )  # fmt: skip
 
-REGISTRY: dict[str, Contract] = {contract.subject: contract for contract in _CONTRACTS}
+REGISTRY: dict[str, Contract[Any, Any]] = {contract.subject: contract for contract in _CONTRACTS}
 
 
-def _matches(pattern: str, concrete: str) -> bool:
-    p_tokens, c_tokens = pattern.split("."), concrete.split(".")
-    for index, part in enumerate(p_tokens):
-        if part == ">":
-            return len(c_tokens) > index
-        if index >= len(c_tokens) or (part != "*" and part != c_tokens[index]):
-            return False
-    return len(p_tokens) == len(c_tokens)
-
-
-def contract_for(subject_name: str) -> Contract:
+def contract_for(subject_name: str) -> Contract[Any, Any]:
     """The contract of a concrete subject, e.g. ``alchemy.v1.events.generation.<id>``."""
     contract = REGISTRY.get(subject_name)
     if contract is not None:
         return contract
     for candidate in _CONTRACTS:
-        if candidate.is_pattern and _matches(candidate.subject, subject_name):
+        if candidate.is_pattern and matches(candidate.subject, subject_name):
             return candidate
     raise UnknownSubject(f"unknown subject {subject_name!r}: not in the schema registry", subject=subject_name)
 
 
-def contracts_of(service: Service) -> list[Contract]:
+def contracts_of(service: Service) -> list[Contract[Any, Any]]:
     return [contract for contract in _CONTRACTS if contract.service is service]
 
 
@@ -165,5 +265,5 @@ def generation_events_subject(request_id: str) -> str:
     return f"{PREFIX}.events.generation.{request_id}"
 
 
-WEIGHTS_UPDATED = f"{PREFIX}.events.weights.updated"
-FEEDBACK = subject(L, "feedback")
+WEIGHTS_UPDATED = EVENTS_WEIGHTS_UPDATED.subject
+FEEDBACK = LEARNING_FEEDBACK.subject

@@ -1,0 +1,122 @@
+"""What travels with every message besides its payload: the W3C trace context and the deadline.
+
+A handler runs with its ``RequestContext`` set in a context variable, so every request it makes
+on the bus carries the same trace id (a new span) and never outlives the caller's deadline,
+without any plumbing in worker code.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = [
+    "DEADLINE_HEADER",
+    "TRACEPARENT_HEADER",
+    "RequestContext",
+    "current_context",
+    "new_traceparent",
+    "outgoing_headers",
+]
+
+TRACEPARENT_HEADER = "traceparent"
+DEADLINE_HEADER = "Alchemy-Deadline"  # absolute deadline, Unix time in milliseconds
+
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+def new_traceparent(trace_id: str | None = None) -> str:
+    """A W3C ``traceparent``: a new span in ``trace_id`` (or in a new trace)."""
+    trace = trace_id or secrets.token_hex(16)
+    return f"00-{trace}-{secrets.token_hex(8)}-01"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """The trace and deadline of the message a handler is processing."""
+
+    subject: str
+    traceparent: str
+    deadline: float | None = None  # Unix seconds
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def trace_id(self) -> str:
+        return self.traceparent.split("-")[1]
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (negative when past), or None without a deadline."""
+        if self.deadline is None:
+            return None
+        return self.deadline - time.time()
+
+    @property
+    def expired(self) -> bool:
+        remaining = self.remaining()
+        return remaining is not None and remaining <= 0
+
+    @classmethod
+    def from_headers(cls, subject: str, headers: Mapping[str, str] | None) -> RequestContext:
+        headers = headers or {}
+        traceparent = headers.get(TRACEPARENT_HEADER, "")
+        if not _TRACEPARENT.match(traceparent):
+            traceparent = new_traceparent()
+        deadline: float | None = None
+        raw_deadline = headers.get(DEADLINE_HEADER)
+        if raw_deadline:
+            try:
+                deadline = int(raw_deadline) / 1000.0
+            except ValueError:
+                deadline = None
+        return cls(subject=subject, traceparent=traceparent, deadline=deadline, headers=dict(headers))
+
+
+_current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
+    "alchemy_request_context", default=None
+)
+
+
+def current_context() -> RequestContext | None:
+    """The context of the message being handled by this task, if any."""
+    return _current.get()
+
+
+def set_current(context: RequestContext | None) -> contextvars.Token[RequestContext | None]:
+    return _current.set(context)
+
+
+def reset_current(token: contextvars.Token[RequestContext | None]) -> None:
+    _current.reset(token)
+
+
+def outgoing_headers(
+    timeout: float | None, extra: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], float | None]:
+    """Headers for an outgoing message and the effective timeout.
+
+    The trace id is inherited from the current context; the deadline is the earlier of the
+    caller's own deadline and now + ``timeout``. The returned timeout is clipped to it.
+    """
+    headers = dict(extra or {})
+    parent = current_context()
+    trace_id = parent.trace_id if parent else None
+    if TRACEPARENT_HEADER not in headers:
+        headers[TRACEPARENT_HEADER] = new_traceparent(trace_id)
+    now = time.time()
+    deadline = now + timeout if timeout is not None else None
+    if parent is not None and parent.deadline is not None:
+        deadline = parent.deadline if deadline is None else min(deadline, parent.deadline)
+    if DEADLINE_HEADER in headers:
+        try:
+            explicit = int(headers[DEADLINE_HEADER]) / 1000.0
+            deadline = explicit if deadline is None else min(deadline, explicit)
+        except ValueError:
+            del headers[DEADLINE_HEADER]
+    if deadline is not None:
+        headers[DEADLINE_HEADER] = str(int(deadline * 1000))
+        return headers, deadline - now
+    return headers, None

@@ -1,0 +1,178 @@
+"""An in-process transport with NATS semantics: subjects, wildcards, queue groups, inboxes.
+
+Messages are bytes, exactly as on the wire; every subscription has its own ordered delivery
+queue and a reader task, like a nats-py subscription. Subscriptions are held by strong
+reference until unsubscribed, so a subscriber never vanishes with the garbage collector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import secrets
+from collections.abc import Mapping
+
+from prompt_alchemy.bus.dispatch import Dispatcher
+from prompt_alchemy.bus.transport import DEFAULT_MAX_PAYLOAD, RawHandler, RawMessage
+from prompt_alchemy.errors import BusClosed, BusError, NoResponders, PayloadTooLarge, RequestTimeout
+from prompt_alchemy.schemas.subjects import is_valid_pattern, is_valid_subject, matches
+
+__all__ = ["InMemoryTransport"]
+
+_INBOX_PREFIX = "_INBOX."
+
+
+class _MemorySubscription:
+    def __init__(
+        self, transport: InMemoryTransport, subject: str, handler: RawHandler, queue: str | None, concurrency: int
+    ) -> None:
+        self.subject = subject
+        self.queue = queue
+        self._transport = transport
+        self._pending: asyncio.Queue[RawMessage | None] = asyncio.Queue()
+        self._dispatcher = Dispatcher(handler, concurrency)
+        self._reader = asyncio.get_running_loop().create_task(self._read(), name=f"memory-sub:{subject}")
+        self.active = True
+
+    def deliver(self, message: RawMessage) -> None:
+        self._pending.put_nowait(message)
+
+    async def _read(self) -> None:
+        while True:
+            message = await self._pending.get()
+            if message is None:
+                return
+            await self._dispatcher.dispatch(message)
+
+    async def unsubscribe(self) -> None:
+        if not self.active:
+            return
+        self.active = False
+        self._transport._remove(self)
+        self._pending.put_nowait(None)  # everything queued before it is still handled
+        await self._reader
+        await self._dispatcher.wait_idle()
+
+    async def kill(self) -> None:
+        self.active = False
+        self._transport._remove(self)
+        self._reader.cancel()
+        await asyncio.gather(self._reader, return_exceptions=True)
+        await self._dispatcher.cancel()
+
+
+class InMemoryTransport:
+    def __init__(self, *, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
+        self.max_payload = max_payload
+        self._subscriptions: list[_MemorySubscription] = []
+        self._routes: dict[str, list[_MemorySubscription]] = {}
+        self._inboxes: dict[str, asyncio.Future[RawMessage]] = {}
+        self._inbox_ids = itertools.count()
+        self._inbox_root = _INBOX_PREFIX + secrets.token_hex(8) + "."
+        self._closed = False
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    # -- routing ---------------------------------------------------------------------------
+    def _interest(self, subject: str) -> list[_MemorySubscription]:
+        route = self._routes.get(subject)
+        if route is None:
+            route = [sub for sub in self._subscriptions if matches(sub.subject, subject)]
+            if len(self._routes) > 10_000:  # subjects with request ids in them would grow it forever
+                self._routes.clear()
+            self._routes[subject] = route
+        return route
+
+    def _remove(self, subscription: _MemorySubscription) -> None:
+        if subscription in self._subscriptions:
+            self._subscriptions.remove(subscription)
+            self._routes.clear()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BusClosed("the in-memory bus is closed")
+
+    def _check_size(self, subject: str, data: bytes) -> None:
+        if len(data) > self.max_payload:
+            raise PayloadTooLarge(
+                f"message on {subject} is {len(data)} bytes, over the {self.max_payload}-byte limit",
+                details={"size": len(data), "limit": self.max_payload},
+            )
+
+    # -- Transport -------------------------------------------------------------------------
+    async def publish(
+        self, subject: str, data: bytes, *, headers: Mapping[str, str] | None = None, reply: str | None = None
+    ) -> None:
+        self._check_open()
+        if not is_valid_subject(subject):
+            raise BusError(f"invalid subject {subject!r}", subject=subject)
+        self._check_size(subject, data)
+        message = RawMessage(subject=subject, data=data, headers=dict(headers or {}), reply=reply)
+        inbox = self._inboxes.get(subject)
+        if inbox is not None:
+            if not inbox.done():
+                inbox.set_result(message)
+            return
+        groups: dict[str, list[_MemorySubscription]] = {}
+        for subscription in self._interest(subject):
+            if subscription.queue:
+                groups.setdefault(subscription.queue, []).append(subscription)
+            else:
+                subscription.deliver(message)
+        for members in groups.values():
+            random.choice(members).deliver(message)
+
+    async def request(
+        self, subject: str, data: bytes, *, headers: Mapping[str, str] | None, timeout: float
+    ) -> RawMessage:
+        self._check_open()
+        if not is_valid_subject(subject):
+            raise BusError(f"invalid subject {subject!r}", subject=subject)
+        if not self._interest(subject):
+            raise NoResponders(f"no responders on {subject}", subject=subject)
+        inbox = f"{self._inbox_root}{next(self._inbox_ids)}"
+        future: asyncio.Future[RawMessage] = asyncio.get_running_loop().create_future()
+        self._inboxes[inbox] = future
+        try:
+            await self.publish(subject, data, headers=headers, reply=inbox)
+            async with asyncio.timeout(timeout):
+                return await future
+        except TimeoutError as error:
+            raise RequestTimeout(f"no reply on {subject} within {timeout:.3f}s", subject=subject) from error
+        finally:
+            self._inboxes.pop(inbox, None)
+
+    async def subscribe(
+        self, subject: str, handler: RawHandler, *, queue: str | None = None, concurrency: int = 1
+    ) -> _MemorySubscription:
+        self._check_open()
+        if not is_valid_pattern(subject):
+            raise BusError(f"invalid subject pattern {subject!r}", subject=subject)
+        subscription = _MemorySubscription(self, subject, handler, queue or None, concurrency)
+        self._subscriptions.append(subscription)
+        self._routes.clear()
+        return subscription
+
+    async def drain(self) -> None:
+        if self._closed:
+            return
+        for subscription in list(self._subscriptions):
+            await subscription.unsubscribe()
+        await self._close_inboxes()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        for subscription in list(self._subscriptions):
+            await subscription.kill()
+        await self._close_inboxes()
+
+    async def _close_inboxes(self) -> None:
+        self._closed = True
+        for future in self._inboxes.values():
+            if not future.done():
+                future.set_exception(BusClosed("the in-memory bus closed while waiting for a reply"))
+        self._inboxes.clear()

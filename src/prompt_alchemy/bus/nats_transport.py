@@ -1,0 +1,193 @@
+"""The NATS transport over nats-py. nats-py errors are translated here and go no further."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import nats
+import nats.errors
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription as NatsSubscription
+
+from prompt_alchemy.bus.dispatch import Dispatcher
+from prompt_alchemy.bus.transport import RawHandler, RawMessage
+from prompt_alchemy.errors import BusClosed, BusError, NoResponders, PayloadTooLarge, RequestTimeout
+from prompt_alchemy.schemas.subjects import is_valid_pattern, is_valid_subject
+
+__all__ = ["NatsOptions", "NatsTransport"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class NatsOptions:
+    """Connection settings passed through to nats-py (auth and TLS included)."""
+
+    name: str = "prompt-alchemy"
+    connect_timeout: float = 2.0
+    reconnect_time_wait: float = 0.5
+    max_reconnect_attempts: int = -1  # keep trying: a worker outlives a server restart
+    user: str | None = None
+    password: str | None = None
+    token: str | None = None
+    user_credentials: str | None = None  # path to a .creds file
+    tls: ssl.SSLContext | None = None
+
+    def connect_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "name": self.name,
+            "connect_timeout": self.connect_timeout,
+            "reconnect_time_wait": self.reconnect_time_wait,
+            "max_reconnect_attempts": self.max_reconnect_attempts,
+            "allow_reconnect": True,
+        }
+        for key in ("user", "password", "token", "user_credentials", "tls"):
+            value = getattr(self, key)
+            if value is not None:
+                kwargs[key] = value
+        return kwargs
+
+
+class _NatsSubscription:
+    def __init__(self, subscription: NatsSubscription, dispatcher: Dispatcher, subject: str, queue: str | None):
+        self.subject = subject
+        self.queue = queue
+        self._subscription = subscription
+        self._dispatcher = dispatcher
+        self._active = True
+
+    async def unsubscribe(self) -> None:
+        if not self._active:
+            return
+        self._active = False
+        try:
+            await self._subscription.drain()  # type: ignore[no-untyped-call]
+        except (nats.errors.ConnectionClosedError, nats.errors.BadSubscriptionError):
+            pass
+        except nats.errors.ConnectionDrainingError:
+            pass
+        await self._dispatcher.wait_idle()
+
+    async def kill(self) -> None:
+        self._active = False
+        await self._dispatcher.cancel()
+
+
+async def _log_error(error: Exception) -> None:
+    log.warning("nats: %s", error)
+
+
+async def _log_disconnected() -> None:
+    log.warning("nats: disconnected; reconnecting")
+
+
+async def _log_reconnected() -> None:
+    log.info("nats: reconnected")
+
+
+class NatsTransport:
+    def __init__(self, client: NatsClient) -> None:
+        self.client = client
+        self.max_payload = client.max_payload
+        self._subscriptions: list[_NatsSubscription] = []
+
+    @classmethod
+    async def connect(cls, url: str | list[str], options: NatsOptions | None = None) -> NatsTransport:
+        options = options or NatsOptions()
+        servers = [url] if isinstance(url, str) else url
+        try:
+            client = await nats.connect(
+                servers=servers,
+                error_cb=_log_error,
+                disconnected_cb=_log_disconnected,
+                reconnected_cb=_log_reconnected,
+                **options.connect_kwargs(),
+            )
+        except (nats.errors.NoServersError, OSError, TimeoutError) as error:
+            raise BusClosed(
+                f"cannot connect to NATS at {', '.join(servers)}: {error or type(error).__name__}"
+            ) from error
+        return cls(client)
+
+    @property
+    def is_closed(self) -> bool:
+        return bool(self.client.is_closed)
+
+    async def publish(
+        self, subject: str, data: bytes, *, headers: Mapping[str, str] | None = None, reply: str | None = None
+    ) -> None:
+        if not is_valid_subject(subject):
+            raise BusError(f"invalid subject {subject!r}", subject=subject)
+        try:
+            await self.client.publish(subject, data, reply=reply or "", headers=dict(headers) if headers else None)
+        except nats.errors.MaxPayloadError as error:
+            raise PayloadTooLarge(
+                f"message on {subject} is {len(data)} bytes, over the server's {self.max_payload}-byte limit",
+                details={"size": len(data), "limit": self.max_payload},
+            ) from error
+        except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError) as error:
+            raise BusClosed(f"NATS connection closed; cannot publish on {subject}", subject=subject) from error
+
+    async def request(
+        self, subject: str, data: bytes, *, headers: Mapping[str, str] | None, timeout: float
+    ) -> RawMessage:
+        if not is_valid_subject(subject):
+            raise BusError(f"invalid subject {subject!r}", subject=subject)
+        try:
+            msg = await self.client.request(subject, data, timeout=timeout, headers=dict(headers) if headers else None)
+        except nats.errors.NoRespondersError as error:
+            raise NoResponders(f"no responders on {subject}", subject=subject) from error
+        except nats.errors.TimeoutError as error:
+            raise RequestTimeout(f"no reply on {subject} within {timeout:.3f}s", subject=subject) from error
+        except nats.errors.MaxPayloadError as error:
+            raise PayloadTooLarge(
+                f"message on {subject} is {len(data)} bytes, over the server's {self.max_payload}-byte limit",
+                details={"size": len(data), "limit": self.max_payload},
+            ) from error
+        except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError) as error:
+            raise BusClosed(f"NATS connection closed; cannot request {subject}", subject=subject) from error
+        return RawMessage(subject=msg.subject, data=msg.data, headers=msg.headers or {}, reply=msg.reply or None)
+
+    async def subscribe(
+        self, subject: str, handler: RawHandler, *, queue: str | None = None, concurrency: int = 1
+    ) -> _NatsSubscription:
+        if not is_valid_pattern(subject):
+            raise BusError(f"invalid subject pattern {subject!r}", subject=subject)
+        dispatcher = Dispatcher(handler, concurrency)
+
+        async def on_message(msg: Msg) -> None:
+            await dispatcher.dispatch(
+                RawMessage(subject=msg.subject, data=msg.data, headers=msg.headers or {}, reply=msg.reply or None)
+            )
+
+        try:
+            subscription = await self.client.subscribe(subject, queue=queue or "", cb=on_message)
+        except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError) as error:
+            raise BusClosed(f"NATS connection closed; cannot subscribe to {subject}", subject=subject) from error
+        wrapped = _NatsSubscription(subscription, dispatcher, subject, queue or None)
+        self._subscriptions.append(wrapped)
+        return wrapped
+
+    async def drain(self) -> None:
+        if self.client.is_closed:
+            return
+        for subscription in list(self._subscriptions):
+            await subscription.unsubscribe()
+        self._subscriptions.clear()
+        with contextlib.suppress(nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
+            await self.client.drain()
+        if not self.client.is_closed:
+            await self.client.close()
+
+    async def close(self) -> None:
+        for subscription in list(self._subscriptions):
+            await subscription.kill()
+        self._subscriptions.clear()
+        if not self.client.is_closed:
+            await self.client.close()

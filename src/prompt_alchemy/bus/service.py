@@ -1,0 +1,270 @@
+"""A worker as an ADR-32 (NATS micro) service, identical on both buses.
+
+nats-py's ``nats.micro`` runs one handler at a time per endpoint and does not drain on stop,
+so the runner implements the protocol itself on top of ``Bus``: endpoints with bounded
+concurrency and per-endpoint stats, and the discovery subjects ``$SRV.PING|INFO|STATS``
+(plain, ``.<name>`` and ``.<name>.<id>``) answering the documented JSON shapes. The in-memory
+bus therefore answers discovery exactly like NATS, and ``nats micro ls`` works on a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from prompt_alchemy.bus.context import RequestContext
+from prompt_alchemy.bus.core import Bus, RequestHandler
+from prompt_alchemy.bus.transport import RawMessage, Subscription
+from prompt_alchemy.errors import ConfigError, ServiceError
+from prompt_alchemy.schemas.health import (
+    CheckResult,
+    EndpointInfo,
+    EndpointStats,
+    HealthReply,
+    HealthRequest,
+    ServiceInfo,
+    ServicePing,
+    ServiceStats,
+)
+from prompt_alchemy.schemas.registry import Contract, Service, subject
+
+__all__ = ["DISCOVERY_PREFIX", "Endpoint", "HealthCheck", "ServiceRunner", "discovery_subject"]
+
+log = logging.getLogger(__name__)
+
+DISCOVERY_PREFIX = "$SRV"
+DEFAULT_QUEUE_GROUP = "q"
+_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.\-]+)?(?:\+[0-9A-Za-z.\-]+)?$")
+
+ReqT = TypeVar("ReqT", bound=BaseModel)
+RepT = TypeVar("RepT", bound=BaseModel)
+
+HealthCheck = Callable[[], Awaitable[dict[str, CheckResult]]]
+
+
+def discovery_subject(verb: str, name: str | None = None, instance_id: str | None = None) -> str:
+    parts = [DISCOVERY_PREFIX, verb]
+    if name:
+        parts.append(name)
+        if instance_id:
+            parts.append(instance_id)
+    return ".".join(parts)
+
+
+@dataclass
+class Endpoint:
+    """One served contract with its ADR-32 counters."""
+
+    contract: Contract[Any, Any]
+    handler: RequestHandler[Any, Any]
+    concurrency: int
+    queue_group: str
+    num_requests: int = 0
+    num_errors: int = 0
+    processing_time: int = 0
+    last_error: str = ""
+    subscription: Subscription | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.contract.method
+
+    def observe(self, _subject: str, elapsed_ns: int, error: ServiceError | None) -> None:
+        self.num_requests += 1
+        self.processing_time += elapsed_ns
+        if error is not None:
+            self.num_errors += 1
+            self.last_error = f"{error.code}:{error.message}"
+
+    def info(self) -> EndpointInfo:
+        reply = self.contract.reply.__name__ if self.contract.reply else ""
+        return EndpointInfo(
+            name=self.name,
+            subject=self.contract.subject,
+            queue_group=self.queue_group,
+            metadata={
+                "request_model": self.contract.request.__name__,
+                "reply_model": reply,
+                "kind": self.contract.kind.value,
+                "concurrency": str(self.concurrency),
+            },
+        )
+
+    def stats(self) -> EndpointStats:
+        average = self.processing_time // self.num_requests if self.num_requests else 0
+        return EndpointStats(
+            name=self.name,
+            subject=self.contract.subject,
+            queue_group=self.queue_group,
+            num_requests=self.num_requests,
+            num_errors=self.num_errors,
+            last_error=self.last_error,
+            processing_time=self.processing_time,
+            average_processing_time=average,
+        )
+
+
+class ServiceRunner:
+    """Declare endpoints from the registry, then ``start()``; ``stop()`` drains them."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        name: str,
+        version: str,
+        description: str = "",
+        metadata: dict[str, str] | None = None,
+        health: HealthCheck | None = None,
+        queue_group: str = DEFAULT_QUEUE_GROUP,
+        default_concurrency: int = 16,
+    ) -> None:
+        if not _NAME.match(name):
+            raise ConfigError(f"service name {name!r} may only hold A-Z, a-z, 0-9, '-' and '_'")
+        if not _SEMVER.match(version):
+            raise ConfigError(f"service version {version!r} is not a semantic version")
+        self.bus = bus
+        self.name = name
+        self.version = version
+        self.description = description
+        self.metadata = dict(metadata or {})
+        self.id = secrets.token_hex(11)
+        self.queue_group = queue_group
+        self.default_concurrency = default_concurrency
+        self._health = health
+        self._endpoints: list[Endpoint] = []
+        self._discovery: list[Subscription] = []
+        self._started_at = datetime.now(UTC)
+        self._started_monotonic = time.monotonic()
+        self.running = False
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        return list(self._endpoints)
+
+    def add_endpoint(
+        self,
+        contract: Contract[ReqT, RepT],
+        handler: RequestHandler[ReqT, RepT],
+        *,
+        concurrency: int | None = None,
+    ) -> None:
+        if self.running:
+            raise ConfigError("add endpoints before start()")
+        if any(endpoint.contract.subject == contract.subject for endpoint in self._endpoints):
+            raise ConfigError(f"{contract.subject} is served twice by {self.name}")
+        self._endpoints.append(Endpoint(contract, handler, concurrency or self.default_concurrency, self.queue_group))
+
+    def _add_health_endpoint(self) -> None:
+        try:
+            service = Service(self.name)
+        except ValueError:
+            return
+        health_contract = next(
+            (c for c in _health_contracts() if c.subject == subject(service, "health")),
+            None,
+        )
+        if health_contract is None or any(e.contract.subject == health_contract.subject for e in self._endpoints):
+            return
+        self._endpoints.append(Endpoint(health_contract, self._handle_health, 4, self.queue_group))
+
+    async def _handle_health(self, _request: HealthRequest, _context: RequestContext) -> HealthReply:
+        checks = await self._health() if self._health else {}
+        failing = [name for name, check in checks.items() if not check.ok]
+        status = "ok" if not failing else ("down" if len(failing) == len(checks) else "degraded")
+        return HealthReply(
+            service=self.name,
+            version=self.version,
+            instance_id=self.id,
+            status=status,
+            checks=checks,
+            uptime_s=time.monotonic() - self._started_monotonic,
+        )
+
+    async def start(self) -> None:
+        if self.running:
+            return
+        self._add_health_endpoint()
+        self._started_at = datetime.now(UTC)
+        for endpoint in self._endpoints:
+            endpoint.subscription = await self.bus.serve(
+                endpoint.contract,
+                endpoint.handler,
+                queue=endpoint.queue_group,
+                concurrency=endpoint.concurrency,
+                observer=endpoint.observe,
+            )
+        for verb, responder in (("PING", self._ping), ("INFO", self._info), ("STATS", self._stats)):
+            for target in (
+                discovery_subject(verb),
+                discovery_subject(verb, self.name),
+                discovery_subject(verb, self.name, self.id),
+            ):
+                self._discovery.append(await self.bus.serve_raw(target, self._responder(responder)))
+        self.running = True
+        log.info("service %s %s (%s) started with %d endpoints", self.name, self.version, self.id, len(self._endpoints))
+
+    async def stop(self) -> None:
+        """Stop taking requests, finish the in-flight ones, then leave discovery."""
+        if not self.running:
+            return
+        self.running = False
+        for endpoint in self._endpoints:
+            if endpoint.subscription is not None:
+                await endpoint.subscription.unsubscribe()
+                endpoint.subscription = None
+        for subscription in self._discovery:
+            await subscription.unsubscribe()
+        self._discovery.clear()
+
+    def _responder(self, build: Callable[[], BaseModel]) -> Callable[[RawMessage], Awaitable[None]]:
+        async def respond(message: RawMessage) -> None:
+            document = build().model_dump(mode="json")
+            await self.bus.respond(message, json.dumps(document).encode())
+
+        return respond
+
+    def ping(self) -> ServicePing:
+        return ServicePing(name=self.name, id=self.id, version=self.version, metadata=self.metadata)
+
+    _ping = ping
+
+    def info(self) -> ServiceInfo:
+        return ServiceInfo(
+            name=self.name,
+            id=self.id,
+            version=self.version,
+            description=self.description,
+            metadata=self.metadata,
+            endpoints=[endpoint.info() for endpoint in self._endpoints],
+        )
+
+    _info = info
+
+    def stats(self) -> ServiceStats:
+        return ServiceStats(
+            name=self.name,
+            id=self.id,
+            version=self.version,
+            metadata=self.metadata,
+            started=self._started_at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            endpoints=[endpoint.stats() for endpoint in self._endpoints],
+        )
+
+    _stats = stats
+
+
+def _health_contracts() -> list[Contract[HealthRequest, HealthReply]]:
+    from prompt_alchemy.schemas import registry
+
+    return [registry.ENGINE_HEALTH, registry.PROVIDERS_HEALTH, registry.STORAGE_HEALTH, registry.LEARNING_HEALTH]

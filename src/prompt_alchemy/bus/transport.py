@@ -1,0 +1,68 @@
+"""The whole transport contract: bytes in, bytes out, subjects and queue groups.
+
+``InMemoryTransport`` and ``NatsTransport`` implement it as peers; the typed ``Bus`` on top
+does serialisation, validation, errors and context the same way for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+__all__ = ["DEFAULT_MAX_PAYLOAD", "RawHandler", "RawMessage", "Subscription", "Transport"]
+
+DEFAULT_MAX_PAYLOAD = 1024 * 1024  # nats-server's default max_payload
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    subject: str
+    data: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+    reply: str | None = None
+
+
+RawHandler = Callable[[RawMessage], Awaitable[None]]
+
+
+class Subscription(Protocol):
+    subject: str
+    queue: str | None
+
+    async def unsubscribe(self) -> None:
+        """Stop receiving; messages already delivered are handled to completion first."""
+
+
+class Transport(Protocol):
+    max_payload: int
+
+    @property
+    def is_closed(self) -> bool: ...
+
+    async def publish(
+        self, subject: str, data: bytes, *, headers: Mapping[str, str] | None = None, reply: str | None = None
+    ) -> None: ...
+
+    async def request(
+        self, subject: str, data: bytes, *, headers: Mapping[str, str] | None, timeout: float
+    ) -> RawMessage:
+        """Raises NoResponders at once without a subscriber, RequestTimeout after ``timeout``."""
+        ...
+
+    async def subscribe(
+        self, subject: str, handler: RawHandler, *, queue: str | None = None, concurrency: int = 1
+    ) -> Subscription:
+        """Deliver matching messages to ``handler``, at most ``concurrency`` at a time.
+
+        With concurrency 1 messages are handled one after the other, in order.
+        """
+        ...
+
+    async def drain(self) -> None:
+        """Stop every subscription, finish in-flight handlers, flush, close."""
+        ...
+
+    async def close(self) -> None:
+        """Close at once; in-flight handlers are cancelled."""
+        ...

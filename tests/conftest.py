@@ -1,0 +1,74 @@
+"""Fixtures every test shares: real servers (started and stopped by the suite) and both buses.
+
+The servers come from ``prompt_alchemy.testing.servers`` so benchmarks use the very same code.
+Each pytest session starts its own nats-server and Redis on random ports with temp data dirs,
+so concurrent sessions never interfere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+import pytest
+
+from prompt_alchemy.bus import Bus, InMemoryBus, NatsBus
+from prompt_alchemy.testing.servers import NatsServer, RedisServer
+
+BUS_KINDS = ["memory", "nats"]
+
+BusFactory = Callable[[], Awaitable[Bus]]
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    with NatsServer(tmp_path_factory.mktemp("nats")) as server:
+        yield server
+
+
+@pytest.fixture
+def private_nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """A nats-server of the test's own, for tests that restart or kill it."""
+    with NatsServer(tmp_path_factory.mktemp("nats-private")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(params=BUS_KINDS)
+def bus_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def bus_factory(bus_kind: str, request: pytest.FixtureRequest) -> AsyncIterator[BusFactory]:
+    """Makes buses that see each other: one shared in-memory bus, or new NATS connections.
+
+    On NATS each call is a separate client connection, as separate worker processes would be.
+    """
+    made: list[Bus] = []
+    shared_memory: list[InMemoryBus] = []
+
+    async def make() -> Bus:
+        if bus_kind == "memory":
+            if not shared_memory:
+                shared_memory.append(InMemoryBus())
+                made.append(shared_memory[0])
+            return shared_memory[0]
+        server: NatsServer = request.getfixturevalue("nats_server")
+        bus = await NatsBus.connect(server.url)
+        made.append(bus)
+        return bus
+
+    yield make
+    for bus in made:
+        await bus.close()
+
+
+@pytest.fixture
+async def bus(bus_factory: BusFactory) -> Bus:
+    """A fresh bus per test, parametrised over InMemoryBus and NatsBus."""
+    return await bus_factory()
