@@ -100,7 +100,9 @@ async def test_service_error_travels_typed_with_adr32_headers(bus: Bus) -> None:
     assert raw.headers[ERROR_CODE_HEADER] == "404"
     assert "nope" in raw.headers[ERROR_HEADER]
     body = json.loads(raw.data)
-    assert body["kind"] == "not_found" and body["code"] == 404 and body["retriable"] is False
+    assert body["kind"] == "not_found"
+    assert body["code"] == 404
+    assert body["retriable"] is False
 
 
 async def test_handler_crash_is_an_internal_error_and_the_worker_lives_on(bus: Bus) -> None:
@@ -234,7 +236,8 @@ async def test_trace_and_deadline_propagate_across_hops(bus: Bus) -> None:
     assert seen["engine"].trace_id == trace
     assert seen["storage"].trace_id == trace
     engine_deadline, storage_deadline = seen["engine"].deadline, seen["storage"].deadline
-    assert engine_deadline is not None and storage_deadline is not None
+    assert engine_deadline is not None
+    assert storage_deadline is not None
     assert before + 19 <= engine_deadline <= time.time() + 20
     # the inner call asked for 300 s but may not outlive its caller
     assert storage_deadline <= engine_deadline
