@@ -1,0 +1,295 @@
+"""What the storage worker does, without the bus: embed where needed, then ask the store.
+
+``PromptMemory`` turns contract requests into store calls: it embeds prompt contents and query
+texts with the embedder of the store's active model (through the embedding cache), validates
+caller-supplied vectors, formats export lines and parses import lines, and moves a store to
+another model. The service module only maps subjects onto these methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from prompt_alchemy.errors import BadRequest, ConfigError
+from prompt_alchemy.schemas.health import CheckResult
+from prompt_alchemy.schemas.storage import (
+    DeleteReply,
+    DeleteRequest,
+    EmbeddingsReply,
+    EmbeddingsRequest,
+    ExportReply,
+    ExportRequest,
+    GetReply,
+    GetRequest,
+    ImportLineError,
+    ImportReply,
+    ImportRequest,
+    LineageReply,
+    LineageRequest,
+    ReembedReply,
+    ReembedRequest,
+    SearchReply,
+    SearchRequest,
+    StorageStats,
+    StoreReply,
+    StoreRequest,
+    UpdateReply,
+    UpdateRequest,
+)
+from prompt_alchemy.workers.storage.backend import (
+    Embedding,
+    EmbeddingSpec,
+    ImportStatus,
+    PromptStore,
+    StoredPrompt,
+)
+from prompt_alchemy.workers.storage.embedders import Embedder, FloatVector, ProviderEmbedder, as_unit_vector
+from prompt_alchemy.workers.storage.jsonl import LineError, decode_line, encode_line
+from prompt_alchemy.workers.storage.records import content_hash, text_hash
+
+if TYPE_CHECKING:
+    from prompt_alchemy.bus import Bus
+
+__all__ = ["PromptMemory"]
+
+_REEMBED_BATCH = 256
+
+
+class PromptMemory:
+    """The storage operations of every STORAGE_* contract, over one ``PromptStore``.
+
+    ``embedder`` is the model a new store starts with. A store that already has an active
+    model keeps it; its embedder is found among ``embedder`` and ``extra_embedders`` by name,
+    or, for ``<provider>/<model>`` names, built as a ``ProviderEmbedder`` on ``bus``.
+    """
+
+    def __init__(
+        self,
+        store: PromptStore,
+        embedder: Embedder,
+        *,
+        bus: Bus | None = None,
+        extra_embedders: Sequence[Embedder] = (),
+    ) -> None:
+        self.store = store
+        self.default_embedder = embedder
+        self._bus = bus
+        self._embedders: dict[str, Embedder] = {e.name: e for e in (embedder, *extra_embedders)}
+        self._started = False
+        self._start_lock = asyncio.Lock()
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the store and give a fresh store its first active model. Idempotent."""
+        if self._started:
+            return
+        async with self._start_lock:
+            if self._started:
+                return
+            await self.store.open()
+            if await self.store.active_model() is None:
+                await self.store.set_active_model(await self._spec_of(self.default_embedder))
+            self._started = True
+
+    async def close(self) -> None:
+        await self.store.close()
+        self._started = False
+
+    @staticmethod
+    async def _spec_of(embedder: Embedder) -> EmbeddingSpec:
+        try:
+            dimension = embedder.dimension
+        except ConfigError:
+            await embedder.load()
+            dimension = embedder.dimension
+        return EmbeddingSpec(embedder.name, dimension)
+
+    # -- embedders -----------------------------------------------------------------------------
+
+    def resolve_embedder(self, model: str, *, field: str = "model") -> Embedder:
+        known = self._embedders.get(model)
+        if known is not None:
+            return known
+        provider, slash, provider_model = model.partition("/")
+        if slash and provider and provider_model and self._bus is not None:
+            embedder = ProviderEmbedder(self._bus, provider, provider_model)
+            self._embedders[model] = embedder
+            return embedder
+        raise BadRequest(
+            f"unknown embedding model {model!r}: use one of {sorted(self._embedders)} or <provider>/<model>",
+            details={"field": field},
+        )
+
+    async def active_embedder(self) -> Embedder:
+        await self.start()
+        spec = await self.store.active_model()
+        if spec is None:
+            return self.default_embedder
+        return self.resolve_embedder(spec.model, field="embedding_model")
+
+    async def _embed(
+        self, embedder: Embedder, texts: Sequence[str], *, remember: bool
+    ) -> tuple[list[FloatVector], list[bool]]:
+        """Unit vectors for ``texts`` and whether each came from the cache (model + text hash)."""
+        digests = [text_hash(text) for text in texts]
+        cached = await self.store.cached_embeddings(embedder.name, sorted(set(digests)))
+        missing = list(dict.fromkeys(text for text, digest in zip(texts, digests, strict=True) if digest not in cached))
+        fresh: dict[str, FloatVector] = {}
+        if missing:
+            raw = await embedder.embed(missing)
+            for text, vector in zip(missing, raw, strict=True):
+                fresh[text_hash(text)] = as_unit_vector(vector, field="texts")
+            if remember:
+                await self.store.cache_embeddings(embedder.name, fresh)
+        vectors = [cached[digest] if digest in cached else fresh[digest] for digest in digests]
+        return vectors, [digest in cached for digest in digests]
+
+    async def _embed_content(self, content: str) -> Embedding:
+        embedder = await self.active_embedder()
+        vectors, _ = await self._embed(embedder, [content], remember=False)
+        return Embedding(embedder.name, vectors[0])
+
+    # -- prompts -------------------------------------------------------------------------------
+
+    async def store_prompt(self, request: StoreRequest) -> StoreReply:
+        await self.start()
+        existing = await self.store.find_by_hash(content_hash(request.content))
+        if existing is not None:
+            return StoreReply(id=existing.id, created=False, record=existing)
+        if request.embedding is not None:
+            assert request.embedding_model is not None  # the schema requires it with an embedding
+            embedding = Embedding(request.embedding_model, as_unit_vector(request.embedding, field="embedding"))
+        else:
+            embedding = await self._embed_content(request.content)
+        return await self.store.store(request, embedding)
+
+    async def get(self, request: GetRequest) -> GetReply:
+        await self.start()
+        return await self.store.get(request)
+
+    async def update(self, request: UpdateRequest) -> UpdateReply:
+        await self.start()
+        embedding = await self._embed_content(request.content) if request.content is not None else None
+        return await self.store.update(request, embedding)
+
+    async def delete(self, request: DeleteRequest) -> DeleteReply:
+        await self.start()
+        return await self.store.delete(request)
+
+    async def search(self, request: SearchRequest) -> SearchReply:
+        await self.start()
+        query: Embedding | None = None
+        if request.query is not None:
+            embedder = await self.active_embedder()
+            vectors, _ = await self._embed(embedder, [request.query], remember=True)
+            query = Embedding(embedder.name, vectors[0])
+        elif request.vector is not None:
+            assert request.embedding_model is not None  # the schema requires it with a vector
+            query = Embedding(request.embedding_model, as_unit_vector(request.vector, field="vector"))
+        return await self.store.search(request, query)
+
+    async def lineage(self, request: LineageRequest) -> LineageReply:
+        await self.start()
+        return await self.store.lineage(request)
+
+    # -- embeddings ----------------------------------------------------------------------------
+
+    async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsReply:
+        embedder = self.resolve_embedder(request.model) if request.model else await self.active_embedder()
+        await self.start()
+        vectors, cached = await self._embed(embedder, request.texts, remember=True)
+        return EmbeddingsReply(
+            model=embedder.name,
+            dimension=int(vectors[0].size),
+            vectors=[vector.tolist() for vector in vectors],
+            cached=cached,
+        )
+
+    # -- export / import -----------------------------------------------------------------------
+
+    async def export(self, request: ExportRequest) -> ExportReply:
+        await self.start()
+        page = await self.store.export_page(request)
+        return ExportReply(lines=[encode_line(prompt) for prompt in page.prompts], next_cursor=page.next_cursor)
+
+    async def import_lines(self, request: ImportRequest) -> ImportReply:
+        await self.start()
+        errors: list[ImportLineError] = []
+        parsed: list[tuple[int, StoredPrompt]] = []
+        for number, line in enumerate(request.lines, start=1):
+            try:
+                parsed.append((number, decode_line(line)))
+            except LineError as error:
+                errors.append(ImportLineError(line=number, message=str(error)))
+        await self._embed_for_import([prompt for _, prompt in parsed])
+        outcomes = await self.store.import_prompts([prompt for _, prompt in parsed])
+        imported = duplicates = 0
+        for (number, _prompt), outcome in zip(parsed, outcomes, strict=True):
+            if outcome.status is ImportStatus.IMPORTED:
+                imported += 1
+            elif outcome.status is ImportStatus.DUPLICATE:
+                duplicates += 1
+            else:
+                errors.append(ImportLineError(line=number, message=outcome.message))
+        errors.sort(key=lambda error: error.line)
+        return ImportReply(imported=imported, duplicates=duplicates, errors=errors)
+
+    async def _embed_for_import(self, prompts: list[StoredPrompt]) -> None:
+        """Keep vectors of the active model; embed the others (or absent ones) with it."""
+        active = await self.store.active_model()
+        stale = [
+            prompt
+            for prompt in prompts
+            if prompt.embedding is None or active is None or prompt.embedding.spec != active
+        ]
+        if not stale:
+            return
+        embedder = await self.active_embedder()
+        vectors, _ = await self._embed(embedder, [prompt.record.content for prompt in stale], remember=False)
+        for prompt, vector in zip(stale, vectors, strict=True):
+            prompt.embedding = Embedding(embedder.name, vector)
+
+    # -- re-embedding --------------------------------------------------------------------------
+
+    async def reembed(self, request: ReembedRequest) -> ReembedReply:
+        """Embed every prompt with ``request.model`` and make it the searched model."""
+        await self.start()
+        target = self.resolve_embedder(request.model)
+        spec = await self._spec_of(target)
+        moved = await self._move_vectors(target)
+        await self.store.set_active_model(spec)
+        moved += await self._move_vectors(target)  # prompts stored while the first pass ran
+        return ReembedReply(model=spec.model, dimension=spec.dimension, reembedded=moved)
+
+    async def _move_vectors(self, target: Embedder) -> int:
+        moved = 0
+        stale = await self.store.ids_not_embedded_with(target.name)
+        for start in range(0, len(stale), _REEMBED_BATCH):
+            contents = await self.store.contents(stale[start : start + _REEMBED_BATCH])
+            ids = list(contents)
+            vectors, _ = await self._embed(target, [contents[prompt_id] for prompt_id in ids], remember=False)
+            moved += await self.store.put_embeddings(
+                {prompt_id: Embedding(target.name, vector) for prompt_id, vector in zip(ids, vectors, strict=True)}
+            )
+        return moved
+
+    # -- stats and health ----------------------------------------------------------------------
+
+    async def stats(self) -> StorageStats:
+        await self.start()
+        return await self.store.stats()
+
+    async def health(self) -> dict[str, CheckResult]:
+        checks = await self.store.health()
+        try:
+            embedder = await self.active_embedder()
+        except BadRequest as error:
+            checks["embedder"] = CheckResult(ok=False, message=error.message)
+        else:
+            loaded = getattr(embedder, "loaded", True)
+            state = "loaded" if loaded else "loads on first use"
+            checks["embedder"] = CheckResult(ok=True, message=f"{embedder.name} ({state})")
+        return checks
