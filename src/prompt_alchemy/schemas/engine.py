@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import Field, StringConstraints, field_validator
 
 from prompt_alchemy.schemas.common import (
+    LEGACY_PHASE_NAMES,
     MAX_INPUT_CHARS,
     MAX_PROMPT_CHARS,
     Identifier,
@@ -45,6 +46,17 @@ InputText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_INPUT_
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
+def _check_phase_name(value: Any) -> None:
+    """Name an unknown phase in the 400 answer (the generic enum message does not show the value)."""
+    if isinstance(value, str) and not isinstance(value, Phase):
+        try:
+            Phase(value)
+        except ValueError:
+            known = ", ".join(phase.value for phase in Phase)
+            legacy = ", ".join(LEGACY_PHASE_NAMES)
+            raise ValueError(f"unknown phase {value!r}; expected one of {known} (legacy names: {legacy})") from None
+
+
 class PhaseSettings(Request):
     """Per-phase overrides; anything unset falls back to the request, then to the defaults."""
 
@@ -71,6 +83,22 @@ class GenerateRequest(Request):
     judge: bool = False
     save: bool = True
     request_id: Identifier | None = None
+
+    @field_validator("phases", mode="before")
+    @classmethod
+    def _known_phases(cls, phases: Any) -> Any:
+        if isinstance(phases, list):
+            for phase in phases:
+                _check_phase_name(phase)
+        return phases
+
+    @field_validator("phase_settings", mode="before")
+    @classmethod
+    def _known_phase_keys(cls, settings: Any) -> Any:
+        if isinstance(settings, dict):
+            for phase in settings:
+                _check_phase_name(phase)
+        return settings
 
     @field_validator("phases")
     @classmethod
@@ -146,6 +174,7 @@ class SelectReply(Reply):
     best_index: int
     provider: str
     model: str
+    warnings: list[str] = Field(default_factory=list)
 
 
 class OptimizeRequest(Request):
@@ -179,6 +208,7 @@ class OptimizeReply(Reply):
     stored_id: str | None = None
     parent_id: str | None = None
     usage: Usage = Field(default_factory=Usage)
+    warnings: list[str] = Field(default_factory=list)
 
 
 class BatchRequest(Request):
@@ -214,6 +244,7 @@ class CapabilitiesReply(Reply):
     judge_available: bool = True
     version: str
     limits: dict[str, Any] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
 
 
 _ = MAX_PROMPT_CHARS
