@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import BeforeValidator, Field, StringConstraints, field_validator
 
 from prompt_alchemy.schemas.common import (
     LEGACY_PHASE_NAMES,
@@ -46,15 +46,19 @@ InputText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_INPUT_
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
-def _check_phase_name(value: Any) -> None:
+def _named_phase(value: Any) -> Any:
     """Name an unknown phase in the 400 answer (the generic enum message does not show the value)."""
     if isinstance(value, str) and not isinstance(value, Phase):
         try:
-            Phase(value)
+            return Phase(value)
         except ValueError:
             known = ", ".join(phase.value for phase in Phase)
             legacy = ", ".join(LEGACY_PHASE_NAMES)
             raise ValueError(f"unknown phase {value!r}; expected one of {known} (legacy names: {legacy})") from None
+    return value
+
+
+PhaseName = Annotated[Phase, BeforeValidator(_named_phase)]
 
 
 class PhaseSettings(Request):
@@ -68,7 +72,7 @@ class PhaseSettings(Request):
 
 class GenerateRequest(Request):
     input: InputText
-    phases: list[Phase] = Field(default_factory=lambda: list(Phase), min_length=1, max_length=3)
+    phases: list[PhaseName] = Field(default_factory=lambda: list(Phase), min_length=1, max_length=3)
     count: int = Field(default=3, ge=1, le=10)
     persona: Persona = Persona.GENERIC
     target_model: ModelName | None = None
@@ -76,29 +80,13 @@ class GenerateRequest(Request):
     max_tokens: int = Field(default=2048, ge=1, le=32_768)
     phase_selection: PhaseSelection = PhaseSelection.BEST
     provider: ProviderName | None = None
-    phase_settings: dict[Phase, PhaseSettings] = Field(default_factory=dict)
+    phase_settings: dict[PhaseName, PhaseSettings] = Field(default_factory=dict)
     tags: list[Tag] = Field(default_factory=list, max_length=32)
     use_history: bool = True
     history_min_similarity: float = Field(default=0.75, ge=0.0, le=1.0)
     judge: bool = False
     save: bool = True
     request_id: Identifier | None = None
-
-    @field_validator("phases", mode="before")
-    @classmethod
-    def _known_phases(cls, phases: Any) -> Any:
-        if isinstance(phases, list):
-            for phase in phases:
-                _check_phase_name(phase)
-        return phases
-
-    @field_validator("phase_settings", mode="before")
-    @classmethod
-    def _known_phase_keys(cls, settings: Any) -> Any:
-        if isinstance(settings, dict):
-            for phase in settings:
-                _check_phase_name(phase)
-        return settings
 
     @field_validator("phases")
     @classmethod
