@@ -1,1 +1,38 @@
-"""workers/storage"""
+"""The storage worker: prompts with lineage and history, embeddings and semantic search.
+
+Two backends behind one ``PromptStore`` contract: ``SqlitePromptStore`` (embedded default,
+exact numpy search) and ``RedisPromptStore`` (shared by any number of replicas, redisvl HNSW).
+``build_storage_service`` serves them on the bus.
+"""
+
+from prompt_alchemy.workers.storage.backend import Embedding, EmbeddingSpec, PromptStore, StoredPrompt
+from prompt_alchemy.workers.storage.embedders import (
+    WORDLLAMA_MODEL,
+    Embedder,
+    ProviderEmbedder,
+    WordLlamaEmbedder,
+)
+from prompt_alchemy.workers.storage.prompt_memory import PromptMemory
+from prompt_alchemy.workers.storage.redis_schema import HnswParams
+from prompt_alchemy.workers.storage.redis_store import RedisPromptStore
+from prompt_alchemy.workers.storage.service import STORAGE_SERVICE_NAME, build_storage_service
+from prompt_alchemy.workers.storage.sqlite_store import SqlitePromptStore
+from prompt_alchemy.workers.storage.vector_index import ExactVectorIndex
+
+__all__ = [
+    "STORAGE_SERVICE_NAME",
+    "WORDLLAMA_MODEL",
+    "Embedder",
+    "Embedding",
+    "EmbeddingSpec",
+    "ExactVectorIndex",
+    "HnswParams",
+    "PromptMemory",
+    "PromptStore",
+    "ProviderEmbedder",
+    "RedisPromptStore",
+    "SqlitePromptStore",
+    "StoredPrompt",
+    "WordLlamaEmbedder",
+    "build_storage_service",
+]

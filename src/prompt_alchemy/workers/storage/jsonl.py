@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import TypeAdapter, ValidationError
@@ -24,6 +25,8 @@ from prompt_alchemy.workers.storage.embedders import as_unit_vector
 __all__ = ["LINE_FORMAT", "LineError", "decode_line", "encode_line"]
 
 LINE_FORMAT = "prompt-alchemy.prompt/1"
+
+T = TypeVar("T")
 
 _IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
 
@@ -55,19 +58,26 @@ def decode_line(line: str) -> StoredPrompt:
         raise LineError(f"not JSON: {error.msg}") from error
     if not isinstance(body, dict) or body.get("format") != LINE_FORMAT:
         raise LineError(f"not a {LINE_FORMAT} line")
-    try:
-        record = PromptRecord.model_validate(body.get("record"))
-        _IDENTIFIER.validate_python(record.id)
-        # The same constraints a store request has (content size, tags, source, lineage).
-        StoreRequest(
+    record = _validated("record", lambda: PromptRecord.model_validate(body.get("record")))
+    _validated("record.id", lambda: _IDENTIFIER.validate_python(record.id))
+    # The same constraints a store request has (content size, tags, source, lineage).
+    _validated(
+        "record",
+        lambda: StoreRequest(
             content=record.content, input=record.input, tags=record.tags, source=record.source, lineage=record.lineage
-        )
-        history = [PromptVersion.model_validate(item) for item in body.get("history") or []]
+        ),
+    )
+    history = _validated("history", lambda: [PromptVersion.model_validate(item) for item in body.get("history") or []])
+    return StoredPrompt(record=record, history=history, embedding=_decode_embedding(body.get("embedding")))
+
+
+def _validated(where: str, build: Callable[[], T]) -> T:
+    try:
+        return build()
     except ValidationError as error:
         first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "record"
-        raise LineError(f"{where}: {first['msg']}") from error
-    return StoredPrompt(record=record, history=history, embedding=_decode_embedding(body.get("embedding")))
+        field = ".".join([where, *(str(part) for part in first["loc"])])
+        raise LineError(f"{field}: {first['msg']}") from error
 
 
 def _decode_embedding(raw: Any) -> Embedding | None:

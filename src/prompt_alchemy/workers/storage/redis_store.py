@@ -638,14 +638,18 @@ class RedisPromptStore:
                 outcomes[position] = ImportOutcome(ImportStatus.REJECTED, error.message)
         async with self.client.pipeline(transaction=False) as pipe:
             for record in records:
+                pipe.exists(self.keys.content(record.content_hash))
                 pipe.exists(self.keys.prompt(record.id))
-            taken = await pipe.execute()
+            seen = await pipe.execute()
         async with self.client.pipeline(transaction=False) as pipe:
             claimed_at: list[int] = []
             for position, record in enumerate(records):
                 if outcomes[position] is not None:
                     continue
-                if taken[position]:
+                if seen[2 * position]:
+                    outcomes[position] = ImportOutcome(ImportStatus.DUPLICATE)
+                    continue
+                if seen[2 * position + 1]:
                     outcomes[position] = ImportOutcome(
                         ImportStatus.REJECTED, f"id {record.id!r} exists with other content"
                     )

@@ -1,0 +1,524 @@
+"""The storage contract, run on BOTH backends (SQLite + numpy and Redis + redisvl).
+
+Every test goes through ``PromptMemory`` (what the worker serves) over a fresh store; vectors
+are either WordLlama's (semantic tests) or explicit ones (exact-order tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from prompt_alchemy.errors import BadRequest, Conflict, NotFound
+from prompt_alchemy.schemas.storage import (
+    DeleteRequest,
+    EmbeddingsRequest,
+    ExportRequest,
+    GetRequest,
+    ImportRequest,
+    Lineage,
+    LineageRequest,
+    ReembedRequest,
+    SearchFilters,
+    SearchReply,
+    SearchRequest,
+    StoreRequest,
+    UpdateRequest,
+)
+from prompt_alchemy.workers.storage.embedders import WORDLLAMA_MODEL
+from prompt_alchemy.workers.storage.prompt_memory import PromptMemory
+
+DIM = 256
+
+
+def vector(*weights: tuple[int, float]) -> list[float]:
+    """A 256-dim vector with the given (axis, weight) components."""
+    values = np.zeros(DIM, dtype=np.float32)
+    for axis, weight in weights:
+        values[axis] = weight
+    return [float(value) for value in values]
+
+
+def request_with_vector(content: str, values: list[float], **fields: object) -> StoreRequest:
+    return StoreRequest.model_validate(
+        {"content": content, "embedding": values, "embedding_model": WORDLLAMA_MODEL, **fields}
+    )
+
+
+async def all_pages(memory: PromptMemory, request: SearchRequest) -> list[SearchReply]:
+    pages = [await memory.search(request)]
+    while pages[-1].next_cursor:
+        pages.append(await memory.search(request.model_copy(update={"cursor": pages[-1].next_cursor})))
+    return pages
+
+
+# -- store / get / dedupe --------------------------------------------------------------------
+
+
+async def test_store_keeps_everything_and_get_returns_it(memory: PromptMemory) -> None:
+    lineage = Lineage(
+        generation_request_id="req-1",
+        phase="solutio",
+        provider="openai",
+        model="gpt-4o",
+        persona="code",
+        target_model="claude-sonnet-4",
+        optimiser_step=2,
+        temperature=0.4,
+        input_tokens=120,
+        output_tokens=340,
+        cost_usd=0.0021,
+        latency_ms=812.5,
+    )
+    reply = await memory.store_prompt(
+        StoreRequest(content="Sort a list in Python", input="sorting", tags=["code", "py"], lineage=lineage)
+    )
+    assert reply.created
+    got = await memory.get(GetRequest(id=reply.id))
+    assert got.record == reply.record
+    assert got.record.lineage == lineage
+    assert got.record.tags == ["code", "py"]
+    assert got.record.input == "sorting"
+    assert got.record.embedding_model == WORDLLAMA_MODEL
+    assert got.record.embedding_dim == DIM
+    assert got.record.usage_count == 0
+    assert got.record.mean_rating is None
+
+
+async def test_duplicate_content_returns_the_existing_prompt(memory: PromptMemory) -> None:
+    first = await memory.store_prompt(StoreRequest(content="Explain recursion", tags=["a"]))
+    second = await memory.store_prompt(StoreRequest(content="Explain recursion", tags=["b"]))
+    assert not second.created
+    assert second.id == first.id
+    assert second.record.tags == ["a"]
+    assert (await memory.stats()).prompts == 1
+
+
+async def test_concurrent_duplicates_store_one_prompt(memory: PromptMemory) -> None:
+    replies = await asyncio.gather(*(memory.store_prompt(StoreRequest(content="same text")) for _ in range(12)))
+    assert len({reply.id for reply in replies}) == 1
+    assert sum(reply.created for reply in replies) == 1
+    assert (await memory.stats()).prompts == 1
+
+
+async def test_unknown_ids_are_not_found(memory: PromptMemory) -> None:
+    with pytest.raises(NotFound):
+        await memory.get(GetRequest(id="nope"))
+    with pytest.raises(NotFound):
+        await memory.update(UpdateRequest(id="nope", increment_usage=1))
+    with pytest.raises(NotFound):
+        await memory.delete(DeleteRequest(id="nope"))
+    with pytest.raises(NotFound):
+        await memory.lineage(LineageRequest(id="nope"))
+
+
+# -- update / history / delete ---------------------------------------------------------------
+
+
+async def test_content_edit_keeps_the_old_version_in_history(memory: PromptMemory) -> None:
+    stored = await memory.store_prompt(StoreRequest(content="Write a haiku about autumn leaves"))
+    updated = await memory.update(UpdateRequest(id=stored.id, content="Write a sonnet about spring rain"))
+    assert updated.record.version == 2
+    got = await memory.get(GetRequest(id=stored.id, include_history=True))
+    assert got.record.content == "Write a sonnet about spring rain"
+    assert [(v.version, v.content) for v in got.history] == [(1, "Write a haiku about autumn leaves")]
+    assert got.history[0].content_hash == stored.record.content_hash
+    assert (await memory.get(GetRequest(id=stored.id))).history == []
+    # the new content is what semantic search sees
+    hits = (await memory.search(SearchRequest(query="spring rain sonnet"))).hits
+    assert hits[0].record.id == stored.id
+    # the old content is free again: storing it makes a new prompt
+    again = await memory.store_prompt(StoreRequest(content="Write a haiku about autumn leaves"))
+    assert again.created
+    assert again.id != stored.id
+    stats = await memory.stats()
+    assert (stats.prompts, stats.versions) == (2, 1)
+
+
+async def test_editing_into_another_prompts_content_is_a_conflict(memory: PromptMemory) -> None:
+    first = await memory.store_prompt(StoreRequest(content="alpha"))
+    second = await memory.store_prompt(StoreRequest(content="beta"))
+    with pytest.raises(Conflict) as caught:
+        await memory.update(UpdateRequest(id=second.id, content="alpha"))
+    assert caught.value.details["id"] == first.id
+    assert (await memory.get(GetRequest(id=second.id))).record.content == "beta"
+
+
+async def test_aggregates_update_without_touching_content_or_vector(memory: PromptMemory) -> None:
+    stored = await memory.store_prompt(StoreRequest(content="Summarise a paper", tags=["x"]))
+    await memory.update(UpdateRequest(id=stored.id, increment_usage=3))
+    updated = await memory.update(
+        UpdateRequest(id=stored.id, increment_usage=2, rating_count=4, mean_rating=4.5, relevance_score=0.8, tags=["y"])
+    )
+    record = updated.record
+    assert (record.usage_count, record.rating_count, record.mean_rating, record.relevance_score) == (5, 4, 4.5, 0.8)
+    assert record.tags == ["y"]
+    assert record.version == 1
+    assert record.updated_at >= stored.record.updated_at
+    got = await memory.get(GetRequest(id=stored.id))
+    assert got.record == record
+    assert got.record.embedding_model == WORDLLAMA_MODEL
+    hits = (await memory.search(SearchRequest(query="summarise a paper", filters=SearchFilters(tags=["y"])))).hits
+    assert [hit.record.id for hit in hits] == [stored.id]
+    assert (await memory.search(SearchRequest(filters=SearchFilters(tags=["x"])))).hits == []
+
+
+async def test_concurrent_usage_increments_are_not_lost(memory: PromptMemory) -> None:
+    stored = await memory.store_prompt(StoreRequest(content="count me"))
+    await asyncio.gather(*(memory.update(UpdateRequest(id=stored.id, increment_usage=1)) for _ in range(20)))
+    assert (await memory.get(GetRequest(id=stored.id))).record.usage_count == 20
+
+
+async def test_delete_removes_from_get_search_and_dedupe(memory: PromptMemory) -> None:
+    stored = await memory.store_prompt(StoreRequest(content="Translate to French"))
+    await memory.store_prompt(StoreRequest(content="Translate to German"))
+    assert (await memory.delete(DeleteRequest(id=stored.id))).deleted
+    with pytest.raises(NotFound):
+        await memory.get(GetRequest(id=stored.id))
+    ids = [hit.record.id for hit in (await memory.search(SearchRequest(query="translate french"))).hits]
+    assert stored.id not in ids
+    assert len(ids) == 1
+    assert (await memory.store_prompt(StoreRequest(content="Translate to French"))).created
+
+
+# -- semantic search ---------------------------------------------------------------------------
+
+
+async def test_vector_search_ranks_by_cosine_and_honours_min_similarity(memory: PromptMemory) -> None:
+    near = await memory.store_prompt(request_with_vector("near", vector((0, 1.0), (1, 0.1))))
+    mid = await memory.store_prompt(request_with_vector("mid", vector((0, 1.0), (1, 1.0))))
+    far = await memory.store_prompt(request_with_vector("far", vector((1, 1.0))))
+    query = SearchRequest(vector=vector((0, 2.0)), embedding_model=WORDLLAMA_MODEL)
+    reply = await memory.search(query)
+    assert [hit.record.id for hit in reply.hits] == [near.id, mid.id, far.id]
+    similarities = [hit.similarity for hit in reply.hits]
+    assert similarities[0] == pytest.approx(1 / np.sqrt(1.01), abs=1e-5)
+    assert similarities[1] == pytest.approx(1 / np.sqrt(2), abs=1e-5)
+    assert similarities[2] == pytest.approx(0.0, abs=1e-5)
+    assert reply.embedding_model == WORDLLAMA_MODEL
+    narrowed = await memory.search(query.model_copy(update={"min_similarity": 0.5}))
+    assert [hit.record.id for hit in narrowed.hits] == [near.id, mid.id]
+
+
+async def test_semantic_query_finds_the_related_prompt(memory: PromptMemory) -> None:
+    texts = [
+        "Write a Python function that sorts a list of integers",
+        "Compose a short poem about the ocean at night",
+        "Draft a polite email declining a meeting invitation",
+        "Explain how photosynthesis works to a ten year old",
+    ]
+    ids = [(await memory.store_prompt(StoreRequest(content=text))).id for text in texts]
+    for query, expected in (
+        ("python code to sort numbers", 0),
+        ("poetry about the sea", 1),
+        ("reply to an email about a meeting", 2),
+        ("how do plants make energy from sunlight", 3),
+    ):
+        hits = (await memory.search(SearchRequest(query=query, limit=4))).hits
+        assert hits[0].record.id == ids[expected], query
+
+
+async def test_wrong_dimension_or_model_is_a_bad_request_naming_the_field(memory: PromptMemory) -> None:
+    with pytest.raises(BadRequest) as caught:
+        await memory.search(SearchRequest(vector=[1.0, 0.0, 0.0], embedding_model=WORDLLAMA_MODEL))
+    assert caught.value.details["field"] == "vector"
+    with pytest.raises(BadRequest) as caught:
+        await memory.search(SearchRequest(vector=vector((0, 1.0)), embedding_model="other-model"))
+    assert caught.value.details["field"] == "embedding_model"
+    with pytest.raises(BadRequest) as caught:
+        await memory.store_prompt(StoreRequest(content="x", embedding=[1.0, 2.0], embedding_model=WORDLLAMA_MODEL))
+    assert caught.value.details["field"] == "embedding"
+    with pytest.raises(BadRequest) as caught:
+        await memory.store_prompt(StoreRequest(content="y", embedding=vector((0, 1.0)), embedding_model="other"))
+    assert caught.value.details["field"] == "embedding_model"
+    with pytest.raises(BadRequest) as caught:
+        await memory.search(SearchRequest(vector=vector(), embedding_model=WORDLLAMA_MODEL))
+    assert caught.value.details["field"] == "vector"
+    assert (await memory.stats()).prompts == 0
+
+
+# -- filters -----------------------------------------------------------------------------------
+
+
+async def test_every_filter_narrows_semantic_and_listing_search(memory: PromptMemory) -> None:
+    root = await memory.store_prompt(StoreRequest(content="Root prompt about databases", source="manual"))
+    specs = [
+        ("A solutio prompt for OpenAI code", "solutio", "openai", "code", "gpt-4o", ["alpha", "shared"]),
+        ("A coagulatio prompt for Anthropic writing", "coagulatio", "anthropic", "writing", "claude-4", ["shared"]),
+        ("A prima-materia prompt for Gemini analysis", "prima-materia", "google", "analysis", "gemini-2", ["beta"]),
+    ]
+    ids = []
+    for content, phase, provider, persona, target, tags in specs:
+        lineage = Lineage(parent_id=root.id, phase=phase, provider=provider, persona=persona, target_model=target)
+        reply = await memory.store_prompt(StoreRequest(content=content, tags=tags, lineage=lineage))
+        ids.append(reply.id)
+    cases: list[tuple[SearchFilters, set[str]]] = [
+        (SearchFilters(phase="solutio"), {ids[0]}),
+        (SearchFilters(phase="precision"), {ids[1]}),  # legacy phase names still work
+        (SearchFilters(provider="anthropic"), {ids[1]}),
+        (SearchFilters(persona="analysis"), {ids[2]}),
+        (SearchFilters(target_model="gpt-4o"), {ids[0]}),
+        (SearchFilters(tags=["shared"]), {ids[0], ids[1]}),
+        (SearchFilters(tags=["shared", "alpha"]), {ids[0]}),
+        (SearchFilters(tags=["alpha", "beta"]), set()),
+        (SearchFilters(source="manual"), {root.id}),
+        (SearchFilters(parent_id=root.id), set(ids)),
+        (SearchFilters(parent_id=root.id, provider="google"), {ids[2]}),
+        (SearchFilters(provider="OpenAI"), set()),  # exact match, case included
+    ]
+    for filters, expected in cases:
+        semantic = await memory.search(SearchRequest(query="prompt", filters=filters, limit=50))
+        listing = await memory.search(SearchRequest(filters=filters, limit=50))
+        assert {hit.record.id for hit in semantic.hits} == expected, filters
+        assert {hit.record.id for hit in listing.hits} == expected, filters
+
+
+async def test_created_since_filter(memory: PromptMemory) -> None:
+    old = await memory.store_prompt(StoreRequest(content="old prompt"))
+    cutoff = old.record.created_at + timedelta(microseconds=1)
+    new = await memory.store_prompt(StoreRequest(content="new prompt"))
+    assert new.record.created_at >= cutoff
+    for request in (
+        SearchRequest(filters=SearchFilters(created_since=cutoff)),
+        SearchRequest(query="prompt", filters=SearchFilters(created_since=cutoff)),
+    ):
+        assert [hit.record.id for hit in (await memory.search(request)).hits] == [new.id]
+    future = SearchFilters(created_since=datetime.now(UTC) + timedelta(days=1))
+    assert (await memory.search(SearchRequest(filters=future))).hits == []
+
+
+async def test_text_is_a_case_insensitive_substring_match(memory: PromptMemory) -> None:
+    hit = await memory.store_prompt(StoreRequest(content="Refactor the PaymentGateway class"))
+    await memory.store_prompt(StoreRequest(content="Refactor the user service"))
+    for request in (
+        SearchRequest(text="paymentgate"),
+        SearchRequest(text="ENTGATEWAY CL"),
+        SearchRequest(query="refactor", text="paymentgateway"),
+    ):
+        assert [h.record.id for h in (await memory.search(request)).hits] == [hit.id], request
+    assert (await memory.search(SearchRequest(text="no such words"))).hits == []
+
+
+async def test_listing_without_query_is_newest_first(memory: PromptMemory) -> None:
+    ids = [(await memory.store_prompt(StoreRequest(content=f"prompt number {n}"))).id for n in range(5)]
+    reply = await memory.search(SearchRequest())
+    assert [hit.record.id for hit in reply.hits] == ids[::-1]
+    assert all(hit.similarity is None for hit in reply.hits)
+
+
+# -- pagination --------------------------------------------------------------------------------
+
+
+async def test_semantic_pages_cover_every_match_once_in_order(memory: PromptMemory) -> None:
+    rng = np.random.default_rng(7)
+    for n in range(23):
+        await memory.store_prompt(request_with_vector(f"v{n}", [float(x) for x in rng.normal(size=DIM)]))
+    # duplicate vectors (distinct content) tie on similarity: the id breaks the tie
+    tied = [float(x) for x in rng.normal(size=DIM)]
+    for n in range(4):
+        await memory.store_prompt(request_with_vector(f"tie{n}", tied))
+    query = SearchRequest(vector=tied, embedding_model=WORDLLAMA_MODEL, limit=5, min_similarity=-1.0)
+    pages = await all_pages(memory, query)
+    assert [len(page.hits) for page in pages] == [5, 5, 5, 5, 5, 2]
+    paged = [hit.record.id for page in pages for hit in page.hits]
+    everything = [hit.record.id for hit in (await memory.search(query.model_copy(update={"limit": 100}))).hits]
+    assert paged == everything
+    assert len(set(paged)) == 27
+    assert {hit.record.content for hit in pages[0].hits[:4]} == {"tie0", "tie1", "tie2", "tie3"}
+    top_ids = [hit.record.id for hit in pages[0].hits[:4]]
+    assert top_ids == sorted(top_ids)
+
+
+async def test_pagination_is_stable_while_prompts_are_added(memory: PromptMemory) -> None:
+    for n in range(12):
+        await memory.store_prompt(StoreRequest(content=f"listing item {n}"))
+    request = SearchRequest(limit=5)
+    first = await memory.search(request)
+    await memory.store_prompt(StoreRequest(content="a newer item"))
+    rest = await all_pages(memory, request.model_copy(update={"cursor": first.next_cursor}))
+    seen = [hit.record.id for page in [first, *rest] for hit in page.hits]
+    assert len(seen) == 12
+    assert len(set(seen)) == 12
+
+
+async def test_cursor_of_another_query_or_garbage_is_a_bad_request(memory: PromptMemory) -> None:
+    for n in range(3):
+        await memory.store_prompt(StoreRequest(content=f"item {n}"))
+    cursor = (await memory.search(SearchRequest(limit=1))).next_cursor
+    assert cursor
+    with pytest.raises(BadRequest) as caught:
+        await memory.search(SearchRequest(limit=1, text="item", cursor=cursor))
+    assert caught.value.details["field"] == "cursor"
+    with pytest.raises(BadRequest):
+        await memory.search(SearchRequest(cursor="not-a-cursor"))
+
+
+# -- lineage -----------------------------------------------------------------------------------
+
+
+async def test_lineage_walks_ancestors_and_descendants(memory: PromptMemory) -> None:
+    async def child(content: str, parent: str | None) -> str:
+        return (await memory.store_prompt(StoreRequest(content=content, lineage=Lineage(parent_id=parent)))).id
+
+    root = await child("root", None)
+    a = await child("a", root)
+    b = await child("b", root)
+    a1 = await child("a1", a)
+    a1x = await child("a1x", a1)
+    await child("unrelated", None)
+
+    tree = await memory.lineage(LineageRequest(id=a1))
+    assert [r.id for r in tree.ancestors] == [a, root]
+    assert [r.id for r in tree.descendants] == [a1x]
+    down = await memory.lineage(LineageRequest(id=root, direction="descendants"))
+    assert [r.id for r in down.descendants[:2]] and {r.id for r in down.descendants[:2]} == {a, b}
+    assert [r.id for r in down.descendants[2:]] == [a1, a1x]
+    assert down.ancestors == []
+    shallow = await memory.lineage(LineageRequest(id=root, direction="descendants", max_depth=1))
+    assert {r.id for r in shallow.descendants} == {a, b}
+    up = await memory.lineage(LineageRequest(id=a1x, direction="ancestors", max_depth=2))
+    assert [r.id for r in up.ancestors] == [a1, a]
+    # a deleted link ends the chain instead of failing
+    await memory.delete(DeleteRequest(id=a))
+    assert [r.id for r in (await memory.lineage(LineageRequest(id=a1))).ancestors] == []
+
+
+# -- embeddings --------------------------------------------------------------------------------
+
+
+async def test_embeddings_are_cached_by_model_and_text(memory: PromptMemory) -> None:
+    first = await memory.embeddings(EmbeddingsRequest(texts=["hello world", "goodbye"]))
+    assert first.model == WORDLLAMA_MODEL
+    assert first.dimension == DIM
+    assert first.cached == [False, False]
+    second = await memory.embeddings(EmbeddingsRequest(texts=["goodbye", "new text", "hello world"]))
+    assert second.cached == [True, False, True]
+    assert second.vectors[0] == pytest.approx(first.vectors[1])
+    assert np.linalg.norm(second.vectors[1]) == pytest.approx(1.0, abs=1e-5)
+    other = await memory.embeddings(EmbeddingsRequest(texts=["hello world"], model="test-hashing-16"))
+    assert (other.model, other.dimension, other.cached) == ("test-hashing-16", 16, [False])
+    assert (await memory.stats()).embedding_cache_entries == 4
+    with pytest.raises(BadRequest) as caught:
+        await memory.embeddings(EmbeddingsRequest(texts=["x"], model="no-such-model"))
+    assert caught.value.details["field"] == "model"
+
+
+# -- export / import ---------------------------------------------------------------------------
+
+
+async def test_export_import_round_trip_into_the_other_backend(
+    memory: PromptMemory, other_backend_memory: Callable[[], Awaitable[PromptMemory]]
+) -> None:
+    root = await memory.store_prompt(StoreRequest(content="Design a REST API for a library", tags=["api"]))
+    texts = [
+        "Design a GraphQL schema for a bookstore",
+        "Write unit tests for a parser",
+        "Plan a marketing campaign for a bakery",
+        "Describe a sunset over the mountains",
+        "Optimise a slow SQL query with joins",
+    ]
+    for text in texts:
+        await memory.store_prompt(StoreRequest(content=text, lineage=Lineage(parent_id=root.id, phase="solutio")))
+    await memory.update(UpdateRequest(id=root.id, content="Design a REST API for a public library", mean_rating=4.0))
+
+    lines: list[str] = []
+    page = await memory.export(ExportRequest(limit=4))
+    lines += page.lines
+    while page.next_cursor:
+        page = await memory.export(ExportRequest(limit=4, cursor=page.next_cursor))
+        lines += page.lines
+    assert len(lines) == 6
+
+    other = await other_backend_memory()
+    try:
+        imported = await other.import_lines(ImportRequest(lines=lines))
+        assert (imported.imported, imported.duplicates, imported.errors) == (6, 0, [])
+        again = await other.import_lines(ImportRequest(lines=lines))
+        assert (again.imported, again.duplicates) == (0, 6)
+        got = await other.get(GetRequest(id=root.id, include_history=True))
+        original = await memory.get(GetRequest(id=root.id, include_history=True))
+        assert got.record == original.record
+        assert got.history == original.history
+        for query in ("api design", "database performance", "evening sky"):
+            theirs = await other.search(SearchRequest(query=query, limit=6))
+            ours = await memory.search(SearchRequest(query=query, limit=6))
+            assert [h.record.id for h in theirs.hits] == [h.record.id for h in ours.hits]
+            assert [h.similarity for h in theirs.hits] == pytest.approx([h.similarity for h in ours.hits], abs=1e-5)
+        tree = await other.lineage(LineageRequest(id=root.id))
+        assert len(tree.descendants) == 5
+        stats = await other.stats()
+        assert (stats.prompts, stats.versions) == (6, 1)
+    finally:
+        await other.close()
+        drop = getattr(other.store, "drop", None)
+        if drop is not None:
+            await other.store.open()
+            await drop()
+            await other.store.close()
+
+
+async def test_import_reports_bad_lines_and_embeds_lines_without_vectors(memory: PromptMemory) -> None:
+    source = await memory.store_prompt(StoreRequest(content="Summarise meeting notes into action items"))
+    exported = (await memory.export(ExportRequest(include_embeddings=False))).lines
+    await memory.delete(DeleteRequest(id=source.id))
+    lines = ["{not json", exported[0], '{"format": "other"}', exported[0].replace(source.id, "bad id!"), exported[0]]
+    reply = await memory.import_lines(ImportRequest(lines=lines))
+    assert (reply.imported, reply.duplicates) == (1, 1)
+    assert [error.line for error in reply.errors] == [1, 3, 4]
+    assert "id" in reply.errors[2].message
+    got = await memory.get(GetRequest(id=source.id))
+    assert got.record.embedding_model == WORDLLAMA_MODEL
+    hits = (await memory.search(SearchRequest(query="action items from a meeting"))).hits
+    assert hits[0].record.id == source.id
+
+
+# -- re-embedding and stats --------------------------------------------------------------------
+
+
+async def test_reembed_moves_the_store_to_another_model(memory: PromptMemory) -> None:
+    ids = [
+        (await memory.store_prompt(StoreRequest(content=text))).id
+        for text in ("red apples and pears", "blue ocean waves", "green forest trees")
+    ]
+    reply = await memory.reembed(ReembedRequest(model="test-hashing-16"))
+    assert (reply.model, reply.dimension, reply.reembedded) == ("test-hashing-16", 16, 3)
+    stats = await memory.stats()
+    assert stats.embedding_models == {"test-hashing-16": 3}
+    hits = (await memory.search(SearchRequest(query="ocean waves"))).hits
+    assert hits[0].record.id == ids[1]
+    assert (await memory.search(SearchRequest(query="ocean waves"))).embedding_model == "test-hashing-16"
+    record = (await memory.get(GetRequest(id=ids[0]))).record
+    assert (record.embedding_model, record.embedding_dim) == ("test-hashing-16", 16)
+    # the old model's vectors are gone: searching with one is a mismatch, not a silent mix
+    with pytest.raises(BadRequest) as caught:
+        await memory.search(SearchRequest(vector=vector((0, 1.0)), embedding_model=WORDLLAMA_MODEL))
+    assert caught.value.details["field"] == "embedding_model"
+    # new prompts get the new model; and back again
+    added = await memory.store_prompt(StoreRequest(content="yellow sun"))
+    assert added.record.embedding_dim == 16
+    back = await memory.reembed(ReembedRequest(model=WORDLLAMA_MODEL))
+    assert back.reembedded == 4
+    assert (await memory.search(SearchRequest(query="fruit"))).hits[0].record.id == ids[0]
+
+
+async def test_reembed_to_an_unknown_model_is_a_bad_request(memory: PromptMemory) -> None:
+    with pytest.raises(BadRequest) as caught:
+        await memory.reembed(ReembedRequest(model="nobody-knows"))
+    assert caught.value.details["field"] == "model"
+
+
+async def test_stats_and_health(memory: PromptMemory, backend_kind: str) -> None:
+    first = await memory.store_prompt(StoreRequest(content="one"))
+    await memory.store_prompt(StoreRequest(content="two"))
+    await memory.update(UpdateRequest(id=first.id, content="one, edited"))
+    stats = await memory.stats()
+    assert stats.backend == backend_kind
+    assert (stats.prompts, stats.versions) == (2, 1)
+    assert stats.embedding_models == {WORDLLAMA_MODEL: 2}
+    checks = await memory.health()
+    assert all(check.ok for check in checks.values())
+    assert set(checks) == {backend_kind, "embedder"}
