@@ -79,7 +79,7 @@ async def test_publish_event_refuses_oversized_events(feedback_stream: DurableSt
 
 async def test_only_durable_contracts_are_published(feedback_stream: DurableStream) -> None:
     with pytest.raises(BusError):
-        await publish_event(feedback_stream, schemas.STORAGE_GET, {"id": "p1"})  # type: ignore[arg-type]
+        await publish_event(feedback_stream, schemas.STORAGE_GET, {"id": "p1"})
 
 
 async def test_a_delivery_decodes_to_the_event_with_the_trace_of_the_publisher(feedback_stream: DurableStream) -> None:
