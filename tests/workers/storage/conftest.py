@@ -58,7 +58,9 @@ class HashingEmbedder:
         return vectors
 
 
-StoreFactory = Callable[[], Awaitable[PromptStore]]
+@pytest.fixture
+def hashing_embedder() -> HashingEmbedder:
+    return HashingEmbedder()
 
 
 @pytest.fixture(params=BACKENDS)

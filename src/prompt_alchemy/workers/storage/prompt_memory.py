@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from prompt_alchemy.errors import BadRequest, ConfigError
+from prompt_alchemy.errors import BadRequest, ConfigError, Unavailable
 from prompt_alchemy.schemas.health import CheckResult
 from prompt_alchemy.schemas.storage import (
     DeleteReply,
@@ -286,10 +286,11 @@ class PromptMemory:
         checks = await self.store.health()
         try:
             embedder = await self.active_embedder()
+        except Unavailable:
+            embedder = self.default_embedder  # the store check already says why
         except BadRequest as error:
             checks["embedder"] = CheckResult(ok=False, message=error.message)
-        else:
-            loaded = getattr(embedder, "loaded", True)
-            state = "loaded" if loaded else "loads on first use"
-            checks["embedder"] = CheckResult(ok=True, message=f"{embedder.name} ({state})")
+            return checks
+        state = "loaded" if getattr(embedder, "loaded", True) else "loads on first use"
+        checks["embedder"] = CheckResult(ok=True, message=f"{embedder.name} ({state})")
         return checks

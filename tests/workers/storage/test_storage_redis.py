@@ -1,0 +1,103 @@
+"""Distributed backend specifics: replicas share one state; Redis down is Unavailable, then recovers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from prompt_alchemy.errors import Unavailable
+from prompt_alchemy.schemas.storage import GetRequest, ReembedRequest, SearchRequest, StoreRequest, UpdateRequest
+from prompt_alchemy.testing.servers import RedisServer
+from prompt_alchemy.workers.storage.embedders import Embedder, WordLlamaEmbedder
+from prompt_alchemy.workers.storage.prompt_memory import PromptMemory
+from prompt_alchemy.workers.storage.redis_store import RedisPromptStore
+
+
+@pytest.fixture
+async def replicas(
+    redis_server: RedisServer, hashing_embedder: Embedder
+) -> AsyncIterator[tuple[PromptMemory, PromptMemory]]:
+    """Two storage replicas (own clients, own memories) on one Redis prefix."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}-replicas"
+    first, second = (
+        PromptMemory(RedisPromptStore(redis_server.url, prefix=prefix), WordLlamaEmbedder(),
+                     extra_embedders=[hashing_embedder])
+        for _ in range(2)
+    )  # fmt: skip
+    await first.start()
+    await second.start()
+    yield first, second
+    assert isinstance(first.store, RedisPromptStore)
+    await first.store.drop()
+    await first.close()
+    await second.close()
+
+
+async def test_replicas_share_prompts_dedupe_counters_and_model(replicas: tuple[PromptMemory, PromptMemory]) -> None:
+    first, second = replicas
+    stored = await first.store_prompt(StoreRequest(content="Shared prompt about rivers"))
+    assert (await second.get(GetRequest(id=stored.id))).record == stored.record
+    assert (await second.search(SearchRequest(query="rivers"))).hits[0].record.id == stored.id
+
+    racing = await asyncio.gather(
+        *(replica.store_prompt(StoreRequest(content="raced content")) for replica in (first, second) * 5)
+    )
+    assert len({reply.id for reply in racing}) == 1
+    assert sum(reply.created for reply in racing) == 1
+
+    await asyncio.gather(
+        *(replica.update(UpdateRequest(id=stored.id, increment_usage=1)) for replica in (first, second) * 10)
+    )
+    assert (await first.get(GetRequest(id=stored.id))).record.usage_count == 20
+
+    # one replica moves the store to a 16-dim model: the other follows (index rebuilt for the new dimension)
+    await first.reembed(ReembedRequest(model="test-hashing-16"))
+    reply = await second.search(SearchRequest(query="rivers"))
+    assert reply.embedding_model == "test-hashing-16"
+    assert reply.hits[0].record.id == stored.id
+    stats = await second.stats()
+    assert stats.prompts == 2
+    assert stats.embedding_models == {"test-hashing-16": 2}
+
+
+async def test_a_lost_index_is_rebuilt(replicas: tuple[PromptMemory, PromptMemory]) -> None:
+    first, _ = replicas
+    stored = await first.store_prompt(StoreRequest(content="Index me again"))
+    store = first.store
+    assert isinstance(store, RedisPromptStore)
+    await store.client.execute_command("FT.DROPINDEX", store.keys.index_name)  # type: ignore[no-untyped-call]
+    assert (await first.search(SearchRequest(query="index me"))).hits[0].record.id == stored.id
+
+
+async def test_redis_down_is_unavailable_in_time_then_recovers(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis", appendonly=True).start()
+    store = RedisPromptStore(server.url, prefix="resilience", socket_timeout=1.0, operation_timeout=3.0)
+    memory = PromptMemory(store, WordLlamaEmbedder())
+    try:
+        stored = await memory.store_prompt(StoreRequest(content="survives a Redis restart"))
+        server.stop()
+        started = time.monotonic()
+        for attempt in (
+            memory.get(GetRequest(id=stored.id)),
+            memory.search(SearchRequest(query="restart")),
+            memory.store_prompt(StoreRequest(content="while down")),
+        ):
+            with pytest.raises(Unavailable) as caught:
+                await attempt
+            assert caught.value.retriable
+        assert time.monotonic() - started < 3 * 3.0  # each call bounded by operation_timeout, never a hang
+        assert not (await memory.health())["redis"].ok
+
+        server.start()  # same port, same append-only file
+        assert (await memory.get(GetRequest(id=stored.id))).record.content == "survives a Redis restart"
+        assert (await memory.search(SearchRequest(query="redis restart"))).hits[0].record.id == stored.id
+        assert (await memory.store_prompt(StoreRequest(content="after the restart"))).created
+        assert (await memory.health())["redis"].ok
+    finally:
+        await memory.close()
+        server.stop(remove_data=True)
