@@ -1,0 +1,179 @@
+"""The words the engine sends to providers: phase instructions, persona guidance, target-model conventions.
+
+The system message of every phase call is assembled here, so what a model is asked to do can be
+read in one place. The persona applies to every phase; the target family's conventions shape the
+final phase (the form the prompt is delivered in); earlier phases only learn which model it is for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from prompt_alchemy.schemas.common import Persona, Phase, TargetFamily
+
+__all__ = [
+    "CHAIN_ANGLES",
+    "PERSONA_GUIDANCE",
+    "PHASE_INSTRUCTIONS",
+    "TARGET_CONVENTIONS",
+    "HistoryExample",
+    "chain_angle",
+    "phase_system_prompt",
+    "phase_user_message",
+]
+
+_ROLE = (
+    "You are a master prompt engineer who turns rough ideas into production-ready prompts for large "
+    "language models, through three alchemical phases."
+)
+
+PHASE_INSTRUCTIONS: Mapping[Phase, str] = MappingProxyType(
+    {
+        Phase.PRIMA_MATERIA: (
+            "Phase: prima materia (extraction). Take the raw idea in the user message and extract its "
+            "essence: the goal, the audience, the inputs the model will get, the expected output and its "
+            "format, and the constraints. Shape it into a complete, well-structured first prompt."
+        ),
+        Phase.SOLUTIO: (
+            "Phase: solutio (dissolution). The user message is a structured draft prompt. Rewrite it in "
+            "clear, natural language a capable human expert would write: keep every requirement, remove "
+            "stiffness, make the intent and the reasons behind each instruction explicit."
+        ),
+        Phase.COAGULATIO: (
+            "Phase: coagulatio (crystallisation). The user message is a draft prompt. Distil it into its "
+            "final, precise form: remove redundancy, resolve ambiguity, make constraints and the output "
+            "format unambiguous, and keep it as short as it can be without losing anything."
+        ),
+    }
+)
+
+PERSONA_GUIDANCE: Mapping[Persona, str] = MappingProxyType(
+    {
+        Persona.CODE: (
+            "Persona: software engineering. The prompt is for coding work: name the language, runtime and "
+            "versions when known, ask for complete runnable code with types and error handling, tests or a "
+            "way to verify the result, and an explanation of non-obvious decisions. Forbid placeholder code."
+        ),
+        Persona.WRITING: (
+            "Persona: writing. The prompt is for producing prose: set the audience, voice, tone and length, "
+            "the structure of the piece, and what makes it engaging and original; ask for concrete detail "
+            "over generic statements."
+        ),
+        Persona.ANALYSIS: (
+            "Persona: analysis. The prompt is for reasoning over information: ask for explicit assumptions, "
+            "step-by-step reasoning, evidence for each claim, quantified uncertainty, and a conclusion that "
+            "answers the question first and then supports it."
+        ),
+        Persona.GENERIC: (
+            "Persona: general purpose. The prompt should work for a broad task: state the goal, context, "
+            "constraints and the expected output clearly."
+        ),
+    }
+)
+
+TARGET_CONVENTIONS: Mapping[TargetFamily, str] = MappingProxyType(
+    {
+        TargetFamily.CLAUDE: (
+            "Target model family: Claude (Anthropic). Structure the prompt with XML tags such as <context>, "
+            "<instructions>, <constraints> and <output_format>; put long reference material first and the "
+            "question last; ask for reasoning inside <thinking> tags when it helps."
+        ),
+        TargetFamily.GPT: (
+            "Target model family: GPT (OpenAI). Structure the prompt with Markdown headings (# Role, "
+            "# Task, # Constraints, # Output format); state the role in the first line; give numbered steps "
+            "and, when the output is data, a JSON shape to follow."
+        ),
+        TargetFamily.GEMINI: (
+            "Target model family: Gemini (Google). Lead with a one-sentence task, then labelled sections "
+            "(Context:, Task:, Constraints:, Format:); include a short example of the expected output; keep "
+            "instructions direct and positive."
+        ),
+        TargetFamily.GROK: (
+            "Target model family: Grok (xAI). Keep the prompt direct and compact: a plain statement of the "
+            "goal, a short bullet list of requirements, and the exact output format; no ornamental wording."
+        ),
+        TargetFamily.GENERIC: (
+            "Target model: unspecified. Use portable conventions: a role line, clearly labelled sections for "
+            "context, task, constraints and output format, and plain Markdown."
+        ),
+    }
+)
+
+CHAIN_ANGLES: tuple[str, ...] = (
+    "Favour directness: the shortest prompt that fully specifies the task.",
+    "Favour completeness: anticipate edge cases and include a worked example.",
+    "Favour structure: explicit numbered steps and a strict output template.",
+    "Favour the reader's context: spell out audience, background and success criteria.",
+    "Favour robustness: state what to do when information is missing or ambiguous.",
+)
+"""One emphasis per parallel chain, so ``count`` chains explore different prompts instead of one."""
+
+_OUTPUT_RULE = (
+    "Answer with the prompt itself only: no preamble, no commentary, no surrounding quotes. The prompt "
+    "must be usable as is."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryExample:
+    """A stored prompt offered as context because it is similar to the current idea."""
+
+    id: str
+    content: str
+    similarity: float | None
+
+
+def chain_angle(chain: int, count: int) -> str | None:
+    """The emphasis of one chain; a single chain keeps the plain instructions."""
+    if count <= 1:
+        return None
+    return CHAIN_ANGLES[chain % len(CHAIN_ANGLES)]
+
+
+def _history_block(history: Sequence[HistoryExample], max_chars: int) -> str:
+    lines = [
+        "Similar prompts that were stored before, for inspiration only (reuse what works, do not copy them "
+        "verbatim, and ignore them where they do not fit):"
+    ]
+    for number, example in enumerate(history, start=1):
+        content = example.content if len(example.content) <= max_chars else example.content[:max_chars] + " [...]"
+        lines.append(f'<example index="{number}">\n{content}\n</example>')
+    return "\n".join(lines)
+
+
+def phase_system_prompt(
+    *,
+    phase: Phase,
+    persona: Persona,
+    target_family: TargetFamily,
+    target_model: str | None,
+    final: bool,
+    angle: str | None = None,
+    history: Sequence[HistoryExample] = (),
+    history_chars: int = 1500,
+) -> str:
+    """The system message of one phase call."""
+    parts = [_ROLE, PHASE_INSTRUCTIONS[phase], PERSONA_GUIDANCE[persona]]
+    if final:
+        parts.append(TARGET_CONVENTIONS[target_family])
+        if target_model:
+            parts.append(f"The prompt will be sent to the model {target_model!r}.")
+    elif target_model:
+        parts.append(f"The finished prompt will be sent to the model {target_model!r}; a later phase adapts its form.")
+    if angle:
+        parts.append(angle)
+    if history:
+        parts.append(_history_block(history, history_chars))
+    parts.append(_OUTPUT_RULE)
+    return "\n\n".join(parts)
+
+
+def phase_user_message(phase: Phase, idea: str, previous: str | None) -> str:
+    """The idea for the first phase; the previous phase's prompt (with the idea for reference) afterwards."""
+    if previous is None:
+        return f"Raw idea:\n{idea}"
+    return (
+        f"Original idea (for reference):\n{idea}\n\nDraft prompt to transform in the {phase.value} phase:\n{previous}"
+    )

@@ -1,0 +1,67 @@
+"""Live progress of one generation on ``alchemy.v1.events.generation.<request_id>``.
+
+Sequence numbers are given and published under one lock, so events of concurrent chains still
+leave in ``seq`` order and a listener (SSE, MCP progress, CLI) can detect gaps. Progress is a
+courtesy: a failed publish is logged, never fails the generation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from prompt_alchemy import schemas
+from prompt_alchemy.bus import Bus
+from prompt_alchemy.errors import AlchemyError
+from prompt_alchemy.schemas.common import Phase
+from prompt_alchemy.schemas.events import GenerationProgress, ProgressKind
+
+__all__ = ["ProgressReporter"]
+
+log = logging.getLogger(__name__)
+
+
+class ProgressReporter:
+    """Publishes the events of one request id, numbered from 0."""
+
+    def __init__(self, bus: Bus, request_id: str) -> None:
+        self.bus = bus
+        self.request_id = request_id
+        self.subject = schemas.generation_events_subject(request_id)
+        self._seq = 0
+        self._lock = asyncio.Lock()
+        self._broken = False
+
+    @property
+    def published(self) -> int:
+        return self._seq
+
+    async def emit(
+        self,
+        kind: ProgressKind,
+        *,
+        phase: Phase | None = None,
+        chain: int | None = None,
+        prompt_id: str | None = None,
+        message: str = "",
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        async with self._lock:
+            event = GenerationProgress(
+                request_id=self.request_id,
+                seq=self._seq,
+                kind=kind,
+                phase=phase,
+                chain=chain,
+                prompt_id=prompt_id,
+                message=message,
+                data=data or {},
+            )
+            self._seq += 1
+            try:
+                await self.bus.publish(schemas.EVENTS_GENERATION, event, subject=self.subject)
+            except AlchemyError as error:
+                if not self._broken:  # one line per request is enough
+                    log.warning("progress of %s not published: %s", self.request_id, error)
+                self._broken = True

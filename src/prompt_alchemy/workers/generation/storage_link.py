@@ -1,0 +1,99 @@
+"""Storage as one engine request sees it: optional, and given up on after its first outage.
+
+Generation must answer while storage is down, so every call here degrades instead of raising:
+a failed store leaves the prompt unsaved, a failed search gives no history, a failed embedding
+leaves the ranker on lexical similarity. The first "not there / not answering" failure marks
+storage down for the rest of the request, so an outage costs one timeout, not one per prompt.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from prompt_alchemy import schemas
+from prompt_alchemy.bus import Bus
+from prompt_alchemy.errors import AlchemyError, NotFound, ServiceError, Unavailable
+from prompt_alchemy.schemas.storage import (
+    EmbeddingsReply,
+    EmbeddingsRequest,
+    GetReply,
+    GetRequest,
+    SearchReply,
+    SearchRequest,
+    StoreReply,
+    StoreRequest,
+)
+from prompt_alchemy.workers.generation.failures import is_unreachable
+
+__all__ = ["StorageLink"]
+
+log = logging.getLogger(__name__)
+
+
+class StorageLink:
+    """Per-request view of the storage worker; collects the warnings the reply should carry."""
+
+    def __init__(self, bus: Bus, *, timeout_s: float) -> None:
+        self.bus = bus
+        self.timeout_s = timeout_s
+        self.down_reason: str | None = None
+        self.warnings: list[str] = []
+
+    @property
+    def available(self) -> bool:
+        return self.down_reason is None
+
+    def _failed(self, error: AlchemyError, doing: str) -> None:
+        if is_unreachable(error):
+            if self.down_reason is None:
+                self.down_reason = f"{type(error).__name__}: {error}"
+                self.warnings.append(f"storage unavailable ({self.down_reason}); {doing} skipped")
+            return
+        self.warnings.append(f"storage refused {doing}: {error}")
+
+    async def store(self, request: StoreRequest) -> StoreReply | None:
+        if not self.available:
+            return None
+        try:
+            return await self.bus.request(schemas.STORAGE_STORE, request, timeout=self.timeout_s)
+        except AlchemyError as error:
+            self._failed(error, "saving")
+            return None
+
+    async def search(self, request: SearchRequest) -> SearchReply | None:
+        if not self.available:
+            return None
+        try:
+            return await self.bus.request(schemas.STORAGE_SEARCH, request, timeout=self.timeout_s)
+        except AlchemyError as error:
+            self._failed(error, "history search")
+            return None
+
+    async def embeddings(self, texts: Sequence[str]) -> EmbeddingsReply | None:
+        """Embeddings for ranking; quietly None when storage cannot give them (lexical fallback)."""
+        if not self.available or not texts:
+            return None
+        try:
+            return await self.bus.request(
+                schemas.STORAGE_EMBEDDINGS, EmbeddingsRequest(texts=list(texts)), timeout=self.timeout_s
+            )
+        except AlchemyError as error:
+            if is_unreachable(error):
+                self._failed(error, "embedding similarity")
+            else:
+                log.info("embeddings for ranking unavailable: %s", error)
+            return None
+
+    async def get(self, prompt_id: str) -> GetReply:
+        """A stored prompt the caller asked for by id: here a missing storage is an error."""
+        try:
+            return await self.bus.request(schemas.STORAGE_GET, GetRequest(id=prompt_id), timeout=self.timeout_s)
+        except NotFound:
+            raise
+        except ServiceError as error:
+            if is_unreachable(error):
+                raise Unavailable(f"storage is unavailable, cannot fetch prompt {prompt_id!r}: {error}") from error
+            raise
+        except AlchemyError as error:
+            raise Unavailable(f"storage is unavailable, cannot fetch prompt {prompt_id!r}: {error}") from error
