@@ -1,0 +1,50 @@
+"""Run one generation while following its live progress events.
+
+The subscription to ``alchemy.v1.events.generation.<request_id>`` is made before the request
+is sent, so no event is missed, and it is closed only after every event delivered before the
+reply was handed on: a listener sees the engine's events, in order, then the result.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+from prompt_alchemy.bus import Bus, RequestContext
+from prompt_alchemy.schemas.engine import GenerateReply, GenerateRequest
+from prompt_alchemy.schemas.events import GenerationProgress
+from prompt_alchemy.schemas.registry import ENGINE_GENERATE, EVENTS_GENERATION, generation_events_subject
+
+__all__ = ["ProgressListener", "generate_with_progress", "with_request_id"]
+
+ProgressListener = Callable[[GenerationProgress], Awaitable[None]]
+
+
+def with_request_id(request: GenerateRequest) -> GenerateRequest:
+    """The request with an id to follow it by (the caller's own, or a new one)."""
+    if request.request_id is not None:
+        return request
+    return request.model_copy(update={"request_id": uuid.uuid4().hex})
+
+
+async def generate_with_progress(
+    bus: Bus,
+    request: GenerateRequest,
+    listener: ProgressListener,
+    *,
+    timeout: float | None = None,
+) -> GenerateReply:
+    """``engine.generate`` with every progress event of this request passed to ``listener``."""
+    request = with_request_id(request)
+    assert request.request_id is not None
+
+    async def deliver(event: GenerationProgress, _context: RequestContext) -> None:
+        await listener(event)
+
+    subscription = await bus.subscribe(
+        EVENTS_GENERATION, deliver, subject=generation_events_subject(request.request_id)
+    )
+    try:
+        return await bus.request(ENGINE_GENERATE, request, timeout=timeout)
+    finally:
+        await subscription.unsubscribe()

@@ -1,0 +1,74 @@
+"""Prometheus metrics of one HTTP app, in a registry of its own.
+
+A private ``CollectorRegistry`` per app means two apps in one process (tests, or HTTP next to
+a worker's metrics) never collide. Routes are labelled by their template (``/prompts/{id}``),
+never by the concrete path, so ids cannot blow up the label cardinality.
+"""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["HttpMetrics", "route_label"]
+
+UNMATCHED = "unmatched"
+
+
+def route_label(request: web.Request) -> str:
+    route = request.match_info.route
+    resource = route.resource if route is not None else None
+    return resource.canonical if resource is not None else UNMATCHED
+
+
+class HttpMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.requests = Counter(
+            "alchemy_http_requests",
+            "HTTP requests answered, by route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "alchemy_http_request_duration_seconds",
+            "Time to answer an HTTP request (a whole SSE stream for streamed ones).",
+            ["method", "route"],
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "alchemy_http_requests_in_flight", "HTTP requests being answered now.", registry=self.registry
+        )
+        self.rate_limited = Counter(
+            "alchemy_http_rate_limited", "Requests refused by the per-caller rate limit.", registry=self.registry
+        )
+        self.sse_events = Counter(
+            "alchemy_http_sse_events", "Server-sent events written, by event name.", ["event"], registry=self.registry
+        )
+
+    def exposition(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    def middleware(self) -> Middleware:
+        @web.middleware
+        async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
+            started = time.perf_counter()
+            status = 500
+            self.in_flight.inc()
+            try:
+                response = await handler(request)
+                status = response.status
+                return response
+            except web.HTTPException as error:
+                status = error.status
+                raise
+            finally:
+                self.in_flight.dec()
+                route = route_label(request)
+                self.requests.labels(request.method, route, str(status)).inc()
+                self.duration.labels(request.method, route).observe(time.perf_counter() - started)
+
+        return measure

@@ -1,0 +1,130 @@
+"""The middleware chain, outermost first: metrics, CORS preflight, errors, security, body size.
+
+- ``errors`` turns every exception into a JSON ``ErrorBody`` with the right status: aiohttp's
+  own (404 route, 405 method, 413 body), ``ServiceError`` (its code), bus failures
+  (NoResponders 503, RequestTimeout 504); never a stack trace.
+- ``security`` checks the bearer API key (constant-time) and the per-caller rate limit.
+- ``body_size`` refuses a declared ``Content-Length`` over the limit before reading it;
+  aiohttp's ``client_max_size`` catches undeclared (chunked) bodies while reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from prompt_alchemy.errors import PayloadTooLarge, RateLimited, Unauthorized
+from prompt_alchemy.gateway.failures import error_body
+from prompt_alchemy.gateway.http.metrics import route_label
+from prompt_alchemy.gateway.http.rate_limit import RateLimiter
+from prompt_alchemy.gateway.http.responses import error_response
+from prompt_alchemy.gateway.http.settings import HttpSettings
+from prompt_alchemy.gateway.http.state import METRICS, PUBLIC_ROUTES
+from prompt_alchemy.schemas.errors import ErrorBody
+
+__all__ = ["body_size_middleware", "error_middleware", "security_middleware"]
+
+log = logging.getLogger(__name__)
+
+_HTTP_KINDS = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type"}
+
+
+def _http_error_body(request: web.Request, error: web.HTTPException, max_body: int) -> ErrorBody:
+    if error.status == 404:
+        message = f"no route for {request.method} {request.path}"
+    elif error.status == 405:
+        message = f"{request.method} is not allowed on {request.path}"
+    elif error.status == 413:
+        message = f"the request body is over the {max_body}-byte limit"
+    else:
+        message = error.reason
+    details = {"limit": max_body} if error.status == 413 else {}
+    return ErrorBody(
+        code=error.status, kind=_HTTP_KINDS.get(error.status, "http_error"), message=message, details=details
+    )
+
+
+def error_middleware(settings: HttpSettings) -> Middleware:
+    @web.middleware
+    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException as error:
+            if error.status < 400:
+                raise
+            headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
+            return error_response(_http_error_body(request, error, settings.max_body_bytes), headers)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            body = error_body(error)
+            if body.code >= 500:
+                log.warning("%s %s failed: %s %s", request.method, request.path, body.code, body.message)
+            headers = {"WWW-Authenticate": 'Bearer realm="prompt-alchemy"'} if body.code == 401 else None
+            return error_response(body, headers)
+
+    return errors
+
+
+def _bearer_token(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _key_index(token: str, keys: tuple[bytes, ...]) -> int | None:
+    """Compare against every key, without an early exit, so timing says nothing about which."""
+    presented = token.encode()
+    found: int | None = None
+    for index, key in enumerate(keys):
+        if hmac.compare_digest(presented, key):
+            found = index
+    return found
+
+
+def security_middleware(settings: HttpSettings) -> Middleware:
+    keys = tuple(key.encode() for key in settings.api_keys)
+    limiter = RateLimiter(settings.rate_limit_per_minute) if settings.rate_limit_per_minute else None
+
+    @web.middleware
+    async def security(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if route_label(request) in request.app[PUBLIC_ROUTES]:
+            return await handler(request)
+        caller = f"address:{request.remote}"
+        if keys:
+            token = _bearer_token(request)
+            index = _key_index(token, keys) if token is not None else None
+            if index is None:
+                reason = "missing bearer token" if token is None else "invalid API key"
+                raise Unauthorized(f"authentication required: {reason}")
+            caller = f"key:{index}"
+        if limiter is not None:
+            wait = limiter.acquire(caller)
+            if wait is not None:
+                request.app[METRICS].rate_limited.inc()
+                raise RateLimited(
+                    f"rate limit of {settings.rate_limit_per_minute} requests a minute reached; retry later",
+                    details={"retry_after": round(wait, 3)},
+                )
+        return await handler(request)
+
+    return security
+
+
+def body_size_middleware(settings: HttpSettings) -> Middleware:
+    @web.middleware
+    async def body_size(request: web.Request, handler: Handler) -> web.StreamResponse:
+        length = request.content_length
+        if length is not None and length > settings.max_body_bytes:
+            raise PayloadTooLarge(
+                f"the request body is {length} bytes, over the {settings.max_body_bytes}-byte limit",
+                details={"size": length, "limit": settings.max_body_bytes},
+            )
+        return await handler(request)
+
+    return body_size

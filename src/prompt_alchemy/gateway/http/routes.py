@@ -1,0 +1,15 @@
+"""Every operation of an app with these settings: the API, then health, metrics, the document."""
+
+from __future__ import annotations
+
+from prompt_alchemy.gateway.http.api_routes import API_OPERATIONS
+from prompt_alchemy.gateway.http.operations import Operation
+from prompt_alchemy.gateway.http.settings import HttpSettings
+from prompt_alchemy.gateway.http.system_routes import HEALTH, METRICS_OPERATION, OPENAPI_OPERATION
+
+__all__ = ["operations"]
+
+
+def operations(settings: HttpSettings) -> tuple[Operation, ...]:
+    system = (HEALTH, METRICS_OPERATION, OPENAPI_OPERATION) if settings.metrics else (HEALTH, OPENAPI_OPERATION)
+    return (*API_OPERATIONS, *system)
