@@ -76,14 +76,17 @@ class GenerateRequest(Request):
     count: int = Field(default=3, ge=1, le=10)
     persona: Persona = Persona.GENERIC
     target_model: ModelName | None = None
-    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
-    max_tokens: int = Field(default=2048, ge=1, le=32_768)
+    # None: the engine's per-phase default (exploratory first phase, precise last). A value sent
+    # here applies to every phase; phase_settings override it per phase. (Every field travels on the
+    # bus, so "unset" must be None: the engine cannot tell a sent default from a chosen value.)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(default=None, ge=1, le=32_768)
     phase_selection: PhaseSelection = PhaseSelection.BEST
     provider: ProviderName | None = None
     phase_settings: dict[PhaseName, PhaseSettings] = Field(default_factory=dict)
     tags: list[Tag] = Field(default_factory=list, max_length=32)
     use_history: bool = True
-    history_min_similarity: float = Field(default=0.75, ge=0.0, le=1.0)
+    history_min_similarity: float | None = Field(default=None, ge=0.0, le=1.0)  # None: the engine's threshold
     judge: bool = False
     save: bool = True
     request_id: Identifier | None = None
