@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from prompt_alchemy.bus import DEFAULT_MAX_PAYLOAD
+from prompt_alchemy.bus.codec import decode, encode
 from prompt_alchemy.errors import ConfigError
 from prompt_alchemy.schemas.common import Phase
 from prompt_alchemy.schemas.engine import GenerateRequest, PhaseSettings
@@ -19,6 +21,13 @@ def test_defaults_differ_per_phase_exploration_first_precision_last() -> None:
     assert temperatures == sorted(temperatures, reverse=True)
     assert len(set(temperatures)) == 3
     assert all(call.provider is None for call in calls)  # the providers' own default decides
+
+
+def test_a_request_that_crossed_the_bus_still_gets_per_phase_defaults() -> None:
+    # every field travels on the wire; "left to the engine" must survive the round trip
+    request = decode(GenerateRequest, encode(GenerateRequest(input="idea"), max_payload=DEFAULT_MAX_PAYLOAD))
+    temperatures = {resolve_phase_call(request, phase, EngineSettings()).temperature for phase in Phase}
+    assert len(temperatures) == 3
 
 
 def test_an_explicit_request_temperature_applies_to_every_phase() -> None:

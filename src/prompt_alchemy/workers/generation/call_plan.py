@@ -1,8 +1,8 @@
 """Which provider, model, temperature and token limit each phase uses.
 
 Precedence, most specific first: the request's ``phase_settings[phase]``, then the request's own
-``provider``/``temperature``/``max_tokens`` (only when the caller set them), then the engine's
-per-phase defaults, then the engine's global default provider and model.
+``provider``/``temperature``/``max_tokens`` (None when the caller left them to the engine), then
+the engine's per-phase defaults, then the engine's global default provider and model.
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ class PhaseCall:
 def resolve_phase_call(request: GenerateRequest, phase: Phase, settings: EngineSettings) -> PhaseCall:
     override = request.phase_settings.get(phase)
     default = settings.phase_default(phase)
-    explicit = request.model_fields_set
-
     provider = (override.provider if override else None) or request.provider or default.provider
     provider = provider or settings.default_provider
     if override is not None and override.model is not None:
@@ -44,14 +42,14 @@ def resolve_phase_call(request: GenerateRequest, phase: Phase, settings: EngineS
 
     if override is not None and override.temperature is not None:
         temperature = override.temperature
-    elif "temperature" in explicit:
+    elif request.temperature is not None:
         temperature = request.temperature
     else:
         temperature = default.temperature
 
     if override is not None and override.max_tokens is not None:
         max_tokens = override.max_tokens
-    elif "max_tokens" in explicit:
+    elif request.max_tokens is not None:
         max_tokens = request.max_tokens
     else:
         max_tokens = default.max_tokens

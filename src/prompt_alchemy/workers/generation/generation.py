@@ -224,11 +224,9 @@ class _GenerationRun:
         request = self.request
         if not (request.use_history and self.settings.history_enabled):
             return []
-        threshold = (
-            request.history_min_similarity
-            if "history_min_similarity" in request.model_fields_set
-            else self.settings.history_min_similarity
-        )
+        threshold = request.history_min_similarity
+        if threshold is None:
+            threshold = self.settings.history_min_similarity
         examples = await find_history(
             self.storage,
             idea=request.input,
