@@ -1,0 +1,173 @@
+"""Providers as the registry sees them: one protocol, HTTP vendors and the offline one as peers.
+
+An ``HttpProvider`` joins a vendor's ``WireFormat`` to the shared ``VendorHttp``; it reads its
+key from the environment on every call and reports usage as the vendor counted it, or a local
+estimate flagged ``estimated`` when the vendor sent none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from prompt_alchemy.errors import ProviderError, Unavailable, Unprocessable
+from prompt_alchemy.schemas.common import Usage
+from prompt_alchemy.schemas.providers import CompletionRequest, ProviderCapabilities
+from prompt_alchemy.workers.providers.http_client import VendorHttp
+from prompt_alchemy.workers.providers.secrets import SecretKey, read_key, redact
+from prompt_alchemy.workers.providers.settings import ProviderKind, ProviderSettings
+from prompt_alchemy.workers.providers.token_estimate import estimate_usage
+from prompt_alchemy.workers.providers.wire import (
+    ANTHROPIC,
+    GEMINI,
+    OLLAMA,
+    OPENAI,
+    OPENAI_COMPATIBLE,
+    ChatParams,
+    WireFormat,
+)
+
+__all__ = ["HttpProvider", "Provider", "ProviderCompletion", "ProviderEmbeddings", "wire_for"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCompletion:
+    content: str
+    model: str
+    usage: Usage
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEmbeddings:
+    vectors: list[list[float]]
+    model: str
+    usage: Usage
+
+
+class Provider(Protocol):
+    """What the registry needs from a provider; retries and breaking live in the registry."""
+
+    @property
+    def settings(self) -> ProviderSettings: ...
+
+    @property
+    def capabilities(self) -> ProviderCapabilities: ...
+
+    def unavailable_reason(self) -> str | None:
+        """Why this provider cannot be called now (no key, not configured), or None."""
+        ...
+
+    async def complete(self, request: CompletionRequest, model: str, timeout_s: float) -> ProviderCompletion: ...
+
+    async def embed(self, texts: Sequence[str], model: str, timeout_s: float) -> ProviderEmbeddings: ...
+
+
+_WIRES: Mapping[ProviderKind, WireFormat] = {
+    ProviderKind.OPENAI: OPENAI,
+    ProviderKind.ANTHROPIC: ANTHROPIC,
+    ProviderKind.GEMINI: GEMINI,
+    ProviderKind.OLLAMA: OLLAMA,
+    ProviderKind.OPENROUTER: OPENAI_COMPATIBLE,
+    ProviderKind.XAI: OPENAI_COMPATIBLE,
+    ProviderKind.OPENAI_COMPATIBLE: OPENAI_COMPATIBLE,
+}
+
+
+def wire_for(kind: ProviderKind) -> WireFormat:
+    return _WIRES[kind]
+
+
+class HttpProvider:
+    def __init__(
+        self,
+        settings: ProviderSettings,
+        http: VendorHttp,
+        *,
+        environ: Mapping[str, str],
+        now: Callable[[], datetime],
+    ) -> None:
+        self._settings = settings
+        self._wire = wire_for(settings.kind)
+        self._http = http
+        self._environ = environ
+        self._now = now
+
+    @property
+    def settings(self) -> ProviderSettings:
+        return self._settings
+
+    @property
+    def capabilities(self) -> ProviderCapabilities:
+        return ProviderCapabilities(generation=True, embeddings=self._settings.embedding_model is not None)
+
+    def unavailable_reason(self) -> str | None:
+        if self._settings.base_url is None:
+            return f"not configured: {self._settings.configure_hint}"
+        if self._settings.key_required and self._key() is None:
+            return f"no API key: {self._settings.configure_hint}"
+        return None
+
+    def _key(self) -> SecretKey | None:
+        return read_key(self._settings.api_key_env, self._environ)
+
+    def _ready(self) -> tuple[str, SecretKey | None]:
+        reason = self.unavailable_reason()
+        if reason is not None or self._settings.base_url is None:
+            raise Unavailable(
+                f"provider {self._settings.name!r} is not available: {reason}",
+                retriable=False,
+                details={"provider": self._settings.name, "reason": reason},
+            )
+        return self._settings.base_url, self._key()
+
+    async def complete(self, request: CompletionRequest, model: str, timeout_s: float) -> ProviderCompletion:
+        base_url, key = self._ready()
+        params = ChatParams(model, request.messages, request.temperature, request.max_tokens)
+        body = await self._http.post_json(
+            provider=self._settings.name,
+            wire=self._wire,
+            url=base_url,
+            call=self._wire.chat_call(params),
+            key=key,
+            extra_headers=self._settings.headers,
+            timeout_s=timeout_s,
+            now=self._now,
+        )
+        try:
+            parsed = self._wire.parse_chat(body)
+        except ProviderError as error:
+            raise self._named(error, key) from None
+        usage = parsed.usage or estimate_usage((message.content for message in request.messages), parsed.content)
+        return ProviderCompletion(parsed.content, parsed.model or model, usage)
+
+    async def embed(self, texts: Sequence[str], model: str, timeout_s: float) -> ProviderEmbeddings:
+        base_url, key = self._ready()
+        if self._settings.embedding_model is None:
+            raise Unprocessable(
+                f"provider {self._settings.name!r} offers no embeddings", details={"provider": self._settings.name}
+            )
+        body = await self._http.post_json(
+            provider=self._settings.name,
+            wire=self._wire,
+            url=base_url,
+            call=self._wire.embed_call(model, texts),
+            key=key,
+            extra_headers=self._settings.headers,
+            timeout_s=timeout_s,
+            now=self._now,
+        )
+        try:
+            parsed = self._wire.parse_embed(body, len(texts))
+        except ProviderError as error:
+            raise self._named(error, key) from None
+        return ProviderEmbeddings(parsed.vectors, model, parsed.usage or estimate_usage(texts))
+
+    def _named(self, error: ProviderError, key: SecretKey | None) -> ProviderError:
+        return ProviderError(
+            redact(f"{self._settings.name}: {error.message}", [key]),
+            code=error.code,
+            retriable=error.retriable,
+            details={**error.details, "provider": self._settings.name},
+        )

@@ -1,0 +1,393 @@
+"""Reading a rough idea: task, audience, inputs, expected result, constraints, format, persona.
+
+Plain, robust heuristics (verbs, "for <audience>", "must/should/don't/without/under N words",
+format words, input nouns) that never fail: whatever they miss becomes an open question later.
+``analyse`` reads an idea; ``prompt_reading`` reads an existing prompt.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from prompt_alchemy.schemas.common import Persona
+from prompt_alchemy.workers.providers.offline.requirements import (
+    LENGTH,
+    QUANTITY,
+    imperative,
+    is_constraint,
+    length_requirement,
+    quantity_requirement,
+    to_requirement,
+)
+from prompt_alchemy.workers.providers.offline.vocabulary import (
+    CODE_FORMAT,
+    CODE_LANGUAGES,
+    EDGE_CASES,
+    FORMATS,
+    INPUT_NOUNS,
+    INPUT_VERBS,
+    LIST_FORMAT,
+    PEOPLE_NOUNS,
+    PERSONA_SIGNALS,
+    TASK_VERBS,
+    TONES,
+    FormatSpec,
+)
+from prompt_alchemy.workers.providers.offline.wording import (
+    as_sentence,
+    capitalise,
+    clean_text,
+    dedupe,
+    key_terms,
+    sentences,
+)
+
+__all__ = ["IdeaBrief", "analyse"]
+
+_I = re.IGNORECASE
+_NP_END = (
+    r"(?=\s+(?:into|to|for|so|that|which|who|and|then|with|by|as|using|in|on|from|while|because|before|after|"
+    r"must|should|without|under|at|per|across|where|when|if)\b|[,.;:!?()]|$)"
+)
+_NP = r"((?:[\w/#+.'-]+\s+){0,5}?[\w/#+.'-]+)"
+_LEADING_MARKERS = (
+    r"(?:must|should|shall|needs? to|has to|have to|don'?t|do not|never|always|avoid|without|no|not|only|keep|"
+    r"make sure|ensure|be sure|under|below|less than|fewer than|at most|at least|no more than|max(?:imum)?|limit|"
+    r"use|using|include|including|exclude|excluding|it (?:must|should|needs|has)|you (?:must|should)|be|"
+    r"written in|in (?:a|an) \w+ (?:tone|style|voice)|in (?:under |less than |about |at most )?\d+|"
+    r"(?:the )?(?:audience|output|format|input|tone|length)\b)"
+)
+_CLAUSE_SPLIT = re.compile(
+    rf"(?:,|;|\s+-\s+|\s+(?:and|but|also|plus)\s+)\s*(?=(?:and\s+|but\s+|also\s+)?{_LEADING_MARKERS}\b)", _I
+)
+_AUDIENCE = (
+    re.compile(
+        r"\b(?:for|aimed at|targeted at|targeting|intended for|written for|geared (?:towards?|to)|suitable for|"
+        r"audience(?: is|:)|readers are)\s+((?:an?\s+|the\s+|my\s+|our\s+|their\s+|your\s+)?(?:[\w'-]+\s+){0,3}?"
+        rf"(?:{PEOPLE_NOUNS}))\b",
+        _I,
+    ),
+    re.compile(
+        r"\b(?:explain|teach|describe|pitch|present|introduce|sell|e-?mail|letter|message|note|memo|speech|talk)\b"
+        r".{0,80}?\bto\s+"
+        rf"((?:an?\s+|the\s+|my\s+|our\s+)?(?:[\w'-]+\s+){{0,3}}?(?:{PEOPLE_NOUNS}))\b",
+        _I,
+    ),
+)
+_INPUT_PATTERNS = (
+    re.compile(rf"\bextract\b.{{1,60}}?\bfrom\s+(?:an?\s+|the\s+|my\s+|our\s+|these\s+|this\s+)?{_NP}{_NP_END}", _I),
+    re.compile(rf"\b(?:{INPUT_VERBS})\s+(?:me\s+|all\s+|any\s+)?{_NP}{_NP_END}", _I),
+    re.compile(
+        r"\b(?:given|based on|from|provided with|(?:using|in|across|within) (?=the |my |our |this |these ))\s*"
+        rf"((?:an?\s+|the\s+|some\s+|my\s+|our\s+|their\s+|your\s+|this\s+|these\s+)?(?:[\w/#+.'-]+\s+){{0,3}}?"
+        rf"(?:{INPUT_NOUNS}))\b",
+        _I,
+    ),
+    re.compile(
+        r"\b(?:i(?:'ll| will) (?:provide|paste|give you|share|send)|you(?:'ll| will) (?:get|receive|be given)|"
+        rf"the input (?:is|will be)|input:)\s+{_NP}{_NP_END}",
+        _I,
+    ),
+)
+_OUTPUT = re.compile(
+    rf"\b(?:returns?|returning|outputs?|outputting|produces?|producing|yields?|into|gives? back|responds? with)\s+"
+    rf"(?!account\b){_NP}{_NP_END}",
+    _I,
+)
+_PREFIXES = (
+    r"^(?:please|pls|kindly|hey|hi|ok|okay|so|now)\b[,\s]*",
+    r"^(?:can|could|would|will) you(?: please)?\s+",
+    r"^(?:i|we)(?:'d| would)? (?:want|need|like|wanna)(?: you)? to\s+",
+    r"^(?:help|assist) (?:me|us)(?: to)?\s+",
+    r"^(?:my|our|the) (?:goal|task|job|aim|objective) is to\s+",
+    r"^(?:i|we) (?:want|need|would like|'d like)\s+",
+    r"^(?:i'm|i am|we're|we are) (?:looking for|trying to)\s+",
+    r"^(?:(?:create|write|generate|make|build|design|craft|give me|draft)\s+)?(?:me\s+)?(?:an?\s+)?"
+    r"(?:good\s+|great\s+)?"
+    r"(?:system\s+)?prompt\s+(?:that|which|to|for|where|so that)\s+(?:will\s+)?",
+)
+_TONE_STRONG = re.compile(
+    r"\b(formal|informal|casual|friendly|warm|professional|persuasive|humorous|funny|witty|playful|serious|"
+    r"empathetic|enthusiastic|neutral|academic|conversational|confident|inspiring|motivational|authoritative|"
+    r"respectful|polite|diplomatic|blunt|upbeat|calm|engaging)\b",
+    _I,
+)
+_TONE_CONTEXT = re.compile(
+    rf"\b(?:keep it|be|sound|make it|tone|in an?)\s+({TONES})\b|\b({TONES})\s+(?:tone|style|voice)\b", _I
+)
+_GENERIC_VERBS = frozenset(
+    ["write", "create", "make", "generate", "build", "produce", "give", "draft", "compose", "help"]
+)
+_MAKING_VERBS = frozenset(
+    [
+        "write",
+        "create",
+        "build",
+        "generate",
+        "make",
+        "draft",
+        "compose",
+        "produce",
+        "design",
+        "develop",
+        "implement",
+        "give",
+        "plan",
+        "outline",
+        "prepare",
+        "code",
+    ]
+)
+_WRITE_FORMATS = frozenset(
+    [
+        "code",
+        "email",
+        "letter",
+        "article",
+        "poem",
+        "story",
+        "summary",
+        "report",
+        "tweet",
+        "faq",
+        "outline",
+        "sql",
+        "regex",
+        "tests",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class IdeaBrief:
+    """Everything the phases need to know about the idea; empty fields are gaps to ask about."""
+
+    idea: str
+    task: str
+    verb: str | None = None
+    deliverable: str | None = None
+    audience: str | None = None
+    inputs: tuple[str, ...] = ()
+    output: str | None = None
+    constraints: tuple[str, ...] = ()
+    length: str | None = None
+    length_rule: str | None = None
+    tones: tuple[str, ...] = ()
+    formats: tuple[FormatSpec, ...] = ()
+    language: str | None = None
+    context: tuple[str, ...] = ()
+    key_terms: tuple[str, ...] = ()
+    edge_cases: tuple[str, ...] = ()
+    persona: Persona = Persona.GENERIC
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def primary_format(self) -> FormatSpec | None:
+        return self.formats[0] if self.formats else None
+
+    def with_requirements(self, extra: Iterable[str]) -> IdeaBrief:
+        return replace(self, constraints=tuple(dedupe([*self.constraints, *extra])))
+
+
+# ---------------------------------------------------------------- detectors
+
+
+def _audience(text: str) -> str | None:
+    for pattern in _AUDIENCE:
+        match = pattern.search(text)
+        if match:
+            audience = re.sub(r"^(?:my|our|their|your)\s+", "the ", match.group(1).strip(), flags=_I)
+            return audience
+    return None
+
+
+def _provided(phrase: str) -> str:
+    phrase = phrase.strip().rstrip(".")
+    phrase = re.sub(r"^(?:this|these|the following|my|our|the attached|attached)\s+", "the provided ", phrase, flags=_I)
+    return phrase
+
+
+def _input_phrases(text: str) -> list[str]:
+    """Input phrases as written; those naming a known kind of material come first."""
+    found: list[str] = []
+    for pattern in _INPUT_PATTERNS:
+        for match in pattern.finditer(text):
+            phrase = match.group(1).strip()
+            if phrase.lower() in {"it", "this", "them", "that", "these", "me", "us", "the", "a", "an"}:
+                phrase = "the text provided"
+            if len(key_terms(phrase)) == 0 and phrase != "the text provided":
+                continue
+            found.append(phrase)
+    material = re.compile(rf"(?:{INPUT_NOUNS})$", _I)
+    phrases = dedupe(found)
+    materials = [phrase for phrase in phrases if material.search(phrase)]
+    return (materials or phrases)[:4]
+
+
+def _output(text: str) -> str | None:
+    match = _OUTPUT.search(text)
+    return match.group(1).strip() if match else None
+
+
+def _tones(text: str) -> tuple[str, ...]:
+    tones = [match.group(1).lower() for match in _TONE_STRONG.finditer(text)]
+    for match in _TONE_CONTEXT.finditer(text):
+        tones.append((match.group(1) or match.group(2)).lower())
+    return tuple(dict.fromkeys(tones))
+
+
+def _language(text: str) -> str | None:
+    for pattern, name in CODE_LANGUAGES:
+        if re.search(pattern, text, _I):
+            return name
+    return None
+
+
+def _persona(text: str, given: Persona) -> Persona:
+    if given is not Persona.GENERIC:
+        return given
+    scores = {name: len(re.findall(pattern, text, _I)) for name, pattern in PERSONA_SIGNALS.items()}
+    best = max(scores, key=lambda name: scores[name])
+    return Persona(best) if scores[best] > 0 else Persona.GENERIC
+
+
+def _formats(text: str, persona: Persona, inputs: list[str]) -> tuple[FormatSpec, ...]:
+    scan = text
+    for phrase in inputs:  # "summarise a CSV file" asks for a summary, not for CSV
+        scan = re.sub(re.escape(phrase), " ", scan, flags=_I)
+    specs: list[FormatSpec] = []
+    for pattern, spec in FORMATS:
+        if spec.key in {"code", "tests"} and persona is not Persona.CODE:
+            continue
+        if pattern.search(scan) and spec not in specs:
+            specs.append(spec)
+    if not specs and persona is Persona.CODE:
+        specs.append(CODE_FORMAT)
+    if not specs and QUANTITY.search(scan):
+        specs.append(LIST_FORMAT)
+    return tuple(specs)
+
+
+def _edge_cases(text: str) -> tuple[str, ...]:
+    return tuple(cases for pattern, cases in EDGE_CASES if re.search(pattern, text, _I))[:4]
+
+
+# ---------------------------------------------------------------- task
+
+
+def _strip_prefixes(text: str) -> str:
+    changed = True
+    while changed:
+        changed = False
+        for pattern in _PREFIXES:
+            stripped = re.sub(pattern, "", text, count=1, flags=_I)
+            if stripped != text and stripped.strip():
+                text, changed = stripped.strip(), True
+    return re.sub(r"^give me\s+", "give ", text, flags=_I)
+
+
+def _task(clause: str, formats: tuple[FormatSpec, ...]) -> tuple[str, str | None, str | None]:
+    """(task sentence, verb, deliverable) from the first clause of the idea."""
+    text = _strip_prefixes(clause.strip().rstrip(".!"))
+    words = text.split()
+    if not words:
+        return "Complete the task described.", None, None
+    first = words[0].lower().strip(",")
+    if first in {"what", "why", "how", "when", "where", "which", "who", "is", "are", "can", "should", "does", "do"}:
+        if first == "how" and len(words) > 1 and words[1].lower() == "to":
+            return as_sentence("Explain " + text), "explain", None
+        return f"Answer this question: {text.rstrip('?')}?", "answer", None
+    verb = imperative(first)
+    if verb in TASK_VERBS or verb == "give":
+        text = capitalise(verb) + text[len(words[0]) :]
+    else:
+        verb = "write" if formats and formats[0].key in _WRITE_FORMATS else "create"
+        text = f"{capitalise(verb)} {text}"
+    for pattern, name in CODE_LANGUAGES:  # "python" -> "Python"
+        if re.fullmatch(r"[A-Za-z+#]+", name):
+            text = re.sub(pattern, name, text, flags=_I)
+    deliverable = re.match(rf"^\S+\s+{_NP}{_NP_END}", text, _I) if verb in _MAKING_VERBS else None
+    noun = deliverable.group(1) if deliverable else None
+    return as_sentence(text), verb, noun
+
+
+# ---------------------------------------------------------------- public
+
+
+def _classify(clause: str, brief: dict[str, list[str]]) -> None:
+    lower = clause.lower()
+    if re.match(r"^(?:the )?(?:target )?audience\b|^(?:it'?s|this is|it is) (?:for|aimed at)\b|^readers\b", lower):
+        brief["audience_lines"].append(clause)
+    elif re.match(
+        r"^(?:i(?:'ll| will) (?:provide|paste|give|share|send)|the input\b|input:|you(?:'ll| will) (?:get|receive))",
+        lower,
+    ):
+        brief["input_lines"].append(clause)
+    elif re.match(r"^(?:output|format|return|respond|reply|answer)\b", lower) and len(lower.split()) <= 6:
+        brief["format_lines"].append(clause)
+    elif is_constraint(clause):
+        brief["constraints"].append(to_requirement(clause))
+    else:
+        brief["context"].append(as_sentence(clause))
+
+
+def analyse(idea: str, persona: Persona = Persona.GENERIC, *, scan_text: str | None = None) -> IdeaBrief:
+    """Read ``idea``; detectors also look at ``scan_text`` (e.g. a whole prompt) when given."""
+    idea = clean_text(idea) or "Complete the task described."
+    scan = clean_text(scan_text) if scan_text else idea
+    effective = _persona(scan, persona)
+    raw_inputs = _input_phrases(scan)
+    formats = _formats(scan, effective, raw_inputs)
+    parts_of_idea = sentences(idea)
+    parts: dict[str, list[str]] = {
+        "constraints": [],
+        "context": [],
+        "audience_lines": [],
+        "input_lines": [],
+        "format_lines": [],
+    }
+    first_clauses = (
+        [part.strip() for part in _CLAUSE_SPLIT.split(parts_of_idea[0]) if part and part.strip()]
+        if parts_of_idea
+        else [idea]
+    )
+    task, verb, deliverable = _task(first_clauses[0], formats)
+    for clause in first_clauses[1:]:
+        _classify(clause, parts)
+    for sentence in parts_of_idea[1:]:
+        for clause in _CLAUSE_SPLIT.split(sentence):
+            if clause and clause.strip():
+                _classify(clause.strip(), parts)
+    constraints = list(parts["constraints"])
+    length_match = LENGTH.search(scan)
+    length = length_rule = None
+    if length_match is not None:
+        length_rule, length = length_requirement(length_match)
+        constraints.append(length_rule)
+    quantity = QUANTITY.search(scan)
+    if quantity is not None:
+        constraints.append(quantity_requirement(quantity))
+    return IdeaBrief(
+        idea=idea,
+        task=task,
+        verb=verb,
+        deliverable=deliverable,
+        audience=_audience(scan),
+        inputs=tuple(dedupe(_provided(phrase) for phrase in raw_inputs)),
+        output=_output(idea),
+        constraints=tuple(dedupe(constraints)),
+        length=length,
+        length_rule=length_rule,
+        tones=_tones(scan),
+        formats=formats,
+        language=_language(scan),
+        context=tuple(parts["context"]),
+        key_terms=key_terms(idea),
+        edge_cases=_edge_cases(scan) if effective is Persona.CODE else (),
+        persona=effective,
+        notes=tuple(
+            as_sentence(line) for key in ("audience_lines", "input_lines", "format_lines") for line in parts[key]
+        ),
+    )

@@ -1,0 +1,204 @@
+"""The three phases, written offline from a brief.
+
+prima materia: the raw structured brief (goal, audience, inputs, constraints, output format,
+open questions). solutio: the brief dissolved into clear natural-language instructions, a
+flowing prompt. coagulatio: the prompt tightened: one task sentence, deduplicated numbered
+requirements, an explicit output contract, stated defaults and a final self-check.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from prompt_alchemy.schemas.common import Persona, Phase, TargetFamily
+from prompt_alchemy.workers.providers.offline.analysis import IdeaBrief
+from prompt_alchemy.workers.providers.offline.personas import Guidance, guidance_for
+from prompt_alchemy.workers.providers.offline.styling import PromptDocument, Section, render
+from prompt_alchemy.workers.providers.offline.vocabulary import CODE_LANGUAGES
+from prompt_alchemy.workers.providers.offline.wording import dedupe, key_terms, stem
+
+__all__ = ["Refinements", "coagulatio", "normalised", "prima_materia", "requirements_for", "solutio", "write_phase"]
+
+_CLOSING = "If two requirements conflict or one cannot be met, say so in one sentence instead of guessing."
+_PROSE_FORMATS = frozenset({"summary", "report", "article", "email", "plan", "outline", "faq", "letter"})
+_LIST_FORMATS = frozenset({"bullets", "numbered", "table", "markdown", "checklist"})
+_PROPER_NAMES = frozenset(name for _, name in CODE_LANGUAGES) | {"Markdown", "English"}
+_NEGATIONS = ("do not", "use no", "avoid", "never", "don't")
+
+
+def _lower_first(sentence: str) -> str:
+    """Lower-case the first letter unless it starts a name or an acronym ("Python", "JSON", "I")."""
+    first = sentence.split(" ", 1)[0].strip(",.;:")
+    if first == "I" or first[1:2].isupper() or first in _PROPER_NAMES:
+        return sentence
+    return sentence[:1].lower() + sentence[1:]
+
+
+def _join_clauses(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def requirements_for(brief: IdeaBrief, guide: Guidance) -> list[str]:
+    """The user's own constraints first, then persona requirements that neither repeat nor contradict them."""
+    user = [constraint for constraint in brief.constraints if constraint != brief.length_rule]  # in the contract
+    forbidden = {
+        stem(term) for constraint in user if constraint.lower().startswith(_NEGATIONS) for term in key_terms(constraint)
+    }
+    persona = [
+        requirement
+        for requirement in guide.requirements
+        if not forbidden & {stem(term) for term in key_terms(requirement)}
+    ]
+    return dedupe(user + persona)
+
+
+def _format_contract(brief: IdeaBrief) -> list[str]:
+    primary = brief.primary_format
+    lines: list[str] = []
+    if primary is None:
+        lines.append("Use short paragraphs; add headings or lists only where they make the answer easier to scan.")
+    else:
+        lines += list(primary.contract)
+        secondary = next((spec for spec in brief.formats[1:] if spec.key in _LIST_FORMATS), None)
+        if secondary is not None and primary.key in _PROSE_FORMATS:
+            lines += list(secondary.contract)
+    if brief.length:
+        lines.append(f"Length: {brief.length}.")
+    if primary is None or primary.key not in {"json", "yaml", "xml", "csv"}:
+        lines.append("Start directly with the answer: no preamble, no closing pleasantries.")
+    return lines
+
+
+def _context_items(brief: IdeaBrief, guide: Guidance) -> list[str]:
+    items = [f"Audience: {brief.audience}."] if brief.audience else []
+    if brief.inputs:
+        items.append(f"Input: {_join_clauses(list(brief.inputs))}.")
+    if brief.output and brief.output.lower() not in brief.task.lower():
+        items.append(f"Expected result: {brief.output}.")
+    if brief.language and brief.persona is Persona.CODE and brief.language.lower() not in brief.task.lower():
+        items.append(f"Language: {brief.language}.")
+    items += list(brief.context) + list(brief.notes)
+    return items
+
+
+@dataclass(frozen=True, slots=True)
+class Refinements:
+    """What an optimisation round adds to a coagulatio prompt."""
+
+    requirements: tuple[str, ...] = ()
+    success_criteria: tuple[str, ...] = ()
+    example: bool = False
+    compact: bool = False  # leave out defaults and self-checks
+
+
+def _think_first(brief: IdeaBrief) -> str:
+    if brief.persona is Persona.CODE:
+        return "Before writing code, walk through the edge cases above one by one. Show only the final result."
+    if brief.persona is Persona.WRITING:
+        return "Before writing, decide the one message the reader must take away. Show only the final text."
+    if brief.persona is Persona.ANALYSIS:
+        return "Before answering, sketch your method and check it fits the data. Show only the final analysis."
+    return "Plan the answer before writing it. Show only the final answer."
+
+
+def prima_materia(brief: IdeaBrief, family: TargetFamily, variant: int = 0) -> str:
+    guide = guidance_for(brief)
+    primary = brief.primary_format
+    sections = [
+        Section("task", "Goal", brief.task),
+        Section("audience", "Audience", brief.audience or f"Not stated (default: {guide.default_audience})"),
+        Section("inputs", "Inputs", tuple(brief.inputs) if brief.inputs else "Not stated"),
+    ]
+    if brief.output:
+        sections.append(Section("expected", "Expected result", brief.output[:1].upper() + brief.output[1:]))
+    sections.append(
+        Section("constraints", "Constraints", tuple(brief.constraints) if brief.constraints else "None stated")
+    )
+    sections.append(
+        Section(
+            "output_format",
+            "Output format",
+            f"{primary.label[:1].upper()}{primary.label[1:]}: {primary.contract[0]}" if primary else "Not stated",
+        )
+    )
+    if brief.context or brief.notes:
+        sections.append(Section("context", "Context", tuple(brief.context + brief.notes)))
+    sections.append(Section("persona_focus", f"{brief.persona.value.capitalize()} focus", guide.focus))
+    sections.append(Section("open_questions", "Open questions", tuple(gap.question for gap in guide.gaps)))
+    return render(PromptDocument(None, tuple(sections)), family)
+
+
+def _paragraph(sentences: list[str]) -> str:
+    connected: list[str] = []
+    for index, sentence in enumerate(sentences):
+        if len(sentences) >= 3 and index == len(sentences) - 1:
+            connected.append("Finally, " + _lower_first(sentence))
+        elif index == 2:
+            connected.append("Also, " + _lower_first(sentence))
+        else:
+            connected.append(sentence)
+    return " ".join(connected)
+
+
+def solutio(brief: IdeaBrief, family: TargetFamily, variant: int = 0) -> str:
+    guide = guidance_for(brief)
+    task = [brief.task]
+    if brief.audience:
+        task.append(f"It is for {brief.audience}, so pitch the vocabulary and level of detail at them.")
+    if brief.inputs:
+        task.append(f"You will be given {_join_clauses(list(brief.inputs))}.")
+    task += list(brief.context) + list(brief.notes)
+    requirements = requirements_for(brief, guide)
+    if variant == 1:
+        requirements.append(_think_first(brief))
+    output = _format_contract(brief)
+    sections = [
+        Section("task", "Task", " ".join(task)),
+        Section("constraints", "Requirements", _paragraph(requirements)),
+        Section("output_format", "Output", " ".join(output)),
+    ]
+    assumptions = [gap.assumption for gap in guide.gaps if gap.assumption]
+    closing = None
+    if assumptions:
+        closing = "Where the request is silent, assume the following and say so in one line. " + " ".join(assumptions)
+    return render(PromptDocument(guide.role, tuple(sections), closing), family)
+
+
+def coagulatio(brief: IdeaBrief, family: TargetFamily, variant: int = 0, refinements: Refinements | None = None) -> str:
+    guide = guidance_for(brief)
+    refine = refinements or Refinements()
+    sections = [Section("task", "Task", brief.task)]
+    context = _context_items(brief, guide)
+    if context:
+        sections.append(Section("context", "Context", tuple(context)))
+    requirements = requirements_for(brief, guide) + list(refine.requirements)
+    if variant == 1:
+        requirements.append(_think_first(brief))
+    sections.append(Section("constraints", "Requirements", tuple(dedupe(requirements)), numbered=True))
+    sections.append(Section("output_format", "Output format", tuple(_format_contract(brief)), numbered=True))
+    if refine.success_criteria:
+        sections.append(Section("success_criteria", "Success criteria", refine.success_criteria))
+    assumptions = tuple(gap.assumption for gap in guide.gaps if gap.assumption)
+    if assumptions and not refine.compact:
+        sections.append(Section("assumptions", "Defaults", assumptions))
+    primary = brief.primary_format
+    if (variant == 2 or refine.example) and primary is not None and primary.skeleton:
+        sections.append(Section("example", "Example shape", primary.skeleton, verbatim=True))
+    if not refine.compact:
+        sections.append(Section("quality_checks", "Before answering, check", guide.checks, numbered=True))
+    return render(PromptDocument(guide.role, tuple(sections), _CLOSING), family)
+
+
+_WRITERS = {Phase.PRIMA_MATERIA: prima_materia, Phase.SOLUTIO: solutio, Phase.COAGULATIO: coagulatio}
+
+
+def write_phase(phase: Phase, brief: IdeaBrief, family: TargetFamily, variant: int = 0) -> str:
+    return _WRITERS[phase](brief, family, variant)
+
+
+def normalised(text: str) -> str:
+    """Whitespace-insensitive form, to recognise a phase output this module wrote."""
+    return re.sub(r"\s+", " ", text).strip()

@@ -1,0 +1,358 @@
+"""Word lists the offline prompt engineer reads ideas with: verbs, audiences, inputs, formats, tones.
+
+Kept apart from the analysis code so the heuristics stay readable and the lists easy to extend.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+__all__ = [
+    "CODE_FORMAT",
+    "CODE_LANGUAGES",
+    "EDGE_CASES",
+    "FORMATS",
+    "INPUT_NOUNS",
+    "INPUT_VERBS",
+    "LIST_FORMAT",
+    "PEOPLE_NOUNS",
+    "PERSONA_SIGNALS",
+    "STOPWORDS",
+    "TASK_VERBS",
+    "TONES",
+    "FormatSpec",
+]
+
+TASK_VERBS = _word_set(
+    """
+    write create build generate make draft compose produce design develop implement code program
+    summarize summarise explain describe outline translate rewrite paraphrase edit proofread polish
+    review critique analyze analyse compare contrast evaluate assess audit classify categorize
+    categorise extract parse convert transform format clean normalize normalise validate check verify
+    test debug fix refactor optimize optimise improve plan schedule organize organise list brainstorm
+    suggest recommend propose find identify detect calculate compute estimate forecast predict answer
+    teach tutor coach help guide prepare research investigate document map model simulate sort filter
+    rank score grade label tag scrape fetch search query visualize visualise chart tell name pitch reply
+    respond say return act pretend imagine roleplay convince persuade negotiate interview quiz play
+    define give show
+    """
+)
+
+INPUT_VERBS = (
+    "summarize|summarise|translate|analyze|analyse|classify|categorize|categorise|review|proofread|edit|"
+    "refactor|debug|fix|rewrite|paraphrase|parse|parses|parsing|convert|converts|clean|cleans|validate|"
+    "validates|grade|critique|tag|label|sort|sorts|filter|filters|process|processes|transform|transforms|"
+    "normalize|normalise|audit|score|rank|compare|reads|read|takes|accepts|receives|ingests|consumes"
+)
+
+PEOPLE_NOUNS = (
+    r"people|users?|customers?|clients?|developers?|devs|engineers?|programmers?|beginners?|novices?|"
+    r"newcomers?|experts?|professionals?|students?|kids|children|child|teens?|teenagers?|managers?|"
+    r"executives?|execs|leaders?|leadership|stakeholders?|teams?|teammates|investors?|readers?|audiences?|"
+    r"doctors?|clinicians?|nurses?|patients?|lawyers?|teachers?|educators?|parents?|researchers?|"
+    r"scientists?|analysts?|marketers?|designers?|recruiters?|employees?|staff|colleagues?|coworkers?|"
+    r"members?|subscribers?|followers?|fans?|buyers?|shoppers?|visitors?|seniors?|adults?|laypeople|"
+    r"public|board|boss|ceos?|ctos?|cfos?|founders?|admins?|administrators?|operators?|agents?|"
+    r"candidates?|applicants?|donors?|volunteers?|citizens?|travell?ers?|tourists?|gamers?|players?|"
+    r"writers?|authors?|editors?|journalists?|partners?|vendors?|suppliers?|everyone|anyone|non-experts?|"
+    r"hires|owners?|learners?|residents?|tenants?|landlords?|athletes?|musicians?|artists?|(?:\d+[- ]year[- ]olds?)"
+)
+
+INPUT_NOUNS = (
+    r"files?|text|texts|articles?|documents?|docs|pdfs?|datasets?|data|csvs?|csv files?|spreadsheets?|"
+    r"logs?|log files?|transcripts?|emails?|messages?|code|codebase|repository|repo|urls?|links?|"
+    r"web ?pages?|api responses?|json|records?|rows|entries|reviews|tickets|notes|reports?|surveys?|"
+    r"survey results|feedback|comments|posts|tweets|images?|screenshots?|strings?|dates?|numbers?|"
+    r"lists?|inputs?|queries|questions|resumes?|cvs?|contracts?|invoices?|receipts?|statements?|papers?|"
+    r"essays?|chapters?|books?|recipes?|results|metrics|orders?|transactions?|events?|requirements?|"
+    r"specs?|specifications?|user stories|descriptions?|tables?|columns?|timestamps?|addresses|names|"
+    r"sentences?|paragraphs?|drafts?|manuscripts?|source|sources|excerpts?|content"
+)
+
+STOPWORDS = _word_set(
+    """
+    a an the and or but if then else of to in on at by for with from into onto about as is are was were
+    be been being it its this that these those there here i me my we our you your he she they them their
+    his her what which who whom whose when where why how all any each every some no not only own same so
+    than too very can could should would will shall may might must do does did done doing have has had
+    having just also please want need needs like make makes made get gets got use uses using used write
+    create help me us one two three etc eg ie via per without within under over more most less least
+    such able way thing things something anything everything really good great nice new using very well
+    into keep avoid include including don't dont word words short long give
+    """
+)
+
+TONES = (
+    "formal|informal|casual|friendly|warm|professional|persuasive|humorous|funny|witty|playful|serious|"
+    "concise|empathetic|enthusiastic|neutral|academic|conversational|confident|inspiring|motivational|"
+    "authoritative|respectful|polite|diplomatic|direct|blunt|upbeat|calm|technical|simple|plain|engaging"
+)
+
+CODE_LANGUAGES: tuple[tuple[str, str], ...] = (
+    (r"\bpython\b|\bfastapi\b|\bdjango\b|\bflask\b|\bpandas\b|\bnumpy\b|\bpytest\b|\bpydantic\b", "Python"),
+    (r"\btypescript\b|\bts\b", "TypeScript"),
+    (r"\bjavascript\b|\bnode(?:\.js|js)?\b|\bjs\b|\breact\b|\bvue\b|\bexpress\.?js\b|\bnext\.js\b", "JavaScript"),
+    (r"\bgolang\b|\bin go\b|\bgo (?:function|program|code|service|module)\b", "Go"),
+    (r"\brust\b", "Rust"),
+    (r"\bjava\b|\bspring boot\b", "Java"),
+    (r"\bc#|\bcsharp\b|\.net\b", "C#"),
+    (r"\bc\+\+|\bcpp\b", "C++"),
+    (r"\bruby\b|\brails\b", "Ruby"),
+    (r"\bphp\b|\blaravel\b", "PHP"),
+    (r"\bswift\b", "Swift"),
+    (r"\bkotlin\b", "Kotlin"),
+    (r"\bscala\b", "Scala"),
+    (r"\bhaskell\b", "Haskell"),
+    (r"\belixir\b", "Elixir"),
+    (r"\bbash\b|\bshell script\b|\bzsh\b", "Bash"),
+    (r"\bpowershell\b", "PowerShell"),
+    (r"\bsql\b|\bpostgres(?:ql)?\b|\bmysql\b|\bsqlite\b", "SQL"),
+    (r"\blua\b", "Lua"),
+    (r"\bdart\b|\bflutter\b", "Dart"),
+    (r"\bjulia\b", "Julia"),
+    (r"\bperl\b", "Perl"),
+    (r"\bhtml\b|\bcss\b", "HTML/CSS"),
+)
+
+# Topic words -> the edge cases a careful engineer would name for them.
+EDGE_CASES: tuple[tuple[str, str], ...] = (
+    (
+        r"\bdates?\b|\btimes?\b|\bdatetimes?\b|\btimestamps?\b|\biso ?8601\b|\btime ?zones?\b",
+        "time zones and UTC offsets, leap years, impossible dates such as 2023-02-30",
+    ),
+    (r"\bpars(?:e|es|er|ing)\b", "malformed, partial or unexpected input"),
+    (r"\bstrings?\b|\btext\b|\bwords?\b", "empty strings, surrounding whitespace and non-ASCII (Unicode) text"),
+    (r"\blists?\b|\barrays?\b|\bcollections?\b|\bsequences?\b", "empty collections, a single element and duplicates"),
+    (
+        r"\bnumbers?\b|\bintegers?\b|\bfloats?\b|\bprices?\b|\bamounts?\b|\bmoney\b|\bcurrenc(?:y|ies)\b",
+        "zero, negative and very large values, and rounding",
+    ),
+    (
+        r"\bfiles?\b|\bcsv\b|\blogs?\b|\bpaths?\b",
+        "missing or unreadable files, unexpected encodings and very large files",
+    ),
+    (
+        r"\bapis?\b|\bhttp\b|\brequests?\b|\bfetch\b|\burls?\b|\bendpoints?\b|\bwebhooks?\b",
+        "timeouts, non-2xx responses and retries",
+    ),
+    (r"\bemails?\b", "invalid or unusual addresses"),
+    (r"\bsort(?:s|ing)?\b|\brank(?:s|ing)?\b", "ties and stable ordering"),
+    (r"\basync\b|\bconcurren\w*\b|\bthreads?\b|\bparallel\b", "race conditions, cancellation and shared state"),
+    (r"\bsql\b|\bdatabases?\b|\bquer(?:y|ies)\b|\btables?\b", "NULLs, empty results and injection-safe parameters"),
+    (
+        r"\bpasswords?\b|\bauth\w*\b|\btokens?\b|\bsecrets?\b|\bsecurity\b",
+        "secrets never logged, constant-time comparison and input validation",
+    ),
+    (r"\bjson\b|\byaml\b|\bxml\b", "invalid documents, missing keys and unexpected types"),
+    (r"\bcache\b|\bcaching\b", "stale entries, eviction and concurrent updates"),
+    (r"\brecurs\w*\b|\btrees?\b|\bgraphs?\b", "deep nesting, cycles and empty structures"),
+)
+
+PERSONA_SIGNALS: dict[str, str] = {
+    "code": (
+        r"\bcode\b|\bfunction\b|\bclass\b|\bscript\b|\bprogram\b|\bapi\b|\bendpoint\b|\bbug\b|\brefactor\b|"
+        r"\bimplement\w*\b|\balgorithm\b|\bregex\b|\bsql\b|\bcli\b|\blibrary\b|\bunit tests?\b|\bcompile\w*\b|"
+        r"\bdebug\w*\b|\bmethod\b|\bmodule\b|\bdocker\w*\b|\bdeploy\w*\b|\brepos?\b|\brepositor(?:y|ies)\b|"
+        r"\bbackend\b|\bfrontend\b|"
+        r"\bpython\b|\bjavascript\b|\btypescript\b|\brust\b|\bjava\b|\bgolang\b|\bc\+\+|\bruby\b|\bphp\b"
+    ),
+    "writing": (
+        r"\be-?mails? (?:to|for)\b|\ban? e-?mail\b|\bblog\b|\bessay\b|\barticle\b|\bpost\b|\bstory\b|\bpoem\b|"
+        r"\bcopy\b|\bletter\b|"
+        r"\bnewsletter\b|\btweet\b|\bcaption\b|\bheadline\b|\bslogan\b|\bspeech\b|\bpress release\b|"
+        r"\bcover letter\b|\bbio\b|\bdescription\b|\bannouncement\b|\bscript for\b|\btagline\b|\bcopywriting\b|"
+        r"\bproofread\b|\bedit my\b|\bpitch\b|\blanding page\b|\bstatement\b|\binvitation\b"
+    ),
+    "analysis": (
+        r"\banaly[sz]\w*\b|\bdata\b|\bdataset\b|\bmetrics?\b|\btrends?\b|\bcompare\b|\bevaluate\b|\bassess\w*\b|"
+        r"\bforecast\w*\b|\bstatistic\w*\b|\bsurvey\b|\bkpis?\b|\binsights?\b|\broot cause\b|\bcorrelat\w*\b|"
+        r"\bchurn\b|\bbenchmark\w*\b|\bcohort\b|\bregression\b|\bsentiment\b|\bfindings\b|\bresearch\b|"
+        r"\btrade-?offs?\b|\bpros and cons\b|\bversus\b|\bvs\.?\b"
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FormatSpec:
+    """An output format the idea asks for, and the contract lines that pin it down."""
+
+    key: str
+    label: str
+    contract: tuple[str, ...]
+    skeleton: str | None = None
+
+
+def _spec(key: str, label: str, *contract: str, skeleton: str | None = None) -> FormatSpec:
+    return FormatSpec(key, label, contract, skeleton)
+
+
+# Most specific first: the first match is the primary output format.
+FORMATS: tuple[tuple[re.Pattern[str], FormatSpec], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), spec)
+    for pattern, spec in (
+        (
+            r"\bjson\b",
+            _spec(
+                "json",
+                "JSON",
+                "Return valid JSON only: no prose before or after it and no code fences.",
+                "Use double-quoted keys and no trailing commas; keep key names stable.",
+                skeleton='{\n  "key": "value"\n}',
+            ),
+        ),
+        (r"\bya?ml\b", _spec("yaml", "YAML", "Return valid YAML only, with no prose around it.")),
+        (r"\bxml\b", _spec("xml", "XML", "Return one well-formed XML document with a single root element.")),
+        (r"\bcsv\b", _spec("csv", "CSV", "Return CSV with a header row; quote fields that contain commas.")),
+        (
+            r"\bmarkdown tables?\b|\btables?\b|\btabular\b",
+            _spec(
+                "table",
+                "Markdown table",
+                "Present the result as a Markdown table with a header row, one row per item.",
+                skeleton="| Item | Detail |\n|---|---|\n| ... | ... |",
+            ),
+        ),
+        (
+            r"\bsql\b",
+            _spec("sql", "SQL", "Return the SQL in one fenced ```sql block, then one sentence per non-obvious clause."),
+        ),
+        (
+            r"\bregex(?:es)?\b|\bregular expressions?\b",
+            _spec(
+                "regex",
+                "regular expression",
+                "Give the regular expression in a fenced block, name the regex flavour, "
+                "and list strings it must match and must not match.",
+            ),
+        ),
+        (
+            r"\bunit tests?\b|\btest cases?\b|\btest suite\b",
+            _spec(
+                "tests",
+                "tests",
+                "Return the tests in one fenced code block, one test per behaviour, with descriptive names.",
+            ),
+        ),
+        (
+            r"\b(?:code|function|class|script|program|method|snippet|implementation|cli|endpoint)\b",
+            _spec(
+                "code",
+                "code",
+                "Return the code in one fenced code block tagged with its language.",
+                "After the code, explain key decisions in at most three sentences.",
+            ),
+        ),
+        (
+            r"\b(?:an?|the|follow-up|cold|reply|short|polite|formal) e-?mail\b|\be-?mails? (?:to|for|reply|template)\b",
+            _spec(
+                "email",
+                "email",
+                'Start with a subject line ("Subject: ..."), then the greeting, a short body and a sign-off.',
+                skeleton="Subject: ...\n\nHi ...,\n\n...\n\nBest,\n...",
+            ),
+        ),
+        (
+            r"\bcover letters?\b|\bletters?\b",
+            _spec("letter", "letter", "Write it as a letter: greeting, body paragraphs, closing and signature line."),
+        ),
+        (
+            r"\bnumbered list\b|\bstep[- ]by[- ]step\b|\bsteps\b|\binstructions\b",
+            _spec("numbered", "numbered list", "Use a numbered list, one action per step, in the order they are done."),
+        ),
+        (
+            r"\bchecklists?\b",
+            _spec("checklist", "checklist", 'Use a checklist: one verifiable item per line, starting with "- [ ]".'),
+        ),
+        (
+            r"\bbullet(?:ed)?(?: points?| list)?\b|\bbullets\b",
+            _spec(
+                "bullets", "bulleted list", "Use a bulleted list, one idea per bullet, each bullet one or two lines."
+            ),
+        ),
+        (
+            r"\ba list of\b|\blist (?:the|all|some)\b|\bideas\b|\bsuggestions\b|\boptions\b|\bnames\b",
+            _spec(
+                "list", "numbered list", "Return a numbered list, one item per line, each with a one-line rationale."
+            ),
+        ),
+        (
+            r"\btweets?\b|\bx posts?\b",
+            _spec("tweet", "tweet", "Keep each post within 280 characters, hashtags included."),
+        ),
+        (
+            r"\bslides?\b|\bpresentations?\b|\bdecks?\b",
+            _spec("slides", "slides", "Give one section per slide: a title, three to five bullets and a speaker note."),
+        ),
+        (
+            r"\bdiagrams?\b|\bmermaid\b|\bflowcharts?\b",
+            _spec("diagram", "diagram", "Return the diagram as Mermaid in one fenced ```mermaid block."),
+        ),
+        (
+            r"\bfaqs?\b",
+            _spec(
+                "faq",
+                "FAQ",
+                "Write question-and-answer pairs: the question in bold, the answer in two to four sentences.",
+            ),
+        ),
+        (
+            r"\boutlines?\b",
+            _spec("outline", "outline", "Return a hierarchical outline: numbered headings with short sub-points."),
+        ),
+        (
+            r"\breports?\b",
+            _spec(
+                "report",
+                "report",
+                "Structure it as a report: a summary first, then findings, "
+                "then recommendations, each under its own heading.",
+            ),
+        ),
+        (
+            r"\bsummar(?:y|ies|ize|ise|izes|ises)\b|\btl;?dr\b",
+            _spec(
+                "summary",
+                "summary",
+                "Lead with the single most important point, then the supporting points in order of importance.",
+            ),
+        ),
+        (
+            r"\bplans?\b|\broadmaps?\b|\bschedules?\b|\bitinerar(?:y|ies)\b|\bagenda\b",
+            _spec(
+                "plan",
+                "plan",
+                "Organise it by phase or time period, each with concrete actions and an owner or "
+                "deadline where relevant.",
+            ),
+        ),
+        (
+            r"\bpoems?\b|\bhaikus?\b|\bsonnets?\b|\blimericks?\b|\blyrics\b",
+            _spec("poem", "poem", "Return only the poem, with its title on the first line."),
+        ),
+        (
+            r"\bstor(?:y|ies)\b|\bfables?\b|\bfiction\b",
+            _spec("story", "story", "Return only the story: a clear beginning, middle and end."),
+        ),
+        (
+            r"\bessays?\b|\barticles?\b|\bblog(?: posts?)?\b|\bposts?\b|\bnewsletters?\b",
+            _spec(
+                "article",
+                "article",
+                "Give it a title, a short opening that states the point, sub-headed sections and a brief conclusion.",
+            ),
+        ),
+        (
+            r"\bmarkdown\b",
+            _spec("markdown", "Markdown", "Format the answer as Markdown with headings and lists where they help."),
+        ),
+    )
+)
+
+LIST_FORMAT = next(spec for _, spec in FORMATS if spec.key == "list")
+CODE_FORMAT = next(spec for _, spec in FORMATS if spec.key == "code")

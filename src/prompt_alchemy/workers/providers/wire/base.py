@@ -1,0 +1,115 @@
+"""The shape every vendor wire format has: build a request, parse a reply, read an error body.
+
+Each vendor module is pure functions over JSON-compatible values (no I/O), bundled into one
+``WireFormat`` so the HTTP layer treats every vendor alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prompt_alchemy.errors import ProviderError
+from prompt_alchemy.schemas.common import Usage
+from prompt_alchemy.schemas.providers import ChatMessage
+from prompt_alchemy.workers.providers.secrets import SecretKey
+
+__all__ = [
+    "ChatParams",
+    "HttpCall",
+    "ParsedCompletion",
+    "ParsedEmbeddings",
+    "WireFormat",
+    "dig",
+    "malformed",
+    "system_text",
+    "usage_from",
+    "vectors_from",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatParams:
+    model: str
+    messages: Sequence[ChatMessage]
+    temperature: float
+    max_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class HttpCall:
+    """A POST to ``base_url + path`` with a JSON body; ``headers`` never carry the key."""
+
+    path: str
+    body: dict[str, Any]
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCompletion:
+    content: str
+    model: str | None
+    usage: Usage | None  # None: the vendor did not report usage
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEmbeddings:
+    vectors: list[list[float]]
+    usage: Usage | None
+
+
+@dataclass(frozen=True, slots=True)
+class WireFormat:
+    vendor: str
+    auth_headers: Callable[[SecretKey | None], dict[str, str]]
+    chat_call: Callable[[ChatParams], HttpCall]
+    parse_chat: Callable[[Any], ParsedCompletion]
+    embed_call: Callable[[str, Sequence[str]], HttpCall]
+    parse_embed: Callable[[Any, int], ParsedEmbeddings]
+    error_message: Callable[[Any], str | None]
+
+
+def malformed(vendor: str, what: str) -> ProviderError:
+    """A 2xx reply we cannot read: not retriable (the same request gets the same answer)."""
+    return ProviderError(f"malformed {vendor} response: {what}", details={"reason": "malformed_response"})
+
+
+def dig(body: Any, *path: str | int) -> Any:
+    """``body[p0][p1]...`` or None when any step is missing or of the wrong type."""
+    node = body
+    for step in path:
+        if isinstance(step, int):
+            if not isinstance(node, list) or not -len(node) <= step < len(node):
+                return None
+        elif not isinstance(node, dict):
+            return None
+        node = node[step] if isinstance(step, int) else node.get(step)
+    return node
+
+
+def usage_from(input_tokens: Any, output_tokens: Any) -> Usage | None:
+    """Vendor-reported usage, or None when either count is absent or not a non-negative int."""
+    if isinstance(input_tokens, bool) or isinstance(output_tokens, bool):
+        return None
+    if isinstance(input_tokens, int) and isinstance(output_tokens, int) and input_tokens >= 0 and output_tokens >= 0:
+        return Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+    return None
+
+
+def system_text(messages: Sequence[ChatMessage]) -> str:
+    return "\n\n".join(message.content for message in messages if message.role == "system")
+
+
+def vectors_from(vendor: str, rows: Any, count: int) -> list[list[float]]:
+    """Validate a list of ``count`` equally long numeric vectors."""
+    if not isinstance(rows, list) or len(rows) != count:
+        raise malformed(vendor, f"expected {count} embeddings")
+    vectors: list[list[float]] = []
+    for row in rows:
+        if not isinstance(row, list) or not row or not all(isinstance(x, int | float) for x in row):
+            raise malformed(vendor, "an embedding is not a list of numbers")
+        vectors.append([float(x) for x in row])
+    if len({len(vector) for vector in vectors}) != 1:
+        raise malformed(vendor, "embeddings of different dimensions")
+    return vectors

@@ -1,0 +1,121 @@
+"""Google Gemini (Generative Language API v1beta).
+
+POST ``{base}/v1beta/models/{model}:generateContent`` with the key in ``x-goog-api-key``; the
+system prompt goes to ``systemInstruction``, turns to ``contents`` with roles ``user``/``model``,
+sampling to ``generationConfig {temperature, maxOutputTokens}``. Reply:
+``candidates[0].content.parts[].text`` and ``usageMetadata.promptTokenCount/candidatesTokenCount``;
+a blocked prompt has no candidates and a ``promptFeedback.blockReason``. Embeddings:
+``:embedContent`` (one text, reply ``embedding.values``) or ``:batchEmbedContents`` (reply
+``embeddings[].values``). Errors: ``{"error": {"code", "message", "status"}}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+from prompt_alchemy.errors import ProviderError
+from prompt_alchemy.workers.providers.secrets import SecretKey
+from prompt_alchemy.workers.providers.wire.base import (
+    ChatParams,
+    HttpCall,
+    ParsedCompletion,
+    ParsedEmbeddings,
+    WireFormat,
+    dig,
+    malformed,
+    system_text,
+    usage_from,
+    vectors_from,
+)
+
+__all__ = ["GEMINI", "build_chat", "build_embed", "error_message", "parse_chat", "parse_embed"]
+
+_ROLES = {"user": "user", "assistant": "model"}
+
+
+def auth_headers(key: SecretKey | None) -> dict[str, str]:
+    return {"x-goog-api-key": key.reveal()} if key is not None else {}
+
+
+def _model_path(model: str) -> str:
+    name = model.removeprefix("models/")
+    return f"/v1beta/models/{quote(name, safe='-._')}"
+
+
+def build_chat(params: ChatParams) -> HttpCall:
+    contents: list[dict[str, Any]] = []
+    for message in params.messages:
+        if message.role == "system":
+            continue
+        role = _ROLES[message.role]
+        if contents and contents[-1]["role"] == role:
+            contents[-1]["parts"].append({"text": message.content})
+        else:
+            contents.append({"role": role, "parts": [{"text": message.content}]})
+    body: dict[str, Any] = {
+        "contents": contents,
+        "generationConfig": {"temperature": params.temperature, "maxOutputTokens": params.max_tokens},
+    }
+    system = system_text(params.messages)
+    if system:
+        body["systemInstruction"] = {"parts": [{"text": system}]}
+    return HttpCall(f"{_model_path(params.model)}:generateContent", body)
+
+
+def parse_chat(body: Any) -> ParsedCompletion:
+    candidates = dig(body, "candidates")
+    if not candidates:
+        reason = dig(body, "promptFeedback", "blockReason")
+        if isinstance(reason, str):
+            raise ProviderError(f"Gemini blocked the prompt: {reason}", details={"reason": "blocked"})
+        raise malformed("Gemini", "no candidates")
+    parts = dig(candidates, 0, "content", "parts")
+    if not isinstance(parts, list):
+        raise malformed("Gemini", f"no content parts (finishReason={dig(candidates, 0, 'finishReason')})")
+    texts = [part["text"] for part in parts if isinstance(dig(part, "text"), str) and not dig(part, "thought")]
+    usage = usage_from(
+        dig(body, "usageMetadata", "promptTokenCount"), dig(body, "usageMetadata", "candidatesTokenCount") or 0
+    )
+    model = dig(body, "modelVersion")
+    return ParsedCompletion("".join(texts), model if isinstance(model, str) else None, usage)
+
+
+def build_embed(model: str, texts: Sequence[str]) -> HttpCall:
+    name = f"models/{model.removeprefix('models/')}"
+    if len(texts) == 1:
+        return HttpCall(
+            f"{_model_path(model)}:embedContent", {"model": name, "content": {"parts": [{"text": texts[0]}]}}
+        )
+    requests = [{"model": name, "content": {"parts": [{"text": text}]}} for text in texts]
+    return HttpCall(f"{_model_path(model)}:batchEmbedContents", {"requests": requests})
+
+
+def parse_embed(body: Any, count: int) -> ParsedEmbeddings:
+    single = dig(body, "embedding", "values")
+    if single is not None:
+        return ParsedEmbeddings(vectors_from("Gemini", [single], count), None)
+    rows = dig(body, "embeddings")
+    if not isinstance(rows, list):
+        raise malformed("Gemini", "no embedding or embeddings")
+    return ParsedEmbeddings(vectors_from("Gemini", [dig(row, "values") for row in rows], count), None)
+
+
+def error_message(body: Any) -> str | None:
+    message = dig(body, "error", "message")
+    if isinstance(message, str) and message:
+        status = dig(body, "error", "status")
+        return f"{status}: {message}" if isinstance(status, str) and status else message
+    return None
+
+
+GEMINI = WireFormat(
+    vendor="Gemini",
+    auth_headers=auth_headers,
+    chat_call=build_chat,
+    parse_chat=parse_chat,
+    embed_call=build_embed,
+    parse_embed=parse_embed,
+    error_message=error_message,
+)

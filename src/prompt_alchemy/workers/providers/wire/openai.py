@@ -1,0 +1,115 @@
+"""OpenAI's wire format, also spoken by OpenRouter, xAI, vLLM, llama.cpp server and LM Studio.
+
+Chat: POST ``{base}/chat/completions`` with ``Authorization: Bearer``; reply
+``choices[0].message.content`` and ``usage.prompt_tokens/completion_tokens``. Embeddings: POST
+``{base}/embeddings`` with ``input`` as a list; reply ``data[i].embedding`` ordered by ``index``.
+Errors: ``{"error": {"message", "type", "param", "code"}}``. OpenAI itself takes
+``max_completion_tokens`` (``max_tokens`` is deprecated there and refused by reasoning models);
+compatible servers take ``max_tokens``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from prompt_alchemy.workers.providers.secrets import SecretKey
+from prompt_alchemy.workers.providers.wire.base import (
+    ChatParams,
+    HttpCall,
+    ParsedCompletion,
+    ParsedEmbeddings,
+    WireFormat,
+    dig,
+    malformed,
+    usage_from,
+    vectors_from,
+)
+
+__all__ = ["OPENAI", "OPENAI_COMPATIBLE", "build_chat", "error_message", "parse_chat", "parse_embed"]
+
+_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+
+
+def auth_headers(key: SecretKey | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key.reveal()}"} if key is not None else {}
+
+
+def build_chat(params: ChatParams, *, official: bool) -> HttpCall:
+    body: dict[str, Any] = {
+        "model": params.model,
+        "messages": [{"role": message.role, "content": message.content} for message in params.messages],
+    }
+    reasoning = official and params.model.lower().startswith(_REASONING_PREFIXES)
+    if not reasoning:  # reasoning models accept only their default temperature
+        body["temperature"] = params.temperature
+    body["max_completion_tokens" if official else "max_tokens"] = params.max_tokens
+    return HttpCall("/chat/completions", body)
+
+
+def parse_chat(body: Any, vendor: str = "OpenAI") -> ParsedCompletion:
+    message = dig(body, "choices", 0, "message")
+    if not isinstance(message, dict):
+        raise malformed(vendor, "no choices[0].message")
+    content = message.get("content")
+    if not isinstance(content, str):
+        refusal = message.get("refusal")
+        if isinstance(refusal, str):
+            return ParsedCompletion(refusal, _model(body), _usage(body))
+        raise malformed(
+            vendor, f"no text in choices[0].message (finish_reason={dig(body, 'choices', 0, 'finish_reason')})"
+        )
+    return ParsedCompletion(content, _model(body), _usage(body))
+
+
+def _model(body: Any) -> str | None:
+    model = dig(body, "model")
+    return model if isinstance(model, str) and model else None
+
+
+def _usage(body: Any) -> Any:
+    return usage_from(dig(body, "usage", "prompt_tokens"), dig(body, "usage", "completion_tokens"))
+
+
+def build_embed(model: str, texts: Sequence[str]) -> HttpCall:
+    return HttpCall("/embeddings", {"model": model, "input": list(texts)})
+
+
+def parse_embed(body: Any, count: int, vendor: str = "OpenAI") -> ParsedEmbeddings:
+    data = dig(body, "data")
+    if not isinstance(data, list):
+        raise malformed(vendor, "no data list")
+    rows = sorted(data, key=lambda item: item.get("index", 0) if isinstance(item, dict) else 0)
+    vectors = vectors_from(vendor, [dig(row, "embedding") for row in rows], count)
+    prompt_tokens = dig(body, "usage", "prompt_tokens")
+    return ParsedEmbeddings(vectors, usage_from(prompt_tokens, 0))
+
+
+def error_message(body: Any) -> str | None:
+    """OpenAI's ``error.message``; also the shapes compatible servers use (FastAPI ``detail``...)."""
+    for path in (("error", "message"), ("error",), ("detail",), ("message",), ("detail", 0, "msg")):
+        found = dig(body, *path)
+        if isinstance(found, str) and found:
+            return found
+    return None
+
+
+OPENAI = WireFormat(
+    vendor="OpenAI",
+    auth_headers=auth_headers,
+    chat_call=lambda params: build_chat(params, official=True),
+    parse_chat=parse_chat,
+    embed_call=build_embed,
+    parse_embed=parse_embed,
+    error_message=error_message,
+)
+
+OPENAI_COMPATIBLE = WireFormat(
+    vendor="OpenAI-compatible",
+    auth_headers=auth_headers,
+    chat_call=lambda params: build_chat(params, official=False),
+    parse_chat=lambda body: parse_chat(body, "OpenAI-compatible"),
+    embed_call=build_embed,
+    parse_embed=lambda body, count: parse_embed(body, count, "OpenAI-compatible"),
+    error_message=error_message,
+)
