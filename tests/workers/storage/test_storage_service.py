@@ -127,3 +127,6 @@ async def test_errors_reach_the_caller_as_their_own_class(bus: Bus, storage_serv
     with pytest.raises(BadRequest) as caught:
         await bus.request(schemas.STORAGE_SEARCH, SearchRequest(cursor="garbage"), timeout=10)
     assert caught.value.details["field"] == "cursor"
+    with pytest.raises(BadRequest) as caught:  # filters of the wrong type name the field
+        await bus.request(schemas.STORAGE_SEARCH, {"query": "x", "filters": {"created_since": "yesterday"}}, timeout=10)
+    assert "filters.created_since" in str(caught.value.details)
