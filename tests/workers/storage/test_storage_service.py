@@ -82,7 +82,7 @@ async def test_hundred_prompts_then_the_nearest_comes_first(bus: Bus, storage_se
         reply = await bus.request(schemas.STORAGE_SEARCH, SearchRequest(query=query, limit=5), timeout=10)
         assert reply.hits[0].record.id == ids[expected], query
         assert reply.embedding_model == WORDLLAMA_MODEL
-        similarities = [hit.similarity for hit in reply.hits]
+        similarities = [hit.similarity or 0.0 for hit in reply.hits]
         assert similarities == sorted(similarities, reverse=True)
 
 

@@ -13,7 +13,8 @@ DIM = 8
 
 
 def unit(values: np.ndarray) -> np.ndarray:
-    return (values / np.linalg.norm(values)).astype(np.float32)
+    normalised: np.ndarray = (values / np.linalg.norm(values)).astype(np.float32)
+    return normalised
 
 
 def brute_force(vectors: dict[str, np.ndarray], query: np.ndarray, min_similarity: float) -> list[str]:

@@ -56,7 +56,7 @@ class Embedder(Protocol):
         """One float32 vector per text, in order."""
 
 
-def as_unit_vector(values: Sequence[float] | FloatVector, *, field: str) -> FloatVector:
+def as_unit_vector(values: Sequence[float] | npt.NDArray[np.floating[Any]], *, field: str) -> FloatVector:
     """L2-normalised float32 copy; cosine similarity is then a dot product.
 
     Raises BadRequest naming ``field`` for zero or non-finite vectors.
