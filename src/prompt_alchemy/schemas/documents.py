@@ -34,11 +34,10 @@ def _models() -> list[tuple[type[BaseModel], JsonSchemaMode]]:
 @cache
 def _schemas(ref_prefix: str) -> tuple[dict[tuple[type[BaseModel], JsonSchemaMode], Any], dict[str, Any]]:
     keys, top = models_json_schema(_models(), ref_template=ref_prefix + "{model}")
-    by_model: dict[tuple[type[BaseModel], JsonSchemaMode], Any] = {
-        (model, mode): ref
-        for (model, mode), ref in keys.items()
-        if isinstance(model, type)  # type: ignore[misc]
-    }
+    by_model: dict[tuple[type[BaseModel], JsonSchemaMode], Any] = {}
+    for (model, mode), ref in keys.items():
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            by_model[(model, mode)] = ref
     return by_model, dict(top.get("$defs", {}))
 
 
