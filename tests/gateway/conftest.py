@@ -124,3 +124,40 @@ async def openapi_check(http: aiohttp.ClientSession) -> OpenApiCheck:
         jsonschema.Draft202012Validator(schema).validate(body)
 
     return check
+
+
+@pytest.fixture
+async def engine_worker(gateway_bus: Bus) -> AsyncIterator[Any]:
+    """The real generation engine (its providers/storage/learning are whatever else the test starts)."""
+    from prompt_alchemy.workers.generation import EngineSettings, build_engine_worker
+
+    worker = build_engine_worker(gateway_bus, EngineSettings())
+    await worker.start()
+    yield worker
+    await worker.stop()
+
+
+SseReader = Callable[[aiohttp.ClientResponse], Awaitable[list[dict[str, str]]]]
+
+
+@pytest.fixture
+def read_sse() -> SseReader:
+    return read_event_stream
+
+
+async def read_event_stream(response: aiohttp.ClientResponse) -> list[dict[str, str]]:
+    """Every server-sent event of a response as ``{"event", "id", "data"}``, in order."""
+    events: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    async for raw in response.content:
+        line = raw.decode().rstrip("\r\n")
+        if not line:
+            if current:
+                events.append(current)
+                current = {}
+            continue
+        name, _, value = line.partition(": ")
+        current[name] = f"{current[name]}\n{value}" if name in current else value
+    if current:
+        events.append(current)
+    return events

@@ -112,3 +112,21 @@ async def test_record_feedback_is_durable_and_marked_mcp(
     await consumer.close()
     events = [decode_delivery(LEARNING_FEEDBACK, delivery) for delivery in deliveries]
     assert [(event.prompt_id, event.rating, event.source) for event in events] == [(stored.id, 5, "mcp")]
+
+
+@pytest.mark.usefixtures("engine_worker")
+async def test_generation_reports_progress_before_its_failure(mcp_server: Any) -> None:
+    notes: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        notes.append((progress, total, message))
+
+    async with Client(mcp_server) as client:
+        result = await client.call_tool("generate_prompts", {"input": "an idea"}, progress_callback=on_progress)
+    assert result.is_error
+    assert "503" in _text(result)
+    assert [progress for progress, _, _ in notes] == list(range(1, len(notes) + 1))
+    assert notes[0][2] is not None
+    assert notes[0][2].startswith("started")
+    assert notes[-1][2] is not None
+    assert notes[-1][2].startswith("failed")
