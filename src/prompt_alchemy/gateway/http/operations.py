@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -60,11 +60,3 @@ class Operation:
 
     def field_of(self, path_param: str) -> str:
         return self.path_fields.get(path_param, path_param)
-
-    @property
-    def inputs(self) -> Literal["none", "body", "query"]:
-        if self.body is not None:
-            return "body"
-        if self.query:
-            return "query"
-        return "none"
