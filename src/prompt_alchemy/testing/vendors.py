@@ -1,0 +1,535 @@
+"""A local fake of the vendor LLM APIs, speaking each vendor's documented wire format.
+
+``FakeVendorServer`` binds 127.0.0.1 on a random port and serves, on one app:
+
+    POST .../chat/completions, .../embeddings       OpenAI (and OpenRouter, xAI, compatible servers)
+    POST /v1/messages                               Anthropic Messages API
+    POST /v1beta/models/{model}:generateContent     Gemini (also :embedContent, :batchEmbedContents)
+    POST /api/chat, /api/embed                      Ollama
+
+It validates what the real APIs insist on (Anthropic's ``anthropic-version`` header, required
+``max_tokens`` and no system role among messages; Gemini's user/model roles; keys in the right
+header when ``api_keys`` is set, answering each vendor's own 401/400), records every request
+(path, headers, JSON body) and answers from a per-route script: a queue of ``FakeResponse``
+(success with given text and usage, a vendor-format error with optional Retry-After, a raw
+malformed body, a hang past any timeout, a dropped connection). An empty queue answers with a
+deterministic success. Error messages may contain ``{api_key}``, replaced by the key the
+request carried, to reproduce vendors that echo a key back.
+
+``FakeClock`` and ``RecordingSleep`` are the injectable clock and sleep for retry/backoff tests:
+the sleep records each delay and moves the clock, so no test waits real seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+from collections import defaultdict, deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import TracebackType
+from typing import Any, Literal, Self
+
+from aiohttp import web
+
+__all__ = ["FakeClock", "FakeResponse", "FakeVendorServer", "RecordedRequest", "RecordingSleep", "Route", "Vendor"]
+
+
+class Vendor(StrEnum):
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+    GEMINI = "gemini"
+    OLLAMA = "ollama"
+
+
+class Route(StrEnum):
+    OPENAI_CHAT = "openai.chat"
+    OPENAI_EMBEDDINGS = "openai.embeddings"
+    ANTHROPIC_MESSAGES = "anthropic.messages"
+    GEMINI_GENERATE = "gemini.generate"
+    GEMINI_EMBED = "gemini.embed"
+    GEMINI_BATCH_EMBED = "gemini.batch_embed"
+    OLLAMA_CHAT = "ollama.chat"
+    OLLAMA_EMBED = "ollama.embed"
+
+    @property
+    def vendor(self) -> Vendor:
+        return Vendor(self.value.split(".")[0])
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    route: Route
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # names lower-cased
+    json: Any  # None when the body was not JSON
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FakeResponse:
+    """One scripted answer. Build it with the class methods."""
+
+    kind: Literal["ok", "error", "raw", "hang", "drop"]
+    status: int = 200
+    content: str | None = None
+    usage: tuple[int, int] | None = None
+    omit_usage: bool = False
+    model: str | None = None
+    vectors: list[list[float]] | None = None
+    message: str = ""
+    error_type: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    @classmethod
+    def ok(
+        cls,
+        content: str | None = None,
+        *,
+        usage: tuple[int, int] | None = None,
+        omit_usage: bool = False,
+        model: str | None = None,
+    ) -> FakeResponse:
+        """A success. ``content`` None derives a reply from the request; ``usage`` is (input, output)
+        tokens (default: word counts); ``omit_usage`` leaves usage out entirely."""
+        return cls("ok", content=content, usage=usage, omit_usage=omit_usage, model=model)
+
+    @classmethod
+    def embeddings(cls, vectors: list[list[float]], *, usage: int | None = None) -> FakeResponse:
+        return cls("ok", vectors=vectors, usage=(usage, 0) if usage is not None else None)
+
+    @classmethod
+    def error(
+        cls,
+        status: int,
+        message: str = "",
+        *,
+        retry_after: str | float | None = None,
+        error_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> FakeResponse:
+        """An error body in the route's vendor format; ``retry_after`` sets the Retry-After header."""
+        all_headers = dict(headers or {})
+        if retry_after is not None:
+            all_headers["Retry-After"] = str(retry_after)
+        return cls(
+            "error",
+            status=status,
+            message=message or f"fake error {status}",
+            error_type=error_type,
+            headers=all_headers,
+        )
+
+    @classmethod
+    def raw(cls, body: bytes, *, status: int = 200, content_type: str = "application/json") -> FakeResponse:
+        """Bytes as they are (malformed JSON, HTML from a proxy...)."""
+        return cls("raw", status=status, body=body, headers={"Content-Type": content_type})
+
+    @classmethod
+    def hang(cls) -> FakeResponse:
+        """No answer until the server stops: the client's timeout fires first."""
+        return cls("hang")
+
+    @classmethod
+    def drop(cls) -> FakeResponse:
+        """Close the connection without answering."""
+        return cls("drop")
+
+
+_OPENAI_ERROR_TYPES = {
+    401: "invalid_request_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    429: "rate_limit_exceeded",
+}
+_ANTHROPIC_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+_GEMINI_STATUSES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+_GEMINI_PATH = re.compile(r"^/v1beta/models/([^/:]+):(generateContent|embedContent|batchEmbedContents)$")
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def fake_vector(text: str, dimension: int = 8) -> list[float]:
+    """A deterministic unit-ish vector per text."""
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return [round((digest[i] - 127.5) / 127.5, 6) for i in range(dimension)]
+
+
+class FakeVendorServer:
+    def __init__(self, *, api_keys: Mapping[Vendor, str] | None = None) -> None:
+        self.api_keys = dict(api_keys or {})
+        self.requests: list[RecordedRequest] = []
+        self._scripts: dict[Route, deque[FakeResponse]] = defaultdict(deque)
+        self._stopping = asyncio.Event()
+        self._arrived = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self._counter = 0
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self) -> Self:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+        return self
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def base_url(self, provider_kind: str) -> str:
+        """The base URL a provider of this kind takes to reach the fake."""
+        if provider_kind in {"openai", "openrouter", "xai", "openai-compatible"}:
+            return f"{self.url}/v1"
+        return self.url
+
+    def env(self) -> dict[str, str]:
+        """Environment variables pointing every provider kind at this server (no keys)."""
+        return {
+            "OPENAI_BASE_URL": self.base_url("openai"),
+            "ANTHROPIC_BASE_URL": self.url,
+            "GEMINI_BASE_URL": self.url,
+            "OLLAMA_HOST": self.url,
+            "OPENROUTER_BASE_URL": self.base_url("openrouter"),
+            "XAI_BASE_URL": self.base_url("xai"),
+            "OPENAI_COMPATIBLE_BASE_URL": self.base_url("openai-compatible"),
+        }
+
+    # ---------------------------------------------------------------- scripting
+
+    def script(self, route: Route, *responses: FakeResponse) -> None:
+        """Queue answers for ``route``; once the queue is empty, a default success is sent."""
+        self._scripts[route].extend(responses)
+
+    def requests_to(self, route: Route) -> list[RecordedRequest]:
+        return [request for request in self.requests if request.route is route]
+
+    async def wait_for_requests(self, count: int, *, timeout: float = 10.0) -> None:
+        """Wait until ``count`` requests have arrived (in total)."""
+        async with self._arrived:
+            await asyncio.wait_for(self._arrived.wait_for(lambda: len(self.requests) >= count), timeout)
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self._scripts.clear()
+
+    # ---------------------------------------------------------------- serving
+
+    @staticmethod
+    def _route_of(method: str, path: str) -> Route | None:
+        if method != "POST":
+            return None
+        if path.endswith("/chat/completions"):
+            return Route.OPENAI_CHAT
+        if path.endswith("/embeddings"):
+            return Route.OPENAI_EMBEDDINGS
+        if path == "/v1/messages":
+            return Route.ANTHROPIC_MESSAGES
+        gemini = _GEMINI_PATH.match(path)
+        if gemini:
+            return {
+                "generateContent": Route.GEMINI_GENERATE,
+                "embedContent": Route.GEMINI_EMBED,
+                "batchEmbedContents": Route.GEMINI_BATCH_EMBED,
+            }[gemini.group(2)]
+        return {"/api/chat": Route.OLLAMA_CHAT, "/api/embed": Route.OLLAMA_EMBED}.get(path)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        route = self._route_of(request.method, request.path)
+        if route is None:
+            return web.json_response({"error": f"no route {request.method} {request.path}"}, status=404)
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        recorded = RecordedRequest(
+            route=route,
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            headers={name.lower(): value for name, value in request.headers.items()},
+            json=body,
+            raw=raw,
+        )
+        async with self._arrived:
+            self.requests.append(recorded)
+            self._arrived.notify_all()
+        key_sent = self._key_sent(route.vendor, recorded)
+        problem = self._auth_problem(route.vendor, key_sent) or self._shape_problem(route, recorded)
+        if problem is not None:
+            return self._error(route.vendor, FakeResponse.error(problem[0], problem[1]), key_sent)
+        queue = self._scripts[route]
+        scripted = queue.popleft() if queue else FakeResponse.ok()
+        if scripted.kind == "hang":
+            await self._stopping.wait()
+            return web.json_response({"error": "server stopped"}, status=503)
+        if scripted.kind == "drop":
+            if request.transport is not None:
+                request.transport.close()
+            await self._stopping.wait()
+            return web.Response(status=503)
+        if scripted.kind == "raw":
+            return web.Response(body=scripted.body, status=scripted.status, headers=dict(scripted.headers))
+        if scripted.kind == "error":
+            return self._error(route.vendor, scripted, key_sent)
+        return web.json_response(self._success(route, recorded, scripted))
+
+    # ---------------------------------------------------------------- checks
+
+    @staticmethod
+    def _key_sent(vendor: Vendor, recorded: RecordedRequest) -> str:
+        headers = recorded.headers
+        if vendor is Vendor.ANTHROPIC:
+            return headers.get("x-api-key", "")
+        if vendor is Vendor.GEMINI:
+            return headers.get("x-goog-api-key", "") or recorded.query.get("key", "")
+        return headers.get("authorization", "").removeprefix("Bearer ")
+
+    def _auth_problem(self, vendor: Vendor, key_sent: str) -> tuple[int, str] | None:
+        expected = self.api_keys.get(vendor)
+        if expected is None or key_sent == expected:
+            return None
+        if vendor is Vendor.OPENAI:
+            return (
+                401,
+                "Incorrect API key provided: {api_key}. You can find your API key at https://platform.openai.com/account/api-keys.",
+            )
+        if vendor is Vendor.ANTHROPIC:
+            return 401, "invalid x-api-key"
+        if vendor is Vendor.GEMINI:
+            return 400, "API key not valid. Please pass a valid API key."
+        return 401, "unauthorized"
+
+    @staticmethod
+    def _shape_problem(route: Route, recorded: RecordedRequest) -> tuple[int, str] | None:
+        body = recorded.json
+        if not isinstance(body, dict):
+            return 400, "request body must be a JSON object"
+        if route is Route.ANTHROPIC_MESSAGES:
+            if recorded.headers.get("anthropic-version") != "2023-06-01":
+                return 400, "anthropic-version: header is required"
+            if not isinstance(body.get("max_tokens"), int):
+                return 400, "max_tokens: Field required"
+            messages = body.get("messages")
+            if not isinstance(messages, list) or not messages:
+                return 400, "messages: Field required"
+            if any(not isinstance(m, dict) or m.get("role") not in ("user", "assistant") for m in messages):
+                return 400, 'messages: Unexpected role "system". Use the top-level `system` parameter instead.'
+            if body.get("temperature", 0) > 1:
+                return 400, "temperature: Input should be less than or equal to 1"
+        elif route is Route.GEMINI_GENERATE:
+            contents = body.get("contents")
+            if not isinstance(contents, list) or not contents:
+                return 400, "* GenerateContentRequest.contents: contents is not specified"
+            if any(not isinstance(c, dict) or c.get("role") not in ("user", "model") for c in contents):
+                return 400, "Please use a valid role: user, model."
+        elif route in (Route.OPENAI_CHAT, Route.OLLAMA_CHAT) and (
+            not isinstance(body.get("model"), str) or not isinstance(body.get("messages"), list)
+        ):
+            return 400, "you must provide a model parameter and a messages list"
+        elif route in (Route.OPENAI_EMBEDDINGS, Route.OLLAMA_EMBED) and (
+            not isinstance(body.get("model"), str) or "input" not in body
+        ):
+            return 400, "you must provide a model parameter and an input"
+        return None
+
+    # ---------------------------------------------------------------- bodies
+
+    def _error(self, vendor: Vendor, scripted: FakeResponse, key_sent: str) -> web.Response:
+        message = scripted.message.replace("{api_key}", key_sent)
+        status = scripted.status
+        payload: dict[str, Any]
+        if vendor is Vendor.OPENAI:
+            kind = scripted.error_type or _OPENAI_ERROR_TYPES.get(
+                status, "server_error" if status >= 500 else "invalid_request_error"
+            )
+            code = "invalid_api_key" if status == 401 else None
+            payload = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+        elif vendor is Vendor.ANTHROPIC:
+            kind = scripted.error_type or _ANTHROPIC_ERROR_TYPES.get(status, "api_error")
+            payload = {"type": "error", "error": {"type": kind, "message": message}}
+        elif vendor is Vendor.GEMINI:
+            kind = scripted.error_type or _GEMINI_STATUSES.get(status, "UNKNOWN")
+            payload = {"error": {"code": status, "message": message, "status": kind}}
+        else:
+            payload = {"error": message}
+        return web.json_response(payload, status=status, headers=dict(scripted.headers))
+
+    def _usage(self, scripted: FakeResponse, prompt_text: str, content: str) -> tuple[int, int]:
+        return scripted.usage if scripted.usage is not None else (_words(prompt_text), _words(content))
+
+    def _success(self, route: Route, recorded: RecordedRequest, scripted: FakeResponse) -> dict[str, Any]:
+        self._counter += 1
+        body: dict[str, Any] = recorded.json
+        match route:
+            case Route.OPENAI_CHAT | Route.ANTHROPIC_MESSAGES | Route.GEMINI_GENERATE | Route.OLLAMA_CHAT:
+                return self._chat_success(route, body, scripted)
+            case _:
+                return self._embed_success(route, body, scripted)
+
+    def _chat_success(self, route: Route, body: dict[str, Any], scripted: FakeResponse) -> dict[str, Any]:
+        if route is Route.GEMINI_GENERATE:
+            texts = [part.get("text", "") for content in body.get("contents", []) for part in content.get("parts", [])]
+            model = scripted.model or "gemini-fake"
+        else:
+            texts = [str(message.get("content", "")) for message in body.get("messages", [])]
+            model = scripted.model or str(body.get("model", "fake"))
+        prompt_text = " ".join(texts)
+        content = (
+            scripted.content
+            if scripted.content is not None
+            else f"[{route.vendor.value}] {texts[-1][:60] if texts else ''}"
+        )
+        input_tokens, output_tokens = self._usage(scripted, prompt_text, content)
+        n = self._counter
+        if route is Route.OPENAI_CHAT:
+            reply: dict[str, Any] = {
+                "id": f"chatcmpl-fake{n}",
+                "object": "chat.completion",
+                "created": 1_700_000_000 + n,
+                "model": model,
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                ],
+            }
+            if not scripted.omit_usage:
+                reply["usage"] = {
+                    "prompt_tokens": input_tokens,
+                    "completion_tokens": output_tokens,
+                    "total_tokens": input_tokens + output_tokens,
+                }
+            return reply
+        if route is Route.ANTHROPIC_MESSAGES:
+            reply = {
+                "id": f"msg_fake{n}",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [{"type": "text", "text": content}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+            }
+            if not scripted.omit_usage:
+                reply["usage"] = {"input_tokens": input_tokens, "output_tokens": output_tokens}
+            return reply
+        if route is Route.GEMINI_GENERATE:
+            reply = {
+                "candidates": [
+                    {"content": {"parts": [{"text": content}], "role": "model"}, "finishReason": "STOP", "index": 0}
+                ],
+                "modelVersion": model,
+            }
+            if not scripted.omit_usage:
+                reply["usageMetadata"] = {
+                    "promptTokenCount": input_tokens,
+                    "candidatesTokenCount": output_tokens,
+                    "totalTokenCount": input_tokens + output_tokens,
+                }
+            return reply
+        reply = {
+            "model": model,
+            "created_at": "2024-01-01T00:00:00Z",
+            "message": {"role": "assistant", "content": content},
+            "done": True,
+            "done_reason": "stop",
+            "total_duration": 1_000_000,
+        }
+        if not scripted.omit_usage:
+            reply |= {"prompt_eval_count": input_tokens, "eval_count": output_tokens}
+        return reply
+
+    def _embed_success(self, route: Route, body: dict[str, Any], scripted: FakeResponse) -> dict[str, Any]:
+        if route is Route.GEMINI_EMBED:
+            texts = [part.get("text", "") for part in body.get("content", {}).get("parts", [])][:1]
+        elif route is Route.GEMINI_BATCH_EMBED:
+            texts = [r["content"]["parts"][0].get("text", "") for r in body.get("requests", [])]
+        else:
+            raw = body.get("input", [])
+            texts = [raw] if isinstance(raw, str) else [str(text) for text in raw]
+        vectors = scripted.vectors if scripted.vectors is not None else [fake_vector(text) for text in texts]
+        tokens = scripted.usage[0] if scripted.usage is not None else sum(_words(text) for text in texts)
+        model = str(body.get("model", "fake-embedding"))
+        if route is Route.OPENAI_EMBEDDINGS:
+            return {
+                "object": "list",
+                "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+                "model": model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        if route is Route.GEMINI_EMBED:
+            return {"embedding": {"values": vectors[0]}}
+        if route is Route.GEMINI_BATCH_EMBED:
+            return {"embeddings": [{"values": v} for v in vectors]}
+        return {"model": model, "embeddings": vectors, "total_duration": 1_000_000, "prompt_eval_count": tokens}
+
+
+class FakeClock:
+    """Monotonic seconds that move only when told, for policies with an injectable clock."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class RecordingSleep:
+    """An injectable ``sleep`` that records each wait and advances a ``FakeClock`` instead of waiting."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.calls: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+        self.clock.advance(seconds)
+        await asyncio.sleep(0)
