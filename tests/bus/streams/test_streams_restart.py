@@ -48,7 +48,7 @@ async def wait_until_reachable(stream: DurableStream) -> None:
                 await stream.info()
                 return
             except AlchemyError:
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)  # not synchronisation: the pause between two polls
 
 
 async def test_jetstream_survives_a_server_restart_mid_stream(private_nats_server: NatsServer) -> None:

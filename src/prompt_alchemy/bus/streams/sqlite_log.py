@@ -37,7 +37,7 @@ from prompt_alchemy.bus.streams.model import (
 )
 from prompt_alchemy.bus.streams.sqlite_writer import SqliteThread, Synchronous
 from prompt_alchemy.bus.transport import DEFAULT_MAX_PAYLOAD
-from prompt_alchemy.errors import BadRequest, BusClosed, ConfigError, PayloadTooLarge
+from prompt_alchemy.errors import BadRequest, BusError, ConfigError, PayloadTooLarge
 
 __all__ = ["SqliteLog", "SqliteLogConsumer"]
 
@@ -139,7 +139,7 @@ class SqliteLog:
             owned = Path(tempfile.mkdtemp(prefix=f"alchemy-stream-{spec.name.lower()}-"))
             data_dir = owned
         try:
-            data_dir.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
         except OSError as error:
             raise ConfigError(f"cannot create the stream directory {data_dir}: {error}") from error
         log = cls(
@@ -152,7 +152,7 @@ class SqliteLog:
         )
         try:
             await log._thread.start()
-        except BusClosed as error:
+        except BusError as error:
             raise ConfigError(f"cannot open the stream log {log.path}: {error}") from error
         await log._thread.run(log._prune)
         return log

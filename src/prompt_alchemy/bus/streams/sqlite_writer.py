@@ -47,19 +47,15 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_result(result)
 
 
-def _translated(path: Path, error: Exception) -> Exception:
-    if isinstance(error, sqlite3.Error):
-        translated = BusError(f"{path.name}: {error}")
-        translated.__cause__ = error
-        return translated
-    return error
+ErrorFactory = Callable[[str], Exception]
 
 
 class SqliteThread:
     """Runs ``operation(connection)`` calls in a dedicated thread; ``await run(op)`` for the result.
 
     ``synchronous``: NORMAL (the default, like JetStream's default) survives a process crash; FULL also
-    survives a power cut at the cost of one fsync per group commit.
+    survives a power cut at the cost of one fsync per group commit. sqlite3 errors become ``failure``
+    (BusError by default); calls after ``close()`` raise ``closed`` (BusClosed by default).
     """
 
     def __init__(
@@ -70,8 +66,12 @@ class SqliteThread:
         synchronous: Synchronous = "NORMAL",
         setup: Callable[[sqlite3.Connection], None] | None = None,
         max_group: int = 1024,
+        failure: ErrorFactory = BusError,
+        closed: ErrorFactory = BusClosed,
     ) -> None:
         self.path = path
+        self._failure = failure
+        self._closed_error = closed
         self._synchronous = synchronous
         self._setup = setup
         self._max_group = max_group
@@ -93,7 +93,7 @@ class SqliteThread:
 
     async def run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
-            raise BusClosed(f"{self.path.name} is closed")
+            raise self._closed_error(f"{self.path.name} is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put(_Job(operation, future, loop))
@@ -124,7 +124,7 @@ class SqliteThread:
         try:
             connection = self._connect()
         except (sqlite3.Error, OSError) as error:
-            loop.call_soon_threadsafe(_settle, ready, None, BusClosed(f"cannot open {self.path}: {error}"))
+            loop.call_soon_threadsafe(_settle, ready, None, self._failure(f"cannot open {self.path}: {error}"))
             return
         loop.call_soon_threadsafe(_settle, ready, None, None)
         try:
@@ -159,7 +159,7 @@ class SqliteThread:
                 except Exception as error:
                     connection.execute("ROLLBACK TO operation")
                     connection.execute("RELEASE operation")
-                    outcomes.append((job, None, _translated(self.path, error)))
+                    outcomes.append((job, None, self._translated(error)))
                 else:
                     connection.execute("RELEASE operation")
                     outcomes.append((job, result, None))
@@ -168,11 +168,18 @@ class SqliteThread:
             log.error("sqlite commit on %s failed: %s", self.path.name, commit_error)
             with contextlib.suppress(sqlite3.Error):
                 connection.execute("ROLLBACK")
-            failure = BusClosed(f"{self.path.name}: {commit_error}")
+            failure = self._failure(f"{self.path.name}: {commit_error}")
             outcomes = [(job, None, failure) for job in jobs]
         for job, result, outcome_error in outcomes:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
                 job.loop.call_soon_threadsafe(_settle, job.future, result, outcome_error)
+
+    def _translated(self, error: Exception) -> Exception:
+        if isinstance(error, sqlite3.Error):
+            translated = self._failure(f"{self.path.name}: {error}")
+            translated.__cause__ = error
+            return translated
+        return error
 
     def _fail_queued(self) -> None:
         while True:
@@ -182,4 +189,5 @@ class SqliteThread:
                 return
             if job is not None:
                 with contextlib.suppress(RuntimeError):
-                    job.loop.call_soon_threadsafe(_settle, job.future, None, BusClosed(f"{self.path.name} is closed"))
+                    error = self._closed_error(f"{self.path.name} is closed")
+                    job.loop.call_soon_threadsafe(_settle, job.future, None, error)

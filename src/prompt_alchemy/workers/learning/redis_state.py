@@ -1,0 +1,242 @@
+"""The distributed learning state in Redis, shared by every learning replica.
+
+Keys under one prefix: ``facts`` (hash event id -> fact), ``aggregates`` (hash prompt id -> JSON row),
+``unsynced`` (set of prompt ids), ``features`` (hash), ``counters`` (hash), ``weights`` (current JSON)
+and ``weights:history`` (the last versions). ``apply`` and ``refit`` hold a Redis lock, read what they
+need, then write everything in one MULTI/EXEC: two replicas never apply the same event twice and
+never lose each other's weight updates. redis-py errors become ``Unavailable`` here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+
+import redis.asyncio as aioredis
+import redis.exceptions as redis_errors
+
+from prompt_alchemy.errors import ConfigError, Unavailable
+from prompt_alchemy.schemas.learning import Weights
+from prompt_alchemy.schemas.ranking import DEFAULT_WEIGHTS
+from prompt_alchemy.workers.learning.aggregates import PromptAggregate
+from prompt_alchemy.workers.learning.facts import FeedbackFact
+from prompt_alchemy.workers.learning.ledger import DUPLICATES, fold_facts
+from prompt_alchemy.workers.learning.sqlite_state import DEFAULT_HALF_LIFE_S
+from prompt_alchemy.workers.learning.state import ApplyOutcome, OnlineTrainer, Refitter, StateStats
+
+__all__ = ["DEFAULT_PREFIX", "RedisLearningState"]
+
+DEFAULT_PREFIX = "alchemy:learning"
+_LOCK_TIMEOUT_S = 60.0
+_SOCKET_TIMEOUT_S = 10.0
+_WEIGHT_VERSIONS_KEPT = 100
+
+
+def _text(value: bytes | str | int) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisLearningState:
+    """``LearningState`` in Redis under ``prefix``."""
+
+    def __init__(self, client: aioredis.Redis, *, prefix: str = DEFAULT_PREFIX, half_life: float = DEFAULT_HALF_LIFE_S):
+        self.half_life = half_life
+        self.prefix = prefix
+        self._redis = client
+        self._facts = f"{prefix}:facts"
+        self._aggregates = f"{prefix}:aggregates"
+        self._unsynced = f"{prefix}:unsynced"
+        self._features = f"{prefix}:features"
+        self._counters = f"{prefix}:counters"
+        self._weights = f"{prefix}:weights"
+        self._history = f"{prefix}:weights:history"
+        self._lock_name = f"{prefix}:lock"
+
+    @classmethod
+    async def open(
+        cls, url: str, *, prefix: str = DEFAULT_PREFIX, half_life: float = DEFAULT_HALF_LIFE_S
+    ) -> RedisLearningState:
+        client = aioredis.Redis.from_url(
+            url, socket_timeout=_SOCKET_TIMEOUT_S, socket_connect_timeout=_SOCKET_TIMEOUT_S
+        )
+        state = cls(client, prefix=prefix, half_life=half_life)
+        try:
+            async with state._guard():
+                await client.ping()
+        except Unavailable as error:
+            await client.aclose()
+            raise ConfigError(f"cannot reach the learning state: {error}") from error
+        return state
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    async def drop(self) -> None:
+        """Delete every key of this state (tests and resets)."""
+        async with self._guard():
+            await self._redis.delete(
+                self._facts,
+                self._aggregates,
+                self._unsynced,
+                self._features,
+                self._counters,
+                self._weights,
+                self._history,
+            )
+
+    @contextlib.asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError, TimeoutError, OSError) as error:
+            raise Unavailable(f"the learning state in Redis is unreachable: {error}") from error
+        except redis_errors.LockError as error:
+            raise Unavailable(f"the learning state lock could not be taken: {error}") from error
+        except redis_errors.RedisError as error:
+            raise Unavailable(f"the learning state in Redis failed: {error}") from error
+
+    @contextlib.asynccontextmanager
+    async def _locked(self) -> AsyncIterator[None]:
+        async with (
+            self._guard(),
+            self._redis.lock(self._lock_name, timeout=_LOCK_TIMEOUT_S, blocking_timeout=_LOCK_TIMEOUT_S),
+        ):
+            yield
+
+    # -- reads ---------------------------------------------------------------------------------
+    async def unseen(self, event_ids: Sequence[str]) -> set[str]:
+        ids = list(dict.fromkeys(event_ids))
+        if not ids:
+            return set()
+        async with self._guard():
+            present = await self._redis.hmget(self._facts, ids)
+        return {event_id for event_id, value in zip(ids, present, strict=True) if value is None}
+
+    async def features(self, prompt_ids: Sequence[str]) -> dict[str, dict[str, float]]:
+        ids = list(dict.fromkeys(prompt_ids))
+        if not ids:
+            return {}
+        async with self._guard():
+            values = await self._redis.hmget(self._features, ids)
+        return {pid: json.loads(value) for pid, value in zip(ids, values, strict=True) if value is not None}
+
+    async def aggregates(self, prompt_ids: Sequence[str]) -> dict[str, PromptAggregate]:
+        async with self._guard():
+            return await self._load_aggregates(list(dict.fromkeys(prompt_ids)))
+
+    async def _load_aggregates(self, ids: Sequence[str]) -> dict[str, PromptAggregate]:
+        if not ids:
+            return {}
+        values = await self._redis.hmget(self._aggregates, list(ids))
+        return {
+            pid: PromptAggregate.from_row(json.loads(value))
+            for pid, value in zip(ids, values, strict=True)
+            if value is not None
+        }
+
+    async def weights(self) -> Weights:
+        async with self._guard():
+            return await self._current_weights()
+
+    async def _current_weights(self) -> Weights:
+        body = await self._redis.get(self._weights)
+        return DEFAULT_WEIGHTS if body is None else Weights.model_validate_json(body)
+
+    async def facts(self) -> list[FeedbackFact]:
+        async with self._guard():
+            values = await self._redis.hvals(self._facts)
+        facts = [FeedbackFact.from_json(value) for value in values]
+        facts.sort(key=lambda fact: (fact.created_at, fact.event_id))
+        return facts
+
+    async def unsynced(self, limit: int) -> list[PromptAggregate]:
+        async with self._guard():
+            ids = [_text(member) for member in await self._redis.srandmember(self._unsynced, limit) or []]
+            return list((await self._load_aggregates(ids)).values())
+
+    async def stats(self) -> StateStats:
+        async with self._guard():
+            counters = await self._redis.hgetall(self._counters)
+            prompts = await self._redis.hlen(self._aggregates)
+            unsynced = await self._redis.scard(self._unsynced)
+            weights = await self._current_weights()
+        return StateStats(
+            counters={_text(name): int(value) for name, value in counters.items()},
+            weights_version=weights.version,
+            prompts=int(prompts),
+            unsynced_prompts=int(unsynced),
+        )
+
+    # -- writes --------------------------------------------------------------------------------
+    async def save_features(self, features: Mapping[str, Mapping[str, float]]) -> None:
+        if not features:
+            return
+        async with self._guard():
+            await self._redis.hset(
+                self._features, mapping={pid: json.dumps(dict(values)) for pid, values in features.items()}
+            )
+
+    async def count_duplicates(self, count: int) -> None:
+        if count:
+            async with self._guard():
+                await self._redis.hincrby(self._counters, DUPLICATES, count)
+
+    async def apply(self, facts: Sequence[FeedbackFact], trainer: OnlineTrainer | None = None) -> ApplyOutcome:
+        batch = list(facts)
+        if not batch:
+            return ApplyOutcome(applied=0, duplicates=0)
+        async with self._locked():
+            unique = list({fact.event_id: fact for fact in batch}.values())
+            present = await self._redis.hmget(self._facts, [fact.event_id for fact in unique])
+            new = [fact for fact, value in zip(unique, present, strict=True) if value is None]
+            duplicates = len(batch) - len(new)
+            prompt_ids = list(dict.fromkeys(pid for fact in new for pid in fact.prompt_ids))
+            aggregates = await self._load_aggregates(prompt_ids)
+            counters = fold_facts(new, aggregates, half_life=self.half_life)
+            if duplicates:
+                counters[DUPLICATES] += duplicates
+            weights: Weights | None = None
+            if new and trainer is not None:
+                weights = await asyncio.to_thread(trainer, await self._current_weights(), new)
+            async with self._redis.pipeline(transaction=True) as pipe:
+                if new:
+                    pipe.hset(self._facts, mapping={fact.event_id: fact.to_json() for fact in new})
+                    pipe.hset(
+                        self._aggregates, mapping={pid: json.dumps(aggregates[pid].to_row()) for pid in prompt_ids}
+                    )
+                    pipe.sadd(self._unsynced, *prompt_ids)
+                for name, value in counters.items():
+                    pipe.hincrby(self._counters, name, value)
+                if weights is not None:
+                    self._queue_weights(pipe, weights)
+                await pipe.execute()
+        return ApplyOutcome(applied=len(new), duplicates=duplicates, weights=weights)
+
+    def _queue_weights(self, pipe: aioredis.client.Pipeline, weights: Weights) -> None:
+        body = weights.model_dump_json()
+        pipe.set(self._weights, body)
+        pipe.lpush(self._history, body)
+        pipe.ltrim(self._history, 0, _WEIGHT_VERSIONS_KEPT - 1)
+
+    async def mark_synced(self, revisions: Mapping[str, int]) -> None:
+        if not revisions:
+            return
+        async with self._locked():
+            current = await self._load_aggregates(list(revisions))
+            done = [
+                pid for pid, revision in revisions.items() if pid not in current or current[pid].revision <= revision
+            ]
+            if done:
+                await self._redis.srem(self._unsynced, *done)
+
+    async def refit(self, refitter: Refitter) -> Weights:
+        async with self._locked():
+            facts = await self.facts()
+            version = (await self._current_weights()).version + 1
+            weights = await asyncio.to_thread(refitter, facts, version)
+            async with self._redis.pipeline(transaction=True) as pipe:
+                self._queue_weights(pipe, weights)
+                await pipe.execute()
+        return weights
