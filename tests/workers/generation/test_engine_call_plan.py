@@ -9,7 +9,7 @@ from prompt_alchemy.bus.codec import decode, encode
 from prompt_alchemy.errors import ConfigError
 from prompt_alchemy.schemas.common import Phase
 from prompt_alchemy.schemas.engine import GenerateRequest, PhaseSettings
-from prompt_alchemy.workers.generation.call_plan import resolve_phase_call
+from prompt_alchemy.workers.generation.call_plan import chain_temperature, resolve_phase_call
 from prompt_alchemy.workers.generation.settings import EngineSettings, PhaseDefaults
 
 
@@ -88,3 +88,12 @@ def test_a_provider_named_by_the_request_does_not_inherit_another_providers_mode
 def test_impossible_settings_are_refused_at_start(build: object) -> None:
     with pytest.raises(ConfigError):
         build()  # type: ignore[operator]
+
+
+def test_chains_spread_their_temperature_and_stay_in_range() -> None:
+    assert [chain_temperature(0.7, chain, 3, 0.1) for chain in range(3)] == pytest.approx([0.7, 0.8, 0.9])
+    assert chain_temperature(0.7, 0, 1, 0.1) == 0.7  # a single chain keeps the phase temperature
+    assert chain_temperature(0.7, 2, 3, 0.0) == 0.7  # spreading switched off
+    top = [chain_temperature(1.95, chain, 10, 0.1) for chain in range(10)]
+    assert max(top) == pytest.approx(2.0)
+    assert len(set(top)) == 10

@@ -13,7 +13,9 @@ from prompt_alchemy.schemas.common import Phase
 from prompt_alchemy.schemas.engine import GenerateRequest
 from prompt_alchemy.workers.generation.settings import EngineSettings
 
-__all__ = ["PhaseCall", "resolve_phase_call"]
+__all__ = ["PhaseCall", "chain_temperature", "resolve_phase_call"]
+
+_MAX_TEMPERATURE = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +56,15 @@ def resolve_phase_call(request: GenerateRequest, phase: Phase, settings: EngineS
     else:
         max_tokens = default.max_tokens
     return PhaseCall(phase=phase, provider=provider, model=model, temperature=temperature, max_tokens=max_tokens)
+
+
+def chain_temperature(base: float, chain: int, count: int, step: float) -> float:
+    """The temperature of one of ``count`` parallel chains: ``base`` for the first, ``step`` more for each next.
+
+    Spreading the chains samples different regions of the model's distribution (and picks the
+    offline provider's variants); the spread shifts down when it would pass the maximum of 2.0.
+    """
+    if count <= 1 or step <= 0:
+        return base
+    start = max(0.0, min(base, _MAX_TEMPERATURE - step * (count - 1)))
+    return round(min(_MAX_TEMPERATURE, start + step * chain), 4)

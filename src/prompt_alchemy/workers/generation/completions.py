@@ -1,9 +1,8 @@
-"""Every provider call of the engine goes through here: one place for limits, deadline and fallback.
+"""Every provider call of the engine goes through here: one place for the in-flight limit and the deadline.
 
-The providers worker retries and falls back on its own; the engine adds one thing it alone
-knows: when a phase asked for a specific provider and that provider still fails, the phase is
-retried once on the providers' default (and its fallback order) rather than lost, with a warning.
-A provider the caller named that does not exist (404) or a malformed call (400) is not retried.
+Retries, circuit breaking and fallback (also away from a provider the caller named) belong to the
+providers worker; the engine only turns the reply's ``fallback_from`` into a warning the caller
+sees, so a phase answered by another provider than the one asked for is never silent.
 """
 
 from __future__ import annotations
@@ -13,13 +12,10 @@ from dataclasses import dataclass, field
 
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus
-from prompt_alchemy.errors import ProviderError, RateLimited, RequestTimeout, Unavailable
 from prompt_alchemy.schemas.providers import CompletionReply, CompletionRequest
 from prompt_alchemy.workers.generation.deadline import Budget
 
 __all__ = ["Completion", "ProviderCaller"]
-
-_RETRY_ON_DEFAULT = (ProviderError, RateLimited, Unavailable, RequestTimeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,30 +32,13 @@ class ProviderCaller:
         self.timeout_s = timeout_s
         self._slots = asyncio.Semaphore(max_in_flight)
 
-    async def _send(self, request: CompletionRequest, budget: Budget, doing: str) -> CompletionReply:
-        async with self._slots:
-            budget.check(doing)  # waiting for a slot may have used the rest of the budget
-            return await self.bus.request(schemas.PROVIDERS_COMPLETE, request, timeout=self.timeout_s)
-
     async def complete(self, request: CompletionRequest, budget: Budget, *, doing: str) -> Completion:
         budget.check(doing)
-        try:
-            reply = await self._send(request, budget, doing)
-        except _RETRY_ON_DEFAULT as error:
-            if request.provider is None or not request.fallback:
-                raise
-            reason = getattr(error, "message", str(error))
-            retry = request.model_copy(update={"provider": None, "model": None})
-            reply = await self._send(retry, budget, doing)
-            warning = (
-                f"{doing}: provider {request.provider!r} failed ({type(error).__name__}: {reason}); "
-                f"answered by {reply.provider!r} instead"
-            )
-            return Completion(reply, [warning])
+        async with self._slots:
+            budget.check(doing)  # waiting for a slot may have used the rest of the budget
+            reply = await self.bus.request(schemas.PROVIDERS_COMPLETE, request, timeout=self.timeout_s)
         warnings: list[str] = []
         if reply.fallback_from:
-            warnings.append(
-                f"{doing}: {', '.join(repr(name) for name in reply.fallback_from)} failed; "
-                f"answered by {reply.provider!r} (fallback)"
-            )
+            failed = ", ".join(repr(name) for name in reply.fallback_from)
+            warnings.append(f"{doing}: {failed} failed; answered by {reply.provider!r} (fallback)")
         return Completion(reply, warnings)

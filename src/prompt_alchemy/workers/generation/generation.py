@@ -23,7 +23,7 @@ from prompt_alchemy.schemas.events import ProgressKind
 from prompt_alchemy.schemas.providers import ChatMessage, CompletionRequest, GenerationHints
 from prompt_alchemy.schemas.ranking import RankingInput
 from prompt_alchemy.schemas.storage import Lineage, StoreRequest
-from prompt_alchemy.workers.generation.call_plan import PhaseCall, resolve_phase_call
+from prompt_alchemy.workers.generation.call_plan import PhaseCall, chain_temperature, resolve_phase_call
 from prompt_alchemy.workers.generation.completions import ProviderCaller
 from prompt_alchemy.workers.generation.deadline import Budget
 from prompt_alchemy.workers.generation.failures import as_service_error
@@ -262,6 +262,7 @@ class _GenerationRun:
             history_chars=self.settings.history_chars,
         )
         user = phase_user_message(phase, request.input, previous.content if previous else None)
+        temperature = chain_temperature(call.temperature, chain, request.count, self.settings.chain_temperature_step)
         completion = await self.generator.caller.complete(
             CompletionRequest(
                 provider=call.provider,
@@ -270,8 +271,9 @@ class _GenerationRun:
                     ChatMessage(role="system", content=system[:MAX_PROMPT_CHARS]),
                     ChatMessage(role="user", content=user[:MAX_PROMPT_CHARS]),
                 ],
-                temperature=call.temperature,
+                temperature=temperature,
                 max_tokens=call.max_tokens,
+                use_cache=temperature == 0.0,  # sampling asks for a fresh answer; greedy decoding may reuse one
                 hints=GenerationHints(
                     phase=phase,
                     persona=request.persona,
@@ -294,7 +296,7 @@ class _GenerationRun:
             content=content,
             provider=reply.provider,
             model=reply.model,
-            temperature=call.temperature,
+            temperature=temperature,
             usage=reply.usage,
             cost_usd=reply.cost_usd,
             latency_ms=reply.latency_ms,

@@ -66,11 +66,11 @@ def judge_messages(request: JudgeRequest) -> list[ChatMessage]:
     )
     if request.critique:
         system += "\nList the improvements that would raise the score most, most important first."
-    lines = [f"Task the prompts are for:\n{request.task}", f"Persona: {request.persona.value}"]
+    lines = [f"<task>\n{request.task}\n</task>", f"Persona: {request.persona.value}"]
     if request.target_model:
         lines.append(f"Target model: {request.target_model}")
     if request.criteria:
-        lines.append(f"Additional criteria:\n{request.criteria}")
+        lines.append(f"<criteria>\n{request.criteria}\n</criteria>")
     for index, candidate in enumerate(request.candidates):
         lines.append(f'<candidate index="{index}">\n{candidate}\n</candidate>')
     return [ChatMessage(role="system", content=system), ChatMessage(role="user", content="\n\n".join(lines))]

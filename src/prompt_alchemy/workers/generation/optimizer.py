@@ -31,9 +31,9 @@ from prompt_alchemy.workers.generation.weights import WeightsBook
 __all__ = ["Optimizer"]
 
 _OPTIMISER_ROLE = (
-    "You are a prompt optimiser. Rewrite the prompt in the user message so that it scores higher with a "
-    "strict judge: apply every listed improvement, keep the original intent and every requirement, and do "
-    "not add requirements the task does not imply."
+    "You are a prompt optimiser. Rewrite the prompt in <prompt> so that it answers the <critique> and scores "
+    "higher with a strict judge: apply every listed improvement, keep the original intent and every "
+    "requirement, and do not add requirements the <task> does not imply."
 )
 _OUTPUT_RULE = "Answer with the improved prompt only: no preamble, no commentary, no surrounding quotes."
 _REWRITE_TEMPERATURE = 0.4
@@ -186,8 +186,9 @@ class _OptimizationRun:
         )
         improvements = "\n".join(f"- {item}" for item in current.improvements) or "- make it clearer and more precise"
         user = (
-            f"Task the prompt is for:\n{task}\n\nCurrent prompt (score {current.score:.2f}):\n{current.prompt}\n\n"
-            f"Critique:\n{current.reasoning}\n\nImprovements to make:\n{improvements}"
+            f"<task>\n{task}\n</task>\n\n<prompt>\n{current.prompt}\n</prompt>\n\n"
+            f"<critique>\nScore {current.score:.2f}. {current.reasoning}\n"
+            f"Improvements to make:\n{improvements}\n</critique>"
         )
         completion = await self.optimizer.caller.complete(
             CompletionRequest(

@@ -108,6 +108,7 @@ class EngineSettings:
     history_limit: int = 3
     history_chars: int = 1500
     embedding_similarity: bool = True
+    chain_temperature_step: float = 0.1
     learning_enabled: bool = True
     limits: EngineLimits = field(default_factory=EngineLimits)
     timeouts: EngineTimeouts = field(default_factory=EngineTimeouts)
@@ -120,6 +121,8 @@ class EngineSettings:
             raise ConfigError("history_limit must be within 0..20")
         if self.history_chars < 100:
             raise ConfigError("history_chars must be >= 100")
+        if not 0.0 <= self.chain_temperature_step <= 0.5:
+            raise ConfigError("chain_temperature_step must be within 0..0.5")
 
     def phase_default(self, phase: Phase) -> PhaseDefaults:
         return self.phase_defaults.get(phase) or DEFAULT_PHASE_DEFAULTS[phase]
