@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 from prompt_alchemy.schemas.common import Persona, Phase
 from prompt_alchemy.schemas.learning import Weights
 from prompt_alchemy.schemas.ranking import DEFAULT_WEIGHTS, RankingInput
-from prompt_alchemy.workers.generation.ranker import cosine_similarity, explain_features, score_candidate
+from prompt_alchemy.workers.generation.ranker import explain_features, score_candidate
 
 STRUCTURED = """# Task
 Summarise the customer's support ticket for the on-call engineer.
@@ -64,10 +62,3 @@ def test_the_ranker_critique_names_what_is_missing() -> None:
     assert "constraints" in joined
     _, none_missing = explain_features(score_candidate(ranking(STRUCTURED), DEFAULT_WEIGHTS).features)
     assert len(none_missing) < len(improvements)
-
-
-def test_cosine_similarity() -> None:
-    assert cosine_similarity([1.0, 0.0], [1.0, 0.0]) == pytest.approx(1.0)
-    assert cosine_similarity([1.0, 0.0], [0.0, 2.0]) == pytest.approx(0.0)
-    assert cosine_similarity([1.0, 0.0], [1.0]) is None
-    assert cosine_similarity([0.0, 0.0], [1.0, 1.0]) is None

@@ -36,7 +36,7 @@ from prompt_alchemy.workers.generation.guidance import (
 from prompt_alchemy.workers.generation.history import find_history
 from prompt_alchemy.workers.generation.judge import JudgeRequest, LlmJudge
 from prompt_alchemy.workers.generation.progress import ProgressReporter
-from prompt_alchemy.workers.generation.ranker import cosine_similarity, score_candidate
+from prompt_alchemy.workers.generation.ranker import score_candidate
 from prompt_alchemy.workers.generation.settings import EngineSettings
 from prompt_alchemy.workers.generation.storage_link import StorageLink
 from prompt_alchemy.workers.generation.weights import WeightsBook
@@ -319,21 +319,10 @@ class _GenerationRun:
         return candidate
 
     # -- ranking ---------------------------------------------------------------------------
-    async def _similarities(self) -> list[float | None]:
-        """Cosine similarity of each candidate to the idea from storage's embeddings, when it has them."""
-        none: list[float | None] = [None] * len(self.candidates)
-        if not self.settings.embedding_similarity:
-            return none
-        texts = [self.request.input, *(candidate.content for candidate in self.candidates)]
-        reply = await self.storage.embeddings(texts)
-        if reply is None or len(reply.vectors) != len(texts):
-            return none
-        idea, *vectors = reply.vectors
-        return [cosine_similarity(idea, vector) for vector in vectors]
-
     async def _rank(self) -> int:
+        # Similarity to the idea stays the shared lexical one: the learner computes it that way from
+        # stored records, and learned weights only mean something on the very same features.
         weights = self.generator.weights.current
-        similarities = await self._similarities()
         inputs = [
             RankingInput(
                 content=candidate.content,
@@ -341,9 +330,8 @@ class _GenerationRun:
                 phase=candidate.phase,
                 provider=candidate.provider,
                 persona=self.request.persona,
-                similarity_to_input=similarity,
             )
-            for candidate, similarity in zip(self.candidates, similarities, strict=True)
+            for candidate in self.candidates
         ]
         for candidate, ranking in zip(self.candidates, inputs, strict=True):
             candidate.scores = score_candidate(ranking, weights)

@@ -8,14 +8,13 @@ how much the judge counts.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from prompt_alchemy.schemas.engine import Scores
 from prompt_alchemy.schemas.learning import Weights
 from prompt_alchemy.schemas.ranking import RankingInput, extract_features, score
 
-__all__ = ["cosine_similarity", "explain_features", "score_candidate"]
+__all__ = ["explain_features", "score_candidate"]
 
 
 def score_candidate(candidate: RankingInput, weights: Weights, judge_score: float | None = None) -> Scores:
@@ -25,17 +24,6 @@ def score_candidate(candidate: RankingInput, weights: Weights, judge_score: floa
         return Scores(ranker=ranker, judge=None, combined=ranker, features=base)
     judged = extract_features(candidate.model_copy(update={"judge_score": judge_score}))
     return Scores(ranker=ranker, judge=judge_score, combined=score(judged, weights), features=judged)
-
-
-def cosine_similarity(left: Sequence[float], right: Sequence[float]) -> float | None:
-    """Cosine in [-1, 1]; None for vectors that cannot be compared (length mismatch, zero norm)."""
-    if len(left) != len(right) or not left:
-        return None
-    dot = sum(a * b for a, b in zip(left, right, strict=True))
-    norm = math.sqrt(sum(a * a for a in left)) * math.sqrt(sum(b * b for b in right))
-    if norm == 0.0 or not math.isfinite(norm):
-        return None
-    return max(-1.0, min(1.0, dot / norm))
 
 
 _ADVICE: tuple[tuple[str, str], ...] = (

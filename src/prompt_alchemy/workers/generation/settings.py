@@ -107,7 +107,6 @@ class EngineSettings:
     history_min_similarity: float = 0.5
     history_limit: int = 3
     history_chars: int = 1500
-    embedding_similarity: bool = True
     chain_temperature_step: float = 0.1
     learning_enabled: bool = True
     limits: EngineLimits = field(default_factory=EngineLimits)

@@ -1,22 +1,17 @@
 """Storage as one engine request sees it: optional, and given up on after its first outage.
 
 Generation must answer while storage is down, so every call here degrades instead of raising:
-a failed store leaves the prompt unsaved, a failed search gives no history, a failed embedding
-leaves the ranker on lexical similarity. The first "not there / not answering" failure marks
-storage down for the rest of the request, so an outage costs one timeout, not one per prompt.
+a failed store leaves the prompt unsaved, a failed search gives no history. The first "not there
+/ not answering" failure marks storage down for the rest of the request, so an outage costs one
+timeout, not one per prompt.
 """
 
 from __future__ import annotations
-
-import logging
-from collections.abc import Sequence
 
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus
 from prompt_alchemy.errors import AlchemyError, NotFound, ServiceError, Unavailable
 from prompt_alchemy.schemas.storage import (
-    EmbeddingsReply,
-    EmbeddingsRequest,
     GetReply,
     GetRequest,
     SearchReply,
@@ -27,8 +22,6 @@ from prompt_alchemy.schemas.storage import (
 from prompt_alchemy.workers.generation.failures import is_unreachable
 
 __all__ = ["StorageLink"]
-
-log = logging.getLogger(__name__)
 
 
 class StorageLink:
@@ -68,21 +61,6 @@ class StorageLink:
             return await self.bus.request(schemas.STORAGE_SEARCH, request, timeout=self.timeout_s)
         except AlchemyError as error:
             self._failed(error, "history search")
-            return None
-
-    async def embeddings(self, texts: Sequence[str]) -> EmbeddingsReply | None:
-        """Embeddings for ranking; quietly None when storage cannot give them (lexical fallback)."""
-        if not self.available or not texts:
-            return None
-        try:
-            return await self.bus.request(
-                schemas.STORAGE_EMBEDDINGS, EmbeddingsRequest(texts=list(texts)), timeout=self.timeout_s
-            )
-        except AlchemyError as error:
-            if is_unreachable(error):
-                self._failed(error, "embedding similarity")
-            else:
-                log.info("embeddings for ranking unavailable: %s", error)
             return None
 
     async def get(self, prompt_id: str) -> GetReply:
