@@ -7,6 +7,11 @@ concurrency, fallback order); ``build_providers_service`` serves it on the bus a
 
 from prompt_alchemy.workers.providers.offline import OfflinePromptEngineer, OfflineProvider
 from prompt_alchemy.workers.providers.registry import ProviderRegistry
+from prompt_alchemy.workers.providers.service import (
+    PROVIDERS_SERVICE_NAME,
+    PROVIDERS_SERVICE_VERSION,
+    build_providers_service,
+)
 from prompt_alchemy.workers.providers.settings import (
     OFFLINE_EMBEDDING_MODEL,
     OFFLINE_MODEL,
@@ -22,6 +27,8 @@ __all__ = [
     "OFFLINE_EMBEDDING_MODEL",
     "OFFLINE_MODEL",
     "OFFLINE_PROVIDER",
+    "PROVIDERS_SERVICE_NAME",
+    "PROVIDERS_SERVICE_VERSION",
     "OfflinePromptEngineer",
     "OfflineProvider",
     "ProviderKind",
@@ -29,5 +36,6 @@ __all__ = [
     "ProviderRegistry",
     "ProviderSettings",
     "ProvidersConfig",
+    "build_providers_service",
     "from_env",
 ]

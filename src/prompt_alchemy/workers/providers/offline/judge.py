@@ -2,7 +2,7 @@
 
 Input convention (the same one a vendor judge gets): candidates in ``<candidate index="N">``
 blocks (or "Candidate N" headings), the task in ``hints.idea`` or a ``<task>`` block, optional
-``<criteria>``. Output: ``{"scores": [{"index", "score", "reason"}], "best_index"}``.
+``<criteria>``. Output: ``{"scores": [{"index", "score", "reason", "improvements"}], "best_index"}``.
 
 A score in [0, 1] weighs coverage of the idea's key terms (0.35), explicit constraints (0.20),
 structure (0.15), a stated output format (0.15) and length sanity (0.15); a candidate that only
@@ -41,13 +41,18 @@ class CandidateScore:
     score: float
     reason: str
     features: dict[str, float]
+    improvements: tuple[str, ...] = ()
 
 
 def _block(text: str, *tags: str) -> str | None:
+    """A ``<tag>`` block, or a "Tag:" labelled paragraph ("Additional criteria:" counts for criteria)."""
     for tag in tags:
         match = re.search(_BLOCK.format(tag=tag), text, re.S | re.I)
         if match and match.group(1).strip():
             return match.group(1).strip()
+        labelled = re.search(rf"(?im)^[\w ]*\b{tag}\b[^\n:]*:\s*\n(.+?)(?:\n\s*\n|$)", text, re.S)
+        if labelled and labelled.group(1).strip():
+            return labelled.group(1).strip()
     return None
 
 
@@ -105,6 +110,7 @@ def score_candidate(index: int, candidate: str, brief: IdeaBrief, extra_terms: t
     else:
         output_format = 1.0 if mentions_format else 0.3
     words = len(candidate.split())
+    open_questions = sum(1 for line in candidate.splitlines() if line.strip().endswith("?"))
     features = {
         "coverage": round(coverage, 3),
         "constraints": round(constraints, 3),
@@ -115,8 +121,11 @@ def score_candidate(index: int, candidate: str, brief: IdeaBrief, extra_terms: t
     score = sum(_WEIGHTS[name] * value for name, value in features.items())
     idea_stems = _stems(brief.idea)
     echo = bool(idea_stems) and len(idea_stems ^ present) / max(1, len(idea_stems | present)) <= 0.15
-    if echo and words < 1.5 * max(1, len(brief.idea.split())):
+    echoed = echo and words < 1.5 * max(1, len(brief.idea.split()))
+    if echoed:
         score *= 0.5
+    if open_questions >= 2:  # a brief that still asks questions is not a finished prompt
+        score *= 0.9
     reason = "; ".join(
         part
         for part in (
@@ -126,13 +135,41 @@ def score_candidate(index: int, candidate: str, brief: IdeaBrief, extra_terms: t
             f"{markers} explicit constraints",
             "output format stated" if output_format >= 0.75 else "output format vague or missing",
             f"{words} words",
-            "restates the idea without engineering it"
-            if echo and words < 1.5 * max(1, len(brief.idea.split()))
-            else "",
+            "restates the idea without engineering it" if echoed else "",
+            f"leaves {open_questions} questions open" if open_questions >= 2 else "",
         )
         if part
     )
-    return CandidateScore(index, round(min(1.0, max(0.0, score)), 3), reason, features)
+    improvements = _improvements(features, missing, echoed, open_questions, words)
+    return CandidateScore(index, round(min(1.0, max(0.0, score)), 3), reason, features, improvements)
+
+
+def _improvements(
+    features: dict[str, float], missing: list[str], echoed: bool, open_questions: int, words: int
+) -> tuple[str, ...]:
+    """Concrete changes that would raise the score most, weakest feature first."""
+    fixes: list[tuple[float, str]] = []
+    if echoed:
+        fixes.append((-1.0, "Turn the idea into instructions: a role, the task, requirements and an output format."))
+    if missing:
+        fixes.append((features["coverage"], f"Mention explicitly: {', '.join(missing[:6])}."))
+    if features["constraints"] < 0.75:
+        fixes.append(
+            (features["constraints"], "State explicit, checkable requirements (must/never, limits, edge cases).")
+        )
+    if features["format"] < 0.75:
+        fixes.append((features["format"], "Specify the exact output format, ideally with a short template."))
+    if features["structure"] < 0.6:
+        fixes.append((features["structure"], "Organise it into headed sections: task, context, requirements, output."))
+    if words < 40:
+        fixes.append((features["length"], "Add the context and constraints the task needs; it is too terse."))
+    elif features["length"] < 1.0:
+        fixes.append((features["length"], "Cut repetition; keep only instructions that change the answer."))
+    if open_questions >= 2:
+        fixes.append((0.5, "Resolve the open questions or turn each into a stated default."))
+    if not fixes:
+        fixes.append((1.0, "Add one short example of the expected output."))
+    return tuple(text for _, text in sorted(fixes, key=lambda fix: fix[0]))
 
 
 def judge_reply(message: str, idea: str | None, persona: Persona) -> str:
@@ -150,7 +187,10 @@ def judge_reply(message: str, idea: str | None, persona: Persona) -> str:
     best = max(scores, key=lambda scored: (scored.score, -scored.index))
     return json.dumps(
         {
-            "scores": [{"index": s.index, "score": s.score, "reason": s.reason} for s in scores],
+            "scores": [
+                {"index": s.index, "score": s.score, "reason": s.reason, "improvements": list(s.improvements)}
+                for s in scores
+            ],
             "best_index": best.index,
         },
         ensure_ascii=False,

@@ -17,7 +17,6 @@ from prompt_alchemy.workers.providers.offline.analysis import IdeaBrief, analyse
 from prompt_alchemy.workers.providers.offline.personas import guidance_for
 from prompt_alchemy.workers.providers.offline.phases import Refinements, coagulatio
 from prompt_alchemy.workers.providers.offline.prompt_reading import brief_from_text
-from prompt_alchemy.workers.providers.offline.requirements import to_requirement
 
 __all__ = ["parse_optimize_message", "refinements_for", "rewrite"]
 
@@ -30,7 +29,11 @@ _TOPICS: tuple[tuple[str, str], ...] = (
     ("vague", r"\bvague\b|\bambiguous\b|\bunclear\b|\bnot specific\b|\bgeneric\b|\bunderspecified\b|\bspecific"),
     ("tone", r"\btone\b|\bvoice\b|\bstyle\b|\bregister\b"),
     ("reasoning", r"\bstep[- ]by[- ]step\b|\breasoning\b|\bthink\b|\bchain of thought\b"),
-    ("format", r"\bformat\b|\boutput\b|\bstructure\b|\bschema\b|\bjson\b"),
+    ("format", r"\bformat\b|\btemplate\b|\bschema\b"),
+    ("structure", r"\bstructure\b|\bsections\b|\borgani[sz]e\b|\bsteps\b"),
+    ("constraints", r"\bconstraints?\b|\brequirements?\b|\bcheckable\b|\blimits\b"),
+    ("context", r"\bcontext\b|\btoo terse\b|\bbackground\b|\bsuccess criteria\b"),
+    ("robust", r"\bmissing information\b|\bambiguous input\b|\bwhen information is missing\b|\brobust"),
 )
 
 
@@ -42,12 +45,21 @@ def _block(text: str, *tags: str) -> str | None:
     return None
 
 
+_CURRENT_PROMPT = re.compile(
+    r"(?ims)^[^\n]*\bcurrent prompt\b[^\n]*:[ \t]*\n(.*?)\n\s*\n"
+    r"(?=[^\n]*\b(?:critique|feedback|issues|improvements)\b[^\n]*:)"
+)
+
+
 def parse_optimize_message(message: str) -> tuple[str, str]:
-    """(prompt, critique) from the user message."""
+    """(prompt, critique) from the user message: tagged blocks, "Current prompt ...:" then "Critique:", or plain."""
     prompt = _block(message, "prompt", "current_prompt")
     critique = _block(message, "critique", "feedback", "issues") or ""
     if prompt is not None:
         return prompt, critique
+    current = _CURRENT_PROMPT.search(message)
+    if current is not None:
+        return current.group(1).strip(), message[current.end() :].strip()
     parts = re.split(r"(?im)^\s*(?:#+\s*)?(?:critique|feedback|issues)\s*:\s*", message, maxsplit=1)
     if len(parts) == 2:
         return re.sub(r"(?im)^\s*(?:#+\s*)?prompt\s*:\s*", "", parts[0]).strip(), parts[1].strip()
@@ -78,21 +90,19 @@ def refinements_for(critique: str, brief: IdeaBrief) -> tuple[IdeaBrief, Refinem
         )
     if "example" in topics and (brief.primary_format is None or brief.primary_format.skeleton is None):
         requirements.append("Include one short, concrete example of a good answer.")
-    missing = re.search(r"missing:\s*(.+?)(?:\.\s|\.$|[)\n;]|$)", critique, _I)
+    missing = re.search(r"(?:missing|mention explicitly):\s*(.+?)(?:\.\s|\.$|[)\n;]|$)", critique, _I)
     if missing:
         requirements.append(f"Address explicitly: {missing.group(1).strip().rstrip('.')}.")
-    for line in critique.splitlines():
-        item = re.match(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+(.*\b(?:must|should|add|include|specify|require)\b.*)$", line, _I)
-        if item:
-            text = re.sub(
-                r"^(?:the )?prompt\s+(?=(?:must|should|needs?|has to)\b)", "", item.group(1).strip(), flags=_I
-            )
-            requirements.append(to_requirement(text))
+    # Critique lines are edits to the prompt, not instructions for the model that will read it: they
+    # become structural changes, never requirement lines copied verbatim.
     refinements = Refinements(
         requirements=tuple(requirements),
         success_criteria=success,
-        example="example" in topics,
+        example="example" in topics or "format" in topics,
         compact="compact" in topics,
+        steps="structure" in topics,
+        robust="constraints" in topics or "robust" in topics,
+        context="context" in topics or "audience" in topics,
     )
     return brief, refinements
 

@@ -15,10 +15,19 @@ from prompt_alchemy.schemas.common import Persona, Phase, TargetFamily
 from prompt_alchemy.workers.providers.offline.analysis import IdeaBrief
 from prompt_alchemy.workers.providers.offline.personas import Guidance, guidance_for
 from prompt_alchemy.workers.providers.offline.styling import PromptDocument, Section, render
-from prompt_alchemy.workers.providers.offline.vocabulary import CODE_LANGUAGES
+from prompt_alchemy.workers.providers.offline.vocabulary import CODE_LANGUAGES, SKELETONS
 from prompt_alchemy.workers.providers.offline.wording import dedupe, key_terms, stem
 
-__all__ = ["Refinements", "coagulatio", "normalised", "prima_materia", "requirements_for", "solutio", "write_phase"]
+__all__ = [
+    "Refinements",
+    "coagulatio",
+    "example_shape",
+    "normalised",
+    "prima_materia",
+    "requirements_for",
+    "solutio",
+    "write_phase",
+]
 
 _CLOSING = "If two requirements conflict or one cannot be met, say so in one sentence instead of guessing."
 _PROSE_FORMATS = frozenset({"summary", "report", "article", "email", "plan", "outline", "faq", "letter"})
@@ -86,12 +95,81 @@ def _context_items(brief: IdeaBrief, guide: Guidance) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Refinements:
-    """What an optimisation round adds to a coagulatio prompt."""
+    """What an emphasis (from the engine's system prompt) or an optimisation round adds to a prompt."""
 
     requirements: tuple[str, ...] = ()
     success_criteria: tuple[str, ...] = ()
-    example: bool = False
-    compact: bool = False  # leave out defaults and self-checks
+    example: bool = False  # show the shape of a good answer
+    compact: bool = False  # the shortest prompt that fully specifies the task
+    steps: bool = False  # explicit numbered steps
+    robust: bool = False  # what to do when information is missing or ambiguous
+    context: bool = False  # spell out audience and success criteria
+
+    def merged(self, other: Refinements) -> Refinements:
+        return Refinements(
+            requirements=self.requirements + other.requirements,
+            success_criteria=self.success_criteria + other.success_criteria,
+            example=self.example or other.example,
+            compact=self.compact or other.compact,
+            steps=self.steps or other.steps,
+            robust=self.robust or other.robust,
+            context=self.context or other.context,
+        )
+
+
+_MISSING_INFORMATION = (
+    "If a required input is missing, empty or unreadable, say exactly what is missing and stop; do not invent it.",
+    "If the request can be read in more than one way, pick the most likely reading, state it in one line, "
+    "and continue.",
+    "Never invent facts, figures, names, quotes or sources.",
+)
+_STEPS = {
+    Persona.CODE: (
+        "Restate the interface you will implement: name, parameters, return value, errors.",
+        "List the edge cases you will handle.",
+        "Write the implementation.",
+        "Write the tests.",
+        "Check the code against every requirement before answering.",
+    ),
+    Persona.WRITING: (
+        "Decide the one message the reader must take away.",
+        "Outline the structure: opening, body, close.",
+        "Write the draft in the required tone and length.",
+        "Cut every sentence that does not serve the reader, then check the requirements.",
+    ),
+    Persona.ANALYSIS: (
+        "Restate the question and the data available.",
+        "State the method and the assumptions.",
+        "Work through the data and record the evidence for each finding.",
+        "Draw conclusions with a confidence level, then recommendations.",
+    ),
+    Persona.GENERIC: (
+        "Restate the task in one sentence.",
+        "Work out the answer, covering every part of the task.",
+        "Shape it into the required output format.",
+        "Check it against every requirement before answering.",
+    ),
+}
+
+
+def example_shape(brief: IdeaBrief) -> str | None:
+    """A skeleton of a good answer in the requested format, when one can be drawn without inventing content."""
+    primary = brief.primary_format
+    if primary is None:
+        return None
+    if primary.skeleton:
+        return primary.skeleton
+    if primary.key == "code":
+        if brief.language == "Python":
+            return (
+                "def <name>(<param>: <Type>) -> <ReturnType>:\n"
+                '    """<One-line summary.>"""\n'
+                "    ...\n\n\n"
+                "def test_<behaviour>() -> None:\n"
+                "    ..."
+            )
+        return f"<{brief.language or 'code'}: signature, implementation>\n<tests: one per behaviour and edge case>"
+    return SKELETONS.get(primary.key)
 
 
 def _think_first(brief: IdeaBrief) -> str:
@@ -104,7 +182,9 @@ def _think_first(brief: IdeaBrief) -> str:
     return "Plan the answer before writing it. Show only the final answer."
 
 
-def prima_materia(brief: IdeaBrief, family: TargetFamily, variant: int = 0) -> str:
+def prima_materia(
+    brief: IdeaBrief, family: TargetFamily, variant: int = 0, refinements: Refinements | None = None
+) -> str:
     guide = guidance_for(brief)
     primary = brief.primary_format
     sections = [
@@ -143,27 +223,39 @@ def _paragraph(sentences: list[str]) -> str:
     return " ".join(connected)
 
 
-def solutio(brief: IdeaBrief, family: TargetFamily, variant: int = 0) -> str:
+def solutio(brief: IdeaBrief, family: TargetFamily, variant: int = 0, refinements: Refinements | None = None) -> str:
     guide = guidance_for(brief)
+    refine = refinements or Refinements()
     task = [brief.task]
-    if brief.audience:
-        task.append(f"It is for {brief.audience}, so pitch the vocabulary and level of detail at them.")
+    audience = brief.audience or (f"{guide.default_audience}" if refine.context else None)
+    if audience:
+        task.append(f"It is for {audience}, so pitch the vocabulary and level of detail at them.")
     if brief.inputs:
         task.append(f"You will be given {_join_clauses(list(brief.inputs))}.")
     task += list(brief.context) + list(brief.notes)
-    requirements = requirements_for(brief, guide)
-    if variant == 1:
+    requirements = requirements_for(brief, guide) + list(refine.requirements)
+    if refine.steps:
+        steps = [_lower_first(step).rstrip(".") for step in _STEPS[brief.persona]]
+        requirements.append("Work in this order: " + "; then ".join(steps) + ".")
+    elif variant == 1 and not refine.compact:
         requirements.append(_think_first(brief))
     output = _format_contract(brief)
+    if refine.example and (shape := example_shape(brief)):
+        output.append("Follow this shape: " + " / ".join(line for line in shape.splitlines() if line.strip()) + ".")
     sections = [
         Section("task", "Task", " ".join(task)),
-        Section("constraints", "Requirements", _paragraph(requirements)),
+        Section("constraints", "Requirements", _paragraph(dedupe(requirements))),
         Section("output_format", "Output", " ".join(output)),
     ]
+    closing_parts = []
+    if refine.robust:
+        closing_parts.append(" ".join(_MISSING_INFORMATION))
     assumptions = [gap.assumption for gap in guide.gaps if gap.assumption]
-    closing = None
-    if assumptions:
-        closing = "Where the request is silent, assume the following and say so in one line. " + " ".join(assumptions)
+    if assumptions and not refine.compact:
+        closing_parts.append(
+            "Where the request is silent, assume the following and say so in one line. " + " ".join(assumptions)
+        )
+    closing = "\n\n".join(closing_parts) or None
     return render(PromptDocument(guide.role, tuple(sections), closing), family)
 
 
@@ -172,31 +264,42 @@ def coagulatio(brief: IdeaBrief, family: TargetFamily, variant: int = 0, refinem
     refine = refinements or Refinements()
     sections = [Section("task", "Task", brief.task)]
     context = _context_items(brief, guide)
+    if refine.context and brief.audience is None:
+        context.insert(0, f"Audience: {guide.default_audience} (assumed).")
     if context:
         sections.append(Section("context", "Context", tuple(context)))
     requirements = requirements_for(brief, guide) + list(refine.requirements)
-    if variant == 1:
+    if variant == 1 and not refine.compact:
         requirements.append(_think_first(brief))
     sections.append(Section("constraints", "Requirements", tuple(dedupe(requirements)), numbered=True))
+    if refine.steps:
+        sections.append(Section("steps", "Steps", _STEPS[brief.persona], numbered=True))
     sections.append(Section("output_format", "Output format", tuple(_format_contract(brief)), numbered=True))
-    if refine.success_criteria:
-        sections.append(Section("success_criteria", "Success criteria", refine.success_criteria))
+    success = refine.success_criteria
+    if refine.context and not success:
+        success = (f"The answer addresses each of: {', '.join(brief.key_terms[:8])}.",)
+    if success:
+        sections.append(Section("success_criteria", "Success criteria", success))
+    if refine.robust:
+        sections.append(Section("missing_information", "When information is missing", _MISSING_INFORMATION))
     assumptions = tuple(gap.assumption for gap in guide.gaps if gap.assumption)
     if assumptions and not refine.compact:
         sections.append(Section("assumptions", "Defaults", assumptions))
-    primary = brief.primary_format
-    if (variant == 2 or refine.example) and primary is not None and primary.skeleton:
-        sections.append(Section("example", "Example shape", primary.skeleton, verbatim=True))
+    shape = example_shape(brief) if (variant == 2 or refine.example or refine.steps) else None
+    if shape is not None:
+        sections.append(Section("example", "Example shape", shape, verbatim=True))
     if not refine.compact:
         sections.append(Section("quality_checks", "Before answering, check", guide.checks, numbered=True))
-    return render(PromptDocument(guide.role, tuple(sections), _CLOSING), family)
+    return render(PromptDocument(guide.role, tuple(sections), None if refine.compact else _CLOSING), family)
 
 
 _WRITERS = {Phase.PRIMA_MATERIA: prima_materia, Phase.SOLUTIO: solutio, Phase.COAGULATIO: coagulatio}
 
 
-def write_phase(phase: Phase, brief: IdeaBrief, family: TargetFamily, variant: int = 0) -> str:
-    return _WRITERS[phase](brief, family, variant)
+def write_phase(
+    phase: Phase, brief: IdeaBrief, family: TargetFamily, variant: int = 0, refinements: Refinements | None = None
+) -> str:
+    return _WRITERS[phase](brief, family, variant, refinements)
 
 
 def normalised(text: str) -> str:

@@ -4,13 +4,19 @@ Deterministic, no network, instant. It receives the same ``CompletionRequest`` a
 and reads ``hints`` (phase, persona, target family, idea, task) plus the last user message
 (the previous phase's output, or the candidates / prompt to judge or optimise). Without hints it
 treats the last user message as an idea and writes a finished (coagulatio) prompt for it.
-Variation between candidates comes from the temperature: ``round(10 * t) % 3`` picks one of
-three variants, so candidates requested at 0.7, 0.8 and 0.9 differ, and t = 0 is the base form.
+
+It follows what a system message asks for in sentences that start with "Favour"/"Prioritise"/
+"Focus on"/"Emphasis": directness (shortest complete prompt), completeness (edge cases and a
+worked example), structure (numbered steps, strict output template), the reader's context
+(audience and success criteria), robustness (what to do when information is missing). That is
+how parallel chains of one generation come out different. The temperature adds a variant too:
+``round(10 * t) % 3`` (t = 0 is the base form).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 
 from prompt_alchemy.errors import NotFound
@@ -21,7 +27,7 @@ from prompt_alchemy.workers.providers.offline.analysis import IdeaBrief
 from prompt_alchemy.workers.providers.offline.embeddings import WordLlamaEmbedder
 from prompt_alchemy.workers.providers.offline.judge import judge_reply
 from prompt_alchemy.workers.providers.offline.optimize import rewrite
-from prompt_alchemy.workers.providers.offline.phases import normalised, write_phase
+from prompt_alchemy.workers.providers.offline.phases import Refinements, normalised, write_phase
 from prompt_alchemy.workers.providers.offline.prompt_reading import brief_from_text
 from prompt_alchemy.workers.providers.offline.requirements import requirements_in
 from prompt_alchemy.workers.providers.settings import (
@@ -32,13 +38,49 @@ from prompt_alchemy.workers.providers.settings import (
 )
 from prompt_alchemy.workers.providers.token_estimate import estimate_usage
 
-__all__ = ["OfflinePromptEngineer", "OfflineProvider", "variant_for"]
+__all__ = ["OfflinePromptEngineer", "OfflineProvider", "draft_in", "emphasis_in", "variant_for"]
 
 _VARIANTS = 3
+_EMPHASIS_SENTENCE = re.compile(r"(?im)^\s*(?:favou?r|prioriti[sz]e|focus on|emphasi[sz]e|emphasis:)\b[^\n]*")
+_EMPHASES: tuple[tuple[str, Refinements], ...] = (
+    (r"\bdirect(?:ness)?\b|\bshortest\b|\bbrevity\b|\bconcise\b", Refinements(compact=True)),
+    (
+        r"\bcomplete(?:ness)?\b|\bedge cases?\b|\bworked example\b|\bexamples?\b",
+        Refinements(
+            example=True,
+            requirements=(
+                "Anticipate the awkward cases (missing details, conflicting requirements, unusual input) "
+                "and handle each explicitly.",
+            ),
+        ),
+    ),
+    (r"\bstructure\b|\bnumbered steps\b|\btemplate\b", Refinements(steps=True)),
+    (r"\breader'?s? context\b|\baudience\b|\bsuccess criteria\b|\bbackground\b", Refinements(context=True)),
+    (r"\brobust(?:ness)?\b|\bmissing\b|\bambigu", Refinements(robust=True)),
+)
+_DRAFT = re.compile(r"(?is)(?:<draft>(.*?)</draft>|<previous>(.*?)</previous>|\bdraft prompt\b[^\n]*:[ \t]*\n(.*)$)")
 
 
 def variant_for(temperature: float) -> int:
     return round(temperature * 10) % _VARIANTS
+
+
+def emphasis_in(system: str) -> Refinements:
+    """What the system message's "Favour ..." sentences ask the prompt to stress."""
+    combined = Refinements()
+    for sentence in _EMPHASIS_SENTENCE.findall(system):
+        for pattern, refinement in _EMPHASES:
+            if re.search(pattern, sentence, re.IGNORECASE):
+                combined = combined.merged(refinement)
+    return combined
+
+
+def draft_in(message: str) -> str:
+    """The previous phase's prompt inside a user message ("Draft prompt ...:" or <draft>), else the message."""
+    match = _DRAFT.search(message)
+    if match is None:
+        return message
+    return next(group for group in match.groups() if group is not None).strip()
 
 
 class OfflinePromptEngineer:
@@ -47,6 +89,7 @@ class OfflinePromptEngineer:
     def respond(self, request: CompletionRequest) -> str:
         hints = request.hints or GenerationHints()
         message = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
+        system = "\n".join(m.content for m in request.messages if m.role == "system")
         if hints.task == "judge":
             return judge_reply(message, hints.idea, hints.persona)
         if hints.task == "optimize":
@@ -55,18 +98,23 @@ class OfflinePromptEngineer:
         brief = brief_from_text(source, hints.persona)
         phase = hints.phase or Phase.COAGULATIO
         variant = variant_for(request.temperature)
-        if hints.idea and message and phase is not Phase.PRIMA_MATERIA and not self._wrote(message, brief, hints):
-            brief = brief.with_requirements(requirements_in(message))  # a vendor wrote the previous phase
-        return write_phase(phase, brief, hints.target_family, variant)
+        refinements = emphasis_in(system)
+        previous = draft_in(message) if hints.idea else ""
+        if previous and phase is not Phase.PRIMA_MATERIA and not self._wrote(previous, brief, hints, refinements):
+            brief = brief.with_requirements(requirements_in(previous))  # a vendor wrote the previous phase
+        return write_phase(phase, brief, hints.target_family, variant, refinements)
 
     @staticmethod
-    def _wrote(text: str, brief: IdeaBrief, hints: GenerationHints) -> bool:
+    def _wrote(text: str, brief: IdeaBrief, hints: GenerationHints, refinements: Refinements) -> bool:
         """Is ``text`` one of our own phase outputs for this brief (nothing new to pick up)?"""
         target = normalised(text)
+        if target == normalised(brief.idea):
+            return True
         return any(
-            normalised(write_phase(phase, brief, hints.target_family, variant)) == target
+            normalised(write_phase(phase, brief, hints.target_family, variant, refine)) == target
             for phase in Phase
             for variant in range(_VARIANTS)
+            for refine in (None, refinements)
         )
 
 

@@ -61,6 +61,9 @@ _GEMINI_PREFIX = {
     "open_questions": "Open question: ",
     "assumptions": "Default: ",
     "persona_focus": "Focus: ",
+    "steps": "Step: ",
+    "missing_information": "If missing: ",
+    "success_criteria": "Success: ",
 }
 
 
@@ -94,6 +97,9 @@ _GROK_TITLES = {
     "quality_checks": "Before you hit send",
     "persona_focus": "Focus",
     "example": "Rough shape of the answer",
+    "steps": "How to go about it",
+    "missing_information": "If something's missing",
+    "success_criteria": "What good looks like",
 }
 _GROK_CLOSING = (
     "Be direct. Skip the preamble and the filler, and if something here is wrong, ambiguous or "

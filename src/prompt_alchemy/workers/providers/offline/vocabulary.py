@@ -23,6 +23,7 @@ __all__ = [
     "LIST_FORMAT",
     "PEOPLE_NOUNS",
     "PERSONA_SIGNALS",
+    "SKELETONS",
     "STOPWORDS",
     "TASK_VERBS",
     "TONES",
@@ -356,3 +357,19 @@ FORMATS: tuple[tuple[re.Pattern[str], FormatSpec], ...] = tuple(
 
 LIST_FORMAT = next(spec for _, spec in FORMATS if spec.key == "list")
 CODE_FORMAT = next(spec for _, spec in FORMATS if spec.key == "code")
+
+# The shape of a good answer, for formats whose own spec has no skeleton.
+SKELETONS: dict[str, str] = {
+    "list": "1. <item>: <one-line rationale>\n2. <item>: <one-line rationale>\n3. ...",
+    "numbered": "1. <first action>\n2. <next action>\n3. ...",
+    "bullets": "- <point>\n- <point>\n- ...",
+    "checklist": "- [ ] <verifiable item>\n- [ ] <verifiable item>",
+    "summary": "<the single most important point, in one sentence>\n- <supporting point>\n- <supporting point>",
+    "article": "# <Title>\n\n<Opening that states the point>\n\n## <Section>\n<...>\n\n## Conclusion\n<...>",
+    "report": "## Summary\n<...>\n\n## Findings\n1. <finding>: <evidence>\n\n## Recommendations\n1. <...>",
+    "plan": "## <Phase or period>\n- <action> (owner, deadline)\n\n## <Next phase>\n- ...",
+    "faq": "**<Question>?**\n<Answer in two to four sentences.>",
+    "outline": "1. <Heading>\n   1.1 <Sub-point>\n2. <Heading>",
+    "slides": "Slide 1: <Title>\n- <bullet>\n- <bullet>\nSpeaker note: <...>",
+    "letter": "Dear <name>,\n\n<body>\n\nSincerely,\n<signature>",
+}
