@@ -7,8 +7,10 @@ Conventions that keep learned weights meaningful:
 - every feature is a float in [-1, 1]; one-hot groups (phase, persona, provider) are 0/1;
 - optional signals are centred so that "unknown" is 0 and contributes nothing: ``judge_score`` is
   ``score - 0.5`` and ``historical_rating`` is ``(rating - 3) / 2``;
-- ``similarity_to_input`` is the caller's cosine similarity when it has one (the engine, from
-  embeddings); without one it falls back to :func:`lexical_similarity`, so a record alone suffices.
+- ``similarity_to_input`` falls back to :func:`lexical_similarity` of content and input when the
+  caller passes none. The learning worker trains on that lexical value (a stored record is all it
+  has), so scorers that want learned weights to apply should leave it None too; an explicit value
+  (e.g. an embedding cosine) is for callers using hand-set weights.
 
 The score of a candidate is ``sigmoid(w . x + bias)`` (:func:`score`). :data:`DEFAULT_WEIGHTS` are
 hand-set and used while learning is off (version 0); the learning worker regularises towards them, so a

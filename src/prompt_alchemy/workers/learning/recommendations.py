@@ -2,7 +2,9 @@
 
 Candidates come from ``storage.search`` (semantic similarity to the input, filters applied there);
 each is scored by the current weights on its ranking features, this time with its historical
-rating, which is exactly what the learned weights are for.
+rating, which is exactly what the learned weights are for. Its ``similarity_to_input`` feature is
+the shared lexical one against the request's input, as in training and in the engine: weights
+learned on one definition of a feature mean nothing on another.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ async def recommend(
     items: list[Recommendation] = []
     for hit in reply.hits:
         similarity = min(1.0, max(-1.0, hit.similarity if hit.similarity is not None else 0.0))
-        candidate = RankingInput.from_record(hit.record, similarity_to_input=similarity)
+        candidate = RankingInput.from_record(hit.record).model_copy(update={"input": request.input})
         learned = score(extract_features(candidate), weights)
         items.append(
             Recommendation(record=hit.record, similarity=similarity, learned_score=learned, score=similarity * learned)
