@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,15 @@ from prompt_alchemy.schemas.learning import (
 )
 from prompt_alchemy.schemas.ranking import DEFAULT_WEIGHTS, RankingInput, extract_features, score
 from prompt_alchemy.schemas.storage import GetRequest, Lineage, StoreRequest
-from prompt_alchemy.workers.learning import LearningSettings, LearningWorker, SqliteLearningState, build_learning_worker
+from prompt_alchemy.workers.learning import (
+    ApplyOutcome,
+    FeedbackFact,
+    LearningSettings,
+    LearningWorker,
+    SqliteLearningState,
+    build_learning_worker,
+)
+from prompt_alchemy.workers.learning.state import OnlineTrainer
 
 RunningStorage = Any  # conftest.RunningStorage: stop()
 StorageStarter = Callable[[InMemoryBus, Path], Awaitable[RunningStorage]]
@@ -304,3 +312,42 @@ async def test_learned_weights_rank_the_preferred_kind_of_prompt_first(embedded:
     assert learned_bad
     assert min(learned_good) > max(learned_bad)  # learned weights and historical ratings agree
     assert "For example" in recommended.items[0].record.content
+
+
+class FailsOnOneEvent:
+    """The real state, except that applying one particular event raises (a processing bug it triggers)."""
+
+    def __init__(self, inner: SqliteLearningState, poison_id: str) -> None:
+        self._inner = inner
+        self._poison_id = poison_id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def apply(self, facts: Sequence[FeedbackFact], trainer: OnlineTrainer | None = None) -> ApplyOutcome:
+        if any(fact.event_id == self._poison_id for fact in facts):
+            raise ValueError("cannot digest this one")
+        return await self._inner.apply(facts, trainer)
+
+
+async def test_an_event_that_fails_processing_is_isolated_and_dead_lettered(embedded: Embedded) -> None:
+    prompt_ids = await embedded.seed_prompts(2)
+    poison = FeedbackEvent(prompt_id=prompt_ids[0], rating=1)
+    await embedded.publish(poison)
+    for index in range(40):
+        await embedded.publish(FeedbackEvent(prompt_id=prompt_ids[index % 2], rating=4))
+    worker = build_learning_worker(
+        embedded.bus, embedded.stream, FailsOnOneEvent(embedded.state, poison.event_id), SETTINGS
+    )
+    embedded.workers.append(worker)
+    await worker.start()
+    await eventually(lambda: _equals(embedded.processed(), 40))
+
+    async def parked() -> bool:
+        return len(await embedded.stream.dead_letters()) == 1
+
+    await eventually(parked)
+    (letter,) = await embedded.stream.dead_letters()
+    assert letter.msg_id == poison.event_id
+    assert "processing failed: ValueError: cannot digest this one" in letter.reason
+    assert letter.attempts == SETTINGS.max_deliver

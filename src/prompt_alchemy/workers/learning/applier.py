@@ -5,7 +5,8 @@ For each batch, in this order:
 1. decode every delivery; an invalid one is dead-lettered at once with the validation message;
 2. skip events applied before (redeliveries after a crash or a lost ack) — acked, counted;
 3. resolve the features of the prompts involved (cache, else ``storage.get``); an event naming a
-   prompt storage does not know is nak'd with a delay and dead-lettered after ``max_deliver``;
+   prompt storage does not know (or refuses to return) is nak'd with a delay and dead-lettered
+   after ``max_deliver``;
 4. ``state.apply`` the rest in one atomic step (aggregates, counters, online weight update), then ack;
 5. write the changed aggregates back with one ``storage.update`` per prompt;
 6. publish ``events.weights.updated`` once if the weights changed.
@@ -28,32 +29,20 @@ from typing import TypeVar
 
 from prompt_alchemy.bus import Bus
 from prompt_alchemy.bus.streams import Delivery, decode_delivery
-from prompt_alchemy.errors import (
-    AlchemyError,
-    BadRequest,
-    BusClosed,
-    DeadlineExceeded,
-    NoResponders,
-    NotFound,
-    RequestTimeout,
-    ServiceError,
-    Unavailable,
-)
+from prompt_alchemy.errors import AlchemyError, BadRequest, NotFound, ServiceError
 from prompt_alchemy.schemas.learning import Weights, WeightsUpdated
 from prompt_alchemy.schemas.registry import EVENTS_WEIGHTS_UPDATED, LEARNING_FEEDBACK, STORAGE_UPDATE
 from prompt_alchemy.workers.learning.aggregates import PromptAggregate
 from prompt_alchemy.workers.learning.facts import FeedbackFact
+from prompt_alchemy.workers.learning.outages import OUTAGES
 from prompt_alchemy.workers.learning.prompt_features import PromptFeatures
 from prompt_alchemy.workers.learning.settings import LearningSettings
 from prompt_alchemy.workers.learning.state import LearningState, OnlineTrainer
 from prompt_alchemy.workers.learning.training import build_examples, online_update
 
-__all__ = ["OUTAGES", "BatchReport", "FeedbackApplier", "publish_weights"]
+__all__ = ["BatchReport", "FeedbackApplier", "publish_weights"]
 
 log = logging.getLogger(__name__)
-
-OUTAGES = (Unavailable, NoResponders, RequestTimeout, DeadlineExceeded, BusClosed)
-"""Failures that say "a dependency is down", not "this event is bad"."""
 
 _MAX_BACKOFF_S = 5.0
 T = TypeVar("T")
@@ -122,8 +111,8 @@ class FeedbackApplier:
         seen_before = [delivery for delivery, fact in pending if fact.event_id not in unseen]
         fresh = [(delivery, fact) for delivery, fact in pending if fact.event_id in unseen]
         lookup = await self._features.resolve(pid for _, fact in fresh for pid in fact.prompt_ids)
-        unknown = [(d, f) for d, f in fresh if any(pid in lookup.not_found for pid in f.prompt_ids)]
-        ready = [(d, f) for d, f in fresh if not any(pid in lookup.not_found for pid in f.prompt_ids)]
+        unknown = [(d, f) for d, f in fresh if any(pid in lookup.unresolved for pid in f.prompt_ids)]
+        ready = [(d, f) for d, f in fresh if not any(pid in lookup.unresolved for pid in f.prompt_ids)]
 
         trainer = self._trainer(lookup.features)
         try:
@@ -141,8 +130,10 @@ class FeedbackApplier:
         done = seen_before + [delivery for delivery, _ in ready if id(delivery) not in failed_ids]
         await asyncio.gather(*(delivery.ack() for delivery in done))
         for delivery, fact in unknown:
-            missing = ", ".join(sorted(pid for pid in fact.prompt_ids if pid in lookup.not_found))
-            await delivery.nak(self._settings.retry_delay, reason=f"prompt {missing} not found in storage")
+            reason = "; ".join(
+                f"prompt {pid} {lookup.unresolved[pid]}" for pid in fact.prompt_ids if pid in lookup.unresolved
+            )
+            await delivery.nak(self._settings.retry_delay, reason=reason)
         for delivery, failure in failed:
             reason = f"processing failed: {type(failure).__name__}: {failure}"
             await delivery.nak(self._settings.retry_delay, reason=reason)

@@ -13,10 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from prompt_alchemy.bus import Bus
-from prompt_alchemy.errors import NotFound
+from prompt_alchemy.errors import NotFound, ServiceError
 from prompt_alchemy.schemas.ranking import RankingInput, extract_features
 from prompt_alchemy.schemas.registry import STORAGE_GET
 from prompt_alchemy.schemas.storage import GetRequest, PromptRecord
+from prompt_alchemy.workers.learning.outages import OUTAGES
 from prompt_alchemy.workers.learning.state import LearningState
 
 __all__ = ["FeatureLookup", "PromptFeatures", "training_features"]
@@ -29,8 +30,10 @@ def training_features(record: PromptRecord) -> dict[str, float]:
 
 @dataclass(slots=True)
 class FeatureLookup:
+    """Features by prompt id; ``unresolved`` says why the others have none (e.g. "not found in storage")."""
+
     features: dict[str, dict[str, float]] = field(default_factory=dict)
-    not_found: set[str] = field(default_factory=set)
+    unresolved: dict[str, str] = field(default_factory=dict)
 
 
 class PromptFeatures:
@@ -48,18 +51,27 @@ class PromptFeatures:
         missing = [pid for pid in ids if pid not in lookup.features]
         if not missing:
             return lookup
-        records = await asyncio.gather(*(self._fetch(pid) for pid in missing))
-        fetched = {pid: training_features(record) for pid, record in zip(missing, records, strict=True) if record}
-        lookup.not_found = {pid for pid, record in zip(missing, records, strict=True) if record is None}
+        results = await asyncio.gather(*(self._fetch(pid) for pid in missing))
+        fetched: dict[str, dict[str, float]] = {}
+        for pid, result in zip(missing, results, strict=True):
+            if isinstance(result, PromptRecord):
+                fetched[pid] = training_features(result)
+            else:
+                lookup.unresolved[pid] = result
         if fetched:
             await self._state.save_features(fetched)
             lookup.features.update(fetched)
         return lookup
 
-    async def _fetch(self, prompt_id: str) -> PromptRecord | None:
+    async def _fetch(self, prompt_id: str) -> PromptRecord | str:
+        """The record, or why there is none; outages raise."""
         async with self._slots:
             try:
                 reply = await self._bus.request(STORAGE_GET, GetRequest(id=prompt_id), timeout=self._timeout)
             except NotFound:
-                return None
+                return "not found in storage"
+            except OUTAGES:
+                raise
+            except ServiceError as error:
+                return f"refused by storage: {error.message}"
         return reply.record
