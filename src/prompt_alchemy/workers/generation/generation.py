@@ -102,7 +102,11 @@ class Generator:
         except Exception as error:
             failure = as_service_error(error, doing="generation")
             if isinstance(failure, DeadlineExceeded):
-                failure.details.setdefault("stage", run.stage)
+                failure = DeadlineExceeded(
+                    f"the caller's deadline passed during {run.stage}; generation {request_id} stopped "
+                    "without further provider calls",
+                    details={**failure.details, "stage": run.stage, "request_id": request_id},
+                )
             await progress.emit(
                 ProgressKind.FAILED,
                 phase=run.current_phase,

@@ -102,9 +102,9 @@ class EngineSettings:
     judge_provider: str | None = None
     judge_model: str | None = None
     history_enabled: bool = True
-    # Cosine of the idea to a stored prompt: WordLlama (the offline embedder) puts related texts at
-    # about 0.45-0.7 and unrelated ones below 0.2, so 0.5 keeps the related and drops the rest.
-    history_min_similarity: float = 0.5
+    # Cosine of a short idea to a stored (much longer) prompt. Measured with WordLlama, the offline
+    # embedder: prompts written for a related idea score 0.3-0.5, unrelated ones below 0.17.
+    history_min_similarity: float = 0.3
     history_limit: int = 3
     history_chars: int = 1500
     chain_temperature_step: float = 0.1

@@ -1,0 +1,202 @@
+"""The engine with vendor providers: the real providers worker talks to the fake vendor HTTP server,
+which speaks OpenAI's, Anthropic's, Gemini's and Ollama's wire formats and records every call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import pytest
+
+from prompt_alchemy import schemas
+from prompt_alchemy.bus import Bus
+from prompt_alchemy.errors import DeadlineExceeded
+from prompt_alchemy.schemas.common import Persona, Phase, TargetFamily
+from prompt_alchemy.schemas.engine import GenerateRequest, PhaseSettings
+from prompt_alchemy.schemas.storage import Lineage, StoreRequest
+from prompt_alchemy.testing.vendors import FakeResponse, FakeVendorServer, RecordedRequest, Route
+from prompt_alchemy.workers.generation import EngineSettings, EngineWorker
+from prompt_alchemy.workers.generation.guidance import PERSONA_GUIDANCE, PHASE_INSTRUCTIONS, TARGET_CONVENTIONS
+from prompt_alchemy.workers.generation.settings import EngineTimeouts
+from prompt_alchemy.workers.providers import ProviderRegistry
+
+ProvidersFactory = Callable[[Mapping[str, str]], Awaitable[ProviderRegistry]]
+EngineFactory = Callable[..., Awaitable[EngineWorker]]
+
+EVENTUALLY = 30.0
+IDEA = "Summarise customer support tickets for the on-call engineer"
+
+
+def vendor_env(vendor: FakeVendorServer, **extra: str) -> dict[str, str]:
+    return {
+        **vendor.env(),
+        "OPENAI_API_KEY": "sk-test-openai",
+        "ANTHROPIC_API_KEY": "test-anthropic",
+        "GOOGLE_API_KEY": "test-google",
+        "PROVIDERS_MAX_RETRIES": "0",  # a failure falls back at once; retries have their own tests
+        **extra,
+    }
+
+
+def system_text(recorded: RecordedRequest) -> str:
+    """The system instructions a vendor received, in that vendor's own format."""
+    body: dict[str, Any] = recorded.json
+    if recorded.route is Route.ANTHROPIC_MESSAGES:
+        system = body.get("system", "")
+        return system if isinstance(system, str) else " ".join(part.get("text", "") for part in system)
+    if recorded.route is Route.GEMINI_GENERATE:
+        instruction = body.get("systemInstruction") or body.get("system_instruction") or {}
+        return " ".join(part.get("text", "") for part in instruction.get("parts", []))
+    return " ".join(str(m.get("content", "")) for m in body.get("messages", []) if m.get("role") == "system")
+
+
+def phase_of(recorded: RecordedRequest) -> Phase:
+    text = system_text(recorded)
+    matches = [phase for phase in Phase if PHASE_INSTRUCTIONS[phase] in text]
+    assert len(matches) == 1, text
+    return matches[0]
+
+
+async def test_each_phase_goes_to_the_provider_chosen_for_it(
+    bus: Bus, vendor: FakeVendorServer, start_providers: ProvidersFactory, engine: EngineWorker
+) -> None:
+    await start_providers(vendor_env(vendor, PROVIDERS_DEFAULT="openai"))
+    reply = await bus.request(
+        schemas.ENGINE_GENERATE,
+        GenerateRequest(
+            input=IDEA,
+            count=2,
+            persona=Persona.ANALYSIS,
+            target_model="claude-sonnet-4",
+            phase_settings={
+                Phase.PRIMA_MATERIA: PhaseSettings(provider="anthropic", temperature=0.5),
+                Phase.SOLUTIO: PhaseSettings(provider="gemini", max_tokens=700),
+                Phase.COAGULATIO: PhaseSettings(provider="ollama"),
+            },
+            save=False,
+        ),
+        timeout=EVENTUALLY,
+    )
+    assert {phase_of(r) for r in vendor.requests_to(Route.ANTHROPIC_MESSAGES)} == {Phase.PRIMA_MATERIA}
+    assert {phase_of(r) for r in vendor.requests_to(Route.GEMINI_GENERATE)} == {Phase.SOLUTIO}
+    assert {phase_of(r) for r in vendor.requests_to(Route.OLLAMA_CHAT)} == {Phase.COAGULATIO}
+    assert vendor.requests_to(Route.OPENAI_CHAT) == []  # the default provider was never needed
+    assert len(vendor.requests_to(Route.ANTHROPIC_MESSAGES)) == 2  # one per chain
+
+    anthropic_temperatures = sorted(r.json["temperature"] for r in vendor.requests_to(Route.ANTHROPIC_MESSAGES))
+    assert anthropic_temperatures == pytest.approx([0.5, 0.6])  # the phase's setting, spread over the chains
+    gemini = vendor.requests_to(Route.GEMINI_GENERATE)
+    assert {r.json["generationConfig"]["maxOutputTokens"] for r in gemini} == {700}
+
+    providers_by_phase = {(p.phase, p.provider) for p in reply.prompts}
+    assert providers_by_phase == {
+        (Phase.PRIMA_MATERIA, "anthropic"),
+        (Phase.SOLUTIO, "gemini"),
+        (Phase.COAGULATIO, "ollama"),
+    }
+    assert not reply.offline
+
+    # the persona steers every phase; the target family's conventions shape only the final one
+    for recorded in vendor.requests:
+        text = system_text(recorded)
+        assert PERSONA_GUIDANCE[Persona.ANALYSIS] in text
+        assert (TARGET_CONVENTIONS[TargetFamily.CLAUDE] in text) == (phase_of(recorded) is Phase.COAGULATIO)
+    # each phase feeds the next: the solutio calls carry the prima-materia outputs
+    solutio_inputs = " ".join(
+        part["text"] for r in gemini for content in r.json["contents"] for part in content["parts"]
+    )
+    for prompt in reply.prompts:
+        if prompt.phase is Phase.PRIMA_MATERIA:
+            assert prompt.content in solutio_inputs
+
+
+async def test_a_failing_provider_falls_back_and_the_reply_says_so(
+    bus: Bus, vendor: FakeVendorServer, start_providers: ProvidersFactory, engine: EngineWorker
+) -> None:
+    await start_providers(vendor_env(vendor, PROVIDERS_DEFAULT="openai", PROVIDERS_FALLBACK="anthropic,offline"))
+    vendor.script(Route.OPENAI_CHAT, *[FakeResponse.error(500, "upstream exploded")] * 3)
+    reply = await bus.request(
+        schemas.ENGINE_GENERATE,
+        GenerateRequest(input=IDEA, count=3, phases=[Phase.PRIMA_MATERIA], save=False),
+        timeout=EVENTUALLY,
+    )
+    assert len(vendor.requests_to(Route.OPENAI_CHAT)) == 3
+    assert len(vendor.requests_to(Route.ANTHROPIC_MESSAGES)) == 3
+    assert [prompt.provider for prompt in reply.prompts] == ["anthropic"] * 3
+    assert any("'openai' failed" in warning and "anthropic" in warning for warning in reply.warnings)
+
+
+async def test_one_chain_lost_to_a_failure_does_not_fail_the_generation(
+    bus: Bus, vendor: FakeVendorServer, start_providers: ProvidersFactory, engine: EngineWorker
+) -> None:
+    await start_providers(vendor_env(vendor, PROVIDERS_DEFAULT="openai", PROVIDERS_FALLBACK="none"))
+    vendor.script(Route.OPENAI_CHAT, FakeResponse.error(400, "content policy"))
+    reply = await bus.request(
+        schemas.ENGINE_GENERATE,
+        GenerateRequest(input=IDEA, count=3, phases=[Phase.PRIMA_MATERIA, Phase.SOLUTIO], save=False),
+        timeout=EVENTUALLY,
+    )
+    assert len(reply.prompts) == 4  # 2 surviving chains x 2 phases
+    assert len({prompt.chain for prompt in reply.prompts}) == 2
+    assert any("stopped in prima-materia" in warning for warning in reply.warnings)
+
+
+async def test_a_deadline_stops_the_work_with_a_clear_error(
+    bus: Bus, vendor: FakeVendorServer, start_providers: ProvidersFactory, start_engine: EngineFactory
+) -> None:
+    # the hanging vendor call is abandoned by the providers worker after 5 s at most (teardown bound)
+    await start_providers(
+        vendor_env(vendor, PROVIDERS_DEFAULT="openai", PROVIDERS_FALLBACK="none", PROVIDERS_TIMEOUT_S="5")
+    )
+    await start_engine(EngineSettings(timeouts=EngineTimeouts(deadline_margin_s=0.3)))
+    # prima materia answers; solutio hangs past any deadline
+    vendor.script(Route.OPENAI_CHAT, FakeResponse.ok("draft one"), FakeResponse.ok("draft two"), FakeResponse.hang())
+    with pytest.raises(DeadlineExceeded) as caught:
+        await bus.request(
+            schemas.ENGINE_GENERATE,
+            GenerateRequest(input=IDEA, count=2, save=False, request_id="deadline-1"),
+            timeout=3.0,
+        )
+    assert "deadline" in caught.value.message
+    assert caught.value.details.get("stage") == "phase solutio"
+    phases = [phase_of(recorded) for recorded in vendor.requests_to(Route.OPENAI_CHAT)]
+    assert phases.count(Phase.PRIMA_MATERIA) == 2
+    assert Phase.COAGULATIO not in phases  # no provider call after the deadline
+    # and the engine is free again: the next request is served normally
+    vendor.reset()
+    reply = await asyncio.wait_for(
+        bus.request(
+            schemas.ENGINE_GENERATE,
+            GenerateRequest(input=IDEA, count=1, phases=[Phase.COAGULATIO], save=False),
+            timeout=EVENTUALLY,
+        ),
+        EVENTUALLY,
+    )
+    assert reply.prompts[0].provider == "openai"
+
+
+@pytest.mark.usefixtures("storage")
+async def test_similar_stored_prompts_reach_the_provider_as_context(
+    bus: Bus, vendor: FakeVendorServer, start_providers: ProvidersFactory, engine: EngineWorker
+) -> None:
+    remembered = (
+        "Summarise each customer support ticket for the on-call engineer in three bullet points: "
+        "the problem, the customer impact and the next step. Flag tickets that mention data loss."
+    )
+    stored = await bus.request(
+        schemas.STORAGE_STORE,
+        StoreRequest(content=remembered, lineage=Lineage(phase=Phase.COAGULATIO)),
+        timeout=EVENTUALLY,
+    )
+    await start_providers(vendor_env(vendor, PROVIDERS_DEFAULT="openai"))
+    reply = await bus.request(
+        schemas.ENGINE_GENERATE,
+        GenerateRequest(input=IDEA, count=1, save=False),
+        timeout=EVENTUALLY,
+    )
+    assert reply.history_used == [stored.id]
+    by_phase = {phase_of(recorded): system_text(recorded) for recorded in vendor.requests_to(Route.OPENAI_CHAT)}
+    assert remembered in by_phase[Phase.COAGULATIO]  # offered to the phase it was stored for
+    assert remembered not in by_phase[Phase.PRIMA_MATERIA]
