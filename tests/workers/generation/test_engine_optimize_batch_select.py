@@ -15,6 +15,7 @@ from prompt_alchemy.schemas.engine import (
     OptimizeRequest,
     SelectRequest,
 )
+from prompt_alchemy.schemas.health import HealthRequest
 from prompt_alchemy.schemas.storage import GetRequest, Lineage, StoreRequest
 from prompt_alchemy.workers.generation import EngineWorker
 
@@ -158,3 +159,10 @@ async def test_capabilities_list_the_available_providers(bus: Bus, engine: Engin
     assert reply.judge_available
     assert reply.warnings == []
     assert reply.limits["max_count"] == 10
+
+
+async def test_health_is_ok_when_providers_and_storage_answer(bus: Bus, engine: EngineWorker) -> None:
+    health = await bus.request(schemas.ENGINE_HEALTH, HealthRequest(), timeout=EVENTUALLY)
+    assert health.status == "ok"
+    assert "offline" in health.checks["providers"].message
+    assert health.checks["storage"].ok
