@@ -28,7 +28,7 @@ import json
 import re
 from collections import defaultdict, deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -86,6 +86,11 @@ class FakeResponse:
     error_type: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
+    delay_s: float = 0.0
+
+    def delayed(self, seconds: float) -> FakeResponse:
+        """The same answer, sent after ``seconds`` (a slow vendor, to observe concurrency)."""
+        return replace(self, delay_s=seconds)
 
     @classmethod
     def ok(
@@ -191,6 +196,8 @@ class FakeVendorServer:
         self._runner: web.AppRunner | None = None
         self.port = 0
         self._counter = 0
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most requests this server was answering at once
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -306,6 +313,18 @@ class FakeVendorServer:
             return self._error(route.vendor, FakeResponse.error(problem[0], problem[1]), key_sent)
         queue = self._scripts[route]
         scripted = queue.popleft() if queue else FakeResponse.ok()
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if scripted.delay_s > 0:
+                await asyncio.sleep(scripted.delay_s)
+            return await self._answer(route, recorded, scripted, key_sent, request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(
+        self, route: Route, recorded: RecordedRequest, scripted: FakeResponse, key_sent: str, request: web.Request
+    ) -> web.StreamResponse:
         if scripted.kind == "hang":
             await self._stopping.wait()
             return web.json_response({"error": "server stopped"}, status=503)

@@ -177,7 +177,7 @@ class ProviderRegistry:
         """The configured default, or the first provider with a key (the offline one when none has)."""
         if self.config.default is not None:
             return self.config.default
-        return self._ordered_available()[0]
+        return self._first_available(self._ordered_available(), "generation")
 
     def fallback_order(self) -> builtins.list[str]:
         """The configured order, or every other available provider in preference order (offline last)."""
@@ -189,7 +189,13 @@ class ProviderRegistry:
     def embed_default_name(self) -> str:
         if self.config.embed_default is not None:
             return self.config.embed_default
-        return self._ordered_available(embeddings=True)[0]
+        return self._first_available(self._ordered_available(embeddings=True), "embeddings")
+
+    @staticmethod
+    def _first_available(names: builtins.list[str], capability: str) -> str:
+        if not names:
+            raise Unavailable(f"no provider offering {capability} is configured", retriable=False)
+        return names[0]
 
     def info(self, name: str) -> ProviderInfo:
         provider = self.provider(name)
@@ -304,8 +310,8 @@ class ProviderRegistry:
                 continue
             except ServiceError as error:
                 failures.append((name, error))
-                more = position + 1 < len(chain)
-                _log.warning("provider %s failed: %s%s", name, error.message, "; trying the next" if more else "")
+                if position + 1 < len(chain):
+                    _log.warning("provider %s failed, trying the next: %s", name, error.message)
                 continue
             reply = CompletionReply(
                 provider=name,
