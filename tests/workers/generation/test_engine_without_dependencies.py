@@ -75,6 +75,12 @@ async def test_unknown_phase_is_a_bad_request_naming_it(bus: Bus, engine: Engine
     assert caught.value.details["errors"][0]["field"] == "phases.1"
 
 
+async def test_a_request_id_that_would_break_the_events_subject_is_refused(bus: Bus, engine: EngineWorker) -> None:
+    with pytest.raises(BadRequest) as caught:
+        await bus.request(schemas.ENGINE_GENERATE, GenerateRequest(input="x", request_id="a.b"), timeout=EVENTUALLY)
+    assert caught.value.details["errors"][0]["field"] == "request_id"
+
+
 async def test_optimize_needs_a_prompt_or_an_id(bus: Bus, engine: EngineWorker) -> None:
     with pytest.raises(BadRequest) as caught:
         await bus.request(schemas.ENGINE_OPTIMIZE, OptimizeRequest(task="something"), timeout=EVENTUALLY)

@@ -13,17 +13,23 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from dataclasses import dataclass, field
 
 from prompt_alchemy.bus import Bus, RequestContext
-from prompt_alchemy.errors import DeadlineExceeded, ProviderError, ServiceError
-from prompt_alchemy.schemas.common import MAX_PROMPT_CHARS, Phase, PhaseSelection, TargetFamily, Usage
-from prompt_alchemy.schemas.engine import GeneratedPrompt, GenerateReply, GenerateRequest, Scores
+from prompt_alchemy.errors import BadRequest, DeadlineExceeded, ProviderError, ServiceError
+from prompt_alchemy.schemas.common import MAX_PROMPT_CHARS, Phase, TargetFamily, Usage
+from prompt_alchemy.schemas.engine import GenerateReply, GenerateRequest
 from prompt_alchemy.schemas.events import ProgressKind
 from prompt_alchemy.schemas.providers import ChatMessage, CompletionRequest, GenerationHints
-from prompt_alchemy.schemas.ranking import RankingInput
-from prompt_alchemy.schemas.storage import Lineage, StoreRequest
+from prompt_alchemy.schemas.storage import StoreRequest
 from prompt_alchemy.workers.generation.call_plan import PhaseCall, chain_temperature, resolve_phase_call
+from prompt_alchemy.workers.generation.candidate_ranking import JudgingCost, rank_candidates
+from prompt_alchemy.workers.generation.candidates import (
+    Candidate,
+    best_of,
+    lineage_of,
+    selected,
+    to_generated_prompt,
+)
 from prompt_alchemy.workers.generation.completions import ProviderCaller
 from prompt_alchemy.workers.generation.deadline import Budget
 from prompt_alchemy.workers.generation.failures import as_service_error
@@ -34,9 +40,8 @@ from prompt_alchemy.workers.generation.guidance import (
     phase_user_message,
 )
 from prompt_alchemy.workers.generation.history import find_history
-from prompt_alchemy.workers.generation.judge import JudgeRequest, LlmJudge
+from prompt_alchemy.workers.generation.judge import LlmJudge
 from prompt_alchemy.workers.generation.progress import ProgressReporter
-from prompt_alchemy.workers.generation.ranker import score_candidate
 from prompt_alchemy.workers.generation.settings import EngineSettings
 from prompt_alchemy.workers.generation.storage_link import StorageLink
 from prompt_alchemy.workers.generation.weights import WeightsBook
@@ -46,26 +51,6 @@ __all__ = ["Generator", "new_request_id"]
 
 def new_request_id() -> str:
     return uuid.uuid4().hex
-
-
-@dataclass(slots=True, eq=False)
-class _Candidate:
-    """One prompt produced by one phase of one chain, with everything its reply and record need."""
-
-    phase: Phase
-    chain: int
-    content: str
-    provider: str
-    model: str
-    temperature: float
-    usage: Usage
-    cost_usd: float
-    latency_ms: float
-    offline: bool
-    parent: _Candidate | None
-    scores: Scores = field(default_factory=Scores)
-    judge_reason: str | None = None
-    stored_id: str | None = None
 
 
 class Generator:
@@ -81,6 +66,9 @@ class Generator:
         self.weights = weights
 
     async def generate(self, request: GenerateRequest, context: RequestContext | None) -> GenerateReply:
+        if request.request_id is not None and "." in request.request_id:
+            message = "request_id may not contain '.': it is the last token of the progress events subject"
+            raise BadRequest(message, details={"errors": [{"field": "request_id", "message": message}]})
         request_id = request.request_id or new_request_id()
         progress = ProgressReporter(self.bus, request_id)
         budget = Budget.from_context(context, self.settings.timeouts.deadline_margin_s, what=f"generation {request_id}")
@@ -151,12 +139,10 @@ class _GenerationRun:
         self.budget = budget
         self.family = TargetFamily.for_model(request.target_model)
         self.storage = StorageLink(generator.bus, timeout_s=self.settings.timeouts.storage_s)
-        self.candidates: list[_Candidate] = []
+        self.candidates: list[Candidate] = []
         self.warnings: list[str] = []
         self.history_used: list[str] = []
-        self.judge_usage = Usage()
-        self.judge_cost = 0.0
-        self.judge_offline = False
+        self.judging = JudgingCost()
         self.stage = "starting"
         self.current_phase: Phase | None = None
         self.started = time.perf_counter()
@@ -164,7 +150,7 @@ class _GenerationRun:
     # -- phases ----------------------------------------------------------------------------
     async def execute(self) -> GenerateReply:
         request = self.request
-        latest: dict[int, _Candidate | None] = dict.fromkeys(range(request.count))
+        latest: dict[int, Candidate | None] = dict.fromkeys(range(request.count))
         for phase in request.phases:
             self.current_phase = phase
             self.stage = f"phase {phase.value}"
@@ -179,8 +165,8 @@ class _GenerationRun:
         return self._reply(weights_version)
 
     async def _run_phase(
-        self, phase: Phase, latest: dict[int, _Candidate | None], *, final: bool
-    ) -> dict[int, _Candidate | None]:
+        self, phase: Phase, latest: dict[int, Candidate | None], *, final: bool
+    ) -> dict[int, Candidate | None]:
         call = resolve_phase_call(self.request, phase, self.settings)
         await self.progress.emit(
             ProgressKind.PHASE_STARTED,
@@ -200,7 +186,7 @@ class _GenerationRun:
             *(self._step(phase, call, chain, latest[chain], history, final=final) for chain in chains),
             return_exceptions=True,
         )
-        survivors: dict[int, _Candidate | None] = {}
+        survivors: dict[int, Candidate | None] = {}
         failures: list[ServiceError] = []
         for chain, result in zip(chains, results, strict=True):
             if isinstance(result, DeadlineExceeded | asyncio.CancelledError):
@@ -249,11 +235,11 @@ class _GenerationRun:
         phase: Phase,
         call: PhaseCall,
         chain: int,
-        previous: _Candidate | None,
+        previous: Candidate | None,
         history: list[HistoryExample],
         *,
         final: bool,
-    ) -> _Candidate:
+    ) -> Candidate:
         request = self.request
         system = phase_system_prompt(
             phase=phase,
@@ -294,7 +280,7 @@ class _GenerationRun:
         content = reply.content.strip()[:MAX_PROMPT_CHARS]
         if not content:
             raise ProviderError(f"{reply.provider}/{reply.model} returned an empty prompt")
-        candidate = _Candidate(
+        candidate = Candidate(
             phase=phase,
             chain=chain,
             content=content,
@@ -324,31 +310,21 @@ class _GenerationRun:
 
     # -- ranking ---------------------------------------------------------------------------
     async def _rank(self) -> int:
-        # Similarity to the idea stays the shared lexical one: the learner computes it that way from
-        # stored records, and learned weights only mean something on the very same features.
         weights = self.generator.weights.current
-        inputs = [
-            RankingInput(
-                content=candidate.content,
-                input=self.request.input,
-                phase=candidate.phase,
-                provider=candidate.provider,
-                persona=self.request.persona,
-            )
-            for candidate in self.candidates
-        ]
-        for candidate, ranking in zip(self.candidates, inputs, strict=True):
-            candidate.scores = score_candidate(ranking, weights)
+        judge: LlmJudge | None = None
         if self.request.judge:
-            await self._judge()
-            for candidate, ranking in zip(self.candidates, inputs, strict=True):
-                candidate.scores = score_candidate(ranking, weights, candidate.scores.judge)
-        best = self._best()
+            if self.settings.judge_enabled:
+                judge = self.generator.judge
+            else:
+                self.warnings.append("the LLM judge is disabled on this engine; candidates are ranked without it")
+        self.judging = await rank_candidates(self.candidates, self.request, weights, judge, self.budget)
+        self.warnings.extend(self.judging.warnings)
+        best = best_of(self.candidates)
         await self.progress.emit(
             ProgressKind.RANKED,
             phase=best.phase if best else None,
             chain=best.chain if best else None,
-            message="candidates ranked" + (" and judged" if self.request.judge else ""),
+            message="candidates ranked" + (" and judged" if judge else ""),
             data={
                 "weights_version": weights.version,
                 "scores": [
@@ -365,82 +341,21 @@ class _GenerationRun:
         )
         return weights.version
 
-    async def _judge(self) -> None:
-        """Ask the judge about each phase's candidates (one call per phase, in parallel)."""
-        if not self.settings.judge_enabled:
-            self.warnings.append("the LLM judge is disabled on this engine; candidates are ranked without it")
-            return
-        phases = [phase for phase in self.request.phases if any(c.phase is phase for c in self.candidates)]
-
-        async def judge_phase(phase: Phase) -> None:
-            members = [candidate for candidate in self.candidates if candidate.phase is phase]
-            try:
-                outcome = await self.generator.judge.evaluate(
-                    JudgeRequest(
-                        task=self.request.input,
-                        candidates=[candidate.content for candidate in members],
-                        persona=self.request.persona,
-                        target_model=self.request.target_model,
-                    ),
-                    [candidate.scores.ranker for candidate in members],
-                    self.budget,
-                )
-            except DeadlineExceeded:
-                raise
-            except Exception as error:
-                failure = as_service_error(error, doing=f"judging {phase.value}")
-                self.warnings.append(f"judging {phase.value} failed ({failure.message}); ranker scores only")
-                return
-            self.warnings.extend(outcome.warnings)
-            self.judge_usage = self.judge_usage + outcome.usage
-            self.judge_cost += outcome.cost_usd
-            self.judge_offline = self.judge_offline or outcome.offline
-            for candidate, verdict, judged in zip(members, outcome.verdicts, outcome.judged, strict=True):
-                if judged:
-                    candidate.scores = candidate.scores.model_copy(update={"judge": verdict.score})
-                candidate.judge_reason = verdict.reason
-
-        await asyncio.gather(*(judge_phase(phase) for phase in phases))
-
-    def _best(self) -> _Candidate | None:
-        if not self.candidates:
-            return None
-        last_phase = max((candidate.phase for candidate in self.candidates), key=lambda phase: phase.order)
-        finals = [candidate for candidate in self.candidates if candidate.phase is last_phase]
-        return max(finals, key=lambda candidate: (candidate.scores.combined, -candidate.chain))
-
     # -- saving ----------------------------------------------------------------------------
-    def _lineage(self, candidate: _Candidate) -> Lineage:
-        return Lineage(
-            parent_id=candidate.parent.stored_id if candidate.parent else None,
-            generation_request_id=self.request_id,
-            phase=candidate.phase,
-            chain=candidate.chain,
-            provider=candidate.provider,
-            model=candidate.model,
-            persona=self.request.persona,
-            target_model=self.request.target_model,
-            temperature=candidate.temperature,
-            input_tokens=candidate.usage.input_tokens,
-            output_tokens=candidate.usage.output_tokens,
-            cost_usd=candidate.cost_usd,
-            latency_ms=candidate.latency_ms,
-        )
-
     async def _save(self) -> None:
         """Store phase by phase: a prompt's parent (same chain, previous phase) is stored before it."""
         for phase in self.request.phases:
             members = [candidate for candidate in self.candidates if candidate.phase is phase]
             await asyncio.gather(*(self._save_one(candidate) for candidate in members))
 
-    async def _save_one(self, candidate: _Candidate) -> None:
+    async def _save_one(self, candidate: Candidate) -> None:
         reply = await self.storage.store(
             StoreRequest(
                 content=candidate.content,
                 input=self.request.input,
                 tags=self.request.tags,
                 source="generate",
-                lineage=self._lineage(candidate),
+                lineage=lineage_of(candidate, self.request, self.request_id),
             )
         )
         if reply is None:
@@ -452,68 +367,28 @@ class _GenerationRun:
             chain=candidate.chain,
             prompt_id=reply.id,
             message=f"saved {candidate.phase.value} chain {candidate.chain}",
-            data={"created": reply.created, "parent_id": candidate.parent.stored_id if candidate.parent else None},
+            data={"created": reply.created, "parent_id": candidate.parent_id},
         )
 
     # -- the reply ---------------------------------------------------------------------------
-    def _public(self, candidate: _Candidate) -> GeneratedPrompt:
-        return GeneratedPrompt(
-            id=candidate.stored_id,
-            content=candidate.content,
-            phase=candidate.phase,
-            chain=candidate.chain,
-            provider=candidate.provider,
-            model=candidate.model,
-            persona=self.request.persona,
-            target_model=self.request.target_model,
-            parent_id=candidate.parent.stored_id if candidate.parent else None,
-            saved=candidate.stored_id is not None,
-            scores=candidate.scores,
-            judge_reason=candidate.judge_reason,
-            usage=candidate.usage,
-            cost_usd=candidate.cost_usd,
-            latency_ms=candidate.latency_ms,
-            lineage=self._lineage(candidate),
-        )
-
-    def _selected(self, public: dict[int, GeneratedPrompt], best: _Candidate | None) -> list[GeneratedPrompt]:
-        selection = self.request.phase_selection
-        by_score = sorted(
-            range(len(self.candidates)),
-            key=lambda index: (self.candidates[index].phase.order, -self.candidates[index].scores.combined),
-        )
-        if selection is PhaseSelection.ALL:
-            return [public[index] for index in by_score]
-        if selection is PhaseSelection.CASCADE:
-            chosen: list[GeneratedPrompt] = []
-            seen: set[Phase] = set()
-            for index in by_score:
-                phase = self.candidates[index].phase
-                if phase not in seen:
-                    seen.add(phase)
-                    chosen.append(public[index])
-            return chosen
-        return [public[self.candidates.index(best)]] if best is not None else []
-
     def _reply(self, weights_version: int) -> GenerateReply:
         self.candidates.sort(key=lambda candidate: (candidate.phase.order, candidate.chain))
-        public = {index: self._public(candidate) for index, candidate in enumerate(self.candidates)}
-        best = self._best()
+        public = {id(c): to_generated_prompt(c, self.request, self.request_id) for c in self.candidates}
+        best = best_of(self.candidates)
         warnings = list(dict.fromkeys([*self.warnings, *self.storage.warnings]))
         if self.request.save and any(candidate.stored_id is None for candidate in self.candidates):
             warnings.append("some prompts were not saved (saved=false); they are in this reply only")
-        usage = sum((candidate.usage for candidate in self.candidates), Usage()) + self.judge_usage
         return GenerateReply(
             request_id=self.request_id,
             input=self.request.input,
-            prompts=[public[index] for index in range(len(self.candidates))],
-            best=public[self.candidates.index(best)] if best is not None else None,
-            selected=self._selected(public, best),
+            prompts=[public[id(candidate)] for candidate in self.candidates],
+            best=public[id(best)] if best is not None else None,
+            selected=[public[id(candidate)] for candidate in selected(self.candidates, self.request.phase_selection)],
             history_used=self.history_used,
             weights_version=weights_version,
-            offline=any(candidate.offline for candidate in self.candidates) or self.judge_offline,
+            offline=any(candidate.offline for candidate in self.candidates) or self.judging.offline,
             warnings=warnings,
-            usage=usage,
-            cost_usd=sum(candidate.cost_usd for candidate in self.candidates) + self.judge_cost,
+            usage=sum((candidate.usage for candidate in self.candidates), Usage()) + self.judging.usage,
+            cost_usd=sum(candidate.cost_usd for candidate in self.candidates) + self.judging.cost_usd,
             duration_ms=(time.perf_counter() - self.started) * 1000.0,
         )
