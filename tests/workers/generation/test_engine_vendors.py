@@ -14,7 +14,7 @@ from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus
 from prompt_alchemy.errors import DeadlineExceeded
 from prompt_alchemy.schemas.common import Persona, Phase, TargetFamily
-from prompt_alchemy.schemas.engine import GenerateRequest, PhaseSettings
+from prompt_alchemy.schemas.engine import GenerateRequest, PhaseSettings, SelectRequest
 from prompt_alchemy.schemas.storage import Lineage, StoreRequest
 from prompt_alchemy.testing.vendors import FakeResponse, FakeVendorServer, RecordedRequest, Route
 from prompt_alchemy.workers.generation import EngineSettings, EngineWorker
@@ -200,3 +200,35 @@ async def test_similar_stored_prompts_reach_the_provider_as_context(
     by_phase = {phase_of(recorded): system_text(recorded) for recorded in vendor.requests_to(Route.OPENAI_CHAT)}
     assert remembered in by_phase[Phase.COAGULATIO]  # offered to the phase it was stored for
     assert remembered not in by_phase[Phase.PRIMA_MATERIA]
+
+
+async def test_the_judge_reads_a_chatty_vendor_answer_and_falls_back_on_nonsense(
+    bus: Bus, vendor: FakeVendorServer, start_providers: ProvidersFactory, engine: EngineWorker
+) -> None:
+    await start_providers(vendor_env(vendor, PROVIDERS_DEFAULT="openai", PROVIDERS_FALLBACK="none"))
+    candidates = ["Summarise tickets.", "# Task\nSummarise each ticket in three bullets.\n# Output format\nMarkdown."]
+    chatty = (
+        "Here you go:\n```json\n"
+        '{"scores": [{"index": 1, "score": 9, "reason": "clear format"}, {"index": 2, "score": 4, "reason": "thin"}]}'
+        "\n```"
+    )
+    vendor.script(Route.OPENAI_CHAT, FakeResponse.ok(chatty), FakeResponse.ok("Honestly, both are fine."))
+    request = SelectRequest(input=IDEA, candidates=candidates)
+    read = await bus.request(schemas.ENGINE_SELECT, request, timeout=EVENTUALLY)
+    assert [(score.score, score.reason) for score in read.scores] == [(0.9, "clear format"), (0.4, "thin")]
+    assert read.best_index == 0  # the judge outweighs the ranker's taste for structure
+    assert read.provider == "openai"
+    assert read.warnings == []
+    judge_call = vendor.requests_to(Route.OPENAI_CHAT)[0].json
+    assert judge_call["temperature"] == 0.0
+    assert "strict JSON" in judge_call["messages"][0]["content"]
+
+    again = await bus.request(schemas.ENGINE_SELECT, request, timeout=EVENTUALLY)
+    assert again.scores == read.scores
+    assert len(vendor.requests_to(Route.OPENAI_CHAT)) == 1  # a greedy judge call is answered from the cache
+
+    other = request.model_copy(update={"criteria": "Prefer brevity."})
+    fallback = await bus.request(schemas.ENGINE_SELECT, other, timeout=EVENTUALLY)
+    assert any("no readable score" in warning for warning in fallback.warnings)
+    assert fallback.best_index == 1  # the ranker's view: the structured candidate
+    assert all("ranker score" in score.reason for score in fallback.scores)
