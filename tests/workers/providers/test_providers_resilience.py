@@ -302,3 +302,19 @@ async def test_concurrent_calls_to_one_provider_are_bounded(
     replies = await asyncio.gather(*(registry.complete(ask(text=f"q{i}")) for i in range(6)))
     assert sorted(reply.content for reply in replies) == [f"r{i}" for i in range(6)]
     assert vendor.max_in_flight == 2
+
+
+async def test_an_exhausted_quota_is_not_retried_even_on_429(
+    vendor: FakeVendorServer, make_registry: RegistryFactory, fake_sleep: RecordingSleep
+) -> None:
+    registry = make_registry({**KEYS, "PROVIDERS_MAX_RETRIES": "3"})
+    vendor.script(
+        Route.OPENAI_CHAT,
+        FakeResponse.error(429, "You exceeded your current quota", error_type="insufficient_quota", retry_after="1"),
+    )
+    with pytest.raises(ProviderError, match="exceeded your current quota") as caught:
+        await registry.complete(ask())
+    assert not caught.value.retriable
+    assert caught.value.details["reason"] == "quota_exhausted"
+    assert fake_sleep.calls == []
+    assert len(vendor.requests) == 1

@@ -5,7 +5,8 @@ aiohttp/OS connection failure -> retriable ProviderError; HTTP 408/409/425/429/5
 ProviderError carrying ``retry_after`` when the vendor sent one; other 4xx -> non-retriable
 ProviderError with the vendor's own message; a 2xx body that is not JSON -> non-retriable
 ProviderError. Every message passes through ``redact``; ``details["vendor_status"]`` holds the
-HTTP status. Decoding errors are not chained: their ``doc`` would carry the raw body.
+HTTP status. A 429 that says the quota or spend limit is used up is not retriable. Decoding
+errors are not chained: their ``doc`` would carry the raw body.
 """
 
 from __future__ import annotations
@@ -112,8 +113,11 @@ class VendorHttp:
         details: dict[str, Any] = {"provider": provider, "vendor_status": status}
         if retry_after is not None:
             details["retry_after"] = retry_after
+        exhausted = body is not None and wire.exhausted(body)
+        if exhausted:
+            details["reason"] = "quota_exhausted"
         return ProviderError(
             redact(f"{provider}: {wire.vendor} answered HTTP {status}: {message}", [key]),
-            retriable=is_retriable_status(status),
+            retriable=is_retriable_status(status) and not exhausted,
             details=details,
         )

@@ -84,6 +84,11 @@ def parse_embed(body: Any, count: int) -> ParsedEmbeddings:
     raise Unprocessable("Anthropic has no embeddings endpoint")
 
 
+def exhausted(body: Any) -> bool:
+    """A 429 whose ``error.details.error_code`` is ``enforced_spend_limit_reached`` lasts until next month."""
+    return bool(dig(body, "error", "details", "error_code") == "enforced_spend_limit_reached")
+
+
 def error_message(body: Any) -> str | None:
     message = dig(body, "error", "message")
     if isinstance(message, str) and message:
@@ -100,4 +105,5 @@ ANTHROPIC = WireFormat(
     embed_call=build_embed,
     parse_embed=parse_embed,
     error_message=error_message,
+    exhausted=exhausted,
 )

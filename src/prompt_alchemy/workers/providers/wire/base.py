@@ -68,6 +68,8 @@ class WireFormat:
     embed_call: Callable[[str, Sequence[str]], HttpCall]
     parse_embed: Callable[[Any, int], ParsedEmbeddings]
     error_message: Callable[[Any], str | None]
+    # True when an error body says waiting will not help (quota or spend limit used up), even on a 429
+    exhausted: Callable[[Any], bool] = field(default=lambda body: False)
 
 
 def malformed(vendor: str, what: str) -> ProviderError:

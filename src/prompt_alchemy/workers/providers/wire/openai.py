@@ -85,6 +85,14 @@ def parse_embed(body: Any, count: int, vendor: str = "OpenAI") -> ParsedEmbeddin
     return ParsedEmbeddings(vectors, usage_from(prompt_tokens, 0))
 
 
+_EXHAUSTED_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
+
+
+def exhausted(body: Any) -> bool:
+    """OpenAI answers 429 ``insufficient_quota`` when credit is used up: retrying cannot succeed."""
+    return dig(body, "error", "code") in _EXHAUSTED_CODES or dig(body, "error", "type") in _EXHAUSTED_CODES
+
+
 def error_message(body: Any) -> str | None:
     """OpenAI's ``error.message``; also the shapes compatible servers use (FastAPI ``detail``...)."""
     for path in (("error", "message"), ("error",), ("detail",), ("message",), ("detail", 0, "msg")):
@@ -102,6 +110,7 @@ OPENAI = WireFormat(
     embed_call=build_embed,
     parse_embed=parse_embed,
     error_message=error_message,
+    exhausted=exhausted,
 )
 
 OPENAI_COMPATIBLE = WireFormat(
@@ -112,4 +121,5 @@ OPENAI_COMPATIBLE = WireFormat(
     embed_call=build_embed,
     parse_embed=lambda body, count: parse_embed(body, count, "OpenAI-compatible"),
     error_message=error_message,
+    exhausted=exhausted,
 )
