@@ -73,6 +73,7 @@ class Bus:
         self.transport = transport
         self.max_payload = min(max_payload, transport.max_payload)
         self.default_timeout = default_timeout
+        self.observers: list[ServeObserver] = []  # told about every request this bus serves (metrics)
 
     @property
     def is_closed(self) -> bool:
@@ -178,8 +179,11 @@ class Bus:
                 await self._reply(message, data, headers, failure)
             finally:
                 reset_current(token)
+                elapsed = time.perf_counter_ns() - started
                 if observer is not None:
-                    observer(contract.subject, time.perf_counter_ns() - started, failure)
+                    observer(contract.subject, elapsed, failure)
+                for bus_observer in self.observers:
+                    bus_observer(contract.subject, elapsed, failure)
 
         return await self.transport.subscribe(contract.subject, on_message, queue=queue, concurrency=concurrency)
 

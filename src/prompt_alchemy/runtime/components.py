@@ -1,0 +1,153 @@
+"""How each worker is built from settings and started on a bus — the only place that knows them all.
+
+Each ``start_*`` function returns a ``Running`` whose ``stop()`` drains the worker and releases
+what it owns (HTTP sessions, store connections). Monolithic mode starts all of them on one
+in-memory bus; microservice mode starts one per process on NATS. Both call the same functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from prompt_alchemy import schemas
+from prompt_alchemy.bus import Bus
+from prompt_alchemy.bus.streams import FEEDBACK_STREAM, DurableStream, open_stream, publish_event
+from prompt_alchemy.errors import ConfigError
+from prompt_alchemy.runtime.settings import Settings
+from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent
+from prompt_alchemy.workers.generation.settings import EngineSettings
+from prompt_alchemy.workers.generation.worker import build_engine_worker
+from prompt_alchemy.workers.learning import (
+    LearningSettings,
+    LearningState,
+    RedisLearningState,
+    SqliteLearningState,
+    build_learning_worker,
+)
+from prompt_alchemy.workers.providers.registry import ProviderRegistry
+from prompt_alchemy.workers.providers.service import build_providers_service
+from prompt_alchemy.workers.storage import (
+    Embedder,
+    ProviderEmbedder,
+    RedisPromptStore,
+    SqlitePromptStore,
+    WordLlamaEmbedder,
+    build_storage_service,
+)
+from prompt_alchemy.workers.storage.backend import PromptStore
+
+__all__ = [
+    "FeedbackPublisher",
+    "Running",
+    "open_feedback_stream",
+    "start_engine",
+    "start_learning",
+    "start_providers",
+    "start_storage",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    """A started worker: its name and how to stop it gracefully."""
+
+    name: str
+    stop: Callable[[], Awaitable[None]]
+
+
+async def start_providers(bus: Bus, _settings: Settings, environ: Mapping[str, str] | None = None) -> Running:
+    registry = ProviderRegistry.from_env(os.environ if environ is None else environ)
+    service = build_providers_service(bus, registry)
+    await service.start()
+
+    async def stop() -> None:
+        await service.stop()
+        await registry.aclose()
+
+    return Running("providers", stop)
+
+
+def _embedder(bus: Bus, settings: Settings) -> Embedder:
+    if settings.embedding_provider:
+        if not settings.embedding_model:
+            raise ConfigError("EMBEDDING_PROVIDER needs EMBEDDING_MODEL too")
+        return ProviderEmbedder(bus, settings.embedding_provider, settings.embedding_model)
+    return WordLlamaEmbedder()
+
+
+def _store(settings: Settings) -> PromptStore:
+    if settings.redis_url:
+        return RedisPromptStore(settings.redis_url)
+    return SqlitePromptStore(_ensure_dir(settings.data_dir))
+
+
+async def start_storage(bus: Bus, settings: Settings) -> Running:
+    store = _store(settings)
+    service = build_storage_service(bus, store, _embedder(bus, settings))
+    await service.start()
+
+    async def stop() -> None:
+        await service.stop()
+        await store.close()
+
+    return Running("storage", stop)
+
+
+def engine_settings(settings: Settings) -> EngineSettings:
+    return EngineSettings(learning_enabled=settings.enable_learning)
+
+
+async def start_engine(bus: Bus, settings: Settings) -> Running:
+    worker = build_engine_worker(bus, engine_settings(settings))
+    await worker.start()
+    return Running("engine", worker.stop)
+
+
+async def start_learning(bus: Bus, settings: Settings, stream: DurableStream) -> Running:
+    """The learning worker on ``stream``; with learning disabled it still answers its subjects and
+    leaves feedback in the stream, to be applied once it is enabled again."""
+    state: LearningState
+    if settings.redis_url:
+        state = await RedisLearningState.open(settings.redis_url)
+    else:
+        state = await SqliteLearningState.open(_ensure_dir(settings.data_dir))
+    worker = build_learning_worker(bus, stream, state, LearningSettings(enabled=settings.enable_learning))
+    try:
+        await worker.start()
+    except BaseException:
+        await state.close()
+        raise
+
+    async def stop() -> None:
+        await worker.stop()
+        await state.close()
+
+    return Running("learning", stop)
+
+
+FeedbackPublisher = Callable[[FeedbackEvent], Awaitable[FeedbackAccepted]]
+
+
+async def open_feedback_stream(bus: Bus, settings: Settings) -> tuple[DurableStream, FeedbackPublisher]:
+    """The durable feedback stream for this bus and the publisher the front doors use."""
+    data_dir = _ensure_dir(settings.data_dir) if not settings.nats_url else None
+    stream = await open_stream(bus, FEEDBACK_STREAM, data_dir=data_dir)
+
+    async def publish(event: FeedbackEvent) -> FeedbackAccepted:
+        return await publish_event(stream, schemas.LEARNING_FEEDBACK, event)
+
+    return stream, publish
+
+
+def _ensure_dir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cannot create the data dir {path}: {error.strerror}") from error
+    return path

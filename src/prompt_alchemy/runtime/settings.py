@@ -1,0 +1,185 @@
+"""Effective settings: read once at start-up from an optional TOML file and the environment.
+
+The environment wins over the file. Secrets (API keys, NATS credentials) come from the
+environment only — a config file holding one is refused — and are kept as ``SecretStr`` so
+they never show in a repr, a log line or ``prompt-alchemy config show``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from prompt_alchemy.errors import ConfigError
+
+__all__ = ["DeploymentMode", "ServiceType", "Settings", "default_data_dir"]
+
+
+class DeploymentMode(StrEnum):
+    MONOLITHIC = "monolithic"
+    MICROSERVICE = "microservice"
+
+
+class ServiceType(StrEnum):
+    API = "api"
+    MCP = "mcp"
+    GENERATION = "generation"
+    PROVIDERS = "providers"
+    STORAGE = "storage"
+    LEARNING = "learning"
+
+
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    """``$XDG_DATA_HOME/prompt-alchemy``, i.e. ``~/.local/share/prompt-alchemy`` by default."""
+    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "share")
+    return Path(base) / "prompt-alchemy"
+
+
+# setting name -> environment variable(s), first found wins
+_ENV: dict[str, tuple[str, ...]] = {
+    "deployment_mode": ("DEPLOYMENT_MODE",),
+    "service_type": ("SERVICE_TYPE",),
+    "data_dir": ("ALCHEMY_DATA_DIR",),
+    "nats_url": ("NATS_URL",),
+    "redis_url": ("REDIS_URL",),
+    "http_host": ("HTTP_HOST",),
+    "http_port": ("HTTP_PORT",),
+    "mcp_host": ("MCP_HOST",),
+    "mcp_port": ("MCP_PORT",),
+    "metrics_port": ("METRICS_PORT",),
+    "enable_api": ("ENABLE_API",),
+    "enable_mcp": ("ENABLE_MCP",),
+    "enable_learning": ("ENABLE_LEARNING",),
+    "enable_metrics": ("ENABLE_METRICS",),
+    "debug_mode": ("DEBUG_MODE",),
+    "log_level": ("LOG_LEVEL",),
+    "cors_origins": ("CORS_ORIGINS",),
+    "rate_limit_per_minute": ("RATE_LIMIT_PER_MINUTE",),
+    "max_body_bytes": ("MAX_BODY_BYTES",),
+    "request_timeout": ("REQUEST_TIMEOUT",),
+    "embedding_provider": ("EMBEDDING_PROVIDER",),
+    "embedding_model": ("EMBEDDING_MODEL",),
+    "engine_concurrency": ("ENGINE_CONCURRENCY",),
+    "nats_user": ("NATS_USER",),
+    "nats_creds": ("NATS_CREDS",),
+    "nats_tls_ca": ("NATS_TLS_CA",),
+    "nats_tls_cert": ("NATS_TLS_CERT",),
+    "nats_tls_key": ("NATS_TLS_KEY",),
+    # secrets: environment only
+    "api_keys": ("ALCHEMY_API_KEYS",),
+    "nats_password": ("NATS_PASSWORD",),
+    "nats_token": ("NATS_TOKEN",),
+}
+_SECRETS = frozenset({"api_keys", "nats_password", "nats_token"})
+_LISTS = frozenset({"cors_origins"})
+
+
+class Settings(BaseModel):
+    """Every knob of a prompt-alchemy process, typed and validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    deployment_mode: DeploymentMode = DeploymentMode.MONOLITHIC
+    service_type: ServiceType | None = None
+    data_dir: Path
+    nats_url: str | None = None
+    redis_url: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    mcp_host: str = "127.0.0.1"
+    mcp_port: int = Field(default=3333, ge=0, le=65535)
+    metrics_port: int = Field(default=0, ge=0, le=65535)  # 0: no separate metrics listener
+    enable_api: bool = True
+    enable_mcp: bool = True
+    enable_learning: bool = True
+    enable_metrics: bool = True
+    debug_mode: bool = False
+    log_level: str = "INFO"
+    cors_origins: tuple[str, ...] = ()
+    rate_limit_per_minute: int = Field(default=0, ge=0)  # 0: unlimited
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    request_timeout: float = Field(default=120.0, gt=0, le=3600)
+    embedding_provider: str | None = None  # None: the offline WordLlama embedder
+    embedding_model: str | None = None
+    engine_concurrency: int = Field(default=32, ge=1, le=1024)
+    nats_user: str | None = None
+    nats_creds: Path | None = None
+    nats_tls_ca: Path | None = None
+    nats_tls_cert: Path | None = None
+    nats_tls_key: Path | None = None
+    api_keys: tuple[SecretStr, ...] = ()
+    nats_password: SecretStr | None = None
+    nats_token: SecretStr | None = None
+
+    @classmethod
+    def load(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        config_file: Path | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> Settings:
+        """File (``config_file`` or ``$ALCHEMY_CONFIG``), then environment, then explicit overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        path = config_file or (Path(env["ALCHEMY_CONFIG"]) if env.get("ALCHEMY_CONFIG") else None)
+        if path is not None:
+            values.update(_read_file(path))
+        for name, variables in _ENV.items():
+            for variable in variables:
+                raw = env.get(variable)
+                if raw is not None and raw != "":
+                    values[name] = _split(raw) if name in _LISTS or name == "api_keys" else raw
+                    break
+        values.update({key: value for key, value in (overrides or {}).items() if value is not None})
+        values.setdefault("data_dir", default_data_dir(env))
+        try:
+            return cls.model_validate(values)
+        except pydantic.ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors(include_input=False)
+            )
+            raise ConfigError(f"invalid settings: {problems}") from error
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings for display: secrets replaced by a mask, never their value."""
+        shown: dict[str, Any] = {}
+        for name, value in self.model_dump(mode="json").items():
+            if name in _SECRETS:
+                count = len(value) if isinstance(value, list) else (1 if value else 0)
+                shown[name] = f"***({count} set)" if count else None
+            else:
+                shown[name] = value
+        return shown
+
+
+def _split(raw: str) -> list[str]:
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from error
+    table = data.get("prompt-alchemy", data)
+    if not isinstance(table, dict):
+        raise ConfigError(f"config file {path}: expected a table of settings")
+    secrets_found = sorted(set(table) & _SECRETS)
+    if secrets_found:
+        raise ConfigError(
+            f"config file {path} holds secrets ({', '.join(secrets_found)}): set them in the environment instead"
+        )
+    unknown = sorted(set(table) - set(_ENV))
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown settings {', '.join(unknown)}")
+    return dict(table)
