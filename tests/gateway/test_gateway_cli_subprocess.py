@@ -1,0 +1,93 @@
+"""The ``prompt-alchemy`` command as a user runs it: a subprocess, embedded, offline, in a temp data dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from prompt_alchemy.schemas.common import Phase
+from prompt_alchemy.schemas.engine import GenerateReply
+
+COMMAND = str(Path(sys.executable).parent / "prompt-alchemy")
+RUN_TIMEOUT_S = 180
+
+
+def offline_env(home: Path) -> dict[str, str]:
+    """The environment of a user with no API keys and no config: the offline provider answers."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.endswith(("_API_KEY", "_API_KEYS", "_BASE_URL")) and not name.startswith(("ALCHEMY_", "NATS_"))
+    }
+    env.update({"HOME": str(home), "XDG_DATA_HOME": str(home / "share"), "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+def run_cli(home: Path, data_dir: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [COMMAND, "--data-dir", str(data_dir), *argv],
+        capture_output=True,
+        text=True,
+        env=offline_env(home),
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+def test_generate_offline_then_search_finds_it(tmp_path: Path, data_dir: Path) -> None:
+    generated = run_cli(tmp_path, data_dir, "generate", "a haiku about volcanoes at dawn", "--json")
+    assert generated.returncode == 0, generated.stderr
+    reply = GenerateReply.model_validate_json(generated.stdout)
+    assert {prompt.phase for prompt in reply.prompts} == set(Phase)
+    assert reply.best is not None
+    assert reply.best.id is not None
+    assert reply.offline
+    assert "Traceback" not in generated.stderr
+
+    found = run_cli(tmp_path, data_dir, "search", "haiku about volcanoes", "--json")
+    assert found.returncode == 0, found.stderr
+    hits = json.loads(found.stdout)["hits"]
+    assert reply.best.id in [hit["record"]["id"] for hit in hits]
+
+    shown = run_cli(tmp_path, data_dir, "get", reply.best.id)
+    assert shown.returncode == 0, shown.stderr
+    assert reply.best.content.strip().splitlines()[0] in shown.stdout
+
+
+def test_human_output_shows_every_phase_and_the_best(tmp_path: Path, data_dir: Path) -> None:
+    generated = run_cli(tmp_path, data_dir, "generate", "a SQL query for monthly sales", "--count", "2")
+    assert generated.returncode == 0, generated.stderr
+    for phase in Phase:
+        assert f"== {phase.value} (2 candidates)" in generated.stdout
+    assert "== best: coagulatio" in generated.stdout
+    assert "offline provider" in generated.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "needle"),
+    [
+        (["generate", "an idea", "--count", "99"], 2, "error: --count"),
+        (["generate", "an idea", "--persona", "pirate"], 2, "invalid choice"),
+        (["generate", "an idea", "--bogus-flag"], 2, "unrecognized arguments"),
+        (["get", "no-such-prompt"], 1, "error: "),
+        (["feedback", "no-such-prompt", "--rating", "4"], 1, "no-such-prompt"),
+        (["batch", "does-not-exist.jsonl"], 2, "error: cannot read"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_a_message(
+    tmp_path: Path, data_dir: Path, argv: list[str], code: int, needle: str
+) -> None:
+    result = run_cli(tmp_path, data_dir, *argv)
+    assert result.returncode == code, result.stderr
+    assert needle in result.stderr
+    assert "Traceback" not in result.stderr
