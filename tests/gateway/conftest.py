@@ -7,6 +7,7 @@ HTTP. ``openapi_check`` validates an answer against the document the server itse
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -14,13 +15,21 @@ from typing import Any
 import aiohttp
 import jsonschema
 import pytest
+from mcp import Client
+from mcp.types import CallToolResult, TextContent
 
 from prompt_alchemy.bus import Bus, InMemoryBus, ServiceRunner
 from prompt_alchemy.bus.streams import FEEDBACK_STREAM, DurableStream, open_stream, publish_event
 from prompt_alchemy.gateway.feedback import FeedbackSink
 from prompt_alchemy.gateway.http import HttpServer, HttpSettings, create_app
-from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent
+from prompt_alchemy.gateway.mcp import TOOL_NAMES
+from prompt_alchemy.runtime.embedded import EmbeddedRuntime
+from prompt_alchemy.runtime.settings import Settings
+from prompt_alchemy.schemas.engine import BatchReply, GenerateReply, OptimizeReply
+from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent, LearningStats, RecommendationsReply
+from prompt_alchemy.schemas.providers import ProvidersListReply
 from prompt_alchemy.schemas.registry import LEARNING_FEEDBACK
+from prompt_alchemy.schemas.storage import GetReply, SearchReply
 from prompt_alchemy.workers.storage.embedders import WordLlamaEmbedder
 from prompt_alchemy.workers.storage.service import build_storage_service
 from prompt_alchemy.workers.storage.sqlite_store import SqlitePromptStore
@@ -62,6 +71,17 @@ async def storage_service(gateway_bus: Bus, tmp_path: Path) -> AsyncIterator[Ser
     yield runner
     await runner.stop()
     await store.close()
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[EmbeddedRuntime]:
+    """All four workers in-process, offline: no vendor key reaches the providers worker."""
+    for name in list(os.environ):
+        if name.endswith(("_API_KEY", "_API_KEYS", "_BASE_URL")):
+            monkeypatch.delenv(name)
+    settings = Settings.load(env={"HOME": str(tmp_path)}, overrides={"data_dir": tmp_path / "data"})
+    async with EmbeddedRuntime(settings) as embedded:
+        yield embedded
 
 
 @pytest.fixture
@@ -161,3 +181,73 @@ async def read_event_stream(response: aiohttp.ClientResponse) -> list[dict[str, 
     if current:
         events.append(current)
     return events
+
+
+def tool_text(result: CallToolResult) -> str:
+    return " ".join(block.text for block in result.content if isinstance(block, TextContent))
+
+
+def _ok(result: CallToolResult) -> dict[str, Any]:
+    assert not result.is_error, tool_text(result)
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+async def exercise_every_tool(client: Client) -> None:
+    """List the nine tools, call each against real workers, check errors and generation progress."""
+    progress: list[tuple[float, str | None]] = []
+
+    async def on_progress(value: float, _total: float | None, message: str | None) -> None:
+        progress.append((value, message))
+
+    tools = (await client.list_tools()).tools
+    assert tuple(tool.name for tool in tools) == TOOL_NAMES
+
+    arguments = {"input": "a haiku about volcanoes", "count": 2}
+    generated = GenerateReply.model_validate(
+        _ok(await client.call_tool("generate_prompts", arguments, progress_callback=on_progress))
+    )
+    assert generated.best is not None
+    assert generated.best.id is not None
+    best_id = generated.best.id
+    assert len(progress) >= 3
+    assert [value for value, _ in progress] == list(range(1, len(progress) + 1))
+    messages = [message or "" for _, message in progress]
+    assert messages[0].startswith("started")
+    assert any(message.startswith("phase_started prima-materia") for message in messages)
+    assert messages[-1].startswith("completed")
+
+    found = SearchReply.model_validate(_ok(await client.call_tool("search_prompts", {"query": "volcano haiku"})))
+    assert best_id in [hit.record.id for hit in found.hits]
+    got = GetReply.model_validate(_ok(await client.call_tool("get_prompt", {"id": best_id})))
+    assert got.record.content == generated.best.content
+    optimized = OptimizeReply.model_validate(
+        _ok(await client.call_tool("optimize_prompt", {"prompt_id": best_id, "max_iterations": 1}))
+    )
+    assert optimized.iterations
+    items = {"items": [{"input": "a limerick"}, {"input": "a sonnet"}]}
+    batch = BatchReply.model_validate(_ok(await client.call_tool("batch_generate", items)))
+    assert batch.succeeded == 2
+    providers = ProvidersListReply.model_validate(_ok(await client.call_tool("list_providers", {})))
+    assert any(provider.offline and provider.available for provider in providers.providers)
+    accepted = FeedbackAccepted.model_validate(
+        _ok(await client.call_tool("record_feedback", {"prompt_id": best_id, "rating": 5}))
+    )
+    assert not accepted.duplicate
+    recommended = RecommendationsReply.model_validate(
+        _ok(await client.call_tool("get_recommendations", {"input": "a poem about volcanoes"}))
+    )
+    assert recommended.items
+    LearningStats.model_validate(_ok(await client.call_tool("get_learning_stats", {})))
+
+    invalid = await client.call_tool("generate_prompts", {"input": "x", "count": 99})
+    assert invalid.is_error
+    assert "count" in tool_text(invalid)
+    unknown = await client.call_tool("get_prompt", {"id": "no-such-prompt"})
+    assert unknown.is_error
+    assert "no-such-prompt" in tool_text(unknown)
+
+
+@pytest.fixture
+def every_tool() -> Callable[[Client], Awaitable[None]]:
+    return exercise_every_tool
