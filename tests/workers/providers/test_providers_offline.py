@@ -354,3 +354,58 @@ async def test_offline_embeddings_are_normalised_and_semantic() -> None:
     assert near > far
     with pytest.raises(NotFound):
         await provider.embed(["x"], "text-embedding-3-small", 1.0)
+
+
+@pytest.mark.parametrize(
+    ("idea", "present"),
+    [
+        (
+            "generate unit tests for a React login form component",
+            ["React login form", "React Testing Library", "deterministic", "one test per behaviour"],
+        ),
+        ("review my pull request for security issues", ["Order findings by severity", "injection", "overall verdict"]),
+        (
+            "fix this python bug: my script crashes with KeyError when the config file is missing",
+            ["root cause", "fails before the fix", "Root cause: one or two sentences."],
+        ),
+        ("refactor this Go function to be more readable", ["behaviour identical", "list of changes"]),
+        (
+            "translate this product description into French and keep the brand names in English",
+            ["professional translator into French", "idiomatic French", "Keep the brand names in English."],
+        ),
+        (
+            "summarize this meeting transcript for the team in 5 bullet points",
+            ["add no new information", "Give exactly 5 bullet points."],
+        ),
+        (
+            "a SQL query that returns the top 5 customers by revenue last month",
+            ["SQL dialect", "bound parameters", "ties"],
+        ),
+        (
+            "I want a prompt that makes the model act as a Socratic tutor for high school physics students",
+            ["You are a Socratic tutor for high school physics students.", "Guide with questions", "Stay in this role"],
+        ),
+        (
+            "explain quantum computing to a 10-year-old",
+            ["Audience: a 10-year-old.", "analogy", "Define every technical term"],
+        ),
+        ("create a landing page headline for a note-taking app aimed at students", ["up to four alternatives"]),
+        (
+            "plan a 3-day trip to Lisbon for a family on a budget under $1500",
+            ["Stay within a budget of $1500.", "give prices or cost ranges", "Organise it by day"],
+        ),
+        ("give me five tips for better sleep", ["Give exactly 5 tips.", "numbered list"]),
+    ],
+)
+def test_the_task_mode_shapes_the_requirements(idea: str, present: list[str]) -> None:
+    prompt = respond(idea)
+    for marker in present:
+        assert marker in prompt, marker
+
+
+def test_a_job_title_is_not_mistaken_for_the_audience() -> None:
+    brief = analyse("write a cover letter for a junior data analyst position, formal tone, one page")
+    assert brief.audience is None
+    assert brief.persona is Persona.WRITING
+    assert brief.length == "about 1 page"
+    assert "hiring manager" in respond("write a cover letter for a junior data analyst position, formal tone, one page")

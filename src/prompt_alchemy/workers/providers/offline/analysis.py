@@ -66,7 +66,7 @@ _AUDIENCE = (
     re.compile(
         r"\b(?:for|aimed at|targeted at|targeting|intended for|written for|geared (?:towards?|to)|suitable for|"
         r"audience(?: is|:)|readers are)\s+((?:an?\s+|the\s+|my\s+|our\s+|their\s+|your\s+)?(?:[\w'-]+\s+){0,3}?"
-        rf"(?:{PEOPLE_NOUNS}))\b",
+        rf"(?:{PEOPLE_NOUNS}))\b(?!\s+(?:position|role|job|opening|vacancy|post|interview|application|salary))",
         _I,
     ),
     re.compile(
@@ -182,6 +182,9 @@ class IdeaBrief:
     edge_cases: tuple[str, ...] = ()
     persona: Persona = Persona.GENERIC
     notes: tuple[str, ...] = field(default=())
+    mode: str = "create"  # create, test, review, debug, refactor, transform, explain, role
+    role: str | None = None  # "a Socratic tutor for ..." when the idea asks the model to play a part
+    translation_target: str | None = None
 
     @property
     def primary_format(self) -> FormatSpec | None:
@@ -245,10 +248,19 @@ def _language(text: str) -> str | None:
     return None
 
 
+_WRITING_FORMATS = frozenset({"email", "letter", "article", "poem", "story", "tweet", "short_copy"})
+
+
 def _persona(text: str, given: Persona) -> Persona:
+    """The persona asked for, else the one the idea's words point to; a written deliverable wins ties."""
     if given is not Persona.GENERIC:
         return given
     scores = {name: len(re.findall(pattern, text, _I)) for name, pattern in PERSONA_SIGNALS.items()}
+    deliverable = next(
+        (spec for pattern, spec in FORMATS if spec.key not in {"code", "tests"} and pattern.search(text)), None
+    )
+    if deliverable is not None and deliverable.key in _WRITING_FORMATS and scores["code"] == 0:
+        return Persona.WRITING
     best = max(scores, key=lambda name: scores[name])
     return Persona(best) if scores[best] > 0 else Persona.GENERIC
 
@@ -265,7 +277,7 @@ def _formats(text: str, persona: Persona, inputs: list[str]) -> tuple[FormatSpec
             specs.append(spec)
     if not specs and persona is Persona.CODE:
         specs.append(CODE_FORMAT)
-    if not specs and QUANTITY.search(scan):
+    if not specs and QUANTITY.search(_digits_for_number_words(scan)):
         specs.append(LIST_FORMAT)
     return tuple(specs)
 
@@ -275,6 +287,87 @@ def _edge_cases(text: str) -> tuple[str, ...]:
 
 
 # ---------------------------------------------------------------- task
+
+_ROLE_PLAY = re.compile(
+    r"^(?:(?:makes?|has|have|lets?|gets?) (?:the |an? )?"
+    r"(?:model|ai|assistant|llm|chatbot|bot|chatgpt|claude|gemini|grok|it) "
+    r"(?:to )?)?(?:act|behave|work|respond|roleplay|role-play|serve) (?:as|like) (?P<role>.+)$"
+    r"|^(?:pretend|pose) to be (?P<pretend>.+)$|^you are (?P<you>an? .+)$|^be (?P<be>an? .+)$",
+    _I,
+)
+_MODES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("test", frozenset({"test"})),
+    ("review", frozenset({"review", "audit", "critique", "check", "verify"})),
+    ("debug", frozenset({"debug", "fix", "troubleshoot", "diagnose"})),
+    ("refactor", frozenset({"refactor", "optimize", "optimise", "improve", "clean", "simplify"})),
+    (
+        "transform",
+        frozenset(
+            {
+                "translate",
+                "rewrite",
+                "paraphrase",
+                "edit",
+                "proofread",
+                "polish",
+                "summarize",
+                "summarise",
+                "convert",
+                "format",
+                "shorten",
+                "condense",
+            }
+        ),
+    ),
+    ("explain", frozenset({"explain", "describe", "teach", "tutor"})),
+)
+_BUDGET = re.compile(r"\bon an? (?:tight |small |limited |low |shoestring )?budget\b", _I)
+_MONEY = re.compile(
+    r"\b(?:under|within|below|less than|max(?:imum)?(?: of)?|up to|no more than)\s+"
+    r"([$€£]\s?\d[\d,.]*\s?[kKmM]?\b|\d[\d,.]*\s?(?:dollars|euros|pounds|usd|eur|gbp)\b)",
+    _I,
+)
+_TRANSLATION_TARGET = re.compile(r"\b(?:into|to)\s+([A-Z][a-z]+(?: [A-Z][a-z]+)?)\b")
+
+
+def _role_play(clause: str) -> str | None:
+    match = _ROLE_PLAY.match(_strip_prefixes(clause.strip().rstrip(".!")))
+    if match is None:
+        return None
+    role = next(group for group in match.groups() if group)
+    return role.strip()
+
+
+def _mode(verb: str | None, formats: tuple[FormatSpec, ...], role: str | None) -> str:
+    if role is not None:
+        return "role"
+    if formats and formats[0].key == "tests":
+        return "test"
+    for mode, verbs in _MODES:
+        if verb in verbs:
+            return mode
+    return "create"
+
+
+_NUMBER_WORDS = {
+    word: str(number)
+    for number, word in enumerate(
+        ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"), start=1
+    )
+}
+_NUMBER_WORD = re.compile(rf"\b({'|'.join(_NUMBER_WORDS)})\b", _I)
+
+
+def _digits_for_number_words(text: str) -> str:
+    """ "one page", "five tips" -> "1 page", "5 tips", for the length and quantity patterns only."""
+    return _NUMBER_WORD.sub(lambda match: _NUMBER_WORDS[match.group(1).lower()], text)
+
+
+def _money_constraints(text: str) -> list[str]:
+    found = [f"Stay within a budget of {match.group(1).strip()}." for match in _MONEY.finditer(text)]
+    if _BUDGET.search(text):
+        found.append("Keep costs low, and give prices or cost ranges where you can.")
+    return found
 
 
 def _strip_prefixes(text: str) -> str:
@@ -305,9 +398,9 @@ def _task(clause: str, formats: tuple[FormatSpec, ...]) -> tuple[str, str | None
     else:
         verb = "write" if formats and formats[0].key in _WRITE_FORMATS else "create"
         text = f"{capitalise(verb)} {text}"
-    for pattern, name in CODE_LANGUAGES:  # "python" -> "Python"
-        if re.fullmatch(r"[A-Za-z+#]+", name):
-            text = re.sub(pattern, name, text, flags=_I)
+    for _, name in CODE_LANGUAGES:  # "python" -> "Python"
+        if re.fullmatch(r"[A-Za-z]+", name):
+            text = re.sub(rf"\b{name}\b", name, text, flags=_I)
     deliverable = re.match(rf"^\S+\s+{_NP}{_NP_END}", text, _I) if verb in _MAKING_VERBS else None
     noun = deliverable.group(1) if deliverable else None
     return as_sentence(text), verb, noun
@@ -353,7 +446,13 @@ def analyse(idea: str, persona: Persona = Persona.GENERIC, *, scan_text: str | N
         if parts_of_idea
         else [idea]
     )
-    task, verb, deliverable = _task(first_clauses[0], formats)
+    role = _role_play(first_clauses[0])
+    verb: str | None
+    deliverable: str | None
+    if role is not None:
+        task, verb, deliverable = as_sentence(f"Act as {role}"), "act", None
+    else:
+        task, verb, deliverable = _task(first_clauses[0], formats)
     for clause in first_clauses[1:]:
         _classify(clause, parts)
     for sentence in parts_of_idea[1:]:
@@ -361,14 +460,17 @@ def analyse(idea: str, persona: Persona = Persona.GENERIC, *, scan_text: str | N
             if clause and clause.strip():
                 _classify(clause.strip(), parts)
     constraints = list(parts["constraints"])
-    length_match = LENGTH.search(scan)
+    counted = _digits_for_number_words(scan)
+    length_match = LENGTH.search(counted)
     length = length_rule = None
     if length_match is not None:
         length_rule, length = length_requirement(length_match)
         constraints.append(length_rule)
-    quantity = QUANTITY.search(scan)
+    quantity = QUANTITY.search(counted)
     if quantity is not None:
         constraints.append(quantity_requirement(quantity))
+    constraints += _money_constraints(scan)
+    target = _TRANSLATION_TARGET.search(idea) if verb == "translate" else None
     return IdeaBrief(
         idea=idea,
         task=task,
@@ -390,4 +492,7 @@ def analyse(idea: str, persona: Persona = Persona.GENERIC, *, scan_text: str | N
         notes=tuple(
             as_sentence(line) for key in ("audience_lines", "input_lines", "format_lines") for line in parts[key]
         ),
+        mode=_mode(verb, formats, role),
+        role=role,
+        translation_target=target.group(1) if target else None,
     )

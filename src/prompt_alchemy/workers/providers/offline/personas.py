@@ -1,19 +1,53 @@
 """Persona guidance: what a code, writing, analysis or generic prompt must pin down.
 
 The persona changes *content* (code: language, interface, edge cases, tests; writing: tone,
-audience, length; analysis: data, method, assumptions, evidence). Each gap in the brief comes
-with the question to ask (prima materia) and the assumption to make instead (later phases).
+audience, length; analysis: data, method, assumptions, evidence), and within a persona the
+task's mode does too: writing tests, reviewing, debugging or refactoring code; creating or
+transforming (translating, summarising, editing) text; explaining; playing a role. Each gap in
+the brief comes with the question to ask (prima materia) and the default to assume instead
+(later phases). ``contract`` replaces the output-format contract when the mode has its own.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from prompt_alchemy.schemas.common import Persona
 from prompt_alchemy.workers.providers.offline.analysis import IdeaBrief
 
 __all__ = ["Gap", "Guidance", "guidance_for"]
+
+_GENERAL_PURPOSE = frozenset(
+    {"Python", "TypeScript", "JavaScript", "Go", "Rust", "Java", "C#", "C++", "Ruby", "PHP", "Swift", "Kotlin"}
+)
+_TEST_FRAMEWORKS = {
+    "Python": "pytest",
+    "JavaScript": "Jest or Vitest",
+    "TypeScript": "Jest or Vitest",
+    "Java": "JUnit 5",
+    "Kotlin": "JUnit 5",
+    "Go": "the standard testing package",
+    "Rust": "the built-in test harness (#[test])",
+    "Ruby": "RSpec",
+    "C#": "xUnit",
+    "PHP": "PHPUnit",
+    "Swift": "XCTest",
+}
+_WRITING_AUDIENCES = {
+    "email": "the recipient, who is busy",
+    "letter": "the recipient, who is busy",
+    "short_copy": "someone skimming the page",
+    "tweet": "someone scrolling past",
+}
+_REVIEW_FOCUS = (
+    (r"\bsecurity\b|\bvulnerab|\bsecure\b", "injection, authentication and authorisation, secrets in code, unsafe "
+     "deserialisation and missing input validation"),
+    (r"\bperformance\b|\bslow\b|\bspeed\b|\bfast\b", "algorithmic complexity, needless work in hot paths, I/O and "
+     "memory use"),
+    (r"\breadab|\bstyle\b|\bclean\b", "naming, structure, duplication and comments"),
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +66,7 @@ class Guidance:
     requirements: tuple[str, ...]
     gaps: tuple[Gap, ...]
     checks: tuple[str, ...]
+    contract: tuple[str, ...] | None = None  # the mode's own output contract, if any
 
 
 def _join(items: tuple[str, ...] | list[str]) -> str:
@@ -41,50 +76,78 @@ def _join(items: tuple[str, ...] | list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def _definite(noun: str | None, fallback: str) -> str:
+    return re.sub(r"^(?:an?|some)\s+", "the ", noun or fallback, flags=re.IGNORECASE)
+
+
 def _common_gaps(brief: IdeaBrief, default_audience: str) -> list[Gap]:
     gaps: list[Gap] = []
-    if brief.audience is None:
+    if brief.audience is None and brief.mode != "role":
         gaps.append(
             Gap(
                 "Who will use the result, and how much do they already know?",
                 f"If the audience matters and is not given, write for {default_audience}.",
             )
         )
-    if brief.primary_format is None:
+    if brief.primary_format is None and brief.mode not in {"role", "review", "debug"}:
         gaps.append(Gap("What exact shape should the answer take (prose, list, table, JSON...)?", ""))
     return gaps
+
+
+# ---------------------------------------------------------------- code
 
 
 def _code(brief: IdeaBrief) -> Guidance:
     language = brief.language
     edge = "; ".join(brief.edge_cases) or "empty, missing, malformed and unusually large input"
-    interface = re.sub(r"^(?:an?|some)\s+", "the ", brief.deliverable or "the code", flags=re.IGNORECASE)
-    focus = [
+    builders: dict[str, Callable[[IdeaBrief, str | None, str], Guidance]] = {
+        "test": _code_tests,
+        "review": _code_review,
+        "debug": _code_debug,
+        "refactor": _code_refactor,
+    }
+    return builders.get(brief.mode, _code_create)(brief, language, edge)
+
+
+def _language_gap(language: str | None) -> list[Gap]:
+    if language:
+        return []
+    return [Gap("Which programming language and version?", "If no language is given, use Python 3.11+ and say so.")]
+
+
+def _code_create(brief: IdeaBrief, language: str | None, edge: str) -> Guidance:
+    if language == "SQL":
+        return _sql_create(brief, edge)
+    interface = _definite(brief.deliverable, "the code")
+    focus = (
         f"Language: {language}" if language else "Language: not stated",
         f"Interface: {interface}: its name, typed parameters and return value",
         f"Input -> output: {_join(list(brief.inputs)) or 'not stated'} -> {brief.output or 'not stated'}",
         f"Edge cases: {edge}",
         "Errors: how invalid input is reported",
         "Tests: unit tests for typical input and each edge case",
-    ]
-    requirements = [
-        f"Write idiomatic {language}; use only the standard library unless a dependency is clearly justified."
-        if language
-        else "Use the language the user or the surrounding code names; if none, pick a mainstream one and state it.",
+    )
+    if language in _GENERAL_PURPOSE:
+        idiom = f"Write idiomatic {language}; use only the standard library unless a dependency is clearly justified."
+    elif language:
+        idiom = f"Write idiomatic {language}."
+    else:
+        idiom = "Use the language the user or the code names; if none, pick a mainstream one and state it."
+    requirements = (
+        idiom,
         f"Define a clear interface for {interface}: a descriptive name, typed parameters and the return type.",
         f"Handle these edge cases explicitly: {edge}.",
         "Reject invalid input with a specific, descriptive error instead of guessing.",
         "Add a short docstring; comment only where the logic is not obvious.",
         "Include unit tests that cover typical input and each edge case.",
-    ]
-    gaps = [
-        *(
-            []
-            if language
-            else [
-                Gap("Which programming language and version?", "If no language is given, use Python 3.11+ and say so.")
-            ]
-        ),
+    )
+    checks = (
+        "The code runs as written: imports included, no placeholders or pseudo-code.",
+        "Every listed edge case is handled or explicitly rejected.",
+        "The tests would pass against the code as written.",
+    )
+    gaps = (
+        *_language_gap(language),
         Gap(
             "What should happen on invalid input: raise an error, return a default, or skip it?",
             "On invalid input, raise a descriptive error.",
@@ -93,36 +156,198 @@ def _code(brief: IdeaBrief) -> Guidance:
             "Are there performance, memory or input-size limits?",
             "Assume inputs fit in memory; prefer clarity over micro-optimisation.",
         ),
-    ]
-    checks = (
-        "The code runs as written: imports included, no placeholders or pseudo-code.",
-        "Every listed edge case is handled or explicitly rejected.",
-        "The tests would pass against the code as written.",
     )
     role = f"You are a senior {language or 'software'} engineer who writes correct, readable, well-tested code."
-    return Guidance(
-        role, "developers who will call and maintain this code", tuple(focus), tuple(requirements), tuple(gaps), checks
+    return Guidance(role, "developers who will call and maintain this code", focus, requirements, gaps, checks)
+
+
+def _sql_create(brief: IdeaBrief, edge: str) -> Guidance:
+    focus = (
+        "Dialect: not stated"
+        if not re.search(r"postgres|mysql|sqlite|sql server|oracle|bigquery|snowflake", brief.idea, re.I)
+        else "Dialect: as named",
+        f"Result: {brief.output or brief.task.rstrip('.')}",
+        f"Edge cases: {edge}",
     )
+    requirements = (
+        "State the SQL dialect you assume (PostgreSQL unless told otherwise).",
+        "Use the table and column names given; where none are, state the schema you assume.",
+        f"Handle these cases explicitly: {edge}.",
+        "Pass values as bound parameters, never by string concatenation.",
+        "Explain any non-obvious clause in one sentence.",
+    )
+    gaps = (
+        Gap(
+            "Which database (dialect), and which tables and columns?",
+            "Assume PostgreSQL and state the schema you assume.",
+        ),
+        Gap("How should ties at a cut-off be handled?", "Break ties deterministically and say how."),
+    )
+    checks = ("The query runs on the stated dialect as written.", "NULLs, ties and empty results behave as stated.")
+    role = "You are a senior data engineer who writes correct, efficient, readable SQL."
+    return Guidance(role, "developers and analysts who will run this query", focus, requirements, gaps, checks)
+
+
+def _code_tests(brief: IdeaBrief, language: str | None, edge: str) -> Guidance:
+    framework = _TEST_FRAMEWORKS.get(language or "", "the project's test framework")
+    if re.search(r"\breact\b", brief.idea, re.IGNORECASE):
+        framework = "Jest or Vitest with React Testing Library"
+    subject = re.sub(
+        r"^(?:write|generate|create|add)\s+(?:unit\s+)?tests?\s+(?:for\s+)?", "", brief.task, flags=re.IGNORECASE
+    )
+    focus = (
+        f"Under test: {subject.rstrip('.')}",
+        f"Framework: {framework}",
+        f"Cases: the happy path, each edge case ({edge}) and each error path",
+    )
+    requirements = (
+        f"Use {framework}; one test per behaviour.",
+        f"Cover the happy path, every edge case and every error path: {edge}.",
+        "Keep tests independent and deterministic: no real network, clock or randomness; fake them.",
+        "Test through the public interface, not private details.",
+        "Name each test after the behaviour it checks.",
+    )
+    gaps = (
+        *_language_gap(language),
+        Gap(
+            "Can you share the code under test, or its interface?",
+            "Where the code is not shown, state the interface you assume.",
+        ),
+    )
+    checks = (
+        "Each test would fail if the behaviour it names broke.",
+        "No test depends on another test's state, the real clock or the network.",
+    )
+    role = f"You are a senior {language or 'software'} engineer who writes thorough, deterministic tests."
+    return Guidance(role, "developers who will maintain the tests", focus, requirements, gaps, checks)
+
+
+def _review_focus(brief: IdeaBrief) -> str:
+    for pattern, focus in _REVIEW_FOCUS:
+        if re.search(pattern, brief.idea, re.IGNORECASE):
+            return focus
+    return "correctness, security, readability and test coverage"
+
+
+def _code_review(brief: IdeaBrief, language: str | None, edge: str) -> Guidance:
+    focus_areas = _review_focus(brief)
+    requirements = (
+        f"Focus on {focus_areas}.",
+        "Order findings by severity: critical, high, medium, low.",
+        "For each finding give the location, what is wrong, why it matters and a concrete fix.",
+        "Quote only the lines a finding is about; do not rewrite the whole code.",
+        "Say plainly when you find nothing serious rather than inventing issues.",
+    )
+    contract = (
+        "One block per finding, most severe first: severity, location, problem, why it matters, fix.",
+        "End with a one-line overall verdict.",
+    )
+    gaps = (
+        Gap(
+            "Which language, framework and runtime context?",
+            "Infer the language and framework from the code and say so.",
+        ),
+        Gap(
+            "What matters most: security, performance, readability?", f"Without other guidance, focus on {focus_areas}."
+        ),
+    )
+    checks = ("Every finding points to a specific location.", "Every fix is concrete enough to apply as written.")
+    role = f"You are a senior {language or 'software'} reviewer who finds real problems and proposes concrete fixes."
+    return Guidance(role, "the author of the code", (f"Focus: {focus_areas}",), requirements, gaps, checks, contract)
+
+
+def _code_debug(brief: IdeaBrief, language: str | None, edge: str) -> Guidance:
+    requirements = (
+        "Find the root cause before proposing a fix; state it in one or two sentences.",
+        "Propose the smallest change that fixes it, as a diff or the corrected code.",
+        "Add a test that fails before the fix and passes after it.",
+        "If the information is not enough, say exactly what else you need (error message, logs, versions, input).",
+    )
+    contract = (
+        "Root cause: one or two sentences.",
+        "Fix: the change as a diff or corrected code in a fenced block.",
+        "Verification: the test, and how to run it.",
+    )
+    gaps = (
+        Gap(
+            "What is the exact error message or wrong behaviour, and how is it reproduced?",
+            "Reason from the code and symptoms given; say what you assume.",
+        ),
+        *_language_gap(language),
+    )
+    checks = ("The fix addresses the root cause, not only the symptom.", "The fix changes nothing else.")
+    role = f"You are an experienced {language or 'software'} engineer who finds root causes before fixing symptoms."
+    return Guidance(
+        role,
+        "the developer who hit the bug",
+        ("Root cause first, then the smallest fix",),
+        requirements,
+        gaps,
+        checks,
+        contract,
+    )
+
+
+def _code_refactor(brief: IdeaBrief, language: str | None, edge: str) -> Guidance:
+    requirements = (
+        "Keep the behaviour identical; say explicitly if any change alters it.",
+        "Keep the public interface unless told otherwise.",
+        "Improve in small, explained steps: naming, structure, duplication, complexity.",
+        "Keep or add tests that prove the behaviour is unchanged.",
+    )
+    contract = (
+        "The refactored code in one fenced code block.",
+        "Then the list of changes, one line each, with the reason.",
+    )
+    gaps = (
+        Gap(
+            "What is the goal: readability, performance or testability?",
+            "Optimise for readability unless told otherwise.",
+        ),
+    )
+    checks = ("Behaviour is unchanged for every input the original handled.",)
+    role = f"You are a senior {language or 'software'} engineer who refactors safely, in small steps."
+    return Guidance(
+        role,
+        "developers who maintain this code",
+        ("Same behaviour, clearer code",),
+        requirements,
+        gaps,
+        checks,
+        contract,
+    )
+
+
+# ---------------------------------------------------------------- writing
 
 
 def _writing(brief: IdeaBrief) -> Guidance:
+    if brief.mode == "transform":
+        return _writing_transform(brief)
     tone = _join(list(brief.tones))
-    audience = brief.audience or "a general, non-specialist reader"
-    focus = [
+    primary = brief.primary_format.key if brief.primary_format else None
+    default_audience = _WRITING_AUDIENCES.get(primary or "", "a general, non-specialist reader")
+    if re.search(r"\bcover letter\b", brief.idea, re.IGNORECASE):
+        default_audience = "a hiring manager screening many applications"
+    audience = brief.audience or default_audience
+    focus = (
         f"Tone: {tone}" if tone else "Tone: not stated",
         f"Audience: {audience}",
         f"Length: {brief.length}" if brief.length else "Length: not stated",
         "Structure: a strong opening, one idea per paragraph, a clear close or call to action",
-    ]
+    )
     requirements = [
         f"Write for {audience}: use words they know and examples they recognise.",
         f"Use a {tone} tone throughout." if tone else "Use a clear, warm, professional tone unless told otherwise.",
-        "Open with the main point; end with a clear takeaway or next step.",
-        "Prefer concrete details to generic claims; cut clichés and filler.",
     ]
-    if brief.length is None:
+    if primary == "short_copy":
+        requirements.append("Lead with the benefit the reader cares about; use concrete, vivid words.")
+    else:
+        requirements.append("Open with the main point; end with a clear takeaway or next step.")
+    requirements.append("Prefer concrete details to generic claims; cut clichés and filler.")
+    if brief.length is None and primary != "short_copy":
         requirements.append("Keep it as short as the message allows.")
-    if brief.primary_format is not None and brief.primary_format.key == "email":
+    if primary == "email":
         requirements.append("Write a specific subject line that says what the email is about.")
     gaps = [
         *(
@@ -137,7 +362,7 @@ def _writing(brief: IdeaBrief) -> Guidance:
         ),
         *(
             []
-            if brief.length
+            if brief.length or primary == "short_copy"
             else [
                 Gap("How long should it be?", "If no length is given, keep it brief: a few short paragraphs at most.")
             ]
@@ -153,36 +378,89 @@ def _writing(brief: IdeaBrief) -> Guidance:
         "Any placeholder is clearly marked in [brackets].",
     )
     role = "You are an experienced writer and editor who adapts tone, structure and length to the reader."
-    return Guidance(role, "a general, non-specialist reader", tuple(focus), tuple(requirements), tuple(gaps), checks)
+    return Guidance(role, default_audience, focus, tuple(requirements), tuple(gaps), checks)
+
+
+def _writing_transform(brief: IdeaBrief) -> Guidance:
+    verb = brief.verb or "rewrite"
+    source = _join(list(brief.inputs)) or "the text provided"
+    if verb == "translate":
+        target = brief.translation_target or "the target language"
+        requirements: tuple[str, ...] = (
+            f"Translate into natural, idiomatic {target}, not word for word.",
+            "Keep the meaning, tone and formatting of the original; add and remove nothing.",
+            "Leave names, numbers, code and URLs unchanged unless told otherwise.",
+            "Where a phrase has no direct equivalent, choose the closest natural wording and note it after the text.",
+        )
+        gaps: tuple[Gap, ...] = (
+            Gap(
+                "Which regional variant and register?",
+                "If no variant is given, use the most widely used standard variant.",
+            ),
+        )
+        into = f" into {brief.translation_target}" if brief.translation_target else ""
+        role = f"You are a professional translator{into}."
+    elif verb in {"summarize", "summarise", "condense", "shorten"}:
+        requirements = (
+            "Keep only the main points and the facts that support them; add no new information.",
+            "Keep the original's meaning and emphasis; do not editorialise.",
+            "Name who did what, and keep figures exact.",
+        )
+        gaps = (
+            ()
+            if brief.length
+            else (
+                Gap(
+                    "How long should the summary be?",
+                    "If no length is given, keep it to about a fifth of the original.",
+                ),
+            )
+        )
+        role = "You are an expert editor who summarises faithfully and concisely."
+    else:
+        requirements = (
+            "Keep every fact and the author's meaning; change only wording, clarity and flow.",
+            "Preserve the author's voice unless asked to change it.",
+            "After the text, list the significant changes, one line each.",
+        )
+        gaps = (Gap("Light touch or a deeper rewrite?", "Make the smallest changes that achieve the goal."),)
+        role = "You are a meticulous editor who improves text without changing what it says."
+    contract = ("Return the transformed text first, complete and ready to use.", "Then any notes, as a short list.")
+    checks = ("Nothing in the result contradicts or goes beyond the original.",)
+    focus = (f"Source: {source}", f"Operation: {verb}")
+    return Guidance(role, "the readers of the original", focus, requirements, gaps, checks, contract)
+
+
+# ---------------------------------------------------------------- analysis
 
 
 def _analysis(brief: IdeaBrief) -> Guidance:
     data = _join(list(brief.inputs)) or "not stated"
-    focus = [
+    focus = (
         f"Data: {data}",
         "Method: the approach, stated before the findings",
         "Assumptions: listed explicitly",
         "Evidence: figures or quotes from the data behind every claim",
         "Uncertainty: a confidence level per conclusion and the limitations",
-    ]
-    requirements = [
+    )
+    requirements = (
         "Use only the data provided; say where it is insufficient instead of inventing figures.",
         "State your method before presenting findings.",
         "List your assumptions explicitly.",
         "Back every finding with specific evidence from the data (numbers, quotes or examples).",
         "Distinguish correlation from causation and give a confidence level for each conclusion.",
         "End with recommendations that follow from the findings.",
-    ]
-    gaps = [
+    )
+    gaps = (
         *(
-            []
+            ()
             if brief.inputs
-            else [
+            else (
                 Gap(
                     "What data is available: source, time range, size?",
                     "Work only with data given in the conversation; ask for it if none is.",
-                )
-            ]
+                ),
+            )
         ),
         Gap(
             "Which decision will this analysis inform?",
@@ -192,7 +470,7 @@ def _analysis(brief: IdeaBrief) -> Guidance:
             "Which metrics matter most?",
             "If metrics are not named, choose the few that best answer the question and say why.",
         ),
-    ]
+    )
     checks = (
         "Every number comes from the data or is labelled as an estimate.",
         "Assumptions and limitations are stated.",
@@ -200,53 +478,87 @@ def _analysis(brief: IdeaBrief) -> Guidance:
     )
     role = "You are a rigorous analyst who separates evidence from assumptions and states uncertainty plainly."
     return Guidance(
-        role,
-        "decision-makers who need the conclusions and the evidence behind them",
-        tuple(focus),
+        role, "decision-makers who need the conclusions and the evidence behind them", focus, requirements, gaps, checks
+    )
+
+
+# ---------------------------------------------------------------- generic
+
+
+def _role_play(brief: IdeaBrief) -> Guidance:
+    role_text = brief.role or "an expert assistant"
+    requirements = [
+        "Stay in this role for the whole conversation.",
+        "Ask one clarifying question when a request is ambiguous, instead of guessing.",
+        "If asked to do something outside the role, say so briefly and steer back.",
+    ]
+    if re.search(r"\b(?:tutor|teacher|coach|mentor|socratic)\b", role_text, re.IGNORECASE):
+        requirements[1:1] = [
+            "Guide with questions rather than giving answers outright; reveal one only after the learner has tried.",
+            "Check understanding with one short question before moving on.",
+        ]
+    if re.search(r"\binterviewer\b", role_text, re.IGNORECASE):
+        requirements[1:1] = ["Ask one question at a time and wait for the answer before the next."]
+    gaps = (
+        Gap("How should a conversation start and end?", "Open with a short greeting that says what you can help with."),
+    )
+    checks = ("Every reply stays in role and moves the conversation toward the user's goal.",)
+    return Guidance(
+        f"You are {role_text}.",
+        "the people who will talk to this assistant",
+        (f"Role: {role_text}",),
         tuple(requirements),
-        tuple(gaps),
+        gaps,
         checks,
     )
 
 
 def _generic(brief: IdeaBrief) -> Guidance:
-    focus = [
+    if brief.mode == "role":
+        return _role_play(brief)
+    if brief.mode == "explain":
+        requirements: tuple[str, ...] = (
+            "Start from what the reader already knows and build up one step at a time.",
+            "Use one concrete example or analogy for each new idea.",
+            "Define every technical term the first time it appears.",
+            "End with a one-sentence summary.",
+        )
+        checks: tuple[str, ...] = ("A reader at the stated level could follow every step.",)
+        audience = "a curious non-specialist"
+    else:
+        requirements = (
+            "Be specific and concrete; prefer examples to abstractions.",
+            "Cover every part of the task; leave out what it does not ask for.",
+            "If something is ambiguous, state the assumption you make and continue.",
+        )
+        checks = ("The answer addresses every part of the task.", "Assumptions are stated, not hidden.")
+        audience = "a capable non-specialist"
+    focus = (
         f"Goal: {brief.task}",
         f"Audience: {brief.audience or 'not stated'}",
         "Success: what a complete, useful answer contains",
-    ]
-    requirements = [
-        "Be specific and concrete; prefer examples to abstractions.",
-        "Cover every part of the task; leave out what it does not ask for.",
-        "If something is ambiguous, state the assumption you make and continue.",
-    ]
-    gaps = [
+    )
+    gaps = (
         Gap("What is the result for: who uses it, and how?", "Assume the reader will act on the answer directly."),
         Gap(
             "What does a great answer look like?",
             "Aim for complete but concise: depth where it helps, brevity elsewhere.",
         ),
-    ]
-    checks = (
-        "The answer addresses every part of the task.",
-        "Assumptions are stated, not hidden.",
     )
-    return Guidance(
-        "You are a knowledgeable, precise assistant.",
-        "a capable non-specialist",
-        tuple(focus),
-        tuple(requirements),
-        tuple(gaps),
-        checks,
-    )
+    return Guidance("You are a knowledgeable, precise assistant.", audience, focus, requirements, gaps, checks)
 
 
 _BUILDERS = {Persona.CODE: _code, Persona.WRITING: _writing, Persona.ANALYSIS: _analysis, Persona.GENERIC: _generic}
 
 
 def guidance_for(brief: IdeaBrief) -> Guidance:
-    """Guidance for the brief's (possibly inferred) persona, with the gaps common to all of them."""
-    guidance = _BUILDERS[brief.persona](brief)
+    """Guidance for the brief's (possibly inferred) persona and mode, with the gaps common to all of them."""
+    builder = _BUILDERS[brief.persona]
+    if brief.mode == "role":
+        builder = _role_play
+    elif brief.mode == "transform" and brief.persona is Persona.GENERIC:  # summarising or translating is writing
+        builder = _writing_transform
+    guidance = builder(brief)
     gaps = _common_gaps(brief, guidance.default_audience) + list(guidance.gaps)
     return Guidance(
         guidance.role,
@@ -255,4 +567,5 @@ def guidance_for(brief: IdeaBrief) -> Guidance:
         guidance.requirements,
         tuple(gaps[:5]),
         guidance.checks,
+        guidance.contract,
     )

@@ -64,10 +64,16 @@ def requirements_for(brief: IdeaBrief, guide: Guidance) -> list[str]:
     return dedupe(user + persona)
 
 
-def _format_contract(brief: IdeaBrief) -> list[str]:
+_CONVERSATION = ("Reply conversationally: short turns, one idea or question at a time.",)
+
+
+def _format_contract(brief: IdeaBrief, guide: Guidance) -> list[str]:
     primary = brief.primary_format
     lines: list[str] = []
-    if primary is None:
+    own = _CONVERSATION if brief.mode == "role" else guide.contract
+    if own is not None and (primary is None or primary.key in {"code", "tests"}):
+        lines += list(own)
+    elif primary is None:
         lines.append("Use short paragraphs; add headings or lists only where they make the answer easier to scan.")
     else:
         lines += list(primary.contract)
@@ -76,7 +82,7 @@ def _format_contract(brief: IdeaBrief) -> list[str]:
             lines += list(secondary.contract)
     if brief.length:
         lines.append(f"Length: {brief.length}.")
-    if primary is None or primary.key not in {"json", "yaml", "xml", "csv"}:
+    if brief.mode != "role" and (primary is None or primary.key not in {"json", "yaml", "xml", "csv"}):
         lines.append("Start directly with the answer: no preamble, no closing pleasantries.")
     return lines
 
@@ -206,7 +212,8 @@ def prima_materia(
     )
     if brief.context or brief.notes:
         sections.append(Section("context", "Context", tuple(brief.context + brief.notes)))
-    sections.append(Section("persona_focus", f"{brief.persona.value.capitalize()} focus", guide.focus))
+    focus_name = "Role" if brief.mode == "role" else brief.persona.value.capitalize()
+    sections.append(Section("persona_focus", f"{focus_name} focus", guide.focus))
     sections.append(Section("open_questions", "Open questions", tuple(gap.question for gap in guide.gaps)))
     return render(PromptDocument(None, tuple(sections)), family)
 
@@ -239,7 +246,7 @@ def solutio(brief: IdeaBrief, family: TargetFamily, variant: int = 0, refinement
         requirements.append("Work in this order: " + "; then ".join(steps) + ".")
     elif variant == 1 and not refine.compact:
         requirements.append(_think_first(brief))
-    output = _format_contract(brief)
+    output = _format_contract(brief, guide)
     if refine.example and (shape := example_shape(brief)):
         output.append("Follow this shape: " + " / ".join(line for line in shape.splitlines() if line.strip()) + ".")
     sections = [
@@ -274,7 +281,7 @@ def coagulatio(brief: IdeaBrief, family: TargetFamily, variant: int = 0, refinem
     sections.append(Section("constraints", "Requirements", tuple(dedupe(requirements)), numbered=True))
     if refine.steps:
         sections.append(Section("steps", "Steps", _STEPS[brief.persona], numbered=True))
-    sections.append(Section("output_format", "Output format", tuple(_format_contract(brief)), numbered=True))
+    sections.append(Section("output_format", "Output format", tuple(_format_contract(brief, guide)), numbered=True))
     success = refine.success_criteria
     if refine.context and not success:
         success = (f"The answer addresses each of: {', '.join(brief.key_terms[:8])}.",)

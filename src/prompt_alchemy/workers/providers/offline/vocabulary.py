@@ -47,7 +47,7 @@ TASK_VERBS = _word_set(
 
 INPUT_VERBS = (
     "summarize|summarise|translate|analyze|analyse|classify|categorize|categorise|review|proofread|edit|"
-    "refactor|debug|fix|rewrite|paraphrase|parse|parses|parsing|convert|converts|clean|cleans|validate|"
+    "refactor|rewrite|paraphrase|parse|parses|parsing|convert|converts|clean|cleans|validate|"
     "validates|grade|critique|tag|label|sort|sorts|filter|filters|process|processes|transform|transforms|"
     "normalize|normalise|audit|score|rank|compare|reads|read|takes|accepts|receives|ingests|consumes"
 )
@@ -160,7 +160,9 @@ PERSONA_SIGNALS: dict[str, str] = {
         r"\bcode\b|\bfunction\b|\bclass\b|\bscript\b|\bprogram\b|\bapi\b|\bendpoint\b|\bbug\b|\brefactor\b|"
         r"\bimplement\w*\b|\balgorithm\b|\bregex\b|\bsql\b|\bcli\b|\blibrary\b|\bunit tests?\b|\bcompile\w*\b|"
         r"\bdebug\w*\b|\bmethod\b|\bmodule\b|\bdocker\w*\b|\bdeploy\w*\b|\brepos?\b|\brepositor(?:y|ies)\b|"
-        r"\bbackend\b|\bfrontend\b|"
+        r"\bbackend\b|\bfrontend\b|\bpull requests?\b|\bdiffs?\b|\bcommits?\b|\bcodebase\b|\bstack ?traces?\b|"
+        r"\bexceptions?\b|\bcomponents?\b|\breact\b|\bvue\b|\bangular\b|\bfastapi\b|\bdjango\b|\bflask\b|"
+        r"\bvulnerabilit\w*\b|\bqueries\b|\bschema\b|"
         r"\bpython\b|\bjavascript\b|\btypescript\b|\brust\b|\bjava\b|\bgolang\b|\bc\+\+|\bruby\b|\bphp\b"
     ),
     "writing": (
@@ -168,7 +170,8 @@ PERSONA_SIGNALS: dict[str, str] = {
         r"\bcopy\b|\bletter\b|"
         r"\bnewsletter\b|\btweet\b|\bcaption\b|\bheadline\b|\bslogan\b|\bspeech\b|\bpress release\b|"
         r"\bcover letter\b|\bbio\b|\bdescription\b|\bannouncement\b|\bscript for\b|\btagline\b|\bcopywriting\b|"
-        r"\bproofread\b|\bedit my\b|\bpitch\b|\blanding page\b|\bstatement\b|\binvitation\b"
+        r"\bproofread\b|\bedit my\b|\bpitch\b|\blanding page\b|\bstatement\b|\binvitation\b|\btranslat\w*\b|"
+        r"\bparaphras\w*\b|\bcopy ?edit\w*\b"
     ),
     "analysis": (
         r"\banaly[sz]\w*\b|\bdata\b|\bdataset\b|\bmetrics?\b|\btrends?\b|\bcompare\b|\bevaluate\b|\bassess\w*\b|"
@@ -250,6 +253,14 @@ FORMATS: tuple[tuple[re.Pattern[str], FormatSpec], ...] = tuple(
             ),
         ),
         (
+            r"\bheadlines?\b|\btaglines?\b|\bslogans?\b|\bsubject lines?\b|\bcaptions?\b|\btitles? for\b",
+            _spec(
+                "short_copy",
+                "short copy",
+                "Give the best option first, then up to four alternatives, one per line, each under 12 words.",
+            ),
+        ),
+        (
             r"\b(?:an?|the|follow-up|cold|reply|short|polite|formal) e-?mail\b|\be-?mails? (?:to|for|reply|template)\b",
             _spec(
                 "email",
@@ -277,7 +288,7 @@ FORMATS: tuple[tuple[re.Pattern[str], FormatSpec], ...] = tuple(
             ),
         ),
         (
-            r"\ba list of\b|\blist (?:the|all|some)\b|\bideas\b|\bsuggestions\b|\boptions\b|\bnames\b",
+            r"\ba list of\b|\blist (?:the|all|some)\b|\bideas\b|\bsuggestions\b",
             _spec(
                 "list", "numbered list", "Return a numbered list, one item per line, each with a one-line rationale."
             ),
@@ -328,8 +339,8 @@ FORMATS: tuple[tuple[re.Pattern[str], FormatSpec], ...] = tuple(
             _spec(
                 "plan",
                 "plan",
-                "Organise it by phase or time period, each with concrete actions and an owner or "
-                "deadline where relevant.",
+                "Organise it by day, phase or period, each with concrete actions (and times, costs or "
+                "owners where they matter).",
             ),
         ),
         (
