@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from prompt_alchemy.bus import Bus, RequestContext
+from prompt_alchemy.errors import NotFound
 from prompt_alchemy.gateway.http import HttpSettings
 from prompt_alchemy.schemas.registry import STORAGE_GET
 from prompt_alchemy.schemas.storage import GetReply, GetRequest
@@ -160,3 +161,24 @@ async def test_invalid_path_id_is_a_422(http: aiohttp.ClientSession, openapi_che
         assert response.status == 422
         body = await _error(response, openapi_check)
     assert body["details"]["errors"][0]["field"] == "id"  # type: ignore[index]
+
+
+async def test_the_callers_trace_reaches_the_service(gateway_bus: Bus, http: aiohttp.ClientSession) -> None:
+    seen: list[str] = []
+
+    async def recording_get(request: GetRequest, context: RequestContext) -> GetReply:
+        seen.append(context.trace_id)
+        raise NotFound(f"no prompt with id {request.id!r}")
+
+    subscription = await gateway_bus.serve(STORAGE_GET, recording_get)
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    try:
+        async with http.get("/api/v1/prompts/abc", headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"}):
+            pass
+        async with http.get("/api/v1/prompts/abc", headers={"traceparent": "garbage"}) as response:
+            assert response.status == 404
+    finally:
+        await subscription.unsubscribe()
+    assert seen[0] == trace
+    assert len(seen[1]) == 32
+    assert seen[1] != trace

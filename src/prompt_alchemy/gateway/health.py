@@ -75,7 +75,7 @@ async def check_health(
     bus: Bus, services: tuple[str, ...] = DEFAULT_SERVICES, *, timeout: float = 2.0
 ) -> GatewayHealth:
     """Ask every required service at once; a missing one costs at most ``timeout`` seconds."""
-    pings_task = asyncio.ensure_future(discover_pings(bus, wait=min(timeout, 0.5), expected=len(services)))
+    pings_task = asyncio.ensure_future(discover_pings(bus, wait=min(timeout, 0.5), expected=len(services) or None))
     results = await asyncio.gather(*(_service_health(bus, name, timeout) for name in services))
     pings = await pings_task
     by_name: dict[str, list[str]] = {}

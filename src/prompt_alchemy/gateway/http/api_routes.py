@@ -13,10 +13,10 @@ from aiohttp import web
 
 from prompt_alchemy.gateway.feedback import submit_feedback
 from prompt_alchemy.gateway.http.operations import Handler, Operation, QueryParam
-from prompt_alchemy.gateway.http.request_parsing import parse_request
+from prompt_alchemy.gateway.http.request_parsing import parse_request, trace_headers
 from prompt_alchemy.gateway.http.responses import model_response
 from prompt_alchemy.gateway.http.sse import stream_generation, wants_event_stream
-from prompt_alchemy.gateway.http.state import BUS, FEEDBACK, METRICS, SETTINGS, trace_headers
+from prompt_alchemy.gateway.http.state import BUS, FEEDBACK, METRICS, SETTINGS
 from prompt_alchemy.gateway.model_views import model_without
 from prompt_alchemy.schemas import registry
 from prompt_alchemy.schemas.engine import GenerateRequest

@@ -8,6 +8,7 @@ input is validated by the full bus model in JSON mode, exactly as a worker would
 from __future__ import annotations
 
 import json
+import re
 import types
 from typing import Any, Union, get_args, get_origin
 
@@ -20,7 +21,15 @@ from prompt_alchemy.bus.codec import field_errors
 from prompt_alchemy.errors import BadRequest, Unprocessable
 from prompt_alchemy.gateway.http.operations import Operation, QueryParam
 
-__all__ = ["is_list_param", "parse_request", "read_json_object", "validate_model"]
+__all__ = ["is_list_param", "parse_request", "read_json_object", "trace_headers", "validate_model"]
+
+_TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
+def trace_headers(request: web.Request) -> dict[str, str]:
+    """Carry the caller's W3C trace into the bus, so a request is one trace end to end."""
+    traceparent = request.headers.get("traceparent", "").strip().lower()
+    return {"traceparent": traceparent} if _TRACEPARENT.match(traceparent) else {}
 
 
 async def read_json_object(request: web.Request, *, optional: bool = False) -> dict[str, Any]:

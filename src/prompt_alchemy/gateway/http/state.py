@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from aiohttp import web
@@ -12,7 +11,7 @@ from prompt_alchemy.gateway.feedback import FeedbackSink
 from prompt_alchemy.gateway.http.metrics import HttpMetrics
 from prompt_alchemy.gateway.http.settings import HttpSettings
 
-__all__ = ["BUS", "FEEDBACK", "METRICS", "OPENAPI", "PUBLIC_ROUTES", "SETTINGS", "trace_headers"]
+__all__ = ["BUS", "FEEDBACK", "METRICS", "OPENAPI", "PUBLIC_ROUTES", "SETTINGS"]
 
 BUS = web.AppKey("bus", Bus)
 FEEDBACK: web.AppKey[FeedbackSink] = web.AppKey("feedback")
@@ -20,11 +19,3 @@ SETTINGS = web.AppKey("settings", HttpSettings)
 METRICS = web.AppKey("metrics", HttpMetrics)
 PUBLIC_ROUTES = web.AppKey("public_routes", frozenset[str])
 OPENAPI = web.AppKey("openapi", dict[str, Any])
-
-_TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
-
-
-def trace_headers(request: web.Request) -> dict[str, str]:
-    """Carry the caller's W3C trace into the bus, so a request is one trace end to end."""
-    traceparent = request.headers.get("traceparent", "").strip().lower()
-    return {"traceparent": traceparent} if _TRACEPARENT.match(traceparent) else {}
