@@ -70,6 +70,16 @@ class _Guard:
     semaphore: asyncio.Semaphore
 
 
+def _unknown_model(error: ProviderError, provider: str, model: str) -> NotFound | None:
+    """A vendor 404 means the model does not exist there: a NotFound naming it (None for other errors)."""
+    if error.details.get("vendor_status") != 404:
+        return None
+    return NotFound(
+        f"model {model!r} not found at provider {provider!r}: {error.message}",
+        details={**error.details, "model": model},
+    )
+
+
 def _public_url(url: str | None) -> str | None:
     """A base URL without user info, query or fragment (those can carry credentials)."""
     if url is None:
@@ -249,12 +259,10 @@ class ProviderRegistry:
             try:
                 return await provider.complete(request, model, timeout_s)
             except ProviderError as error:
-                if error.details.get("vendor_status") == 404:
-                    raise NotFound(
-                        f"model {model!r} not found at provider {name!r}: {error.message}",
-                        details={**error.details, "model": model},
-                    ) from error
-                raise
+                missing = _unknown_model(error, name, model)
+                if missing is None:
+                    raise
+                raise missing from error
 
         guard = self._guards[name]
         return await call_with_retries(
@@ -362,12 +370,10 @@ class ProviderRegistry:
             try:
                 result = await provider.embed(request.texts, model, timeout)
             except ProviderError as error:
-                if error.details.get("vendor_status") == 404:
-                    raise NotFound(
-                        f"model {model!r} not found at provider {name!r}: {error.message}",
-                        details={**error.details, "model": model},
-                    ) from error
-                raise
+                missing = _unknown_model(error, name, model)
+                if missing is None:
+                    raise
+                raise missing from error
             return EmbedReply(
                 provider=name,
                 model=result.model,
