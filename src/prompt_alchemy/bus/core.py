@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -74,6 +75,7 @@ class Bus:
         self.max_payload = min(max_payload, transport.max_payload)
         self.default_timeout = default_timeout
         self.observers: list[ServeObserver] = []  # told about every request this bus serves (metrics)
+        self.in_flight: Counter[str] = Counter()  # requests being handled now, by subject (metrics)
 
     @property
     def is_closed(self) -> bool:
@@ -151,6 +153,7 @@ class Bus:
             context = RequestContext.from_headers(message.subject, message.headers)
             token = set_current(context)
             failure: ServiceError | None = None
+            self.in_flight[contract.subject] += 1
             try:
                 try:
                     if len(message.data) > self.max_payload:
@@ -178,12 +181,15 @@ class Bus:
                     data, headers = encode_error(failure)
                 await self._reply(message, data, headers, failure)
             finally:
-                reset_current(token)
+                self.in_flight[contract.subject] -= 1
                 elapsed = time.perf_counter_ns() - started
-                if observer is not None:
-                    observer(contract.subject, elapsed, failure)
-                for bus_observer in self.observers:
-                    bus_observer(contract.subject, elapsed, failure)
+                try:  # observers run inside the request's context: what they log carries its trace id
+                    if observer is not None:
+                        observer(contract.subject, elapsed, failure)
+                    for bus_observer in self.observers:
+                        bus_observer(contract.subject, elapsed, failure)
+                finally:
+                    reset_current(token)
 
         return await self.transport.subscribe(contract.subject, on_message, queue=queue, concurrency=concurrency)
 
