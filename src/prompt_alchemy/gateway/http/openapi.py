@@ -76,7 +76,10 @@ class _Schemas:
 
 
 def _error_response(code: int, schemas: _Schemas) -> dict[str, Any]:
-    phrase = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else "Error"
+    try:
+        phrase = HTTPStatus(code).phrase
+    except ValueError:
+        phrase = "Error"
     response: dict[str, Any] = {
         "description": phrase,
         "content": {"application/json": {"schema": schemas.ref(ErrorBody, "serialization")}},
