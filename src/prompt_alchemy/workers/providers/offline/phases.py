@@ -214,8 +214,28 @@ def prima_materia(
         sections.append(Section("context", "Context", tuple(brief.context + brief.notes)))
     focus_name = "Role" if brief.mode == "role" else brief.persona.value.capitalize()
     sections.append(Section("persona_focus", f"{focus_name} focus", guide.focus))
+    angle = _working_angle(refinements or Refinements())
+    if angle:
+        sections.append(Section("angle", "Angle for this draft", angle))
     sections.append(Section("open_questions", "Open questions", tuple(gap.question for gap in guide.gaps)))
     return render(PromptDocument(None, tuple(sections)), family)
+
+
+def _working_angle(refine: Refinements) -> tuple[str, ...]:
+    """What the chain's emphasis asks this brief to carry forward, so parallel chains differ from the start."""
+    angle: list[str] = []
+    if refine.compact:
+        angle.append("Aim for the shortest prompt that still fully specifies the task.")
+    if refine.example:
+        angle.append("Collect the awkward cases and one worked example before drafting.")
+    if refine.steps:
+        angle.append("Plan the answer as explicit numbered steps with a strict output template.")
+    if refine.context:
+        angle.append("Spell out who the reader is, what they already know and what success looks like.")
+    if refine.robust:
+        angle.append("Decide what the model must do when information is missing or ambiguous.")
+    angle.extend(refine.requirements)
+    return tuple(angle)
 
 
 def _paragraph(sentences: list[str]) -> str:
