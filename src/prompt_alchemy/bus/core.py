@@ -25,6 +25,7 @@ from prompt_alchemy.bus.codec import (
     validate,
 )
 from prompt_alchemy.bus.context import RequestContext, outgoing_headers, reset_current, set_current
+from prompt_alchemy.bus.failures import as_service_error
 from prompt_alchemy.bus.memory_transport import InMemoryTransport
 from prompt_alchemy.bus.nats_transport import NatsOptions, NatsTransport
 from prompt_alchemy.bus.transport import DEFAULT_MAX_PAYLOAD, RawHandler, RawMessage, Subscription, Transport
@@ -37,7 +38,6 @@ from prompt_alchemy.errors import (
     PayloadTooLarge,
     RequestTimeout,
     ServiceError,
-    Unavailable,
     UnknownSubject,
 )
 from prompt_alchemy.schemas.registry import Contract, ContractKind, contract_for
@@ -168,12 +168,8 @@ class Bus:
                     if not isinstance(result, reply_model):
                         raise TypeError(f"handler returned {type(result).__name__}, not {reply_model.__name__}")
                     data, headers = encode(result, max_payload=self.max_payload), dict[str, str]()
-                except ServiceError as error:
-                    failure = error
-                except NoResponders as error:
-                    failure = Unavailable(f"a service this request needs is not running: {error}")
-                except RequestTimeout as error:
-                    failure = DeadlineExceeded(f"a service this request needs did not answer in time: {error}")
+                except (ServiceError, NoResponders, RequestTimeout) as error:
+                    failure = as_service_error(error)
                 except Exception as error:
                     log.exception("handler of %s failed (trace %s)", contract.subject, context.trace_id)
                     failure = internal_error(contract.subject, error)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from prompt_alchemy.bus import RequestContext
+from prompt_alchemy.bus.failures import as_service_error
 from prompt_alchemy.schemas.engine import BatchItemResult, BatchReply, BatchRequest, GenerateRequest
 from prompt_alchemy.schemas.errors import ErrorBody
-from prompt_alchemy.workers.generation.failures import as_service_error
 from prompt_alchemy.workers.generation.generation import Generator
 
 __all__ = ["run_batch"]

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from prompt_alchemy.bus.failures import as_service_error
 from prompt_alchemy.errors import DeadlineExceeded
 from prompt_alchemy.schemas.common import Phase, Usage
 from prompt_alchemy.schemas.engine import GenerateRequest
@@ -19,7 +20,6 @@ from prompt_alchemy.schemas.learning import Weights
 from prompt_alchemy.schemas.ranking import RankingInput
 from prompt_alchemy.workers.generation.candidates import Candidate
 from prompt_alchemy.workers.generation.deadline import Budget
-from prompt_alchemy.workers.generation.failures import as_service_error
 from prompt_alchemy.workers.generation.judge import JudgeRequest, LlmJudge
 from prompt_alchemy.workers.generation.ranker import score_candidate
 

@@ -15,6 +15,7 @@ import time
 import uuid
 
 from prompt_alchemy.bus import Bus, RequestContext
+from prompt_alchemy.bus.failures import as_service_error
 from prompt_alchemy.errors import BadRequest, DeadlineExceeded, ProviderError, ServiceError
 from prompt_alchemy.schemas.common import MAX_PROMPT_CHARS, Phase, TargetFamily, Usage
 from prompt_alchemy.schemas.engine import GenerateReply, GenerateRequest
@@ -32,7 +33,6 @@ from prompt_alchemy.workers.generation.candidates import (
 )
 from prompt_alchemy.workers.generation.completions import ProviderCaller
 from prompt_alchemy.workers.generation.deadline import Budget
-from prompt_alchemy.workers.generation.failures import as_service_error
 from prompt_alchemy.workers.generation.guidance import (
     HistoryExample,
     chain_angle,

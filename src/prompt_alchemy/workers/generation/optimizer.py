@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from prompt_alchemy.bus import Bus, RequestContext
+from prompt_alchemy.bus.failures import as_service_error
 from prompt_alchemy.errors import BadRequest, DeadlineExceeded
 from prompt_alchemy.schemas.common import MAX_PROMPT_CHARS, Phase, TargetFamily, Usage
 from prompt_alchemy.schemas.engine import OptimizeIteration, OptimizeReply, OptimizeRequest
@@ -20,7 +21,6 @@ from prompt_alchemy.schemas.ranking import RankingInput
 from prompt_alchemy.schemas.storage import Lineage, StoreRequest
 from prompt_alchemy.workers.generation.completions import ProviderCaller
 from prompt_alchemy.workers.generation.deadline import Budget
-from prompt_alchemy.workers.generation.failures import as_service_error
 from prompt_alchemy.workers.generation.guidance import PERSONA_GUIDANCE, TARGET_CONVENTIONS
 from prompt_alchemy.workers.generation.judge import JudgeRequest, LlmJudge
 from prompt_alchemy.workers.generation.ranker import explain_features, score_candidate

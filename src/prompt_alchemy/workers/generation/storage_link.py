@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus
+from prompt_alchemy.bus.failures import is_unreachable
 from prompt_alchemy.errors import AlchemyError, NotFound, ServiceError, Unavailable
 from prompt_alchemy.schemas.storage import (
     GetReply,
@@ -19,7 +20,6 @@ from prompt_alchemy.schemas.storage import (
     StoreReply,
     StoreRequest,
 )
-from prompt_alchemy.workers.generation.failures import is_unreachable
 
 __all__ = ["StorageLink"]
 
