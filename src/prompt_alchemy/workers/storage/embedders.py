@@ -8,14 +8,19 @@ and no network; its weights are loaded once per process, lazily, in a thread.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
+from prompt_alchemy.embeddings import (
+    WORDLLAMA_DIMENSION,
+    WORDLLAMA_MODEL,
+    embed_wordllama,
+    load_wordllama,
+    wordllama_loaded,
+)
 from prompt_alchemy.errors import BadRequest, ConfigError, ProviderError
 from prompt_alchemy.schemas.providers import EmbedRequest
 from prompt_alchemy.schemas.registry import PROVIDERS_EMBED
@@ -34,9 +39,6 @@ __all__ = [
 ]
 
 FloatVector = npt.NDArray[np.float32]
-
-WORDLLAMA_MODEL = "wordllama-l2-supercat-256"
-_WORDLLAMA_DIM = 256
 
 
 @runtime_checkable
@@ -73,31 +75,6 @@ def as_unit_vector(values: Sequence[float] | npt.NDArray[np.floating[Any]], *, f
     return unit
 
 
-class _WordLlamaWeights:
-    """The process-wide WordLlama model: loaded once, shared by every embedder instance."""
-
-    _lock = threading.Lock()
-    _model: Any = None
-
-    @classmethod
-    def get(cls) -> Any:
-        with cls._lock:
-            if cls._model is None:
-                import wordllama
-
-                folder = Path(wordllama.__file__).parent
-                # The wheel carries the weights and tokenizer; pointing cache_dir at the package
-                # folder and disabling downloads keeps the load offline (see INFRA.md).
-                cls._model = wordllama.WordLlama.load(
-                    config="l2_supercat", dim=_WORDLLAMA_DIM, cache_dir=folder, disable_download=True
-                )
-            return cls._model
-
-    @classmethod
-    def loaded(cls) -> bool:
-        return cls._model is not None
-
-
 class WordLlamaEmbedder:
     """Offline 256-dimension static embeddings (WordLlama l2_supercat), the embedded default."""
 
@@ -110,31 +87,25 @@ class WordLlamaEmbedder:
 
     @property
     def dimension(self) -> int:
-        return _WORDLLAMA_DIM
+        return WORDLLAMA_DIMENSION
 
     @property
     def loaded(self) -> bool:
-        return _WordLlamaWeights.loaded()
+        return wordllama_loaded()
 
     async def load(self) -> None:
-        if _WordLlamaWeights.loaded():
+        if wordllama_loaded():
             return
         async with self._load_lock:
-            await asyncio.to_thread(_WordLlamaWeights.get)
+            await asyncio.to_thread(load_wordllama)
 
     async def embed(self, texts: Sequence[str]) -> list[FloatVector]:
         if not texts:
             return []
         await self.load()
         batch = list(texts)
-        matrix = await asyncio.to_thread(_embed_wordllama, batch)
+        matrix = await asyncio.to_thread(embed_wordllama, batch)
         return [np.ascontiguousarray(row, dtype=np.float32) for row in matrix]
-
-
-def _embed_wordllama(texts: list[str]) -> FloatVector:
-    model = _WordLlamaWeights.get()
-    matrix: FloatVector = np.asarray(model.embed(texts, norm=True), dtype=np.float32)
-    return matrix.reshape(len(texts), _WORDLLAMA_DIM)
 
 
 def provider_model_name(provider: str, model: str) -> str:
