@@ -31,8 +31,10 @@ _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 def new_traceparent(trace_id: str | None = None) -> str:
     """A W3C ``traceparent``: a new span in ``trace_id`` (or in a new trace)."""
-    trace = trace_id or secrets.token_hex(16)
-    return f"00-{trace}-{secrets.token_hex(8)}-01"
+    if trace_id:
+        return f"00-{trace_id}-{secrets.token_hex(8)}-01"
+    ids = secrets.token_hex(24)  # trace and span id from one read of the OS random source
+    return f"00-{ids[:32]}-{ids[32:]}-01"
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,11 +5,15 @@ transport. A ``Dispatcher`` turns that into up to ``limit`` concurrent handler t
 back-pressure beyond it (the delivery loop waits for a free slot), keeps strong references to
 its tasks, and lets ``drain`` wait for the in-flight ones. A handler's exception is logged and
 never reaches the delivery loop, so one bad message cannot stop a subscription.
+
+Handler tasks run in a copy of the subscriber's context (as of the subscription), never in the
+context of whoever happened to deliver the message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 
 from prompt_alchemy.bus.transport import RawHandler, RawMessage
@@ -25,8 +29,11 @@ class Dispatcher:
             raise ValueError("concurrency limit must be at least 1")
         self._handler = handler
         self._limit = limit
-        self._slots = asyncio.Semaphore(limit)
+        self._origin = contextvars.copy_context()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._active = 0  # handlers not yet finished (a finished task may wait a loop turn to be forgotten)
+        self._slot_freed = asyncio.Event()
+        self._waiting = False  # the delivery loop waits for a slot: later messages queue behind it
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -34,12 +41,33 @@ class Dispatcher:
     def in_flight(self) -> int:
         return len(self._tasks)
 
+    def try_start(self, message: RawMessage) -> bool:
+        """Start a handler task at once if that keeps delivery order and the limit; else False.
+
+        Lets a transport skip its delivery loop when nothing is queued. Never for ``limit == 1``:
+        those handlers run one after another in the delivery loop.
+        """
+        if self._limit == 1 or self._waiting or self._active >= self._limit:
+            return False
+        self._start(message)
+        return True
+
     async def dispatch(self, message: RawMessage) -> None:
         if self._limit == 1:
             await self._run(message)
             return
-        await self._slots.acquire()
-        task = asyncio.get_running_loop().create_task(self._run_and_release(message))
+        while self._active >= self._limit:
+            self._waiting = True
+            self._slot_freed.clear()
+            try:
+                await self._slot_freed.wait()
+            finally:
+                self._waiting = False
+        self._start(message)
+
+    def _start(self, message: RawMessage) -> None:
+        self._active += 1
+        task = asyncio.get_running_loop().create_task(self._run_and_release(message), context=self._origin.copy())
         self._tasks.add(task)
         self._idle.clear()
         task.add_done_callback(self._forget)
@@ -48,7 +76,8 @@ class Dispatcher:
         try:
             await self._run(message)
         finally:
-            self._slots.release()
+            self._active -= 1
+            self._slot_freed.set()
 
     async def _run(self, message: RawMessage) -> None:
         try:

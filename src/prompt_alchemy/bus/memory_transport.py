@@ -36,6 +36,9 @@ class _MemorySubscription:
         self.active = True
 
     def deliver(self, message: RawMessage) -> None:
+        # Nothing queued and a free slot: start the handler now instead of waking the reader first.
+        if self._pending.empty() and self._dispatcher.try_start(message):
+            return
         self._pending.put_nowait(message)
 
     async def _read(self) -> None:
@@ -60,6 +63,11 @@ class _MemorySubscription:
         self._reader.cancel()
         await asyncio.gather(self._reader, return_exceptions=True)
         await self._dispatcher.cancel()
+
+
+def _expire(future: asyncio.Future[RawMessage], subject: str, timeout: float) -> None:
+    if not future.done():
+        future.set_exception(RequestTimeout(f"no reply on {subject} within {timeout:.3f}s", subject=subject))
 
 
 class InMemoryTransport:
@@ -134,15 +142,16 @@ class InMemoryTransport:
         if not self._interest(subject):
             raise NoResponders(f"no responders on {subject}", subject=subject)
         inbox = f"{self._inbox_root}{next(self._inbox_ids)}"
-        future: asyncio.Future[RawMessage] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[RawMessage] = loop.create_future()
         self._inboxes[inbox] = future
+        # A plain timer on the future: cheaper than an asyncio.timeout() scope on this hot path.
+        timer = loop.call_later(timeout, _expire, future, subject, timeout)
         try:
             await self.publish(subject, data, headers=headers, reply=inbox)
-            async with asyncio.timeout(timeout):
-                return await future
-        except TimeoutError as error:
-            raise RequestTimeout(f"no reply on {subject} within {timeout:.3f}s", subject=subject) from error
+            return await future
         finally:
+            timer.cancel()
             self._inboxes.pop(inbox, None)
 
     async def subscribe(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,8 +83,12 @@ async def _log_error(error: Exception) -> None:
     log.warning("nats: %s", error)
 
 
-async def _log_disconnected() -> None:
-    log.warning("nats: disconnected; reconnecting")
+def _disconnection_logger(client: NatsClient) -> Callable[[], Awaitable[None]]:
+    async def log_disconnected() -> None:
+        if not client.is_closed:  # nats-py calls this on a deliberate close too: not worth a warning then
+            log.warning("nats: disconnected; reconnecting")
+
+    return log_disconnected
 
 
 async def _log_reconnected() -> None:
@@ -101,11 +105,12 @@ class NatsTransport:
     async def connect(cls, url: str | list[str], options: NatsOptions | None = None) -> NatsTransport:
         options = options or NatsOptions()
         servers = [url] if isinstance(url, str) else url
+        client = NatsClient()
         try:
-            client = await nats.connect(
+            await client.connect(
                 servers=servers,
                 error_cb=_log_error,
-                disconnected_cb=_log_disconnected,
+                disconnected_cb=_disconnection_logger(client),
                 reconnected_cb=_log_reconnected,
                 **options.connect_kwargs(),
             )
