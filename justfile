@@ -39,12 +39,15 @@ nats port="4222":
 redis port="6379":
     {{venv}}/python -m prompt_alchemy.testing redis --port {{port}} --data-dir data/redis
 
-# Every benchmark (well under 10 minutes); tables go to bench/results/
-bench:
-    {{venv}}/pip install -q -e '.[dev,bench]'
-    for script in bench/*.py; do {{venv}}/python "$script"; done
+# Every benchmark (under 10 minutes); tables go to bench/results/ (files starting with _ are shared code)
+bench: bench-deps
+    for script in bench/[!_]*.py; do {{venv}}/python "$script"; done
 
 # Every benchmark in its quick form (under 2 minutes)
-bench-quick:
-    {{venv}}/pip install -q -e '.[dev,bench]'
-    for script in bench/*.py; do {{venv}}/python "$script" --quick; done
+bench-quick: bench-deps
+    for script in bench/[!_]*.py; do {{venv}}/python "$script" --quick; done
+
+# The bench extra (FastStream, the bus baseline) is installed only when it is missing: no network otherwise
+[private]
+bench-deps:
+    {{venv}}/python -c "import faststream" 2>/dev/null || {{venv}}/pip install -q -e '.[dev,bench]'

