@@ -30,44 +30,72 @@ __all__ = ["build_parser", "main"]
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
+def _global_options(parser: argparse.ArgumentParser, *, default: Any) -> None:
+    """Options every command takes, before or after its name (``serve --all --data-dir D``).
+
+    On the subcommands they default to SUPPRESS, so leaving them out keeps the top-level value.
+    """
+    parser.add_argument("--config", type=Path, default=default, help="TOML settings file (env vars win)")
+    parser.add_argument("--data-dir", type=Path, default=default, help="embedded data dir (default: XDG data home)")
+    parser.add_argument("--nats", metavar="URL", default=default, help="NATS server: microservice mode / a cluster")
+    parser.add_argument("--redis", metavar="URL", default=default, help="Redis for storage and learning state")
+    parser.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS if default is argparse.SUPPRESS else False,
+        help="debug logging (DEBUG_MODE)",
+    )  # fmt: skip
+
+
+def _feature_flags(parser: argparse.ArgumentParser, *names: str) -> None:
+    """``--api/--no-api`` and friends: override ENABLE_API, ENABLE_MCP, ENABLE_LEARNING, ENABLE_METRICS."""
+    for name in names:
+        parser.add_argument(
+            f"--{name}", action=argparse.BooleanOptionalAction, default=None, help=f"ENABLE_{name.upper()}"
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="prompt-alchemy",
         description="Turn a rough idea into production-ready LLM prompts (prima-materia -> solutio -> coagulatio).",
     )
     parser.add_argument("--version", action="version", version=f"prompt-alchemy {__version__}")
-    parser.add_argument("--config", type=Path, default=None, help="TOML settings file (env vars win)")
-    parser.add_argument("--data-dir", type=Path, default=None, help="embedded data dir (default: XDG data home)")
-    parser.add_argument("--nats", metavar="URL", default=None, help="talk to a running cluster instead of embedded")
-    parser.add_argument("--redis", metavar="URL", default=None, help="Redis for storage/learning state (workers)")
-    parser.add_argument("--debug", action="store_true", help="debug logging")
+    _global_options(parser, default=None)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     register_commands(commands)
     _register_process_commands(commands)
     _register_document_commands(commands)
+    for subparser in commands.choices.values():
+        _global_options(subparser, default=argparse.SUPPRESS)
     return parser
 
 
 def _register_process_commands(commands: Any) -> None:
-    from prompt_alchemy.runtime import processes
+    from prompt_alchemy.runtime import cluster_command, processes
 
     serve = commands.add_parser("serve", help="run the service: --all in one process, or one front door on NATS")
     serve.add_argument("role", nargs="?", choices=["api", "mcp"], help="microservice front door to run")
     serve.add_argument("--all", action="store_true", help="monolithic: every worker, HTTP and MCP in one process")
-    serve.add_argument("--http-port", type=int, default=None)
-    serve.add_argument("--mcp-port", type=int, default=None)
+    serve.add_argument("--http-port", type=int, default=None, help="HTTP API port (0: any free port)")
+    serve.add_argument("--mcp-port", type=int, default=None, help="MCP port (0: any free port)")
+    serve.add_argument("--metrics-port", type=int, default=None, help="/metrics port when the HTTP API is off")
     serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    _feature_flags(serve, "api", "mcp", "learning", "metrics")
     serve.set_defaults(handler=processes.run_serve)
 
     worker = commands.add_parser("worker", help="run one worker on NATS (microservice mode)")
     worker.add_argument("kind", choices=[t.value for t in ServiceType if t not in (ServiceType.API, ServiceType.MCP)])
-    worker.add_argument("--metrics-port", type=int, default=None, help="serve /metrics on this port")
+    worker.add_argument("--metrics-port", type=int, default=None, help="serve /metrics on this port (0: any)")
+    worker.add_argument("--host", default=None, help="bind address of /metrics (default 127.0.0.1)")
+    _feature_flags(worker, "learning", "metrics")
     worker.set_defaults(handler=processes.run_worker)
 
     mcp = commands.add_parser("mcp", help="MCP server on stdio (embedded unless --nats), for Claude Desktop / IDEs")
     mcp.add_argument("--http", action="store_true", help="serve streamable HTTP on --mcp-port instead of stdio")
     mcp.add_argument("--mcp-port", type=int, default=None)
+    _feature_flags(mcp, "learning")
     mcp.set_defaults(handler=processes.run_mcp)
+
+    cluster_command.register(commands)
 
 
 def _register_document_commands(commands: Any) -> None:
@@ -99,18 +127,29 @@ def _show_config(_args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+_FLAG_SETTINGS = {
+    "http_port": "http_port",
+    "mcp_port": "mcp_port",
+    "metrics_port": "metrics_port",
+    "api": "enable_api",
+    "mcp": "enable_mcp",
+    "learning": "enable_learning",
+    "metrics": "enable_metrics",
+}
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Command-line flags win over the environment, which wins over the config file."""
     overrides: dict[str, Any] = {"data_dir": args.data_dir, "nats_url": args.nats, "redis_url": args.redis}
     if args.debug:
         overrides["debug_mode"] = True
-    for flag, setting in (("http_port", "http_port"), ("mcp_port", "mcp_port"), ("metrics_port", "metrics_port")):
+    for flag, setting in _FLAG_SETTINGS.items():
         value = getattr(args, flag, None)
         if value is not None:
             overrides[setting] = value
     host = getattr(args, "host", None)
     if host:
-        overrides["http_host"] = host
-        overrides["mcp_host"] = host
+        overrides.update(http_host=host, mcp_host=host, metrics_host=host)
     return Settings.load(config_file=args.config, overrides=overrides)
 
 

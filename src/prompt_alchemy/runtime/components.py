@@ -3,6 +3,8 @@
 Each ``start_*`` function returns a ``Running`` whose ``stop()`` drains the worker and releases
 what it owns (HTTP sessions, store connections). Monolithic mode starts all of them on one
 in-memory bus; microservice mode starts one per process on NATS. Both call the same functions.
+Given a ``Telemetry``, each registers its ADR-32 service (discovery metadata) and what it can
+measure (provider replies, the store, the learning state) with the process's metrics.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus
 from prompt_alchemy.bus.streams import FEEDBACK_STREAM, DurableStream, open_stream, publish_event
 from prompt_alchemy.errors import ConfigError
+from prompt_alchemy.runtime.provider_metrics import MeteredProviderRegistry
 from prompt_alchemy.runtime.settings import Settings
+from prompt_alchemy.runtime.telemetry import Telemetry
 from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent
-from prompt_alchemy.workers.generation.settings import EngineSettings
+from prompt_alchemy.workers.generation.settings import EngineLimits, EngineSettings
 from prompt_alchemy.workers.generation.worker import build_engine_worker
 from prompt_alchemy.workers.learning import (
     LearningSettings,
@@ -28,8 +32,8 @@ from prompt_alchemy.workers.learning import (
     SqliteLearningState,
     build_learning_worker,
 )
-from prompt_alchemy.workers.providers.registry import ProviderRegistry
 from prompt_alchemy.workers.providers.service import build_providers_service
+from prompt_alchemy.workers.providers.settings import from_env as providers_from_env
 from prompt_alchemy.workers.storage import (
     Embedder,
     ProviderEmbedder,
@@ -43,6 +47,8 @@ from prompt_alchemy.workers.storage.backend import PromptStore
 __all__ = [
     "FeedbackPublisher",
     "Running",
+    "engine_settings",
+    "learning_settings",
     "open_feedback_stream",
     "start_engine",
     "start_learning",
@@ -61,9 +67,16 @@ class Running:
     stop: Callable[[], Awaitable[None]]
 
 
-async def start_providers(bus: Bus, _settings: Settings, environ: Mapping[str, str] | None = None) -> Running:
-    registry = ProviderRegistry.from_env(os.environ if environ is None else environ)
+async def start_providers(
+    bus: Bus, _settings: Settings, environ: Mapping[str, str] | None = None, *, telemetry: Telemetry | None = None
+) -> Running:
+    env = os.environ if environ is None else environ
+    registry = MeteredProviderRegistry(providers_from_env(env), environ=env)
     service = build_providers_service(bus, registry)
+    if telemetry is not None:
+        telemetry.services.register(service)
+        if telemetry.metrics is not None:
+            registry.report_to(telemetry.metrics.providers)
     await service.start()
 
     async def stop() -> None:
@@ -87,9 +100,13 @@ def _store(settings: Settings) -> PromptStore:
     return SqlitePromptStore(_ensure_dir(settings.data_dir))
 
 
-async def start_storage(bus: Bus, settings: Settings) -> Running:
+async def start_storage(bus: Bus, settings: Settings, *, telemetry: Telemetry | None = None) -> Running:
     store = _store(settings)
     service = build_storage_service(bus, store, _embedder(bus, settings))
+    if telemetry is not None:
+        telemetry.services.register(service)
+        if telemetry.metrics is not None:
+            telemetry.metrics.state.watch_storage(store)
     await service.start()
 
     async def stop() -> None:
@@ -100,16 +117,26 @@ async def start_storage(bus: Bus, settings: Settings) -> Running:
 
 
 def engine_settings(settings: Settings) -> EngineSettings:
-    return EngineSettings(learning_enabled=settings.enable_learning)
+    """ENGINE_CONCURRENCY bounds the generate requests one replica handles at once (and its provider calls)."""
+    limits = EngineLimits(generate=settings.engine_concurrency, provider_calls=max(16, settings.engine_concurrency))
+    return EngineSettings(learning_enabled=settings.enable_learning, limits=limits)
 
 
-async def start_engine(bus: Bus, settings: Settings) -> Running:
+async def start_engine(bus: Bus, settings: Settings, *, telemetry: Telemetry | None = None) -> Running:
     worker = build_engine_worker(bus, engine_settings(settings))
+    if telemetry is not None:
+        telemetry.services.register(worker.service)
     await worker.start()
     return Running("engine", worker.stop)
 
 
-async def start_learning(bus: Bus, settings: Settings, stream: DurableStream) -> Running:
+def learning_settings(settings: Settings) -> LearningSettings:
+    return LearningSettings(enabled=settings.enable_learning)
+
+
+async def start_learning(
+    bus: Bus, settings: Settings, stream: DurableStream, *, telemetry: Telemetry | None = None
+) -> Running:
     """The learning worker on ``stream``; with learning disabled it still answers its subjects and
     leaves feedback in the stream, to be applied once it is enabled again."""
     state: LearningState
@@ -117,7 +144,12 @@ async def start_learning(bus: Bus, settings: Settings, stream: DurableStream) ->
         state = await RedisLearningState.open(settings.redis_url)
     else:
         state = await SqliteLearningState.open(_ensure_dir(settings.data_dir))
-    worker = build_learning_worker(bus, stream, state, LearningSettings(enabled=settings.enable_learning))
+    options = learning_settings(settings)
+    worker = build_learning_worker(bus, stream, state, options)
+    if telemetry is not None:
+        telemetry.services.register(worker.service)
+        if telemetry.metrics is not None:
+            telemetry.metrics.state.watch_learning(state, stream, options.durable_name)
     try:
         await worker.start()
     except BaseException:

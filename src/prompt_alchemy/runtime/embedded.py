@@ -22,6 +22,7 @@ from prompt_alchemy.runtime.components import (
     start_storage,
 )
 from prompt_alchemy.runtime.settings import Settings
+from prompt_alchemy.runtime.telemetry import Telemetry
 
 __all__ = ["EmbeddedRuntime"]
 
@@ -31,9 +32,10 @@ log = logging.getLogger(__name__)
 class EmbeddedRuntime:
     """``async with EmbeddedRuntime(settings) as runtime:`` gives ``runtime.bus`` and ``runtime.feedback``."""
 
-    def __init__(self, settings: Settings, *, bus: Bus | None = None) -> None:
+    def __init__(self, settings: Settings, *, bus: Bus | None = None, telemetry: Telemetry | None = None) -> None:
         self.settings = settings
         self.bus: Bus = bus or InMemoryBus(default_timeout=settings.request_timeout)
+        self.telemetry = telemetry
         self._running: list[Running] = []
         self._stream: DurableStream | None = None
         self._publish: FeedbackPublisher | None = None
@@ -50,11 +52,12 @@ class EmbeddedRuntime:
 
     async def start(self) -> None:
         try:
+            telemetry = self.telemetry
             self._stream, self._publish = await open_feedback_stream(self.bus, self.settings)
-            self._running.append(await start_providers(self.bus, self.settings))
-            self._running.append(await start_storage(self.bus, self.settings))
-            self._running.append(await start_learning(self.bus, self.settings, self._stream))
-            self._running.append(await start_engine(self.bus, self.settings))
+            self._running.append(await start_providers(self.bus, self.settings, telemetry=telemetry))
+            self._running.append(await start_storage(self.bus, self.settings, telemetry=telemetry))
+            self._running.append(await start_learning(self.bus, self.settings, self._stream, telemetry=telemetry))
+            self._running.append(await start_engine(self.bus, self.settings, telemetry=telemetry))
         except BaseException:
             await self.stop()
             raise

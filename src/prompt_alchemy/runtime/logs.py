@@ -1,7 +1,9 @@
-"""Structured logs: one JSON object per line on stderr, with the trace id of the current request.
+"""Structured logs: one JSON object per line on stderr, with the trace of the current request.
 
-The trace id comes from the bus's request context, so a line written while handling a message
-carries the same ``trace_id`` in every process the request crossed.
+The trace comes from the bus's request context, so a line written while handling a message
+carries the same ``trace_id`` in every process the request crossed (and the ``span_id`` of this
+hop). ``RequestLog`` writes one DEBUG line per served request — subject, status, duration — so
+with ``LOG_LEVEL=debug`` (or DEBUG_MODE) a request can be followed hop by hop by its trace id.
 """
 
 from __future__ import annotations
@@ -10,36 +12,67 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
+from prompt_alchemy.bus import Bus
 from prompt_alchemy.bus.context import current_context
+from prompt_alchemy.errors import ServiceError
 from prompt_alchemy.runtime.settings import Settings
 
-__all__ = ["JsonFormatter", "TraceFilter", "configure"]
+__all__ = ["JsonFormatter", "RequestLog", "TraceFilter", "configure"]
 
-_NOISY = ("nats", "redisvl", "asyncio", "aiohttp.access", "mcp", "httpx")
+_NOISY = ("nats", "redisvl", "asyncio", "aiohttp.access", "mcp", "httpx", "uvicorn", "uvicorn.error")
 
 
 class TraceFilter(logging.Filter):
-    """Adds ``trace_id`` (or None) to every record."""
+    """Adds ``trace_id`` and ``span_id`` (or None) to every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         context = current_context()
-        record.trace_id = context.trace_id if context else None
+        if context is None:
+            record.trace_id = record.span_id = None
+        else:
+            parts = context.traceparent.split("-")
+            record.trace_id, record.span_id = parts[1], parts[2]
         return True
 
 
 class JsonFormatter(logging.Formatter):
+    """``time level logger message trace_id span_id``, plus the record's ``fields`` dict if any."""
+
     def format(self, record: logging.LogRecord) -> str:
-        line = {
+        line: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
             "trace_id": getattr(record, "trace_id", None),
+            "span_id": getattr(record, "span_id", None),
         }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            line.update({key: value for key, value in fields.items() if key not in line})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
+
+
+class RequestLog:
+    """A bus observer: one DEBUG line per request served, written inside the request's context."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self._log = logger or logging.getLogger("prompt_alchemy.requests")
+
+    def observe(self, subject: str, elapsed_ns: int, error: ServiceError | None) -> None:
+        if not self._log.isEnabledFor(logging.DEBUG):
+            return
+        code = error.code if error else 200
+        duration_ms = round(elapsed_ns / 1e6, 3)
+        fields = {"subject": subject, "code": code, "duration_ms": duration_ms}
+        self._log.debug("served %s: %s in %.1f ms", subject, code, duration_ms, extra={"fields": fields})
+
+    def attach(self, bus: Bus) -> None:
+        bus.observers.append(self.observe)
 
 
 def configure(settings: Settings, *, quiet: bool = False) -> None:

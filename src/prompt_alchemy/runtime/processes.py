@@ -1,37 +1,42 @@
 """Long-running processes: ``serve --all`` (monolithic), ``serve api|mcp`` and ``worker X`` (NATS),
-and ``mcp`` on stdio. Each stops gracefully on SIGTERM/SIGINT: front doors stop taking requests,
-workers drain their in-flight ones, durable events are acked, then the process exits 0.
+and ``mcp`` on stdio.
+
+Each prints one line per thing it opened (``HTTP API on http://HOST:PORT/api/v1``, ``metrics on
+...``, ``worker X serving ...``) on stdout once it is reachable, so a supervisor or a test can
+read the bound ports. Each stops gracefully on SIGTERM/SIGINT (``shutdown``): front doors leave
+discovery and stop taking requests, in-flight requests drain, workers ack what they processed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import logging
-import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-
-import uvicorn
-from prometheus_client import CollectorRegistry
 
 from prompt_alchemy.bus import Bus, NatsBus
 from prompt_alchemy.errors import ConfigError
 from prompt_alchemy.gateway.http import HttpServer, HttpSettings, create_app
-from prompt_alchemy.gateway.mcp import create_server
+from prompt_alchemy.gateway.http.state import METRICS
+from prompt_alchemy.gateway.mcp import McpHttpServer, create_server
 from prompt_alchemy.runtime import components
 from prompt_alchemy.runtime.components import FeedbackPublisher, Running, open_feedback_stream
 from prompt_alchemy.runtime.embedded import EmbeddedRuntime
-from prompt_alchemy.runtime.metrics import BusMetrics, metrics_app
+from prompt_alchemy.runtime.logs import RequestLog
+from prompt_alchemy.runtime.metrics import ProcessMetrics
 from prompt_alchemy.runtime.nats_options import nats_options
+from prompt_alchemy.runtime.service_registry import ServiceRegistry
 from prompt_alchemy.runtime.settings import DeploymentMode, ServiceType, Settings
+from prompt_alchemy.runtime.shutdown import serve_until_signalled
+from prompt_alchemy.runtime.telemetry import Telemetry
 
 __all__ = ["run_mcp", "run_serve", "run_worker"]
 
-log = logging.getLogger(__name__)
+WorkerStarter = Callable[[Bus, Settings, Telemetry], Awaitable[Running]]
 
-WorkerStarter = Callable[[Bus, Settings], Awaitable[Running]]
+
+def _announce(what: str) -> None:
+    print(what, flush=True)
 
 
 def http_settings(settings: Settings) -> HttpSettings:
@@ -47,72 +52,77 @@ def http_settings(settings: Settings) -> HttpSettings:
     )
 
 
-class _QuietUvicorn(uvicorn.Server):
-    """uvicorn without its own signal handling: the process's shutdown sequence decides."""
+def _telemetry(settings: Settings, role: str, mode: DeploymentMode) -> Telemetry:
+    metrics = ProcessMetrics(role, mode.value) if settings.enable_metrics else None
+    return Telemetry(ServiceRegistry(mode), metrics)
 
-    @contextlib.contextmanager
-    def capture_signals(self):  # type: ignore[no-untyped-def]
-        yield
+
+def _observe(bus: Bus, telemetry: Telemetry) -> None:
+    if telemetry.metrics is not None:
+        telemetry.metrics.attach(bus)
+    RequestLog().attach(bus)
+
+
+@asynccontextmanager
+async def _http(
+    bus: Bus, feedback: FeedbackPublisher, settings: Settings, metrics: ProcessMetrics | None
+) -> AsyncIterator[str]:
+    """The HTTP gateway; its ``/metrics`` shows this process's metrics beside its own."""
+    app = create_app(bus, feedback, http_settings(settings))
+    if metrics is not None:
+        metrics.show_in(app[METRICS].registry)
+    async with HttpServer(app, settings.http_host, settings.http_port) as server:
+        yield server.url
 
 
 @asynccontextmanager
 async def _mcp_http(bus: Bus, feedback: FeedbackPublisher, settings: Settings) -> AsyncIterator[str]:
     server = create_server(bus, feedback, request_timeout_s=settings.request_timeout)
-    app = server.streamable_http_app(host=settings.mcp_host)
-    config = uvicorn.Config(app, host=settings.mcp_host, port=settings.mcp_port, log_level="warning", lifespan="on")
-    web_server = _QuietUvicorn(config)
-    task = asyncio.create_task(web_server.serve())
-    while not web_server.started:
-        if task.done():
-            await task
-            raise ConfigError(f"the MCP server could not listen on {settings.mcp_host}:{settings.mcp_port}")
-        await asyncio.sleep(0.01)
-    port = web_server.servers[0].sockets[0].getsockname()[1] if web_server.servers else settings.mcp_port
-    try:
-        yield f"http://{settings.mcp_host}:{port}/mcp"
-    finally:
-        web_server.should_exit = True
-        await task
+    async with McpHttpServer(server, settings.mcp_host, settings.mcp_port) as http:
+        yield http.url
 
 
-@asynccontextmanager
-async def _http(bus: Bus, feedback: FeedbackPublisher, settings: Settings) -> AsyncIterator[str]:
-    async with HttpServer(
-        create_app(bus, feedback, http_settings(settings)), settings.http_host, settings.http_port
-    ) as server:
-        yield server.url
+async def _open_metrics(stack: AsyncExitStack, telemetry: Telemetry, settings: Settings, *, listener: bool) -> None:
+    """Keep the stores' numbers fresh; with ``listener``, serve ``/metrics`` on the metrics port.
+
+    Opened after the workers start, so it closes before they stop (never reads a closed store).
+    """
+    metrics = telemetry.metrics
+    if metrics is None:
+        return
+    if listener:
+        url = await stack.enter_async_context(metrics.listener(settings.metrics_host, settings.metrics_port))
+        telemetry.services.tag("metrics", url)
+        _announce(f"metrics on {url}")
+    await stack.enter_async_context(metrics.refreshing())
 
 
-async def _until_signalled() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+async def _open_doors(
+    stack: AsyncExitStack, bus: Bus, feedback: FeedbackPublisher, settings: Settings, telemetry: Telemetry, note: str
+) -> None:
+    """HTTP and/or MCP as enabled, each announced once it listens and registered for discovery."""
+    services = telemetry.services
+    if settings.enable_api:
+        url = await stack.enter_async_context(_http(bus, feedback, settings, telemetry.metrics))
+        services.tag("http", url)
+        await services.open_front_door(bus, ServiceType.API.value, f"{url}/api/v1")
+        _announce(f"HTTP API on {url}/api/v1 (health {url}/health){note}")
+    if settings.enable_mcp:
+        url = await stack.enter_async_context(_mcp_http(bus, feedback, settings))
+        await services.open_front_door(bus, ServiceType.MCP.value, url)
+        _announce(f"MCP (streamable HTTP) on {url}{note}")
+    # pushed last, so it runs first on shutdown: leave discovery before the doors close
+    stack.push_async_callback(services.close_front_doors)
 
 
-def _announce(what: str) -> None:
-    print(what, flush=True)
-
-
-async def _serve_monolithic(settings: Settings) -> None:
-    async with AsyncExitStack() as stack:
-        runtime = await stack.enter_async_context(EmbeddedRuntime(settings))
-        if settings.enable_metrics:
-            BusMetrics(CollectorRegistry()).attach(runtime.bus)
-        if settings.enable_api:
-            url = await stack.enter_async_context(_http(runtime.bus, runtime.feedback, settings))
-            _announce(f"HTTP API on {url}/api/v1 (health {url}/health)")
-        if settings.enable_mcp:
-            url = await stack.enter_async_context(_mcp_http(runtime.bus, runtime.feedback, settings))
-            _announce(f"MCP (streamable HTTP) on {url}")
-        _announce(f"prompt-alchemy serving (monolithic: {', '.join(runtime.workers)}); Ctrl-C stops it")
-        await _until_signalled()
-        _announce("shutting down: draining in-flight requests")
+async def _start_monolithic(stack: AsyncExitStack, settings: Settings) -> None:
+    telemetry = _telemetry(settings, "monolithic", DeploymentMode.MONOLITHIC)
+    runtime = EmbeddedRuntime(settings, telemetry=telemetry)
+    _observe(runtime.bus, telemetry)
+    await stack.enter_async_context(runtime)
+    await _open_metrics(stack, telemetry, settings, listener=not settings.enable_api)
+    await _open_doors(stack, runtime.bus, runtime.feedback, settings, telemetry, "")
+    _announce(f"prompt-alchemy serving (monolithic: {', '.join(runtime.workers)}); Ctrl-C stops it")
 
 
 @asynccontextmanager
@@ -130,33 +140,23 @@ async def _cluster_bus(settings: Settings, name: str) -> AsyncIterator[NatsBus]:
         await bus.drain()
 
 
-async def _serve_front_door(settings: Settings, role: str) -> None:
-    async with AsyncExitStack() as stack:
-        bus = await stack.enter_async_context(_cluster_bus(settings, role))
-        stream, feedback = await open_feedback_stream(bus, settings)
-        stack.push_async_callback(stream.close)
-        if role == ServiceType.API.value:
-            url = await stack.enter_async_context(_http(bus, feedback, settings))
-            _announce(f"HTTP API on {url}/api/v1 (NATS {settings.nats_url})")
-        else:
-            url = await stack.enter_async_context(_mcp_http(bus, feedback, settings))
-            _announce(f"MCP (streamable HTTP) on {url} (NATS {settings.nats_url})")
-        await _until_signalled()
+async def _start_front_door(stack: AsyncExitStack, settings: Settings, role: ServiceType) -> None:
+    telemetry = _telemetry(settings, role.value, DeploymentMode.MICROSERVICE)
+    only = settings.model_copy(update={"enable_api": role is ServiceType.API, "enable_mcp": role is ServiceType.MCP})
+    bus = await stack.enter_async_context(_cluster_bus(settings, role.value))
+    stream, feedback = await open_feedback_stream(bus, settings)
+    stack.push_async_callback(stream.close)
+    await _open_metrics(stack, telemetry, settings, listener=role is not ServiceType.API)
+    await _open_doors(stack, bus, feedback, only, telemetry, f" (NATS {settings.nats_url})")
 
 
-def _starter(kind: ServiceType) -> WorkerStarter:
-    if kind is ServiceType.PROVIDERS:
-        return components.start_providers
-    if kind is ServiceType.STORAGE:
-        return components.start_storage
-    if kind is ServiceType.GENERATION:
-        return components.start_engine
-    return _start_learning_on_cluster
-
-
-async def _start_learning_on_cluster(bus: Bus, settings: Settings) -> Running:
+async def _start_learning_on_cluster(bus: Bus, settings: Settings, telemetry: Telemetry) -> Running:
     stream, _ = await open_feedback_stream(bus, settings)
-    learning = await components.start_learning(bus, settings, stream)
+    try:
+        learning = await components.start_learning(bus, settings, stream, telemetry=telemetry)
+    except BaseException:
+        await stream.close()
+        raise
 
     async def stop() -> None:
         await learning.stop()
@@ -165,22 +165,36 @@ async def _start_learning_on_cluster(bus: Bus, settings: Settings) -> Running:
     return Running("learning", stop)
 
 
-async def _serve_worker(settings: Settings, kind: ServiceType) -> None:
-    async with AsyncExitStack() as stack:
-        bus = await stack.enter_async_context(_cluster_bus(settings, kind.value))
-        if settings.enable_metrics:
-            registry = CollectorRegistry()
-            BusMetrics(registry).attach(bus)
-            if settings.metrics_port:
-                server = await stack.enter_async_context(
-                    HttpServer(metrics_app(registry), settings.http_host, settings.metrics_port)
-                )
-                _announce(f"metrics on {server.url}/metrics")
-        running = await _starter(kind)(bus, settings)
-        stack.push_async_callback(running.stop)
-        _announce(f"worker {kind.value} serving on {settings.nats_url}")
-        await _until_signalled()
-        _announce(f"worker {kind.value}: draining in-flight requests")
+def _starter(kind: ServiceType) -> WorkerStarter:
+    if kind is ServiceType.PROVIDERS:
+        return lambda bus, settings, telemetry: components.start_providers(bus, settings, telemetry=telemetry)
+    if kind is ServiceType.STORAGE:
+        return lambda bus, settings, telemetry: components.start_storage(bus, settings, telemetry=telemetry)
+    if kind is ServiceType.GENERATION:
+        return lambda bus, settings, telemetry: components.start_engine(bus, settings, telemetry=telemetry)
+    if kind is ServiceType.LEARNING:
+        return _start_learning_on_cluster
+    raise ConfigError(f"{kind.value} is a front door, not a worker: use `serve {kind.value}`")
+
+
+async def _start_worker(stack: AsyncExitStack, settings: Settings, kind: ServiceType) -> None:
+    telemetry = _telemetry(settings, kind.value, DeploymentMode.MICROSERVICE)
+    bus = await stack.enter_async_context(_cluster_bus(settings, kind.value))
+    _observe(bus, telemetry)
+    running = await _starter(kind)(bus, settings, telemetry)
+    stack.push_async_callback(running.stop)
+    await _open_metrics(stack, telemetry, settings, listener=True)
+    instances = ", ".join(f"{service.name} instance {service.id}" for service in telemetry.services.services)
+    _announce(f"worker {kind.value} serving on {settings.nats_url} ({instances})")
+
+
+def _serve(start: Callable[[AsyncExitStack], Awaitable[None]], settings: Settings) -> int:
+    return asyncio.run(serve_until_signalled(start, shutdown_timeout=settings.shutdown_timeout, announce=_announce))
+
+
+def _monolithic(settings: Settings) -> Settings:
+    """Monolithic means the in-memory bus: a NATS_URL in the environment is not used."""
+    return settings.model_copy(update={"nats_url": None, "deployment_mode": DeploymentMode.MONOLITHIC})
 
 
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -188,17 +202,16 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
         settings.service_type.value if settings.service_type in (ServiceType.API, ServiceType.MCP) else None
     )
     if args.all or (role is None and settings.deployment_mode is DeploymentMode.MONOLITHIC):
-        asyncio.run(_serve_monolithic(settings))
-        return 0
+        monolithic = _monolithic(settings)
+        return _serve(lambda stack: _start_monolithic(stack, monolithic), monolithic)
     if role is None:
         raise ConfigError("serve needs --all (monolithic) or a role: api or mcp")
-    asyncio.run(_serve_front_door(settings, role))
-    return 0
+    return _serve(lambda stack: _start_front_door(stack, settings, ServiceType(role)), settings)
 
 
 def run_worker(args: argparse.Namespace, settings: Settings) -> int:
-    asyncio.run(_serve_worker(settings, ServiceType(args.kind)))
-    return 0
+    kind = ServiceType(args.kind)
+    return _serve(lambda stack: _start_worker(stack, settings, kind), settings)
 
 
 async def _stdio_mcp(settings: Settings) -> None:
@@ -211,9 +224,8 @@ async def _stdio_mcp(settings: Settings) -> None:
 def run_mcp(args: argparse.Namespace, settings: Settings) -> int:
     if args.http:
         if settings.nats_url:
-            asyncio.run(_serve_front_door(settings, ServiceType.MCP.value))
-        else:
-            asyncio.run(_serve_monolithic(settings.model_copy(update={"enable_api": False})))
-        return 0
+            return _serve(lambda stack: _start_front_door(stack, settings, ServiceType.MCP), settings)
+        monolithic = _monolithic(settings).model_copy(update={"enable_api": False, "enable_mcp": True})
+        return _serve(lambda stack: _start_monolithic(stack, monolithic), monolithic)
     asyncio.run(_stdio_mcp(settings))
     return 0

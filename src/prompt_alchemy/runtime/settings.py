@@ -53,6 +53,7 @@ _ENV: dict[str, tuple[str, ...]] = {
     "http_port": ("HTTP_PORT",),
     "mcp_host": ("MCP_HOST",),
     "mcp_port": ("MCP_PORT",),
+    "metrics_host": ("METRICS_HOST",),
     "metrics_port": ("METRICS_PORT",),
     "enable_api": ("ENABLE_API",),
     "enable_mcp": ("ENABLE_MCP",),
@@ -64,6 +65,7 @@ _ENV: dict[str, tuple[str, ...]] = {
     "rate_limit_per_minute": ("RATE_LIMIT_PER_MINUTE",),
     "max_body_bytes": ("MAX_BODY_BYTES",),
     "request_timeout": ("REQUEST_TIMEOUT",),
+    "shutdown_timeout": ("SHUTDOWN_TIMEOUT",),
     "embedding_provider": ("EMBEDDING_PROVIDER",),
     "embedding_model": ("EMBEDDING_MODEL",),
     "engine_concurrency": ("ENGINE_CONCURRENCY",),
@@ -95,7 +97,8 @@ class Settings(BaseModel):
     http_port: int = Field(default=8080, ge=0, le=65535)
     mcp_host: str = "127.0.0.1"
     mcp_port: int = Field(default=3333, ge=0, le=65535)
-    metrics_port: int = Field(default=0, ge=0, le=65535)  # 0: no separate metrics listener
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=0, ge=0, le=65535)  # a worker's /metrics listener; 0: any free port
     enable_api: bool = True
     enable_mcp: bool = True
     enable_learning: bool = True
@@ -106,6 +109,7 @@ class Settings(BaseModel):
     rate_limit_per_minute: int = Field(default=0, ge=0)  # 0: unlimited
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     request_timeout: float = Field(default=120.0, gt=0, le=3600)
+    shutdown_timeout: float = Field(default=30.0, gt=0, le=3600)  # drain limit after SIGTERM/SIGINT
     embedding_provider: str | None = None  # None: the offline WordLlama embedder
     embedding_model: str | None = None
     engine_concurrency: int = Field(default=32, ge=1, le=1024)

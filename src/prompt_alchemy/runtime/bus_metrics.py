@@ -1,0 +1,66 @@
+"""Prometheus metrics of the requests a process's bus serves: count, errors, latency, in flight.
+
+Labelled by subject (``alchemy.v1.engine.generate``), never by anything a caller chooses, so the
+label cardinality is the registry's size. Errors are also counted by status code, so a
+dashboard can tell a client's 400s from a dependency's 503s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from prompt_alchemy.bus import Bus
+from prompt_alchemy.errors import ServiceError
+
+__all__ = ["LATENCY_BUCKETS", "BusMetrics"]
+
+LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class _InFlight(Collector):
+    """Reads ``bus.in_flight`` at scrape time: handlers running now, by subject."""
+
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "alchemy_bus_requests_in_flight", "Requests being handled now, by subject", labels=["subject"]
+        )
+        for subject, count in sorted(self._bus.in_flight.items()):
+            family.add_metric([subject], count)
+        yield family
+
+
+class BusMetrics:
+    """Counts and times every request a bus serves, by subject and outcome."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = Counter(
+            "alchemy_bus_requests", "Requests served, by subject and status code", ["subject", "code"],
+            registry=registry,
+        )  # fmt: skip
+        self.errors = Counter(
+            "alchemy_bus_errors", "Requests answered with an error, by subject and status code", ["subject", "code"],
+            registry=registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "alchemy_bus_request_seconds", "Time to handle a request, by subject", ["subject"], registry=registry,
+            buckets=LATENCY_BUCKETS,
+        )  # fmt: skip
+
+    def observe(self, subject: str, elapsed_ns: int, error: ServiceError | None) -> None:
+        code = str(error.code) if error else "200"
+        self.requests.labels(subject, code).inc()
+        if error is not None:
+            self.errors.labels(subject, code).inc()
+        self.latency.labels(subject).observe(elapsed_ns / 1e9)
+
+    def attach(self, bus: Bus) -> None:
+        bus.observers.append(self.observe)
+        self.registry.register(_InFlight(bus))

@@ -1,0 +1,112 @@
+"""End-to-end fixtures: real OS processes of ``prompt-alchemy``, real nats-server and Redis, a fake vendor.
+
+Every child process is started through ``ChildProcess`` (readiness read from its stdout, never
+slept for) and stopped in teardown, SIGKILL included if it lingers. The LLM vendor is the local
+``FakeVendorServer`` (OpenAI wire format) running in the test's event loop: scripting a delay on
+its answers is how a test keeps generate requests in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from prompt_alchemy.testing.servers import RedisServer
+from prompt_alchemy.testing.vendors import FakeVendorServer
+
+VENDOR_KEY = "sk-e2e-fake-key"
+POLL_INTERVAL_S = 0.05
+
+# settings the developer's shell may hold: a child must see only what the test gives it
+_INHERITED_PREFIXES = (
+    "ALCHEMY_", "NATS_", "REDIS_", "PROVIDERS_", "ENABLE_", "METRICS_", "HTTP_", "MCP_", "ENGINE_", "EMBEDDING_",
+    "OPENAI", "ANTHROPIC", "GEMINI", "GOOGLE_", "XAI_", "OPENROUTER", "OLLAMA",
+)  # fmt: skip
+_INHERITED_NAMES = {"DEPLOYMENT_MODE", "SERVICE_TYPE", "LOG_LEVEL", "DEBUG_MODE", "REQUEST_TIMEOUT", "SHUTDOWN_TIMEOUT"}
+
+
+def _child_environment(home: Path, **settings: str) -> dict[str, str]:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(_INHERITED_PREFIXES) and name not in _INHERITED_NAMES
+    }
+    env.update({"HOME": str(home), "XDG_DATA_HOME": str(home / "share"), "PYTHONUNBUFFERED": "1"})
+    env.update(settings)
+    return env
+
+
+ChildEnvironment = Callable[..., dict[str, str]]
+Eventually = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture
+def child_env(tmp_path: Path) -> ChildEnvironment:
+    """``child_env(NAME=value, ...)``: this interpreter's environment minus every prompt-alchemy
+    setting and vendor key, with HOME in the test's temp dir, plus the given settings."""
+    return lambda **settings: _child_environment(tmp_path, **settings)
+
+
+@pytest.fixture
+def vendor_env(vendor: FakeVendorServer) -> dict[str, str]:
+    """Generation through the fake OpenAI endpoint (no fallback), with room for many calls at once."""
+    return {
+        "OPENAI_API_KEY": VENDOR_KEY,
+        "OPENAI_BASE_URL": vendor.base_url("openai"),
+        "PROVIDERS_DEFAULT": "openai",
+        "PROVIDERS_FALLBACK": "none",
+        "PROVIDERS_CONCURRENCY": "256",
+        "PROVIDERS_CACHE_SIZE": "0",
+        "ENGINE_CONCURRENCY": "64",
+    }
+
+
+async def _eventually(
+    probe: Callable[[], Awaitable[Any]], accept: Callable[[Any], bool], *, timeout: float, what: str
+) -> Any:
+    last: Any = None
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    last = await probe()
+                except (aiohttp.ClientError, OSError) as error:
+                    last = error
+                else:
+                    if accept(last):
+                        return last
+                await asyncio.sleep(POLL_INTERVAL_S)
+    except TimeoutError:
+        pytest.fail(f"{what}: not reached within {timeout}s; last seen: {last!r}")
+
+
+@pytest.fixture
+def eventually() -> Eventually:
+    """``await eventually(probe, accept, timeout=, what=)``: poll ``probe`` until ``accept`` takes its
+    value (returned), or fail naming ``what`` once ``timeout`` seconds passed. Bounded, never a fixed sleep."""
+    return _eventually
+
+
+@pytest.fixture
+async def vendor() -> AsyncIterator[FakeVendorServer]:
+    async with FakeVendorServer() as server:
+        yield server
+
+
+@pytest.fixture
+def private_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A Redis of this test's own (AOF on): the cluster's prompts and learning state start empty."""
+    with RedisServer(tmp_path_factory.mktemp("redis-e2e"), appendonly=True) as server:
+        yield server
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        yield session
