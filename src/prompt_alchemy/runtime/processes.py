@@ -100,19 +100,35 @@ async def _open_metrics(stack: AsyncExitStack, telemetry: Telemetry, settings: S
 async def _open_doors(
     stack: AsyncExitStack, bus: Bus, feedback: FeedbackPublisher, settings: Settings, telemetry: Telemetry, note: str
 ) -> None:
-    """HTTP and/or MCP as enabled, each announced once it listens and registered for discovery."""
+    """HTTP and/or MCP as enabled, each announced once it listens and registered for discovery.
+
+    On shutdown the doors leave discovery, then all stop listening at once and drain together:
+    no door keeps taking requests while another drains.
+    """
     services = telemetry.services
+    doors: list[AsyncExitStack] = []
+    stack.push_async_callback(lambda: _close_all(doors))
     if settings.enable_api:
-        url = await stack.enter_async_context(_http(bus, feedback, settings, telemetry.metrics))
+        door = AsyncExitStack()
+        doors.append(door)
+        url = await door.enter_async_context(_http(bus, feedback, settings, telemetry.metrics))
         services.tag("http", url)
         await services.open_front_door(bus, ServiceType.API.value, f"{url}/api/v1")
         _announce(f"HTTP API on {url}/api/v1 (health {url}/health){note}")
     if settings.enable_mcp:
-        url = await stack.enter_async_context(_mcp_http(bus, feedback, settings))
+        door = AsyncExitStack()
+        doors.append(door)
+        url = await door.enter_async_context(_mcp_http(bus, feedback, settings))
         await services.open_front_door(bus, ServiceType.MCP.value, url)
         _announce(f"MCP (streamable HTTP) on {url}{note}")
-    # pushed last, so it runs first on shutdown: leave discovery before the doors close
-    stack.push_async_callback(services.close_front_doors)
+    stack.push_async_callback(services.close_front_doors)  # pushed last: runs first
+
+
+async def _close_all(stacks: list[AsyncExitStack]) -> None:
+    results = await asyncio.gather(*(stack.aclose() for stack in stacks), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 async def _start_monolithic(stack: AsyncExitStack, settings: Settings) -> None:

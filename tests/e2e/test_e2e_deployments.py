@@ -1,12 +1,16 @@
-"""Microservice mode end to end: every worker its own OS process on a real nats-server and Redis.
+"""Both deployment modes end to end, as OS processes of ``prompt-alchemy``; the vendor is the fake OpenAI server.
 
-Two generation replicas, providers, storage, learning and the HTTP gateway, each a
-``prompt-alchemy`` process; the vendor is the fake OpenAI server. One scenario, in order:
-generate / search / feedback over HTTP with one trace id visible in every hop's log; restart
-the learning worker between two feedback bursts (the second sent while it is down) and lose
-nothing; SIGKILL one generation replica while 100 generate requests are in flight — every one
-is answered before its deadline (success, or a retriable 503/504), and then the survivor
-answers everything; finally SIGTERM stops every process with exit code 0.
+Microservice mode: two generation replicas, providers, storage, learning and the HTTP gateway,
+each its own process on a real nats-server and Redis. One scenario, in order: generate / search
+/ feedback over HTTP with one trace id visible in every hop's log; restart the learning worker
+between two feedback bursts (the second sent while it is down) and lose nothing; SIGKILL one
+generation replica while 100 generate requests are in flight — every one is answered before
+its deadline (success, or a retriable 503/504), and then the survivor answers everything;
+finally SIGTERM stops every process with exit code 0.
+
+Monolithic mode: the same functional checks on one ``serve --all`` process (HTTP and MCP),
+a SIGTERM with requests in flight (it stops listening at once, answers them, exits 0), and a
+restart on the same data dir between feedback bursts.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from mcp import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from prompt_alchemy.bus import NatsBus
@@ -268,3 +274,137 @@ async def test_cluster_serves_survives_a_killed_replica_and_loses_no_feedback(
     codes = await cluster.stop()
     assert codes.pop(victim.name) == -9
     assert codes == {process.name: 0 for process in cluster.processes if process is not victim}
+
+
+# -- monolithic mode -------------------------------------------------------------------------------
+
+HTTP_LINE = r"^HTTP API on (?P<url>http://\S+)/api/v1"
+MCP_LINE = r"^MCP \(streamable HTTP\) on (?P<url>http://\S+)"
+SERVING_LINE = r"^prompt-alchemy serving \(monolithic: providers, storage, learning, engine\)"
+SLOW_VENDOR_S = 5.0  # long enough that a SIGTERM surely lands while these requests are in flight
+
+
+@pytest.fixture
+async def monoliths() -> AsyncIterator[list[ChildProcess]]:
+    """Every ``serve --all`` process a test starts; teardown stops the ones still running."""
+    started: list[ChildProcess] = []
+    yield started
+    for process in started:
+        if process.started:
+            await process.terminate()
+
+
+async def start_monolith(
+    started: list[ChildProcess], env: dict[str, str], data_dir: Path, log_dir: Path
+) -> tuple[ChildProcess, str, str]:
+    args = ["serve", "--all", "--http-port", "0", "--mcp-port", "0", "--data-dir", str(data_dir)]
+    process = ChildProcess(f"monolith-{len(started) + 1}", args, env=env, log_dir=log_dir)
+    started.append(process)
+    await process.start()
+    http_url = (await process.wait_for(HTTP_LINE, timeout=WAIT_S))["url"]
+    mcp_url = (await process.wait_for(MCP_LINE, timeout=WAIT_S))["url"]
+    await process.wait_for(SERVING_LINE, timeout=WAIT_S)
+    return process, http_url, mcp_url
+
+
+def traced_subjects(process: ChildProcess, trace_id: str) -> set[str]:
+    lines = [json.loads(line) for line in process.stderr_path.read_text().splitlines() if line.startswith("{")]
+    return {line["subject"] for line in lines if line.get("trace_id") == trace_id and "subject" in line}
+
+
+async def refused(port: int) -> bool:
+    """Whether a new TCP connection to ``port`` is refused (the listener is closed)."""
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except ConnectionRefusedError:
+        return True
+    writer.close()
+    await writer.wait_closed()
+    return False
+
+
+async def test_monolith_serves_drains_on_sigterm_and_keeps_feedback_across_a_restart(
+    tmp_path: Path,
+    monoliths: list[ChildProcess],
+    child_env: Callable[..., dict[str, str]],
+    vendor_env: dict[str, str],
+    vendor: FakeVendorServer,
+    http: aiohttp.ClientSession,
+    eventually: Callable[..., Awaitable[Any]],
+) -> None:
+    env = child_env(LOG_LEVEL="DEBUG", **vendor_env)
+    data_dir, log_dir = tmp_path / "data", tmp_path / "logs"
+    process, http_url, mcp_url = await start_monolith(monoliths, env, data_dir, log_dir)
+    api = f"{http_url}/api/v1"
+    health = await get_json(http, f"{http_url}/health")
+    assert {service["name"]: service["status"] for service in health["services"]} == {
+        "engine": "ok", "providers": "ok", "storage": "ok", "learning": "ok",
+    }  # fmt: skip
+
+    # -- generate, search, feedback; one trace across the in-process hops ------------------------
+    trace_id = secrets.token_hex(16)
+    vendor.script(Route.OPENAI_CHAT, FakeResponse.ok("You are a cartographer. Draw a map of a tidal island."))
+    status, body = await post_generate(
+        http, api, "a map of a tidal island for a fantasy novel", headers={"traceparent": traceparent(trace_id)}
+    )
+    assert status == 200, body
+    best = GenerateReply.model_validate(body).best
+    assert isinstance(best, GeneratedPrompt)
+    assert best.id is not None
+    assert best.saved
+    assert best.provider == "openai"
+    found = SearchReply.model_validate(await get_json(http, f"{api}/prompts/search", q="tidal island map"))
+    assert best.id in [hit.record.id for hit in found.hits]
+    assert {"alchemy.v1.engine.generate", "alchemy.v1.providers.complete", "alchemy.v1.storage.store"} <= (
+        traced_subjects(process, trace_id)
+    )
+    for rating in (3, 4, 5, 4, 5):
+        await send_feedback(http, api, best.id, {"rating": rating})
+    await eventually(
+        lambda: learning_stats(http, api), lambda s: s.events_processed == 5, timeout=WAIT_S, what="feedback applied"
+    )
+
+    # -- the MCP door of the same process --------------------------------------------------------
+    async with Client(mcp_url, read_timeout_seconds=60) as client:
+        result = await client.call_tool("get_learning_stats", {})
+        assert not result.is_error
+        assert LearningStats.model_validate(result.structured_content).events_processed == 5
+        result = await client.call_tool("search_prompts", {"query": "tidal island map"})
+        assert not result.is_error
+        assert best.id in [hit.record.id for hit in SearchReply.model_validate(result.structured_content).hits]
+
+    # -- one /metrics for the whole process: HTTP, bus, providers, stores --------------------------
+    samples = await eventually(
+        lambda: scrape(http, f"{http_url}/metrics"),
+        lambda found: metric(found, "alchemy_learning_feedback_processed") == 5,
+        timeout=WAIT_S,
+        what="the learning numbers in /metrics",
+    )
+    assert metric(samples, "alchemy_http_requests_total", route="/api/v1/prompts/generate", status="200") == 1
+    assert metric(samples, "alchemy_bus_requests_total", subject="alchemy.v1.engine.generate", code="200") == 1
+    assert metric(samples, "alchemy_provider_tokens_total", provider="openai", direction="input") > 0
+    assert metric(samples, "alchemy_storage_prompts") >= 1
+
+    # -- SIGTERM with requests in flight: stop listening at once, answer them, exit 0 --------------
+    vendor.script(Route.OPENAI_CHAT, *[FakeResponse.ok().delayed(SLOW_VENDOR_S)] * 5)
+    before = len(vendor.requests)
+    in_flight = [asyncio.create_task(post_generate(http, api, f"a slow idea {n}")) for n in range(5)]
+    await vendor.wait_for_requests(before + 5, timeout=WAIT_S)
+    process.send_signal(signal.SIGTERM)
+    port = int(http_url.rsplit(":", 1)[1])
+    await eventually(lambda: refused(port), bool, timeout=WAIT_S, what="the HTTP listener closed")
+    assert not any(task.done() for task in in_flight), "the listener must close before the drain, not after"
+    assert [status for status, _ in await asyncio.gather(*in_flight)] == [200] * 5
+    assert await process.wait() == 0
+    assert process.lines[-2:] == ["shutting down: draining in-flight requests", "stopped"]
+
+    # -- restart on the same data dir: the prompt and the feedback are still there ---------------
+    _, http_url, _ = await start_monolith(monoliths, env, data_dir, log_dir)
+    api = f"{http_url}/api/v1"
+    for rating in (1, 2, 3, 4, 5):
+        await send_feedback(http, api, best.id, {"rating": rating})
+    await eventually(
+        lambda: learning_stats(http, api), lambda s: s.events_processed == 10, timeout=WAIT_S, what="both bursts"
+    )
+    record = await get_json(http, f"{api}/prompts/{best.id}")
+    assert GetReply.model_validate(record).record.content == best.content
