@@ -200,6 +200,7 @@ async def _start_worker(stack: AsyncExitStack, settings: Settings, kind: Service
     running = await _starter(kind)(bus, settings, telemetry)
     stack.push_async_callback(running.stop)
     await _open_metrics(stack, telemetry, settings, listener=True)
+    await telemetry.services.confirm(bus)
     instances = ", ".join(f"{service.name} instance {service.id}" for service in telemetry.services.services)
     _announce(f"worker {kind.value} serving on {settings.nats_url} ({instances})")
 

@@ -14,7 +14,7 @@ import os
 import socket
 
 from prompt_alchemy import __version__
-from prompt_alchemy.bus import Bus, ServiceRunner
+from prompt_alchemy.bus import Bus, ServiceRunner, discovery_subject
 from prompt_alchemy.runtime.settings import DeploymentMode
 
 __all__ = ["FRONT_DOOR_DESCRIPTIONS", "ServiceRegistry"]
@@ -48,6 +48,15 @@ class ServiceRegistry:
         service.metadata.update(self._tags)
         self._services.append(service)
         return service
+
+    async def confirm(self, bus: Bus, *, timeout: float = 10.0) -> None:
+        """Ping every registered service by its instance id, through the server.
+
+        A connection's messages reach the server in order, so once each answers, the server holds
+        all its subscriptions: "serving" is then true for every other connection too.
+        """
+        for service in self._services:
+            await bus.request_raw(discovery_subject("PING", service.name, service.id), b"", timeout=timeout)
 
     async def open_front_door(self, bus: Bus, role: str, url: str) -> ServiceRunner:
         """Announce a front door (``api`` or ``mcp``) on ``bus`` as an ADR-32 service with its URL."""

@@ -1,0 +1,231 @@
+"""What a process tells about itself: discovery metadata, Prometheus metrics, trace ids in its log lines."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from prompt_alchemy import schemas
+from prompt_alchemy.bus import Bus
+from prompt_alchemy.bus.context import new_traceparent
+from prompt_alchemy.bus.discovery import discover_info, discover_stats
+from prompt_alchemy.errors import BadRequest, ProviderError
+from prompt_alchemy.gateway.health import check_health
+from prompt_alchemy.runtime.components import start_engine, start_providers, start_storage
+from prompt_alchemy.runtime.embedded import EmbeddedRuntime
+from prompt_alchemy.runtime.logs import JsonFormatter, RequestLog, TraceFilter
+from prompt_alchemy.runtime.metrics import ProcessMetrics
+from prompt_alchemy.runtime.service_registry import ServiceRegistry
+from prompt_alchemy.runtime.settings import DeploymentMode, Settings
+from prompt_alchemy.runtime.telemetry import Telemetry
+from prompt_alchemy.schemas.common import Phase
+from prompt_alchemy.schemas.engine import GenerateRequest
+from prompt_alchemy.schemas.learning import FeedbackEvent
+from prompt_alchemy.schemas.providers import ChatMessage, CompletionRequest
+from prompt_alchemy.testing.vendors import FakeResponse, FakeVendorServer, Route
+
+BusFactory = Callable[[], Awaitable[Bus]]
+SettingsFactory = Callable[..., Settings]
+Eventually = Callable[..., Awaitable[Any]]
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+WAIT_S = 30.0
+
+
+def samples(metrics: ProcessMetrics) -> Samples:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(metrics.exposition().decode())
+        for sample in family.samples
+    }
+
+
+def value(found: Samples, name: str, **labels: str) -> float:
+    return found.get((name, frozenset(labels.items())), 0.0)
+
+
+def telemetry(mode: DeploymentMode = DeploymentMode.MICROSERVICE) -> Telemetry:
+    return Telemetry(ServiceRegistry(mode), ProcessMetrics("test", mode.value))
+
+
+@pytest.mark.usefixtures("offline")
+async def test_every_service_and_front_door_is_discoverable_with_where_it_runs(
+    bus_factory: BusFactory, make_settings: SettingsFactory
+) -> None:
+    settings = make_settings()
+    process = telemetry()
+    process.services.tag("metrics", "http://127.0.0.1:9/metrics")
+    running = [
+        await start_providers(await bus_factory(), settings, telemetry=process),
+        await start_storage(await bus_factory(), settings, telemetry=process),
+        await start_engine(await bus_factory(), settings, telemetry=process),
+    ]
+    client = await bus_factory()
+    door = await process.services.open_front_door(client, "api", "http://127.0.0.1:8080/api/v1")
+    try:
+        infos = {info.name: info for info in await discover_info(client, expected=4, wait=WAIT_S)}
+        report = await check_health(client, ("engine", "providers", "storage"))
+        await process.services.close_front_doors()
+        after = {info.name for info in await discover_info(client, expected=3, wait=WAIT_S)}
+    finally:
+        for worker in reversed(running):
+            await worker.stop()
+
+    assert set(infos) == {"providers", "storage", "engine", "api"}
+    for info in infos.values():
+        assert info.metadata["mode"] == "microservice"
+        assert info.metadata["metrics"] == "http://127.0.0.1:9/metrics"
+        assert info.metadata["pid"].isdigit()
+    assert infos["api"].metadata["url"] == "http://127.0.0.1:8080/api/v1"
+    assert infos["api"].endpoints == []
+    assert {endpoint.subject for endpoint in infos["engine"].endpoints} >= {schemas.ENGINE_GENERATE.subject}
+    assert report.serving
+    assert [service.status for service in report.services] == ["ok"] * 3
+    for service in report.services:  # (the gateway may list fewer: it stops reading pings after len(services))
+        assert set(service.instances) <= {infos[service.name].id}
+    assert door.id == infos["api"].id
+    assert after == {"providers", "storage", "engine"}  # a closing door leaves discovery first
+
+
+@pytest.mark.usefixtures("offline")
+async def test_monolithic_metrics_count_requests_errors_stores_and_feedback(
+    make_settings: SettingsFactory, eventually: Eventually
+) -> None:
+    process = telemetry(DeploymentMode.MONOLITHIC)
+    assert process.metrics is not None
+    runtime = EmbeddedRuntime(make_settings(), telemetry=process)
+    process.metrics.attach(runtime.bus)
+    async with runtime:
+        request = GenerateRequest(input="a sonnet about rust", count=2, phases=[Phase.SOLUTIO])
+        reply = await runtime.bus.request(schemas.ENGINE_GENERATE, request, timeout=WAIT_S)
+        with pytest.raises(BadRequest):
+            await runtime.bus.request_raw(schemas.ENGINE_GENERATE.subject, b'{"input": ""}', timeout=WAIT_S)
+        best = reply.best
+        assert best is not None
+        assert best.id is not None
+        await runtime.feedback(FeedbackEvent(prompt_id=best.id, rating=4))
+
+        async def refreshed() -> Samples:
+            assert process.metrics is not None
+            await process.metrics.refresh()
+            return samples(process.metrics)
+
+        found = await eventually(
+            refreshed,
+            lambda found: value(found, "alchemy_learning_feedback_processed") == 1,
+            timeout=WAIT_S,
+            what="feedback processed in the metrics",
+        )
+
+    generate = schemas.ENGINE_GENERATE.subject
+    assert value(found, "alchemy_bus_requests_total", subject=generate, code="200") == 1
+    assert value(found, "alchemy_bus_requests_total", subject=generate, code="400") == 1
+    assert value(found, "alchemy_bus_errors_total", subject=generate, code="400") == 1
+    assert value(found, "alchemy_bus_request_seconds_count", subject=generate) == 2
+    assert value(found, "alchemy_bus_requests_in_flight", subject=generate) == 0
+    assert value(found, "alchemy_storage_prompts") == len({prompt.id for prompt in reply.prompts})
+    assert value(found, "alchemy_storage_size_bytes") > 0
+    assert value(found, "alchemy_feedback_waiting") == 0
+    offline = {"provider": "offline", "model": reply.prompts[0].model}
+    assert value(found, "alchemy_provider_completions_total", cached="false", **offline) == 2
+    assert value(found, "alchemy_provider_tokens_total", direction="output", **offline) > 0
+    assert value(found, "alchemy_provider_circuit_state", provider="offline", state="closed") == 1
+
+
+async def test_in_flight_handlers_are_a_gauge_and_workers_serve_their_own_metrics_port(
+    bus_factory: BusFactory, make_settings: SettingsFactory, vendor: FakeVendorServer, eventually: Eventually
+) -> None:
+    environ = {"OPENAI_API_KEY": "sk-fake", "OPENAI_BASE_URL": vendor.base_url("openai"), "PROVIDERS_MAX_RETRIES": "0"}
+    process = telemetry()
+    assert process.metrics is not None
+    bus = await bus_factory()
+    process.metrics.attach(bus)
+    providers = await start_providers(bus, make_settings(), environ=environ, telemetry=process)
+    vendor.script(Route.OPENAI_CHAT, FakeResponse.hang())
+    complete = schemas.PROVIDERS_COMPLETE.subject
+    try:
+        client = await bus_factory()
+        request = CompletionRequest(
+            provider="openai", fallback=False, messages=[ChatMessage(role="user", content="hi")]
+        )
+        call = asyncio.create_task(client.request(schemas.PROVIDERS_COMPLETE, request, timeout=WAIT_S))
+        async with process.metrics.listener("127.0.0.1", 0) as url, aiohttp.ClientSession() as http:
+
+            async def scraped() -> str:
+                async with http.get(url) as response:
+                    assert response.status == 200
+                    return await response.text()
+
+            busy = await eventually(
+                scraped,
+                lambda text: f'alchemy_bus_requests_in_flight{{subject="{complete}"}} 1.0' in text,
+                timeout=WAIT_S,
+                what="one providers.complete in flight",
+            )
+            assert 'alchemy_process_info{mode="microservice"' in busy
+            await vendor.stop()  # the hung vendor answers 503 as it stops: the call fails, the handler ends
+            with pytest.raises(ProviderError):
+                await call
+            idle = await scraped()
+    finally:
+        await providers.stop()
+    assert f'alchemy_bus_requests_in_flight{{subject="{complete}"}} 0.0' in idle
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """The runtime's JSON log format with trace ids, captured in memory, at DEBUG."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(TraceFilter())
+    requests = logging.getLogger("prompt_alchemy.requests")
+    requests.addHandler(handler)
+    previous = requests.level
+    requests.setLevel(logging.DEBUG)
+    yield stream
+    requests.removeHandler(handler)
+    requests.setLevel(previous)
+
+
+@pytest.mark.usefixtures("offline")
+async def test_every_hop_logs_the_callers_trace_id(
+    bus_factory: BusFactory, make_settings: SettingsFactory, json_log: io.StringIO
+) -> None:
+    settings = make_settings()
+    buses = [await bus_factory() for _ in range(3)]
+    for bus in buses:
+        RequestLog().attach(bus)
+    running = [
+        await start_providers(buses[0], settings),
+        await start_storage(buses[1], settings),
+        await start_engine(buses[2], settings),
+    ]
+    traceparent = new_traceparent()
+    trace_id = traceparent.split("-")[1]
+    try:
+        client = await bus_factory()
+        request = GenerateRequest(input="release notes for a CLI tool", count=1, phases=[Phase.COAGULATIO])
+        await client.request(schemas.ENGINE_GENERATE, request, timeout=WAIT_S, headers={"traceparent": traceparent})
+    finally:
+        for worker in reversed(running):
+            await worker.stop()
+    lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
+    traced = {line["subject"] for line in lines if line["trace_id"] == trace_id}
+    assert traced >= {
+        schemas.ENGINE_GENERATE.subject, schemas.PROVIDERS_COMPLETE.subject, schemas.STORAGE_STORE.subject,
+        schemas.STORAGE_SEARCH.subject,
+    }  # fmt: skip
+    spans = {line["subject"]: line["span_id"] for line in lines if line["trace_id"] == trace_id}
+    assert spans[schemas.ENGINE_GENERATE.subject] == traceparent.split("-")[2]  # the caller's span
+    assert len(set(spans.values())) == len(spans)  # every later hop is a span of its own
+    stats = {s.name: s for s in await discover_stats(client, wait=0.2)}
+    assert stats == {}  # stopped services leave discovery
