@@ -25,7 +25,8 @@ class Client:
 async def open_client(settings: Settings) -> AsyncIterator[Client]:
     """Embedded (every worker in-process) unless ``settings.nats_url`` names a cluster."""
     if settings.nats_url:
-        bus = await NatsBus.connect(settings.nats_url, nats_options(settings), default_timeout=settings.request_timeout)
+        options = nats_options(settings, long_running=False)
+        bus = await NatsBus.connect(settings.nats_url, options, default_timeout=settings.request_timeout)
         try:
             stream, publish = await open_feedback_stream(bus, settings)
             try:

@@ -11,7 +11,16 @@ from prompt_alchemy.runtime.settings import Settings
 __all__ = ["nats_options"]
 
 
-def nats_options(settings: Settings, *, name: str = "prompt-alchemy") -> NatsOptions:
+CLIENT_CONNECT_ATTEMPTS = 3
+
+
+def nats_options(settings: Settings, *, name: str = "prompt-alchemy", long_running: bool = True) -> NatsOptions:
+    """Auth and TLS from ``settings``. A long-running process reconnects forever (it outlives a NATS
+    restart); a client command (``--nats``) gives up after a few attempts instead of hanging.
+
+    nats-py counts the first connection against the same limit, so a long-running process also
+    waits for a NATS server that is not up yet — or that refuses its credentials, which it logs.
+    """
     tls: ssl.SSLContext | None = None
     if settings.nats_tls_ca or settings.nats_tls_cert:
         try:
@@ -24,6 +33,7 @@ def nats_options(settings: Settings, *, name: str = "prompt-alchemy") -> NatsOpt
             raise ConfigError(f"NATS TLS files cannot be loaded: {error}") from error
     return NatsOptions(
         name=name,
+        max_reconnect_attempts=-1 if long_running else CLIENT_CONNECT_ATTEMPTS,
         user=settings.nats_user,
         password=settings.nats_password.get_secret_value() if settings.nats_password else None,
         token=settings.nats_token.get_secret_value() if settings.nats_token else None,

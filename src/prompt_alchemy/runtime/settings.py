@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from prompt_alchemy.errors import ConfigError
 
-__all__ = ["DeploymentMode", "ServiceType", "Settings", "default_data_dir"]
+__all__ = ["ENVIRONMENT_VARIABLES", "DeploymentMode", "ServiceType", "Settings", "default_data_dir"]
 
 
 class DeploymentMode(StrEnum):
@@ -80,6 +80,8 @@ _ENV: dict[str, tuple[str, ...]] = {
     "nats_token": ("NATS_TOKEN",),
 }
 _SECRETS = frozenset({"api_keys", "nats_password", "nats_token"})
+ENVIRONMENT_VARIABLES = frozenset(variable for variables in _ENV.values() for variable in variables)
+"""Every environment variable ``Settings.load`` reads (vendor keys are the providers worker's own)."""
 _LISTS = frozenset({"cors_origins"})
 
 
