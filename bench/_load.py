@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from _processes import cpu_seconds
 from _report import median, percentile, progress, quiet_gc
 
 Call = Callable[[], Awaitable[object]]
@@ -29,9 +30,13 @@ class Sample:
     per_second: float
     p50: float
     p99: float
+    cpu_per_call: Mapping[str, float] = field(default_factory=dict)  # process -> CPU seconds per call
 
 
-async def run_load(call: Call, concurrency: int, seconds: float) -> Sample:
+Processes = Mapping[str, int]  # name -> pid whose CPU time is accounted per call
+
+
+async def run_load(call: Call, concurrency: int, seconds: float, processes: Processes | None = None) -> Sample:
     """``concurrency`` tasks each calling back to back for ``seconds``; every call's latency kept."""
     latencies: list[float] = []
     clock = time.perf_counter
@@ -43,10 +48,13 @@ async def run_load(call: Call, concurrency: int, seconds: float) -> Sample:
             latencies.append(clock() - started)
 
     quiet_gc()
+    cpu_before = {name: cpu_seconds(pid) for name, pid in (processes or {}).items()}
     began = clock()
     await asyncio.gather(*(caller() for _ in range(concurrency)))
     elapsed = clock() - began
-    return Sample(len(latencies) / elapsed, percentile(latencies, 50), percentile(latencies, 99))
+    calls = max(len(latencies), 1)
+    cpu = {name: (cpu_seconds(pid) - cpu_before[name]) / calls for name, pid in (processes or {}).items()}
+    return Sample(len(latencies) / elapsed, percentile(latencies, 50), percentile(latencies, 99), cpu)
 
 
 @dataclass
@@ -65,11 +73,22 @@ class Series:
     def p99(self, concurrency: int) -> float:
         return median(sample.p99 for sample in self.samples[concurrency])
 
+    def cpu_per_call(self, concurrency: int) -> dict[str, float]:
+        names = self.samples[concurrency][0].cpu_per_call
+        return {name: median(sample.cpu_per_call[name] for sample in self.samples[concurrency]) for name in names}
+
 
 async def measure(
-    variants: Sequence[Variant], concurrency_levels: Sequence[int], rounds: int, seconds: float, warmup: float
+    variants: Sequence[Variant],
+    concurrency_levels: Sequence[int],
+    rounds: int,
+    seconds: float,
+    warmup: float,
+    processes: Processes | None = None,
 ) -> dict[str, Series]:
-    """Warm every variant up at every level, then ``rounds`` interleaved rounds of ``seconds`` each."""
+    """Warm every variant up at every level, then ``rounds`` interleaved rounds of ``seconds`` each.
+
+    With ``processes``, each sample also says how much CPU each of them spent per call."""
     results = {v.key: Series(v.label, {c: [] for c in concurrency_levels}) for v in variants}
     for variant in variants:
         for concurrency in concurrency_levels:
@@ -78,5 +97,6 @@ async def measure(
         progress(f"round {round_number + 1}/{rounds}: {', '.join(v.key for v in variants)}")
         for variant in variants:
             for concurrency in concurrency_levels:
-                results[variant.key].samples[concurrency].append(await run_load(variant.call, concurrency, seconds))
+                sample = await run_load(variant.call, concurrency, seconds, processes)
+                results[variant.key].samples[concurrency].append(sample)
     return results

