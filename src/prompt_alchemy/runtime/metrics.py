@@ -26,6 +26,7 @@ from prompt_alchemy import __version__
 from prompt_alchemy.bus import Bus
 from prompt_alchemy.gateway.http import HttpServer
 from prompt_alchemy.runtime.bus_metrics import BusMetrics
+from prompt_alchemy.runtime.listeners import listen
 from prompt_alchemy.runtime.provider_metrics import ProviderMetrics
 from prompt_alchemy.runtime.state_metrics import StateGauges
 
@@ -85,8 +86,12 @@ class ProcessMetrics:
     @contextlib.asynccontextmanager
     async def listener(self, host: str, port: int) -> AsyncIterator[str]:
         """Serve ``/metrics`` on ``host:port`` (0: any free port); yields its URL."""
-        async with HttpServer(self.app(), host, port) as server:
+        server = HttpServer(self.app(), host, port)
+        await listen("the metrics listener", server, host, port)
+        try:
             yield f"{server.url}/metrics"
+        finally:
+            await server.stop()
 
     @contextlib.asynccontextmanager
     async def refreshing(self, interval: float = REFRESH_INTERVAL_S) -> AsyncIterator[None]:

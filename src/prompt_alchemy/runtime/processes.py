@@ -22,6 +22,7 @@ from prompt_alchemy.gateway.mcp import McpHttpServer, create_server
 from prompt_alchemy.runtime import components
 from prompt_alchemy.runtime.components import FeedbackPublisher, Running, open_feedback_stream
 from prompt_alchemy.runtime.embedded import EmbeddedRuntime
+from prompt_alchemy.runtime.listeners import listen
 from prompt_alchemy.runtime.logs import RequestLog
 from prompt_alchemy.runtime.metrics import ProcessMetrics
 from prompt_alchemy.runtime.nats_options import nats_options
@@ -71,15 +72,23 @@ async def _http(
     app = create_app(bus, feedback, http_settings(settings))
     if metrics is not None:
         metrics.show_in(app[METRICS].registry)
-    async with HttpServer(app, settings.http_host, settings.http_port) as server:
+    server = HttpServer(app, settings.http_host, settings.http_port)
+    await listen("the HTTP API", server, settings.http_host, settings.http_port)
+    try:
         yield server.url
+    finally:
+        await server.stop()
 
 
 @asynccontextmanager
 async def _mcp_http(bus: Bus, feedback: FeedbackPublisher, settings: Settings) -> AsyncIterator[str]:
     server = create_server(bus, feedback, request_timeout_s=settings.request_timeout)
-    async with McpHttpServer(server, settings.mcp_host, settings.mcp_port) as http:
+    http = McpHttpServer(server, settings.mcp_host, settings.mcp_port)
+    await listen("the MCP server", http, settings.mcp_host, settings.mcp_port)
+    try:
         yield http.url
+    finally:
+        await http.stop()
 
 
 async def _open_metrics(stack: AsyncExitStack, telemetry: Telemetry, settings: Settings, *, listener: bool) -> None:
