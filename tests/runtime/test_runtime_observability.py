@@ -14,13 +14,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from prompt_alchemy import schemas
-from prompt_alchemy.bus import Bus
+from prompt_alchemy.bus import Bus, InMemoryBus
 from prompt_alchemy.bus.context import new_traceparent
 from prompt_alchemy.bus.discovery import discover_info, discover_stats
 from prompt_alchemy.errors import BadRequest, ProviderError
 from prompt_alchemy.gateway.health import check_health
+from prompt_alchemy.gateway.http import HttpServer, HttpSettings, create_app
 from prompt_alchemy.runtime.components import start_engine, start_providers, start_storage
 from prompt_alchemy.runtime.embedded import EmbeddedRuntime
+from prompt_alchemy.runtime.http_tracing import trace_requests
 from prompt_alchemy.runtime.logs import JsonFormatter, RequestLog, TraceFilter
 from prompt_alchemy.runtime.metrics import ProcessMetrics
 from prompt_alchemy.runtime.service_registry import ServiceRegistry
@@ -28,7 +30,7 @@ from prompt_alchemy.runtime.settings import DeploymentMode, Settings
 from prompt_alchemy.runtime.telemetry import Telemetry
 from prompt_alchemy.schemas.common import Phase
 from prompt_alchemy.schemas.engine import GenerateRequest
-from prompt_alchemy.schemas.learning import FeedbackEvent
+from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent
 from prompt_alchemy.schemas.providers import ChatMessage, CompletionRequest
 from prompt_alchemy.testing.vendors import FakeResponse, FakeVendorServer, Route
 
@@ -187,13 +189,13 @@ def json_log() -> Iterator[io.StringIO]:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(TraceFilter())
-    requests = logging.getLogger("prompt_alchemy.requests")
-    requests.addHandler(handler)
-    previous = requests.level
-    requests.setLevel(logging.DEBUG)
+    ours = logging.getLogger("prompt_alchemy")
+    ours.addHandler(handler)
+    previous = ours.level
+    ours.setLevel(logging.DEBUG)
     yield stream
-    requests.removeHandler(handler)
-    requests.setLevel(previous)
+    ours.removeHandler(handler)
+    ours.setLevel(previous)
 
 
 @pytest.mark.usefixtures("offline")
@@ -219,6 +221,7 @@ async def test_every_hop_logs_the_callers_trace_id(
         for worker in reversed(running):
             await worker.stop()
     lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
+    lines = [line for line in lines if line["logger"] == "prompt_alchemy.requests"]
     traced = {line["subject"] for line in lines if line["trace_id"] == trace_id}
     assert traced >= {
         schemas.ENGINE_GENERATE.subject, schemas.PROVIDERS_COMPLETE.subject, schemas.STORAGE_STORE.subject,
@@ -229,3 +232,27 @@ async def test_every_hop_logs_the_callers_trace_id(
     assert len(set(spans.values())) == len(spans)  # every later hop is a span of its own
     stats = {s.name: s for s in await discover_stats(client, wait=0.2)}
     assert stats == {}  # stopped services leave discovery
+
+
+async def test_the_http_gateways_own_log_lines_carry_the_trace_id(json_log: io.StringIO) -> None:
+    async def no_feedback(_event: FeedbackEvent) -> FeedbackAccepted:
+        raise AssertionError("not used")
+
+    bus = InMemoryBus()  # no engine: generate fails with a 503, which the gateway logs as a warning
+    app = create_app(bus, no_feedback, HttpSettings(port=0))
+    trace_requests(app)
+    traceparent = new_traceparent()
+    try:
+        async with HttpServer(app, "127.0.0.1", 0) as server, aiohttp.ClientSession() as http:
+            for headers in ({"traceparent": traceparent}, {}):
+                url = f"{server.url}/api/v1/prompts/generate"
+                async with http.post(url, json={"input": "an idea"}, headers=headers) as response:
+                    assert response.status == 503
+    finally:
+        await bus.drain()
+    warnings = [json.loads(line) for line in json_log.getvalue().splitlines()]
+    warnings = [line for line in warnings if line["level"] == "warning" and "503" in line["message"]]
+    assert len(warnings) == 2
+    assert warnings[0]["trace_id"] == traceparent.split("-")[1]
+    assert warnings[1]["trace_id"] is not None  # no traceparent sent: the request still has a trace
+    assert warnings[1]["trace_id"] != warnings[0]["trace_id"]

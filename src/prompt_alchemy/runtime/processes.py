@@ -22,6 +22,7 @@ from prompt_alchemy.gateway.mcp import McpHttpServer, create_server
 from prompt_alchemy.runtime import components
 from prompt_alchemy.runtime.components import FeedbackPublisher, Running, open_feedback_stream
 from prompt_alchemy.runtime.embedded import EmbeddedRuntime
+from prompt_alchemy.runtime.http_tracing import trace_requests
 from prompt_alchemy.runtime.listeners import listen
 from prompt_alchemy.runtime.logs import RequestLog
 from prompt_alchemy.runtime.metrics import ProcessMetrics
@@ -70,6 +71,7 @@ async def _http(
 ) -> AsyncIterator[str]:
     """The HTTP gateway; its ``/metrics`` shows this process's metrics beside its own."""
     app = create_app(bus, feedback, http_settings(settings))
+    trace_requests(app)
     if metrics is not None:
         metrics.show_in(app[METRICS].registry)
     server = HttpServer(app, settings.http_host, settings.http_port)
