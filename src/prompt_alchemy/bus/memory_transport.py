@@ -165,6 +165,9 @@ class InMemoryTransport:
         self._routes.clear()
         return subscription
 
+    async def flush(self) -> None:
+        """Subscriptions take effect at once in-process."""
+
     async def drain(self) -> None:
         if self._closed:
             return

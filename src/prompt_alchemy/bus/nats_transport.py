@@ -32,7 +32,8 @@ class NatsOptions:
     name: str = "prompt-alchemy"
     connect_timeout: float = 2.0
     reconnect_time_wait: float = 0.5
-    max_reconnect_attempts: int = -1  # keep trying: a worker outlives a server restart
+    max_reconnect_attempts: int = -1  # once connected, keep trying: a worker outlives a server restart
+    connect_attempts: int = 60  # the first connection gives up after this many (a server down, bad credentials)
     user: str | None = None
     password: str | None = None
     token: str | None = None
@@ -106,18 +107,23 @@ class NatsTransport:
         options = options or NatsOptions()
         servers = [url] if isinstance(url, str) else url
         client = NatsClient()
+        # nats-py counts the first connection against max_reconnect_attempts: bound it, then lift
+        # the limit so an established connection survives a server restart.
+        kwargs = options.connect_kwargs() | {"max_reconnect_attempts": max(options.connect_attempts, 1)}
         try:
             await client.connect(
                 servers=servers,
                 error_cb=_log_error,
                 disconnected_cb=_disconnection_logger(client),
                 reconnected_cb=_log_reconnected,
-                **options.connect_kwargs(),
+                **kwargs,
             )
-        except (nats.errors.NoServersError, OSError, TimeoutError) as error:
+        except (nats.errors.Error, OSError, TimeoutError) as error:
+            await client.close()
             raise BusClosed(
                 f"cannot connect to NATS at {', '.join(servers)}: {error or type(error).__name__}"
             ) from error
+        client.options["max_reconnect_attempts"] = options.max_reconnect_attempts
         return cls(client)
 
     @property
@@ -178,6 +184,14 @@ class NatsTransport:
         wrapped = _NatsSubscription(subscription, dispatcher, subject, queue or None)
         self._subscriptions.append(wrapped)
         return wrapped
+
+    async def flush(self) -> None:
+        try:
+            await self.client.flush()
+        except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError) as error:
+            raise BusClosed("NATS connection closed; cannot flush") from error
+        except nats.errors.FlushTimeoutError as error:
+            raise BusClosed("NATS did not confirm the subscriptions in time") from error
 
     async def drain(self) -> None:
         if self.client.is_closed:

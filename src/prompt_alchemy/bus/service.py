@@ -211,6 +211,7 @@ class ServiceRunner:
                 discovery_subject(verb, self.name, self.id),
             ):
                 self._discovery.append(await self.bus.serve_raw(target, self._responder(responder)))
+        await self.bus.transport.flush()  # on NATS: the server has every subscription before we say "started"
         self.running = True
         log.info("service %s %s (%s) started with %d endpoints", self.name, self.version, self.id, len(self._endpoints))
 

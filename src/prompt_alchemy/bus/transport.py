@@ -59,6 +59,10 @@ class Transport(Protocol):
         """
         ...
 
+    async def flush(self) -> None:
+        """Return once the server has every subscription made so far (others can reach them)."""
+        ...
+
     async def drain(self) -> None:
         """Stop every subscription, finish in-flight handlers, flush, close."""
         ...

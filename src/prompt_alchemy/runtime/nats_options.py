@@ -12,14 +12,14 @@ __all__ = ["nats_options"]
 
 
 CLIENT_CONNECT_ATTEMPTS = 3
+PROCESS_CONNECT_ATTEMPTS = 60  # x reconnect_time_wait (0.5 s) plus connect timeouts
 
 
 def nats_options(settings: Settings, *, name: str = "prompt-alchemy", long_running: bool = True) -> NatsOptions:
-    """Auth and TLS from ``settings``. A long-running process reconnects forever (it outlives a NATS
-    restart); a client command (``--nats``) gives up after a few attempts instead of hanging.
-
-    nats-py counts the first connection against the same limit, so a long-running process also
-    waits for a NATS server that is not up yet — or that refuses its credentials, which it logs.
+    """Auth and TLS from ``settings``. Once connected, every process reconnects forever (it outlives
+    a NATS restart). The first connection is bounded: a client command (``--nats``) gives up after
+    a few attempts; a long-running process waits about half a minute for a server that is not up
+    yet (or refuses its credentials) and then exits with the reason.
     """
     tls: ssl.SSLContext | None = None
     if settings.nats_tls_ca or settings.nats_tls_cert:
@@ -33,7 +33,8 @@ def nats_options(settings: Settings, *, name: str = "prompt-alchemy", long_runni
             raise ConfigError(f"NATS TLS files cannot be loaded: {error}") from error
     return NatsOptions(
         name=name,
-        max_reconnect_attempts=-1 if long_running else CLIENT_CONNECT_ATTEMPTS,
+        max_reconnect_attempts=-1,
+        connect_attempts=PROCESS_CONNECT_ATTEMPTS if long_running else CLIENT_CONNECT_ATTEMPTS,
         user=settings.nats_user,
         password=settings.nats_password.get_secret_value() if settings.nats_password else None,
         token=settings.nats_token.get_secret_value() if settings.nats_token else None,
