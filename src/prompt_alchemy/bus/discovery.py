@@ -1,7 +1,8 @@
 """Find every live service instance through ADR-32 discovery, on either bus.
 
 A discovery request goes to all instances at once, so replies are gathered on a private inbox
-until ``expected`` replies arrived or ``wait`` seconds passed, as ``nats micro ls`` does.
+until ``expected`` replies arrived, or ``quiet`` seconds passed without a new one after the
+first, or ``wait`` seconds passed in all — as ``nats micro ls`` does.
 """
 
 from __future__ import annotations
@@ -26,11 +27,17 @@ Verb = Literal["PING", "INFO", "STATS"]
 
 
 async def discover(
-    bus: Bus, verb: Verb, name: str | None = None, *, wait: float = 0.5, expected: int | None = None
+    bus: Bus,
+    verb: Verb,
+    name: str | None = None,
+    *,
+    wait: float = 0.5,
+    expected: int | None = None,
+    quiet: float | None = None,
 ) -> list[dict[str, object]]:
     inbox = f"_INBOX.discovery.{secrets.token_hex(8)}"
     replies: list[dict[str, object]] = []
-    enough = asyncio.Event()
+    arrived = asyncio.Event()
 
     async def collect(message: RawMessage) -> None:
         try:
@@ -39,17 +46,25 @@ async def discover(
             return
         if isinstance(document, dict):
             replies.append(document)
-            if expected is not None and len(replies) >= expected:
-                enough.set()
+            arrived.set()
 
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
     subscription = await bus.transport.subscribe(inbox, collect)
     try:
         await bus.transport.publish(discovery_subject(verb, name), b"", reply=inbox)
-        try:
-            async with asyncio.timeout(wait):
-                await enough.wait()
-        except TimeoutError:
-            pass
+        while expected is None or len(replies) < expected:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            quiet_window = quiet is not None and bool(replies)
+            arrived.clear()
+            try:
+                async with asyncio.timeout(min(quiet, remaining) if quiet_window and quiet else remaining):
+                    await arrived.wait()
+            except TimeoutError:
+                if quiet_window:
+                    break
     finally:
         await subscription.unsubscribe()
     return replies
@@ -66,18 +81,18 @@ def _parse(model: type[DocT], documents: list[dict[str, object]]) -> list[DocT]:
 
 
 async def discover_pings(
-    bus: Bus, name: str | None = None, *, wait: float = 0.5, expected: int | None = None
+    bus: Bus, name: str | None = None, *, wait: float = 0.5, expected: int | None = None, quiet: float | None = None
 ) -> list[ServicePing]:
-    return _parse(ServicePing, await discover(bus, "PING", name, wait=wait, expected=expected))
+    return _parse(ServicePing, await discover(bus, "PING", name, wait=wait, expected=expected, quiet=quiet))
 
 
 async def discover_info(
-    bus: Bus, name: str | None = None, *, wait: float = 0.5, expected: int | None = None
+    bus: Bus, name: str | None = None, *, wait: float = 0.5, expected: int | None = None, quiet: float | None = None
 ) -> list[ServiceInfo]:
-    return _parse(ServiceInfo, await discover(bus, "INFO", name, wait=wait, expected=expected))
+    return _parse(ServiceInfo, await discover(bus, "INFO", name, wait=wait, expected=expected, quiet=quiet))
 
 
 async def discover_stats(
-    bus: Bus, name: str | None = None, *, wait: float = 0.5, expected: int | None = None
+    bus: Bus, name: str | None = None, *, wait: float = 0.5, expected: int | None = None, quiet: float | None = None
 ) -> list[ServiceStats]:
-    return _parse(ServiceStats, await discover(bus, "STATS", name, wait=wait, expected=expected))
+    return _parse(ServiceStats, await discover(bus, "STATS", name, wait=wait, expected=expected, quiet=quiet))

@@ -38,6 +38,8 @@ def guarded(run: Command) -> Command:
     async def guarded_run(args: argparse.Namespace, client: CliClient) -> int:
         try:
             return await run(args, client)
+        except BrokenPipeError:
+            raise  # the reader went away (``| head``): the entry point exits quietly
         except Exception as error:
             report_error(as_service_error(error).message)
             return exit_code_for(error)

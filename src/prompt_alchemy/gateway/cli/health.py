@@ -39,6 +39,16 @@ def _render(report: GatewayHealth) -> None:
             say(f"      {service.message}")
     if report.missing:
         say(f"missing: {', '.join(report.missing)}")
+    if report.instances:
+        say("instances:")
+    for instance in report.instances:
+        say(f"  {instance.service} {instance.version} {instance.id} (since {instance.started})")
+        for endpoint in instance.endpoints:
+            failed = f", last error {endpoint.last_error}" if endpoint.errors and endpoint.last_error else ""
+            say(
+                f"      {endpoint.name:<16} {endpoint.requests:>6} requests {endpoint.errors:>4} errors"
+                f"  avg {endpoint.average_ms:.2f} ms{failed}"
+            )
 
 
 async def run(args: argparse.Namespace, client: CliClient) -> int:
