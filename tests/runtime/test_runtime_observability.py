@@ -22,7 +22,6 @@ from prompt_alchemy.gateway.health import check_health
 from prompt_alchemy.gateway.http import HttpServer, HttpSettings, create_app
 from prompt_alchemy.runtime.components import start_engine, start_providers, start_storage
 from prompt_alchemy.runtime.embedded import EmbeddedRuntime
-from prompt_alchemy.runtime.http_tracing import trace_requests
 from prompt_alchemy.runtime.logs import JsonFormatter, RequestLog, TraceFilter
 from prompt_alchemy.runtime.metrics import ProcessMetrics
 from prompt_alchemy.runtime.service_registry import ServiceRegistry
@@ -240,7 +239,6 @@ async def test_the_http_gateways_own_log_lines_carry_the_trace_id(json_log: io.S
 
     bus = InMemoryBus()  # no engine: generate fails with a 503, which the gateway logs as a warning
     app = create_app(bus, no_feedback, HttpSettings(port=0))
-    trace_requests(app)
     traceparent = new_traceparent()
     try:
         async with HttpServer(app, "127.0.0.1", 0) as server, aiohttp.ClientSession() as http:

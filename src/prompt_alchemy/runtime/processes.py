@@ -14,15 +14,15 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
+from prometheus_client import CollectorRegistry
+
 from prompt_alchemy.bus import Bus, NatsBus
 from prompt_alchemy.errors import ConfigError
 from prompt_alchemy.gateway.http import HttpServer, HttpSettings, create_app
-from prompt_alchemy.gateway.http.state import METRICS
 from prompt_alchemy.gateway.mcp import McpHttpServer, create_server
 from prompt_alchemy.runtime import components
 from prompt_alchemy.runtime.components import FeedbackPublisher, Running, open_feedback_stream
 from prompt_alchemy.runtime.embedded import EmbeddedRuntime
-from prompt_alchemy.runtime.http_tracing import trace_requests
 from prompt_alchemy.runtime.listeners import listen
 from prompt_alchemy.runtime.logs import RequestLog
 from prompt_alchemy.runtime.metrics import ProcessMetrics
@@ -70,10 +70,10 @@ async def _http(
     bus: Bus, feedback: FeedbackPublisher, settings: Settings, metrics: ProcessMetrics | None
 ) -> AsyncIterator[str]:
     """The HTTP gateway; its ``/metrics`` shows this process's metrics beside its own."""
-    app = create_app(bus, feedback, http_settings(settings))
-    trace_requests(app)
+    registry = CollectorRegistry()
     if metrics is not None:
-        metrics.show_in(app[METRICS].registry)
+        metrics.show_in(registry)
+    app = create_app(bus, feedback, http_settings(settings), metrics_registry=registry)
     server = HttpServer(app, settings.http_host, settings.http_port)
     await listen("the HTTP API", server, settings.http_host, settings.http_port)
     try:

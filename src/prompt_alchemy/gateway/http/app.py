@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from prometheus_client import CollectorRegistry
 
 from prompt_alchemy.bus import Bus
 from prompt_alchemy.gateway.feedback import FeedbackSink
 from prompt_alchemy.gateway.http.cors import CorsPolicy
 from prompt_alchemy.gateway.http.metrics import HttpMetrics
-from prompt_alchemy.gateway.http.middleware import body_size_middleware, error_middleware, security_middleware
+from prompt_alchemy.gateway.http.middleware import (
+    body_size_middleware,
+    error_middleware,
+    security_middleware,
+    trace_middleware,
+)
 from prompt_alchemy.gateway.http.openapi import openapi_document
 from prompt_alchemy.gateway.http.operations import Operation
 from prompt_alchemy.gateway.http.routes import operations
@@ -27,15 +33,24 @@ def _bind(operation: Operation) -> Handler:
     return handle
 
 
-def create_app(bus: Bus, feedback: FeedbackSink, settings: HttpSettings | None = None) -> web.Application:
+def create_app(
+    bus: Bus,
+    feedback: FeedbackSink,
+    settings: HttpSettings | None = None,
+    *,
+    metrics_registry: CollectorRegistry | None = None,
+) -> web.Application:
     """The gateway on ``bus``; ``feedback`` persists feedback events durably (the runtime's publisher).
 
     Binding (host, port) is the caller's: ``settings.host``/``settings.port`` say where.
+    ``/metrics`` exposes ``metrics_registry`` (the process's, holding the gateway's own metrics too),
+    or a registry of its own.
     """
     settings = settings or HttpSettings()
-    metrics = HttpMetrics()
+    metrics = HttpMetrics(metrics_registry)
     cors = CorsPolicy(settings.cors_origins)
     middlewares = [
+        trace_middleware(),
         *([metrics.middleware()] if settings.metrics else []),
         cors.preflight_middleware(),
         error_middleware(settings),

@@ -1,4 +1,7 @@
-"""The middleware chain, outermost first: metrics, CORS preflight, errors, security, body size.
+"""The middleware chain, outermost first: trace, metrics, CORS preflight, errors, security, body size.
+
+- ``trace`` runs the request in a bus ``RequestContext`` (the caller's ``traceparent``, or a new
+  trace): every bus request the gateway makes for it and every line it logs carry one trace id.
 
 - ``errors`` turns every exception into a JSON ``ErrorBody`` with the right status: aiohttp's
   own (404 route, 405 method, 413 body), ``ServiceError`` (its code), bus failures
@@ -17,6 +20,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from prompt_alchemy.bus.context import TRACEPARENT_HEADER, RequestContext, reset_current, set_current
 from prompt_alchemy.errors import PayloadTooLarge, RateLimited, Unauthorized
 from prompt_alchemy.gateway.failures import error_body
 from prompt_alchemy.gateway.http.metrics import route_label
@@ -26,7 +30,22 @@ from prompt_alchemy.gateway.http.settings import HttpSettings
 from prompt_alchemy.gateway.http.state import METRICS, PUBLIC_ROUTES
 from prompt_alchemy.schemas.errors import ErrorBody
 
-__all__ = ["body_size_middleware", "error_middleware", "security_middleware"]
+__all__ = ["body_size_middleware", "error_middleware", "security_middleware", "trace_middleware"]
+
+
+def trace_middleware() -> Middleware:
+    @web.middleware
+    async def trace(request: web.Request, handler: Handler) -> web.StreamResponse:
+        traceparent = request.headers.get(TRACEPARENT_HEADER, "").strip().lower()
+        headers = {TRACEPARENT_HEADER: traceparent} if traceparent else {}
+        token = set_current(RequestContext.from_headers(f"http {request.method} {request.path}", headers))
+        try:
+            return await handler(request)
+        finally:
+            reset_current(token)
+
+    return trace
+
 
 log = logging.getLogger(__name__)
 
