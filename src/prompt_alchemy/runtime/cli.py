@@ -69,8 +69,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _process_handler(name: str) -> Any:
+    """A process command's handler, imported when it runs: serving pulls in uvicorn and the MCP
+    SDK, which a client command such as ``generate`` should not pay for at start-up."""
+
+    def handler(args: argparse.Namespace, settings: Settings) -> int:
+        from prompt_alchemy.runtime import processes
+
+        result: int = getattr(processes, name)(args, settings)
+        return result
+
+    return handler
+
+
 def _register_process_commands(commands: Any) -> None:
-    from prompt_alchemy.runtime import cluster_command, processes
+    from prompt_alchemy.runtime import cluster_command
 
     serve = commands.add_parser("serve", help="run the service: --all in one process, or one front door on NATS")
     serve.add_argument("role", nargs="?", choices=["api", "mcp"], help="microservice front door to run")
@@ -80,20 +93,20 @@ def _register_process_commands(commands: Any) -> None:
     serve.add_argument("--metrics-port", type=int, default=None, help="/metrics port when the HTTP API is off")
     serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     _feature_flags(serve, "api", "mcp", "learning", "metrics")
-    serve.set_defaults(handler=processes.run_serve)
+    serve.set_defaults(handler=_process_handler("run_serve"))
 
     worker = commands.add_parser("worker", help="run one worker on NATS (microservice mode)")
     worker.add_argument("kind", choices=[t.value for t in ServiceType if t not in (ServiceType.API, ServiceType.MCP)])
     worker.add_argument("--metrics-port", type=int, default=None, help="serve /metrics on this port (0: any)")
     worker.add_argument("--host", default=None, help="bind address of /metrics (default 127.0.0.1)")
     _feature_flags(worker, "learning", "metrics")
-    worker.set_defaults(handler=processes.run_worker)
+    worker.set_defaults(handler=_process_handler("run_worker"))
 
     mcp = commands.add_parser("mcp", help="MCP server on stdio (embedded unless --nats), for Claude Desktop / IDEs")
     mcp.add_argument("--http", action="store_true", help="serve streamable HTTP on --mcp-port instead of stdio")
     mcp.add_argument("--mcp-port", type=int, default=None)
     _feature_flags(mcp, "learning")
-    mcp.set_defaults(handler=processes.run_mcp)
+    mcp.set_defaults(handler=_process_handler("run_mcp"))
 
     cluster_command.register(commands)
 

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Sequence
 
 from prompt_alchemy.bus import Bus, RequestContext, ServiceRunner
-from prompt_alchemy.bus.streams import DurableConsumer, DurableStream
+from prompt_alchemy.bus.streams import Delivery, DurableConsumer, DurableStream
 from prompt_alchemy.errors import AlchemyError, Unavailable
 from prompt_alchemy.schemas.health import CheckResult
 from prompt_alchemy.schemas.learning import (
@@ -110,7 +110,9 @@ class LearningWorker:
         needs_sync = True  # aggregates a previous run applied but never wrote back
         while not self._stopping.is_set():
             try:
-                deliveries = await consumer.fetch(self.settings.batch_size, timeout=self.settings.fetch_timeout)
+                deliveries = await self._fetch_unless_stopping(consumer)
+                if deliveries is None:
+                    return
                 if deliveries:
                     report = await self._applier.process(deliveries)
                     needs_sync = report.held
@@ -122,6 +124,25 @@ class LearningWorker:
             except Exception:
                 log.exception("learning consumer failed on a batch; it will be redelivered")
                 await self._pause()
+
+    async def _fetch_unless_stopping(self, consumer: DurableConsumer) -> list[Delivery] | None:
+        """The next batch, or None when ``stop()`` came first: an idle long-poll does not delay it.
+
+        A fetch abandoned that way leaves nothing half-processed: whatever it had taken is unacked
+        and is delivered again (at once on the SQLite log; after ack_wait on JetStream).
+        """
+        fetch = asyncio.ensure_future(consumer.fetch(self.settings.batch_size, timeout=self.settings.fetch_timeout))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not fetch.done():
+            fetch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await fetch
+            return None
+        return fetch.result()
 
     async def _pause(self) -> None:
         with contextlib.suppress(TimeoutError):
