@@ -477,3 +477,18 @@ async def test_bus_drain_finishes_in_flight_handlers_then_closes(bus_factory: Bu
     assert server_bus.is_closed
     with pytest.raises((BusClosed, NoResponders)):
         await client_bus.request(schemas.STORAGE_GET, GetRequest(id="after"))
+
+
+async def test_request_encoded_returns_the_responders_json_and_still_raises_errors(bus: Bus) -> None:
+    async def handler(request: GetRequest, ctx: RequestContext) -> GetReply:
+        if request.id == "nope":
+            raise NotFound("no prompt with id 'nope'")
+        return await echo_get(request, ctx)
+
+    await serve_get(bus, handler)
+    data = await bus.request_encoded(schemas.STORAGE_GET, GetRequest(id="p7"))
+    assert GetReply.model_validate_json(data).record.id == "p7"
+    with pytest.raises(NotFound):
+        await bus.request_encoded(schemas.STORAGE_GET, GetRequest(id="nope"))
+    with pytest.raises(BadRequest):
+        await bus.request_encoded(schemas.STORAGE_GET, {"id": ""})

@@ -14,7 +14,7 @@ from aiohttp import web
 from prompt_alchemy.gateway.feedback import submit_feedback
 from prompt_alchemy.gateway.http.operations import Handler, Operation, QueryParam
 from prompt_alchemy.gateway.http.request_parsing import parse_request, trace_headers
-from prompt_alchemy.gateway.http.responses import model_response
+from prompt_alchemy.gateway.http.responses import encoded_response, model_response
 from prompt_alchemy.gateway.http.sse import stream_generation, wants_event_stream
 from prompt_alchemy.gateway.http.state import BUS, FEEDBACK, METRICS, SETTINGS
 from prompt_alchemy.gateway.model_views import model_without
@@ -43,8 +43,11 @@ def forward(contract: Contract[Any, Any]) -> Handler:
     async def handle(request: web.Request, operation: Operation) -> web.StreamResponse:
         payload = await parse_request(request, operation)
         timeout = request.app[SETTINGS].request_timeout_s
-        reply = await request.app[BUS].request(contract, payload, timeout=timeout, headers=trace_headers(request))
-        return model_response(reply, operation.status)
+        # The worker's JSON goes out as it came: its bus validated it against the reply model.
+        reply = await request.app[BUS].request_encoded(
+            contract, payload, timeout=timeout, headers=trace_headers(request)
+        )
+        return encoded_response(reply, operation.status)
 
     return handle
 
@@ -57,10 +60,10 @@ async def generate(request: web.Request, operation: Operation) -> web.StreamResp
         return await stream_generation(
             request, bus, payload, timeout=settings.request_timeout_s, metrics=request.app[METRICS]
         )
-    reply = await bus.request(
+    reply = await bus.request_encoded(
         registry.ENGINE_GENERATE, payload, timeout=settings.request_timeout_s, headers=trace_headers(request)
     )
-    return model_response(reply, operation.status)
+    return encoded_response(reply, operation.status)
 
 
 async def record_feedback(request: web.Request, operation: Operation) -> web.StreamResponse:

@@ -9,13 +9,18 @@ from pydantic import BaseModel
 
 from prompt_alchemy.schemas.errors import ErrorBody
 
-__all__ = ["error_response", "model_response"]
+__all__ = ["encoded_response", "error_response", "model_response"]
 
 JSON = "application/json"
 
 
 def model_response(model: BaseModel, status: int = 200) -> web.Response:
     return web.Response(body=model.__pydantic_serializer__.to_json(model), status=status, content_type=JSON)
+
+
+def encoded_response(body: bytes, status: int = 200) -> web.Response:
+    """A reply model already encoded as JSON (by the worker that answered)."""
+    return web.Response(body=body, status=status, content_type=JSON)
 
 
 def error_response(body: ErrorBody, headers: dict[str, str] | None = None) -> web.Response:
