@@ -142,6 +142,11 @@ class PayloadTooLarge(ServiceError):
     default_code = 413
     kind = "payload_too_large"
 
+    @classmethod
+    def over_limit(cls, what: str, size: int, limit: int) -> PayloadTooLarge:
+        """``what`` is ``size`` bytes, over ``limit``: the one wording every size check uses."""
+        return cls(f"{what} is {size} bytes, over the {limit}-byte limit", details={"size": size, "limit": limit})
+
 
 class Unprocessable(ServiceError):
     default_code = 422

@@ -79,10 +79,7 @@ def validate(model: type[ModelT], value: ModelT | Mapping[str, Any]) -> ModelT:
 def encode(value: BaseModel, *, max_payload: int) -> bytes:
     data = value.__pydantic_serializer__.to_json(value)
     if len(data) > max_payload:
-        raise PayloadTooLarge(
-            f"{type(value).__name__} payload is {len(data)} bytes, over the {max_payload}-byte limit",
-            details={"size": len(data), "limit": max_payload},
-        )
+        raise PayloadTooLarge.over_limit(f"{type(value).__name__} payload", len(data), max_payload)
     return data
 
 

@@ -135,10 +135,7 @@ class Bus:
         if not subject.startswith("$SRV."):
             contract_for(subject)  # raises UnknownSubject
         if len(data) > self.max_payload:
-            raise PayloadTooLarge(
-                f"payload is {len(data)} bytes, over the {self.max_payload}-byte limit",
-                details={"size": len(data), "limit": self.max_payload},
-            )
+            raise PayloadTooLarge.over_limit("payload", len(data), self.max_payload)
         return await self._send(subject, data, timeout, headers)
 
     async def _send(
@@ -176,10 +173,7 @@ class Bus:
             try:
                 try:
                     if len(message.data) > self.max_payload:
-                        raise PayloadTooLarge(
-                            f"request is {len(message.data)} bytes, over the {self.max_payload}-byte limit",
-                            details={"size": len(message.data), "limit": self.max_payload},
-                        )
+                        raise PayloadTooLarge.over_limit("request", len(message.data), self.max_payload)
                     if context.expired:
                         raise DeadlineExceeded(f"the caller's deadline passed before {contract.subject} was handled")
                     request = decode(contract.request, message.data)

@@ -105,10 +105,7 @@ class InMemoryTransport:
 
     def _check_size(self, subject: str, data: bytes) -> None:
         if len(data) > self.max_payload:
-            raise PayloadTooLarge(
-                f"message on {subject} is {len(data)} bytes, over the {self.max_payload}-byte limit",
-                details={"size": len(data), "limit": self.max_payload},
-            )
+            raise PayloadTooLarge.over_limit(f"message on {subject}", len(data), self.max_payload)
 
     # -- Transport -------------------------------------------------------------------------
     async def publish(

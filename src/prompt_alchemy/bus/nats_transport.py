@@ -138,10 +138,7 @@ class NatsTransport:
         try:
             await self.client.publish(subject, data, reply=reply or "", headers=dict(headers) if headers else None)
         except nats.errors.MaxPayloadError as error:
-            raise PayloadTooLarge(
-                f"message on {subject} is {len(data)} bytes, over the server's {self.max_payload}-byte limit",
-                details={"size": len(data), "limit": self.max_payload},
-            ) from error
+            raise PayloadTooLarge.over_limit(f"message on {subject}", len(data), self.max_payload) from error
         except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError) as error:
             raise BusClosed(f"NATS connection closed; cannot publish on {subject}", subject=subject) from error
 
@@ -157,10 +154,7 @@ class NatsTransport:
         except nats.errors.TimeoutError as error:
             raise RequestTimeout(f"no reply on {subject} within {timeout:.3f}s", subject=subject) from error
         except nats.errors.MaxPayloadError as error:
-            raise PayloadTooLarge(
-                f"message on {subject} is {len(data)} bytes, over the server's {self.max_payload}-byte limit",
-                details={"size": len(data), "limit": self.max_payload},
-            ) from error
+            raise PayloadTooLarge.over_limit(f"message on {subject}", len(data), self.max_payload) from error
         except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError) as error:
             raise BusClosed(f"NATS connection closed; cannot request {subject}", subject=subject) from error
         return RawMessage(subject=msg.subject, data=msg.data, headers=msg.headers or {}, reply=msg.reply or None)

@@ -34,13 +34,13 @@ from prompt_alchemy.bus.streams.model import (
     PublishAck,
     StreamInfo,
     StreamSpec,
+    check_publishable,
     park_exhausted,
     single_line,
 )
 from prompt_alchemy.bus.transport import DEFAULT_MAX_PAYLOAD
 from prompt_alchemy.errors import (
     AlchemyError,
-    BadRequest,
     BusClosed,
     BusError,
     ConfigError,
@@ -143,15 +143,7 @@ class JetStreamStream:
     async def publish(
         self, subject: str, data: bytes, *, msg_id: str, headers: Mapping[str, str] | None = None
     ) -> PublishAck:
-        if subject not in self.spec.subjects:
-            raise BadRequest(f"stream {self.spec.name} does not capture subject {subject!r}")
-        if not msg_id:
-            raise BadRequest("a durable message needs a msg_id")
-        if len(data) > self.max_payload:
-            raise PayloadTooLarge(
-                f"message on {subject} is {len(data)} bytes, over the {self.max_payload}-byte limit",
-                details={"size": len(data), "limit": self.max_payload},
-            )
+        check_publishable(self.spec, subject, data, msg_id=msg_id, max_payload=self.max_payload)
         all_headers = {**(headers or {}), MSG_ID_HEADER: msg_id}
         try:
             ack = await self._js.publish(subject, data, headers=all_headers, stream=self.spec.name)

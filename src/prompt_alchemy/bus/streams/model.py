@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from prompt_alchemy.errors import BadRequest, PayloadTooLarge
+
 __all__ = [
     "DEAD_LETTER_ATTEMPTS_HEADER",
     "DEAD_LETTER_REASON_HEADER",
@@ -35,6 +37,7 @@ __all__ = [
     "PublishAck",
     "StreamInfo",
     "StreamSpec",
+    "check_publishable",
     "park_exhausted",
     "single_line",
 ]
@@ -272,3 +275,13 @@ async def park_exhausted(deliveries: list[Delivery]) -> list[Delivery]:
         else:
             kept.append(delivery)
     return kept
+
+
+def check_publishable(spec: StreamSpec, subject: str, data: bytes, *, msg_id: str, max_payload: int) -> None:
+    """What both stream implementations refuse before storing anything."""
+    if subject not in spec.subjects:
+        raise BadRequest(f"stream {spec.name} does not capture subject {subject!r}")
+    if not msg_id:
+        raise BadRequest("a durable message needs a msg_id")
+    if len(data) > max_payload:
+        raise PayloadTooLarge.over_limit(f"message on {subject}", len(data), max_payload)

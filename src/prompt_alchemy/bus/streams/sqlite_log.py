@@ -32,12 +32,13 @@ from prompt_alchemy.bus.streams.model import (
     PublishAck,
     StreamInfo,
     StreamSpec,
+    check_publishable,
     park_exhausted,
     single_line,
 )
 from prompt_alchemy.bus.streams.sqlite_writer import SqliteThread, Synchronous
 from prompt_alchemy.bus.transport import DEFAULT_MAX_PAYLOAD
-from prompt_alchemy.errors import BadRequest, BusError, ConfigError, PayloadTooLarge
+from prompt_alchemy.errors import BusError, ConfigError
 
 __all__ = ["SqliteLog", "SqliteLogConsumer"]
 
@@ -161,15 +162,7 @@ class SqliteLog:
     async def publish(
         self, subject: str, data: bytes, *, msg_id: str, headers: Mapping[str, str] | None = None
     ) -> PublishAck:
-        if subject not in self.spec.subjects:
-            raise BadRequest(f"stream {self.spec.name} does not capture subject {subject!r}")
-        if not msg_id:
-            raise BadRequest("a durable message needs a msg_id")
-        if len(data) > self.max_payload:
-            raise PayloadTooLarge(
-                f"message on {subject} is {len(data)} bytes, over the {self.max_payload}-byte limit",
-                details={"size": len(data), "limit": self.max_payload},
-            )
+        check_publishable(self.spec, subject, data, msg_id=msg_id, max_payload=self.max_payload)
         header_text = json.dumps(dict(headers or {}))
         window = self.spec.duplicate_window
 
