@@ -167,3 +167,17 @@ def test_without_a_command_or_service_type_it_is_a_usage_error(
         main([])
     assert exit_.value.code == 2
     assert "a COMMAND is required" in capsys.readouterr().err
+
+
+def test_engine_settings_come_from_the_environment(home: dict[str, str]) -> None:
+    from prompt_alchemy.runtime.components import engine_settings
+
+    env = {**home, "ENGINE_PROVIDER": "openai", "JUDGE_PROVIDER": "anthropic", "JUDGE_MODEL": "claude-haiku-4-5",
+           "ENGINE_CONCURRENCY": "7", "ENABLE_LEARNING": "false"}  # fmt: skip
+    engine = engine_settings(Settings.load(env))
+    assert engine.default_provider == "openai"
+    assert engine.judge_provider == "anthropic"
+    assert engine.judge_model == "claude-haiku-4-5"
+    assert engine.limits.generate == 7
+    assert engine.learning_enabled is False
+    assert engine_settings(Settings.load(home)).default_provider is None

@@ -119,7 +119,13 @@ async def start_storage(bus: Bus, settings: Settings, *, telemetry: Telemetry | 
 def engine_settings(settings: Settings) -> EngineSettings:
     """ENGINE_CONCURRENCY bounds the generate requests one replica handles at once (and its provider calls)."""
     limits = EngineLimits(generate=settings.engine_concurrency, provider_calls=max(16, settings.engine_concurrency))
-    return EngineSettings(learning_enabled=settings.enable_learning, limits=limits)
+    return EngineSettings(
+        default_provider=settings.engine_provider,
+        judge_provider=settings.judge_provider,
+        judge_model=settings.judge_model,
+        learning_enabled=settings.enable_learning,
+        limits=limits,
+    )
 
 
 async def start_engine(bus: Bus, settings: Settings, *, telemetry: Telemetry | None = None) -> Running:

@@ -69,6 +69,9 @@ _ENV: dict[str, tuple[str, ...]] = {
     "embedding_provider": ("EMBEDDING_PROVIDER",),
     "embedding_model": ("EMBEDDING_MODEL",),
     "engine_concurrency": ("ENGINE_CONCURRENCY",),
+    "engine_provider": ("ENGINE_PROVIDER",),
+    "judge_provider": ("JUDGE_PROVIDER",),
+    "judge_model": ("JUDGE_MODEL",),
     "nats_user": ("NATS_USER",),
     "nats_creds": ("NATS_CREDS",),
     "nats_tls_ca": ("NATS_TLS_CA",),
@@ -115,6 +118,9 @@ class Settings(BaseModel):
     embedding_provider: str | None = None  # None: the offline WordLlama embedder
     embedding_model: str | None = None
     engine_concurrency: int = Field(default=32, ge=1, le=1024)
+    engine_provider: str | None = None  # None: the providers worker's default and fallback order
+    judge_provider: str | None = None  # the LLM judge's provider (None: as generation)
+    judge_model: str | None = None
     nats_user: str | None = None
     nats_creds: Path | None = None
     nats_tls_ca: Path | None = None
