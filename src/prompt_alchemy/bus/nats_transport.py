@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import itertools
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
@@ -96,11 +98,74 @@ async def _log_reconnected() -> None:
     log.info("nats: reconnected")
 
 
+_NO_RESPONDERS_STATUS = "503"
+
+
+def _expire(future: asyncio.Future[Msg]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
+
+
+class _ReplyInbox:
+    """Every reply this connection waits for arrives on one wildcard subscription.
+
+    nats-py's own ``request`` does the same but draws a random token per call (a syscall) and
+    wraps the wait in ``asyncio.wait_for``; a counter and a plain timer per request cost less,
+    and requests are the bus's hot path.
+    """
+
+    def __init__(self, client: NatsClient) -> None:
+        self._client = client
+        self._prefix = ""
+        self._pending: dict[str, asyncio.Future[Msg]] = {}
+        self._tokens = itertools.count()
+        self._subscription: NatsSubscription | None = None
+        self._opening = asyncio.Lock()
+
+    async def _open(self) -> str:
+        async with self._opening:  # the first requests may arrive together
+            if self._subscription is None:
+                prefix = self._client.new_inbox() + "."
+                self._subscription = await self._client.subscribe(prefix + "*", cb=self._on_reply)
+                self._prefix = prefix
+        return self._prefix
+
+    async def _on_reply(self, msg: Msg) -> None:
+        future = self._pending.pop(msg.subject[len(self._prefix) :], None)
+        if future is not None and not future.done():
+            future.set_result(msg)
+
+    async def request(self, subject: str, data: bytes, headers: dict[str, str] | None, timeout: float) -> Msg:
+        """The reply; TimeoutError after ``timeout``; NoRespondersError when the server says nobody listens."""
+        prefix = self._prefix or await self._open()
+        token = str(next(self._tokens))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Msg] = loop.create_future()
+        self._pending[token] = future
+        timer = loop.call_later(timeout, _expire, future)
+        try:
+            await self._client.publish(subject, data, reply=prefix + token, headers=headers)
+            msg = await future
+        finally:
+            timer.cancel()
+            self._pending.pop(token, None)
+        if msg.headers and not msg.data and msg.headers.get("Status") == _NO_RESPONDERS_STATUS:
+            raise nats.errors.NoRespondersError
+        return msg
+
+    def fail_pending(self) -> None:
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(nats.errors.ConnectionClosedError())
+        self._pending.clear()
+
+
 class NatsTransport:
     def __init__(self, client: NatsClient) -> None:
         self.client = client
         self.max_payload = client.max_payload
         self._subscriptions: list[_NatsSubscription] = []
+        self._inbox = _ReplyInbox(client)
 
     @classmethod
     async def connect(cls, url: str | list[str], options: NatsOptions | None = None) -> NatsTransport:
@@ -148,10 +213,10 @@ class NatsTransport:
         if not is_valid_subject(subject):
             raise BusError(f"invalid subject {subject!r}", subject=subject)
         try:
-            msg = await self.client.request(subject, data, timeout=timeout, headers=dict(headers) if headers else None)
+            msg = await self._inbox.request(subject, data, dict(headers) if headers else None, timeout)
         except nats.errors.NoRespondersError as error:
             raise NoResponders(f"no responders on {subject}", subject=subject) from error
-        except nats.errors.TimeoutError as error:
+        except TimeoutError as error:
             raise RequestTimeout(f"no reply on {subject} within {timeout:.3f}s", subject=subject) from error
         except nats.errors.MaxPayloadError as error:
             raise PayloadTooLarge.over_limit(f"message on {subject}", len(data), self.max_payload) from error
@@ -197,6 +262,7 @@ class NatsTransport:
             await self.client.drain()
         if not self.client.is_closed:
             await self.client.close()
+        self._inbox.fail_pending()
 
     async def close(self) -> None:
         for subscription in list(self._subscriptions):
@@ -204,3 +270,4 @@ class NatsTransport:
         self._subscriptions.clear()
         if not self.client.is_closed:
             await self.client.close()
+        self._inbox.fail_pending()
