@@ -82,8 +82,13 @@ class _NatsSubscription:
         await self._dispatcher.cancel()
 
 
-async def _log_error(error: Exception) -> None:
-    log.warning("nats: %s", error)
+def _error_logger(connected: asyncio.Event) -> Callable[[Exception], Awaitable[None]]:
+    async def log_error(error: Exception) -> None:
+        # Failed attempts of the first connection end in one BusClosed naming the reason; a
+        # warning per attempt would only bury it. Once connected, every error is worth a warning.
+        log.log(logging.WARNING if connected.is_set() else logging.INFO, "nats: %s", error)
+
+    return log_error
 
 
 def _disconnection_logger(client: NatsClient) -> Callable[[], Awaitable[None]]:
@@ -172,13 +177,14 @@ class NatsTransport:
         options = options or NatsOptions()
         servers = [url] if isinstance(url, str) else url
         client = NatsClient()
+        connected = asyncio.Event()
         # nats-py counts the first connection against max_reconnect_attempts: bound it, then lift
         # the limit so an established connection survives a server restart.
         kwargs = options.connect_kwargs() | {"max_reconnect_attempts": max(options.connect_attempts, 1)}
         try:
             await client.connect(
                 servers=servers,
-                error_cb=_log_error,
+                error_cb=_error_logger(connected),
                 disconnected_cb=_disconnection_logger(client),
                 reconnected_cb=_log_reconnected,
                 **kwargs,
@@ -189,6 +195,7 @@ class NatsTransport:
                 f"cannot connect to NATS at {', '.join(servers)}: {error or type(error).__name__}"
             ) from error
         client.options["max_reconnect_attempts"] = options.max_reconnect_attempts
+        connected.set()
         return cls(client)
 
     @property
