@@ -21,6 +21,7 @@ from prompt_alchemy.workers.providers.wire.base import (
     ParsedEmbeddings,
     WireFormat,
     dig,
+    labelled_error,
     malformed,
     system_text,
     usage_from,
@@ -90,11 +91,7 @@ def exhausted(body: Any) -> bool:
 
 
 def error_message(body: Any) -> str | None:
-    message = dig(body, "error", "message")
-    if isinstance(message, str) and message:
-        kind = dig(body, "error", "type")
-        return f"{kind}: {message}" if isinstance(kind, str) and kind else message
-    return None
+    return labelled_error(body, "type")  # {"type": "error", "error": {"type": ..., "message": ...}}
 
 
 ANTHROPIC = WireFormat(

@@ -22,6 +22,7 @@ __all__ = [
     "ParsedEmbeddings",
     "WireFormat",
     "dig",
+    "labelled_error",
     "malformed",
     "system_text",
     "usage_from",
@@ -75,6 +76,15 @@ class WireFormat:
 def malformed(vendor: str, what: str) -> ProviderError:
     """A 2xx reply we cannot read: not retriable (the same request gets the same answer)."""
     return ProviderError(f"malformed {vendor} response: {what}", details={"reason": "malformed_response"})
+
+
+def labelled_error(body: Any, label: str) -> str | None:
+    """``error.message`` of a vendor error body, prefixed with ``error.<label>`` when it has one."""
+    message = dig(body, "error", "message")
+    if not isinstance(message, str) or not message:
+        return None
+    kind = dig(body, "error", label)
+    return f"{kind}: {message}" if isinstance(kind, str) and kind else message
 
 
 def dig(body: Any, *path: str | int) -> Any:

@@ -24,6 +24,7 @@ from prompt_alchemy.workers.providers.wire.base import (
     ParsedEmbeddings,
     WireFormat,
     dig,
+    labelled_error,
     malformed,
     system_text,
     usage_from,
@@ -103,11 +104,7 @@ def parse_embed(body: Any, count: int) -> ParsedEmbeddings:
 
 
 def error_message(body: Any) -> str | None:
-    message = dig(body, "error", "message")
-    if isinstance(message, str) and message:
-        status = dig(body, "error", "status")
-        return f"{status}: {message}" if isinstance(status, str) and status else message
-    return None
+    return labelled_error(body, "status")  # {"error": {"code": ..., "message": ..., "status": ...}}
 
 
 GEMINI = WireFormat(
