@@ -150,6 +150,22 @@ async def instance_id(process: ChildProcess) -> str:
     return (await process.wait_for(r"engine instance (?P<id>\w+)", timeout=WAIT_S))["id"]
 
 
+async def generate_saved_and_found(
+    http: aiohttp.ClientSession, api: str, idea: str, *, query: str, trace_id: str
+) -> GeneratedPrompt:
+    """Generate over HTTP (vendor: the fake OpenAI), check the best prompt was saved, find it again."""
+    status, body = await post_generate(http, api, idea, headers={"traceparent": traceparent(trace_id)})
+    assert status == 200, body
+    best = GenerateReply.model_validate(body).best
+    assert isinstance(best, GeneratedPrompt)
+    assert best.id is not None
+    assert best.saved
+    assert best.provider == "openai"
+    found = SearchReply.model_validate(await get_json(http, f"{api}/prompts/search", q=query))
+    assert best.id in [hit.record.id for hit in found.hits]
+    return best
+
+
 async def test_cluster_serves_survives_a_killed_replica_and_loses_no_feedback(
     cluster: LocalCluster,
     vendor: FakeVendorServer,
@@ -173,17 +189,9 @@ async def test_cluster_serves_survives_a_killed_replica_and_loses_no_feedback(
     # -- one request across every hop, one trace ------------------------------------------------
     trace_id = secrets.token_hex(16)
     vendor.script(Route.OPENAI_CHAT, FakeResponse.ok("You are a sommelier. Write a tasting note for a volcanic white."))
-    status, body = await post_generate(
-        http, api, "a tasting note for a volcanic white wine", headers={"traceparent": traceparent(trace_id)}
+    best = await generate_saved_and_found(
+        http, api, "a tasting note for a volcanic white wine", query="volcanic white wine", trace_id=trace_id
     )
-    assert status == 200, body
-    best = GenerateReply.model_validate(body).best
-    assert isinstance(best, GeneratedPrompt)
-    assert best.id is not None
-    assert best.saved
-    assert best.provider == "openai"
-    found = SearchReply.model_validate(await get_json(http, f"{api}/prompts/search", q="volcanic white wine"))
-    assert best.id in [hit.record.id for hit in found.hits]
     hops = [*replicas, cluster.workers[ServiceType.PROVIDERS][0], cluster.workers[ServiceType.STORAGE][0]]
 
     async def traced_hops() -> list[str]:
@@ -344,17 +352,9 @@ async def test_monolith_serves_drains_on_sigterm_and_keeps_feedback_across_a_res
     # -- generate, search, feedback; one trace across the in-process hops ------------------------
     trace_id = secrets.token_hex(16)
     vendor.script(Route.OPENAI_CHAT, FakeResponse.ok("You are a cartographer. Draw a map of a tidal island."))
-    status, body = await post_generate(
-        http, api, "a map of a tidal island for a fantasy novel", headers={"traceparent": traceparent(trace_id)}
+    best = await generate_saved_and_found(
+        http, api, "a map of a tidal island for a fantasy novel", query="tidal island map", trace_id=trace_id
     )
-    assert status == 200, body
-    best = GenerateReply.model_validate(body).best
-    assert isinstance(best, GeneratedPrompt)
-    assert best.id is not None
-    assert best.saved
-    assert best.provider == "openai"
-    found = SearchReply.model_validate(await get_json(http, f"{api}/prompts/search", q="tidal island map"))
-    assert best.id in [hit.record.id for hit in found.hits]
     assert {"alchemy.v1.engine.generate", "alchemy.v1.providers.complete", "alchemy.v1.storage.store"} <= (
         traced_subjects(process, trace_id)
     )
