@@ -203,8 +203,13 @@ class OptimizeReply(Reply):
 
 
 class BatchRequest(Request):
+    """Many generations. Each item's reply lists only its selected prompts (its ``phase_selection``)
+    unless ``candidates`` asks for every candidate: a hundred full replies would not fit in one
+    message. Every candidate is stored either way, findable by the item's ``request_id``."""
+
     items: list[GenerateRequest] = Field(min_length=1, max_length=100)
     concurrency: int = Field(default=4, ge=1, le=16)
+    candidates: bool = False
 
 
 class BatchItemResult(Reply):

@@ -122,16 +122,27 @@ async def test_batch_with_one_bad_item_returns_the_others(bus: Bus, engine: Engi
     good, bad, other = reply.results
     assert good.ok
     assert good.reply is not None
-    assert len(good.reply.prompts) == 3
+    assert good.reply.best is not None
+    assert [prompt.id for prompt in good.reply.prompts] == [good.reply.best.id]  # the selected one only
     assert other.ok
     assert other.reply is not None
-    assert len(other.reply.prompts) == 2
+    assert len(other.reply.prompts) == 1
     assert not bad.ok
     assert bad.reply is None
     assert bad.error is not None
     assert bad.error.code == 404
     assert "no-such-provider" in bad.error.message
     assert good.reply.request_id != other.reply.request_id
+
+
+async def test_batch_lists_every_candidate_when_asked(bus: Bus, engine: EngineWorker) -> None:
+    item = GenerateRequest(input="Write a SQL query for monthly revenue", count=2)
+    compact = await bus.request(schemas.ENGINE_BATCH, BatchRequest(items=[item]), timeout=EVENTUALLY)
+    full = await bus.request(schemas.ENGINE_BATCH, BatchRequest(items=[item], candidates=True), timeout=EVENTUALLY)
+    assert compact.results[0].reply is not None
+    assert full.results[0].reply is not None
+    assert len(compact.results[0].reply.prompts) == 1
+    assert len(full.results[0].reply.prompts) == 6  # 3 phases x 2 chains
 
 
 async def test_select_scores_each_candidate_with_a_reason_and_names_the_best(bus: Bus, engine: EngineWorker) -> None:

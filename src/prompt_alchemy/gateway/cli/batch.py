@@ -29,6 +29,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("file", type=Path)
     parser.add_argument("--concurrency", type=int, help="items generated at once (1-16)")
+    parser.add_argument(
+        "--candidates", action="store_true", help="list every candidate of each item, not only the selected ones"
+    )
     parser.set_defaults(run=guarded(run))
 
 
@@ -36,7 +39,8 @@ async def _run_chunks(client: CliClient, items: list[GenerateRequest], args: arg
     results: list[BatchItemResult] = []
     for start in range(0, len(items), CHUNK):
         request = request_from_flags(
-            BatchRequest, {"items": items[start : start + CHUNK], "concurrency": args.concurrency}
+            BatchRequest,
+            {"items": items[start : start + CHUNK], "concurrency": args.concurrency, "candidates": args.candidates},
         )
         reply = await client.bus.request(ENGINE_BATCH, request, timeout=args.timeout)
         results.extend(result.model_copy(update={"index": result.index + start}) for result in reply.results)

@@ -24,6 +24,8 @@ async def run_batch(generator: Generator, request: BatchRequest, context: Reques
             except Exception as error:
                 failure = as_service_error(error, doing=f"batch item {index}")
                 return BatchItemResult(index=index, ok=False, error=ErrorBody.from_error(failure))
+            if not request.candidates:
+                reply = reply.model_copy(update={"prompts": list(reply.selected)})
             return BatchItemResult(index=index, ok=True, reply=reply)
 
     results = await asyncio.gather(*(run_item(index, item) for index, item in enumerate(request.items)))
