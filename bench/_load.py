@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from _processes import cpu_seconds
-from _report import median, percentile, progress, quiet_gc
+from _report import markdown_table, median, micros, per_second, percentile, progress, quiet_gc
 
 Call = Callable[[], Awaitable[object]]
 
@@ -100,3 +100,18 @@ async def measure(
                 sample = await run_load(variant.call, concurrency, seconds, processes)
                 results[variant.key].samples[concurrency].append(sample)
     return results
+
+
+def rate_table(results: Mapping[str, Series], concurrencies: Sequence[int], *, first: str, unit: str) -> str:
+    """One row per variant: throughput (``unit``/s), p50 and p99 at each concurrency."""
+    headers = [first]
+    for concurrency in concurrencies:
+        headers += [f"{concurrency} task{'s' if concurrency > 1 else ''} {unit}/s", "p50", "p99"]
+    rows = []
+    for series in results.values():
+        row: list[object] = [series.label]
+        for concurrency in concurrencies:
+            rate, p50, p99 = series.rate(concurrency), series.p50(concurrency), series.p99(concurrency)
+            row += [per_second(rate), micros(p50), micros(p99)]
+        rows.append(row)
+    return markdown_table(headers, rows)

@@ -40,8 +40,8 @@ import nats
 from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
 
-from _load import Series, Variant, measure
-from _report import Report, markdown_table, micros, per_second, progress, quick_parser, ratio, target_mark
+from _load import Series, Variant, measure, rate_table
+from _report import Report, markdown_table, micros, progress, quick_parser, ratio, target_mark
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus, InMemoryBus, NatsBus, RequestContext, ServiceRunner
 from prompt_alchemy.schemas.common import Usage
@@ -236,18 +236,7 @@ async def memory_variants() -> AsyncIterator[list[Variant]]:
 
 # -- report ------------------------------------------------------------------------------------
 def results_table(results: dict[str, Series]) -> str:
-    headers = ["variant"]
-    for concurrency in CONCURRENCY:
-        task = "task" if concurrency == 1 else "tasks"
-        headers += [f"{concurrency} {task} req/s", "p50", "p99"]
-    rows = []
-    for result in results.values():
-        row: list[object] = [result.label]
-        for concurrency in CONCURRENCY:
-            rate, p50, p99 = result.rate(concurrency), result.p50(concurrency), result.p99(concurrency)
-            row += [per_second(rate), micros(p50), micros(p99)]
-        rows.append(row)
-    return markdown_table(headers, rows)
+    return rate_table(results, CONCURRENCY, first="variant", unit="req")
 
 
 def cpu_table(results: dict[str, Series]) -> str:

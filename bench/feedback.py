@@ -30,9 +30,9 @@ from pathlib import Path
 import aiohttp
 import nats
 
-from _load import Series, Variant, measure
+from _load import Series, Variant, measure, rate_table
 from _processes import PROMPT_ALCHEMY, Child
-from _report import Report, markdown_table, micros, per_second, progress, quick_parser, ratio
+from _report import Report, markdown_table, progress, quick_parser, ratio
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import NatsBus
 from prompt_alchemy.bus.streams import FEEDBACK_STREAM, JetStreamStream, publish_event
@@ -83,17 +83,7 @@ async def variants(stack: AsyncExitStack, nats_url: str, api_url: str, prompt_id
 
 
 def table(results: dict[str, Series]) -> str:
-    headers = ["path to a durable event"]
-    for concurrency in CONCURRENCY:
-        headers += [f"{concurrency} task{'s' if concurrency > 1 else ''} events/s", "p50", "p99"]
-    rows = []
-    for series in results.values():
-        row: list[object] = [series.label]
-        for concurrency in CONCURRENCY:
-            rate, p50, p99 = series.rate(concurrency), series.p50(concurrency), series.p99(concurrency)
-            row += [per_second(rate), micros(p50), micros(p99)]
-        rows.append(row)
-    return markdown_table(headers, rows)
+    return rate_table(results, CONCURRENCY, first="path to a durable event", unit="events")
 
 
 def ratios(results: dict[str, Series]) -> str:
