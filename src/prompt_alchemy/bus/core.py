@@ -26,7 +26,14 @@ from prompt_alchemy.bus.codec import (
     internal_error,
     validate,
 )
-from prompt_alchemy.bus.context import RequestContext, outgoing_headers, reset_current, set_current
+from prompt_alchemy.bus.context import (
+    DEADLINE_HEADER,
+    RequestContext,
+    outgoing_headers,
+    parse_deadline,
+    reset_current,
+    set_current,
+)
 from prompt_alchemy.bus.failures import as_service_error
 from prompt_alchemy.bus.liveness import ATTEMPT_HEADER, Liveness
 from prompt_alchemy.bus.memory_transport import InMemoryTransport
@@ -223,6 +230,8 @@ class Bus:
                 try:
                     if len(message.data) > self.max_payload:
                         raise PayloadTooLarge.over_limit("request", len(message.data), self.max_payload)
+                    if context.deadline is None and DEADLINE_HEADER in message.headers:
+                        parse_deadline(message.headers[DEADLINE_HEADER])  # raises BadRequest naming it
                     if context.expired:
                         raise DeadlineExceeded(f"the caller's deadline passed before {contract.subject} was handled")
                     request = decode(contract.request, message.data)
