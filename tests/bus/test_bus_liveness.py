@@ -51,7 +51,8 @@ def record(prompt_id: str) -> PromptRecord:
 
 
 def attempt_of(context: RequestContext) -> int:
-    return int(context.headers.get(ATTEMPT_HEADER, "1"))
+    assert context.attempt == int(context.headers.get(ATTEMPT_HEADER, "1"))
+    return context.attempt
 
 
 async def serve(bus: Bus, handler, *, name: str = "storage", concurrency: int = 4, backlog: int | None = None):  # type: ignore[no-untyped-def]

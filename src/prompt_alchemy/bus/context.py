@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from prompt_alchemy.bus.liveness import ATTEMPT_HEADER
 from prompt_alchemy.errors import BadRequest
 
 __all__ = [
@@ -60,6 +61,12 @@ class RequestContext:
     traceparent: str
     deadline: float | None = None  # Unix seconds
     headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def attempt(self) -> int:
+        """1 for the first send of this request, 2 or more for a resend after its responder was lost."""
+        raw = self.headers.get(ATTEMPT_HEADER, "1")
+        return int(raw) if raw.isdigit() and 0 < int(raw) <= 100 else 1
 
     @property
     def trace_id(self) -> str:
