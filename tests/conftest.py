@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import pytest
 
 from prompt_alchemy.bus import Bus, InMemoryBus, NatsBus
+from prompt_alchemy.testing.nats_cluster import NatsCluster
+from prompt_alchemy.testing.redis_sentinel import RedisSentinelGroup
 from prompt_alchemy.testing.servers import NatsServer, RedisServer
 
 BUS_KINDS = ["memory", "nats"]
@@ -30,6 +32,20 @@ def private_nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Na
     """A nats-server of the test's own, for tests that restart or kill it."""
     with NatsServer(tmp_path_factory.mktemp("nats-private")) as server:
         yield server
+
+
+@pytest.fixture
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """Three clustered nats-servers of the test's own (it may kill any of them)."""
+    with NatsCluster(tmp_path_factory.mktemp("nats-cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def redis_sentinel_group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSentinelGroup]:
+    """A Redis primary + replica (Search + JSON) watched by three Sentinels, of the test's own."""
+    with RedisSentinelGroup(tmp_path_factory.mktemp("redis-ha")) as group:
+        yield group
 
 
 @pytest.fixture(scope="session")

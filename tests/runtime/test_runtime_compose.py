@@ -22,7 +22,7 @@ from prompt_alchemy.runtime.settings import ENVIRONMENT_VARIABLES, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose"
-FILES = ("docker-compose.monolithic.yml", "docker-compose.microservices.yml")
+FILES = ("docker-compose.monolithic.yml", "docker-compose.microservices.yml", "docker-compose.ha.yml")
 APP_IMAGE = "prompt-alchemy:latest"
 VENDOR_VARIABLES = {"OLLAMA_HOST"} | {f"{v}_API_KEY" for v in ("OPENAI", "ANTHROPIC", "GEMINI", "XAI", "OPENROUTER")}
 
@@ -120,6 +120,39 @@ def test_microservices_run_every_worker_generation_twice_on_nats_and_redis() -> 
         assert service["depends_on"]["nats"]["condition"] == "service_healthy", name
         keys = {variable for variable in service["environment"] if variable.endswith("_API_KEY")}
         assert keys == (VENDOR_VARIABLES - {"OLLAMA_HOST"} if name == "providers" else set()), name
+
+
+def test_ha_has_three_nats_nodes_a_sentinel_watched_redis_pair_and_two_of_every_worker(tmp_path: Path) -> None:
+    document = normalised("docker-compose.ha.yml")
+    services = document["services"]
+    nodes = [f"nats-{i}" for i in (1, 2, 3)]
+    sentinels = [f"sentinel-{i}" for i in (1, 2, 3)]
+    assert set(services) == {
+        *nodes, "redis-primary", "redis-replica", *sentinels, "api", "mcp", "generation", "providers", "storage",
+        "learning",
+    }  # fmt: skip
+    cluster = document["configs"]["nats-cluster"]["content"]
+    assert all(f"nats-route://{node}:6222" in cluster for node in nodes)
+    assert "jetstream" in cluster
+    names = [services[node]["command"][services[node]["command"].index("--name") + 1] for node in nodes]
+    assert names == nodes  # JetStream places replicas by server name: each must be distinct
+    assert "--replicaof redis-primary 6379" in services["redis-replica"]["environment"]["REDIS_ARGS"]
+    sentinel_conf = document["configs"]["sentinel"]["content"]
+    assert "sentinel monitor alchemy redis-primary 6379 2" in sentinel_conf
+    for name, service in app_services(document).items():
+        env = service["environment"]
+        settings = Settings.load(env | {"HOME": str(tmp_path)})
+        assert settings.nats_servers == [f"nats://{node}:4222" for node in nodes], name
+        assert settings.stream_replicas == 3, name
+        target = settings.redis_target
+        assert target is not None, name
+        assert target.sentinels == tuple((sentinel, 26379) for sentinel in sentinels), name
+        assert target.service == "alchemy", name
+        assert target.wait_replicas == 1, name
+        assert "REDIS_URL" not in env, name
+        assert set(service["depends_on"]) == {*nodes, *sentinels}, name
+        if name != "mcp":
+            assert service["deploy"]["replicas"] >= 2, name
 
 
 def test_the_image_runs_prompt_alchemy_monolithic_by_default_with_known_settings() -> None:

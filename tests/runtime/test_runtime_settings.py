@@ -181,3 +181,51 @@ def test_engine_settings_come_from_the_environment(home: dict[str, str]) -> None
     assert engine.limits.generate == 7
     assert engine.learning_enabled is False
     assert engine_settings(Settings.load(home)).default_provider is None
+
+
+def test_nats_url_takes_a_comma_list_of_cluster_servers(home: dict[str, str]) -> None:
+    settings = Settings.load(home | {"NATS_URL": "nats://a:4222, nats://b:4222,nats://c:4222"})
+    assert settings.nats_servers == ["nats://a:4222", "nats://b:4222", "nats://c:4222"]
+    assert Settings.load(home | {"NATS_URL": "nats://one:4222"}).nats_servers == ["nats://one:4222"]
+    with pytest.raises(ConfigError, match="NATS_URL names no server"):
+        Settings.load(home, overrides={"nats_url": " , "})
+
+
+def test_stream_replicas_default_to_one_and_are_bounded(home: dict[str, str]) -> None:
+    assert Settings.load(home).stream_replicas == 1
+    assert Settings.load(home | {"STREAM_REPLICAS": "3"}).stream_replicas == 3
+    with pytest.raises(ConfigError, match="stream_replicas"):
+        Settings.load(home | {"STREAM_REPLICAS": "0"})
+
+
+def test_redis_sentinels_make_a_sentinel_target_that_waits_for_one_replica(home: dict[str, str]) -> None:
+    env = home | {"REDIS_SENTINELS": "10.0.0.1:26379, s2:26380", "REDIS_SENTINEL_SERVICE": "alchemy"}
+    target = Settings.load(env).redis_target
+    assert target is not None
+    assert target.sentinels == (("10.0.0.1", 26379), ("s2", 26380))
+    assert (target.service, target.url, target.wait_replicas) == ("alchemy", None, 1)
+    assert "alchemy" in target.describe()
+    unconfirmed = Settings.load(env | {"REDIS_WAIT_REPLICAS": "0"}).redis_target
+    assert unconfirmed is not None
+    assert unconfirmed.wait_replicas == 0
+    plain = Settings.load(home | {"REDIS_URL": "redis://user:secret@r:6379/0"}).redis_target
+    assert plain is not None
+    assert (plain.url, plain.wait_replicas) == ("redis://user:secret@r:6379/0", 0)
+    assert "secret" not in plain.describe()
+    assert Settings.load(home).redis_target is None
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"REDIS_SENTINELS": "s1:26379"}, "REDIS_SENTINEL_SERVICE"),
+        ({"REDIS_SENTINELS": "s1:26379", "REDIS_SENTINEL_SERVICE": "a", "REDIS_URL": "redis://r"}, "not both"),
+        ({"REDIS_SENTINELS": "s1", "REDIS_SENTINEL_SERVICE": "a"}, "'s1' is not host:port"),
+        ({"REDIS_SENTINELS": "s1:99999", "REDIS_SENTINEL_SERVICE": "a"}, "is not host:port"),
+    ],
+)
+def test_a_bad_sentinel_configuration_is_refused_by_name(
+    home: dict[str, str], env: dict[str, str], problem: str
+) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        Settings.load(home | env)

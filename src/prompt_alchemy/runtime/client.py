@@ -27,7 +27,7 @@ async def open_client(settings: Settings) -> AsyncIterator[Client]:
     if settings.nats_url:
         options = nats_options(settings, long_running=False)
         bus = await NatsBus.connect(
-            settings.nats_url, options, default_timeout=settings.request_timeout, liveness=settings.liveness
+            settings.nats_servers, options, default_timeout=settings.request_timeout, liveness=settings.liveness
         )
         try:
             stream, publish = await open_feedback_stream(bus, settings)

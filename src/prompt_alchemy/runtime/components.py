@@ -95,8 +95,9 @@ def _embedder(bus: Bus, settings: Settings) -> Embedder:
 
 
 def _store(settings: Settings) -> PromptStore:
-    if settings.redis_url:
-        return RedisPromptStore(settings.redis_url)
+    target = settings.redis_target
+    if target is not None:
+        return RedisPromptStore(target)
     return SqlitePromptStore(_ensure_dir(settings.data_dir))
 
 
@@ -146,8 +147,9 @@ async def start_learning(
     """The learning worker on ``stream``; with learning disabled it still answers its subjects and
     leaves feedback in the stream, to be applied once it is enabled again."""
     state: LearningState
-    if settings.redis_url:
-        state = await RedisLearningState.open(settings.redis_url)
+    target = settings.redis_target
+    if target is not None:
+        state = await RedisLearningState.open(target)
     else:
         state = await SqliteLearningState.open(_ensure_dir(settings.data_dir))
     options = learning_settings(settings)
@@ -175,7 +177,7 @@ FeedbackPublisher = Callable[[FeedbackEvent], Awaitable[FeedbackAccepted]]
 async def open_feedback_stream(bus: Bus, settings: Settings) -> tuple[DurableStream, FeedbackPublisher]:
     """The durable feedback stream for this bus and the publisher the front doors use."""
     data_dir = _ensure_dir(settings.data_dir) if not settings.nats_url else None
-    stream = await open_stream(bus, FEEDBACK_STREAM, data_dir=data_dir)
+    stream = await open_stream(bus, FEEDBACK_STREAM, data_dir=data_dir, replicas=settings.stream_replicas)
 
     async def publish(event: FeedbackEvent) -> FeedbackAccepted:
         return await publish_event(stream, schemas.LEARNING_FEEDBACK, event)

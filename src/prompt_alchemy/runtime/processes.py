@@ -157,7 +157,7 @@ async def _cluster_bus(settings: Settings, name: str) -> AsyncIterator[NatsBus]:
     if not settings.nats_url:
         raise ConfigError("microservice mode needs NATS: pass --nats URL or set NATS_URL")
     bus = await NatsBus.connect(
-        settings.nats_url,
+        settings.nats_servers,
         nats_options(settings, name=f"prompt-alchemy-{name}"),
         default_timeout=settings.request_timeout,
         liveness=settings.liveness,

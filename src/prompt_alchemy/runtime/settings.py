@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from prompt_alchemy.bus.liveness import Liveness
 from prompt_alchemy.errors import ConfigError
+from prompt_alchemy.redis_target import RedisTarget
 
 __all__ = ["ENVIRONMENT_VARIABLES", "DeploymentMode", "ServiceType", "Settings", "default_data_dir"]
 
@@ -50,6 +51,11 @@ _ENV: dict[str, tuple[str, ...]] = {
     "data_dir": ("ALCHEMY_DATA_DIR",),
     "nats_url": ("NATS_URL",),
     "redis_url": ("REDIS_URL",),
+    "redis_sentinels": ("REDIS_SENTINELS",),
+    "redis_sentinel_service": ("REDIS_SENTINEL_SERVICE",),
+    "redis_wait_replicas": ("REDIS_WAIT_REPLICAS",),
+    "redis_wait_timeout": ("REDIS_WAIT_TIMEOUT",),
+    "stream_replicas": ("STREAM_REPLICAS",),
     "http_host": ("HTTP_HOST",),
     "http_port": ("HTTP_PORT",),
     "mcp_host": ("MCP_HOST",),
@@ -88,7 +94,7 @@ _ENV: dict[str, tuple[str, ...]] = {
 _SECRETS = frozenset({"api_keys", "nats_password", "nats_token"})
 ENVIRONMENT_VARIABLES = frozenset(variable for variables in _ENV.values() for variable in variables)
 """Every environment variable ``Settings.load`` reads (vendor keys are the providers worker's own)."""
-_LISTS = frozenset({"cors_origins"})
+_LISTS = frozenset({"cors_origins", "redis_sentinels"})
 
 
 class Settings(BaseModel):
@@ -99,8 +105,13 @@ class Settings(BaseModel):
     deployment_mode: DeploymentMode = DeploymentMode.MONOLITHIC
     service_type: ServiceType | None = None
     data_dir: Path
-    nats_url: str | None = None
+    nats_url: str | None = None  # one URL, or a comma list of a cluster's servers
     redis_url: str | None = None
+    redis_sentinels: tuple[str, ...] = ()  # host:port of each Sentinel (instead of redis_url)
+    redis_sentinel_service: str | None = None  # the master name the Sentinels monitor
+    redis_wait_replicas: int | None = Field(default=None, ge=0, le=16)  # None: 1 with Sentinels, else 0
+    redis_wait_timeout: float = Field(default=2.0, gt=0, le=60)  # seconds a write waits for its replicas
+    stream_replicas: int = Field(default=1, ge=1, le=5)  # JetStream replicas of the durable streams
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
     mcp_host: str = "127.0.0.1"
@@ -124,6 +135,39 @@ class Settings(BaseModel):
     @property
     def liveness(self) -> Liveness:
         return Liveness(window=self.liveness_window, max_attempts=self.resend_attempts)
+
+    @property
+    def nats_servers(self) -> list[str]:
+        """``NATS_URL`` as the list of servers a client fails over between."""
+        return _split(self.nats_url or "")
+
+    @property
+    def redis_target(self) -> RedisTarget | None:
+        """Where storage and learning keep their state (None: SQLite under the data dir)."""
+        if self.redis_sentinels:
+            return RedisTarget.sentinel(
+                self.redis_sentinels,
+                self.redis_sentinel_service or "",
+                wait_replicas=1 if self.redis_wait_replicas is None else self.redis_wait_replicas,
+                wait_timeout=self.redis_wait_timeout,
+            )
+        if self.redis_url:
+            return RedisTarget(
+                url=self.redis_url, wait_replicas=self.redis_wait_replicas or 0, wait_timeout=self.redis_wait_timeout
+            )
+        return None
+
+    @pydantic.model_validator(mode="after")
+    def _one_redis(self) -> Settings:
+        if self.redis_sentinels and self.redis_url:
+            raise ValueError("set REDIS_URL or REDIS_SENTINELS, not both")
+        if self.redis_sentinels and not self.redis_sentinel_service:
+            raise ValueError("REDIS_SENTINELS needs REDIS_SENTINEL_SERVICE (the monitored master's name)")
+        if self.redis_sentinels:
+            self.redis_target  # noqa: B018 - parses each host:port, raising ValueError on a bad one
+        if self.nats_url is not None and not self.nats_servers:
+            raise ValueError("NATS_URL names no server")
+        return self
 
     embedding_provider: str | None = None  # None: the offline WordLlama embedder
     embedding_model: str | None = None

@@ -194,6 +194,7 @@ class RedisServer(_Process):
     def __init__(self, data_dir: str | os.PathLike[str] | None = None, *, appendonly: bool = False) -> None:
         super().__init__(data_dir)
         self.appendonly = appendonly
+        self.extra_args: list[str] = []  # e.g. ``--replicaof HOST PORT``
 
     @property
     def url(self) -> str:
@@ -220,6 +221,7 @@ class RedisServer(_Process):
                 "--loadmodule", str(modules / "redisearch.so"),
                 "--loadmodule", str(modules / "rejson.so"),
                 "--logfile", str(self.data_dir / "redis.log"),
+                *self.extra_args,
             ]
         )  # fmt: skip
         self._wait_until(self._pings)

@@ -19,12 +19,14 @@ async def open_stream(
     *,
     data_dir: Path | None,
     synchronous: Synchronous = "NORMAL",
+    replicas: int = 1,
 ) -> DurableStream:
     """JetStream (file storage, created or updated idempotently) when ``bus`` is a NatsBus; otherwise an
     SQLite log in ``data_dir`` (``None``: a temporary file deleted on close — not durable across runs).
 
-    ``synchronous`` applies to the SQLite log only (FULL: survive a power cut, one fsync per commit).
+    ``synchronous`` applies to the SQLite log only (FULL: survive a power cut, one fsync per commit);
+    ``replicas`` to JetStream only (copies of the stream in a NATS cluster).
     """
     if isinstance(bus, NatsBus):
-        return await JetStreamStream.open(bus.transport.client, spec, max_payload=bus.max_payload)
+        return await JetStreamStream.open(bus.transport.client, spec, max_payload=bus.max_payload, replicas=replicas)
     return await SqliteLog.open(spec, data_dir, max_payload=bus.max_payload, synchronous=synchronous)

@@ -1,9 +1,12 @@
 """The durable stream on NATS JetStream: a file-stored stream, pull consumers, ``Nats-Msg-Id`` dedup.
 
 The stream and its dead-letter stream (``<NAME>_DLQ``) are created or updated idempotently on open,
-so every replica may open them. The server redelivers without limit (its ``max_deliver`` is -1):
-``max_deliver`` is enforced by ``park_exhausted`` so that an exhausted message is dead-lettered
-rather than silently dropped. nats-py errors are translated here and go no further.
+so every replica may open them. In a cluster both are replicated (``replicas``): the server sends a
+publish ack only once a quorum of replicas has stored the message, so an acknowledged event
+survives the loss of any one node, the stream leader included. The server redelivers without
+limit (its ``max_deliver`` is -1): ``max_deliver`` is enforced by ``park_exhausted`` so that an
+exhausted message is dead-lettered rather than silently dropped. nats-py errors are translated
+here and go no further.
 """
 
 from __future__ import annotations
@@ -97,7 +100,15 @@ class JetStreamStream:
         *,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         api_timeout: float = DEFAULT_API_TIMEOUT_S,
+        replicas: int = 1,
     ) -> JetStreamStream:
+        """``replicas``: copies of each stream in a cluster (R3 on three nodes, R1 on one server).
+
+        The durable consumer inherits the stream's replica count, so its state (acked floor,
+        redelivery counts) survives a change of stream leader as the messages do.
+        """
+        if not 1 <= replicas <= 5:
+            raise ConfigError(f"stream replicas must be 1 to 5, not {replicas}")
         js = client.jetstream(timeout=api_timeout)
         stream = cls(client, js, spec, max_payload=min(max_payload, client.max_payload))
         await stream._ensure(
@@ -111,6 +122,7 @@ class JetStreamStream:
                 duplicate_window=spec.duplicate_window,
                 max_age=spec.max_age or 0,
                 max_msg_size=stream.max_payload,
+                num_replicas=replicas,
             )
         )
         await stream._ensure(
@@ -122,6 +134,7 @@ class JetStreamStream:
                 storage=StorageType.FILE,
                 discard=DiscardPolicy.OLD,
                 duplicate_window=spec.duplicate_window,
+                num_replicas=replicas,
             )
         )
         return stream

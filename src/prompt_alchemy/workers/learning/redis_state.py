@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 import redis.exceptions as redis_errors
 
 from prompt_alchemy.errors import ConfigError, Unavailable
+from prompt_alchemy.redis_target import RedisTarget, close_client
 from prompt_alchemy.schemas.learning import Weights
 from prompt_alchemy.schemas.ranking import DEFAULT_WEIGHTS
 from prompt_alchemy.workers.learning.aggregates import PromptAggregate
@@ -41,7 +42,15 @@ def _text(value: bytes | str | int) -> str:
 class RedisLearningState:
     """``LearningState`` in Redis under ``prefix``."""
 
-    def __init__(self, client: aioredis.Redis, *, prefix: str = DEFAULT_PREFIX, half_life: float = DEFAULT_HALF_LIFE_S):
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        half_life: float = DEFAULT_HALF_LIFE_S,
+        target: RedisTarget | None = None,
+    ):
+        self.target = target
         self.half_life = half_life
         self.prefix = prefix
         self._redis = client
@@ -56,22 +65,22 @@ class RedisLearningState:
 
     @classmethod
     async def open(
-        cls, url: str, *, prefix: str = DEFAULT_PREFIX, half_life: float = DEFAULT_HALF_LIFE_S
+        cls, target: RedisTarget | str, *, prefix: str = DEFAULT_PREFIX, half_life: float = DEFAULT_HALF_LIFE_S
     ) -> RedisLearningState:
-        client = aioredis.Redis.from_url(
-            url, socket_timeout=_SOCKET_TIMEOUT_S, socket_connect_timeout=_SOCKET_TIMEOUT_S
-        )
-        state = cls(client, prefix=prefix, half_life=half_life)
+        """``target``: a URL, or a ``RedisTarget`` (Sentinels; writes confirmed on replicas)."""
+        target = RedisTarget(url=target) if isinstance(target, str) else target
+        client = target.client(socket_timeout=_SOCKET_TIMEOUT_S, socket_connect_timeout=_SOCKET_TIMEOUT_S)
+        state = cls(client, prefix=prefix, half_life=half_life, target=target)
         try:
             async with state._guard():
                 await client.ping()
         except Unavailable as error:
-            await client.aclose()
+            await close_client(client)
             raise ConfigError(f"cannot reach the learning state: {error}") from error
         return state
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await close_client(self._redis)
 
     async def drop(self) -> None:
         """Delete every key of this state (tests and resets)."""
@@ -99,11 +108,15 @@ class RedisLearningState:
 
     @contextlib.asynccontextmanager
     async def _locked(self) -> AsyncIterator[None]:
+        """Exclusive among replicas; on success, confirmed on the target's replicas before the lock
+        goes, so an event is acked on the stream only once a failover cannot lose its effect."""
         async with (
             self._guard(),
             self._redis.lock(self._lock_name, timeout=_LOCK_TIMEOUT_S, blocking_timeout=_LOCK_TIMEOUT_S),
         ):
             yield
+            if self.target is not None:
+                await self.target.confirm_replicated(self._redis)
 
     # -- reads ---------------------------------------------------------------------------------
     async def unseen(self, event_ids: Sequence[str]) -> set[str]:

@@ -8,6 +8,8 @@ cannot express) is checked on the candidates the index returns.
 
 Every command has a socket timeout and each operation an overall one, so Redis being down is a
 retriable ``Unavailable`` within seconds, never a hang; redis-py reconnects on the next call.
+Behind Sentinels (``RedisTarget``) that next call reaches the promoted primary, and a write is
+acknowledged only once the replicas the target asks for hold it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from redisvl.query import FilterQuery, VectorQuery
 from redisvl.query.filter import FilterExpression, Num, Tag
 
 from prompt_alchemy.errors import BadRequest, Conflict, NotFound, Unavailable
+from prompt_alchemy.redis_target import RedisTarget, close_client
 from prompt_alchemy.schemas.health import CheckResult
 from prompt_alchemy.schemas.storage import (
     DeleteReply,
@@ -108,14 +111,14 @@ class RedisPromptStore:
 
     def __init__(
         self,
-        url: str,
+        target: RedisTarget | str,
         *,
         prefix: str = "alchemy",
         socket_timeout: float = 2.0,
         operation_timeout: float = 10.0,
         hnsw: HnswParams | None = None,
     ) -> None:
-        self.url = url
+        self.target = RedisTarget(url=target) if isinstance(target, str) else target
         self.keys = RedisKeys(prefix)
         self.hnsw = hnsw or HnswParams()
         self._socket_timeout = socket_timeout
@@ -135,8 +138,7 @@ class RedisPromptStore:
     @property
     def client(self) -> aioredis.Redis:
         if self._client is None:
-            self._client = aioredis.Redis.from_url(
-                self.url,
+            self._client = self.target.client(
                 socket_timeout=self._socket_timeout,
                 socket_connect_timeout=self._socket_timeout,
                 retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
@@ -145,15 +147,18 @@ class RedisPromptStore:
         return self._client
 
     @contextlib.asynccontextmanager
-    async def _guard(self, *, bounded: bool = True) -> AsyncIterator[None]:
+    async def _guard(self, *, bounded: bool = True, write: bool = False) -> AsyncIterator[None]:
         """Translate redis and redisvl failures; bound the whole operation in time.
 
         ``bounded=False`` is for re-indexing after a model change, which takes as long as the
-        store is large; each command still has its socket timeout.
+        store is large; each command still has its socket timeout. ``write=True``: the operation
+        succeeds only once the target's replicas hold it (``RedisTarget.confirm_replicated``).
         """
         try:
             async with asyncio.timeout(self._operation_timeout if bounded else None):
                 yield
+                if write:
+                    await self.target.confirm_replicated(self.client)
         except (redis_errors.ConnectionError, redis_errors.TimeoutError, TimeoutError, OSError) as error:
             self._lost(error)
             raise Unavailable(f"Redis at {self._safe_url} is unreachable: {error}") from error
@@ -178,9 +183,8 @@ class RedisPromptStore:
 
     @property
     def _safe_url(self) -> str:
-        """The URL without credentials, for messages."""
-        scheme, _, rest = self.url.partition("://")
-        return f"{scheme}://{rest.rpartition('@')[2]}"
+        """Where Redis is, without credentials, for messages."""
+        return self.target.describe()
 
     async def open(self) -> None:
         async with self._guard():
@@ -194,7 +198,7 @@ class RedisPromptStore:
             await self._index.disconnect()
             self._index = None
         if self._client is not None:
-            await self._client.aclose()
+            await close_client(self._client)
             self._client = None
 
     async def drop(self) -> None:
@@ -291,7 +295,7 @@ class RedisPromptStore:
             return await self._active()
 
     async def set_active_model(self, spec: EmbeddingSpec) -> None:
-        async with self._guard(bounded=False):
+        async with self._guard(bounded=False, write=True):
             await self._set_active(spec)
 
     async def _set_active(self, spec: EmbeddingSpec) -> None:
@@ -347,7 +351,7 @@ class RedisPromptStore:
     # -- writes --------------------------------------------------------------------------------
 
     async def store(self, request: StoreRequest, embedding: Embedding | None) -> StoreReply:
-        async with self._guard():
+        async with self._guard(write=True):
             if embedding is not None:
                 await self._checked_active(embedding, vector_field="embedding")
             record = new_record(
@@ -377,7 +381,7 @@ class RedisPromptStore:
                 # The owner was deleted between our two reads: try to claim the content again.
 
     async def update(self, request: UpdateRequest, embedding: Embedding | None) -> UpdateReply:
-        async with self._guard():
+        async with self._guard(write=True):
             if request.content is not None and embedding is not None:
                 await self._checked_active(embedding, vector_field="embedding")
             key = self.keys.prompt(request.id)
@@ -425,7 +429,7 @@ class RedisPromptStore:
                         continue
 
     async def delete(self, request: DeleteRequest) -> DeleteReply:
-        async with self._guard():
+        async with self._guard(write=True):
             key = self.keys.prompt(request.id)
             versions = self.keys.versions(request.id)
             while True:
@@ -639,7 +643,7 @@ class RedisPromptStore:
             return ExportPage(prompts=prompts, next_cursor=next_cursor)
 
     async def import_prompts(self, prompts: Sequence[StoredPrompt]) -> list[ImportOutcome]:
-        async with self._guard():
+        async with self._guard(write=True):
             return await self._import(list(prompts))
 
     async def _import(self, prompts: list[StoredPrompt]) -> list[ImportOutcome]:
@@ -737,7 +741,7 @@ class RedisPromptStore:
             }
 
     async def put_embeddings(self, vectors: Mapping[str, Embedding]) -> int:
-        async with self._guard():
+        async with self._guard(write=True):
             if not vectors:
                 return 0
             async with self.client.pipeline(transaction=False) as pipe:

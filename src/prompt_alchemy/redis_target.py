@@ -1,0 +1,120 @@
+"""Where Redis is — one URL, or a service watched by Sentinels — and what makes a write acknowledged.
+
+Shared by the storage and learning workers, which both keep their state in Redis. With Sentinels the
+client is redis-py's own ``Sentinel(...).master_for(service)``: every new connection asks the
+Sentinels for the current primary, and a connection to a demoted primary (``READONLY``) is dropped,
+so after a failover the next command reaches the promoted replica without a restart.
+
+Redis replicates asynchronously: a write the primary has applied can die with it. With
+``wait_replicas`` > 0, ``confirm_replicated`` runs after each write and raises ``Unavailable``
+unless that many replicas hold it (``WAIT``), so an acknowledged write survives the loss of the
+primary; a write that could not be confirmed is reported as failed (it may or may not survive,
+and retrying it is safe because every write the workers do is idempotent).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+import redis.exceptions as redis_errors
+from redis.asyncio.sentinel import Sentinel
+
+from prompt_alchemy.errors import Unavailable
+
+__all__ = ["RedisTarget", "close_client", "parse_host_port"]
+
+_BARRIER_KEY = "alchemy:replication-barrier"
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """``host:port`` as a pair; ``ValueError`` naming the bad entry otherwise."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True, slots=True)
+class RedisTarget:
+    """A plain ``url``, or ``sentinels`` + ``service``; writes wait for ``wait_replicas`` replicas."""
+
+    url: str | None = None
+    sentinels: tuple[tuple[str, int], ...] = ()
+    service: str | None = None
+    wait_replicas: int = 0
+    wait_timeout: float = 2.0
+
+    def __post_init__(self) -> None:
+        if (self.url is None) == (not self.sentinels):
+            raise ValueError("a Redis target is a URL or a list of Sentinels, exactly one of them")
+        if self.sentinels and not self.service:
+            raise ValueError("Sentinels need the name of the service (master) they monitor")
+        if self.wait_replicas < 0 or self.wait_timeout <= 0:
+            raise ValueError("wait_replicas must be >= 0 and wait_timeout > 0")
+
+    @classmethod
+    def sentinel(
+        cls, sentinels: Sequence[str], service: str, *, wait_replicas: int = 1, wait_timeout: float = 2.0
+    ) -> RedisTarget:
+        return cls(
+            sentinels=tuple(parse_host_port(entry) for entry in sentinels),
+            service=service,
+            wait_replicas=wait_replicas,
+            wait_timeout=wait_timeout,
+        )
+
+    def describe(self) -> str:
+        """For messages and logs: never a password."""
+        if self.url is not None:
+            scheme, _, rest = self.url.partition("://")
+            return f"{scheme}://{rest.rpartition('@')[2]}"
+        hosts = ",".join(f"{host}:{port}" for host, port in self.sentinels)
+        return f"Sentinel service {self.service} via {hosts}"
+
+    def client(self, **options: Any) -> aioredis.Redis:
+        """A client of the primary; ``options`` are redis-py connection options (timeouts, retry)."""
+        if self.url is not None:
+            return aioredis.Redis.from_url(self.url, **options)
+        timeouts: dict[str, Any] = {
+            key: options[key] for key in ("socket_timeout", "socket_connect_timeout") if key in options
+        }
+        manager = Sentinel(list(self.sentinels), sentinel_kwargs=timeouts)
+        assert self.service is not None  # checked in __post_init__
+        client: aioredis.Redis = manager.master_for(self.service, redis_class=aioredis.Redis, **options)
+        return client
+
+    async def confirm_replicated(self, client: aioredis.Redis) -> None:
+        """Return once ``wait_replicas`` replicas hold every write made so far, else ``Unavailable``.
+
+        ``WAIT`` counts the writes of the connection it runs on; the workers' writes ran on pooled
+        connections, so a one-key write on this connection is the barrier: replication is one
+        ordered stream, and a replica that has it has everything written before.
+        """
+        if self.wait_replicas == 0:
+            return
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.incr(_BARRIER_KEY)
+            pipe.wait(self.wait_replicas, int(self.wait_timeout * 1000))
+            try:
+                _, acked = await pipe.execute()
+            except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as error:
+                raise Unavailable(f"Redis ({self.describe()}) is unreachable: {error}") from error
+        if int(acked) < self.wait_replicas:
+            raise Unavailable(
+                f"the write reached {acked} of the {self.wait_replicas} Redis replica(s) it needs within "
+                f"{self.wait_timeout:g}s ({self.describe()}); it is not acknowledged, retrying is safe"
+            )
+
+
+async def close_client(client: aioredis.Redis) -> None:
+    """Close ``client`` and, for a Sentinel-managed one, its connections to the Sentinels."""
+    manager = getattr(client.connection_pool, "sentinel_manager", None)
+    await client.aclose()
+    if isinstance(manager, Sentinel):
+        for sentinel in manager.sentinels:
+            with contextlib.suppress(redis_errors.RedisError, OSError):
+                await sentinel.aclose()

