@@ -75,7 +75,7 @@ def test_a_worker_imports_no_other_worker_nor_the_front_doors(worker: str) -> No
     assert _violations(f"workers/{worker}", (*others, "prompt_alchemy.gateway", "prompt_alchemy.runtime")) == {}
 
 
-@pytest.mark.parametrize("shared", ["schemas", "bus", "embeddings", "errors"])
+@pytest.mark.parametrize("shared", ["schemas", "bus", "embeddings", "errors", "redis_target"])
 def test_shared_layers_import_no_worker_front_door_or_runtime(shared: str) -> None:
     forbidden = ("prompt_alchemy.workers", "prompt_alchemy.gateway", "prompt_alchemy.runtime")
     if shared == "schemas":

@@ -67,6 +67,15 @@ class ClusterNode(NatsServer):
         except (urllib.error.URLError, OSError):
             return False
 
+    def client_names(self) -> list[str]:
+        """The names of the clients connected to this node now (``/connz``)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor_port}/connz?limit=1024", timeout=1.0) as page:
+                connections = json.load(page).get("connections") or []
+        except (urllib.error.URLError, OSError, ValueError):
+            return []
+        return [str(connection.get("name", "")) for connection in connections]
+
     def restart(self) -> None:
         self.stop()
         self.start()
@@ -103,6 +112,10 @@ class NatsCluster:
             if node.server_name == server_name:
                 return node
         raise KeyError(f"no node named {server_name!r}")
+
+    def nodes_serving(self, client_name: str) -> list[ClusterNode]:
+        """The running nodes a client named ``client_name`` is connected to."""
+        return [node for node in self.nodes if node.running and client_name in node.client_names()]
 
     def node_on_port(self, port: int) -> ClusterNode:
         for node in self.nodes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
 
 import redis.asyncio as aioredis
@@ -62,6 +63,7 @@ class RedisLearningState:
         self._weights = f"{prefix}:weights"
         self._history = f"{prefix}:weights:history"
         self._lock_name = f"{prefix}:lock"
+        self._orphaned_lock: bytes | None = None  # the token of a lock whose release Redis never got
 
     @classmethod
     async def open(
@@ -109,14 +111,36 @@ class RedisLearningState:
     @contextlib.asynccontextmanager
     async def _locked(self) -> AsyncIterator[None]:
         """Exclusive among replicas; on success, confirmed on the target's replicas before the lock
-        goes, so an event is acked on the stream only once a failover cannot lose its effect."""
-        async with (
-            self._guard(),
-            self._redis.lock(self._lock_name, timeout=_LOCK_TIMEOUT_S, blocking_timeout=_LOCK_TIMEOUT_S),
-        ):
-            yield
-            if self.target is not None:
-                await self.target.confirm_replicated(self._redis)
+        goes, so an event is acked on the stream only once a failover cannot lose its effect.
+
+        A lock whose release failed because Redis went away may survive on a promoted replica until
+        its timeout: its token is kept and the lock released with it once Redis answers again, so
+        learning resumes right after a failover rather than a lock timeout later.
+        """
+        async with self._guard():
+            await self._release_orphaned_lock()
+            lock = self._redis.lock(self._lock_name, timeout=_LOCK_TIMEOUT_S, blocking_timeout=_LOCK_TIMEOUT_S)
+            token = secrets.token_hex(16).encode()
+            if not await lock.acquire(token=token):
+                raise redis_errors.LockError("timed out waiting for another learning replica")
+            try:
+                yield
+                if self.target is not None:
+                    await self.target.confirm_replicated(self._redis)
+            finally:
+                try:
+                    await lock.release()
+                except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError):
+                    self._orphaned_lock = token
+                    raise
+
+    async def _release_orphaned_lock(self) -> None:
+        token = self._orphaned_lock
+        if token is None:
+            return
+        with contextlib.suppress(redis_errors.LockNotOwnedError):  # expired, or never reached the replica
+            await self._redis.lock(self._lock_name).do_release(token)
+        self._orphaned_lock = None
 
     # -- reads ---------------------------------------------------------------------------------
     async def unseen(self, event_ids: Sequence[str]) -> set[str]:
