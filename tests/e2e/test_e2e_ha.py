@@ -19,6 +19,7 @@ was restarted: each reconnected by itself.
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -30,6 +31,7 @@ import aiohttp
 import nats
 import pytest
 
+from prompt_alchemy.runtime.child_process import ChildProcess
 from prompt_alchemy.runtime.local_cluster import ClusterLayout, LocalCluster
 from prompt_alchemy.schemas.engine import GenerateReply
 from prompt_alchemy.schemas.learning import FeedbackAccepted, LearningStats
@@ -296,3 +298,38 @@ async def test_losing_the_redis_primary_loses_no_acknowledged_prompt_and_applies
         f"({stats.duplicates} redeliveries recognised); {len(acknowledged)} acknowledged prompts all found by "
         f"get and search ({unsaved} generates answered 'saved: false' during the failover)"
     )
+
+
+async def test_cluster_ha_runs_the_topology_as_local_processes_and_stops_cleanly(
+    tmp_path: Path, child_env: Callable[..., dict[str, str]], http: aiohttp.ClientSession
+) -> None:
+    command = ChildProcess(
+        "cluster-ha",
+        ["--data-dir", str(tmp_path / "data"), "cluster", "--ha", "--http-port", "0", "--mcp-port", "0"],
+        env=child_env(),
+        log_dir=tmp_path / "logs",
+    )
+    await command.start()
+    try:
+        servers = await command.wait_for(r"^NATS (?P<nats>\S+), Redis Sentinels (?P<sentinels>\S+);", timeout=WAIT_S)
+        api = (await command.wait_for(r"^HTTP API on (?P<url>http://\S+/api/v1)", timeout=WAIT_S))["url"]
+        await command.wait_for(r"^cluster serving \(", timeout=WAIT_S)
+        nats_urls = servers["nats"].split(",")
+        assert len(nats_urls) == 3
+        assert len(servers["sentinels"].split(",")) == 3
+
+        traffic = Traffic(http, api, [])
+        await seed_prompts(traffic)
+        accepted = await traffic.post(f"/prompts/{traffic.prompt_ids[0]}/feedback", {"rating": 5})
+        assert accepted[0] == 202
+        client = await nats.connect(servers=nats_urls)
+        try:
+            for stream in ("FEEDBACK", "FEEDBACK_DLQ"):
+                info = await client.jetstream().stream_info(stream)
+                assert info.config.num_replicas == 3, stream
+        finally:
+            await client.close()
+        assert await applied(http, api, 1)
+    finally:
+        command.send_signal(signal.SIGTERM)
+        assert await command.wait(timeout=WAIT_S) == 0
