@@ -7,7 +7,9 @@ delay, in a process of its own. The deployments are the product's own processes:
 
 - monolithic: ``prompt-alchemy serve --all`` (in-memory bus, SQLite storage);
 - microservices: ``worker providers|storage|learning|generation`` and ``serve api`` as separate OS
-  processes on a bench-started nats-server and Redis; then a second ``worker generation``.
+  processes on a bench-started nats-server and Redis; then a second ``worker generation``;
+- HA: the same processes (two engine replicas) on three clustered nats-servers (feedback streams
+  R3) and a Redis primary + replica behind three Sentinels, every write confirmed on the replica.
 
 ENGINE_CONCURRENCY bounds the generate requests one engine replica handles at once, so with enough
 client concurrency the engine replicas are the bottleneck (provider-bound, not CPU-bound) and a
@@ -57,6 +59,8 @@ from prompt_alchemy.runtime.components import engine_settings
 from prompt_alchemy.runtime.settings import Settings
 from prompt_alchemy.schemas.engine import GenerateRequest
 from prompt_alchemy.schemas.storage import GetRequest
+from prompt_alchemy.testing.nats_cluster import NatsCluster
+from prompt_alchemy.testing.redis_sentinel import RedisSentinelGroup
 from prompt_alchemy.testing.servers import NatsServer, RedisServer
 from prompt_alchemy.testing.vendors import FakeResponse, FakeVendorServer, Route
 
@@ -151,15 +155,38 @@ async def monolithic(vendor_url: str, work: Path) -> AsyncIterator[Deployment]:
 
 
 class Cluster:
-    """nats-server + Redis + one process per worker + the API front door; engine replicas added on demand."""
+    """Servers + one process per worker + the API front door; engine replicas added on demand.
 
-    def __init__(self, vendor_url: str, nats: NatsServer, redis: RedisServer, work: Path) -> None:
-        self.env = product_env(vendor_url, work / "cluster", {"NATS_URL": nats.url, "REDIS_URL": redis.url})
-        self.nats = nats
-        self.redis = redis
+    ``servers``: the server processes' pids by name (their CPU counts); ``settings``: how every
+    product process finds them (NATS_URL, REDIS_URL or the Sentinels...).
+    """
+
+    def __init__(
+        self, vendor_url: str, servers: Mapping[str, int], settings: Mapping[str, str], work: Path, name: str
+    ) -> None:
+        self.env = product_env(vendor_url, work / name, settings)
         self.children: list[Child] = []
-        self.deployment = Deployment("", {"nats-server": nats.pid or 0, "redis": redis.pid or 0}, nats.url)
+        self.deployment = Deployment("", dict(servers), settings["NATS_URL"])
         self.engines = 0
+
+    @classmethod
+    def single(cls, vendor_url: str, nats: NatsServer, redis: RedisServer, work: Path) -> Cluster:
+        servers = {"nats-server": nats.pid or 0, "redis": redis.pid or 0}
+        return cls(vendor_url, servers, {"NATS_URL": nats.url, "REDIS_URL": redis.url}, work, "cluster")
+
+    @classmethod
+    def ha(cls, vendor_url: str, nats: NatsCluster, redis: RedisSentinelGroup, work: Path) -> Cluster:
+        servers = {f"nats-server {node.server_name}": node.pid or 0 for node in nats.nodes}
+        servers |= {f"redis :{node.port}": node.pid or 0 for node in redis.redis_nodes}
+        servers |= {f"sentinel :{sentinel.port}": sentinel.pid or 0 for sentinel in redis.sentinel_servers}
+        settings = {
+            "NATS_URL": nats.url,
+            "STREAM_REPLICAS": str(len(nats.nodes)),
+            "REDIS_SENTINELS": ",".join(redis.sentinels),
+            "REDIS_SENTINEL_SERVICE": redis.service,
+            "REDIS_WAIT_REPLICAS": "1",
+        }
+        return cls(vendor_url, servers, settings, work, "cluster-ha")
 
     def _spawn(self, name: str, argv: list[str]) -> Child:
         child = Child(name, argv, self.env)
@@ -349,7 +376,7 @@ async def measure(
             raise RuntimeError(f"{label}: the first generation did not come from the fake vendor: {status} {body}")
         bus = None
         if deployment.nats_url is not None:
-            bus = await NatsBus.connect(deployment.nats_url)
+            bus = await NatsBus.connect(deployment.nats_url.split(","))
             stack.push_async_callback(bus.drain)
         load = ClosedLoop(session, deployment, CLIENT_CONCURRENCY)
         load.start(stagger=4 * VENDOR_LATENCY_S / CLIENT_CONCURRENCY)
@@ -452,6 +479,10 @@ async def gateway_overhead(deployment: Deployment, generate_pairs: int, get_pair
 
 
 # -- report ------------------------------------------------------------------------------------
+def cpu_per_generation(result: Result) -> float:
+    return median(sample.cpu_per_request for sample in result.samples)
+
+
 def results_table(results: list[Result]) -> str:
     headers = ["deployment", "generations/s", "p50", "p99", "errors", "CPU per generation", "busiest process"]
     return markdown_table(headers, [result.row() for result in results], align="lrrrrrl")
@@ -503,7 +534,7 @@ async def main(quick: bool) -> int:
             results.append(await measure("monolithic (serve --all)", deployment, vendor_pid, runs, seconds, warmup))
         nats = stack.enter_context(NatsServer(work / "nats"))
         redis = stack.enter_context(RedisServer(work / "redis"))
-        cluster = Cluster(vendor_url, nats, redis, work)
+        cluster = Cluster.single(vendor_url, nats, redis, work)
         stack.callback(cluster.stop)
         progress("microservices: starting nats-server, Redis and five processes")
         deployment = await cluster.start()
@@ -512,6 +543,16 @@ async def main(quick: bool) -> int:
         results.append(await measure("microservices, 2 engine replicas", deployment, vendor_pid, runs, seconds, warmup))
         progress("gateway overhead")
         overheads = await gateway_overhead(deployment, generate_pairs, get_pairs)
+        cluster.stop()  # idle processes would still take memory and scheduler time from the HA run
+        progress("HA: starting 3 nats-servers, Redis primary + replica + 3 Sentinels and six processes")
+        nats_ha = stack.enter_context(NatsCluster(work / "nats-ha"))
+        redis_ha = stack.enter_context(RedisSentinelGroup(work / "redis-ha"))
+        ha = Cluster.ha(vendor_url, nats_ha, redis_ha, work)
+        stack.callback(ha.stop)
+        deployment = await ha.start()
+        await ha.start_engine()
+        label = "HA: 3 NATS nodes (R3), Redis + replica + Sentinels, 2 engine replicas"
+        results.append(await measure(label, deployment, vendor_pid, runs, seconds, warmup))
     scaling = ratio(results[2].rate, results[1].rate)
     report.add(
         f"Fake OpenAI-wire vendor answers every completion after {VENDOR_LATENCY_S * 1000:.0f} ms (own process). A",
@@ -521,7 +562,8 @@ async def main(quick: bool) -> int:
         f"{CLIENT_CONCURRENCY} concurrent HTTP clients (aiohttp, keep-alive).",
         f"Under steady load, {runs} windows of {seconds} s after a {warmup} s warm-up; medians of the windows.",
         "CPU per generation sums every process of the deployment and the fake vendor; 'busiest process' is its",
-        "share of one core.",
+        "share of one core. The HA row counts all 3 nats-servers, both Redis nodes and the 3 Sentinels; each",
+        "storage write there also waits for the Redis replica (WAIT), and each feedback publish for 2 of 3 nodes.",
         "",
         results_table(results),
         "",
@@ -530,6 +572,12 @@ async def main(quick: bool) -> int:
             [
                 ["2 engine replicas / 1 (throughput)", f"{scaling:.2f}x", f"≥ 1.8x {target_mark(scaling, 1.8)}"],
                 ["microservices 1 replica / monolithic", f"{ratio(results[1].rate, results[0].rate):.2f}x", "-"],
+                ["HA / microservices, 2 replicas (throughput)", f"{ratio(results[3].rate, results[2].rate):.2f}x", "-"],
+                [
+                    "HA / microservices, 2 replicas (CPU per generation)",
+                    f"{ratio(cpu_per_generation(results[3]), cpu_per_generation(results[2])):.2f}x",
+                    "-",
+                ],
             ],
             align="lrl",
         ),
