@@ -227,5 +227,8 @@ def test_redis_sentinels_make_a_sentinel_target_that_waits_for_one_replica(home:
 def test_a_bad_sentinel_configuration_is_refused_by_name(
     home: dict[str, str], env: dict[str, str], problem: str
 ) -> None:
-    with pytest.raises(ConfigError, match=problem):
+    with pytest.raises(ConfigError, match=problem) as caught:
         Settings.load(home | env)
+    assert str(caught.value).startswith("invalid settings: ")
+    assert "Value error" not in str(caught.value)
+    assert ": :" not in str(caught.value)

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from prompt_alchemy.bus.liveness import Liveness
 from prompt_alchemy.errors import ConfigError
-from prompt_alchemy.redis_target import RedisTarget
+from prompt_alchemy.redis_target import RedisTarget, parse_host_port
 
 __all__ = ["ENVIRONMENT_VARIABLES", "DeploymentMode", "ServiceType", "Settings", "default_data_dir"]
 
@@ -163,8 +164,8 @@ class Settings(BaseModel):
             raise ValueError("set REDIS_URL or REDIS_SENTINELS, not both")
         if self.redis_sentinels and not self.redis_sentinel_service:
             raise ValueError("REDIS_SENTINELS needs REDIS_SENTINEL_SERVICE (the monitored master's name)")
-        if self.redis_sentinels:
-            self.redis_target  # noqa: B018 - parses each host:port, raising ValueError on a bad one
+        for entry in self.redis_sentinels:
+            parse_host_port(entry)  # ValueError naming a bad entry
         if self.nats_url is not None and not self.nats_servers:
             raise ValueError("NATS_URL names no server")
         return self
@@ -209,9 +210,7 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(values)
         except pydantic.ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors(include_input=False)
-            )
+            problems = "; ".join(_problem(item) for item in error.errors(include_input=False))
             raise ConfigError(f"invalid settings: {problems}") from error
 
     def masked(self) -> dict[str, Any]:
@@ -224,6 +223,12 @@ class Settings(BaseModel):
             else:
                 shown[name] = value
         return shown
+
+
+def _problem(item: pydantic_core.ErrorDetails) -> str:
+    where = ".".join(str(part) for part in item["loc"])
+    message = item["msg"].removeprefix("Value error, ")  # a model-level check names its variables itself
+    return f"{where}: {message}" if where else message
 
 
 def _split(raw: str) -> list[str]:
