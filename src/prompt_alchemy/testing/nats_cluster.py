@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from prompt_alchemy.testing.servers import STALE_CLIENT_DETECTION, NatsServer, _find_executable, free_port
 
@@ -66,6 +66,15 @@ class ClusterNode(NatsServer):
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             return False
+
+    def jsz(self) -> dict[str, Any]:
+        """This node's JetStream report (``/jsz``); empty while it does not answer."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor_port}/jsz", timeout=1.0) as page:
+                report: dict[str, Any] = json.load(page)
+        except (urllib.error.URLError, OSError, ValueError):
+            return {}
+        return report
 
     def client_names(self) -> list[str]:
         """The names of the clients connected to this node now (``/connz``)."""
@@ -129,10 +138,22 @@ class NatsCluster:
         try:
             for node in self.nodes:
                 node.wait_ready()
+            self.nodes[0]._wait_until(self.formed)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def formed(self) -> bool:
+        """The meta leader sees every other running node as a current peer: replicas can be placed
+        on all of them (before that, creating an R3 stream may fail with "no suitable peers")."""
+        running = [node for node in self.nodes if node.running]
+        for node in running:
+            meta = node.jsz().get("meta_cluster") or {}
+            if meta.get("leader") == node.server_name:
+                peers = [peer for peer in meta.get("replicas") or [] if peer.get("current") and not peer.get("offline")]
+                return len(peers) >= len(running) - 1
+        return False
 
     def stop(self, *, remove_data: bool = False) -> None:
         for node in self.nodes:

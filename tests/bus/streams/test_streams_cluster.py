@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from pathlib import Path
 
 import nats
 import pytest
@@ -20,6 +21,7 @@ from prompt_alchemy.bus import NatsBus
 from prompt_alchemy.bus.streams import DurableConsumer, DurableStream, StreamSpec, open_stream
 from prompt_alchemy.errors import AlchemyError, ConfigError
 from prompt_alchemy.testing.nats_cluster import NatsCluster
+from prompt_alchemy.testing.servers import _port_open
 
 EVENTUALLY = 60.0
 SPEC = StreamSpec(name="HA", subjects=("test.ha.events",))
@@ -118,3 +120,23 @@ async def test_replicas_beyond_the_cluster_size_are_refused_at_open(nats_cluster
             await open_stream(bus, SPEC, data_dir=None, replicas=5)
     finally:
         await bus.drain()
+
+
+async def test_a_stream_opened_while_the_cluster_is_still_forming_is_created_once_it_can_be(tmp_path: Path) -> None:
+    cluster = NatsCluster(tmp_path / "forming")
+    try:
+        for node in cluster.nodes:  # started, not waited for: processes and servers boot together
+            node.start()
+        for node in cluster.nodes:
+            node._wait_until(lambda node=node: _port_open(node.port))
+        bus = await NatsBus.connect(cluster.urls)
+        try:
+            await open_stream(bus, SPEC, data_dir=None, replicas=3)
+            info = await bus.transport.client.jetstream().stream_info(SPEC.name)
+            assert info.config.num_replicas == 3
+            assert info.cluster is not None
+            assert len(info.cluster.replicas or []) == 2
+        finally:
+            await bus.drain()
+    finally:
+        cluster.stop()

@@ -56,6 +56,11 @@ __all__ = ["JetStreamConsumer", "JetStreamStream"]
 log = logging.getLogger(__name__)
 
 _STREAM_NAME_IN_USE = 10058  # JetStream API error: stream exists with a different configuration
+# A cluster that is starting or electing answers these for a moment: the meta leader has not yet
+# heard from enough peers to place the replicas (10005), or JetStream is between leaders (10008).
+_CLUSTER_FORMING = frozenset({10005, 10008})
+SETUP_TIMEOUT_S = 30.0
+_SETUP_RETRY_S = 0.25
 DEFAULT_API_TIMEOUT_S = 5.0
 
 
@@ -80,6 +85,12 @@ def _translate(error: Exception, action: str) -> AlchemyError:
 
 
 _NATS_ERRORS = (nats.errors.Error, TimeoutError)
+
+
+def _cluster_forming(error: BaseException) -> bool:
+    if isinstance(error, nats.js.errors.APIError):
+        return error.err_code in _CLUSTER_FORMING
+    return isinstance(error, nats.errors.TimeoutError | TimeoutError)
 
 
 class JetStreamStream:
@@ -140,17 +151,28 @@ class JetStreamStream:
         return stream
 
     async def _ensure(self, config: JsStreamConfig) -> None:
-        try:
+        """Create or update; while a cluster is still forming or electing, try again (bounded)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SETUP_TIMEOUT_S
+        while True:
             try:
-                await self._js.add_stream(config)
-            except nats.js.errors.BadRequestError as error:
-                if error.err_code != _STREAM_NAME_IN_USE:
-                    raise
-                await self._js.update_stream(config)
-        except _NATS_ERRORS as error:
-            raise ConfigError(
-                f"cannot create or update JetStream stream {config.name}: {_translate(error, 'setup')}"
-            ) from error
+                await self._create_or_update(config)
+                return
+            except _NATS_ERRORS as error:
+                if not _cluster_forming(error) or loop.time() >= deadline:
+                    raise ConfigError(
+                        f"cannot create or update JetStream stream {config.name}: {_translate(error, 'setup')}"
+                    ) from error
+                log.info("JetStream stream %s: %s; trying again", config.name, _translate(error, "setup"))
+                await asyncio.sleep(_SETUP_RETRY_S)
+
+    async def _create_or_update(self, config: JsStreamConfig) -> None:
+        try:
+            await self._js.add_stream(config)
+        except nats.js.errors.BadRequestError as error:
+            if error.err_code != _STREAM_NAME_IN_USE:
+                raise
+            await self._js.update_stream(config)
 
     # -- publishing ----------------------------------------------------------------------------
     async def publish(
