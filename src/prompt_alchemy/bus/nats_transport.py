@@ -324,7 +324,8 @@ class NatsTransport:
     async def drain(self) -> None:
         """Stop intake everywhere first, then let the running handlers finish together, then close.
 
-        A connection lost meanwhile is logged, never raised: the process is stopping anyway.
+        If the connection is lost meanwhile, everything is still released and closed, then
+        ``BusClosed`` says so: what was in flight may not have been answered.
         """
         if self.client.is_closed:
             return
@@ -334,19 +335,25 @@ class NatsTransport:
         await asyncio.gather(*(subscription.unsubscribe() for subscription in subscriptions))
         self._subscriptions.clear()
         await self.heartbeats.close()
+        lost: BaseException | None = None
         try:
             await self.client.drain()
         except (nats.errors.Error, OSError, TimeoutError) as error:
-            log.warning("nats: the connection was lost during the drain (%s); closing", error or type(error).__name__)
-        if not self.client.is_closed:
-            await self.client.close()
+            lost = error
+        with contextlib.suppress(nats.errors.Error, OSError):
+            if not self.client.is_closed:
+                await self.client.close()
         self._inbox.fail_pending()
+        if lost is not None or self._state.lost_at is not None:
+            reason = (str(lost) or type(lost).__name__) if lost is not None else "disconnected"
+            raise BusClosed(f"the NATS connection was lost during the drain ({reason})") from lost
 
     async def close(self) -> None:
         for subscription in list(self._subscriptions):
             await subscription.abort()
         self._subscriptions.clear()
         await self.heartbeats.close()
-        if not self.client.is_closed:
-            await self.client.close()
+        with contextlib.suppress(nats.errors.Error, OSError):
+            if not self.client.is_closed:
+                await self.client.close()
         self._inbox.fail_pending()
