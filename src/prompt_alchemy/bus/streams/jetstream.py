@@ -56,9 +56,11 @@ __all__ = ["JetStreamConsumer", "JetStreamStream"]
 log = logging.getLogger(__name__)
 
 _STREAM_NAME_IN_USE = 10058  # JetStream API error: stream exists with a different configuration
-# A cluster that is starting or electing answers these for a moment: the meta leader has not yet
-# heard from enough peers to place the replicas (10005), or JetStream is between leaders (10008).
-_CLUSTER_FORMING = frozenset({10005, 10008})
+# A cluster that is starting or electing answers these for a moment: JetStream between leaders
+# (10008), or no peers to place the replicas on because some are not known to be online yet (10005
+# naming "peer offline"; without it, the cluster is simply smaller than the replica count).
+_TEMPORARILY_UNAVAILABLE = 10008
+_NO_SUITABLE_PEERS = 10005
 SETUP_TIMEOUT_S = 30.0
 _SETUP_RETRY_S = 0.25
 DEFAULT_API_TIMEOUT_S = 5.0
@@ -89,7 +91,8 @@ _NATS_ERRORS = (nats.errors.Error, TimeoutError)
 
 def _cluster_forming(error: BaseException) -> bool:
     if isinstance(error, nats.js.errors.APIError):
-        return error.err_code in _CLUSTER_FORMING
+        offline = "offline" in (error.description or "")
+        return error.err_code == _TEMPORARILY_UNAVAILABLE or (error.err_code == _NO_SUITABLE_PEERS and offline)
     return isinstance(error, nats.errors.TimeoutError | TimeoutError)
 
 
