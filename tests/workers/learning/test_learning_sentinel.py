@@ -9,9 +9,6 @@ import uuid
 from prompt_alchemy.testing.servers import RedisServer
 from prompt_alchemy.workers.learning import FeedbackFact, RedisLearningState
 
-EVENTUALLY = 60.0
-EVENTS = 80
-
 
 def fact(index: int) -> FeedbackFact:
     return FeedbackFact(
