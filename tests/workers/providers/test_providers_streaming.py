@@ -7,7 +7,7 @@ handed to a fallback provider (the listener already saw text of this one).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import pytest
 
@@ -15,6 +15,7 @@ from prompt_alchemy.errors import ProviderError
 from prompt_alchemy.schemas.providers import ChatMessage, CompletionRequest
 from prompt_alchemy.testing.vendors import FakeResponse, FakeVendorServer, Route
 from prompt_alchemy.workers.providers import ProviderRegistry
+from prompt_alchemy.workers.providers.http_client import ndjson_payloads, sse_events
 from prompt_alchemy.workers.providers.offline.provider import stream_chunks
 
 RegistryFactory = Callable[[Mapping[str, str]], ProviderRegistry]
@@ -239,3 +240,33 @@ async def test_the_offline_provider_streams_its_text_in_chunks(make_registry: Re
 def test_offline_chunks_give_back_the_text_exactly() -> None:
     for text in ["", "one", "  lead\n\nand   gaps  ", "a b c d e f g h i j k l m"]:
         assert "".join(stream_chunks(text)) == text
+
+
+async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+async def test_sse_framing_survives_any_chunk_boundary_crlf_comments_and_multiline_data() -> None:
+    body = b': keep-alive\r\nevent: content_block_delta\r\ndata: {"a":\r\ndata: 1}\r\n\r\ndata: [DONE]\n\n'
+    expected = [("content_block_delta", '{"a":\n1}'), (None, "[DONE]")]
+    for cut in range(1, len(body)):
+        events = [event async for event in sse_events(_chunks(body[:cut], body[cut:]))]
+        assert events == expected, cut
+
+
+async def test_ndjson_framing_skips_blank_lines_and_keeps_a_last_line_without_newline() -> None:
+    body = b'{"n": 1}\n\n{"n": 2}\r\n{"n": 3}'
+    lines = [data async for _, data in ndjson_payloads(_chunks(body[:5], body[5:12], body[12:]))]
+    assert lines == ['{"n": 1}', '{"n": 2}', '{"n": 3}']
+
+
+async def test_a_stream_payload_that_is_not_json_is_a_malformed_response(
+    vendor: FakeVendorServer, make_registry: RegistryFactory
+) -> None:
+    vendor.script(Route.OPENAI_CHAT, FakeResponse.raw(b"data: {oops\n\n", content_type="text/event-stream"))
+    registry = make_registry({"OPENAI_API_KEY": "k"})
+    with pytest.raises(ProviderError) as caught:
+        await registry.complete(request("openai"), on_delta=Deltas())
+    assert caught.value.details["reason"] == "malformed_response"
+    assert not caught.value.retriable
