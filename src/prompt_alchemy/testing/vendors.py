@@ -16,8 +16,8 @@ events from ``message_start`` to ``message_stop``; Gemini ``:streamGenerateConte
 text goes out one word per event, ``FakeResponse.streamed(interval)`` apart; ``FakeResponse.cut``
 breaks the stream after some words (dropping the connection, or ending the body cleanly without
 the end marker) and ``FakeResponse.stream_error`` sends the vendor's in-stream error event.
-``first_token_sent`` records, per streamed reply, the ``time.perf_counter()`` at which its first
-word was written (for the streaming benchmark).
+``stream_timings`` records, per streamed reply, when its request arrived and when its first word
+was written (``time.perf_counter()``, for the streaming benchmark).
 
 It validates what the real APIs insist on (Anthropic's ``anthropic-version`` header, required
 ``max_tokens`` and no system role among messages; Gemini's user/model roles; keys in the right
@@ -48,7 +48,16 @@ from typing import Any, Literal, Self
 
 from aiohttp import web
 
-__all__ = ["FakeClock", "FakeResponse", "FakeVendorServer", "RecordedRequest", "RecordingSleep", "Route", "Vendor"]
+__all__ = [
+    "FakeClock",
+    "FakeResponse",
+    "FakeVendorServer",
+    "RecordedRequest",
+    "RecordingSleep",
+    "Route",
+    "StreamTiming",
+    "Vendor",
+]
 
 
 class Vendor(StrEnum):
@@ -82,6 +91,19 @@ class RecordedRequest:
     headers: dict[str, str]  # names lower-cased
     json: Any  # None when the body was not JSON
     raw: bytes
+    received_at: float = 0.0  # time.perf_counter() when the request arrived
+
+
+@dataclass(frozen=True, slots=True)
+class StreamTiming:
+    """One streamed reply: when its request arrived and when its first word was written (perf_counter)."""
+
+    received_at: float
+    first_token_at: float
+
+    @property
+    def time_to_first_token(self) -> float:
+        return self.first_token_at - self.received_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +257,7 @@ class FakeVendorServer:
         self._counter = 0
         self.in_flight = 0
         self.max_in_flight = 0  # the most requests this server was answering at once
-        self.first_token_sent: list[float] = []  # perf_counter() at each streamed reply's first word
+        self.stream_timings: list[StreamTiming] = []
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -326,6 +348,7 @@ class FakeVendorServer:
         return {"/api/chat": Route.OLLAMA_CHAT, "/api/embed": Route.OLLAMA_EMBED}.get(path)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        received_at = time.perf_counter()
         raw = await request.read()
         route = self._route_of(request.method, request.path)
         if route is None:
@@ -342,6 +365,7 @@ class FakeVendorServer:
             headers={name.lower(): value for name, value in request.headers.items()},
             json=body,
             raw=raw,
+            received_at=received_at,
         )
         async with self._arrived:
             self.requests.append(recorded)
@@ -412,7 +436,7 @@ class FakeVendorServer:
                 await asyncio.sleep(scripted.interval_s)
             await response.write(vendor.text(word))
             if index == 0:
-                self.first_token_sent.append(time.perf_counter())
+                self.stream_timings.append(StreamTiming(recorded.received_at, time.perf_counter()))
         if scripted.cut_after is not None:
             return await self._break_stream(vendor, scripted, response, request)
         for frame in vendor.closing():

@@ -354,7 +354,7 @@ class ProviderRegistry:
                     error.details["streamed_chars"] = stream.sent
                     raise  # text already went out: another provider's answer would be a second text
                 if isinstance(error, NotFound) and named:
-                    raise
+                    raise  # the caller's model is unknown; a NotFound of a default model tries the next
                 failures.append((name, error))
                 if position + 1 < len(chain) and not isinstance(error, NotFound):
                     _log.warning("provider %s failed, trying the next: %s", name, error.message)
