@@ -393,7 +393,6 @@ async def test_monolith_serves_drains_on_sigterm_and_keeps_feedback_across_a_res
     assert {"alchemy.v1.engine.generate", "alchemy.v1.providers.complete", "alchemy.v1.storage.store"} <= (
         traced_subjects(process, trace_id)
     )
-    await assert_tokens_stream_across_processes(http, api, vendor)
     for rating in (3, 4, 5, 4, 5):
         await send_feedback(http, api, best.id, {"rating": rating})
     await eventually(
@@ -420,6 +419,7 @@ async def test_monolith_serves_drains_on_sigterm_and_keeps_feedback_across_a_res
     assert metric(samples, "alchemy_bus_requests_total", subject="alchemy.v1.engine.generate", code="200") == 1
     assert metric(samples, "alchemy_provider_tokens_total", provider="openai", direction="input") > 0
     assert metric(samples, "alchemy_storage_prompts") >= 1
+    await assert_tokens_stream_across_processes(http, api, vendor)  # after the counts above
 
     # -- SIGTERM with requests in flight: stop listening at once, answer them, exit 0 --------------
     vendor.script(Route.OPENAI_CHAT, *[FakeResponse.ok().delayed(SLOW_VENDOR_S)] * 5)
