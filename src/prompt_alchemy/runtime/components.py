@@ -30,6 +30,7 @@ from prompt_alchemy.workers.learning import (
     LearningState,
     RedisLearningState,
     SqliteLearningState,
+    VotePolicy,
     build_learning_worker,
 )
 from prompt_alchemy.workers.providers.service import build_providers_service
@@ -146,10 +147,11 @@ async def start_learning(
     """The learning worker on ``stream``; with learning disabled it still answers its subjects and
     leaves feedback in the stream, to be applied once it is enabled again."""
     state: LearningState
+    votes = VotePolicy(votes_per_origin=settings.votes_per_origin)
     if settings.redis_url:
-        state = await RedisLearningState.open(settings.redis_url)
+        state = await RedisLearningState.open(settings.redis_url, votes=votes)
     else:
-        state = await SqliteLearningState.open(_ensure_dir(settings.data_dir))
+        state = await SqliteLearningState.open(_ensure_dir(settings.data_dir), votes=votes)
     options = learning_settings(settings)
     worker = build_learning_worker(bus, stream, state, options)
     if telemetry is not None:

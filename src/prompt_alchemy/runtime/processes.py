@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from prompt_alchemy.bus import Bus, NatsBus
 from prompt_alchemy.errors import ConfigError
+from prompt_alchemy.gateway.feedback import FeedbackLimits
 from prompt_alchemy.gateway.http import HttpServer, HttpSettings, create_app
 from prompt_alchemy.gateway.mcp import McpHttpServer, create_server
 from prompt_alchemy.runtime import components
@@ -41,6 +42,10 @@ def _announce(what: str) -> None:
     print(what, flush=True)
 
 
+def feedback_limits(settings: Settings) -> FeedbackLimits:
+    return FeedbackLimits(per_origin=settings.feedback_per_minute, per_session=settings.feedback_per_session_per_minute)
+
+
 def http_settings(settings: Settings) -> HttpSettings:
     return HttpSettings(
         host=settings.http_host,
@@ -48,6 +53,7 @@ def http_settings(settings: Settings) -> HttpSettings:
         max_body_bytes=settings.max_body_bytes,
         api_keys=tuple(key.get_secret_value() for key in settings.api_keys),
         rate_limit_per_minute=settings.rate_limit_per_minute,
+        feedback_limits=feedback_limits(settings),
         cors_origins=settings.cors_origins,
         metrics=settings.enable_metrics,
         request_timeout_s=settings.request_timeout,
@@ -84,7 +90,9 @@ async def _http(
 
 @asynccontextmanager
 async def _mcp_http(bus: Bus, feedback: FeedbackPublisher, settings: Settings) -> AsyncIterator[str]:
-    server = create_server(bus, feedback, request_timeout_s=settings.request_timeout)
+    server = create_server(
+        bus, feedback, request_timeout_s=settings.request_timeout, feedback_limits=feedback_limits(settings)
+    )
     http = McpHttpServer(server, settings.mcp_host, settings.mcp_port)
     await listen("the MCP server", http, settings.mcp_host, settings.mcp_port)
     try:

@@ -63,6 +63,9 @@ _ENV: dict[str, tuple[str, ...]] = {
     "log_level": ("LOG_LEVEL",),
     "cors_origins": ("CORS_ORIGINS",),
     "rate_limit_per_minute": ("RATE_LIMIT_PER_MINUTE",),
+    "feedback_per_minute": ("FEEDBACK_PER_MINUTE",),
+    "feedback_per_session_per_minute": ("FEEDBACK_PER_SESSION_PER_MINUTE",),
+    "votes_per_origin": ("LEARNING_VOTES_PER_ORIGIN",),
     "max_body_bytes": ("MAX_BODY_BYTES",),
     "request_timeout": ("REQUEST_TIMEOUT",),
     "shutdown_timeout": ("SHUTDOWN_TIMEOUT",),
@@ -112,6 +115,10 @@ class Settings(BaseModel):
     log_level: str = "INFO"
     cors_origins: tuple[str, ...] = ()
     rate_limit_per_minute: int = Field(default=0, ge=0)  # 0: unlimited
+    # Feedback events a minute per origin (API key or client address) and per session; 0: unlimited.
+    feedback_per_minute: int = Field(default=120, ge=0)
+    feedback_per_session_per_minute: int = Field(default=30, ge=0)
+    votes_per_origin: int = Field(default=3, ge=1, le=1000)  # counted votes of one origin on one prompt
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     request_timeout: float = Field(default=120.0, gt=0, le=3600)
     shutdown_timeout: float = Field(default=30.0, gt=0, le=3600)  # drain limit after SIGTERM/SIGINT

@@ -44,6 +44,7 @@ __all__ = [
     "PROVIDERS_LIST",
     "PROVIDERS_TEST",
     "REGISTRY",
+    "STORAGE_AGGREGATES",
     "STORAGE_DELETE",
     "STORAGE_EMBEDDINGS",
     "STORAGE_EXPORT",
@@ -178,7 +179,10 @@ STORAGE_STORE = _request(
     S, "store", storage.StoreRequest, storage.StoreReply, "Store a prompt (deduplicated by content)."
 )
 STORAGE_GET = _request(S, "get", storage.GetRequest, storage.GetReply, "One prompt, optionally with its history.")
-STORAGE_UPDATE = _request(S, "update", storage.UpdateRequest, storage.UpdateReply, "Edit a prompt or its aggregates.")
+STORAGE_UPDATE = _request(S, "update", storage.UpdateRequest, storage.UpdateReply, "Edit a prompt's content or tags.")
+STORAGE_AGGREGATES = _request(
+    S, "aggregates", storage.AggregatesRequest, storage.UpdateReply, "Write learning's feedback aggregates of a prompt."
+)
 STORAGE_DELETE = _request(S, "delete", storage.DeleteRequest, storage.DeleteReply, "Delete a prompt.")
 STORAGE_SEARCH = _request(S, "search", storage.SearchRequest, storage.SearchReply, "Semantic and filtered search.")
 STORAGE_LINEAGE = _request(S, "lineage", storage.LineageRequest, storage.LineageReply, "Ancestors and descendants.")
@@ -236,7 +240,7 @@ EVENTS_WEIGHTS_UPDATED: Contract[learning.WeightsUpdated, learning.WeightsUpdate
 _CONTRACTS: tuple[Contract[Any, Any], ...] = (
     ENGINE_GENERATE, ENGINE_OPTIMIZE, ENGINE_BATCH, ENGINE_SELECT, ENGINE_CAPABILITIES, ENGINE_HEALTH,
     PROVIDERS_LIST, PROVIDERS_GET, PROVIDERS_TEST, PROVIDERS_COMPLETE, PROVIDERS_EMBED, PROVIDERS_HEALTH,
-    STORAGE_STORE, STORAGE_GET, STORAGE_UPDATE, STORAGE_DELETE, STORAGE_SEARCH, STORAGE_LINEAGE,
+    STORAGE_STORE, STORAGE_GET, STORAGE_UPDATE, STORAGE_AGGREGATES, STORAGE_DELETE, STORAGE_SEARCH, STORAGE_LINEAGE,
     STORAGE_EMBEDDINGS, STORAGE_EXPORT, STORAGE_IMPORT, STORAGE_REEMBED, STORAGE_STATS, STORAGE_HEALTH,
     LEARNING_FEEDBACK, LEARNING_UPDATE_WEIGHTS, LEARNING_WEIGHTS, LEARNING_STATS, LEARNING_RECOMMENDATIONS,
     LEARNING_HEALTH,

@@ -21,6 +21,8 @@ from prompt_alchemy.schemas.common import (
 )
 
 __all__ = [
+    "MAX_COUNT",
+    "AggregatesRequest",
     "DeleteReply",
     "DeleteRequest",
     "EmbeddingsReply",
@@ -133,15 +135,32 @@ class GetReply(Reply):
     history: list[PromptVersion] = Field(default_factory=list)
 
 
+# Counts are stored as SQLite INTEGER (signed 64-bit) and Redis numbers: bounded well inside both.
+MAX_COUNT = 2**53
+
+
 class UpdateRequest(Request):
-    """Edit content or tags (the old content stays reachable as a version) or feedback aggregates."""
+    """Edit content or tags; the old content stays reachable as a version.
+
+    The feedback aggregates are not editable here: only learning writes them (``AggregatesRequest``).
+    """
 
     id: Identifier
     content: NonEmptyText | None = None
     tags: list[Tag] | None = Field(default=None, max_length=32)
-    usage_count: int | None = Field(default=None, ge=0)
+
+
+class AggregatesRequest(Request):
+    """Learning's per-prompt aggregates (absolute values) written back to storage.
+
+    A subject of its own, so that no front door that forwards ``storage.update`` can reach it and a
+    NATS deployment can grant it to the learning service alone.
+    """
+
+    id: Identifier
+    usage_count: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     increment_usage: int = Field(default=0, ge=0, le=1_000_000)
-    rating_count: int | None = Field(default=None, ge=0)
+    rating_count: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     mean_rating: float | None = Field(default=None, ge=1.0, le=5.0)
     relevance_score: float | None = Field(default=None, ge=0.0, le=1.0)
 

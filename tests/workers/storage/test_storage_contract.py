@@ -15,6 +15,7 @@ import pytest
 
 from prompt_alchemy.errors import BadRequest, Conflict, NotFound
 from prompt_alchemy.schemas.storage import (
+    AggregatesRequest,
     DeleteRequest,
     EmbeddingsRequest,
     ExportRequest,
@@ -109,7 +110,9 @@ async def test_unknown_ids_are_not_found(memory: PromptMemory) -> None:
     with pytest.raises(NotFound):
         await memory.get(GetRequest(id="nope"))
     with pytest.raises(NotFound):
-        await memory.update(UpdateRequest(id="nope", increment_usage=1))
+        await memory.update(UpdateRequest(id="nope", tags=["x"]))
+    with pytest.raises(NotFound):
+        await memory.set_aggregates(AggregatesRequest(id="nope", increment_usage=1))
     with pytest.raises(NotFound):
         await memory.delete(DeleteRequest(id="nope"))
     with pytest.raises(NotFound):
@@ -150,10 +153,11 @@ async def test_editing_into_another_prompts_content_is_a_conflict(memory: Prompt
 
 async def test_aggregates_update_without_touching_content_or_vector(memory: PromptMemory) -> None:
     stored = await memory.store_prompt(StoreRequest(content="Summarise a paper", tags=["x"]))
-    await memory.update(UpdateRequest(id=stored.id, increment_usage=3))
-    updated = await memory.update(
-        UpdateRequest(id=stored.id, increment_usage=2, rating_count=4, mean_rating=4.5, relevance_score=0.8, tags=["y"])
+    await memory.set_aggregates(AggregatesRequest(id=stored.id, increment_usage=3))
+    await memory.set_aggregates(
+        AggregatesRequest(id=stored.id, increment_usage=2, rating_count=4, mean_rating=4.5, relevance_score=0.8)
     )
+    updated = await memory.update(UpdateRequest(id=stored.id, tags=["y"]))
     record = updated.record
     assert (record.usage_count, record.rating_count, record.mean_rating, record.relevance_score) == (5, 4, 4.5, 0.8)
     assert record.tags == ["y"]
@@ -169,7 +173,9 @@ async def test_aggregates_update_without_touching_content_or_vector(memory: Prom
 
 async def test_concurrent_usage_increments_are_not_lost(memory: PromptMemory) -> None:
     stored = await memory.store_prompt(StoreRequest(content="count me"))
-    await asyncio.gather(*(memory.update(UpdateRequest(id=stored.id, increment_usage=1)) for _ in range(20)))
+    await asyncio.gather(
+        *(memory.set_aggregates(AggregatesRequest(id=stored.id, increment_usage=1)) for _ in range(20))
+    )
     assert (await memory.get(GetRequest(id=stored.id))).record.usage_count == 20
 
 
@@ -422,7 +428,8 @@ async def test_export_import_round_trip_into_the_other_backend(
     ]
     for text in texts:
         await memory.store_prompt(StoreRequest(content=text, lineage=Lineage(parent_id=root.id, phase="solutio")))
-    await memory.update(UpdateRequest(id=root.id, content="Design a REST API for a public library", mean_rating=4.0))
+    await memory.update(UpdateRequest(id=root.id, content="Design a REST API for a public library"))
+    await memory.set_aggregates(AggregatesRequest(id=root.id, mean_rating=4.0))
 
     lines: list[str] = []
     page = await memory.export(ExportRequest(limit=4))

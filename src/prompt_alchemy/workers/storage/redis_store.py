@@ -48,7 +48,6 @@ from prompt_alchemy.schemas.storage import (
     StoreReply,
     StoreRequest,
     UpdateReply,
-    UpdateRequest,
 )
 from prompt_alchemy.workers.storage.backend import (
     Embedding,
@@ -61,7 +60,14 @@ from prompt_alchemy.workers.storage.backend import (
 )
 from prompt_alchemy.workers.storage.cursor import Cursor, query_fingerprint
 from prompt_alchemy.workers.storage.embedders import FloatVector
-from prompt_alchemy.workers.storage.records import apply_update, content_hash, new_record, to_micros
+from prompt_alchemy.workers.storage.records import (
+    PromptEdit,
+    apply_update,
+    content_hash,
+    edited_content,
+    new_record,
+    to_micros,
+)
 from prompt_alchemy.workers.storage.redis_schema import (
     RECORD_FIELDS,
     HnswParams,
@@ -357,9 +363,9 @@ class RedisPromptStore:
                     return StoreReply(id=existing.id, created=False, record=existing)
                 # The owner was deleted between our two reads: try to claim the content again.
 
-    async def update(self, request: UpdateRequest, embedding: Embedding | None) -> UpdateReply:
+    async def update(self, request: PromptEdit, embedding: Embedding | None) -> UpdateReply:
         async with self._guard():
-            if request.content is not None and embedding is not None:
+            if edited_content(request) is not None and embedding is not None:
                 await self._checked_active(embedding, vector_field="embedding")
             key = self.keys.prompt(request.id)
             while True:

@@ -51,7 +51,7 @@ from prompt_alchemy.workers.storage.backend import (
 )
 from prompt_alchemy.workers.storage.cursor import Cursor, query_fingerprint
 from prompt_alchemy.workers.storage.embedders import FloatVector
-from prompt_alchemy.workers.storage.records import apply_update, content_hash, new_record, to_micros
+from prompt_alchemy.workers.storage.records import PromptEdit, apply_update, content_hash, new_record, to_micros
 from prompt_alchemy.workers.storage.sqlite_schema import (
     INSERT_PROMPT,
     INSERT_TAG,
@@ -282,10 +282,10 @@ class SqlitePromptStore:
         db.executemany(INSERT_TAG, [(tag, record.id) for tag in record.tags])
         db.executemany(INSERT_VERSION, [version_params(record.id, version) for version in history])
 
-    async def update(self, request: UpdateRequest, embedding: Embedding | None) -> UpdateReply:
+    async def update(self, request: PromptEdit, embedding: Embedding | None) -> UpdateReply:
         return await self._run(self._update_sync, request, embedding)
 
-    def _update_sync(self, request: UpdateRequest, embedding: Embedding | None) -> UpdateReply:
+    def _update_sync(self, request: PromptEdit, embedding: Embedding | None) -> UpdateReply:
         current = self._record(request.id)
         updated, previous = apply_update(current, request)
         if previous is not None:
@@ -311,7 +311,7 @@ class SqlitePromptStore:
                 blob = _blob(embedding.vector) if embedding else None
                 db.execute(SET_EMBEDDING, (updated.embedding_model, updated.embedding_dim, blob, updated.id))
                 db.execute(INSERT_VERSION, version_params(updated.id, previous))
-            if request.tags is not None:
+            if isinstance(request, UpdateRequest) and request.tags is not None:
                 db.execute("DELETE FROM prompt_tags WHERE prompt_id = ?", (updated.id,))
                 db.executemany(INSERT_TAG, [(tag, updated.id) for tag in updated.tags])
         if previous is not None:
