@@ -21,6 +21,7 @@ from prompt_alchemy.errors import ConfigError
 from prompt_alchemy.gateway.feedback import FeedbackLimits
 from prompt_alchemy.gateway.http import HttpServer, HttpSettings, create_app
 from prompt_alchemy.gateway.mcp import McpHttpServer, create_server
+from prompt_alchemy.redaction import mask_url
 from prompt_alchemy.runtime import components
 from prompt_alchemy.runtime.components import FeedbackPublisher, Running, open_feedback_stream
 from prompt_alchemy.runtime.embedded import EmbeddedRuntime
@@ -182,7 +183,7 @@ async def _start_front_door(stack: AsyncExitStack, settings: Settings, role: Ser
     stream, feedback = await open_feedback_stream(bus, settings)
     stack.push_async_callback(stream.close)
     await _open_metrics(stack, telemetry, settings, listener=role is not ServiceType.API)
-    await _open_doors(stack, bus, feedback, only, telemetry, f" (NATS {settings.nats_url})")
+    await _open_doors(stack, bus, feedback, only, telemetry, f" (NATS {mask_url(settings.nats_url or '')})")
 
 
 async def _start_learning_on_cluster(bus: Bus, settings: Settings, telemetry: Telemetry) -> Running:
@@ -221,7 +222,7 @@ async def _start_worker(stack: AsyncExitStack, settings: Settings, kind: Service
     await _open_metrics(stack, telemetry, settings, listener=True)
     await telemetry.services.confirm(bus)
     instances = ", ".join(f"{service.name} instance {service.id}" for service in telemetry.services.services)
-    _announce(f"worker {kind.value} serving on {settings.nats_url} ({instances})")
+    _announce(f"worker {kind.value} serving on {mask_url(settings.nats_url or '')} ({instances})")
 
 
 def _serve(start: Callable[[AsyncExitStack], Awaitable[None]], settings: Settings) -> int:

@@ -2,7 +2,8 @@
 
 The environment wins over the file. Secrets (API keys, NATS credentials) come from the
 environment only — a config file holding one is refused — and are kept as ``SecretStr`` so
-they never show in a repr, a log line or ``prompt-alchemy config show``.
+they never show in a repr, a log line or ``prompt-alchemy config show``; a password or token
+inside ``NATS_URL`` / ``REDIS_URL`` is masked there too (``redaction``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from prompt_alchemy.errors import ConfigError
+from prompt_alchemy.redaction import mask_url
 
 __all__ = ["ENVIRONMENT_VARIABLES", "DeploymentMode", "ServiceType", "Settings", "default_data_dir"]
 
@@ -89,6 +91,7 @@ _SECRETS = frozenset({"api_keys", "nats_password", "nats_token"})
 ENVIRONMENT_VARIABLES = frozenset(variable for variables in _ENV.values() for variable in variables)
 """Every environment variable ``Settings.load`` reads (vendor keys are the providers worker's own)."""
 _LISTS = frozenset({"cors_origins"})
+_URLS = frozenset({"nats_url", "redis_url"})
 
 
 class Settings(BaseModel):
@@ -174,6 +177,8 @@ class Settings(BaseModel):
             if name in _SECRETS:
                 count = len(value) if isinstance(value, list) else (1 if value else 0)
                 shown[name] = f"***({count} set)" if count else None
+            elif name in _URLS and value:
+                shown[name] = mask_url(value)  # a URL may carry a password or a token
             else:
                 shown[name] = value
         return shown

@@ -16,6 +16,7 @@ from prompt_alchemy.schemas.common import (
     Reply,
     Request,
     Tag,
+    TargetModel,
     Vector,
     utc_now,
 )
@@ -66,7 +67,7 @@ class Lineage(Request):
     provider: str | None = None
     model: str | None = None
     persona: Persona | None = None
-    target_model: str | None = None
+    target_model: TargetModel | None = None
     optimiser_step: int | None = Field(default=None, ge=0)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     input_tokens: int = Field(default=0, ge=0)
@@ -182,7 +183,7 @@ class SearchFilters(Request):
     phase: Phase | None = None
     provider: str | None = None
     persona: Persona | None = None
-    target_model: str | None = None
+    target_model: TargetModel | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=16)
     created_since: datetime | None = None
     source: Source | None = None
