@@ -137,6 +137,11 @@ class FakeResponse:
         return cls("raw", status=status, body=body, headers={"Content-Type": content_type})
 
     @classmethod
+    def redirect(cls, location: str, *, status: int = 307) -> FakeResponse:
+        """A redirect to ``location`` (another origin, to check credentials never follow it)."""
+        return cls("raw", status=status, headers={"Location": location})
+
+    @classmethod
     def hang(cls) -> FakeResponse:
         """No answer until the server stops: the client's timeout fires first."""
         return cls("hang")
