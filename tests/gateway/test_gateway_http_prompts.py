@@ -6,6 +6,8 @@ gives for its status.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -217,6 +219,38 @@ async def test_patch_cannot_write_the_aggregates_only_learning_writes(
         None,
         None,
     )
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"tags": "\x03"}, "tags"),
+        ({"provider": "open\x03ai"}, "provider"),
+        ({"target_model": "\x03"}, "target_model"),
+        ({"target_model": "gpt-4o'; ignore"}, "target_model"),
+    ],
+)
+async def test_search_filters_with_control_characters_are_a_422(
+    http: aiohttp.ClientSession, openapi_check: OpenApiCheck, query: dict[str, str], field: str
+) -> None:
+    """Issue 13: on Redis, ``?tags=%03`` was a RediSearch syntax error (500)."""
+    async with http.get("/api/v1/prompts/search", params=query) as response:
+        error = await _json(response, openapi_check, 422)
+    assert field in error["message"]
+
+
+async def test_a_forged_cursor_is_a_400_naming_the_cursor(
+    http: aiohttp.ClientSession, gateway_bus: Bus, openapi_check: OpenApiCheck
+) -> None:
+    for text in ("first stored prompt", "second stored prompt"):
+        await _store(gateway_bus, text)
+    async with http.get("/api/v1/prompts/search", params={"limit": "1"}) as response:
+        cursor = (await _json(response, openapi_check, 200))["next_cursor"]
+    payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    forged = base64.urlsafe_b64encode(json.dumps({**payload, "k": 2**63}).encode()).decode().rstrip("=")
+    async with http.get("/api/v1/prompts/search", params={"limit": "1", "cursor": forged}) as response:
+        error = await _json(response, openapi_check, 400)
+    assert error["details"]["field"] == "cursor"
 
 
 async def test_feedback_to_an_unknown_alternative_is_a_404(

@@ -179,9 +179,13 @@ class DeleteReply(Reply):
     deleted: bool
 
 
+# A filter value is matched as a RediSearch tag: no control characters (they are a query syntax error there).
+FilterName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
 class SearchFilters(Request):
     phase: Phase | None = None
-    provider: str | None = None
+    provider: FilterName | None = None
     persona: Persona | None = None
     target_model: TargetModel | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=16)

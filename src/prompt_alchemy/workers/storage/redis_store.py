@@ -58,7 +58,7 @@ from prompt_alchemy.workers.storage.backend import (
     StoredPrompt,
     check_embedding,
 )
-from prompt_alchemy.workers.storage.cursor import Cursor, query_fingerprint
+from prompt_alchemy.workers.storage.cursor import MAX_DELIVERED, Cursor, query_fingerprint
 from prompt_alchemy.workers.storage.embedders import FloatVector
 from prompt_alchemy.workers.storage.records import (
     PromptEdit,
@@ -458,7 +458,7 @@ class RedisPromptStore:
         """Up to limit+1 hits ranked after the cursor: KNN with the filters, widened until enough pass."""
         wanted = request.limit + 1
         position = SearchAfter(after.sort_value, after.last_id) if after else None
-        k = (after.delivered if after else 0) + wanted
+        k = min((after.delivered if after else 0) + wanted, MAX_DELIVERED)  # RediSearch's result cap
         floor = similarity_key(request.min_similarity)
         blob = vector_bytes(query.vector)
         expression = filter_expression(request.filters, model=query.model)
