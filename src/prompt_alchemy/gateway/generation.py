@@ -3,10 +3,17 @@
 The subscription to ``alchemy.v1.events.generation.<request_id>`` is made before the request
 is sent, so no event is missed, and it is closed only after every event delivered before the
 reply was handed on: a listener sees the engine's events, in order, then the result.
+
+The stream belongs to the request that opened it: its subject ends in a fresh random
+``progress_token`` issued here, not in the caller's ``request_id``. Two requests that reuse one
+``request_id`` (by mistake or to spy) each follow only their own events. A token rather than
+refusing a duplicate in-flight id: it needs no shared state between gateway replicas, and a
+failed-over request keeps its token.
 """
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -35,15 +42,13 @@ async def generate_with_progress(
     timeout: float | None = None,
 ) -> GenerateReply:
     """``engine.generate`` with every progress event of this request passed to ``listener``."""
-    request = with_request_id(request)
-    assert request.request_id is not None
+    token = secrets.token_urlsafe(24)  # any token the caller set is replaced: the stream is ours
+    request = with_request_id(request).model_copy(update={"progress_token": token})
 
     async def deliver(event: GenerationProgress, _context: RequestContext) -> None:
         await listener(event)
 
-    subscription = await bus.subscribe(
-        EVENTS_GENERATION, deliver, subject=generation_events_subject(request.request_id)
-    )
+    subscription = await bus.subscribe(EVENTS_GENERATION, deliver, subject=generation_events_subject(token))
     try:
         return await bus.request(ENGINE_GENERATE, request, timeout=timeout)
     finally:

@@ -45,6 +45,7 @@ __all__ = [
 
 InputText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_INPUT_CHARS)]
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ProgressToken = Annotated[str, StringConstraints(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 
 
 def _named_phase(value: Any) -> Any:
@@ -91,6 +92,10 @@ class GenerateRequest(Request):
     judge: bool = False
     save: bool = True
     request_id: Identifier | None = None
+    # Where the engine publishes this request's progress (``events.generation.<progress_token>``).
+    # A front door sets a fresh random one for every request it follows, so a second request
+    # reusing a ``request_id`` can neither read nor inject into the first one's stream.
+    progress_token: ProgressToken | None = None
 
     @field_validator("phases")
     @classmethod

@@ -87,10 +87,15 @@ class FakeResponse:
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
     delay_s: float = 0.0
+    gate: asyncio.Event | None = None
 
     def delayed(self, seconds: float) -> FakeResponse:
         """The same answer, sent after ``seconds`` (a slow vendor, to observe concurrency)."""
         return replace(self, delay_s=seconds)
+
+    def held_until(self, gate: asyncio.Event) -> FakeResponse:
+        """The same answer, sent once the test sets ``gate``: a call kept in flight for as long as it needs."""
+        return replace(self, gate=gate)
 
     @classmethod
     def ok(
@@ -323,6 +328,8 @@ class FakeVendorServer:
         try:
             if scripted.delay_s > 0:
                 await asyncio.sleep(scripted.delay_s)
+            if scripted.gate is not None:
+                await scripted.gate.wait()
             return await self._answer(route, recorded, scripted, key_sent, request)
         finally:
             self.in_flight -= 1

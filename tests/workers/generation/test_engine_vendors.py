@@ -10,13 +10,16 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import pydantic
 import pytest
 
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus
 from prompt_alchemy.errors import BadRequest, DeadlineExceeded
+from prompt_alchemy.gateway.generation import ProgressListener, generate_with_progress
 from prompt_alchemy.schemas.common import Persona, Phase, TargetFamily
 from prompt_alchemy.schemas.engine import GenerateRequest, PhaseSettings, SelectRequest
+from prompt_alchemy.schemas.events import GenerationProgress
 from prompt_alchemy.schemas.quoting import quote
 from prompt_alchemy.schemas.storage import Lineage, StoreRequest
 from prompt_alchemy.testing.vendors import FakeResponse, FakeVendorServer, RecordedRequest, Route
@@ -279,3 +282,45 @@ async def test_the_judge_reads_a_chatty_vendor_answer_and_falls_back_on_nonsense
     assert any("no readable score" in warning for warning in fallback.warnings)
     assert fallback.best_index == 1  # the ranker's view: the structured candidate
     assert all("ranker score" in score.reason for score in fallback.scores)
+
+
+async def test_a_progress_stream_belongs_to_the_request_that_opened_it(
+    bus: Bus, vendor: FakeVendorServer, start_providers: ProvidersFactory, engine: EngineWorker
+) -> None:
+    """Issue 13: a second request with the same ``request_id`` received 30 of the first one's
+    candidate events, and injected its own."""
+    await start_providers(vendor_env(vendor, PROVIDERS_DEFAULT="openai", PROVIDERS_FALLBACK="none"))
+    first_may_answer = asyncio.Event()
+    vendor.script(Route.OPENAI_CHAT, FakeResponse.ok().held_until(first_may_answer))
+    shared = "shared-request-id"
+
+    def request() -> GenerateRequest:
+        return GenerateRequest(input=IDEA, count=1, phases=[Phase.PRIMA_MATERIA], save=False, request_id=shared)
+
+    seen: dict[str, list[GenerationProgress]] = {"first": [], "second": []}
+
+    def listener(name: str) -> ProgressListener:
+        async def listen(event: GenerationProgress) -> None:
+            seen[name].append(event)
+
+        return listen
+
+    first = asyncio.create_task(generate_with_progress(bus, request(), listener("first"), timeout=EVENTUALLY))
+    await vendor.wait_for_requests(1)  # the first request is in flight, its stream open
+    second_reply = await generate_with_progress(bus, request(), listener("second"), timeout=EVENTUALLY)
+    first_may_answer.set()
+    first_reply = await first
+
+    for name, reply in (("first", first_reply), ("second", second_reply)):
+        events = seen[name]
+        assert [event.seq for event in events] == list(range(len(events))), name  # one stream, no strays
+        assert {event.request_id for event in events} == {shared}
+        contents = {event.data.get("content") for event in events if event.data.get("content")}
+        assert contents <= {prompt.content for prompt in reply.prompts}, name
+    assert seen["first"]
+    assert seen["second"]
+
+
+def test_a_progress_token_is_the_servers_to_choose() -> None:
+    with pytest.raises(pydantic.ValidationError, match="progress_token"):
+        GenerateRequest.model_validate({"input": IDEA, "progress_token": "short"})

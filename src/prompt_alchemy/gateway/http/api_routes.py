@@ -31,6 +31,7 @@ __all__ = ["API_OPERATIONS", "API_PREFIX", "FeedbackBody", "ProviderTestBody", "
 API_PREFIX = "/api/v1"
 
 UpdateBody = model_without(UpdateRequest, "id", name="UpdateBody")
+GenerateBody = model_without(GenerateRequest, "progress_token", name="GenerateBody")
 FeedbackBody = model_without(FeedbackEvent, "prompt_id", "source", "origin", "created_at", name="FeedbackBody")
 ProviderTestBody = model_without(ProviderTestRequest, "name", name="ProviderTestBody")
 
@@ -101,7 +102,7 @@ API_OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "POST", f"{API_PREFIX}/prompts/generate", "generatePrompts",
         "Run the phases for an idea and return ranked candidate prompts.", "prompts", generate,
-        request=GenerateRequest, body=GenerateRequest, reply=registry.ENGINE_GENERATE.reply,
+        request=GenerateRequest, body=GenerateBody, reply=registry.ENGINE_GENERATE.reply,
         event_stream=True, errors=PROVIDER_ERRORS,
         description="With `Accept: text/event-stream` the answer is a stream of `progress` events "
         "(GenerationProgress) followed by one `result` (GenerateReply) or `error` (ErrorBody) event.",
