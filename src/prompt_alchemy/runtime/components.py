@@ -19,6 +19,7 @@ from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus
 from prompt_alchemy.bus.streams import FEEDBACK_STREAM, DurableStream, open_stream, publish_event
 from prompt_alchemy.errors import ConfigError
+from prompt_alchemy.private_files import private_dir
 from prompt_alchemy.runtime.provider_metrics import MeteredProviderRegistry
 from prompt_alchemy.runtime.settings import Settings
 from prompt_alchemy.runtime.telemetry import Telemetry
@@ -187,7 +188,7 @@ async def open_feedback_stream(bus: Bus, settings: Settings) -> tuple[DurableStr
 
 def _ensure_dir(path: Path) -> Path:
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        private_dir(path)
     except OSError as error:
         raise ConfigError(f"cannot create the data dir {path}: {error.strerror}") from error
     return path

@@ -16,6 +16,7 @@ from typing import Any
 
 from prompt_alchemy.bus.streams.sqlite_writer import SqliteThread
 from prompt_alchemy.errors import ConfigError, Unavailable
+from prompt_alchemy.private_files import private_dir
 from prompt_alchemy.schemas.learning import Weights
 from prompt_alchemy.schemas.ranking import DEFAULT_WEIGHTS
 from prompt_alchemy.workers.learning.aggregates import PromptAggregate
@@ -117,7 +118,7 @@ class SqliteLearningState:
         cls, data_dir: Path, *, half_life: float = DEFAULT_HALF_LIFE_S, votes: VotePolicy | None = None
     ) -> SqliteLearningState:
         try:
-            await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(private_dir, data_dir)
         except OSError as error:
             raise ConfigError(f"cannot create the learning data directory {data_dir}: {error}") from error
         state = cls(data_dir / DATABASE_FILE, half_life=half_life, votes=votes)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from prompt_alchemy.errors import BadRequest, Conflict, NotFound, Unavailable
+from prompt_alchemy.private_files import private_dir, private_file
 from prompt_alchemy.schemas.health import CheckResult
 from prompt_alchemy.schemas.storage import (
     DeleteReply,
@@ -137,8 +138,8 @@ class SqlitePromptStore:
             raise
 
     def _open_sync(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None)
+        private_dir(self.data_dir)
+        db = sqlite3.connect(private_file(self.path), isolation_level=None)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
