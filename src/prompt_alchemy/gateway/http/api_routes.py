@@ -39,6 +39,7 @@ ProviderTestBody = model_without(ProviderTestRequest, "name", name="ProviderTest
 # services it needs being down or slow, and a crash (never with a trace).
 PROVIDER_ERRORS = (502,)
 NOT_FOUND = (404,)
+FEEDBACK_LIMITED = (429,)  # the per-origin and per-session feedback limits, whatever RATE_LIMIT_PER_MINUTE
 
 
 def forward(contract: Contract[Any, Any]) -> Handler:
@@ -158,8 +159,11 @@ API_OPERATIONS: tuple[Operation, ...] = (
         "POST", f"{API_PREFIX}/prompts/{{id}}/feedback", "recordFeedback",
         "Record a user's judgement of a prompt; it is stored durably before the 202.", "learning",
         record_feedback, request=FeedbackEvent, body=FeedbackBody, reply=registry.LEARNING_FEEDBACK.reply,
-        status=202, path_fields={"id": "prompt_id"}, fixed={"source": "http"}, errors=NOT_FOUND,
-        description="Resending the same `event_id` is harmless: the answer then says `duplicate`.",
+        status=202, path_fields={"id": "prompt_id"}, fixed={"source": "http"}, errors=(*NOT_FOUND, *FEEDBACK_LIMITED),
+        description="Resending the same `event_id` is harmless: the answer then says `duplicate`. The server "
+        "stamps the event's time and origin; learning counts one vote per origin, session and prompt. "
+        "429 when the origin or the session has sent its minute's share (FEEDBACK_PER_MINUTE, "
+        "FEEDBACK_PER_SESSION_PER_MINUTE).",
     ),
     Operation(
         "GET", f"{API_PREFIX}/providers", "listProviders", registry.PROVIDERS_LIST.summary, "providers",
