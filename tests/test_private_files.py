@@ -16,6 +16,7 @@ from prompt_alchemy.runtime.settings import Settings
 from prompt_alchemy.schemas.engine import GenerateRequest
 from prompt_alchemy.schemas.learning import FeedbackEvent
 from prompt_alchemy.schemas.registry import ENGINE_GENERATE
+from prompt_alchemy.testing.servers import NatsServer, RedisServer
 
 
 @pytest.fixture
@@ -71,3 +72,14 @@ async def test_a_child_process_log_is_private(tmp_path: Path) -> None:
     assert await child.wait() == 0
     assert mode(tmp_path / "logs") == 0o700
     assert mode(child.stderr_path) == 0o600
+
+
+@pytest.mark.usefixtures("permissive_umask")
+def test_the_dev_servers_keep_their_logs_private(tmp_path: Path) -> None:
+    """``prompt-alchemy cluster`` starts these servers under the data dir when none is given."""
+    with NatsServer(tmp_path / "nats") as nats, RedisServer(tmp_path / "redis") as redis:
+        for server in (nats, redis):
+            assert mode(server.data_dir) == 0o700
+            logs = [path for path in server.data_dir.iterdir() if path.suffix in (".log", ".stdout")]
+            assert logs
+            assert {path.name: oct(mode(path)) for path in logs if mode(path) != 0o600} == {}
