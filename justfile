@@ -26,6 +26,10 @@ lint:
 typecheck:
     {{venv}}/mypy
 
+# Pin every runtime dependency with hashes for the image (uv; Python 3.11 on Linux, as compose/Dockerfile): it installs from requirements.lock
+lock:
+    {{venv}}/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 --python-platform linux --quiet --custom-compile-command "just lock" -o requirements.lock
+
 # Format the code
 fmt:
     {{venv}}/ruff check --fix src tests bench

@@ -220,10 +220,11 @@ def test_bodies_are_the_bus_models() -> None:
     schemas = document["components"]["schemas"]
     generate = document["paths"]["/api/v1/prompts/generate"]["post"]
     assert generate["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/GenerateRequest"
+        "$ref": "#/components/schemas/GenerateBody"
     }
     assert "text/event-stream" in generate["responses"]["200"]["content"]
-    request = schemas["GenerateRequest"]
+    request = schemas["GenerateBody"]
+    assert "progress_token" not in request["properties"]  # the server's, for the progress stream
     assert request["additionalProperties"] is False
     assert request["properties"]["count"]["minimum"] == 1
     assert request["properties"]["count"]["maximum"] == 10
@@ -231,7 +232,7 @@ def test_bodies_are_the_bus_models() -> None:
     assert upstream_fields | {"phase_selection", "provider", "tags"} <= set(request["properties"])
     feedback = schemas["FeedbackBody"]["properties"]
     assert {"rating", "effectiveness", "helpful", "chosen_over", "comment", "session_id"} <= set(feedback)
-    assert not {"prompt_id", "source"} & set(feedback)
+    assert not {"prompt_id", "source", "origin", "created_at"} & set(feedback)
     assert set(feedback) < set(FeedbackEvent.model_fields)
     accepted = document["paths"]["/api/v1/prompts/{id}/feedback"]["post"]["responses"]["202"]
     assert accepted["content"]["application/json"]["schema"]["$ref"].endswith(FeedbackAccepted.__name__)

@@ -18,7 +18,7 @@ DESIGN_TABLE = {
     Service.PROVIDERS: {"list", "get", "test", "complete", "embed", "health"},
     Service.STORAGE: {
         "store", "get", "update", "delete", "search", "embeddings", "export", "import", "stats", "health",
-        "lineage", "reembed",
+        "lineage", "reembed", "aggregates",
     },
     Service.LEARNING: {"feedback", "update_weights", "weights", "stats", "recommendations", "health"},
 }  # fmt: skip

@@ -20,6 +20,7 @@ from typing import Any
 from prompt_alchemy import __version__
 from prompt_alchemy.errors import AlchemyError, BusError, ConfigError, ServiceError
 from prompt_alchemy.gateway.cli import register_commands
+from prompt_alchemy.redaction import mask_urls_in
 from prompt_alchemy.runtime.client import open_client
 from prompt_alchemy.runtime.logs import configure as configure_logging
 from prompt_alchemy.runtime.settings import ServiceType, Settings
@@ -199,13 +200,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
         return EXIT_FAILURE
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {mask_urls_in(str(error))}", file=sys.stderr)
         return EXIT_USAGE
     except ServiceError as error:
-        print(f"error: {error.message}", file=sys.stderr)
+        print(f"error: {mask_urls_in(error.message)}", file=sys.stderr)
         return EXIT_FAILURE
     except (BusError, AlchemyError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {mask_urls_in(str(error))}", file=sys.stderr)
         return EXIT_FAILURE
 
 

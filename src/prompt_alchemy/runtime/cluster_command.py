@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 
 from prompt_alchemy.errors import ConfigError
+from prompt_alchemy.redaction import mask_url
 from prompt_alchemy.runtime.local_cluster import ClusterLayout, LocalCluster
 from prompt_alchemy.runtime.settings import Settings
 from prompt_alchemy.runtime.shutdown import serve_until_signalled
@@ -77,7 +78,7 @@ def run_cluster(args: argparse.Namespace, settings: Settings) -> int:
                 layout=layout,
             )  # fmt: skip
             await stack.enter_async_context(_running(cluster))
-            print(f"NATS {nats_url}, Redis {redis_url}; logs in {cluster.log_dir}", flush=True)
+            print(f"NATS {mask_url(nats_url)}, Redis {mask_url(redis_url)}; logs in {cluster.log_dir}", flush=True)
             print(f"HTTP API on {cluster.http_url}/api/v1", flush=True)
             print(f"MCP (streamable HTTP) on {cluster.mcp_url}", flush=True)
             counts = ", ".join(f"{kind.value} x{len(group)}" for kind, group in cluster.workers.items())

@@ -19,6 +19,7 @@ from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus
 from prompt_alchemy.bus.streams import FEEDBACK_STREAM, DurableStream, open_stream, publish_event
 from prompt_alchemy.errors import ConfigError
+from prompt_alchemy.private_files import private_dir
 from prompt_alchemy.runtime.provider_metrics import MeteredProviderRegistry
 from prompt_alchemy.runtime.settings import Settings
 from prompt_alchemy.runtime.telemetry import Telemetry
@@ -30,6 +31,7 @@ from prompt_alchemy.workers.learning import (
     LearningState,
     RedisLearningState,
     SqliteLearningState,
+    VotePolicy,
     build_learning_worker,
 )
 from prompt_alchemy.workers.providers.service import build_providers_service
@@ -146,10 +148,11 @@ async def start_learning(
     """The learning worker on ``stream``; with learning disabled it still answers its subjects and
     leaves feedback in the stream, to be applied once it is enabled again."""
     state: LearningState
+    votes = VotePolicy(votes_per_origin=settings.votes_per_origin)
     if settings.redis_url:
-        state = await RedisLearningState.open(settings.redis_url)
+        state = await RedisLearningState.open(settings.redis_url, votes=votes)
     else:
-        state = await SqliteLearningState.open(_ensure_dir(settings.data_dir))
+        state = await SqliteLearningState.open(_ensure_dir(settings.data_dir), votes=votes)
     options = learning_settings(settings)
     worker = build_learning_worker(bus, stream, state, options)
     if telemetry is not None:
@@ -185,7 +188,7 @@ async def open_feedback_stream(bus: Bus, settings: Settings) -> tuple[DurableStr
 
 def _ensure_dir(path: Path) -> Path:
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        private_dir(path)
     except OSError as error:
         raise ConfigError(f"cannot create the data dir {path}: {error.strerror}") from error
     return path

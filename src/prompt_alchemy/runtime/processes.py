@@ -18,8 +18,10 @@ from prometheus_client import CollectorRegistry
 
 from prompt_alchemy.bus import Bus, NatsBus
 from prompt_alchemy.errors import ConfigError
+from prompt_alchemy.gateway.feedback import FeedbackLimits
 from prompt_alchemy.gateway.http import HttpServer, HttpSettings, create_app
 from prompt_alchemy.gateway.mcp import McpHttpServer, create_server
+from prompt_alchemy.redaction import mask_url
 from prompt_alchemy.runtime import components
 from prompt_alchemy.runtime.components import FeedbackPublisher, Running, open_feedback_stream
 from prompt_alchemy.runtime.embedded import EmbeddedRuntime
@@ -41,6 +43,10 @@ def _announce(what: str) -> None:
     print(what, flush=True)
 
 
+def feedback_limits(settings: Settings) -> FeedbackLimits:
+    return FeedbackLimits(per_origin=settings.feedback_per_minute, per_session=settings.feedback_per_session_per_minute)
+
+
 def http_settings(settings: Settings) -> HttpSettings:
     return HttpSettings(
         host=settings.http_host,
@@ -48,6 +54,7 @@ def http_settings(settings: Settings) -> HttpSettings:
         max_body_bytes=settings.max_body_bytes,
         api_keys=tuple(key.get_secret_value() for key in settings.api_keys),
         rate_limit_per_minute=settings.rate_limit_per_minute,
+        feedback_limits=feedback_limits(settings),
         cors_origins=settings.cors_origins,
         metrics=settings.enable_metrics,
         request_timeout_s=settings.request_timeout,
@@ -84,7 +91,9 @@ async def _http(
 
 @asynccontextmanager
 async def _mcp_http(bus: Bus, feedback: FeedbackPublisher, settings: Settings) -> AsyncIterator[str]:
-    server = create_server(bus, feedback, request_timeout_s=settings.request_timeout)
+    server = create_server(
+        bus, feedback, request_timeout_s=settings.request_timeout, feedback_limits=feedback_limits(settings)
+    )
     http = McpHttpServer(server, settings.mcp_host, settings.mcp_port)
     await listen("the MCP server", http, settings.mcp_host, settings.mcp_port)
     try:
@@ -175,7 +184,7 @@ async def _start_front_door(stack: AsyncExitStack, settings: Settings, role: Ser
     stream, feedback = await open_feedback_stream(bus, settings)
     stack.push_async_callback(stream.close)
     await _open_metrics(stack, telemetry, settings, listener=role is not ServiceType.API)
-    await _open_doors(stack, bus, feedback, only, telemetry, f" (NATS {settings.nats_url})")
+    await _open_doors(stack, bus, feedback, only, telemetry, f" (NATS {mask_url(settings.nats_url or '')})")
 
 
 async def _start_learning_on_cluster(bus: Bus, settings: Settings, telemetry: Telemetry) -> Running:
@@ -214,7 +223,7 @@ async def _start_worker(stack: AsyncExitStack, settings: Settings, kind: Service
     await _open_metrics(stack, telemetry, settings, listener=True)
     await telemetry.services.confirm(bus)
     instances = ", ".join(f"{service.name} instance {service.id}" for service in telemetry.services.services)
-    _announce(f"worker {kind.value} serving on {settings.nats_url} ({instances})")
+    _announce(f"worker {kind.value} serving on {mask_url(settings.nats_url or '')} ({instances})")
 
 
 def _serve(start: Callable[[AsyncExitStack], Awaitable[None]], settings: Settings) -> int:

@@ -2,7 +2,8 @@
 
 The environment wins over the file. Secrets (API keys, NATS credentials) come from the
 environment only — a config file holding one is refused — and are kept as ``SecretStr`` so
-they never show in a repr, a log line or ``prompt-alchemy config show``.
+they never show in a repr, a log line or ``prompt-alchemy config show``; a password or token
+inside ``NATS_URL`` / ``REDIS_URL`` is masked there too (``redaction``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from prompt_alchemy.bus.liveness import Liveness
 from prompt_alchemy.errors import ConfigError
+from prompt_alchemy.redaction import mask_url
 
 __all__ = ["ENVIRONMENT_VARIABLES", "DeploymentMode", "ServiceType", "Settings", "default_data_dir"]
 
@@ -64,6 +66,9 @@ _ENV: dict[str, tuple[str, ...]] = {
     "log_level": ("LOG_LEVEL",),
     "cors_origins": ("CORS_ORIGINS",),
     "rate_limit_per_minute": ("RATE_LIMIT_PER_MINUTE",),
+    "feedback_per_minute": ("FEEDBACK_PER_MINUTE",),
+    "feedback_per_session_per_minute": ("FEEDBACK_PER_SESSION_PER_MINUTE",),
+    "votes_per_origin": ("LEARNING_VOTES_PER_ORIGIN",),
     "max_body_bytes": ("MAX_BODY_BYTES",),
     "request_timeout": ("REQUEST_TIMEOUT",),
     "shutdown_timeout": ("SHUTDOWN_TIMEOUT",),
@@ -89,6 +94,7 @@ _SECRETS = frozenset({"api_keys", "nats_password", "nats_token"})
 ENVIRONMENT_VARIABLES = frozenset(variable for variables in _ENV.values() for variable in variables)
 """Every environment variable ``Settings.load`` reads (vendor keys are the providers worker's own)."""
 _LISTS = frozenset({"cors_origins"})
+_URLS = frozenset({"nats_url", "redis_url"})
 
 
 class Settings(BaseModel):
@@ -115,6 +121,10 @@ class Settings(BaseModel):
     log_level: str = "INFO"
     cors_origins: tuple[str, ...] = ()
     rate_limit_per_minute: int = Field(default=0, ge=0)  # 0: unlimited
+    # Feedback events a minute per origin (API key or client address) and per session; 0: unlimited.
+    feedback_per_minute: int = Field(default=120, ge=0)
+    feedback_per_session_per_minute: int = Field(default=30, ge=0)
+    votes_per_origin: int = Field(default=3, ge=1, le=1000)  # counted votes of one origin on one prompt
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     request_timeout: float = Field(default=120.0, gt=0, le=3600)
     shutdown_timeout: float = Field(default=30.0, gt=0, le=3600)  # drain limit after SIGTERM/SIGINT
@@ -177,6 +187,8 @@ class Settings(BaseModel):
             if name in _SECRETS:
                 count = len(value) if isinstance(value, list) else (1 if value else 0)
                 shown[name] = f"***({count} set)" if count else None
+            elif name in _URLS and value:
+                shown[name] = mask_url(value)  # a URL may carry a password or a token
             else:
                 shown[name] = value
         return shown

@@ -17,6 +17,7 @@ from prompt_alchemy.schemas.common import (
     Reply,
     Request,
     Tag,
+    TargetModel,
     Usage,
 )
 from prompt_alchemy.schemas.errors import ErrorBody
@@ -44,6 +45,7 @@ __all__ = [
 
 InputText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_INPUT_CHARS)]
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ProgressToken = Annotated[str, StringConstraints(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 
 
 def _named_phase(value: Any) -> Any:
@@ -75,7 +77,7 @@ class GenerateRequest(Request):
     phases: list[PhaseName] = Field(default_factory=lambda: list(Phase), min_length=1, max_length=3)
     count: int = Field(default=3, ge=1, le=10)
     persona: Persona = Persona.GENERIC
-    target_model: ModelName | None = None
+    target_model: TargetModel | None = None
     # None: the engine's per-phase default (exploratory first phase, precise last). A value sent
     # here applies to every phase; phase_settings override it per phase. (Every field travels on the
     # bus, so "unset" must be None: the engine cannot tell a sent default from a chosen value.)
@@ -90,6 +92,10 @@ class GenerateRequest(Request):
     judge: bool = False
     save: bool = True
     request_id: Identifier | None = None
+    # Where the engine publishes this request's progress (``events.generation.<progress_token>``).
+    # A front door sets a fresh random one for every request it follows, so a second request
+    # reusing a ``request_id`` can neither read nor inject into the first one's stream.
+    progress_token: ProgressToken | None = None
 
     @field_validator("phases")
     @classmethod
@@ -154,7 +160,7 @@ class SelectRequest(Request):
         min_length=1, max_length=30
     )
     persona: Persona = Persona.GENERIC
-    target_model: ModelName | None = None
+    target_model: TargetModel | None = None
     provider: ProviderName | None = None
     model: ModelName | None = None
     criteria: Annotated[str, StringConstraints(max_length=4000)] | None = None
@@ -175,7 +181,7 @@ class OptimizeRequest(Request):
     prompt_id: Identifier | None = None
     task: InputText | None = None
     persona: Persona = Persona.GENERIC
-    target_model: ModelName | None = None
+    target_model: TargetModel | None = None
     target_score: float = Field(default=0.85, ge=0.0, le=1.0)
     max_iterations: int = Field(default=3, ge=1, le=10)
     provider: ProviderName | None = None

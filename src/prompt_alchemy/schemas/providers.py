@@ -57,9 +57,13 @@ class GenerationHints(Request):
 
 class TokenStream(Request):
     """Where the text of a completion goes as the vendor streams it: ``TOKEN`` events on the
-    generation events subject of ``request_id``, labelled with the phase and chain."""
+    generation events subject of ``progress_token`` (or of ``request_id`` without one), labelled
+    with the phase and chain."""
 
     request_id: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_:\-]+$")]
+    progress_token: (
+        Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_\-]+$")] | None
+    ) = None
     phase: Phase
     chain: int = Field(ge=0, le=1000)
 

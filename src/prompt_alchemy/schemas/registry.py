@@ -44,6 +44,7 @@ __all__ = [
     "PROVIDERS_LIST",
     "PROVIDERS_TEST",
     "REGISTRY",
+    "STORAGE_AGGREGATES",
     "STORAGE_DELETE",
     "STORAGE_EMBEDDINGS",
     "STORAGE_EXPORT",
@@ -230,6 +231,14 @@ STORAGE_SEARCH = _request(
 STORAGE_LINEAGE = _request(
     S, "lineage", storage.LineageRequest, storage.LineageReply, "Ancestors and descendants.", retry_safe=True
 )
+STORAGE_AGGREGATES = _request(
+    S,
+    "aggregates",
+    storage.AggregatesRequest,
+    storage.UpdateReply,
+    "Write learning's feedback aggregates of a prompt.",
+    retry_safe=True,  # absolute values computed by learning: writing them twice changes nothing
+)
 STORAGE_EMBEDDINGS = _request(
     S, "embeddings", storage.EmbeddingsRequest, storage.EmbeddingsReply, "Embed texts (cached).", retry_safe=True
 )
@@ -302,7 +311,7 @@ EVENTS_WEIGHTS_UPDATED: Contract[learning.WeightsUpdated, learning.WeightsUpdate
 _CONTRACTS: tuple[Contract[Any, Any], ...] = (
     ENGINE_GENERATE, ENGINE_OPTIMIZE, ENGINE_BATCH, ENGINE_SELECT, ENGINE_CAPABILITIES, ENGINE_HEALTH,
     PROVIDERS_LIST, PROVIDERS_GET, PROVIDERS_TEST, PROVIDERS_COMPLETE, PROVIDERS_EMBED, PROVIDERS_HEALTH,
-    STORAGE_STORE, STORAGE_GET, STORAGE_UPDATE, STORAGE_DELETE, STORAGE_SEARCH, STORAGE_LINEAGE,
+    STORAGE_STORE, STORAGE_GET, STORAGE_UPDATE, STORAGE_AGGREGATES, STORAGE_DELETE, STORAGE_SEARCH, STORAGE_LINEAGE,
     STORAGE_EMBEDDINGS, STORAGE_EXPORT, STORAGE_IMPORT, STORAGE_REEMBED, STORAGE_STATS, STORAGE_HEALTH,
     LEARNING_FEEDBACK, LEARNING_UPDATE_WEIGHTS, LEARNING_WEIGHTS, LEARNING_STATS, LEARNING_RECOMMENDATIONS,
     LEARNING_HEALTH,

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Self
 
 from prompt_alchemy.errors import ConfigError
+from prompt_alchemy.private_files import private_dir, private_file
 
 __all__ = ["NatsServer", "RedisServer", "free_port"]
 
@@ -64,12 +65,12 @@ class _Process(abc.ABC):
     def __init__(self, data_dir: str | os.PathLike[str] | None = None) -> None:
         self._owns_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix=f"alchemy-{self.name}-"))
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)  # a dev server's data and logs are the owner's alone, as ours are
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
 
     def _spawn(self, argv: list[str]) -> None:
-        log = open(self.data_dir / f"{self.name}.stdout", "ab")  # noqa: SIM115 - owned by the child
+        log = open(private_file(self.data_dir / f"{self.name}.stdout"), "ab")  # noqa: SIM115 - owned by the child
         self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # noqa: S603
         log.close()
 
@@ -165,7 +166,7 @@ class NatsServer(_Process):
                 "-js",
                 "-sd", str(self.data_dir / "js"),
                 "--ports_file_dir", str(self.data_dir),
-                "-l", str(self.data_dir / "nats.log"),
+                "-l", str(private_file(self.data_dir / "nats.log")),
             ]
         )  # fmt: skip
         self._wait_until(self._read_port)
@@ -219,7 +220,7 @@ class RedisServer(_Process):
                 "--appendonly", "yes" if self.appendonly else "no",
                 "--loadmodule", str(modules / "redisearch.so"),
                 "--loadmodule", str(modules / "rejson.so"),
-                "--logfile", str(self.data_dir / "redis.log"),
+                "--logfile", str(private_file(self.data_dir / "redis.log")),
             ]
         )  # fmt: skip
         self._wait_until(self._pings)

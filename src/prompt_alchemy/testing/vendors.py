@@ -126,6 +126,7 @@ class FakeResponse:
     cut_after: int | None = None  # streamed words sent before the stream breaks
     clean_cut: bool = False  # break by ending the body (no end marker) instead of dropping the connection
     stream_failure: bool = False  # at cut_after, send the vendor's in-stream error event instead
+    gate: asyncio.Event | None = None
 
     def streamed(self, interval_s: float) -> FakeResponse:
         """The same answer, its streamed words ``interval_s`` apart (a fixed token rate)."""
@@ -134,6 +135,10 @@ class FakeResponse:
     def delayed(self, seconds: float) -> FakeResponse:
         """The same answer, sent after ``seconds`` (a slow vendor, to observe concurrency)."""
         return replace(self, delay_s=seconds)
+
+    def held_until(self, gate: asyncio.Event) -> FakeResponse:
+        """The same answer, sent once the test sets ``gate``: a call kept in flight for as long as it needs."""
+        return replace(self, gate=gate)
 
     @classmethod
     def ok(
@@ -191,6 +196,11 @@ class FakeResponse:
     ) -> FakeResponse:
         """A streamed answer that sends ``after`` words, then the vendor's in-stream error event."""
         return cls("ok", content=content, cut_after=after, stream_failure=True, message=message, error_type=error_type)
+
+    @classmethod
+    def redirect(cls, location: str, *, status: int = 307) -> FakeResponse:
+        """A redirect to ``location`` (another origin, to check credentials never follow it)."""
+        return cls("raw", status=status, headers={"Location": location})
 
     @classmethod
     def hang(cls) -> FakeResponse:
@@ -381,6 +391,8 @@ class FakeVendorServer:
         try:
             if scripted.delay_s > 0:
                 await asyncio.sleep(scripted.delay_s)
+            if scripted.gate is not None:
+                await scripted.gate.wait()
             return await self._answer(route, recorded, scripted, key_sent, request)
         finally:
             self.in_flight -= 1

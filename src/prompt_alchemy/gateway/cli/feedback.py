@@ -12,7 +12,9 @@ from prompt_alchemy.gateway.cli.output import print_json, say
 from prompt_alchemy.gateway.feedback import submit_feedback
 from prompt_alchemy.schemas.learning import FeedbackEvent
 
-__all__ = ["register", "run"]
+__all__ = ["CLI_ORIGIN", "register", "run"]
+
+CLI_ORIGIN = "cli"  # the local operator: one origin for learning's vote counting
 
 FLAGS = {
     "prompt_id": "ID",
@@ -59,6 +61,7 @@ async def run(args: argparse.Namespace, client: CliClient) -> int:
             "session_id": args.session_id,
             "event_id": args.event_id,
             "source": "cli",
+            "origin": CLI_ORIGIN,
         },
         FLAGS,
     )

@@ -11,14 +11,15 @@ from typing import Any
 
 from aiohttp import web
 
-from prompt_alchemy.gateway.feedback import submit_feedback
+from prompt_alchemy.gateway.feedback import key_origin, submit_feedback
 from prompt_alchemy.gateway.http.operations import Handler, Operation, QueryParam
 from prompt_alchemy.gateway.http.request_parsing import parse_request, trace_headers
 from prompt_alchemy.gateway.http.responses import encoded_response, model_response
 from prompt_alchemy.gateway.http.sse import stream_generation, wants_event_stream
-from prompt_alchemy.gateway.http.state import BUS, FEEDBACK, METRICS, SETTINGS
+from prompt_alchemy.gateway.http.state import BUS, FEEDBACK, FEEDBACK_GATE, METRICS, SETTINGS
 from prompt_alchemy.gateway.model_views import model_without
 from prompt_alchemy.schemas import registry
+from prompt_alchemy.schemas.common import utc_now
 from prompt_alchemy.schemas.engine import GenerateRequest
 from prompt_alchemy.schemas.learning import FeedbackEvent
 from prompt_alchemy.schemas.providers import ProviderTestRequest
@@ -30,13 +31,15 @@ __all__ = ["API_OPERATIONS", "API_PREFIX", "FeedbackBody", "ProviderTestBody", "
 API_PREFIX = "/api/v1"
 
 UpdateBody = model_without(UpdateRequest, "id", name="UpdateBody")
-FeedbackBody = model_without(FeedbackEvent, "prompt_id", "source", "created_at", name="FeedbackBody")
+GenerateBody = model_without(GenerateRequest, "progress_token", name="GenerateBody")
+FeedbackBody = model_without(FeedbackEvent, "prompt_id", "source", "origin", "created_at", name="FeedbackBody")
 ProviderTestBody = model_without(ProviderTestRequest, "name", name="ProviderTestBody")
 
 # Statuses a bus-backed operation may send beyond its success: bad/invalid input, the
 # services it needs being down or slow, and a crash (never with a trace).
 PROVIDER_ERRORS = (502,)
 NOT_FOUND = (404,)
+FEEDBACK_LIMITED = (429,)  # the per-origin and per-session feedback limits, whatever RATE_LIMIT_PER_MINUTE
 
 
 def forward(contract: Contract[Any, Any]) -> Handler:
@@ -66,10 +69,22 @@ async def generate(request: web.Request, operation: Operation) -> web.StreamResp
     return encoded_response(reply, operation.status)
 
 
+def caller_origin(request: web.Request) -> str:
+    """Who sent the request, for learning's vote counting: the API key's fingerprint (the security
+    middleware has checked it) or, with authentication off, the client address."""
+    if request.app[SETTINGS].auth_enabled:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return key_origin(token.strip())
+    return f"address:{request.remote or 'unknown'}"
+
+
 async def record_feedback(request: web.Request, operation: Operation) -> web.StreamResponse:
-    event = await parse_request(request, operation)
-    assert isinstance(event, FeedbackEvent)
-    accepted = await submit_feedback(request.app[BUS], request.app[FEEDBACK], event)
+    parsed = await parse_request(request, operation)
+    assert isinstance(parsed, FeedbackEvent)
+    # The server says who and when: neither is the caller's to choose (see gateway.feedback).
+    event = parsed.model_copy(update={"origin": caller_origin(request), "created_at": utc_now()})
+    accepted = await submit_feedback(request.app[BUS], request.app[FEEDBACK], event, request.app[FEEDBACK_GATE])
     return model_response(accepted, operation.status)
 
 
@@ -88,7 +103,7 @@ API_OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "POST", f"{API_PREFIX}/prompts/generate", "generatePrompts",
         "Run the phases for an idea and return ranked candidate prompts.", "prompts", generate,
-        request=GenerateRequest, body=GenerateRequest, reply=registry.ENGINE_GENERATE.reply,
+        request=GenerateRequest, body=GenerateBody, reply=registry.ENGINE_GENERATE.reply,
         event_stream=True, errors=PROVIDER_ERRORS,
         description="With `Accept: text/event-stream` the answer is a stream of `progress` events "
         "(GenerationProgress) and, between them, `token` events with the candidates' text as the vendor "
@@ -146,8 +161,11 @@ API_OPERATIONS: tuple[Operation, ...] = (
         "POST", f"{API_PREFIX}/prompts/{{id}}/feedback", "recordFeedback",
         "Record a user's judgement of a prompt; it is stored durably before the 202.", "learning",
         record_feedback, request=FeedbackEvent, body=FeedbackBody, reply=registry.LEARNING_FEEDBACK.reply,
-        status=202, path_fields={"id": "prompt_id"}, fixed={"source": "http"}, errors=NOT_FOUND,
-        description="Resending the same `event_id` is harmless: the answer then says `duplicate`.",
+        status=202, path_fields={"id": "prompt_id"}, fixed={"source": "http"}, errors=(*NOT_FOUND, *FEEDBACK_LIMITED),
+        description="Resending the same `event_id` is harmless: the answer then says `duplicate`. The server "
+        "stamps the event's time and origin; learning counts one vote per origin, session and prompt. "
+        "429 when the origin or the session has sent its minute's share (FEEDBACK_PER_MINUTE, "
+        "FEEDBACK_PER_SESSION_PER_MINUTE).",
     ),
     Operation(
         "GET", f"{API_PREFIX}/providers", "listProviders", registry.PROVIDERS_LIST.summary, "providers",

@@ -7,7 +7,7 @@ from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry
 
 from prompt_alchemy.bus import Bus
-from prompt_alchemy.gateway.feedback import FeedbackSink
+from prompt_alchemy.gateway.feedback import FeedbackGate, FeedbackSink
 from prompt_alchemy.gateway.http.cors import CorsPolicy
 from prompt_alchemy.gateway.http.metrics import HttpMetrics
 from prompt_alchemy.gateway.http.middleware import (
@@ -20,7 +20,7 @@ from prompt_alchemy.gateway.http.openapi import openapi_document
 from prompt_alchemy.gateway.http.operations import Operation
 from prompt_alchemy.gateway.http.routes import operations
 from prompt_alchemy.gateway.http.settings import HttpSettings
-from prompt_alchemy.gateway.http.state import BUS, FEEDBACK, METRICS, OPENAPI, PUBLIC_ROUTES, SETTINGS
+from prompt_alchemy.gateway.http.state import BUS, FEEDBACK, FEEDBACK_GATE, METRICS, OPENAPI, PUBLIC_ROUTES, SETTINGS
 
 __all__ = ["create_app"]
 
@@ -61,6 +61,7 @@ def create_app(
     ops = operations(settings)
     app[BUS] = bus
     app[FEEDBACK] = feedback
+    app[FEEDBACK_GATE] = FeedbackGate(settings.feedback_limits)
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[OPENAPI] = openapi_document(settings)

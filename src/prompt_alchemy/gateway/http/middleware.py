@@ -24,10 +24,10 @@ from prompt_alchemy.bus.context import TRACEPARENT_HEADER, RequestContext, reset
 from prompt_alchemy.errors import PayloadTooLarge, RateLimited, Unauthorized
 from prompt_alchemy.gateway.failures import error_body
 from prompt_alchemy.gateway.http.metrics import route_label
-from prompt_alchemy.gateway.http.rate_limit import RateLimiter
 from prompt_alchemy.gateway.http.responses import error_response
 from prompt_alchemy.gateway.http.settings import HttpSettings
 from prompt_alchemy.gateway.http.state import METRICS, PUBLIC_ROUTES
+from prompt_alchemy.gateway.rate_limit import RateLimiter
 from prompt_alchemy.schemas.errors import ErrorBody
 
 __all__ = ["body_size_middleware", "error_middleware", "security_middleware", "trace_middleware"]

@@ -133,6 +133,10 @@ async def parse_request(request: web.Request, operation: Operation) -> BaseModel
             errors = [{"field": name, "message": "set by the gateway, not the body", "type": "extra_forbidden"}
                       for name in clashing]  # fmt: skip
             raise Unprocessable(f"invalid body: {_summary(errors)}", details={"errors": errors})
+        if operation.body is not model:
+            # The documented body first: a field the gateway owns (an event's time, its origin) is
+            # named and refused, not silently accepted because the bus model has it.
+            validate_model(operation.body, payload)
     elif operation.query:
         payload = _query_payload(request, operation, model)
     elif request.query:

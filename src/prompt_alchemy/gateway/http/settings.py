@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from prompt_alchemy.errors import ConfigError
+from prompt_alchemy.gateway.feedback import FeedbackLimits
 from prompt_alchemy.gateway.health import DEFAULT_SERVICES
 
 __all__ = ["HttpSettings"]
@@ -16,7 +17,8 @@ class HttpSettings:
 
     ``api_keys`` empty means no authentication; they are secrets, kept out of ``repr``.
     ``rate_limit_per_minute`` 0 means unlimited; the limit applies per API key, or per client
-    address when authentication is off. ``cors_origins`` may hold ``"*"``.
+    address when authentication is off. ``cors_origins`` may hold ``"*"``. ``feedback_limits``
+    bound feedback events per origin and per session on top of it.
     """
 
     host: str = "127.0.0.1"
@@ -29,6 +31,7 @@ class HttpSettings:
     request_timeout_s: float = 120.0
     health_services: tuple[str, ...] = DEFAULT_SERVICES
     health_timeout_s: float = 2.0
+    feedback_limits: FeedbackLimits = field(default_factory=FeedbackLimits)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

@@ -7,14 +7,15 @@ from typing import Any
 from aiohttp import web
 
 from prompt_alchemy.bus import Bus
-from prompt_alchemy.gateway.feedback import FeedbackSink
+from prompt_alchemy.gateway.feedback import FeedbackGate, FeedbackSink
 from prompt_alchemy.gateway.http.metrics import HttpMetrics
 from prompt_alchemy.gateway.http.settings import HttpSettings
 
-__all__ = ["BUS", "FEEDBACK", "METRICS", "OPENAPI", "PUBLIC_ROUTES", "SETTINGS"]
+__all__ = ["BUS", "FEEDBACK", "FEEDBACK_GATE", "METRICS", "OPENAPI", "PUBLIC_ROUTES", "SETTINGS"]
 
 BUS = web.AppKey("bus", Bus)
 FEEDBACK: web.AppKey[FeedbackSink] = web.AppKey("feedback")
+FEEDBACK_GATE = web.AppKey("feedback_gate", FeedbackGate)
 SETTINGS = web.AppKey("settings", HttpSettings)
 METRICS = web.AppKey("metrics", HttpMetrics)
 PUBLIC_ROUTES = web.AppKey("public_routes", frozenset[str])

@@ -19,11 +19,12 @@ from pydantic import BaseModel
 
 from prompt_alchemy import __version__
 from prompt_alchemy.bus import Bus
-from prompt_alchemy.gateway.feedback import FeedbackSink, submit_feedback
+from prompt_alchemy.gateway.feedback import FeedbackGate, FeedbackLimits, FeedbackSink, submit_feedback
 from prompt_alchemy.gateway.generation import generate_with_progress
 from prompt_alchemy.gateway.mcp.tools import model_tool
 from prompt_alchemy.gateway.model_views import model_without
 from prompt_alchemy.schemas import registry
+from prompt_alchemy.schemas.common import utc_now
 from prompt_alchemy.schemas.engine import GenerateReply, GenerateRequest
 from prompt_alchemy.schemas.events import GenerationProgress, ProgressKind
 from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent
@@ -31,7 +32,8 @@ from prompt_alchemy.schemas.registry import Contract
 
 __all__ = ["TOOL_NAMES", "RecordFeedbackArguments", "create_server"]
 
-RecordFeedbackArguments = model_without(FeedbackEvent, "source", "created_at", name="RecordFeedbackArguments")
+RecordFeedbackArguments = model_without(FeedbackEvent, "source", "origin", "created_at", name="RecordFeedbackArguments")
+MCP_ORIGIN = "mcp"  # the door itself: its clients are one origin for learning's vote counting
 
 TOOL_NAMES = (
     "generate_prompts",
@@ -64,8 +66,15 @@ def _progress_message(event: GenerationProgress) -> str:
     return f"{event.kind.value}{where}: {event.message}" if event.message else f"{event.kind.value}{where}"
 
 
-def create_server(bus: Bus, feedback: FeedbackSink, *, request_timeout_s: float = 120.0) -> MCPServer[Any]:
+def create_server(
+    bus: Bus,
+    feedback: FeedbackSink,
+    *,
+    request_timeout_s: float = 120.0,
+    feedback_limits: FeedbackLimits | None = None,
+) -> MCPServer[Any]:
     """The MCP server on ``bus``; ``feedback`` persists feedback events durably (the runtime's publisher)."""
+    gate = FeedbackGate(feedback_limits or FeedbackLimits())
 
     def forward(name: str, description: str, contract: Contract[Any, Any], annotations: ToolAnnotations) -> Tool:
         """A tool that is one request/reply contract."""
@@ -90,8 +99,9 @@ def create_server(bus: Bus, feedback: FeedbackSink, *, request_timeout_s: float 
         )
 
     async def record(arguments: BaseModel, _ctx: Context) -> FeedbackAccepted:
-        event = FeedbackEvent.model_validate({**arguments.model_dump(exclude_unset=True), "source": "mcp"})
-        return await submit_feedback(bus, feedback, event)
+        given = arguments.model_dump(exclude_unset=True)
+        event = FeedbackEvent.model_validate({**given, "source": "mcp", "origin": MCP_ORIGIN, "created_at": utc_now()})
+        return await submit_feedback(bus, feedback, event, gate)
 
     tools = [
         model_tool(

@@ -72,7 +72,9 @@ class Generator:
             message = "request_id may not contain '.': it is the last token of the progress events subject"
             raise BadRequest(message, details={"errors": [{"field": "request_id", "message": message}]})
         request_id = request.request_id or new_request_id()
-        progress = ProgressReporter(self.bus, request_id, attempt=context.attempt if context else 1)
+        progress = ProgressReporter(
+            self.bus, request_id, token=request.progress_token, attempt=context.attempt if context else 1
+        )
         budget = Budget.from_context(context, self.settings.timeouts.deadline_margin_s, what=f"generation {request_id}")
         self.weights.refresh_if_stale()
         run = _GenerationRun(self, request, request_id, progress, budget)
@@ -266,7 +268,9 @@ class _GenerationRun:
                 temperature=temperature,
                 max_tokens=call.max_tokens,
                 use_cache=temperature == 0.0,  # sampling asks for a fresh answer; greedy decoding may reuse one
-                stream=TokenStream(request_id=self.request_id, phase=phase, chain=chain),
+                stream=TokenStream(
+                    request_id=self.request_id, progress_token=request.progress_token, phase=phase, chain=chain
+                ),
                 hints=GenerationHints(
                     phase=phase,
                     persona=request.persona,

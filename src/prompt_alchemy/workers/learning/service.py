@@ -35,7 +35,15 @@ from prompt_alchemy.schemas.registry import (
 )
 from prompt_alchemy.workers.learning.applier import FeedbackApplier, publish_weights
 from prompt_alchemy.workers.learning.facts import FeedbackFact
-from prompt_alchemy.workers.learning.ledger import DUPLICATES, EVENTS_PROCESSED, PAIRWISE, RATING_PREFIX, SOURCE_PREFIX
+from prompt_alchemy.workers.learning.ledger import (
+    DUPLICATES,
+    EVENTS_PROCESSED,
+    IGNORED_VOTES,
+    PAIRWISE,
+    RATING_PREFIX,
+    SOURCE_PREFIX,
+    counted_votes,
+)
 from prompt_alchemy.workers.learning.prompt_features import PromptFeatures
 from prompt_alchemy.workers.learning.recommendations import recommend
 from prompt_alchemy.workers.learning.settings import LearningSettings
@@ -161,7 +169,8 @@ class LearningWorker:
             training, epochs = self.settings.training, request.epochs
 
             def refit(all_facts: Sequence[FeedbackFact], version: int) -> Weights:
-                return fit(build_examples(all_facts, lookup.features), training, epochs=epochs, version=version)
+                votes = counted_votes(all_facts)
+                return fit(build_examples(votes, lookup.features), training, epochs=epochs, version=version)
 
             weights = await self.state.refit(refit)
         await publish_weights(self.bus, weights)
@@ -178,6 +187,7 @@ class LearningWorker:
             enabled=self.settings.enabled,
             events_processed=counters.get(EVENTS_PROCESSED, 0),
             duplicates=counters.get(DUPLICATES, 0),
+            ignored_votes=counters.get(IGNORED_VOTES, 0),
             dead_lettered=dead_lettered,
             pairwise_preferences=counters.get(PAIRWISE, 0),
             by_source={

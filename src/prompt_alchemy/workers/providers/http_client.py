@@ -12,6 +12,10 @@ Streamed replies (``stream_chat``) fail the same way before the body begins; onc
 a broken connection, a timeout or an end of body before the vendor's own end marker is a
 retriable ProviderError with ``details["reason"] == "stream_cut"`` (the reply is incomplete:
 nothing of it may be used as a whole answer).
+
+Redirects are never followed: a 3xx is a non-retriable ProviderError naming where it pointed.
+Following one would replay the request, API key headers included, to whatever origin the
+``Location`` names (a proxy or a compromised base URL could collect the keys that way).
 """
 
 from __future__ import annotations
@@ -76,11 +80,16 @@ class VendorHttp:
         target = url.rstrip("/") + call.path
         try:
             async with self._open().post(
-                target, json=call.body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s)
+                target,
+                json=call.body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+                allow_redirects=False,
             ) as response:
                 raw = await response.read()
                 status = response.status
                 retry_after = parse_retry_after(response.headers.get("Retry-After"), now())
+                location = response.headers.get("Location", "")
         except TimeoutError as exc:
             raise ProviderError(
                 f"{provider}: no answer from {wire.vendor} within {timeout_s:g}s",
@@ -95,6 +104,13 @@ class VendorHttp:
                 retriable=True,
                 details={"provider": provider, "reason": "connection"},
             ) from exc
+        if 300 <= status < 400:
+            where = redact(location.split("?")[0], [key]) or "nowhere"
+            raise ProviderError(
+                f"{provider}: {wire.vendor} answered with a redirect (HTTP {status}) to {where}; vendor calls do "
+                "not follow redirects: set the provider's base URL to the final address",
+                details={"provider": provider, "reason": "redirect", "vendor_status": status},
+            )
         if status >= 400:
             raise self._vendor_error(provider, wire, status, raw, retry_after, key)
         try:

@@ -47,7 +47,7 @@ class TokenPublisher:
     ) -> None:
         self.bus = bus
         self.target = target
-        self.subject = schemas.generation_events_subject(target.request_id)
+        self.subject = schemas.generation_events_subject(target.progress_token or target.request_id)
         self.interval_s = interval_s
         self.max_chars = max_chars
         self._clock = clock

@@ -11,11 +11,19 @@ import uuid
 from datetime import UTC, datetime
 
 from prompt_alchemy.schemas.common import utc_now
-from prompt_alchemy.schemas.storage import PromptRecord, PromptVersion, StoreRequest, UpdateRequest
+from prompt_alchemy.schemas.storage import (
+    AggregatesRequest,
+    PromptRecord,
+    PromptVersion,
+    StoreRequest,
+    UpdateRequest,
+)
 
 __all__ = [
+    "PromptEdit",
     "apply_update",
     "content_hash",
+    "edited_content",
     "from_micros",
     "new_prompt_id",
     "new_record",
@@ -78,12 +86,31 @@ def new_record(
     )
 
 
+PromptEdit = UpdateRequest | AggregatesRequest
+"""A user's edit (content, tags) or learning's aggregates: the two ways a stored prompt changes."""
+
+
+def edited_content(request: PromptEdit) -> str | None:
+    """The new content an edit brings, if any (aggregates never change content)."""
+    return request.content if isinstance(request, UpdateRequest) else None
+
+
 def apply_update(
-    record: PromptRecord, request: UpdateRequest, *, now: datetime | None = None
+    record: PromptRecord, request: PromptEdit, *, now: datetime | None = None
 ) -> tuple[PromptRecord, PromptVersion | None]:
     """The edited record and, when the content changed, the version it replaces."""
     moment = _truncated(now or utc_now())
     changes: dict[str, object] = {"updated_at": moment}
+    if isinstance(request, AggregatesRequest):
+        usage = record.usage_count if request.usage_count is None else request.usage_count
+        changes["usage_count"] = usage + request.increment_usage
+        if request.rating_count is not None:
+            changes["rating_count"] = request.rating_count
+        if request.mean_rating is not None:
+            changes["mean_rating"] = request.mean_rating
+        if request.relevance_score is not None:
+            changes["relevance_score"] = request.relevance_score
+        return record.model_copy(update=changes), None
     previous: PromptVersion | None = None
     if request.content is not None and request.content != record.content:
         previous = PromptVersion(
@@ -95,12 +122,4 @@ def apply_update(
         changes.update(content=request.content, content_hash=content_hash(request.content), version=record.version + 1)
     if request.tags is not None:
         changes["tags"] = list(dict.fromkeys(request.tags))
-    usage = record.usage_count if request.usage_count is None else request.usage_count
-    changes["usage_count"] = usage + request.increment_usage
-    if request.rating_count is not None:
-        changes["rating_count"] = request.rating_count
-    if request.mean_rating is not None:
-        changes["mean_rating"] = request.mean_rating
-    if request.relevance_score is not None:
-        changes["relevance_score"] = request.relevance_score
     return record.model_copy(update=changes), previous

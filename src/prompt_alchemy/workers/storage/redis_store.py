@@ -50,7 +50,6 @@ from prompt_alchemy.schemas.storage import (
     StoreReply,
     StoreRequest,
     UpdateReply,
-    UpdateRequest,
 )
 from prompt_alchemy.workers.storage.backend import (
     Embedding,
@@ -61,9 +60,16 @@ from prompt_alchemy.workers.storage.backend import (
     StoredPrompt,
     check_embedding,
 )
-from prompt_alchemy.workers.storage.cursor import Cursor, query_fingerprint
+from prompt_alchemy.workers.storage.cursor import MAX_DELIVERED, Cursor, query_fingerprint
 from prompt_alchemy.workers.storage.embedders import FloatVector
-from prompt_alchemy.workers.storage.records import apply_update, content_hash, new_record, to_micros
+from prompt_alchemy.workers.storage.records import (
+    PromptEdit,
+    apply_update,
+    content_hash,
+    edited_content,
+    new_record,
+    to_micros,
+)
 from prompt_alchemy.workers.storage.redis_schema import (
     RECORD_FIELDS,
     HnswParams,
@@ -376,9 +382,9 @@ class RedisPromptStore:
                     return StoreReply(id=existing.id, created=False, record=existing)
                 # The owner was deleted between our two reads: try to claim the content again.
 
-    async def update(self, request: UpdateRequest, embedding: Embedding | None) -> UpdateReply:
+    async def update(self, request: PromptEdit, embedding: Embedding | None) -> UpdateReply:
         async with self._guard():
-            if request.content is not None and embedding is not None:
+            if edited_content(request) is not None and embedding is not None:
                 await self._checked_active(embedding, vector_field="embedding")
             key = self.keys.prompt(request.id)
             while True:
@@ -471,7 +477,7 @@ class RedisPromptStore:
         """Up to limit+1 hits ranked after the cursor: KNN with the filters, widened until enough pass."""
         wanted = request.limit + 1
         position = SearchAfter(after.sort_value, after.last_id) if after else None
-        k = (after.delivered if after else 0) + wanted
+        k = min((after.delivered if after else 0) + wanted, MAX_DELIVERED)  # RediSearch's result cap
         floor = similarity_key(request.min_similarity)
         blob = vector_bytes(query.vector)
         expression = filter_expression(request.filters, model=query.model)

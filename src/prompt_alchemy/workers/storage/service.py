@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from prompt_alchemy.bus import Bus, RequestContext, RequestHandler, ServiceRunner
 from prompt_alchemy.errors import DeadlineExceeded
 from prompt_alchemy.schemas.registry import (
+    STORAGE_AGGREGATES,
     STORAGE_DELETE,
     STORAGE_EMBEDDINGS,
     STORAGE_EXPORT,
@@ -88,6 +89,7 @@ def build_storage_service(
     runner.add_endpoint(STORAGE_STORE, _within_deadline(memory.store_prompt))
     runner.add_endpoint(STORAGE_GET, _within_deadline(memory.get))
     runner.add_endpoint(STORAGE_UPDATE, _within_deadline(memory.update))
+    runner.add_endpoint(STORAGE_AGGREGATES, _within_deadline(memory.set_aggregates))
     runner.add_endpoint(STORAGE_DELETE, _within_deadline(memory.delete))
     runner.add_endpoint(STORAGE_SEARCH, _within_deadline(memory.search))
     runner.add_endpoint(STORAGE_LINEAGE, _within_deadline(memory.lineage))

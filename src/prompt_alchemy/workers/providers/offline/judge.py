@@ -2,7 +2,8 @@
 
 Input convention (the same one a vendor judge gets): candidates in ``<candidate index="N">``
 blocks (or "Candidate N" headings), the task in ``hints.idea`` or a ``<task>`` block, optional
-``<criteria>``. Output: ``{"scores": [{"index", "score", "reason", "improvements"}], "best_index"}``.
+``<criteria>``; block bodies are quoted data as ``schemas.quoting`` writes them, or plain text.
+Output: ``{"scores": [{"index", "score", "reason", "improvements"}], "best_index"}``.
 
 A score in [0, 1] weighs coverage of the idea's key terms (0.35), explicit constraints (0.20),
 structure (0.15), a stated output format (0.15) and length sanity (0.15); a candidate that only
@@ -16,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from prompt_alchemy.schemas.common import Persona
+from prompt_alchemy.schemas.quoting import unquote
 from prompt_alchemy.workers.providers.offline.analysis import IdeaBrief, analyse
 from prompt_alchemy.workers.providers.offline.wording import key_terms, stem
 
@@ -49,7 +51,7 @@ def _block(text: str, *tags: str) -> str | None:
     for tag in tags:
         match = re.search(_BLOCK.format(tag=tag), text, re.S | re.I)
         if match and match.group(1).strip():
-            return match.group(1).strip()
+            return unquote(match.group(1)).strip()
         labelled = re.search(rf"(?im)^[\w ]*\b{tag}\b[^\n:]*:\s*\n(.+?)(?:\n\s*\n|$)", text, re.S)
         if labelled and labelled.group(1).strip():
             return labelled.group(1).strip()
@@ -60,7 +62,9 @@ def parse_candidates(text: str) -> list[tuple[int, str]]:
     """(index, candidate) pairs; indexes are 0-based positions unless the blocks carry their own."""
     blocks = _CANDIDATE.findall(text)
     if blocks:
-        return [(int(index) if index else position, body.strip()) for position, (index, body) in enumerate(blocks)]
+        return [
+            (int(index) if index else position, unquote(body).strip()) for position, (index, body) in enumerate(blocks)
+        ]
     parts = _CANDIDATE_HEADING.split(text)
     if len(parts) >= 3:
         bodies = [parts[i + 1].strip() for i in range(1, len(parts) - 1, 2)]

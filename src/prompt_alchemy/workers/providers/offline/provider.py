@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from prompt_alchemy.errors import NotFound
 from prompt_alchemy.schemas.common import Phase
 from prompt_alchemy.schemas.providers import CompletionRequest, GenerationHints, ProviderCapabilities
+from prompt_alchemy.schemas.quoting import unquote
 from prompt_alchemy.workers.providers.clients import ProviderCompletion, ProviderEmbeddings
 from prompt_alchemy.workers.providers.http_client import DeltaSink
 from prompt_alchemy.workers.providers.offline.analysis import IdeaBrief
@@ -82,7 +83,7 @@ def draft_in(message: str) -> str:
     match = _DRAFT.search(message)
     if match is None:
         return message
-    return next(group for group in match.groups() if group is not None).strip()
+    return unquote(next(group for group in match.groups() if group is not None)).strip()
 
 
 _CHUNK = re.compile(r"(?:\S+\s*){1,6}|\s+")
