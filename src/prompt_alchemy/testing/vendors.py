@@ -245,6 +245,13 @@ _GEMINI_PATH = re.compile(
 _STREAM_WORD = re.compile(r"\s*\S+|\s+$")
 
 
+def _derived_reply(vendor: str, last_message: str) -> str:
+    """A reply that is the same for the same request and differs between requests: the start of
+    the last message plus a digest of all of it (prompts share long fixed preambles)."""
+    digest = hashlib.sha256(last_message.encode()).hexdigest()[:12]
+    return f"[{vendor}] {last_message[:60]} ({digest})"
+
+
 def _words(text: str) -> int:
     return len(text.split())
 
@@ -588,7 +595,7 @@ class FakeVendorServer:
         content = (
             scripted.content
             if scripted.content is not None
-            else f"[{route.vendor.value}] {texts[-1][:60] if texts else ''}"
+            else _derived_reply(route.vendor.value, texts[-1] if texts else "")
         )
         input_tokens, output_tokens = self._usage(scripted, prompt_text, content)
         n = self._counter
