@@ -17,10 +17,12 @@ import uuid
 from prompt_alchemy.bus import Bus, RequestContext
 from prompt_alchemy.bus.failures import as_service_error
 from prompt_alchemy.errors import BadRequest, DeadlineExceeded, ProviderError, ServiceError
-from prompt_alchemy.schemas.common import MAX_PROMPT_CHARS, Phase, TargetFamily, Usage
+from prompt_alchemy.schemas.brief import AnalyzeRequest, Brief
+from prompt_alchemy.schemas.common import MAX_PROMPT_CHARS, Persona, Phase, TargetFamily, Usage
 from prompt_alchemy.schemas.engine import GenerateReply, GenerateRequest
 from prompt_alchemy.schemas.events import ProgressKind
 from prompt_alchemy.schemas.providers import ChatMessage, CompletionRequest, GenerationHints
+from prompt_alchemy.schemas.registry import ENGINE_ANALYZE
 from prompt_alchemy.schemas.storage import StoreRequest
 from prompt_alchemy.workers.generation.call_plan import PhaseCall, chain_temperature, resolve_phase_call
 from prompt_alchemy.workers.generation.candidate_ranking import JudgingCost, rank_candidates
@@ -149,6 +151,9 @@ class _GenerationRun:
 
     # -- phases ----------------------------------------------------------------------------
     async def execute(self) -> GenerateReply:
+        if self.request.persona is Persona.GENERIC:
+            self.stage = "analysing the idea"
+            await self._choose_persona()
         request = self.request
         latest: dict[int, Candidate | None] = dict.fromkeys(range(request.count))
         for phase in request.phases:
@@ -163,6 +168,26 @@ class _GenerationRun:
             await self._save()
         self.stage = "answering"
         return self._reply(weights_version)
+
+    async def _choose_persona(self) -> None:
+        """A request that leaves the persona open gets the one the analyser reads from the idea.
+
+        Every phase, the ranking, the stored records and the reply then name the persona actually
+        used. If the analyser cannot answer, generation goes on as a generic request, with a warning.
+        """
+        timeout = self.settings.timeouts.lookup_s
+        remaining = self.budget.remaining()
+        if remaining is not None:
+            timeout = max(0.0, min(timeout, remaining))
+        try:
+            brief = await self.generator.bus.request(
+                ENGINE_ANALYZE, AnalyzeRequest(input=self.request.input), timeout=timeout
+            )
+        except ServiceError as error:
+            self.warnings.append(f"the idea analyser did not answer ({error.message}); the persona stays generic")
+            return
+        assert isinstance(brief, Brief)
+        self.request = self.request.model_copy(update={"persona": brief.persona})
 
     async def _run_phase(
         self, phase: Phase, latest: dict[int, Candidate | None], *, final: bool
