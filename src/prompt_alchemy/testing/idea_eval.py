@@ -37,6 +37,7 @@ EVAL_FILE = Path(__file__).resolve().parents[3].parent / "shared" / "eval" / "id
 PERSONA_TARGET = 0.90
 INCLUDE_TARGET = 0.90
 EXCLUDE_LIMIT = 2
+VENDOR_SETTINGS = ("_API_KEY", "_API_KEYS", "_BASE_URL")  # the offline provider is what the set measures
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,8 +161,7 @@ async def _generate_all(lines: Sequence[EvalLine], data_dir: Path) -> list[tuple
     from prompt_alchemy.schemas.engine import GenerateReply, GenerateRequest
     from prompt_alchemy.schemas.registry import ENGINE_GENERATE
 
-    env = {name: value for name, value in os.environ.items() if not name.endswith(("_API_KEY", "_API_KEYS"))}
-    env = {name: value for name, value in env.items() if not name.endswith("_BASE_URL")}
+    env = {name: value for name, value in os.environ.items() if not name.endswith(VENDOR_SETTINGS)}
     env["HOME"] = str(data_dir)
     settings = Settings.load(env=env, overrides={"data_dir": data_dir / "data"})
     answers: list[tuple[str, str]] = []
@@ -192,6 +192,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    for name in [name for name in os.environ if name.endswith(VENDOR_SETTINGS)]:
+        del os.environ[name]  # this process only: the providers worker reads keys from the environment
     with tempfile.TemporaryDirectory(prefix="prompt-alchemy-eval-") as scratch:
         report = run_eval(lines, Path(scratch))
     print(report.table())

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from prompt_alchemy.bus.failures import as_service_error
 from prompt_alchemy.errors import DeadlineExceeded
-from prompt_alchemy.schemas.common import Phase, Usage
+from prompt_alchemy.schemas.common import Persona, Phase, Usage
 from prompt_alchemy.schemas.engine import GenerateRequest
 from prompt_alchemy.schemas.learning import Weights
 from prompt_alchemy.schemas.ranking import RankingInput
@@ -85,7 +85,7 @@ async def _judge_phase(
             JudgeRequest(
                 task=request.input,
                 candidates=[candidate.content for candidate in members],
-                persona=request.persona,
+                persona=request.persona or Persona.GENERIC,
                 target_model=request.target_model,
             ),
             [candidate.scores.ranker for candidate in members],

@@ -82,7 +82,7 @@ class Generator:
             data={
                 "phases": [phase.value for phase in request.phases],
                 "count": request.count,
-                "persona": request.persona.value,
+                "persona": request.persona.value if request.persona else None,
                 "target_model": request.target_model,
             },
         )
@@ -151,7 +151,7 @@ class _GenerationRun:
 
     # -- phases ----------------------------------------------------------------------------
     async def execute(self) -> GenerateReply:
-        if self.request.persona is Persona.GENERIC:
+        if self.request.persona is None:
             self.stage = "analysing the idea"
             await self._choose_persona()
         request = self.request
@@ -184,7 +184,8 @@ class _GenerationRun:
                 ENGINE_ANALYZE, AnalyzeRequest(input=self.request.input), timeout=timeout
             )
         except ServiceError as error:
-            self.warnings.append(f"the idea analyser did not answer ({error.message}); the persona stays generic")
+            self.warnings.append(f"the idea analyser did not answer ({error.message}); the persona is generic")
+            self.request = self.request.model_copy(update={"persona": Persona.GENERIC})
             return
         assert isinstance(brief, Brief)
         self.request = self.request.model_copy(update={"persona": brief.persona})
@@ -268,7 +269,7 @@ class _GenerationRun:
         request = self.request
         system = phase_system_prompt(
             phase=phase,
-            persona=request.persona,
+            persona=request.persona or Persona.GENERIC,
             target_family=self.family,
             target_model=request.target_model,
             final=final,
@@ -291,7 +292,8 @@ class _GenerationRun:
                 use_cache=temperature == 0.0,  # sampling asks for a fresh answer; greedy decoding may reuse one
                 hints=GenerationHints(
                     phase=phase,
-                    persona=request.persona,
+                    persona=request.persona or Persona.GENERIC,
+                    persona_fixed=True,
                     target_family=self.family,
                     idea=request.input,
                     task="generate",

@@ -440,11 +440,19 @@ def _classify(clause: str, brief: dict[str, list[str]]) -> None:
         brief["context"].append(as_sentence(clause))
 
 
-def analyse(idea: str, persona: Persona = Persona.GENERIC, *, scan_text: str | None = None) -> IdeaBrief:
-    """Read ``idea``; detectors also look at ``scan_text`` (e.g. a whole prompt) when given."""
+def analyse(
+    idea: str, persona: Persona = Persona.GENERIC, *, scan_text: str | None = None, decided: bool = False
+) -> IdeaBrief:
+    """Read ``idea``; detectors also look at ``scan_text`` (e.g. a whole prompt) when given.
+
+    ``persona`` GENERIC means "choose from the idea" unless ``decided`` says the engine already chose it.
+    """
     idea = clean_text(idea) or "Complete the task described."
     scan = clean_text(scan_text) if scan_text else idea
-    effective, persona_reason = choose_persona(scan if scan_text else idea, persona)
+    if decided:
+        effective, persona_reason = persona, "chosen by the engine"
+    else:
+        effective, persona_reason = choose_persona(scan if scan_text else idea, persona)
     raw_inputs = _input_phrases(scan)
     formats = _formats(scan, effective, raw_inputs)
     parts_of_idea = sentences(idea)
@@ -496,7 +504,9 @@ def analyse(idea: str, persona: Persona = Persona.GENERIC, *, scan_text: str | N
         verb=verb,
         deliverable=deliverable,
         audience=stated_audience(idea) if scan_text is None else _audience(scan),
-        inputs=tuple(dedupe(_provided(phrase) for phrase in raw_inputs)) if scan_text else _slot_inputs(slot, raw_inputs),
+        inputs=tuple(dedupe(_provided(phrase) for phrase in raw_inputs))
+        if scan_text
+        else _slot_inputs(slot, raw_inputs),
         output=_output(idea),
         constraints=tuple(dedupe(constraints)),
         length=length,

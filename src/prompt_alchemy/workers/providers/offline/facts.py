@@ -187,7 +187,8 @@ _PEOPLE_HEADS = (
     r"residents?|tenants?|landlords?|landlady|athletes?|musicians?|artists?|graders?|olds?|someone|anyone|"
     r"everyone|mom|mum|dad|mother|father|grandmother|grandfather|grandma|grandpa|niece|nephew|wife|husband|"
     r"partner|friend|friends|family|photographers?|non-lawyers?|laypeople|public|newcomers?|hires|"
-    r"homeowners?|retirees?|seniors|moms|mums|dads|mothers|fathers|audience"
+    r"homeowners?|retirees?|seniors|moms|mums|dads|mothers|fathers|audience|interns?|trainees?|apprentices?|"
+    r"guests?|attendees|neighbou?rs?|classmates?|alumni|community|sister|brother|son|daughter|grandparents?"
 )
 _NP_WORD = r"[\w'&/-]+"
 _FOR_NP = re.compile(
