@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prompt_alchemy.schemas.coverage import without_idea
+
 __all__ = [
     "EVAL_FILE",
     "EvalLine",
@@ -135,15 +137,6 @@ def load_eval_set(path: Path = EVAL_FILE) -> list[EvalLine]:
     if not lines:
         raise ValueError(f"the idea evaluation set {path} has no lines")
     return lines
-
-
-def without_idea(prompt: str, idea: str) -> str:
-    """``prompt`` with every verbatim copy of ``idea`` (whitespace- and case-insensitive) removed."""
-    words = idea.strip().rstrip(".!?").split()
-    if not words:
-        return prompt
-    pattern = r"\s+".join(re.escape(word) for word in words)
-    return re.sub(pattern, " ", prompt, flags=re.IGNORECASE)
 
 
 def score_line(line: EvalLine, persona: str, prompt: str) -> LineResult:

@@ -7,6 +7,7 @@ slot) on different words.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -17,6 +18,7 @@ from prompt_alchemy.schemas.providers import ChatMessage, CompletionRequest, Gen
 from prompt_alchemy.workers.providers import OfflinePromptEngineer
 from prompt_alchemy.workers.providers.offline import analyse
 from prompt_alchemy.workers.providers.offline.briefing import analyze_idea
+from prompt_alchemy.workers.providers.offline.judge import judge_reply
 
 engineer = OfflinePromptEngineer()
 
@@ -118,3 +120,21 @@ def test_the_brief_names_its_persona_and_why() -> None:
     assert brief.form.name == "haiku"
     asked = analyze_idea(AnalyzeRequest(input="haiku about rust on an old gate", persona=Persona.CODE))
     assert asked.persona is Persona.CODE
+
+
+def test_the_offline_judge_sinks_a_prompt_that_misreads_the_idea() -> None:
+    idea = "write me a poem about the sea"
+    read = prompt_for(idea)
+    misread = (
+        "You are a senior software engineer.\n\n## Task\nWrite a poem about the sea.\n\n## Requirements\n"
+        "1. Never invent facts, figures, names, quotes or sources.\n2. End with a clear takeaway.\n"
+        "3. Define typed parameters and the return type.\n4. Include unit tests.\n\n## Output format\n"
+        "Return a markdown report with an executive summary. Keep it under 400 words.\n"
+    )
+    message = f'<candidate index="0">{read}</candidate><candidate index="1">{misread}</candidate>'
+    verdict = json.loads(judge_reply(message, idea, Persona.GENERIC))
+    scores = {item["index"]: item for item in verdict["scores"]}
+    assert verdict["best_index"] == 0
+    assert scores[1]["score"] < 0.5
+    assert "foreign to the deliverable" in scores[1]["reason"]
+    assert scores[0]["score"] > 0.8

@@ -25,7 +25,7 @@ from prompt_alchemy.schemas.providers import ChatMessage, CompletionRequest, Gen
 from prompt_alchemy.schemas.registry import ENGINE_ANALYZE
 from prompt_alchemy.schemas.storage import StoreRequest
 from prompt_alchemy.workers.generation.call_plan import PhaseCall, chain_temperature, resolve_phase_call
-from prompt_alchemy.workers.generation.candidate_ranking import JudgingCost, rank_candidates
+from prompt_alchemy.workers.generation.candidate_ranking import JudgingCost, apply_brief_coverage, rank_candidates
 from prompt_alchemy.workers.generation.candidates import (
     Candidate,
     best_of,
@@ -145,15 +145,15 @@ class _GenerationRun:
         self.warnings: list[str] = []
         self.history_used: list[str] = []
         self.judging = JudgingCost()
+        self.brief: Brief | None = None
         self.stage = "starting"
         self.current_phase: Phase | None = None
         self.started = time.perf_counter()
 
     # -- phases ----------------------------------------------------------------------------
     async def execute(self) -> GenerateReply:
-        if self.request.persona is None:
-            self.stage = "analysing the idea"
-            await self._choose_persona()
+        self.stage = "analysing the idea"
+        await self._read_brief()
         request = self.request
         latest: dict[int, Candidate | None] = dict.fromkeys(range(request.count))
         for phase in request.phases:
@@ -169,26 +169,33 @@ class _GenerationRun:
         self.stage = "answering"
         return self._reply(weights_version)
 
-    async def _choose_persona(self) -> None:
-        """A request that leaves the persona open gets the one the analyser reads from the idea.
+    async def _read_brief(self) -> None:
+        """What the analyser reads in the idea: the persona a request leaves open, and the brief ranking checks.
 
         Every phase, the ranking, the stored records and the reply then name the persona actually
-        used. If the analyser cannot answer, generation goes on as a generic request, with a warning.
+        used. If the analyser cannot answer, generation goes on (generic persona, no coverage check),
+        with a warning.
         """
         timeout = self.settings.timeouts.lookup_s
         remaining = self.budget.remaining()
         if remaining is not None:
             timeout = max(0.0, min(timeout, remaining))
+        asked = self.request.persona
         try:
             brief = await self.generator.bus.request(
-                ENGINE_ANALYZE, AnalyzeRequest(input=self.request.input), timeout=timeout
+                ENGINE_ANALYZE,
+                AnalyzeRequest(input=self.request.input, persona=asked or Persona.GENERIC),
+                timeout=timeout,
             )
         except ServiceError as error:
             self.warnings.append(f"the idea analyser did not answer ({error.message}); the persona is generic")
-            self.request = self.request.model_copy(update={"persona": Persona.GENERIC})
-            return
-        assert isinstance(brief, Brief)
-        self.request = self.request.model_copy(update={"persona": brief.persona})
+            brief = None
+        if brief is not None:
+            assert isinstance(brief, Brief)
+            self.brief = brief
+        if asked is None:
+            persona = brief.persona if brief is not None else Persona.GENERIC
+            self.request = self.request.model_copy(update={"persona": persona})
 
     async def _run_phase(
         self, phase: Phase, latest: dict[int, Candidate | None], *, final: bool
@@ -345,6 +352,8 @@ class _GenerationRun:
             else:
                 self.warnings.append("the LLM judge is disabled on this engine; candidates are ranked without it")
         self.judging = await rank_candidates(self.candidates, self.request, weights, judge, self.budget)
+        if self.brief is not None:
+            apply_brief_coverage(self.candidates, self.brief)
         self.warnings.extend(self.judging.warnings)
         best = best_of(self.candidates)
         await self.progress.emit(
