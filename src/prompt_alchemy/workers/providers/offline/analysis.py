@@ -395,6 +395,19 @@ def _strip_prefixes(text: str) -> str:
     return re.sub(r"^give me\s+", "give ", text, flags=_I)
 
 
+_DETERMINED = re.compile(
+    r"^(?:an?|the|my|our|your|their|his|her|its|this|that|these|those|some|any|each|every|one|two|three|\d)\b", _I
+)
+
+
+def _with_article(noun_phrase: str) -> str:
+    """ "haiku about rust" -> "a haiku about rust"; plurals, names and determined phrases stay as they are."""
+    first = noun_phrase.split(" ", 1)[0]
+    if _DETERMINED.match(noun_phrase) or first.endswith("s") or first[:1].isupper() or not first.isalpha():
+        return noun_phrase
+    return ("an " if first[:1].lower() in "aeiou" else "a ") + noun_phrase
+
+
 def _task(clause: str, formats: tuple[FormatSpec, ...], *, code: bool = True) -> tuple[str, str | None, str | None]:
     """(task sentence, verb, deliverable) from the first clause of the idea."""
     text = _strip_prefixes(clause.strip().rstrip(".!"))
@@ -411,7 +424,7 @@ def _task(clause: str, formats: tuple[FormatSpec, ...], *, code: bool = True) ->
         text = capitalise(verb) + text[len(words[0]) :]
     else:
         verb = "write" if formats and formats[0].key in _WRITE_FORMATS else "create"
-        text = f"{capitalise(verb)} {text}"
+        text = f"{capitalise(verb)} {_with_article(text)}"
     for _, name in CODE_LANGUAGES if code else ():  # "python" -> "Python", in code only
         if re.fullmatch(r"[A-Za-z]+", name):
             text = re.sub(rf"\b{name}\b", name, text, flags=_I)

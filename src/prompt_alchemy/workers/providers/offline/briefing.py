@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from prompt_alchemy.schemas.brief import AnalyzeRequest, Brief, BriefConstraint, ConstraintKind, FormRules, InputSlot
+from prompt_alchemy.schemas.common import Persona
 from prompt_alchemy.workers.providers.offline.analysis import IdeaBrief, analyse
 
 __all__ = ["analyze_idea", "brief_of"]
@@ -39,7 +40,7 @@ def brief_of(brief: IdeaBrief) -> Brief:
         else None,
         persona=brief.persona,
         persona_reason=brief.persona_reason,
-        code_language=brief.language,
+        code_language=brief.language if brief.persona is Persona.CODE else None,
         key_terms=list(brief.key_terms),
     )
 

@@ -110,8 +110,8 @@ _FIELDS = re.compile(
 )
 _SCHEMA_TABLE = re.compile(r"\b([a-z_]\w*)\(([a-z_][\w, ]+)\)", _I)
 _EXCLUSION = re.compile(
-    r"\b(?:without(?: using| admitting| any)?|no|don'?t|do not|never|avoid|not)\s+(?!more\b|less\b|one\b|longer\b)"
-    r"([^,.;()]{2,60})",
+    r"\b(?:without(?: using| admitting| any)?|no|don'?t|do not|never|avoid)\s+(?!more\b|less\b|one\b|longer\b)"
+    r"((?:(?!\s(?:and|but|so|then)\s)[^,.;()]){2,60})",
     _I,
 )
 _DEADLINE = re.compile(
