@@ -48,7 +48,12 @@ from prompt_alchemy.workers.generation.settings import EngineSettings
 from prompt_alchemy.workers.generation.storage_link import StorageLink
 from prompt_alchemy.workers.generation.weights import WeightsBook
 
-__all__ = ["Generator", "new_request_id"]
+__all__ = ["OFFLINE_WARNING", "Generator", "new_request_id"]
+
+OFFLINE_WARNING = (
+    "offline: these prompts come from the built-in offline prompt engineer (rules, no LLM); "
+    "set a provider API key (e.g. ANTHROPIC_API_KEY or OPENAI_API_KEY) for LLM-written prompts"
+)
 
 
 def new_request_id() -> str:
@@ -414,6 +419,9 @@ class _GenerationRun:
         warnings = list(dict.fromkeys([*self.warnings, *self.storage.warnings]))
         if self.request.save and any(candidate.stored_id is None for candidate in self.candidates):
             warnings.append("some prompts were not saved (saved=false); they are in this reply only")
+        offline = any(candidate.offline for candidate in self.candidates) or self.judging.offline
+        if offline:
+            warnings.append(OFFLINE_WARNING)
         return GenerateReply(
             request_id=self.request_id,
             input=self.request.input,
@@ -422,7 +430,7 @@ class _GenerationRun:
             selected=[public[id(candidate)] for candidate in selected(self.candidates, self.request.phase_selection)],
             history_used=self.history_used,
             weights_version=weights_version,
-            offline=any(candidate.offline for candidate in self.candidates) or self.judging.offline,
+            offline=offline,
             warnings=warnings,
             usage=sum((candidate.usage for candidate in self.candidates), Usage()) + self.judging.usage,
             cost_usd=sum(candidate.cost_usd for candidate in self.candidates) + self.judging.cost_usd,
