@@ -59,23 +59,38 @@ def _clean(line: str) -> str:
     return _MARKUP.sub("", line).strip()
 
 
+def _sentences(text: str) -> list[str]:
+    """Lines, and the sentences of prose lines, without list or heading markup."""
+    found: list[str] = []
+    for line in text.splitlines():
+        found += [part for part in re.split(r"(?<=[.!?])\s+(?=[A-Z])", _clean(line)) if part]
+    return found
+
+
 def distinctive(content: str, reference: str | None) -> str:
-    """The first line of ``content`` that ``reference`` lacks, shortened; its first line if none differs."""
-    theirs = {_clean(line) for line in (reference or "").splitlines()}
-    lines = [_clean(line) for line in content.splitlines() if _clean(line)]
+    """The first sentence of ``content`` that ``reference`` lacks, shortened; its first one if none differs."""
+    theirs = set(_sentences(reference or ""))
+    lines = _sentences(content)
     different = next((line for line in lines if line not in theirs and len(line.split()) >= 3), None)
     text = different or (lines[0] if lines else "")
     return text if len(text) <= _LINE_CHARS else text[: _LINE_CHARS - 1].rstrip() + "…"
 
 
-def candidate_line(prompt: GeneratedPrompt, best: GeneratedPrompt | None) -> CandidateLine:
+def candidate_line(prompt: GeneratedPrompt, reference: GeneratedPrompt | None) -> CandidateLine:
+    """One line for ``prompt``: what sets it apart from ``reference`` (a sibling of the same phase)."""
     return CandidateLine(
         id=prompt.id,
         phase=prompt.phase,
         chain=prompt.chain,
         score=round(prompt.scores.combined, 3),
-        apart=distinctive(prompt.content, best.content if best else None),
+        apart=distinctive(prompt.content, reference.content if reference else None),
     )
+
+
+def sibling(prompt: GeneratedPrompt, prompts: list[GeneratedPrompt]) -> GeneratedPrompt | None:
+    """The best-scored other candidate of the same phase: what ``prompt`` is told apart from."""
+    same = [other for other in prompts if other.phase is prompt.phase and other.chain != prompt.chain]
+    return max(same, key=lambda other: other.scores.combined, default=None)
 
 
 def summarise(reply: GenerateReply, *, detail: bool = False) -> GenerateSummary:
@@ -96,7 +111,7 @@ def summarise(reply: GenerateReply, *, detail: bool = False) -> GenerateSummary:
         )
         if best
         else None,
-        others=[candidate_line(prompt, best) for prompt in others],
+        others=[candidate_line(prompt, best) for prompt in others],  # the best is of their phase
         offline=reply.offline,
         warnings=reply.warnings,
         reply=reply if detail else None,

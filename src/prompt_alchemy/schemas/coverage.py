@@ -111,6 +111,7 @@ _BUSINESS_RULES = re.compile(
     r"professional tone|bullet points? per",
     _I,
 )
+_PASTED_WORDS = 4
 _UPPER = re.compile(r"\b(?:at most|under|no more than|max(?:imum)?|up to|less than|fewer than)\s+(\d[\d,]*)", _I)
 
 
@@ -165,7 +166,12 @@ def _elements(brief: Brief) -> list[str]:
         elements += [" ".join(re.findall(r"\b(?:\d+|[A-Z]{4,})\b", rule)) for rule in brief.form.rules]
     if brief.audience:
         elements.append(brief.audience)
-    return [element for element in elements if element.strip()]
+    whole = _normal(brief.idea)
+    return [element for element in elements if element.strip() and _normal(element) != whole]
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.lower().strip().rstrip(".!?").split())
 
 
 def _contradictions(brief: Brief, text: str) -> list[str]:
@@ -206,7 +212,8 @@ def _creative(brief: Brief) -> bool:
 
 def brief_coverage(brief: Brief, prompt: str) -> Coverage:
     """How ``prompt`` covers ``brief`` (see the module docstring)."""
-    text = without_idea(prompt, brief.idea)
+    # Pasting a sentence is not carrying it; a one- or two-word idea ("haiku") is just its own words.
+    text = without_idea(prompt, brief.idea) if len(brief.idea.split()) >= _PASTED_WORDS else prompt
     elements = _elements(brief)
     missing = [element for element in elements if not _covered(element, text)]
     share = 1.0 - len(missing) / len(elements) if elements else 1.0

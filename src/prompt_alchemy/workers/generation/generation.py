@@ -51,7 +51,7 @@ from prompt_alchemy.workers.generation.weights import WeightsBook
 __all__ = ["OFFLINE_WARNING", "Generator", "new_request_id"]
 
 OFFLINE_WARNING = (
-    "offline: these prompts come from the built-in offline prompt engineer (rules, no LLM); "
+    "offline: these prompts come from the built-in offline provider (rules, no LLM); "
     "set a provider API key (e.g. ANTHROPIC_API_KEY or OPENAI_API_KEY) for LLM-written prompts"
 )
 

@@ -10,10 +10,12 @@ import hashlib
 import uuid
 from datetime import UTC, datetime
 
+from prompt_alchemy.errors import BadRequest, NotFound
 from prompt_alchemy.schemas.common import utc_now
 from prompt_alchemy.schemas.storage import PromptRecord, PromptVersion, StoreRequest, UpdateRequest
 
 __all__ = [
+    "MIN_ID_PREFIX",
     "apply_update",
     "content_hash",
     "from_micros",
@@ -21,6 +23,7 @@ __all__ = [
     "new_record",
     "text_hash",
     "to_micros",
+    "unique_prefix_match",
 ]
 
 
@@ -104,3 +107,19 @@ def apply_update(
     if request.relevance_score is not None:
         changes["relevance_score"] = request.relevance_score
     return record.model_copy(update=changes), previous
+
+
+MIN_ID_PREFIX = 4  # shorter prefixes would match too much to be what a person meant
+
+
+def unique_prefix_match(prefix: str, matches: list[str]) -> str:
+    """The one id ``prefix`` stands for; NotFound for none, BadRequest when it is ambiguous (both backends)."""
+    if len(prefix) < MIN_ID_PREFIX or not matches:
+        raise NotFound(f"no prompt with id {prefix!r}", details={"id": prefix})
+    if len(matches) > 1:
+        shown = ", ".join(sorted(matches)[:3])
+        raise BadRequest(
+            f"id prefix {prefix!r} matches several prompts ({shown}...); give more characters",
+            details={"id": prefix, "matches": sorted(matches)[:3]},
+        )
+    return matches[0]

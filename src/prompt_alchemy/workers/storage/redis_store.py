@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -61,7 +62,14 @@ from prompt_alchemy.workers.storage.backend import (
 )
 from prompt_alchemy.workers.storage.cursor import Cursor, query_fingerprint
 from prompt_alchemy.workers.storage.embedders import FloatVector
-from prompt_alchemy.workers.storage.records import apply_update, content_hash, new_record, to_micros
+from prompt_alchemy.workers.storage.records import (
+    MIN_ID_PREFIX,
+    apply_update,
+    content_hash,
+    new_record,
+    to_micros,
+    unique_prefix_match,
+)
 from prompt_alchemy.workers.storage.redis_schema import (
     RECORD_FIELDS,
     HnswParams,
@@ -321,9 +329,23 @@ class RedisPromptStore:
 
     async def get(self, request: GetRequest) -> GetReply:
         async with self._guard():
-            record = await self._record(request.id)
-            history = await self._history(request.id) if request.include_history else []
+            try:
+                record = await self._record(request.id)
+            except NotFound:  # a unique id prefix stands for its prompt
+                record = await self._record(unique_prefix_match(request.id, await self._ids_starting(request.id)))
+            history = await self._history(record.id) if request.include_history else []
             return GetReply(record=record, history=history)
+
+    async def _ids_starting(self, prefix: str) -> list[str]:
+        if len(prefix) < MIN_ID_PREFIX:
+            return []
+        pattern = self.keys.prompt(re.sub(r"([\\*?\[\]])", r"\\\1", prefix)) + "*"
+        found: list[str] = []
+        async for key in self.client.scan_iter(match=pattern, count=1000):
+            found.append(self.keys.prompt_id_of(key.decode() if isinstance(key, bytes) else key))
+            if len(found) > 2:
+                break
+        return found
 
     # -- writes --------------------------------------------------------------------------------
 

@@ -48,8 +48,13 @@ def _third_person(text: str) -> str:
 _TOPIC = re.compile(r"^(.{3,60}?)\s+(?:about|on how|on the topic of|explaining|describing)\s+(.{3,})$", _I)
 
 
+_QUALIFIER = re.compile(
+    r"^(.{3,60}?)\s+((?:for|with|in|from|by|using|that|which|where|to|on|at|without|into)\s+.{3,})$", _I
+)
+
+
 def _pieces(idea: str) -> list[str]:
-    """The clauses of ``idea``; "X about Y" gives "X" and "Topic: Y"."""
+    """The clauses of ``idea``; "X about Y" gives "X" and "Topic: Y"; a one-clause idea is split at its qualifier."""
     pieces: list[str] = []
     for raw in _CLAUSE.split(idea):
         topic = _TOPIC.match(raw.strip())
@@ -57,6 +62,9 @@ def _pieces(idea: str) -> list[str]:
             pieces += [topic.group(1), f"topic: {topic.group(2)}"]
         else:
             pieces.append(raw)
+    kept = [piece for piece in pieces if piece.strip()]
+    if len(kept) == 1 and (qualified := _QUALIFIER.match(kept[0].strip())):
+        return [qualified.group(1), qualified.group(2)]  # "a SQL query" / "for monthly sales"
     return pieces
 
 

@@ -189,6 +189,20 @@ _STEPS = {
 }
 
 
+_CREATIVE_STEPS = (
+    "Choose the one image, moment or feeling at the heart of the piece.",
+    "Draft it within every rule of the form.",
+    "Read it aloud: fix rhythm, rhyme and any forced word.",
+    "Check every detail from the request is in it.",
+)
+
+
+def _steps(brief: IdeaBrief) -> tuple[str, ...]:
+    if brief.form is not None and brief.form.creative:
+        return _CREATIVE_STEPS
+    return _STEPS[brief.persona]
+
+
 def example_shape(brief: IdeaBrief) -> str | None:
     """A skeleton of a good answer in the requested format, when one can be drawn without inventing content."""
     primary = brief.primary_format
@@ -299,7 +313,7 @@ def solutio(brief: IdeaBrief, family: TargetFamily, variant: int = 0, refinement
         task += list(brief.context) + list(brief.notes)
     requirements = requirements_for(brief, guide) + list(refine.requirements)
     if refine.steps:
-        steps = [_lower_first(step).rstrip(".") for step in _STEPS[brief.persona]]
+        steps = [_lower_first(step).rstrip(".") for step in _steps(brief)]
         requirements.append("Work in this order: " + "; then ".join(steps) + ".")
     elif variant == 1 and not refine.compact:
         requirements.append(_think_first(brief))
@@ -341,7 +355,7 @@ def coagulatio(brief: IdeaBrief, family: TargetFamily, variant: int = 0, refinem
         requirements.append(_think_first(brief))
     sections.append(Section("constraints", "Requirements", tuple(dedupe(requirements)), numbered=True))
     if refine.steps:
-        sections.append(Section("steps", "Steps", _STEPS[brief.persona], numbered=True))
+        sections.append(Section("steps", "Steps", _steps(brief), numbered=True))
     sections.append(Section("output_format", "Output format", tuple(_format_contract(brief, guide)), numbered=True))
     success = refine.success_criteria
     if refine.context and not success:
