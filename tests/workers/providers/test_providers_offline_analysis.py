@@ -138,3 +138,11 @@ def test_the_offline_judge_sinks_a_prompt_that_misreads_the_idea() -> None:
     assert scores[1]["score"] < 0.5
     assert "foreign to the deliverable" in scores[1]["reason"]
     assert scores[0]["score"] > 0.8
+
+
+@pytest.mark.parametrize(
+    "idea",
+    ["sql for the top 10 customers, postgres", "a toast for my brother's wedding", "regex for all valid emails"],
+)
+def test_what_a_query_selects_or_an_occasion_is_not_an_audience(idea: str) -> None:
+    assert analyse(idea).audience is None

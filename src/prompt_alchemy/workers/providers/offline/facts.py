@@ -236,9 +236,20 @@ _USERS = re.compile(
 )
 
 
+_THEIR_WORK = (
+    r"planning|meeting|review|report|newsletter|sheet|standup|retro|onboarding|deck|presentation|dashboard|"
+    r"records|docs|wiki|training|class|course|lesson|handbook|slack|channel|inbox"
+)
+_SELECTION = re.compile(
+    r"\b(?:top|bottom|best|worst|most|least|newest|oldest|latest|first|last|each|every|all|\d+)\b", _I
+)
+
+
 def _possessive_person(phrase: str) -> str | None:
-    """ "the product team's sprint planning" -> "the product team"."""
-    match = re.match(rf"^((?:{_NP_WORD}\s+){{0,3}}?(?:{_PEOPLE_HEADS}))'s\b", phrase, _I)
+    """ "the product team's sprint planning" -> "the product team" (for their own work, not "my brother's wedding")."""
+    match = re.match(
+        rf"^((?:{_NP_WORD}\s+){{0,3}}?(?:{_PEOPLE_HEADS}))'s\s+(?:[\w-]+\s+){{0,2}}?(?:{_THEIR_WORK})\b", phrase, _I
+    )
     return match.group(1) if match else None
 
 
@@ -268,8 +279,11 @@ def stated_audience(idea: str) -> str | None:
             return _mine(owner)
         if _NOT_AUDIENCE_START.match(phrase) and not re.match(r"^\d+[- ]year[- ]olds?|^\d+(?:st|nd|rd|th)", phrase):
             continue
-        if _NUMBER_HEAD.match(phrase) and not re.search(r"year[- ]olds?$|graders?$", phrase, _I):
+        ages = re.search(r"year[- ]olds?$|graders?$", phrase, _I)
+        if _NUMBER_HEAD.match(phrase) and not ages:
             continue  # "for 12 people" is a headcount, not a reader
+        if _SELECTION.search(phrase) and not ages:
+            continue  # "for the top 10 customers" is what a query selects, not who reads
         if _people_head(phrase):
             return _mine(phrase)
     users = _USERS.search(idea)
