@@ -14,7 +14,7 @@ from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
 from prompt_alchemy.gateway.mcp import create_server
-from prompt_alchemy.gateway.reply_summary import GenerateSummary
+from prompt_alchemy.gateway.reply_summary import GenerateSummary, distinctive
 from prompt_alchemy.runtime.embedded import EmbeddedRuntime
 
 MAX_REPLY_BYTES = 4096
@@ -45,3 +45,11 @@ async def test_the_default_generate_reply_fits_in_4_kb(runtime: EmbeddedRuntime,
     assert len(summary.others) == 2  # one line per other final candidate
     assert "features" not in structured  # no ranker internals
     assert any("offline" in warning for warning in summary.warnings)
+
+
+def test_what_sets_a_candidate_apart_is_its_first_sentence_the_other_lacks() -> None:
+    best = "You are a poet.\n\n## Task\nWrite a haiku.\n\n## Requirements\n1. Three lines. Also, keep the frog."
+    other = "You are a poet.\n\n## Task\nWrite a haiku.\n\n## Steps\n1. Choose the image first.\n2. Keep the frog."
+    assert distinctive(other, best) == "Choose the image first."
+    assert distinctive("You are a poet.\n\nWrite a haiku.", best).startswith("leaner: 7 words")
+    assert distinctive("x " * 200, None).endswith("…")

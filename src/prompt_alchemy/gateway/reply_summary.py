@@ -55,8 +55,16 @@ class GenerateSummary(BaseModel):
     reply: GenerateReply | None = Field(default=None, description="the full reply, when `detail` asks for it")
 
 
+_CONNECTIVE = re.compile(r"^(?:finally|also|then|first|next),\s+", re.IGNORECASE)
+
+
 def _clean(line: str) -> str:
     return _MARKUP.sub("", line).strip()
+
+
+def _bare(sentence: str) -> str:
+    """A sentence without its connective ("Finally, keep ..." is "keep ..."), for comparing."""
+    return _CONNECTIVE.sub("", sentence).lower()
 
 
 def _sentences(text: str) -> list[str]:
@@ -69,9 +77,12 @@ def _sentences(text: str) -> list[str]:
 
 def distinctive(content: str, reference: str | None) -> str:
     """The first sentence of ``content`` that ``reference`` lacks, shortened; its first one if none differs."""
-    theirs = set(_sentences(reference or ""))
+    theirs = {_bare(sentence) for sentence in _sentences(reference or "")}
     lines = _sentences(content)
-    different = next((line for line in lines if line not in theirs and len(line.split()) >= 3), None)
+    different = next((line for line in lines if _bare(line) not in theirs and len(line.split()) >= 3), None)
+    if different is None and reference:  # nothing of its own: it is a shorter (or longer) cut of the same
+        mine, other = len(content.split()), len(reference.split())
+        return f"{'leaner' if mine < other else 'fuller'}: {mine} words against {other}"
     text = different or (lines[0] if lines else "")
     return text if len(text) <= _LINE_CHARS else text[: _LINE_CHARS - 1].rstrip() + "…"
 

@@ -95,15 +95,18 @@ def test_no_fragment_is_taken_for_the_input() -> None:
 
 @pytest.mark.parametrize("phase", list(Phase))
 @pytest.mark.parametrize("family", list(TargetFamily))
-def test_every_phase_and_family_keeps_every_element_of_the_brief(phase: Phase, family: TargetFamily) -> None:
+@pytest.mark.parametrize("persona", list(Persona))
+def test_every_phase_persona_and_family_keeps_every_element_of_the_brief(
+    phase: Phase, family: TargetFamily, persona: Persona
+) -> None:
     idea = "sonnet for my sister's graduation from nursing school, mention her night shifts, in Spanish"
-    hints = GenerationHints(phase=phase, target_family=family, idea=idea)
+    hints = GenerationHints(phase=phase, target_family=family, idea=idea, persona=persona, persona_fixed=True)
     prompt = engineer.respond(
         CompletionRequest(messages=[ChatMessage(role="user", content=idea)], temperature=0.0, hints=hints)
     )
     stripped = prompt.replace(idea, " ")
     for fact in (r"14 lines", r"iambic pentameter", r"night shifts", r"\bSpanish\b", r"nursing school"):
-        assert re.search(fact, stripped), (phase, family, fact)
+        assert re.search(fact, stripped), (phase, family, persona, fact)
 
 
 def test_a_persona_the_engine_fixed_is_kept_even_when_generic() -> None:

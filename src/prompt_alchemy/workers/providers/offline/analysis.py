@@ -509,8 +509,8 @@ def analyse(
     typed = tuple(typed_constraints(idea)) if scan_text is None else ()
     slot = input_slot(idea) if scan_text is None else None
     form = fixed_form(idea)
-    if form is not None and form.creative and effective is not Persona.WRITING:
-        form = None  # "user stories" in a code idea are not a story to write
+    if form is not None and form.creative and choose_persona(idea)[0] is not Persona.WRITING:
+        form = None  # "user stories" in a code idea are not a story to write; a forced persona keeps a sonnet
     return IdeaBrief(
         idea=idea,
         task=task,
