@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -138,3 +139,15 @@ def test_bad_input_exits_non_zero_with_a_message(
     assert len(result.stderr.strip().splitlines()) == 1  # one `error:` line, never a usage block
     assert result.stderr.startswith("error: ")
     assert "Traceback" not in result.stderr
+
+
+def test_batch_text_output_names_each_prompt_by_id(tmp_path: Path, data_dir: Path) -> None:
+    ideas = tmp_path / "ideas.jsonl"
+    ideas.write_text('{"input": "a haiku about snow on a tin roof"}\n{"input": "python function that sums a list"}\n')
+    ran = run_cli(tmp_path, data_dir, "batch", str(ideas))
+    assert ran.returncode == 0, ran.stderr
+    lines = ran.stdout.strip().splitlines()
+    assert len(lines) == 2
+    for number, line in enumerate(lines, start=1):
+        assert re.match(rf"#{number} ok: [0-9a-f]{{32}}  ", line), line
+        assert "You are" not in line  # the preview says what the prompt is about, not its role line
