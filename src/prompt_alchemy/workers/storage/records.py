@@ -7,6 +7,7 @@ in integer microseconds) live here once.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from datetime import UTC, datetime
 
@@ -19,6 +20,7 @@ __all__ = [
     "apply_update",
     "content_hash",
     "from_micros",
+    "glob_escaped",
     "new_prompt_id",
     "new_record",
     "text_hash",
@@ -107,6 +109,11 @@ def apply_update(
     if request.relevance_score is not None:
         changes["relevance_score"] = request.relevance_score
     return record.model_copy(update=changes), previous
+
+
+def glob_escaped(text: str) -> str:
+    """``text`` with the glob characters of a Redis MATCH pattern escaped, to match it literally."""
+    return re.sub(r"([\\*?\[\]])", r"\\\1", text)
 
 
 MIN_ID_PREFIX = 4  # shorter prefixes would match too much to be what a person meant

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -66,6 +65,7 @@ from prompt_alchemy.workers.storage.records import (
     MIN_ID_PREFIX,
     apply_update,
     content_hash,
+    glob_escaped,
     new_record,
     to_micros,
     unique_prefix_match,
@@ -339,7 +339,7 @@ class RedisPromptStore:
     async def _ids_starting(self, prefix: str) -> list[str]:
         if len(prefix) < MIN_ID_PREFIX:
             return []
-        pattern = self.keys.prompt(re.sub(r"([\\*?\[\]])", r"\\\1", prefix)) + "*"
+        pattern = self.keys.prompt(glob_escaped(prefix)) + "*"
         found: list[str] = []
         async for key in self.client.scan_iter(match=pattern, count=1000):
             found.append(self.keys.prompt_id_of(key.decode() if isinstance(key, bytes) else key))
