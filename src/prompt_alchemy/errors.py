@@ -8,6 +8,7 @@ and chained with ``from``; they never leak further.
     ├── BusError                       transport-level: the request never got an answer
     │   ├── NoResponders               nobody subscribed to the subject (raised at once)
     │   ├── RequestTimeout             a responder exists but did not answer in time
+    │   ├── ResponderLost              the responder holding it died, froze or declined it
     │   ├── UnknownSubject             the subject is not in the schema registry
     │   └── BusClosed                  the bus was drained or closed, or the server is gone
     ├── ServiceError(code, message, retriable, details)   an answer that says "failed"
@@ -48,6 +49,7 @@ __all__ = [
     "ProviderError",
     "RateLimited",
     "RequestTimeout",
+    "ResponderLost",
     "ServiceError",
     "Unauthorized",
     "Unavailable",
@@ -75,6 +77,36 @@ class NoResponders(BusError):
 
 class RequestTimeout(BusError):
     """A responder exists but no reply arrived before the timeout."""
+
+
+class ResponderLost(BusError):
+    """The responder holding the request went silent, or said it will not or did not finish it.
+
+    ``started``: False when the handler certainly never ran (declined, or last heard queued), so
+    any request may be resent; True when it was running; None when nothing was heard.
+    """
+
+    def __init__(
+        self, message: str, *, subject: str | None = None, started: bool | None = None, declined: bool = False
+    ) -> None:
+        super().__init__(message, subject=subject)
+        self.started = started
+        self.declined = declined
+
+    @classmethod
+    def of(
+        cls, subject: str, *, started: bool | None, declined: bool = False, silent_for: float | None = None
+    ) -> ResponderLost:
+        if declined:
+            message = f"the responder on {subject} declined the request"
+            return cls(message, subject=subject, started=False, declined=True)
+        what = f"went silent for {silent_for:.1f}s" if silent_for is not None else "stopped without replying"
+        return cls(f"the responder on {subject} {what}", subject=subject, started=started)
+
+    @property
+    def resendable(self) -> bool:
+        """True when the handler never ran: resending cannot do the work twice."""
+        return self.started is False
 
 
 class UnknownSubject(BusError):

@@ -4,8 +4,8 @@ Microservice mode: two generation replicas, providers, storage, learning and the
 each its own process on a real nats-server and Redis. One scenario, in order: generate / search
 / feedback over HTTP with one trace id visible in every hop's log; restart the learning worker
 between two feedback bursts (the second sent while it is down) and lose nothing; SIGKILL one
-generation replica while 100 generate requests are in flight — every one is answered before
-its deadline (success, or a retriable 503/504), and then the survivor answers everything;
+generation replica while 100 generate requests are in flight — what it held is resent to the
+survivor (responder liveness), so all but at most one succeed, none waits out its deadline;
 finally SIGTERM stops every process with exit code 0.
 
 Monolithic mode: the same functional checks on one ``serve --all`` process (HTTP and MCP),
@@ -257,8 +257,7 @@ async def test_cluster_serves_survives_a_killed_replica_and_loses_no_feedback(
     for status, body in failed:
         assert status in (503, 504), body
         assert body["retriable"] is True, body
-    assert succeeded, "the surviving replica answered nothing"
-    assert failed, "the killed replica had requests in flight: they must fail clearly, not vanish"
+    assert len(succeeded) >= IN_FLIGHT - 1, "what the killed replica held is resent to the survivor"
     print(f"\n{IN_FLIGHT} in flight at the kill: {len(succeeded)} succeeded, {len(failed)} retriable errors")
 
     pings = await discover_pings(observer, "engine", expected=2, wait=1.0)

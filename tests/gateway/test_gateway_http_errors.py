@@ -182,3 +182,15 @@ async def test_the_callers_trace_reaches_the_service(gateway_bus: Bus, http: aio
     assert seen[0] == trace
     assert len(seen[1]) == 32
     assert seen[1] != trace
+
+
+@pytest.mark.parametrize("deadline", ["yesterday", "1" * 26, "-5", "1.5e12"])
+async def test_an_invalid_deadline_header_is_a_400_naming_it(
+    http: aiohttp.ClientSession, openapi_check: OpenApiCheck, deadline: str
+) -> None:
+    async with http.post(
+        "/api/v1/prompts/generate", json={"input": "an idea"}, headers={"Alchemy-Deadline": deadline}
+    ) as response:
+        assert response.status == 400
+        body = await _error(response, openapi_check)
+    assert "Alchemy-Deadline" in str(body["message"])

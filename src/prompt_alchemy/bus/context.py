@@ -14,6 +14,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from prompt_alchemy.bus.liveness import ATTEMPT_HEADER
+from prompt_alchemy.errors import BadRequest
+
 __all__ = [
     "DEADLINE_HEADER",
     "TRACEPARENT_HEADER",
@@ -21,12 +24,25 @@ __all__ = [
     "current_context",
     "new_traceparent",
     "outgoing_headers",
+    "parse_deadline",
 ]
 
 TRACEPARENT_HEADER = "traceparent"
 DEADLINE_HEADER = "Alchemy-Deadline"  # absolute deadline, Unix time in milliseconds
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+_DEADLINE = re.compile(r"^[0-9]{1,15}$")  # Unix milliseconds: 15 digits reach the year 33658
+
+
+def parse_deadline(raw: str) -> float:
+    """An ``Alchemy-Deadline`` value as Unix seconds; BadRequest naming the header otherwise."""
+    value = raw.strip()
+    if not _DEADLINE.match(value):
+        raise BadRequest(
+            f"invalid {DEADLINE_HEADER} header {value[:40]!r}: expected the deadline as Unix time in milliseconds",
+            details={"header": DEADLINE_HEADER},
+        )
+    return int(value) / 1000.0
 
 
 def new_traceparent(trace_id: str | None = None) -> str:
@@ -45,6 +61,12 @@ class RequestContext:
     traceparent: str
     deadline: float | None = None  # Unix seconds
     headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def attempt(self) -> int:
+        """1 for the first send of this request, 2 or more for a resend after its responder was lost."""
+        raw = self.headers.get(ATTEMPT_HEADER, "1")
+        return int(raw) if raw.isdigit() and 0 < int(raw) <= 100 else 1
 
     @property
     def trace_id(self) -> str:
@@ -71,9 +93,9 @@ class RequestContext:
         raw_deadline = headers.get(DEADLINE_HEADER)
         if raw_deadline:
             try:
-                deadline = int(raw_deadline) / 1000.0
-            except ValueError:
-                deadline = None
+                deadline = parse_deadline(raw_deadline)
+            except BadRequest:
+                deadline = None  # the bus refuses the request (Bus.serve); a context still exists
         return cls(subject=subject, traceparent=traceparent, deadline=deadline, headers=dict(headers))
 
 
@@ -113,11 +135,8 @@ def outgoing_headers(
     if parent is not None and parent.deadline is not None:
         deadline = parent.deadline if deadline is None else min(deadline, parent.deadline)
     if DEADLINE_HEADER in headers:
-        try:
-            explicit = int(headers[DEADLINE_HEADER]) / 1000.0
-            deadline = explicit if deadline is None else min(deadline, explicit)
-        except ValueError:
-            del headers[DEADLINE_HEADER]
+        explicit = parse_deadline(headers[DEADLINE_HEADER])
+        deadline = explicit if deadline is None else min(deadline, explicit)
     if deadline is not None:
         headers[DEADLINE_HEADER] = str(int(deadline * 1000))
         return headers, deadline - now

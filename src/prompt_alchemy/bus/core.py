@@ -7,7 +7,9 @@ bytes to a ``Transport``. ``InMemoryBus`` and ``NatsBus`` are that class with th
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,8 +26,16 @@ from prompt_alchemy.bus.codec import (
     internal_error,
     validate,
 )
-from prompt_alchemy.bus.context import RequestContext, outgoing_headers, reset_current, set_current
+from prompt_alchemy.bus.context import (
+    DEADLINE_HEADER,
+    RequestContext,
+    outgoing_headers,
+    parse_deadline,
+    reset_current,
+    set_current,
+)
 from prompt_alchemy.bus.failures import as_service_error
+from prompt_alchemy.bus.liveness import ATTEMPT_HEADER, Liveness
 from prompt_alchemy.bus.memory_transport import InMemoryTransport
 from prompt_alchemy.bus.nats_transport import NatsOptions, NatsTransport
 from prompt_alchemy.bus.transport import DEFAULT_MAX_PAYLOAD, RawHandler, RawMessage, Subscription, Transport
@@ -37,6 +47,7 @@ from prompt_alchemy.errors import (
     NoResponders,
     PayloadTooLarge,
     RequestTimeout,
+    ResponderLost,
     ServiceError,
     UnknownSubject,
 )
@@ -55,6 +66,8 @@ RequestHandler = Callable[[ReqT, RequestContext], Awaitable[RepT]]
 EventHandler = Callable[[EventT, RequestContext], Awaitable[None]]
 
 DEFAULT_TIMEOUT_S = 30.0
+_FIRST_RESEND_PAUSE_S = 0.01  # before resending a declined or lost request; doubles per decline
+_LAST_RESEND_PAUSE_S = 0.16
 
 
 ServeObserver = Callable[[str, int, ServiceError | None], None]
@@ -93,7 +106,8 @@ class Bus:
         if contract.kind is not ContractKind.REQUEST or contract.reply is None:
             raise BusError(f"{contract.subject} is a {contract.kind.value}, not a request/reply subject")
         request = validate(contract.request, payload)
-        raw = await self._send(contract.subject, encode(request, max_payload=self.max_payload), timeout, headers)
+        data = encode(request, max_payload=self.max_payload)
+        raw = await self._send(contract.subject, data, timeout, headers, retry_safe=contract.retry_safe)
         try:
             return decode(contract.reply, raw.data)
         except BadRequest as error:
@@ -117,7 +131,8 @@ class Bus:
         if contract.kind is not ContractKind.REQUEST or contract.reply is None:
             raise BusError(f"{contract.subject} is a {contract.kind.value}, not a request/reply subject")
         request = validate(contract.request, payload)
-        raw = await self._send(contract.subject, encode(request, max_payload=self.max_payload), timeout, headers)
+        data = encode(request, max_payload=self.max_payload)
+        raw = await self._send(contract.subject, data, timeout, headers, retry_safe=contract.retry_safe)
         return raw.data
 
     async def request_raw(
@@ -132,22 +147,61 @@ class Bus:
 
         Only registry subjects and ADR-32 discovery (``$SRV.``) are allowed.
         """
+        retry_safe = False
         if not subject.startswith("$SRV."):
-            contract_for(subject)  # raises UnknownSubject
+            retry_safe = contract_for(subject).retry_safe  # raises UnknownSubject
         if len(data) > self.max_payload:
             raise PayloadTooLarge.over_limit("payload", len(data), self.max_payload)
-        return await self._send(subject, data, timeout, headers)
+        return await self._send(subject, data, timeout, headers, retry_safe=retry_safe)
 
     async def _send(
-        self, subject: str, data: bytes, timeout: float | None, headers: Mapping[str, str] | None
+        self,
+        subject: str,
+        data: bytes,
+        timeout: float | None,
+        headers: Mapping[str, str] | None,
+        *,
+        retry_safe: bool,
     ) -> RawMessage:
+        """Send and wait for the reply, resending when the responder is lost and that is safe.
+
+        A declined request (its handler never ran) is resent after a short jittered pause, as
+        often as the deadline allows; a lost one is resent, at most ``max_attempts`` sends in
+        all, when the contract says a retry is safe or it was never started. Every resend goes
+        back to the queue group, whose live members share it; ``Alchemy-Attempt`` counts the sends
+        that may have started the work (a declined one never did).
+        """
         out_headers, effective = outgoing_headers(timeout if timeout is not None else self.default_timeout, headers)
         if effective is not None and effective <= 0:
             raise DeadlineExceeded(f"the deadline passed before {subject} could be requested")
-        raw = await self.transport.request(subject, data, headers=out_headers, timeout=effective or 0.001)
-        error = error_from_reply(raw.data, raw.headers)
-        if error is not None:
-            raise error
+        deadline = time.monotonic() + (effective or 0.001)
+        lost, pause = 0, _FIRST_RESEND_PAUSE_S
+        while True:
+            try:
+                raw = await self.transport.request(subject, data, headers=out_headers, timeout=effective or 0.001)
+                break
+            except ResponderLost as error:
+                if not error.declined:
+                    lost += 1
+                    if lost >= self.transport.liveness.max_attempts or not (retry_safe or error.resendable):
+                        raise
+                # A declined request goes back at once, then less eagerly while every instance is
+                # full; a lost one waits half a heartbeat, time for nats-server to drop a frozen
+                # replica from the queue group (its ping_interval), so the resend reaches a live one.
+                pause = min(pause * 2, _LAST_RESEND_PAUSE_S) if error.declined else self.transport.liveness.interval / 2
+                wait = pause * (0.5 + random.random())
+                effective = deadline - time.monotonic() - wait
+                if effective <= 0:
+                    raise
+                if error.declined:
+                    log.debug("%s; resending", error)
+                else:  # the work may have started: the next send is the next attempt at it
+                    log.info("%s; resending (attempt %d)", error, lost + 1)
+                    out_headers[ATTEMPT_HEADER] = str(lost + 1)
+                await asyncio.sleep(wait)
+        failure = error_from_reply(raw.data, raw.headers)
+        if failure is not None:
+            raise failure
         return raw
 
     async def serve(
@@ -157,9 +211,14 @@ class Bus:
         *,
         queue: str | None = "q",
         concurrency: int = 16,
+        backlog: int | None = None,
         observer: ServeObserver | None = None,
     ) -> Subscription:
-        """Answer requests on a contract's subject with ``handler``; used by ``ServiceRunner``."""
+        """Answer requests on a contract's subject with ``handler``; used by ``ServiceRunner``.
+
+        At most ``concurrency`` handlers run; at most ``backlog`` requests (default: as many)
+        wait for a slot; the rest are declined so that another instance takes them.
+        """
         if contract.kind is not ContractKind.REQUEST or contract.reply is None:
             raise BusError(f"{contract.subject} is a {contract.kind.value}, not a request/reply subject")
         reply_model = contract.reply
@@ -174,6 +233,8 @@ class Bus:
                 try:
                     if len(message.data) > self.max_payload:
                         raise PayloadTooLarge.over_limit("request", len(message.data), self.max_payload)
+                    if context.deadline is None and DEADLINE_HEADER in message.headers:
+                        parse_deadline(message.headers[DEADLINE_HEADER])  # raises BadRequest naming it
                     if context.expired:
                         raise DeadlineExceeded(f"the caller's deadline passed before {contract.subject} was handled")
                     request = decode(contract.request, message.data)
@@ -200,7 +261,13 @@ class Bus:
                 finally:
                     reset_current(token)
 
-        return await self.transport.subscribe(contract.subject, on_message, queue=queue, concurrency=concurrency)
+        return await self.transport.subscribe(
+            contract.subject,
+            on_message,
+            queue=queue,
+            concurrency=concurrency,
+            backlog=concurrency if backlog is None else backlog,
+        )
 
     async def serve_raw(self, subject: str, handler: RawHandler) -> Subscription:
         """Subscribe a bytes-level handler (ADR-32 discovery replies)."""
@@ -295,9 +362,17 @@ class Bus:
 class InMemoryBus(Bus):
     """Everything in one process, with the wire semantics of NATS."""
 
-    def __init__(self, *, max_payload: int = DEFAULT_MAX_PAYLOAD, default_timeout: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        *,
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+        default_timeout: float = DEFAULT_TIMEOUT_S,
+        liveness: Liveness | None = None,
+    ) -> None:
         super().__init__(
-            InMemoryTransport(max_payload=max_payload), max_payload=max_payload, default_timeout=default_timeout
+            InMemoryTransport(max_payload=max_payload, liveness=liveness),
+            max_payload=max_payload,
+            default_timeout=default_timeout,
         )
 
 
@@ -314,6 +389,7 @@ class NatsBus(Bus):
         *,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         default_timeout: float = DEFAULT_TIMEOUT_S,
+        liveness: Liveness | None = None,
     ) -> NatsBus:
-        transport = await NatsTransport.connect(url, options)
+        transport = await NatsTransport.connect(url, options, liveness=liveness)
         return cls(transport, max_payload=max_payload, default_timeout=default_timeout)

@@ -17,6 +17,7 @@ from prompt_alchemy.errors import (
     InternalError,
     NoResponders,
     RequestTimeout,
+    ResponderLost,
     ServiceError,
     Unavailable,
 )
@@ -26,7 +27,7 @@ __all__ = ["UNREACHABLE", "as_service_error", "is_unreachable", "service_of_subj
 
 log = logging.getLogger(__name__)
 
-UNREACHABLE: tuple[type[Exception], ...] = (NoResponders, RequestTimeout, BusClosed, Unavailable)
+UNREACHABLE: tuple[type[Exception], ...] = (NoResponders, RequestTimeout, ResponderLost, BusClosed, Unavailable)
 """Failures that mean "the service is not there or not answering", as opposed to "it said no"."""
 
 
@@ -59,6 +60,13 @@ def as_service_error(error: BaseException, *, doing: str | None = None) -> Servi
         return DeadlineExceeded(
             f"the {service} service did not answer in time{during}",
             details={"service": service, "subject": error.subject},
+        )
+    if isinstance(error, ResponderLost):
+        service = service_of_subject(error.subject)
+        return Unavailable(
+            f"responder lost: the {service} instance handling the request stopped answering{during}; "
+            "it was not resent because that is not safe for this request",
+            details={"service": service, "subject": error.subject, "reason": "responder_lost"},
         )
     if isinstance(error, BusClosed):
         return Unavailable(f"the message bus is closed or its server is unreachable{during}")

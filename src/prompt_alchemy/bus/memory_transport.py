@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Mapping
 
 from prompt_alchemy.bus.dispatch import Dispatcher
+from prompt_alchemy.bus.liveness import LIVENESS_HEADER, Heartbeats, Liveness, PendingReplies
 from prompt_alchemy.bus.transport import DEFAULT_MAX_PAYLOAD, RawHandler, RawMessage
 from prompt_alchemy.errors import BusClosed, BusError, NoResponders, PayloadTooLarge, RequestTimeout
 from prompt_alchemy.schemas.subjects import is_valid_pattern, is_valid_subject, matches
@@ -25,15 +26,24 @@ _INBOX_PREFIX = "_INBOX."
 
 class _MemorySubscription:
     def __init__(
-        self, transport: InMemoryTransport, subject: str, handler: RawHandler, queue: str | None, concurrency: int
+        self,
+        transport: InMemoryTransport,
+        subject: str,
+        handler: RawHandler,
+        queue: str | None,
+        concurrency: int,
+        backlog: int | None,
     ) -> None:
         self.subject = subject
         self.queue = queue
         self._transport = transport
         self._pending: asyncio.Queue[RawMessage | None] = asyncio.Queue()
-        self._dispatcher = Dispatcher(handler, concurrency)
+        signal = transport.signal if backlog is not None else None
+        self._dispatcher = Dispatcher(handler, concurrency, backlog=backlog, signal=signal)
         self._reader = asyncio.get_running_loop().create_task(self._read(), name=f"memory-sub:{subject}")
         self.active = True
+        if self._dispatcher.serves_requests:
+            transport.heartbeats.register(self._dispatcher)
 
     def deliver(self, message: RawMessage) -> None:
         # Nothing queued and a free slot: start the handler now instead of waking the reader first.
@@ -48,21 +58,27 @@ class _MemorySubscription:
                 return
             await self._dispatcher.dispatch(message)
 
-    async def unsubscribe(self) -> None:
+    async def stop_intake(self) -> None:
         if not self.active:
             return
         self.active = False
         self._transport._remove(self)
-        self._pending.put_nowait(None)  # everything queued before it is still handled
+        self._pending.put_nowait(None)  # everything delivered before it is still offered
         await self._reader
-        await self._dispatcher.wait_idle()
+        self._dispatcher.stop_intake()
 
-    async def kill(self) -> None:
+    async def unsubscribe(self) -> None:
+        await self.stop_intake()
+        await self._dispatcher.wait_idle()
+        self._transport.heartbeats.unregister(self._dispatcher)
+
+    async def abort(self) -> None:
         self.active = False
         self._transport._remove(self)
         self._reader.cancel()
         await asyncio.gather(self._reader, return_exceptions=True)
         await self._dispatcher.cancel()
+        self._transport.heartbeats.unregister(self._dispatcher)
 
 
 def _expire(future: asyncio.Future[RawMessage], subject: str, timeout: float) -> None:
@@ -71,14 +87,28 @@ def _expire(future: asyncio.Future[RawMessage], subject: str, timeout: float) ->
 
 
 class InMemoryTransport:
-    def __init__(self, *, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
+    def __init__(self, *, max_payload: int = DEFAULT_MAX_PAYLOAD, liveness: Liveness | None = None) -> None:
         self.max_payload = max_payload
+        self.liveness = liveness or Liveness()
+        self.heartbeats = Heartbeats(self.liveness, self.signal)
         self._subscriptions: list[_MemorySubscription] = []
         self._routes: dict[str, list[_MemorySubscription]] = {}
-        self._inboxes: dict[str, asyncio.Future[RawMessage]] = {}
+        self._replies: PendingReplies[RawMessage] = PendingReplies(self.liveness)
         self._inbox_ids = itertools.count()
         self._inbox_root = _INBOX_PREFIX + secrets.token_hex(8) + "."
         self._closed = False
+
+    @property
+    def subscription_count(self) -> int:
+        return len(self._subscriptions)
+
+    @property
+    def replies(self) -> PendingReplies[RawMessage]:
+        return self._replies
+
+    @property
+    def pending_requests(self) -> int:
+        return len(self._replies)
 
     @property
     def is_closed(self) -> bool:
@@ -116,10 +146,8 @@ class InMemoryTransport:
             raise BusError(f"invalid subject {subject!r}", subject=subject)
         self._check_size(subject, data)
         message = RawMessage(subject=subject, data=data, headers=dict(headers or {}), reply=reply)
-        inbox = self._inboxes.get(subject)
-        if inbox is not None:
-            if not inbox.done():
-                inbox.set_result(message)
+        if subject.startswith(self._inbox_root):
+            self._replies.deliver(subject[len(self._inbox_root) :], message.headers, message)
             return
         groups: dict[str, list[_MemorySubscription]] = {}
         for subscription in self._interest(subject):
@@ -138,26 +166,35 @@ class InMemoryTransport:
             raise BusError(f"invalid subject {subject!r}", subject=subject)
         if not self._interest(subject):
             raise NoResponders(f"no responders on {subject}", subject=subject)
-        inbox = f"{self._inbox_root}{next(self._inbox_ids)}"
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[RawMessage] = loop.create_future()
-        self._inboxes[inbox] = future
+        token = str(next(self._inbox_ids))
+        future = self._replies.add(token, subject)
         # A plain timer on the future: cheaper than an asyncio.timeout() scope on this hot path.
-        timer = loop.call_later(timeout, _expire, future, subject, timeout)
+        timer = asyncio.get_running_loop().call_later(timeout, _expire, future, subject, timeout)
         try:
-            await self.publish(subject, data, headers=headers, reply=inbox)
+            await self.publish(subject, data, headers=headers, reply=self._inbox_root + token)
             return await future
         finally:
             timer.cancel()
-            self._inboxes.pop(inbox, None)
+            self._replies.remove(token)
+
+    async def signal(self, reply: str, status: str) -> None:
+        """A liveness status on a reply subject (see ``bus.liveness``)."""
+        if not self._closed:
+            await self.publish(reply, b"", headers={LIVENESS_HEADER: status})
 
     async def subscribe(
-        self, subject: str, handler: RawHandler, *, queue: str | None = None, concurrency: int = 1
+        self,
+        subject: str,
+        handler: RawHandler,
+        *,
+        queue: str | None = None,
+        concurrency: int = 1,
+        backlog: int | None = None,
     ) -> _MemorySubscription:
         self._check_open()
         if not is_valid_pattern(subject):
             raise BusError(f"invalid subject pattern {subject!r}", subject=subject)
-        subscription = _MemorySubscription(self, subject, handler, queue or None, concurrency)
+        subscription = _MemorySubscription(self, subject, handler, queue or None, concurrency, backlog)
         self._subscriptions.append(subscription)
         self._routes.clear()
         return subscription
@@ -168,20 +205,20 @@ class InMemoryTransport:
     async def drain(self) -> None:
         if self._closed:
             return
-        for subscription in list(self._subscriptions):
-            await subscription.unsubscribe()
+        subscriptions = list(self._subscriptions)
+        for subscription in subscriptions:
+            await subscription.stop_intake()
+        await asyncio.gather(*(subscription.unsubscribe() for subscription in subscriptions))
         await self._close_inboxes()
 
     async def close(self) -> None:
         if self._closed:
             return
         for subscription in list(self._subscriptions):
-            await subscription.kill()
+            await subscription.abort()
         await self._close_inboxes()
 
     async def _close_inboxes(self) -> None:
         self._closed = True
-        for future in self._inboxes.values():
-            if not future.done():
-                future.set_exception(BusClosed("the in-memory bus closed while waiting for a reply"))
-        self._inboxes.clear()
+        await self.heartbeats.close()
+        self._replies.fail_all(lambda: BusClosed("the in-memory bus closed while waiting for a reply"))

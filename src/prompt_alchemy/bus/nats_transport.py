@@ -18,8 +18,9 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as NatsSubscription
 
 from prompt_alchemy.bus.dispatch import Dispatcher
+from prompt_alchemy.bus.liveness import LIVENESS_HEADER, Heartbeats, Liveness, PendingReplies
 from prompt_alchemy.bus.transport import RawHandler, RawMessage
-from prompt_alchemy.errors import BusClosed, BusError, NoResponders, PayloadTooLarge, RequestTimeout
+from prompt_alchemy.errors import BusClosed, BusError, NoResponders, PayloadTooLarge, RequestTimeout, ResponderLost
 from prompt_alchemy.schemas.subjects import is_valid_pattern, is_valid_subject
 
 __all__ = ["NatsOptions", "NatsTransport"]
@@ -58,28 +59,42 @@ class NatsOptions:
 
 
 class _NatsSubscription:
-    def __init__(self, subscription: NatsSubscription, dispatcher: Dispatcher, subject: str, queue: str | None):
+    def __init__(
+        self,
+        transport: NatsTransport,
+        subscription: NatsSubscription,
+        dispatcher: Dispatcher,
+        subject: str,
+        queue: str | None,
+    ) -> None:
         self.subject = subject
         self.queue = queue
+        self._transport = transport
         self._subscription = subscription
         self._dispatcher = dispatcher
         self._active = True
 
-    async def unsubscribe(self) -> None:
+    async def stop_intake(self) -> None:
         if not self._active:
             return
         self._active = False
-        try:
+        try:  # nats-py's drain: UNSUB, a round trip, then every message already delivered is offered
             await self._subscription.drain()  # type: ignore[no-untyped-call]
-        except (nats.errors.ConnectionClosedError, nats.errors.BadSubscriptionError):
-            pass
-        except nats.errors.ConnectionDrainingError:
-            pass
-        await self._dispatcher.wait_idle()
+        except nats.errors.Error as error:
+            log.debug("unsubscribing %s: %s", self.subject, error)
+        self._dispatcher.stop_intake()
 
-    async def kill(self) -> None:
+    async def unsubscribe(self) -> None:
+        await self.stop_intake()
+        await self._dispatcher.wait_idle()
+        self._transport._forget(self)
+
+    async def abort(self) -> None:
         self._active = False
+        with contextlib.suppress(nats.errors.Error):
+            await self._subscription.unsubscribe()
         await self._dispatcher.cancel()
+        self._transport._forget(self)
 
 
 def _error_logger(connected: asyncio.Event) -> Callable[[Exception], Awaitable[None]]:
@@ -91,19 +106,50 @@ def _error_logger(connected: asyncio.Event) -> Callable[[Exception], Awaitable[N
     return log_error
 
 
-def _disconnection_logger(client: NatsClient) -> Callable[[], Awaitable[None]]:
-    async def log_disconnected() -> None:
-        if not client.is_closed:  # nats-py calls this on a deliberate close too: not worth a warning then
+class _ConnectionState:
+    """When the connection was lost, for the liveness fence; and the log lines of it."""
+
+    def __init__(self) -> None:
+        self.client: NatsClient | None = None
+        self.lost_at: float | None = None
+
+    def offline_for(self) -> float:
+        return 0.0 if self.lost_at is None else asyncio.get_running_loop().time() - self.lost_at
+
+    async def disconnected(self) -> None:
+        if self.client is not None and not self.client.is_closed:  # not worth a warning on a deliberate close
+            self.lost_at = asyncio.get_running_loop().time()
             log.warning("nats: disconnected; reconnecting")
 
-    return log_disconnected
-
-
-async def _log_reconnected() -> None:
-    log.info("nats: reconnected")
+    async def reconnected(self) -> None:
+        self.lost_at = None
+        log.info("nats: reconnected")
 
 
 _NO_RESPONDERS_STATUS = "503"
+
+_NATS_FAILURES = (nats.errors.Error, TimeoutError)
+"""What nats-py raises; ``_bus_error`` turns each into our tree (``TimeoutError`` is our own reply timer)."""
+
+
+def _bus_error(
+    error: BaseException, doing: str, *, subject: str | None = None, size: int = 0, limit: int = 0
+) -> BusError | PayloadTooLarge:
+    """The one translation of nats-py failures, most specific first (as httpx's
+    ``map_httpcore_exceptions``); ``doing`` completes "cannot ...", e.g. "publish on <subject>"."""
+    if isinstance(error, nats.errors.NoRespondersError):
+        return NoResponders(f"no responders on {subject}", subject=subject)
+    if isinstance(error, nats.errors.MaxPayloadError):
+        return PayloadTooLarge.over_limit(f"message on {subject}", size, limit)
+    if isinstance(error, nats.errors.FlushTimeoutError):
+        return BusClosed("NATS did not confirm the subscriptions in time", subject=subject)
+    if isinstance(error, TimeoutError):  # nats-py's own TimeoutError derives from it too
+        return RequestTimeout(f"no reply on {subject} in time", subject=subject)
+    if isinstance(error, nats.errors.ConnectionClosedError | nats.errors.ConnectionDrainingError):
+        return BusClosed(f"NATS connection closed; cannot {doing}", subject=subject)
+    if isinstance(error, nats.errors.ConnectionReconnectingError | nats.errors.StaleConnectionError):
+        return BusClosed(f"NATS connection lost; cannot {doing}", subject=subject)
+    return BusError(f"NATS failed; cannot {doing}: {error or type(error).__name__}", subject=subject)
 
 
 def _expire(future: asyncio.Future[Msg]) -> None:
@@ -116,13 +162,13 @@ class _ReplyInbox:
 
     nats-py's own ``request`` does the same but draws a random token per call (a syscall) and
     wraps the wait in ``asyncio.wait_for``; a counter and a plain timer per request cost less,
-    and requests are the bus's hot path.
+    and requests are the bus's hot path. Liveness statuses arrive on the same inbox.
     """
 
-    def __init__(self, client: NatsClient) -> None:
+    def __init__(self, client: NatsClient, liveness: Liveness) -> None:
         self._client = client
         self._prefix = ""
-        self._pending: dict[str, asyncio.Future[Msg]] = {}
+        self.pending: PendingReplies[Msg] = PendingReplies(liveness)
         self._tokens = itertools.count()
         self._subscription: NatsSubscription | None = None
         self._opening = asyncio.Lock()
@@ -136,47 +182,67 @@ class _ReplyInbox:
         return self._prefix
 
     async def _on_reply(self, msg: Msg) -> None:
-        future = self._pending.pop(msg.subject[len(self._prefix) :], None)
-        if future is not None and not future.done():
-            future.set_result(msg)
+        self.pending.deliver(msg.subject[len(self._prefix) :], msg.headers, msg)
 
     async def request(self, subject: str, data: bytes, headers: dict[str, str] | None, timeout: float) -> Msg:
-        """The reply; TimeoutError after ``timeout``; NoRespondersError when the server says nobody listens."""
+        """The reply; TimeoutError after ``timeout``; NoRespondersError when the server says nobody listens;
+        ResponderLost when the responder holding it goes silent, declines or drops it."""
         prefix = self._prefix or await self._open()
         token = str(next(self._tokens))
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Msg] = loop.create_future()
-        self._pending[token] = future
-        timer = loop.call_later(timeout, _expire, future)
+        future = self.pending.add(token, subject)
+        timer = asyncio.get_running_loop().call_later(timeout, _expire, future)
         try:
             await self._client.publish(subject, data, reply=prefix + token, headers=headers)
             msg = await future
         finally:
             timer.cancel()
-            self._pending.pop(token, None)
+            self.pending.remove(token)
         if msg.headers and not msg.data and msg.headers.get("Status") == _NO_RESPONDERS_STATUS:
             raise nats.errors.NoRespondersError
         return msg
 
     def fail_pending(self) -> None:
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(nats.errors.ConnectionClosedError())
-        self._pending.clear()
+        self.pending.fail_all(nats.errors.ConnectionClosedError)
 
 
 class NatsTransport:
-    def __init__(self, client: NatsClient) -> None:
+    def __init__(self, client: NatsClient, *, liveness: Liveness | None = None, state: _ConnectionState | None = None):
         self.client = client
         self.max_payload = client.max_payload
+        self.liveness = liveness or Liveness()
+        self._state = state or _ConnectionState()
+        self._state.client = client
+        self.heartbeats = Heartbeats(self.liveness, self.signal, offline_for=self._state.offline_for)
         self._subscriptions: list[_NatsSubscription] = []
-        self._inbox = _ReplyInbox(client)
+        self._inbox = _ReplyInbox(client, self.liveness)
+
+    @property
+    def subscription_count(self) -> int:
+        """Subscriptions this transport holds (the reply inbox not counted)."""
+        return len(self._subscriptions)
+
+    @property
+    def replies(self) -> PendingReplies[Msg]:
+        return self._inbox.pending
+
+    @property
+    def pending_requests(self) -> int:
+        return len(self._inbox.pending)
+
+    def _forget(self, subscription: _NatsSubscription) -> None:
+        with contextlib.suppress(ValueError):
+            self._subscriptions.remove(subscription)
+        self.heartbeats.unregister(subscription._dispatcher)
 
     @classmethod
-    async def connect(cls, url: str | list[str], options: NatsOptions | None = None) -> NatsTransport:
+    async def connect(
+        cls, url: str | list[str], options: NatsOptions | None = None, *, liveness: Liveness | None = None
+    ) -> NatsTransport:
         options = options or NatsOptions()
         servers = [url] if isinstance(url, str) else url
         client = NatsClient()
+        state = _ConnectionState()
+        state.client = client
         connected = asyncio.Event()
         # nats-py counts the first connection against max_reconnect_attempts: bound it, then lift
         # the limit so an established connection survives a server restart.
@@ -185,8 +251,8 @@ class NatsTransport:
             await client.connect(
                 servers=servers,
                 error_cb=_error_logger(connected),
-                disconnected_cb=_disconnection_logger(client),
-                reconnected_cb=_log_reconnected,
+                disconnected_cb=state.disconnected,
+                reconnected_cb=state.reconnected,
                 **kwargs,
             )
         except (nats.errors.Error, OSError, TimeoutError) as error:
@@ -196,7 +262,7 @@ class NatsTransport:
             ) from error
         client.options["max_reconnect_attempts"] = options.max_reconnect_attempts
         connected.set()
-        return cls(client)
+        return cls(client, liveness=liveness, state=state)
 
     @property
     def is_closed(self) -> bool:
@@ -209,10 +275,10 @@ class NatsTransport:
             raise BusError(f"invalid subject {subject!r}", subject=subject)
         try:
             await self.client.publish(subject, data, reply=reply or "", headers=dict(headers) if headers else None)
-        except nats.errors.MaxPayloadError as error:
-            raise PayloadTooLarge.over_limit(f"message on {subject}", len(data), self.max_payload) from error
-        except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError) as error:
-            raise BusClosed(f"NATS connection closed; cannot publish on {subject}", subject=subject) from error
+        except _NATS_FAILURES as error:
+            raise _bus_error(
+                error, f"publish on {subject}", subject=subject, size=len(data), limit=self.max_payload
+            ) from error
 
     async def request(
         self, subject: str, data: bytes, *, headers: Mapping[str, str] | None, timeout: float
@@ -221,22 +287,33 @@ class NatsTransport:
             raise BusError(f"invalid subject {subject!r}", subject=subject)
         try:
             msg = await self._inbox.request(subject, data, dict(headers) if headers else None, timeout)
-        except nats.errors.NoRespondersError as error:
-            raise NoResponders(f"no responders on {subject}", subject=subject) from error
-        except TimeoutError as error:
+        except ResponderLost:
+            raise
+        except TimeoutError as error:  # our reply timer
             raise RequestTimeout(f"no reply on {subject} within {timeout:.3f}s", subject=subject) from error
-        except nats.errors.MaxPayloadError as error:
-            raise PayloadTooLarge.over_limit(f"message on {subject}", len(data), self.max_payload) from error
-        except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError) as error:
-            raise BusClosed(f"NATS connection closed; cannot request {subject}", subject=subject) from error
+        except _NATS_FAILURES as error:
+            raise _bus_error(
+                error, f"request {subject}", subject=subject, size=len(data), limit=self.max_payload
+            ) from error
         return RawMessage(subject=msg.subject, data=msg.data, headers=msg.headers or {}, reply=msg.reply or None)
 
+    async def signal(self, reply: str, status: str) -> None:
+        """A liveness status on a reply subject (see ``bus.liveness``)."""
+        await self.publish(reply, b"", headers={LIVENESS_HEADER: status})
+
     async def subscribe(
-        self, subject: str, handler: RawHandler, *, queue: str | None = None, concurrency: int = 1
+        self,
+        subject: str,
+        handler: RawHandler,
+        *,
+        queue: str | None = None,
+        concurrency: int = 1,
+        backlog: int | None = None,
     ) -> _NatsSubscription:
         if not is_valid_pattern(subject):
             raise BusError(f"invalid subject pattern {subject!r}", subject=subject)
-        dispatcher = Dispatcher(handler, concurrency)
+        signal = self.signal if backlog is not None else None
+        dispatcher = Dispatcher(handler, concurrency, backlog=backlog, signal=signal)
 
         async def on_message(msg: Msg) -> None:
             await dispatcher.dispatch(
@@ -245,36 +322,57 @@ class NatsTransport:
 
         try:
             subscription = await self.client.subscribe(subject, queue=queue or "", cb=on_message)
-        except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError) as error:
-            raise BusClosed(f"NATS connection closed; cannot subscribe to {subject}", subject=subject) from error
-        wrapped = _NatsSubscription(subscription, dispatcher, subject, queue or None)
+        except _NATS_FAILURES as error:
+            raise _bus_error(error, f"subscribe to {subject}", subject=subject) from error
+        wrapped = _NatsSubscription(self, subscription, dispatcher, subject, queue or None)
         self._subscriptions.append(wrapped)
+        if dispatcher.serves_requests:
+            self.heartbeats.register(dispatcher)
         return wrapped
 
     async def flush(self) -> None:
         try:
+            # nats-py 2.16 writes flush()'s PING straight to the socket, ahead of the commands still
+            # in its pending buffer (SUBs included), so its PONG proves nothing about them. Push the
+            # buffer out first; then the PONG means the server has every subscription.
+            await self.client._flush_pending(force_flush=True)
             await self.client.flush()
-        except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError) as error:
-            raise BusClosed("NATS connection closed; cannot flush") from error
-        except nats.errors.FlushTimeoutError as error:
-            raise BusClosed("NATS did not confirm the subscriptions in time") from error
+        except _NATS_FAILURES as error:
+            raise _bus_error(error, "flush") from error
 
     async def drain(self) -> None:
+        """Stop intake everywhere first, then let the running handlers finish together, then close.
+
+        If the connection is lost meanwhile, everything is still released and closed, then
+        ``BusClosed`` says so: what was in flight may not have been answered.
+        """
         if self.client.is_closed:
             return
-        for subscription in list(self._subscriptions):
-            await subscription.unsubscribe()
+        subscriptions = list(self._subscriptions)
+        for subscription in subscriptions:
+            await subscription.stop_intake()
+        await asyncio.gather(*(subscription.unsubscribe() for subscription in subscriptions))
         self._subscriptions.clear()
-        with contextlib.suppress(nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError):
+        await self.heartbeats.close()
+        lost: BaseException | None = None
+        try:
             await self.client.drain()
-        if not self.client.is_closed:
-            await self.client.close()
+        except (nats.errors.Error, OSError, TimeoutError) as error:
+            lost = error
+        with contextlib.suppress(nats.errors.Error, OSError):
+            if not self.client.is_closed:
+                await self.client.close()
         self._inbox.fail_pending()
+        if lost is not None or self._state.lost_at is not None:
+            reason = (str(lost) or type(lost).__name__) if lost is not None else "disconnected"
+            raise BusClosed(f"the NATS connection was lost during the drain ({reason})") from lost
 
     async def close(self) -> None:
         for subscription in list(self._subscriptions):
-            await subscription.kill()
+            await subscription.abort()
         self._subscriptions.clear()
-        if not self.client.is_closed:
-            await self.client.close()
+        await self.heartbeats.close()
+        with contextlib.suppress(nats.errors.Error, OSError):
+            if not self.client.is_closed:
+                await self.client.close()
         self._inbox.fail_pending()

@@ -9,6 +9,7 @@ bus therefore answers discovery exactly like NATS, and ``nats micro ls`` works o
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -69,6 +70,7 @@ class Endpoint:
     handler: RequestHandler[Any, Any]
     concurrency: int
     queue_group: str
+    backlog: int | None = None
     num_requests: int = 0
     num_errors: int = 0
     processing_time: int = 0
@@ -158,12 +160,16 @@ class ServiceRunner:
         handler: RequestHandler[ReqT, RepT],
         *,
         concurrency: int | None = None,
+        backlog: int | None = None,
     ) -> None:
+        """``backlog``: requests that may wait for a slot here (default: ``concurrency``)."""
         if self.running:
             raise ConfigError("add endpoints before start()")
         if any(endpoint.contract.subject == contract.subject for endpoint in self._endpoints):
             raise ConfigError(f"{contract.subject} is served twice by {self.name}")
-        self._endpoints.append(Endpoint(contract, handler, concurrency or self.default_concurrency, self.queue_group))
+        self._endpoints.append(
+            Endpoint(contract, handler, concurrency or self.default_concurrency, self.queue_group, backlog)
+        )
 
     def _add_health_endpoint(self) -> None:
         try:
@@ -202,6 +208,7 @@ class ServiceRunner:
                 endpoint.handler,
                 queue=endpoint.queue_group,
                 concurrency=endpoint.concurrency,
+                backlog=endpoint.backlog,
                 observer=endpoint.observe,
             )
         for verb, responder in (("PING", self._ping), ("INFO", self._info), ("STATS", self._stats)):
@@ -216,17 +223,41 @@ class ServiceRunner:
         log.info("service %s %s (%s) started with %d endpoints", self.name, self.version, self.id, len(self._endpoints))
 
     async def stop(self) -> None:
-        """Stop taking requests, finish the in-flight ones, then leave discovery."""
+        """Stop intake on every endpoint first, then wait for all in-flight handlers together.
+
+        Requests still waiting for a slot are declined, so their requesters resend them to
+        another instance at once. If the wait is cancelled (the shutdown timeout), what still
+        runs is aborted and its requesters are told, instead of left to wait.
+        """
         if not self.running:
             return
         self.running = False
+        subscriptions = [endpoint.subscription for endpoint in self._endpoints if endpoint.subscription is not None]
         for endpoint in self._endpoints:
-            if endpoint.subscription is not None:
-                await endpoint.subscription.unsubscribe()
-                endpoint.subscription = None
-        for subscription in self._discovery:
+            endpoint.subscription = None
+        for subscription in subscriptions:
+            await subscription.stop_intake()
+        try:
+            await asyncio.gather(*(subscription.unsubscribe() for subscription in subscriptions))
+        except asyncio.CancelledError:
+            await asyncio.gather(*(subscription.abort() for subscription in subscriptions), return_exceptions=True)
+            raise
+        finally:
+            await self._leave_discovery()
+
+    async def abort(self) -> None:
+        """Stop at once: running handlers are cancelled, their requesters told ``lost``."""
+        self.running = False
+        subscriptions = [endpoint.subscription for endpoint in self._endpoints if endpoint.subscription is not None]
+        for endpoint in self._endpoints:
+            endpoint.subscription = None
+        await asyncio.gather(*(subscription.abort() for subscription in subscriptions))
+        await self._leave_discovery()
+
+    async def _leave_discovery(self) -> None:
+        discovery, self._discovery = self._discovery, []
+        for subscription in discovery:
             await subscription.unsubscribe()
-        self._discovery.clear()
 
     def _responder(self, build: Callable[[], BaseModel]) -> Callable[[RawMessage], Awaitable[None]]:
         async def respond(message: RawMessage) -> None:

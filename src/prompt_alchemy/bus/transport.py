@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from prompt_alchemy.bus.liveness import Heartbeats, Liveness
 
 __all__ = ["DEFAULT_MAX_PAYLOAD", "RawHandler", "RawMessage", "Subscription", "Transport"]
 
@@ -30,12 +33,20 @@ class Subscription(Protocol):
     subject: str
     queue: str | None
 
+    async def stop_intake(self) -> None:
+        """Stop receiving; requests still waiting for a handler slot are declined (resent elsewhere)."""
+
     async def unsubscribe(self) -> None:
-        """Stop receiving; messages already delivered are handled to completion first."""
+        """``stop_intake``, then wait for the handlers already running."""
+
+    async def abort(self) -> None:
+        """Stop at once: running handlers are cancelled and their requesters told so."""
 
 
 class Transport(Protocol):
     max_payload: int
+    liveness: Liveness
+    heartbeats: Heartbeats
 
     @property
     def is_closed(self) -> bool: ...
@@ -47,15 +58,25 @@ class Transport(Protocol):
     async def request(
         self, subject: str, data: bytes, *, headers: Mapping[str, str] | None, timeout: float
     ) -> RawMessage:
-        """Raises NoResponders at once without a subscriber, RequestTimeout after ``timeout``."""
+        """Raises NoResponders at once without a subscriber, RequestTimeout after ``timeout``,
+        ResponderLost when the responder holding it goes silent, declines it or drops it."""
         ...
 
     async def subscribe(
-        self, subject: str, handler: RawHandler, *, queue: str | None = None, concurrency: int = 1
+        self,
+        subject: str,
+        handler: RawHandler,
+        *,
+        queue: str | None = None,
+        concurrency: int = 1,
+        backlog: int | None = None,
     ) -> Subscription:
         """Deliver matching messages to ``handler``, at most ``concurrency`` at a time.
 
-        With concurrency 1 messages are handled one after the other, in order.
+        Without ``backlog`` (events) delivery waits for a free slot; with concurrency 1 messages
+        are handled one after the other, in order. With a ``backlog`` (request endpoints) at most
+        that many requests wait for a slot, reported ``queued`` to their requesters; the rest are
+        declined at once.
         """
         ...
 

@@ -26,7 +26,9 @@ async def open_client(settings: Settings) -> AsyncIterator[Client]:
     """Embedded (every worker in-process) unless ``settings.nats_url`` names a cluster."""
     if settings.nats_url:
         options = nats_options(settings, long_running=False)
-        bus = await NatsBus.connect(settings.nats_url, options, default_timeout=settings.request_timeout)
+        bus = await NatsBus.connect(
+            settings.nats_url, options, default_timeout=settings.request_timeout, liveness=settings.liveness
+        )
         try:
             stream, publish = await open_feedback_stream(bus, settings)
             try:

@@ -34,7 +34,7 @@ class EmbeddedRuntime:
 
     def __init__(self, settings: Settings, *, bus: Bus | None = None, telemetry: Telemetry | None = None) -> None:
         self.settings = settings
-        self.bus: Bus = bus or InMemoryBus(default_timeout=settings.request_timeout)
+        self.bus: Bus = bus or InMemoryBus(default_timeout=settings.request_timeout, liveness=settings.liveness)
         self.telemetry = telemetry
         self._running: list[Running] = []
         self._stream: DurableStream | None = None

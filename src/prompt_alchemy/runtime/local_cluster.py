@@ -77,11 +77,15 @@ class LocalCluster:
     def processes(self) -> list[ChildProcess]:
         return [*self.front_doors.values(), *(process for group in self.workers.values() for process in group)]
 
-    async def start_worker(self, kind: ServiceType, *, timeout: float = START_TIMEOUT_S) -> ChildProcess:
-        """One more ``prompt-alchemy worker KIND`` process, returned once it serves."""
+    async def start_worker(
+        self, kind: ServiceType, *, timeout: float = START_TIMEOUT_S, env: Mapping[str, str] | None = None
+    ) -> ChildProcess:
+        """One more ``prompt-alchemy worker KIND`` process, returned once it serves (``env``: overrides)."""
         self._started += 1
         name = f"{kind.value}-{self._started}"
-        process = ChildProcess(name, ["worker", kind.value, "--metrics-port", "0"], env=self.env, log_dir=self.log_dir)
+        process = ChildProcess(
+            name, ["worker", kind.value, "--metrics-port", "0"], env={**self.env, **(env or {})}, log_dir=self.log_dir
+        )
         self.workers[kind].append(process)
         await process.start()
         await process.wait_for(_SERVING, timeout=timeout)

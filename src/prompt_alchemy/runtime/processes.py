@@ -160,6 +160,7 @@ async def _cluster_bus(settings: Settings, name: str) -> AsyncIterator[NatsBus]:
         settings.nats_url,
         nats_options(settings, name=f"prompt-alchemy-{name}"),
         default_timeout=settings.request_timeout,
+        liveness=settings.liveness,
     )
     try:
         yield bus

@@ -17,6 +17,7 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from prompt_alchemy.bus.liveness import Liveness
 from prompt_alchemy.errors import ConfigError
 
 __all__ = ["ENVIRONMENT_VARIABLES", "DeploymentMode", "ServiceType", "Settings", "default_data_dir"]
@@ -66,6 +67,8 @@ _ENV: dict[str, tuple[str, ...]] = {
     "max_body_bytes": ("MAX_BODY_BYTES",),
     "request_timeout": ("REQUEST_TIMEOUT",),
     "shutdown_timeout": ("SHUTDOWN_TIMEOUT",),
+    "liveness_window": ("LIVENESS_WINDOW",),
+    "resend_attempts": ("RESEND_ATTEMPTS",),
     "embedding_provider": ("EMBEDDING_PROVIDER",),
     "embedding_model": ("EMBEDDING_MODEL",),
     "engine_concurrency": ("ENGINE_CONCURRENCY",),
@@ -115,6 +118,13 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     request_timeout: float = Field(default=120.0, gt=0, le=3600)
     shutdown_timeout: float = Field(default=30.0, gt=0, le=3600)  # drain limit after SIGTERM/SIGINT
+    liveness_window: float = Field(default=3.0, ge=0.05, le=600)  # silence after which a responder is lost
+    resend_attempts: int = Field(default=3, ge=1, le=20)  # sends of a safe request whose responder is lost
+
+    @property
+    def liveness(self) -> Liveness:
+        return Liveness(window=self.liveness_window, max_attempts=self.resend_attempts)
+
     embedding_provider: str | None = None  # None: the offline WordLlama embedder
     embedding_model: str | None = None
     engine_concurrency: int = Field(default=32, ge=1, le=1024)

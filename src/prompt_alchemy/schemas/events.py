@@ -27,10 +27,13 @@ class ProgressKind(StrEnum):
 class GenerationProgress(Event):
     """One step of a generation, published on ``alchemy.v1.events.generation.<request_id>``.
 
-    ``seq`` counts from 0 per request so a listener can order and detect gaps.
+    ``seq`` counts from 0 per request and per ``attempt``, so a listener can order and detect gaps;
+    ``attempt`` is 2 or more when the request was resent to another engine replica after the one
+    running it was lost (its events start again from seq 0).
     """
 
     request_id: str
+    attempt: int = Field(default=1, ge=1, le=20)
     seq: int = Field(ge=0)
     kind: ProgressKind
     phase: Phase | None = None

@@ -102,6 +102,9 @@ class Contract(Generic[RequestT, ReplyT]):
     request: type[RequestT]
     reply: type[ReplyT] | None
     summary: str
+    retry_safe: bool = False
+    """A request whose responder is lost may be resent to another instance: doing it twice is
+    harmless (a read, or a write deduplicated by content or request id)."""
 
     @property
     def is_pattern(self) -> bool:
@@ -113,24 +116,33 @@ def subject(service: Service, method: str) -> str:
 
 
 def _request(
-    service: Service, method: str, req: type[RequestT], rep: type[ReplyT], summary: str
+    service: Service,
+    method: str,
+    req: type[RequestT],
+    rep: type[ReplyT],
+    summary: str,
+    *,
+    retry_safe: bool,
 ) -> Contract[RequestT, ReplyT]:
-    return Contract(subject(service, method), service, method, ContractKind.REQUEST, req, rep, summary)
+    return Contract(subject(service, method), service, method, ContractKind.REQUEST, req, rep, summary, retry_safe)
 
 
 def _health(service: Service) -> Contract[HealthRequest, HealthReply]:
-    return _request(service, "health", HealthRequest, HealthReply, f"Health of one {service.value} instance.")
+    return _request(
+        service, "health", HealthRequest, HealthReply, f"Health of one {service.value} instance.", retry_safe=True
+    )
 
 
 E, P, S, L = Service.ENGINE, Service.PROVIDERS, Service.STORAGE, Service.LEARNING
 
-# generation engine
+# generation engine (retry_safe: may a request whose responder was lost go to another instance?)
 ENGINE_GENERATE = _request(
     E,
     "generate",
     engine.GenerateRequest,
     engine.GenerateReply,
     "Run the phases for an idea and return ranked candidate prompts.",
+    retry_safe=True,  # its request id is fixed by the caller; stores dedupe by content
 )
 ENGINE_OPTIMIZE = _request(
     E,
@@ -138,12 +150,23 @@ ENGINE_OPTIMIZE = _request(
     engine.OptimizeRequest,
     engine.OptimizeReply,
     "Judge, critique and rewrite a prompt until a target score.",
+    retry_safe=False,  # each run stores a new chain of rewrites
 )
 ENGINE_BATCH = _request(
-    E, "batch", engine.BatchRequest, engine.BatchReply, "Generate for many inputs with bounded concurrency."
+    E,
+    "batch",
+    engine.BatchRequest,
+    engine.BatchReply,
+    "Generate for many inputs with bounded concurrency.",
+    retry_safe=False,  # long, and a second run would store every item again
 )
 ENGINE_SELECT = _request(
-    E, "select", engine.SelectRequest, engine.SelectReply, "LLM judge: score candidate prompts for a task."
+    E,
+    "select",
+    engine.SelectRequest,
+    engine.SelectReply,
+    "LLM judge: score candidate prompts for a task.",
+    retry_safe=True,
 )
 ENGINE_CAPABILITIES = _request(
     E,
@@ -151,6 +174,7 @@ ENGINE_CAPABILITIES = _request(
     engine.CapabilitiesRequest,
     engine.CapabilitiesReply,
     "Phases, personas, target families and providers the engine offers.",
+    retry_safe=True,
 )
 ENGINE_ANALYZE = _request(
     E,
@@ -167,10 +191,18 @@ PROVIDERS_LIST = _request(
     providers.ProvidersListRequest,
     providers.ProvidersListReply,
     "Every provider with availability, capabilities and models.",
+    retry_safe=True,
 )
-PROVIDERS_GET = _request(P, "get", providers.ProviderGetRequest, providers.ProviderInfo, "One provider.")
+PROVIDERS_GET = _request(
+    P, "get", providers.ProviderGetRequest, providers.ProviderInfo, "One provider.", retry_safe=True
+)
 PROVIDERS_TEST = _request(
-    P, "test", providers.ProviderTestRequest, providers.ProviderTestReply, "Make a real minimal call to a provider."
+    P,
+    "test",
+    providers.ProviderTestRequest,
+    providers.ProviderTestReply,
+    "Make a real minimal call to a provider.",
+    retry_safe=True,
 )
 PROVIDERS_COMPLETE = _request(
     P,
@@ -178,25 +210,49 @@ PROVIDERS_COMPLETE = _request(
     providers.CompletionRequest,
     providers.CompletionReply,
     "One chat completion with retries, circuit breaking and fallback.",
+    retry_safe=True,  # a completion has no side effect but its cost
 )
-PROVIDERS_EMBED = _request(P, "embed", providers.EmbedRequest, providers.EmbedReply, "Embeddings from a provider.")
+PROVIDERS_EMBED = _request(
+    P, "embed", providers.EmbedRequest, providers.EmbedReply, "Embeddings from a provider.", retry_safe=True
+)
 PROVIDERS_HEALTH = _health(P)
 # storage
 STORAGE_STORE = _request(
-    S, "store", storage.StoreRequest, storage.StoreReply, "Store a prompt (deduplicated by content)."
+    S,
+    "store",
+    storage.StoreRequest,
+    storage.StoreReply,
+    "Store a prompt (deduplicated by content).",
+    retry_safe=True,  # deduplicated by content
 )
-STORAGE_GET = _request(S, "get", storage.GetRequest, storage.GetReply, "One prompt, optionally with its history.")
-STORAGE_UPDATE = _request(S, "update", storage.UpdateRequest, storage.UpdateReply, "Edit a prompt or its aggregates.")
-STORAGE_DELETE = _request(S, "delete", storage.DeleteRequest, storage.DeleteReply, "Delete a prompt.")
-STORAGE_SEARCH = _request(S, "search", storage.SearchRequest, storage.SearchReply, "Semantic and filtered search.")
-STORAGE_LINEAGE = _request(S, "lineage", storage.LineageRequest, storage.LineageReply, "Ancestors and descendants.")
+STORAGE_GET = _request(
+    S, "get", storage.GetRequest, storage.GetReply, "One prompt, optionally with its history.", retry_safe=True
+)
+STORAGE_UPDATE = _request(
+    S, "update", storage.UpdateRequest, storage.UpdateReply, "Edit a prompt or its aggregates.", retry_safe=False
+)
+STORAGE_DELETE = _request(S, "delete", storage.DeleteRequest, storage.DeleteReply, "Delete a prompt.", retry_safe=False)
+STORAGE_SEARCH = _request(
+    S, "search", storage.SearchRequest, storage.SearchReply, "Semantic and filtered search.", retry_safe=True
+)
+STORAGE_LINEAGE = _request(
+    S, "lineage", storage.LineageRequest, storage.LineageReply, "Ancestors and descendants.", retry_safe=True
+)
 STORAGE_EMBEDDINGS = _request(
-    S, "embeddings", storage.EmbeddingsRequest, storage.EmbeddingsReply, "Embed texts (cached)."
+    S, "embeddings", storage.EmbeddingsRequest, storage.EmbeddingsReply, "Embed texts (cached).", retry_safe=True
 )
-STORAGE_EXPORT = _request(S, "export", storage.ExportRequest, storage.ExportReply, "One page of a JSON Lines export.")
-STORAGE_IMPORT = _request(S, "import", storage.ImportRequest, storage.ImportReply, "Import JSON Lines.")
-STORAGE_REEMBED = _request(S, "reembed", storage.ReembedRequest, storage.ReembedReply, "Move vectors to another model.")
-STORAGE_STATS = _request(S, "stats", storage.StorageStatsRequest, storage.StorageStats, "Counts and sizes.")
+STORAGE_EXPORT = _request(
+    S, "export", storage.ExportRequest, storage.ExportReply, "One page of a JSON Lines export.", retry_safe=True
+)
+STORAGE_IMPORT = _request(
+    S, "import", storage.ImportRequest, storage.ImportReply, "Import JSON Lines.", retry_safe=False
+)
+STORAGE_REEMBED = _request(
+    S, "reembed", storage.ReembedRequest, storage.ReembedReply, "Move vectors to another model.", retry_safe=False
+)
+STORAGE_STATS = _request(
+    S, "stats", storage.StorageStatsRequest, storage.StorageStats, "Counts and sizes.", retry_safe=True
+)
 STORAGE_HEALTH = _health(S)
 # learning
 LEARNING_FEEDBACK: Contract[learning.FeedbackEvent, learning.FeedbackAccepted] = Contract(
@@ -209,16 +265,26 @@ LEARNING_FEEDBACK: Contract[learning.FeedbackEvent, learning.FeedbackAccepted] =
     "A user's judgement of a prompt; persisted before it is acknowledged.",
 )
 LEARNING_UPDATE_WEIGHTS = _request(
-    L, "update_weights", learning.UpdateWeightsRequest, learning.Weights, "Recompute the ranking weights in full."
+    L,
+    "update_weights",
+    learning.UpdateWeightsRequest,
+    learning.Weights,
+    "Recompute the ranking weights in full.",
+    retry_safe=True,  # a full recomputation from the same facts
 )
-LEARNING_WEIGHTS = _request(L, "weights", learning.WeightsRequest, learning.Weights, "The current ranking weights.")
-LEARNING_STATS = _request(L, "stats", learning.LearningStatsRequest, learning.LearningStats, "Learning counters.")
+LEARNING_WEIGHTS = _request(
+    L, "weights", learning.WeightsRequest, learning.Weights, "The current ranking weights.", retry_safe=True
+)
+LEARNING_STATS = _request(
+    L, "stats", learning.LearningStatsRequest, learning.LearningStats, "Learning counters.", retry_safe=True
+)
 LEARNING_RECOMMENDATIONS = _request(
     L,
     "recommendations",
     learning.RecommendationsRequest,
     learning.RecommendationsReply,
     "Best stored prompts for an input: similarity x learned score.",
+    retry_safe=True,
 )
 LEARNING_HEALTH = _health(L)
 # events (reply None; the second type parameter repeats the event model)

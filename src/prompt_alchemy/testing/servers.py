@@ -132,6 +132,14 @@ class _Process(abc.ABC):
         """Start the server and return once it answers."""
 
 
+STALE_CLIENT_DETECTION = """\
+# A client that answers no PING for ~2-3 s (frozen, SIGSTOPped, cut off) is closed, which takes
+# it out of its queue groups: requests resent after a lost responder reach a live replica.
+ping_interval: "1s"
+ping_max: 2
+"""
+
+
 class NatsServer(_Process):
     """nats-server with JetStream on 127.0.0.1; ``restart()`` keeps the port and the store."""
 
@@ -146,9 +154,12 @@ class NatsServer(_Process):
         port_arg = str(self.port) if self.port else "-1"
         for stale in self.data_dir.glob("nats-server_*.ports"):
             stale.unlink()
+        config = self.data_dir / "nats.conf"
+        config.write_text(STALE_CLIENT_DETECTION)
         self._spawn(
             [
                 binary,
+                "-c", str(config),
                 "-a", "127.0.0.1",
                 "-p", port_arg,
                 "-js",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -204,7 +205,8 @@ async def test_in_progress_extends_ack_wait(stream: DurableStream) -> None:
     assert await consumer.fetch(1, timeout=0.5) == []
 
 
-async def test_term_parks_the_message_with_its_reason(stream: DurableStream) -> None:
+async def test_term_parks_the_message_with_its_reason(stream: DurableStream, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="prompt_alchemy.bus.streams")
     await stream.publish(subject_of(stream.spec), b'{"bad": true}', msg_id="poison", headers={"x-origin": "test"})
     await stream.publish(subject_of(stream.spec), b"fine", msg_id="ok")
     consumer = await stream.consumer("workers", ack_wait=30, max_deliver=5)
@@ -223,6 +225,9 @@ async def test_term_parks_the_message_with_its_reason(stream: DurableStream) -> 
     assert letter.subject == subject_of(stream.spec)
     assert letter.headers["x-origin"] == "test"
     assert (await stream.info()).dead_letters == 1
+    (warning,) = [record.getMessage() for record in caplog.records if "dead-lettered" in record.getMessage()]
+    assert "poison" in warning
+    assert "invalid FeedbackEvent: prompt_id: Field required" in warning
 
 
 async def test_a_nak_on_the_last_attempt_dead_letters(stream: DurableStream) -> None:

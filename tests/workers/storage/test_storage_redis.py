@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -74,7 +75,10 @@ async def test_a_lost_index_is_rebuilt(replicas: tuple[PromptMemory, PromptMemor
     assert (await first.search(SearchRequest(query="index me"))).hits[0].record.id == stored.id
 
 
-async def test_redis_down_is_unavailable_in_time_then_recovers(tmp_path: Path) -> None:
+async def test_redis_down_is_unavailable_in_time_then_recovers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="prompt_alchemy.workers.storage")
     server = RedisServer(tmp_path / "redis", appendonly=True).start()
     store = RedisPromptStore(server.url, prefix="resilience", socket_timeout=1.0, operation_timeout=3.0)
     memory = PromptMemory(store, WordLlamaEmbedder())
@@ -98,6 +102,9 @@ async def test_redis_down_is_unavailable_in_time_then_recovers(tmp_path: Path) -
         assert (await memory.search(SearchRequest(query="redis restart"))).hits[0].record.id == stored.id
         assert (await memory.store_prompt(StoreRequest(content="after the restart"))).created
         assert (await memory.health())["redis"].ok
+        warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+        assert sum("is unreachable" in line for line in warnings) == 1  # once while down, not per call
+        assert sum("is reachable again" in line for line in warnings) == 1
     finally:
         await memory.close()
         server.stop(remove_data=True)

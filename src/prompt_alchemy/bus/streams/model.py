@@ -203,14 +203,26 @@ class Delivery:
         if not self._claim():
             return
         if self.last_attempt:
-            await self._settler.dead_letter(self, f"{reason} (gave up after {self.attempt} deliveries)")
+            await self._dead_letter(f"{reason} (gave up after {self.attempt} deliveries)")
         else:
             await self._settler.nak(self, delay)
 
     async def term(self, reason: str) -> None:
         """Never redeliver: park the message in the dead-letter store with ``reason``."""
         if self._claim():
-            await self._settler.dead_letter(self, reason)
+            await self._dead_letter(reason)
+
+    async def _dead_letter(self, reason: str) -> None:
+        # An operator must hear of every event that will not be applied, with what to look for.
+        log.warning(
+            "dead-lettered event %s (%s, sequence %d, delivery %d): %s",
+            self.msg_id or "without id",
+            self.subject,
+            self.sequence,
+            self.attempt,
+            reason,
+        )
+        await self._settler.dead_letter(self, reason)
 
     async def in_progress(self) -> None:
         """Still working on it: restart the ack_wait timer (e.g. while a dependency is down)."""

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from prompt_alchemy.bus.codec import field_errors
+from prompt_alchemy.bus.context import DEADLINE_HEADER, parse_deadline
 from prompt_alchemy.errors import BadRequest, Unprocessable
 from prompt_alchemy.gateway.http.operations import Operation, QueryParam
 
@@ -27,9 +28,17 @@ _TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
 def trace_headers(request: web.Request) -> dict[str, str]:
-    """Carry the caller's W3C trace into the bus, so a request is one trace end to end."""
+    """Carry the caller's W3C trace and deadline into the bus: one trace, one deadline, end to end.
+
+    An ``Alchemy-Deadline`` that is not Unix time in milliseconds is a 400 naming the header.
+    """
     traceparent = request.headers.get("traceparent", "").strip().lower()
-    return {"traceparent": traceparent} if _TRACEPARENT.match(traceparent) else {}
+    headers = {"traceparent": traceparent} if _TRACEPARENT.match(traceparent) else {}
+    deadline = request.headers.get(DEADLINE_HEADER)
+    if deadline is not None:
+        parse_deadline(deadline)
+        headers[DEADLINE_HEADER] = deadline.strip()
+    return headers
 
 
 async def read_json_object(request: web.Request, *, optional: bool = False) -> dict[str, Any]:

@@ -77,7 +77,7 @@ class Generator:
             message = "request_id may not contain '.': it is the last token of the progress events subject"
             raise BadRequest(message, details={"errors": [{"field": "request_id", "message": message}]})
         request_id = request.request_id or new_request_id()
-        progress = ProgressReporter(self.bus, request_id)
+        progress = ProgressReporter(self.bus, request_id, attempt=context.attempt if context else 1)
         budget = Budget.from_context(context, self.settings.timeouts.deadline_margin_s, what=f"generation {request_id}")
         self.weights.refresh_if_stale()
         run = _GenerationRun(self, request, request_id, progress, budget)

@@ -25,9 +25,10 @@ log = logging.getLogger(__name__)
 class ProgressReporter:
     """Publishes the events of one request id, numbered from 0."""
 
-    def __init__(self, bus: Bus, request_id: str) -> None:
+    def __init__(self, bus: Bus, request_id: str, *, attempt: int = 1) -> None:
         self.bus = bus
         self.request_id = request_id
+        self.attempt = attempt  # the send of the request this run serves (a resend after failover: 2, ...)
         self.subject = schemas.generation_events_subject(request_id)
         self._seq = 0
         self._lock = asyncio.Lock()
@@ -50,6 +51,7 @@ class ProgressReporter:
         async with self._lock:
             event = GenerationProgress(
                 request_id=self.request_id,
+                attempt=self.attempt,
                 seq=self._seq,
                 kind=kind,
                 phase=phase,

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -85,6 +87,8 @@ from prompt_alchemy.workers.storage.redis_schema import (
 )
 from prompt_alchemy.workers.storage.vector_index import RankedHit, SearchAfter, similarity_key
 
+log = logging.getLogger(__name__)
+
 __all__ = ["RedisPromptStore"]
 
 _SCAN_BATCH = 200
@@ -125,6 +129,7 @@ class RedisPromptStore:
         self._socket_timeout = socket_timeout
         self._operation_timeout = operation_timeout
         self._client: aioredis.Redis | None = None
+        self._unreachable_since: float | None = None  # monotonic time Redis was first seen unreachable
         self._index: AsyncSearchIndex | None = None
         self._index_dimension: int | None = None
         self._index_lock = asyncio.Lock()
@@ -158,12 +163,26 @@ class RedisPromptStore:
             async with asyncio.timeout(self._operation_timeout if bounded else None):
                 yield
         except (redis_errors.ConnectionError, redis_errors.TimeoutError, TimeoutError, OSError) as error:
+            self._lost(error)
             raise Unavailable(f"Redis at {self._safe_url} is unreachable: {error}") from error
         except RedisVLError as error:
             cause = _root_cause(error)
             if isinstance(cause, redis_errors.ConnectionError | redis_errors.TimeoutError | OSError):
+                self._lost(cause)
                 raise Unavailable(f"Redis at {self._safe_url} is unreachable: {cause}") from error
             raise
+        if self._unreachable_since is not None:
+            down_for = time.monotonic() - self._unreachable_since
+            self._unreachable_since = None
+            log.warning("Redis at %s is reachable again (after %.1fs)", self._safe_url, down_for)
+
+    def _lost(self, error: BaseException) -> None:
+        """One warning when Redis becomes unreachable (and one when it is back, in ``_guard``)."""
+        if self._unreachable_since is None:
+            self._unreachable_since = time.monotonic()
+            log.warning(
+                "Redis at %s is unreachable: %s; answering 'unavailable' until it is back", self._safe_url, error
+            )
 
     @property
     def _safe_url(self) -> str:

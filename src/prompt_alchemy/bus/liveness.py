@@ -1,0 +1,262 @@
+"""Responder liveness: a requester learns within a bounded time that its responder is gone.
+
+NATS core request/reply has no acknowledgement: a responder that dies (SIGKILL, OOM), freezes
+(SIGSTOP, a blocked event loop) or loses its connection simply never answers, and the
+requester waits out its whole deadline. We keep NATS's own request/reply and add what HTTP has
+in ``102 Processing`` and JetStream has in ``AckProgress``: while a responder holds a request it
+sends header-only status messages on the request's reply subject.
+
+    Alchemy-Liveness: queued     held at a live responder, waiting for a handler slot
+    Alchemy-Liveness: running    its handler runs at a live responder
+    Alchemy-Liveness: declined   final: the responder will not start it (no slot and no room in
+                                 its backlog, or it is draining); the handler never ran
+    Alchemy-Liveness: lost       final: the handler was cancelled without a reply (abort, fence)
+
+``Heartbeats`` (responder side) sends ``queued``/``running`` for every request a transport holds,
+every ``interval``; a request shorter than that costs no extra message. ``PendingReplies``
+(requester side) fails a request with ``ResponderLost`` once nothing was heard for ``window``
+(3 s by default), with what it last knew: never started (``queued``: any request may be resent),
+started, or unknown. ``Bus.request`` then resends what is safe to resend.
+
+A responder that was frozen or cut off for long enough that its requesters gave up fences itself
+when it notices (the gap between two of its own ticks, or the time since its connection was
+lost): it cancels what it holds, so a replica that wakes up never answers twice nor keeps writing
+for a request someone else now serves. nats-server's own stale-connection detection
+(``ping_interval``/``ping_max``) takes such a replica out of its queue groups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from prompt_alchemy.errors import ConfigError, ResponderLost
+
+__all__ = [
+    "ATTEMPT_HEADER",
+    "DECLINED",
+    "LIVENESS_HEADER",
+    "LOST",
+    "QUEUED",
+    "RUNNING",
+    "Heartbeats",
+    "HeldRequests",
+    "Liveness",
+    "PendingReplies",
+]
+
+log = logging.getLogger(__name__)
+
+LIVENESS_HEADER = "Alchemy-Liveness"
+ATTEMPT_HEADER = "Alchemy-Attempt"  # 1 for the first send of a request, 2 for its first resend...
+QUEUED, RUNNING, DECLINED, LOST = "queued", "running", "declined", "lost"
+_INTERIM = frozenset({QUEUED, RUNNING})
+
+MessageT = TypeVar("MessageT")
+
+
+@dataclass(frozen=True, slots=True)
+class Liveness:
+    """How fast a lost responder is noticed, and how often a safe request is resent.
+
+    ``window``: silence after which a requester gives a responder up. Responders send a status
+    every ``window / 3`` and fence themselves after a stall of ``2 * window / 3``.
+    ``max_attempts``: sends of one request (the first included) when its responder is lost.
+    """
+
+    window: float = 3.0
+    max_attempts: int = 3
+
+    def __post_init__(self) -> None:
+        if not 0.05 <= self.window <= 600:
+            raise ConfigError(f"the liveness window must be between 0.05 and 600 seconds, not {self.window}")
+        if not 1 <= self.max_attempts <= 20:
+            raise ConfigError(f"max attempts must be between 1 and 20, not {self.max_attempts}")
+
+    @property
+    def interval(self) -> float:
+        return self.window / 3
+
+    @property
+    def fence_after(self) -> float:
+        return self.window * 2 / 3
+
+
+# -- requester side ----------------------------------------------------------------------------
+class _Pending(Generic[MessageT]):
+    __slots__ = ("future", "heard", "state", "subject")
+
+    def __init__(self, future: asyncio.Future[MessageT], subject: str, now: float) -> None:
+        self.future = future
+        self.subject = subject
+        self.heard = now
+        self.state: str | None = None
+
+
+class PendingReplies(Generic[MessageT]):
+    """The replies a transport waits for, by inbox token, with the liveness of each responder."""
+
+    def __init__(self, liveness: Liveness) -> None:
+        self.liveness = liveness
+        self._pending: dict[str, _Pending[MessageT]] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._last_sweep = 0.0
+        self.declined = 0  # requests their responder declined (counters for tests and metrics)
+        self.lost = 0  # requests whose responder went silent or dropped them
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(self, token: str, subject: str) -> asyncio.Future[MessageT]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[MessageT] = loop.create_future()
+        self._pending[token] = _Pending(future, subject, loop.time())
+        if self._sweeper is None:
+            self._arm(loop)
+        return future
+
+    def remove(self, token: str) -> None:
+        self._pending.pop(token, None)
+
+    def deliver(self, token: str, headers: Mapping[str, str] | None, message: MessageT) -> None:
+        """A message arrived on a reply subject: the reply itself, or a liveness status."""
+        pending = self._pending.get(token)
+        if pending is None or pending.future.done():
+            return  # a reply to a request given up (a woken replica, a late duplicate): dropped
+        status = headers.get(LIVENESS_HEADER) if headers else None
+        if status is None:
+            pending.future.set_result(message)
+        elif status in _INTERIM:
+            pending.heard = pending.future.get_loop().time()
+            pending.state = status
+        else:
+            started = status == LOST
+            if status == DECLINED:
+                self.declined += 1
+            else:
+                self.lost += 1
+            pending.future.set_exception(
+                ResponderLost.of(pending.subject, started=started, declined=status == DECLINED)
+            )
+
+    def fail_all(self, error: Callable[[], BaseException]) -> None:
+        for pending in self._pending.values():
+            if not pending.future.done():
+                pending.future.set_exception(error())
+        self._pending.clear()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._last_sweep = loop.time()
+        self._sweeper = loop.call_later(self.liveness.interval / 2, self._sweep, loop)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        stalled = now - self._last_sweep > self.liveness.window
+        for pending in self._pending.values():
+            if stalled:
+                # Our own loop stood still: the silence says nothing about the responders, and
+                # their statuses are still waiting in our socket. Count from now.
+                pending.heard = now
+            elif now - pending.heard > self.liveness.window and not pending.future.done():
+                started = None if pending.state is None else pending.state == RUNNING
+                self.lost += 1
+                pending.future.set_exception(
+                    ResponderLost.of(pending.subject, started=started, silent_for=now - pending.heard)
+                )
+        self._sweeper = None
+        if self._pending:
+            self._last_sweep = now
+            self._sweeper = loop.call_later(self.liveness.interval / 2, self._sweep, loop)
+
+
+# -- responder side ----------------------------------------------------------------------------
+class HeldRequests(Protocol):
+    """What a dispatcher tells the heartbeat about the requests it holds."""
+
+    def held(self) -> Iterator[tuple[str, str]]:
+        """(reply subject, QUEUED or RUNNING) for every request with a reply subject."""
+        ...
+
+    async def abort(self) -> None:
+        """Cancel running handlers (their requesters are told ``lost``), decline queued ones."""
+        ...
+
+
+Signal = Callable[[str, str], Coroutine[Any, Any, None]]
+"""Send a liveness status (second argument) to a reply subject (first)."""
+
+
+class Heartbeats:
+    """One ticker per transport: statuses for every held request, and the self-fence."""
+
+    def __init__(self, liveness: Liveness, signal: Signal, *, offline_for: Callable[[], float] | None = None) -> None:
+        self.liveness = liveness
+        self._signal = signal
+        self._offline_for = offline_for or (lambda: 0.0)
+        self._holders: set[HeldRequests] = set()
+        self._ticker: asyncio.Task[None] | None = None
+        self.sent = 0  # statuses sent (an observable for tests and metrics)
+        self.fences = 0
+
+    def register(self, holder: HeldRequests) -> None:
+        self._holders.add(holder)
+        if self._ticker is None:
+            self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="bus-heartbeats")
+
+    def unregister(self, holder: HeldRequests) -> None:
+        self._holders.discard(holder)
+
+    async def close(self) -> None:
+        self._holders.clear()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            await asyncio.sleep(self.liveness.interval)
+            now = loop.time()
+            stall, offline = now - last, self._offline_for()
+            last = now
+            if stall > self.liveness.fence_after or offline > self.liveness.fence_after:
+                await self._fence(stall, offline)
+                continue
+            await self._send(list(self._held()))
+
+    def _held(self) -> Iterable[tuple[str, str]]:
+        for holder in list(self._holders):
+            yield from holder.held()
+
+    async def _send(self, statuses: list[tuple[str, str]]) -> None:
+        for reply, status in statuses:
+            try:
+                await self._signal(reply, status)
+            except Exception as error:  # the connection is down: the fence will act if it lasts
+                log.debug("heartbeat on %s not sent: %s", reply, error)
+                return
+            self.sent += 1
+
+    async def _fence(self, stall: float, offline: float) -> None:
+        held = sum(1 for _ in self._held())
+        if not held:
+            return
+        self.fences += 1
+        why = (
+            f"the event loop stood still for {stall:.1f}s"
+            if stall >= offline
+            else f"the bus was lost for {offline:.1f}s"
+        )
+        log.warning("%s: giving up %d held request(s), whose requesters have resent or failed them", why, held)
+        for holder in list(self._holders):
+            await holder.abort()

@@ -1,0 +1,283 @@
+"""Responder liveness and failover, on InMemoryBus and NatsBus alike.
+
+The liveness window here is short (0.6 s) so that the cases which wait for silence stay quick;
+``EVENTUALLY`` bounds each wait and is never a statement about speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from prompt_alchemy import schemas
+from prompt_alchemy.bus import Bus, InMemoryBus, NatsBus, RequestContext, ServiceRunner
+from prompt_alchemy.bus.failures import as_service_error
+from prompt_alchemy.bus.liveness import ATTEMPT_HEADER, Liveness
+from prompt_alchemy.errors import NoResponders, ResponderLost, Unavailable
+from prompt_alchemy.schemas.storage import DeleteReply, DeleteRequest, GetReply, GetRequest, PromptRecord
+from prompt_alchemy.testing.servers import NatsServer
+
+EVENTUALLY = 20.0
+LIVENESS = Liveness(window=0.6, max_attempts=3)
+
+BusFactory = Callable[[], Awaitable[Bus]]
+
+
+@pytest.fixture
+async def buses(bus_kind: str, request: pytest.FixtureRequest) -> AsyncIterator[BusFactory]:
+    """One shared in-memory bus, or a new NATS connection per call (a process each)."""
+    made: list[Bus] = []
+
+    async def make() -> Bus:
+        if bus_kind == "memory":
+            if not made:
+                made.append(InMemoryBus(liveness=LIVENESS))
+            return made[0]
+        server: NatsServer = request.getfixturevalue("nats_server")
+        bus = await NatsBus.connect(server.url, liveness=LIVENESS)
+        made.append(bus)
+        return bus
+
+    yield make
+    for bus in made:
+        await bus.close()
+
+
+def record(prompt_id: str) -> PromptRecord:
+    return PromptRecord(id=prompt_id, content=prompt_id, content_hash=hashlib.sha256(prompt_id.encode()).hexdigest())
+
+
+def attempt_of(context: RequestContext) -> int:
+    assert context.attempt == int(context.headers.get(ATTEMPT_HEADER, "1"))
+    return context.attempt
+
+
+async def serve(bus: Bus, handler, *, name: str = "storage", concurrency: int = 4, backlog: int | None = None):  # type: ignore[no-untyped-def]
+    runner = ServiceRunner(bus, name=name, version="1.0.0")
+    runner.add_endpoint(schemas.STORAGE_GET, handler, concurrency=concurrency, backlog=backlog)
+    await runner.start()
+    return runner
+
+
+async def eventually(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(EVENTUALLY):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.01)
+
+
+async def test_a_killed_responder_is_noticed_at_once_and_a_safe_request_goes_to_another_instance(
+    buses: BusFactory,
+) -> None:
+    client, first_bus, second_bus = await buses(), await buses(), await buses()
+    held = asyncio.Event()
+    seen: list[tuple[str, int]] = []
+
+    async def stuck(request: GetRequest, context: RequestContext) -> GetReply:
+        seen.append(("first", attempt_of(context)))
+        held.set()
+        await asyncio.Event().wait()  # holds the request until the instance is killed
+        raise AssertionError("unreachable")
+
+    async def answers(request: GetRequest, context: RequestContext) -> GetReply:
+        seen.append(("second", attempt_of(context)))
+        return GetReply(record=record(request.id))
+
+    first = await serve(first_bus, stuck)
+    pending = asyncio.create_task(client.request(schemas.STORAGE_GET, GetRequest(id="p1"), timeout=60))
+    async with asyncio.timeout(EVENTUALLY):
+        await held.wait()
+    await serve(second_bus, answers)
+    await first.abort()  # its handler is cancelled without a reply
+    async with asyncio.timeout(EVENTUALLY):
+        reply = await pending
+    assert reply.record.id == "p1"
+    assert seen == [("first", 1), ("second", 2)]
+
+
+async def test_an_unsafe_request_whose_responder_goes_silent_fails_at_once_as_responder_lost(
+    buses: BusFactory,
+) -> None:
+    client, server = await buses(), await buses()
+    calls = 0
+
+    async def silent(request: DeleteRequest, _context: RequestContext) -> DeleteReply:
+        nonlocal calls
+        calls += 1
+        await server.transport.heartbeats.close()  # the responder freezes: no status ever again
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    runner = ServiceRunner(server, name="storage", version="1.0.0")
+    runner.add_endpoint(schemas.STORAGE_DELETE, silent)
+    await runner.start()
+    async with asyncio.timeout(EVENTUALLY):  # the request's own timeout (120 s) is not what ends it
+        with pytest.raises(ResponderLost) as lost:
+            await client.request(schemas.STORAGE_DELETE, DeleteRequest(id="p1"), timeout=120)
+    assert calls == 1  # not resent: deleting twice is not safe
+    error = as_service_error(lost.value)
+    assert isinstance(error, Unavailable)
+    assert error.retriable
+    assert "responder lost" in error.message
+    await runner.abort()
+
+
+async def test_a_safe_request_whose_responder_goes_silent_is_resent(buses: BusFactory) -> None:
+    client, server = await buses(), await buses()
+    attempts: list[int] = []
+
+    async def silent_once(request: GetRequest, context: RequestContext) -> GetReply:
+        attempts.append(attempt_of(context))
+        if len(attempts) == 1:
+            await server.transport.heartbeats.close()  # the responder freezes
+            await asyncio.Event().wait()
+        return GetReply(record=record(request.id))
+
+    runner = await serve(server, silent_once)
+    async with asyncio.timeout(EVENTUALLY):
+        reply = await client.request(schemas.STORAGE_GET, GetRequest(id="p2"), timeout=120)
+    assert reply.record.id == "p2"
+    assert attempts == [1, 2]
+    await runner.abort()
+
+
+async def test_a_long_handler_is_never_mistaken_for_a_lost_one(buses: BusFactory) -> None:
+    client, server = await buses(), await buses()
+    release = asyncio.Event()
+    calls = 0
+
+    async def slow(request: GetRequest, _context: RequestContext) -> GetReply:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        return GetReply(record=record(request.id))
+
+    await serve(server, slow)
+    pending = asyncio.create_task(client.request(schemas.STORAGE_GET, GetRequest(id="p3"), timeout=120))
+    heartbeats = server.transport.heartbeats
+    # ten statuses span more than three liveness windows of silence-free waiting
+    await eventually(lambda: heartbeats.sent >= 10)
+    assert not pending.done()
+    release.set()
+    async with asyncio.timeout(EVENTUALLY):
+        assert (await pending).record.id == "p3"
+    assert calls == 1
+
+
+async def test_a_full_instance_declines_and_the_request_waits_its_turn(buses: BusFactory) -> None:
+    client, server = await buses(), await buses()
+    release = asyncio.Event()
+    attempts: list[int] = []
+
+    async def one_at_a_time(request: GetRequest, context: RequestContext) -> GetReply:
+        attempts.append(attempt_of(context))
+        if request.id == "first":
+            await release.wait()
+        return GetReply(record=record(request.id))
+
+    await serve(server, one_at_a_time, concurrency=1, backlog=0)
+    first = asyncio.create_task(client.request(schemas.STORAGE_GET, GetRequest(id="first"), timeout=60))
+    await eventually(lambda: len(attempts) == 1)
+    second = asyncio.create_task(client.request(schemas.STORAGE_GET, GetRequest(id="second"), timeout=60))
+    await eventually(lambda: client.transport.replies.declined >= 1)  # type: ignore[attr-defined]
+    release.set()
+    async with asyncio.timeout(EVENTUALLY):
+        assert (await first).record.id == "first"
+        assert (await second).record.id == "second"
+    # declined at least once before a slot was free, yet still its first attempt: a declined send
+    # never started the work (counting declines once pushed Alchemy-Attempt past its bound)
+    assert attempts == [1, 1]
+
+
+async def test_stop_declines_queued_requests_to_another_instance_and_finishes_running_ones(
+    buses: BusFactory,
+) -> None:
+    client, first_bus, second_bus = await buses(), await buses(), await buses()
+    release = asyncio.Event()
+    handled: list[str] = []
+
+    async def slow(request: GetRequest, _context: RequestContext) -> GetReply:
+        handled.append(f"first:{request.id}")
+        await release.wait()
+        return GetReply(record=record(request.id))
+
+    async def quick(request: GetRequest, _context: RequestContext) -> GetReply:
+        handled.append(f"second:{request.id}")
+        return GetReply(record=record(request.id))
+
+    first = await serve(first_bus, slow, concurrency=1, backlog=5)
+    requests = [
+        asyncio.create_task(client.request(schemas.STORAGE_GET, GetRequest(id=f"r{n}"), timeout=60)) for n in range(3)
+    ]
+    await eventually(lambda: len(handled) == 1)  # one runs, two wait in the first instance's backlog
+    await serve(second_bus, quick)
+    stopping = asyncio.create_task(first.stop())
+    await eventually(lambda: len(handled) == 3)  # the two queued went to the second instance
+    assert not stopping.done()  # the running one is still being finished
+    release.set()
+    async with asyncio.timeout(EVENTUALLY):
+        replies = await asyncio.gather(*requests)
+        await stopping
+    assert sorted(reply.record.id for reply in replies) == ["r0", "r1", "r2"]
+    assert sum(entry.startswith("first:") for entry in handled) == 1
+
+
+async def test_during_a_drain_no_endpoint_accepts_new_work(buses: BusFactory) -> None:
+    client, server = await buses(), await buses()
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_get(request: GetRequest, _context: RequestContext) -> GetReply:
+        started.set()
+        await release.wait()
+        return GetReply(record=record(request.id))
+
+    async def delete(request: DeleteRequest, _context: RequestContext) -> DeleteReply:
+        return DeleteReply(id=request.id, deleted=True)
+
+    runner = ServiceRunner(server, name="storage", version="1.0.0")
+    runner.add_endpoint(schemas.STORAGE_GET, slow_get)
+    runner.add_endpoint(schemas.STORAGE_DELETE, delete)
+    await runner.start()
+    in_flight = asyncio.create_task(client.request(schemas.STORAGE_GET, GetRequest(id="held"), timeout=60))
+    async with asyncio.timeout(EVENTUALLY):
+        await started.wait()
+    stopping = asyncio.create_task(runner.stop())
+
+    async def delete_refused() -> bool:
+        try:
+            await client.request(schemas.STORAGE_DELETE, DeleteRequest(id="x"), timeout=5)
+        except NoResponders:
+            return True
+        return False
+
+    async with asyncio.timeout(EVENTUALLY):
+        while True:
+            if await delete_refused():
+                break
+            await asyncio.sleep(0.01)
+    assert not in_flight.done()  # the GET handler is still draining while DELETE takes nothing
+    release.set()
+    async with asyncio.timeout(EVENTUALLY):
+        assert (await in_flight).record.id == "held"
+        await stopping
+
+
+async def test_subscribe_unsubscribe_cycles_release_every_subscription(buses: BusFactory) -> None:
+    bus = await buses()
+    transport = bus.transport
+    before = transport.subscription_count  # type: ignore[attr-defined]
+
+    async def ignore(_event: object, _context: RequestContext) -> None:
+        return None
+
+    for n in range(10_000):
+        subscription = await bus.subscribe(
+            schemas.EVENTS_GENERATION, ignore, subject=schemas.generation_events_subject(f"r{n}")
+        )
+        await subscription.unsubscribe()
+    assert transport.subscription_count == before  # type: ignore[attr-defined]
+    assert transport.pending_requests == 0  # type: ignore[attr-defined]
