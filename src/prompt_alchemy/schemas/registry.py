@@ -182,6 +182,7 @@ ENGINE_ANALYZE = _request(
     brief.AnalyzeRequest,
     brief.Brief,
     "What the engine understands of an idea: deliverable, audience, constraints, form, input and persona.",
+    retry_safe=True,  # a pure reading of the idea: asking twice is harmless
 )
 ENGINE_HEALTH = _health(E)
 # providers
