@@ -43,6 +43,10 @@ nats port="4222":
 redis port="6379":
     {{venv}}/python -m prompt_alchemy.testing redis --port {{port}} --data-dir data/redis
 
+# Run the idea evaluation set (../shared/eval/ideas-dev.jsonl, or FILE) through the offline engine; print the table
+eval file="":
+    {{venv}}/python -m prompt_alchemy.testing.idea_eval {{file}}
+
 # Every benchmark (under 10 minutes); tables go to bench/results/ (files starting with _ are shared code)
 bench: bench-deps
     for script in bench/[!_]*.py; do {{venv}}/python "$script"; done

@@ -93,6 +93,16 @@ async def test_every_operation_answers_as_documented(
     assert best in [hit["record"]["id"] for hit in found["hits"]]
     async with api.get(f"/api/v1/prompts/{best}") as response:
         assert (await check(response, 200))["record"]["content"] == generated.best.content
+    async with api.get(f"/api/v1/prompts/{best[:12]}") as response:  # a unique id prefix
+        assert (await check(response, 200))["record"]["id"] == best
+    async with api.post(
+        "/api/v1/prompts/analyze", json={"input": "sql for the top 10 customers, postgres"}
+    ) as response:
+        brief = await check(response, 200)
+    assert brief["persona"] == "code"
+    assert brief["audience"] is None
+    async with api.post("/api/v1/prompts/analyze", json={"input": ""}) as response:
+        assert "input" in (await check(response, 422))["message"]
     async with api.get(f"/api/v1/prompts/{best}/lineage", params={"direction": "ancestors"}) as response:
         ancestors = (await check(response, 200))["ancestors"]
     assert ancestors

@@ -196,6 +196,7 @@ def test_issue_routes_are_all_there() -> None:
     paths = openapi_document()["paths"]
     expected = {
         ("post", "/api/v1/prompts/generate"),
+        ("post", "/api/v1/prompts/analyze"),
         ("get", "/api/v1/prompts/search"),
         ("get", "/api/v1/prompts/{id}"),
         ("patch", "/api/v1/prompts/{id}"),

@@ -26,18 +26,19 @@ def _text(result: CallToolResult) -> str:
     return " ".join(block.text for block in result.content if isinstance(block, TextContent))
 
 
-async def test_nine_tools_with_the_contract_schemas(mcp_server: Any) -> None:
+async def test_ten_tools_with_the_contract_schemas(mcp_server: Any) -> None:
     async with Client(mcp_server) as client:
         listed = (await client.list_tools()).tools
     tools = {tool.name: tool for tool in listed}
     assert tuple(tools) == TOOL_NAMES
     generate = tools["generate_prompts"]
-    assert set(generate.input_schema["properties"]) == set(GenerateRequest.model_fields)
+    assert set(generate.input_schema["properties"]) == {*GenerateRequest.model_fields, "detail"}
     assert generate.input_schema["required"] == ["input"]
     assert generate.input_schema["additionalProperties"] is False
     assert generate.input_schema["properties"]["count"]["maximum"] == 10
     assert generate.output_schema is not None
-    assert {"prompts", "best"} <= set(generate.output_schema["properties"])
+    assert {"best", "others", "warnings", "reply"} <= set(generate.output_schema["properties"])
+    assert tools["analyze_idea"].input_schema["required"] == ["input"]
     feedback = tools["record_feedback"].input_schema["properties"]
     assert not {"source", "origin", "created_at"} & set(feedback)  # the server's to stamp
     assert {"prompt_id", "rating", "effectiveness", "helpful", "chosen_over", "comment", "session_id"} <= set(feedback)

@@ -14,7 +14,7 @@ from prompt_alchemy.schemas.storage import SearchRequest, StoreRequest
 from prompt_alchemy.schemas.subjects import is_valid_pattern, is_valid_subject, matches
 
 DESIGN_TABLE = {
-    Service.ENGINE: {"generate", "optimize", "batch", "select", "capabilities", "health"},
+    Service.ENGINE: {"generate", "optimize", "batch", "select", "capabilities", "analyze", "health"},
     Service.PROVIDERS: {"list", "get", "test", "complete", "embed", "health"},
     Service.STORAGE: {
         "store", "get", "update", "delete", "search", "embeddings", "export", "import", "stats", "health",

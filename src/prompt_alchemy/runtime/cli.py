@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from prompt_alchemy import __version__
 from prompt_alchemy.errors import AlchemyError, BusError, ConfigError, ServiceError
@@ -23,6 +23,7 @@ from prompt_alchemy.gateway.cli import register_commands
 from prompt_alchemy.redaction import mask_urls_in
 from prompt_alchemy.runtime.client import open_client
 from prompt_alchemy.runtime.logs import configure as configure_logging
+from prompt_alchemy.runtime.provider_view import providers_view
 from prompt_alchemy.runtime.settings import ServiceType, Settings
 from prompt_alchemy.schemas.documents import asyncapi_document, json_schema_document
 
@@ -54,8 +55,17 @@ def _feature_flags(parser: argparse.ArgumentParser, *names: str) -> None:
         )
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """Usage errors as the one documented ``error:`` line (exit 2), not a usage block; ``-h`` shows usage."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("prompt-alchemy").strip()
+        where = f" (prompt-alchemy {command} -h for help)" if command else " (prompt-alchemy -h for help)"
+        self.exit(EXIT_USAGE, f"error: {message}{where}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="prompt-alchemy",
         description="Turn a rough idea into production-ready LLM prompts (prima-materia -> solutio -> coagulatio).",
     )
@@ -137,7 +147,8 @@ def _print_schema(args: argparse.Namespace, _settings: Settings) -> int:
 
 
 def _show_config(_args: argparse.Namespace, settings: Settings) -> int:
-    print(json.dumps(settings.masked(), indent=2))
+    """Every effective setting, the providers' included; keys show as a count, never their value."""
+    print(json.dumps({**settings.masked(), "providers": providers_view()}, indent=2))
     return EXIT_OK
 
 
@@ -196,9 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_run_client_command(args, settings))
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
+    except BrokenPipeError:  # output piped into e.g. `head`, which read what it wanted: not a failure
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
-        return EXIT_FAILURE
+        return EXIT_OK
     except ConfigError as error:
         print(f"error: {mask_urls_in(str(error))}", file=sys.stderr)
         return EXIT_USAGE

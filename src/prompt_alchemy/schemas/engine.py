@@ -76,7 +76,9 @@ class GenerateRequest(Request):
     input: InputText
     phases: list[PhaseName] = Field(default_factory=lambda: list(Phase), min_length=1, max_length=3)
     count: int = Field(default=3, ge=1, le=10)
-    persona: Persona = Persona.GENERIC
+    # None: the engine chooses the persona from what the idea is about (``engine.analyze``), and
+    # every prompt of the reply names the persona actually used.
+    persona: Persona | None = None
     target_model: TargetModel | None = None
     # None: the engine's per-phase default (exploratory first phase, precise last). A value sent
     # here applies to every phase; phase_settings override it per phase. (Every field travels on the

@@ -50,6 +50,7 @@ class GenerationHints(Request):
 
     phase: Phase | None = None
     persona: Persona = Persona.GENERIC
+    persona_fixed: bool = False  # the engine chose ``persona`` (generic included): infer no other one
     target_family: TargetFamily = TargetFamily.GENERIC
     idea: Annotated[str, StringConstraints(max_length=MAX_PROMPT_CHARS)] | None = None
     task: Literal["generate", "judge", "optimize"] = "generate"

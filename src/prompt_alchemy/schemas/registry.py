@@ -14,13 +14,14 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from prompt_alchemy.errors import UnknownSubject
-from prompt_alchemy.schemas import engine, learning, providers, storage
+from prompt_alchemy.schemas import brief, engine, learning, providers, storage
 from prompt_alchemy.schemas.events import GenerationProgress
 from prompt_alchemy.schemas.health import HealthReply, HealthRequest
 from prompt_alchemy.schemas.subjects import matches
 
 __all__ = [
     "API_VERSION",
+    "ENGINE_ANALYZE",
     "ENGINE_BATCH",
     "ENGINE_CAPABILITIES",
     "ENGINE_GENERATE",
@@ -176,6 +177,14 @@ ENGINE_CAPABILITIES = _request(
     "Phases, personas, target families and providers the engine offers.",
     retry_safe=True,
 )
+ENGINE_ANALYZE = _request(
+    E,
+    "analyze",
+    brief.AnalyzeRequest,
+    brief.Brief,
+    "What the engine understands of an idea: deliverable, audience, constraints, form, input and persona.",
+    retry_safe=True,  # a pure reading of the idea: asking twice is harmless
+)
 ENGINE_HEALTH = _health(E)
 # providers
 PROVIDERS_LIST = _request(
@@ -309,7 +318,8 @@ EVENTS_WEIGHTS_UPDATED: Contract[learning.WeightsUpdated, learning.WeightsUpdate
 )
 
 _CONTRACTS: tuple[Contract[Any, Any], ...] = (
-    ENGINE_GENERATE, ENGINE_OPTIMIZE, ENGINE_BATCH, ENGINE_SELECT, ENGINE_CAPABILITIES, ENGINE_HEALTH,
+    ENGINE_GENERATE, ENGINE_OPTIMIZE, ENGINE_BATCH, ENGINE_SELECT, ENGINE_CAPABILITIES, ENGINE_ANALYZE,
+    ENGINE_HEALTH,
     PROVIDERS_LIST, PROVIDERS_GET, PROVIDERS_TEST, PROVIDERS_COMPLETE, PROVIDERS_EMBED, PROVIDERS_HEALTH,
     STORAGE_STORE, STORAGE_GET, STORAGE_UPDATE, STORAGE_AGGREGATES, STORAGE_DELETE, STORAGE_SEARCH, STORAGE_LINEAGE,
     STORAGE_EMBEDDINGS, STORAGE_EXPORT, STORAGE_IMPORT, STORAGE_REEMBED, STORAGE_STATS, STORAGE_HEALTH,

@@ -8,6 +8,7 @@ import pytest
 
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus, RequestContext, ServiceRunner
+from prompt_alchemy.schemas.brief import AnalyzeRequest, Brief
 from prompt_alchemy.schemas.common import Persona, Phase, PhaseSelection
 from prompt_alchemy.schemas.engine import GenerateReply, GenerateRequest
 from prompt_alchemy.schemas.events import GenerationProgress, ProgressKind
@@ -243,3 +244,31 @@ async def test_a_generated_request_id_is_returned_when_none_is_given(
     two = await generate(bus, GenerateRequest(input=IDEA, count=1, save=False))
     assert one.request_id
     assert one.request_id != two.request_id
+
+
+@pytest.mark.usefixtures("storage", "offline_providers")
+async def test_a_request_without_a_persona_gets_the_one_the_idea_is_about_and_the_reply_names_it(
+    bus: Bus, engine: EngineWorker
+) -> None:
+    idea = "limerick about a goat who eats the garden hose"
+    reply = await generate(bus, GenerateRequest(input=idea, count=2, save=False, use_history=False))
+    assert {prompt.persona for prompt in reply.prompts} == {Persona.WRITING}
+    assert reply.best is not None
+    assert "AABBA" in reply.best.content  # the writing persona's form rules, not a generic template
+    explicit = await generate(
+        bus, GenerateRequest(input=idea, count=1, persona=Persona.GENERIC, save=False, use_history=False)
+    )
+    assert {prompt.persona for prompt in explicit.prompts} == {Persona.GENERIC}
+    assert explicit.best is not None
+    assert explicit.best.content != reply.best.content
+
+
+@pytest.mark.usefixtures("storage", "offline_providers")
+async def test_the_engine_analyze_subject_answers_the_brief(bus: Bus, engine: EngineWorker) -> None:
+    brief = await bus.request(
+        schemas.ENGINE_ANALYZE, AnalyzeRequest(input="sql query for the 5 newest orders, mysql"), timeout=EVENTUALLY
+    )
+    assert isinstance(brief, Brief)
+    assert brief.persona is Persona.CODE
+    assert brief.form is not None
+    assert brief.form.name == "MySQL query"

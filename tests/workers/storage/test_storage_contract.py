@@ -125,6 +125,26 @@ async def test_unknown_ids_are_not_found(memory: PromptMemory) -> None:
 # -- update / history / delete ---------------------------------------------------------------
 
 
+async def test_a_unique_id_prefix_gets_its_prompt_and_an_ambiguous_one_says_so(memory: PromptMemory) -> None:
+    first = await memory.store_prompt(StoreRequest(content="first prompt"))
+    second = await memory.store_prompt(StoreRequest(content="second prompt"))
+    lines = (await memory.export(ExportRequest(include_embeddings=False))).lines
+    await memory.delete(DeleteRequest(id=first.id))
+    await memory.delete(DeleteRequest(id=second.id))
+    chosen = {first.id: "feedbeef" + "0" * 24, second.id: "feedbeef" + "1" * 24}
+    renamed = [next(line.replace(old, new) for old, new in chosen.items() if old in line) for line in lines]
+    assert (await memory.import_lines(ImportRequest(lines=renamed))).imported == 2
+    got = await memory.get(GetRequest(id="feedbeef0", include_history=True))
+    assert got.record.id == "feedbeef" + "0" * 24
+    assert got.record.content == "first prompt"
+    with pytest.raises(BadRequest, match="matches several prompts"):
+        await memory.get(GetRequest(id="feedbeef"))
+    with pytest.raises(NotFound):
+        await memory.get(GetRequest(id="fee"))  # too short to stand for an id
+    with pytest.raises(NotFound):
+        await memory.get(GetRequest(id="feedbeef2"))
+
+
 async def test_content_edit_keeps_the_old_version_in_history(memory: PromptMemory) -> None:
     stored = await memory.store_prompt(StoreRequest(content="Write a haiku about autumn leaves"))
     updated = await memory.update(UpdateRequest(id=stored.id, content="Write a sonnet about spring rain"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from prompt_alchemy.gateway.cli import (
+    analyze,
     batch,
     export_prompts,
     feedback,
@@ -23,10 +24,22 @@ from prompt_alchemy.gateway.cli import (
 
 __all__ = ["COMMANDS", "register_commands"]
 
-COMMANDS = (generate, search, get, optimize, batch, feedback, providers, health, export_prompts, import_prompts)
+COMMANDS = (
+    generate,
+    analyze,
+    search,
+    get,
+    optimize,
+    batch,
+    feedback,
+    providers,
+    health,
+    export_prompts,
+    import_prompts,
+)
 
 
 def register_commands(subparsers: Any) -> None:
-    """Add generate, search, get, optimize, batch, feedback, providers, health, export, import."""
+    """Add generate, analyze, search, get, optimize, batch, feedback, providers, health, export, import."""
     for command in COMMANDS:
         command.register(subparsers)

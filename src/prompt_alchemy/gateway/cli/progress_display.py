@@ -45,6 +45,8 @@ class ProgressDisplay:
         phase = f" {event.phase.value}" if event.phase is not None else ""
         chain = f" #{event.chain + 1}" if event.chain is not None and event.kind is ProgressKind.CANDIDATE else ""
         text = event.message or event.kind.value.replace("_", " ")
+        if event.phase is not None:  # "prima-materia: prima-materia chain 0 ..." says the phase once
+            text = text.removeprefix(event.phase.value).lstrip(" :") or event.kind.value.replace("_", " ")
         print(f"{mark}{phase}{chain}: {text}", file=self.stream, flush=True)
         self.shown += 1
 

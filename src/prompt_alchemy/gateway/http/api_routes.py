@@ -111,6 +111,13 @@ API_OPERATIONS: tuple[Operation, ...] = (
         "(GenerateReply) or `error` (ErrorBody) event.",
     ),
     Operation(
+        "POST", f"{API_PREFIX}/prompts/analyze", "analyzeIdea", registry.ENGINE_ANALYZE.summary, "prompts",
+        forward(registry.ENGINE_ANALYZE), request=registry.ENGINE_ANALYZE.request,
+        body=registry.ENGINE_ANALYZE.request, reply=registry.ENGINE_ANALYZE.reply,
+        description="The structured brief the phases work from: persona (and why), deliverable, the audience "
+        "only when the idea states one, typed constraints, form rules, the input with its `{{placeholder}}`.",
+    ),
+    Operation(
         "GET", f"{API_PREFIX}/prompts/search", "searchPrompts", registry.STORAGE_SEARCH.summary, "prompts",
         forward(registry.STORAGE_SEARCH), request=registry.STORAGE_SEARCH.request,
         reply=registry.STORAGE_SEARCH.reply,

@@ -1,4 +1,4 @@
-"""``create_server``: the MCP server of prompt-alchemy, nine tools on the bus.
+"""``create_server``: the MCP server of prompt-alchemy, ten tools on the bus.
 
 Each tool is one bus contract (or the durable feedback sink) with the contract's models as its
 input schema and structured output. ``generate_prompts`` forwards the engine's progress events
@@ -14,8 +14,8 @@ from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.tools import Tool
-from mcp_types import ToolAnnotations
-from pydantic import BaseModel
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
 
 from prompt_alchemy import __version__
 from prompt_alchemy.bus import Bus
@@ -23,20 +23,33 @@ from prompt_alchemy.gateway.feedback import FeedbackGate, FeedbackLimits, Feedba
 from prompt_alchemy.gateway.generation import generate_with_progress
 from prompt_alchemy.gateway.mcp.tools import model_tool
 from prompt_alchemy.gateway.model_views import model_without
+from prompt_alchemy.gateway.reply_summary import GenerateSummary, summarise, summary_text
 from prompt_alchemy.schemas import registry
 from prompt_alchemy.schemas.common import utc_now
-from prompt_alchemy.schemas.engine import GenerateReply, GenerateRequest
+from prompt_alchemy.schemas.engine import GenerateRequest
 from prompt_alchemy.schemas.events import GenerationProgress, ProgressKind
 from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent
 from prompt_alchemy.schemas.registry import Contract
 
-__all__ = ["TOOL_NAMES", "RecordFeedbackArguments", "create_server"]
+__all__ = ["TOOL_NAMES", "GenerateArguments", "RecordFeedbackArguments", "create_server"]
 
 RecordFeedbackArguments = model_without(FeedbackEvent, "source", "origin", "created_at", name="RecordFeedbackArguments")
 MCP_ORIGIN = "mcp"  # the door itself: its clients are one origin for learning's vote counting
 
+
+class GenerateArguments(GenerateRequest):
+    """``generate_prompts``: a generate request, and whether to return the full reply."""
+
+    detail: bool = Field(
+        default=False,
+        description="false (default): the best prompt in full and one line per other final candidate; "
+        "true: also the full reply (every phase, scores, features and lineage)",
+    )
+
+
 TOOL_NAMES = (
     "generate_prompts",
+    "analyze_idea",
     "search_prompts",
     "get_prompt",
     "optimize_prompt",
@@ -50,7 +63,8 @@ TOOL_NAMES = (
 INSTRUCTIONS = (
     "prompt-alchemy turns a rough idea into production-ready LLM prompts through three phases "
     "(prima-materia: raw extraction, solutio: natural flow, coagulatio: precision), ranks them and "
-    "remembers every prompt. Use generate_prompts for a new idea, search_prompts or get_recommendations "
+    "remembers every prompt. Use analyze_idea to see how an idea is read, generate_prompts for a new idea, "
+    "search_prompts or get_recommendations "
     "to reuse stored prompts, optimize_prompt to improve one, and record_feedback after using a prompt "
     "so the ranking learns."
 )
@@ -86,7 +100,7 @@ def create_server(
 
         return model_tool(name, description, contract.request, contract.reply, run, annotations=annotations)
 
-    async def generate(arguments: GenerateRequest, ctx: Context) -> GenerateReply:
+    async def generate(arguments: GenerateArguments, ctx: Context) -> CallToolResult:
         reported = 0
 
         async def on_progress(event: GenerationProgress) -> None:
@@ -94,8 +108,12 @@ def create_server(
             reported += 1
             await ctx.report_progress(reported, None, _progress_message(event))
 
-        return await generate_with_progress(
-            bus, arguments, on_progress, timeout=request_timeout_s, on_token=on_progress
+        request = GenerateRequest.model_validate(arguments.model_dump(exclude={"detail"}, exclude_unset=True))
+        reply = await generate_with_progress(bus, request, on_progress, timeout=request_timeout_s, on_token=on_progress)
+        summary = summarise(reply, detail=arguments.detail)
+        return CallToolResult(
+            content=[TextContent(type="text", text=summary_text(summary))],
+            structured_content=summary.model_dump(mode="json", exclude_none=True),
         )
 
     async def record(arguments: BaseModel, _ctx: Context) -> FeedbackAccepted:
@@ -107,11 +125,19 @@ def create_server(
         model_tool(
             "generate_prompts",
             "Turn an idea (`input`) into ranked prompts through the phases prima-materia, solutio and coagulatio; "
-            "returns every candidate with scores and lineage and names the `best`. Reports progress.",
-            GenerateRequest,
-            GenerateReply,
+            "returns the best prompt in full and one line per other final candidate (id, score, what sets it "
+            "apart); `detail: true` returns every candidate with scores and lineage. Reports progress.",
+            GenerateArguments,
+            GenerateSummary,
             generate,
             annotations=ToolAnnotations(title="Generate prompts", open_world_hint=True),
+        ),
+        forward(
+            "analyze_idea",
+            "What the engine reads in an idea (`input`) before generating: persona and why, deliverable, stated "
+            "audience, constraints, form rules, the input with its {{placeholder}}.",
+            registry.ENGINE_ANALYZE,
+            READ_ONLY,
         ),
         forward(
             "search_prompts",

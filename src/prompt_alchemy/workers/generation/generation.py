@@ -19,13 +19,15 @@ import uuid
 from prompt_alchemy.bus import Bus, RequestContext
 from prompt_alchemy.bus.failures import as_service_error
 from prompt_alchemy.errors import BadRequest, DeadlineExceeded, ProviderError, ServiceError
-from prompt_alchemy.schemas.common import MAX_PROMPT_CHARS, Phase, TargetFamily, Usage
+from prompt_alchemy.schemas.brief import AnalyzeRequest, Brief
+from prompt_alchemy.schemas.common import MAX_PROMPT_CHARS, Persona, Phase, TargetFamily, Usage
 from prompt_alchemy.schemas.engine import GenerateReply, GenerateRequest
 from prompt_alchemy.schemas.events import ProgressKind
 from prompt_alchemy.schemas.providers import ChatMessage, CompletionRequest, GenerationHints, TokenStream
+from prompt_alchemy.schemas.registry import ENGINE_ANALYZE
 from prompt_alchemy.schemas.storage import StoreRequest
 from prompt_alchemy.workers.generation.call_plan import PhaseCall, chain_temperature, resolve_phase_call
-from prompt_alchemy.workers.generation.candidate_ranking import JudgingCost, rank_candidates
+from prompt_alchemy.workers.generation.candidate_ranking import JudgingCost, apply_brief_coverage, rank_candidates
 from prompt_alchemy.workers.generation.candidates import (
     Candidate,
     best_of,
@@ -48,7 +50,12 @@ from prompt_alchemy.workers.generation.settings import EngineSettings
 from prompt_alchemy.workers.generation.storage_link import StorageLink
 from prompt_alchemy.workers.generation.weights import WeightsBook
 
-__all__ = ["Generator", "new_request_id"]
+__all__ = ["OFFLINE_WARNING", "Generator", "new_request_id"]
+
+OFFLINE_WARNING = (
+    "offline: these prompts come from the built-in offline provider (rules, no LLM); "
+    "set a provider API key (e.g. ANTHROPIC_API_KEY or OPENAI_API_KEY) for LLM-written prompts"
+)
 
 
 def new_request_id() -> str:
@@ -84,7 +91,7 @@ class Generator:
             data={
                 "phases": [phase.value for phase in request.phases],
                 "count": request.count,
-                "persona": request.persona.value,
+                "persona": request.persona.value if request.persona else None,
                 "target_model": request.target_model,
             },
         )
@@ -147,12 +154,15 @@ class _GenerationRun:
         self.warnings: list[str] = []
         self.history_used: list[str] = []
         self.judging = JudgingCost()
+        self.brief: Brief | None = None
         self.stage = "starting"
         self.current_phase: Phase | None = None
         self.started = time.perf_counter()
 
     # -- phases ----------------------------------------------------------------------------
     async def execute(self) -> GenerateReply:
+        self.stage = "analysing the idea"
+        await self._read_brief()
         request = self.request
         latest: dict[int, Candidate | None] = dict.fromkeys(range(request.count))
         for phase in request.phases:
@@ -167,6 +177,34 @@ class _GenerationRun:
             await self._save()
         self.stage = "answering"
         return self._reply(weights_version)
+
+    async def _read_brief(self) -> None:
+        """What the analyser reads in the idea: the persona a request leaves open, and the brief ranking checks.
+
+        Every phase, the ranking, the stored records and the reply then name the persona actually
+        used. If the analyser cannot answer, generation goes on (generic persona, no coverage check),
+        with a warning.
+        """
+        timeout = self.settings.timeouts.lookup_s
+        remaining = self.budget.remaining()
+        if remaining is not None:
+            timeout = max(0.0, min(timeout, remaining))
+        asked = self.request.persona
+        try:
+            brief = await self.generator.bus.request(
+                ENGINE_ANALYZE,
+                AnalyzeRequest(input=self.request.input, persona=asked or Persona.GENERIC),
+                timeout=timeout,
+            )
+        except ServiceError as error:
+            self.warnings.append(f"the idea analyser did not answer ({error.message}); the persona is generic")
+            brief = None
+        if brief is not None:
+            assert isinstance(brief, Brief)
+            self.brief = brief
+        if asked is None:
+            persona = brief.persona if brief is not None else Persona.GENERIC
+            self.request = self.request.model_copy(update={"persona": persona})
 
     async def _run_phase(
         self, phase: Phase, latest: dict[int, Candidate | None], *, final: bool
@@ -247,7 +285,7 @@ class _GenerationRun:
         request = self.request
         system = phase_system_prompt(
             phase=phase,
-            persona=request.persona,
+            persona=request.persona or Persona.GENERIC,
             target_family=self.family,
             target_model=request.target_model,
             final=final,
@@ -273,7 +311,8 @@ class _GenerationRun:
                 ),
                 hints=GenerationHints(
                     phase=phase,
-                    persona=request.persona,
+                    persona=request.persona or Persona.GENERIC,
+                    persona_fixed=True,
                     target_family=self.family,
                     idea=request.input,
                     task="generate",
@@ -325,6 +364,8 @@ class _GenerationRun:
             else:
                 self.warnings.append("the LLM judge is disabled on this engine; candidates are ranked without it")
         self.judging = await rank_candidates(self.candidates, self.request, weights, judge, self.budget)
+        if self.brief is not None:
+            apply_brief_coverage(self.candidates, self.brief)
         self.warnings.extend(self.judging.warnings)
         best = best_of(self.candidates)
         await self.progress.emit(
@@ -385,6 +426,9 @@ class _GenerationRun:
         warnings = list(dict.fromkeys([*self.warnings, *self.storage.warnings]))
         if self.request.save and any(candidate.stored_id is None for candidate in self.candidates):
             warnings.append("some prompts were not saved (saved=false); they are in this reply only")
+        offline = any(candidate.offline for candidate in self.candidates) or self.judging.offline
+        if offline:
+            warnings.append(OFFLINE_WARNING)
         return GenerateReply(
             request_id=self.request_id,
             input=self.request.input,
@@ -393,7 +437,7 @@ class _GenerationRun:
             selected=[public[id(candidate)] for candidate in selected(self.candidates, self.request.phase_selection)],
             history_used=self.history_used,
             weights_version=weights_version,
-            offline=any(candidate.offline for candidate in self.candidates) or self.judging.offline,
+            offline=offline,
             warnings=warnings,
             usage=sum((candidate.usage for candidate in self.candidates), Usage()) + self.judging.usage,
             cost_usd=sum(candidate.cost_usd for candidate in self.candidates) + self.judging.cost_usd,

@@ -1,4 +1,5 @@
-"""The providers worker on the bus: ``alchemy.v1.providers.{list,get,test,complete,embed,health}``.
+"""The providers worker on the bus: ``alchemy.v1.providers.{list,get,test,complete,embed,health}``,
+and ``alchemy.v1.engine.analyze`` (the idea analyser lives with the offline provider).
 
 Each handler passes the caller's remaining deadline to the registry, which clips per-attempt
 timeouts and backoff waits to it; an ``asyncio.timeout`` backstop turns anything still running
@@ -17,12 +18,14 @@ from pydantic import BaseModel
 from prompt_alchemy.bus import Bus, RequestContext, RequestHandler, ServiceRunner
 from prompt_alchemy.errors import DeadlineExceeded
 from prompt_alchemy.schemas import (
+    ENGINE_ANALYZE,
     PROVIDERS_COMPLETE,
     PROVIDERS_EMBED,
     PROVIDERS_GET,
     PROVIDERS_LIST,
     PROVIDERS_TEST,
 )
+from prompt_alchemy.schemas.brief import AnalyzeRequest, Brief
 from prompt_alchemy.schemas.providers import (
     CompletionReply,
     CompletionRequest,
@@ -35,6 +38,7 @@ from prompt_alchemy.schemas.providers import (
     ProviderTestReply,
     ProviderTestRequest,
 )
+from prompt_alchemy.workers.providers.offline.briefing import analyze_idea
 from prompt_alchemy.workers.providers.registry import ProviderRegistry
 from prompt_alchemy.workers.providers.token_events import TokenPublisher
 
@@ -100,5 +104,10 @@ def build_providers_service(bus: Bus, registry: ProviderRegistry, *, concurrency
     runner.add_endpoint(PROVIDERS_GET, _within_deadline(get_provider), concurrency=8)
     runner.add_endpoint(PROVIDERS_TEST, _within_deadline(probe_provider), concurrency=4)
     runner.add_endpoint(PROVIDERS_COMPLETE, _within_deadline(complete))
+
+    async def analyze(request: AnalyzeRequest, _remaining: float | None) -> Brief:
+        return analyze_idea(request)  # the analyser is the offline provider's: pure, instant, no vendor call
+
     runner.add_endpoint(PROVIDERS_EMBED, _within_deadline(embed))
+    runner.add_endpoint(ENGINE_ANALYZE, _within_deadline(analyze), concurrency=16)
     return runner

@@ -7,9 +7,11 @@ in integer microseconds) live here once.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from datetime import UTC, datetime
 
+from prompt_alchemy.errors import BadRequest, NotFound
 from prompt_alchemy.schemas.common import utc_now
 from prompt_alchemy.schemas.storage import (
     AggregatesRequest,
@@ -20,15 +22,18 @@ from prompt_alchemy.schemas.storage import (
 )
 
 __all__ = [
+    "MIN_ID_PREFIX",
     "PromptEdit",
     "apply_update",
     "content_hash",
     "edited_content",
     "from_micros",
+    "glob_escaped",
     "new_prompt_id",
     "new_record",
     "text_hash",
     "to_micros",
+    "unique_prefix_match",
 ]
 
 
@@ -123,3 +128,24 @@ def apply_update(
     if request.tags is not None:
         changes["tags"] = list(dict.fromkeys(request.tags))
     return record.model_copy(update=changes), previous
+
+
+def glob_escaped(text: str) -> str:
+    """``text`` with the glob characters of a Redis MATCH pattern escaped, to match it literally."""
+    return re.sub(r"([\\*?\[\]])", r"\\\1", text)
+
+
+MIN_ID_PREFIX = 4  # shorter prefixes would match too much to be what a person meant
+
+
+def unique_prefix_match(prefix: str, matches: list[str]) -> str:
+    """The one id ``prefix`` stands for; NotFound for none, BadRequest when it is ambiguous (both backends)."""
+    if len(prefix) < MIN_ID_PREFIX or not matches:
+        raise NotFound(f"no prompt with id {prefix!r}", details={"id": prefix})
+    if len(matches) > 1:
+        shown = ", ".join(sorted(matches)[:3])
+        raise BadRequest(
+            f"id prefix {prefix!r} matches several prompts ({shown}...); give more characters",
+            details={"id": prefix, "matches": sorted(matches)[:3]},
+        )
+    return matches[0]

@@ -63,12 +63,15 @@ from prompt_alchemy.workers.storage.backend import (
 from prompt_alchemy.workers.storage.cursor import MAX_DELIVERED, Cursor, query_fingerprint
 from prompt_alchemy.workers.storage.embedders import FloatVector
 from prompt_alchemy.workers.storage.records import (
+    MIN_ID_PREFIX,
     PromptEdit,
     apply_update,
     content_hash,
     edited_content,
+    glob_escaped,
     new_record,
     to_micros,
+    unique_prefix_match,
 )
 from prompt_alchemy.workers.storage.redis_schema import (
     RECORD_FIELDS,
@@ -346,9 +349,23 @@ class RedisPromptStore:
 
     async def get(self, request: GetRequest) -> GetReply:
         async with self._guard():
-            record = await self._record(request.id)
-            history = await self._history(request.id) if request.include_history else []
+            try:
+                record = await self._record(request.id)
+            except NotFound:  # a unique id prefix stands for its prompt
+                record = await self._record(unique_prefix_match(request.id, await self._ids_starting(request.id)))
+            history = await self._history(record.id) if request.include_history else []
             return GetReply(record=record, history=history)
+
+    async def _ids_starting(self, prefix: str) -> list[str]:
+        if len(prefix) < MIN_ID_PREFIX:
+            return []
+        pattern = self.keys.prompt(glob_escaped(prefix)) + "*"
+        found: list[str] = []
+        async for key in self.client.scan_iter(match=pattern, count=1000):
+            found.append(self.keys.prompt_id_of(key.decode() if isinstance(key, bytes) else key))
+            if len(found) > 2:
+                break
+        return found
 
     # -- writes --------------------------------------------------------------------------------
 

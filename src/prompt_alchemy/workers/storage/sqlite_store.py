@@ -52,7 +52,14 @@ from prompt_alchemy.workers.storage.backend import (
 )
 from prompt_alchemy.workers.storage.cursor import Cursor, query_fingerprint
 from prompt_alchemy.workers.storage.embedders import FloatVector
-from prompt_alchemy.workers.storage.records import PromptEdit, apply_update, content_hash, new_record, to_micros
+from prompt_alchemy.workers.storage.records import (
+    PromptEdit,
+    apply_update,
+    content_hash,
+    new_record,
+    to_micros,
+    unique_prefix_match,
+)
 from prompt_alchemy.workers.storage.sqlite_schema import (
     INSERT_PROMPT,
     INSERT_TAG,
@@ -249,8 +256,14 @@ class SqlitePromptStore:
         return await self._run(self._get_sync, request)
 
     def _get_sync(self, request: GetRequest) -> GetReply:
-        record = self._record(request.id)
-        history = self._history(request.id) if request.include_history else []
+        try:
+            record = self._record(request.id)
+        except NotFound:  # a unique id prefix stands for its prompt
+            rows = self._conn.execute(
+                "SELECT id FROM prompts WHERE substr(id, 1, ?) = ? LIMIT 3", (len(request.id), request.id)
+            )
+            record = self._record(unique_prefix_match(request.id, [row["id"] for row in rows]))
+        history = self._history(record.id) if request.include_history else []
         return GetReply(record=record, history=history)
 
     # -- writes --------------------------------------------------------------------------------

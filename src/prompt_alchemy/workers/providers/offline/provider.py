@@ -106,7 +106,7 @@ class OfflinePromptEngineer:
         if hints.task == "optimize":
             return rewrite(message, hints.idea, hints.persona, hints.target_family)
         source = hints.idea or message or next((m.content for m in request.messages), "")
-        brief = brief_from_text(source, hints.persona)
+        brief = brief_from_text(source, hints.persona, decided=hints.persona_fixed)
         phase = hints.phase or Phase.COAGULATIO
         variant = variant_for(request.temperature)
         refinements = emphasis_in(system)
