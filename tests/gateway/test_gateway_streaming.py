@@ -141,12 +141,12 @@ async def test_mcp_generate_sends_tokens_as_progress_notifications(stack: Stack)
         notes.append((value, message or ""))
 
     server = create_server(stack.gateway_bus, _no_feedback)
-    arguments = {"input": "a haiku about tides", "count": 1, "phases": ["prima-materia"]}
+    arguments = {"input": "a haiku about tides", "count": 1, "phases": ["prima-materia"], "detail": True}
     async with Client(server) as client:
         result = await client.call_tool("generate_prompts", arguments, progress_callback=on_progress)
     assert not result.is_error
     assert result.structured_content is not None
-    reply = GenerateReply.model_validate(result.structured_content)
+    reply = GenerateReply.model_validate(result.structured_content["reply"])
     assert [value for value, _ in notes] == list(range(1, len(notes) + 1))
     prefix = "token prima-materia chain 0: "
     streamed = "".join(message.removeprefix(prefix) for _, message in notes if message.startswith(prefix))
