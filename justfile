@@ -14,8 +14,19 @@ setup:
 test: lint typecheck compose-check pytest
 
 # Only the test suite; pass pytest arguments through, e.g. `just pytest tests/bus -x`
-pytest *args:
+pytest *args: browser-deps
     {{venv}}/pytest {{args}}
+
+# Debian's chromium for the web app's browser tests (Playwright drives it; its own browser download
+# is unreachable here): apt-get runs only when chromium is missing, so a ready machine needs no network
+browser-deps:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v chromium >/dev/null && exit 0
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+    command -v chromium
 
 # ruff lint + format check
 lint:
