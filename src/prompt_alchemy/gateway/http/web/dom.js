@@ -34,10 +34,12 @@ export function replace(element, ...children) {
   return append(element, children);
 }
 
-// A labelled control: the label wraps its input, so clicking it focuses the control and screen
-// readers announce the label.
+// A labelled control: the label names it by id (so its accessible name is the label alone, not
+// the options of a select) and clicking the label focuses it.
+let fields = 0;
 export function field(label, control, hint) {
-  return h("label", { class: "field" }, h("span", { class: "label" }, label), control,
+  if (!control.id) control.id = `field-${++fields}`;
+  return h("div", { class: "field" }, h("label", { class: "label", for: control.id }, label), control,
     hint ? h("small", { class: "hint" }, hint) : null);
 }
 

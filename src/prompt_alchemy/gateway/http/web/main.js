@@ -1,6 +1,6 @@
 // The shell: hash routing between the four pages, the API-key panel and readable error notices.
 import { apiKey, setApiKey } from "./api.js";
-import { h, replace } from "./dom.js";
+import { field, h, replace } from "./dom.js";
 import { renderGenerate } from "./generate.js";
 import { renderLibrary } from "./library.js";
 import { renderPrompt } from "./prompt.js";
@@ -31,7 +31,7 @@ function keyPanel(message) {
     h("h1", { id: "key-title" }, "API key"),
     message ? h("p", { class: "error", role: "alert", "data-testid": "auth-error" }, message) : null,
     h("p", {}, "This server asks for an API key. It is kept in this tab only (session storage) and sent as a bearer token."),
-    h("label", { class: "field" }, h("span", { class: "label" }, "API key"), input),
+    field("API key", input),
     h("div", { class: "actions" },
       h("button", { type: "submit" }, "Use this key"),
       h("button", { type: "button", class: "quiet", onclick: () => { setApiKey(""); input.value = ""; } }, "Forget key")));
@@ -73,7 +73,8 @@ function show() {
   replace(view);
   const result = PAGES[page](view, { args, params, showError, clearError });
   if (typeof result === "function") cleanup = result;
-  view.focus({ preventScroll: true });
+  // a page that focused its first control keeps it; otherwise the new page is where focus lands
+  if (!view.contains(document.activeElement)) view.focus({ preventScroll: true });
 }
 
 document.getElementById("key-button").addEventListener("click", () => {
