@@ -48,7 +48,9 @@ API_KEY = "web-app-test-key"
 OBSERVER = """
 window.__seen = {};
 window.__csp = [];
-document.addEventListener("securitypolicyviolation", (e) => window.__csp.push(e.violatedDirective + " " + e.blockedURI));
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`);
+});
 let batch = 0;
 const marks = {
   live: '[data-testid="live-candidate"]:not([data-state="waiting"])',
