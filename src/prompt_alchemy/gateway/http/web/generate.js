@@ -147,6 +147,7 @@ class LiveBoard {
   }
 
   token(event) {
+    if (!event.phase || event.chain === null || event.chain === undefined) return;  // not a candidate's text
     const card = this.card(event.phase, event.chain);
     if (card.element.dataset.state === "waiting") {
       card.element.dataset.state = "streaming";
