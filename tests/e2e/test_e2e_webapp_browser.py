@@ -264,8 +264,20 @@ async def walk_through(page: Page, base_url: str, *, screenshots: Path | None = 
     await expect(lineage.get_by_test_id("ancestor").first).to_contain_text("Prima materia")
     await expect(lineage.get_by_test_id("self")).to_contain_text("Coagulatio")
     await expect(page.get_by_test_id("aggregates")).to_contain_text("Ratings1")
-    await lineage.get_by_role("link", name=re.compile("Solutio")).click()
-    await expect(page.get_by_test_id("lineage").get_by_test_id("descendant")).to_have_count(1)
+
+    # -- Prompt: edit tags, optimise into a child -------------------------------------------------------
+    await page.get_by_label("Tags (comma-separated)").fill("review, kind")
+    await page.get_by_role("button", name="Save tags").click()
+    await expect(page.get_by_test_id("tags-ack")).to_have_text("Tags saved.")
+    await page.get_by_role("button", name="Optimize").click()
+    await expect(page.get_by_test_id("optimized")).to_contain_text("best score")
+    await page.get_by_role("link", name="Open the optimized prompt").click()
+    await expect(page.get_by_test_id("lineage").get_by_test_id("ancestor")).to_have_count(3)
+    await page.get_by_test_id("lineage").get_by_role("link", name=re.compile("Solutio")).click()
+    await expect(page.get_by_test_id("lineage").get_by_test_id("descendant")).to_have_count(2)
+    await page.reload()  # the tags were stored, not only shown
+    await page.get_by_test_id("lineage").get_by_role("link", name=re.compile("Coagulatio")).first.click()
+    await expect(page.get_by_label("Tags (comma-separated)")).to_have_value("review, kind")
 
     assert await page.evaluate("window.__csp") == []
 
@@ -331,3 +343,49 @@ async def test_a_wrong_key_shows_a_clear_message_and_no_data_at_phone_width(
     overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"the Generate page is {overflow}px wider than a phone screen"
     assert await page.evaluate("window.__csp") == []
+
+
+async def test_library_pages_by_cursor_copies_and_api_errors_read_as_sentences(
+    tmp_path: Path,
+    new_page: PageFactory,
+    monoliths: list[ChildProcess],
+    child_env: Callable[..., dict[str, str]],
+) -> None:
+    base_url = await start_monolith(tmp_path, child_env(), monoliths)  # the offline provider
+    items = [{"input": f"a release checklist for service {n}", "count": 1, "phases": ["coagulatio"]} for n in range(12)]
+    batch = {"items": items}
+    async with aiohttp.ClientSession() as http, http.post(f"{base_url}/api/v1/prompts/batch", json=batch) as response:
+        assert response.status == 200
+        assert (await response.json())["succeeded"] == 12
+    page = await new_page()
+    await page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+
+    await page.goto(f"{base_url}/#/library")
+    hits = page.get_by_test_id("hit")
+    await expect(hits).to_have_count(10)
+    first_page = {await hit.get_attribute("data-prompt-id") for hit in await hits.all()}
+    await page.get_by_role("button", name="Next").click()
+    await expect(page.get_by_text("Page 2")).to_be_visible()
+    await expect(hits).to_have_count(2)
+    second_page = {await hit.get_attribute("data-prompt-id") for hit in await hits.all()}
+    assert len(first_page | second_page) == 12
+    await expect(page.get_by_role("button", name="Next")).to_be_disabled()
+    await page.get_by_role("button", name="Previous").click()
+    await expect(hits).to_have_count(10)
+    assert {await hit.get_attribute("data-prompt-id") for hit in await hits.all()} == first_page
+
+    await hits.first.get_by_role("button", name=re.compile("^Copy")).click()
+    await expect(hits.first.get_by_role("button", name=re.compile("^Copy"))).to_have_text("Copied")
+    copied = await page.evaluate("navigator.clipboard.readText()")
+    assert copied == await hits.first.locator("pre").text_content()
+    assert copied.startswith("You are")  # the prompt itself, not its card
+
+    await page.get_by_role("link", name="Generate").click()
+    await page.get_by_label("Idea").fill("a release checklist")
+    await page.get_by_label("Provider").select_option("anthropic")
+    await page.get_by_role("button", name="Generate").click()
+    await expect(page.get_by_test_id("error-message")).to_have_text(
+        "Provider 'anthropic' is not available: no API key: set ANTHROPIC_API_KEY"
+    )
+    await expect(page.get_by_test_id("status")).to_contain_text("Failed: Provider 'anthropic' is not available")
+    await expect(page.get_by_test_id("comparison")).to_have_count(0)

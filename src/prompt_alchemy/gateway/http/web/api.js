@@ -25,15 +25,16 @@ export class ApiError extends Error {
   }
 }
 
+// The server's own message (it names the problem: the field, the provider, the limit), as a
+// sentence; what only the status can say is added for the statuses a user can act on.
 function readableMessage(status, body) {
   if (status === 0) return `The server could not be reached (${body?.message || "network error"}).`;
-  const message = body?.message || `the server answered ${status}`;
+  const fields = (body?.details?.errors || []).map((e) => `${e.field}: ${e.message}`).join("; ");
+  const message = body?.message || fields || `the server answered ${status}`;
   if (status === 401) return `The server refused the request: ${message}. Enter a valid API key.`;
-  if (status === 429) return `Too many requests: ${message}`;
-  if (status === 503) return `A service is not running: ${message}`;
-  if (status === 504) return `The server took too long: ${message}`;
-  const fields = (body?.details?.errors || []).map((e) => `${e.field || e.loc || "input"}: ${e.message || e.msg}`);
-  return fields.length ? `${message} (${fields.join("; ")})` : message[0].toUpperCase() + message.slice(1);
+  const sentence = message[0].toUpperCase() + message.slice(1);
+  if (status === 429) return `${sentence}.${body?.details?.retry_after ? ` Try again in ${Math.ceil(body.details.retry_after)} s.` : ""}`;
+  return sentence;
 }
 
 function headers(extra = {}) {

@@ -1,6 +1,6 @@
 // Generate: the form, each phase's candidates filling in live (token events as they stream, else
 // the candidate progress events), then the comparison with choose and rate (feedback).
-import { api } from "./api.js";
+import { ApiError, api } from "./api.js";
 import { diffView } from "./diff.js";
 import { field, formatNumber, h, replace, select } from "./dom.js";
 import { PERSONAS, PHASES, phaseLabel, providerOptions } from "./options.js";
@@ -76,8 +76,9 @@ export function renderGenerate(view, { showError, clearError }) {
           board.done(data);
           replace(result, comparison(data, showError));
         } else if (name === "error") {
-          board.failed(data);
-          showError(new Error(data.message || "generation failed"));
+          const error = new ApiError(data.code || 500, data);
+          board.failed(error);
+          showError(error);
         }
       }, controller.signal);
     } catch (error) {

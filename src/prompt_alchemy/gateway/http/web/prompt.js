@@ -82,7 +82,7 @@ function lineageTree(record, lineage) {
 
 function tagsEditor(record, showError) {
   const input = h("input", { name: "tags", value: record.tags.join(", ") });
-  const ack = h("p", { class: "ack", role: "status" });
+  const ack = h("p", { class: "ack", role: "status", "data-testid": "tags-ack" });
   const form = h("form", { class: "panel", "aria-labelledby": "tags-title" },
     h("h2", { id: "tags-title" }, "Tags"),
     field("Tags (comma-separated)", input),
@@ -103,7 +103,7 @@ function tagsEditor(record, showError) {
 
 function optimizer(record, showError) {
   const button = h("button", { type: "button" }, "Optimize");
-  const out = h("div", { class: "ack", role: "status" });
+  const out = h("div", { class: "ack", role: "status", "data-testid": "optimized" });
   button.addEventListener("click", async () => {
     button.disabled = true;
     replace(out, "Optimizing…");
