@@ -104,6 +104,7 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 PageFactory = Callable[..., Awaitable[Page]]
+Eventually = Callable[..., Awaitable[Any]]
 
 
 @pytest.fixture
@@ -184,14 +185,25 @@ async def seen(page: Page) -> dict[str, int]:
     return marks
 
 
-async def learning_stats(base_url: str) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as http, http.get(f"{base_url}/api/v1/learning/stats") as response:
+async def get_json(base_url: str, path: str) -> Any:
+    async with aiohttp.ClientSession() as http, http.get(f"{base_url}{path}") as response:
         assert response.status == 200
-        stats: dict[str, Any] = await response.json()
-        return stats
+        return await response.json()
 
 
-async def walk_through(page: Page, base_url: str, *, screenshots: Path | None = None) -> None:
+UNLABELLED = """
+[...document.querySelectorAll("input, select, textarea, button")]
+  .filter((el) => !(el.labels?.length || el.getAttribute("aria-label") || el.textContent.trim()))
+  .map((el) => el.outerHTML)
+"""
+
+
+async def assert_labelled(page: Page) -> None:
+    """Every control has a name a screen reader can say (a label, aria-label or its own text)."""
+    assert await page.evaluate(UNLABELLED) == []
+
+
+async def walk_through(page: Page, base_url: str, eventually: Eventually, *, screenshots: Path | None = None) -> None:
     idea = f"a code reviewer that explains its reasoning ({secrets.token_hex(3)})"
 
     # -- Generate: the form, live candidates, then the comparison ---------------------------------
@@ -200,6 +212,7 @@ async def walk_through(page: Page, base_url: str, *, screenshots: Path | None = 
     await page.get_by_label("Candidates per phase").fill("2")
     await page.get_by_label("Persona").select_option("code")
     await page.get_by_label("Ask an LLM judge").check()
+    await assert_labelled(page)
     await page.get_by_role("button", name="Generate").press("Enter")  # keyboard-usable
 
     first_live = page.locator('[data-testid="live-candidate"]:not([data-state="waiting"])').first
@@ -227,6 +240,7 @@ async def walk_through(page: Page, base_url: str, *, screenshots: Path | None = 
         await comparison.screenshot(path=screenshots / "generate-compare.png")
     chosen_id = await best.get_attribute("data-prompt-id")
     assert chosen_id
+    await assert_labelled(page)
 
     # -- choose and rate: two feedback events, acknowledged on screen -----------------------------
     await best.get_by_role("button", name="Choose this one").click()
@@ -243,9 +257,17 @@ async def walk_through(page: Page, base_url: str, *, screenshots: Path | None = 
     await expect(page.get_by_test_id("ratings")).to_have_text("4: 1")
     await expect(page.get_by_test_id("instances")).to_contain_text("engine")
     await expect(page.get_by_test_id("providers")).to_contain_text("closed")
-    stats = await learning_stats(base_url)
+    await assert_labelled(page)
+    stats = await get_json(base_url, "/api/v1/learning/stats")
     assert stats["events_processed"] == 2
     assert stats["by_source"] == {"http": 2}
+    # learning counts an event before it writes the prompt's aggregates back to storage
+    await eventually(
+        lambda: get_json(base_url, f"/api/v1/prompts/{chosen_id}"),
+        lambda reply: reply["record"]["rating_count"] == 1,
+        timeout=UI_WAIT_MS / 1000,
+        what="the rating in the prompt's aggregates",
+    )
 
     # -- Library: the new prompt is found; its page shows the lineage --------------------------------
     await page.get_by_role("link", name="Library").click()
@@ -256,6 +278,7 @@ async def walk_through(page: Page, base_url: str, *, screenshots: Path | None = 
     hit = page.locator(f'[data-testid="hit"][data-prompt-id="{chosen_id}"]')
     await expect(hit).to_be_visible()
     await expect(page.get_by_test_id("hit")).to_have_count(2)  # only this generation's two final prompts
+    await assert_labelled(page)
     await hit.get_by_role("link").click()
 
     await expect(page.get_by_test_id("prompt-content")).to_contain_text("List findings by severity")
@@ -264,6 +287,7 @@ async def walk_through(page: Page, base_url: str, *, screenshots: Path | None = 
     await expect(lineage.get_by_test_id("ancestor").first).to_contain_text("Prima materia")
     await expect(lineage.get_by_test_id("self")).to_contain_text("Coagulatio")
     await expect(page.get_by_test_id("aggregates")).to_contain_text("Ratings1")
+    await assert_labelled(page)
 
     # -- Prompt: edit tags, optimise into a child -------------------------------------------------------
     await page.get_by_label("Tags (comma-separated)").fill("review, kind")
@@ -288,18 +312,19 @@ async def test_the_web_app_on_serve_all(
     vendor: FakeVendorServer,
     monoliths: list[ChildProcess],
     child_env: Callable[..., dict[str, str]],
+    eventually: Eventually,
 ) -> None:
     script_vendor(vendor)
     base_url = await start_monolith(tmp_path, child_env(**vendor_settings(vendor)), monoliths)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await walk_through(await new_page(), base_url, screenshots=SCREENSHOTS)
+    await walk_through(await new_page(), base_url, eventually, screenshots=SCREENSHOTS)
 
 
 async def test_the_web_app_on_the_microservice_gateway(
-    cluster_url: str, new_page: PageFactory, vendor: FakeVendorServer
+    cluster_url: str, new_page: PageFactory, vendor: FakeVendorServer, eventually: Eventually
 ) -> None:
     script_vendor(vendor)
-    await walk_through(await new_page(), cluster_url)
+    await walk_through(await new_page(), cluster_url, eventually)
 
 
 async def test_a_wrong_key_shows_a_clear_message_and_no_data_at_phone_width(
@@ -319,6 +344,7 @@ async def test_a_wrong_key_shows_a_clear_message_and_no_data_at_phone_width(
     await page.goto(f"{base_url}/#/library")
     panel_message = page.get_by_test_id("auth-error")
     await expect(panel_message).to_contain_text("missing bearer token")
+    await assert_labelled(page)
     await page.locator("input[name=api-key]").fill("not-the-key")
     await page.get_by_role("button", name="Use this key").click()
     await expect(panel_message).to_have_text(
