@@ -17,6 +17,10 @@ test: lint typecheck compose-check pytest
 pytest *args: browser-deps
     {{venv}}/pytest {{args}}
 
+# Retake the README's screenshots of the web app (docs/screenshots/) with its browser test
+screenshots: browser-deps
+    UPDATE_SCREENSHOTS=1 {{venv}}/pytest tests/e2e/test_e2e_webapp_browser.py -k serve_all -q
+
 # Debian's chromium for the web app's browser tests (Playwright drives it; its own browser download
 # is unreachable here): apt-get runs only when chromium is missing, so a ready machine needs no network
 browser-deps:

@@ -25,11 +25,12 @@ export function renderLibrary(view, { params, showError }) {
       field("Tags", tags), field("Created since", since)),
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Search")));
 
-  providerOptions(api).then((options) => {
+  // the first search waits for the provider list, so a provider named in the URL filters it too
+  const providersListed = providerOptions(api).then((options) => {
     const chosen = params.get("provider") || "";
     replace(provider, [["", "Any provider"], ...options].map(([value, text]) =>
       h("option", { value, selected: value === chosen }, text)));
-  }).catch(showError);
+  });
 
   const query = () => {
     const values = { q: q.value.trim(), phase: phase.value, persona: persona.value, provider: provider.value,
@@ -70,7 +71,7 @@ export function renderLibrary(view, { params, showError }) {
   });
 
   replace(view, form, results, pager);
-  load();
+  providersListed.then(load, (error) => { replace(results); showError(error); });
 }
 
 function hitCard(hit) {
