@@ -1,7 +1,8 @@
 """The web app in a real browser (Debian's chromium driven by Playwright), on both deployments.
 
-One walk-through, run against a ``serve --all`` process and against the microservice topology
-(workers and the HTTP gateway as separate processes on nats-server and Redis): type an idea,
+One walk-through, run against a ``serve --all`` process and, at phone width, against the
+microservice topology (workers and the HTTP gateway as separate processes on nats-server and
+Redis): type an idea,
 see candidates appear live before the result, compare them, choose one and rate it, see
 ``/api/v1/learning/stats`` count both events on the System page, find the new prompt in the
 Library and open its lineage. With ``ALCHEMY_API_KEYS`` set, a wrong key shows a clear
@@ -201,8 +202,11 @@ UNLABELLED = """
 
 
 async def assert_labelled(page: Page) -> None:
-    """Every control has a name a screen reader can say (a label, aria-label or its own text)."""
+    """Every control has a name a screen reader can say (a label, aria-label or its own text),
+    and the page is no wider than the window (usable at phone width: nothing scrolls sideways)."""
     assert await page.evaluate(UNLABELLED) == []
+    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{page.url} is {overflow}px wider than the window"
 
 
 async def walk_through(page: Page, base_url: str, eventually: Eventually, *, screenshots: Path | None = None) -> None:
@@ -328,7 +332,7 @@ async def test_the_web_app_on_the_microservice_gateway(
     cluster_url: str, new_page: PageFactory, vendor: FakeVendorServer, eventually: Eventually
 ) -> None:
     script_vendor(vendor)
-    await walk_through(await new_page(), cluster_url, eventually)
+    await walk_through(await new_page(width=390, height=844), cluster_url, eventually)  # at phone width
 
 
 async def test_a_wrong_key_shows_a_clear_message_and_no_data_at_phone_width(
@@ -366,12 +370,10 @@ async def test_a_wrong_key_shows_a_clear_message_and_no_data_at_phone_width(
     await page.get_by_role("link", name="Library").click()
     await expect(page.get_by_test_id("hit")).to_have_count(1)
     assert await page.evaluate("sessionStorage.getItem('prompt-alchemy.api-key')") == API_KEY
-    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"the Library is {overflow}px wider than a phone screen"
+    await assert_labelled(page)
     await page.get_by_role("link", name="Generate").click()
     await expect(page.get_by_label("Idea")).to_be_focused()
-    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"the Generate page is {overflow}px wider than a phone screen"
+    await assert_labelled(page)
     assert await page.evaluate("window.__csp") == []
 
 

@@ -36,12 +36,13 @@ export function renderSystem(view, { showError, clearError }) {
   };
 }
 
+// Wide tables scroll inside their own box, so the page itself never scrolls sideways on a phone.
 function table(caption, headings, rows, testid) {
-  return h("table", { "data-testid": testid },
+  return h("div", { class: "scroll" }, h("table", { "data-testid": testid },
     h("caption", {}, caption),
     h("thead", {}, h("tr", {}, headings.map((text) => h("th", { scope: "col" }, text)))),
     h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((cell, index) =>
-      index === 0 ? h("th", { scope: "row" }, cell) : h("td", {}, cell))))));
+      index === 0 ? h("th", { scope: "row" }, cell) : h("td", {}, cell)))))));
 }
 
 function overview(health) {
@@ -64,13 +65,13 @@ function instances(health) {
     return [instance.service, instance.id, instance.version, String(requests), String(errors),
       latency === null ? "—" : `${formatNumber(latency, 2)} ms`, formatDate(instance.started)];
   });
-  return h("section", { class: "panel scroll" }, h("h2", {}, "Live instances"),
+  return h("section", { class: "panel" }, h("h2", {}, "Live instances"),
     table("Instances found by discovery", ["Service", "Instance", "Version", "Requests", "Errors", "Mean latency", "Started"],
       rows, "instances"));
 }
 
 function providerTable(reply) {
-  return h("section", { class: "panel scroll" }, h("h2", {}, "Providers"),
+  return h("section", { class: "panel" }, h("h2", {}, "Providers"),
     h("p", { class: "meta" }, `Default ${reply.default}; fallback order: ${reply.fallback_order.join(" → ") || "none"}`),
     table("Providers and their circuit breakers", ["Provider", "Available", "Circuit", "Default model"],
       reply.providers.map((p) => [p.name, p.available ? "yes" : `no${p.reason ? `: ${p.reason}` : ""}`, p.circuit,
