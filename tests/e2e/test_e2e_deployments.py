@@ -166,6 +166,40 @@ async def generate_saved_and_found(
     return best
 
 
+STREAMED = "You are a lighthouse keeper. Log every ship that passes, with its flag, its heading and the hour."
+
+
+async def streamed_generation(http: aiohttp.ClientSession, api: str, idea: str) -> tuple[list[str], GenerateReply]:
+    """Generate over SSE; the ``token`` deltas in arrival order and the result (the vendor streams STREAMED)."""
+    body = {"input": idea, "count": 1, "phases": ["coagulatio"], "save": False}
+    headers = {"Accept": "text/event-stream"}
+    deltas: list[str] = []
+    event, result = "", None
+    timeout = aiohttp.ClientTimeout(total=CLIENT_DEADLINE_S)
+    async with http.post(f"{api}/prompts/generate", json=body, headers=headers, timeout=timeout) as response:
+        async for raw in response.content:
+            line = raw.decode().rstrip("\r\n")
+            if line.startswith("event: "):
+                event = line.removeprefix("event: ")
+            elif line.startswith("data: ") and event == "token":
+                data = json.loads(line.removeprefix("data: "))
+                assert (data["phase"], data["chain"]) == ("coagulatio", 0)
+                deltas.append(data["delta"])
+            elif line.startswith("data: ") and event == "result":
+                result = GenerateReply.model_validate_json(line.removeprefix("data: "))
+    assert result is not None, f"no result event (last event: {event})"
+    return deltas, result
+
+
+async def assert_tokens_stream_across_processes(
+    http: aiohttp.ClientSession, api: str, vendor: FakeVendorServer
+) -> None:
+    vendor.script(Route.OPENAI_CHAT, FakeResponse.ok(STREAMED).streamed(0.01))
+    deltas, reply = await streamed_generation(http, api, "a logbook for a lighthouse")
+    assert len(deltas) >= 2  # the text came in pieces, as the vendor wrote it
+    assert "".join(deltas) == STREAMED == reply.prompts[0].content
+
+
 async def test_cluster_serves_survives_a_killed_replica_and_loses_no_feedback(
     cluster: LocalCluster,
     vendor: FakeVendorServer,
@@ -193,6 +227,7 @@ async def test_cluster_serves_survives_a_killed_replica_and_loses_no_feedback(
         http, api, "a tasting note for a volcanic white wine", query="volcanic white wine", trace_id=trace_id
     )
     hops = [*replicas, cluster.workers[ServiceType.PROVIDERS][0], cluster.workers[ServiceType.STORAGE][0]]
+    await assert_tokens_stream_across_processes(http, api, vendor)  # providers -> NATS -> serve api -> SSE
 
     async def traced_hops() -> list[str]:
         return [process.name for process in hops if traced(process, trace_id)]
@@ -384,6 +419,7 @@ async def test_monolith_serves_drains_on_sigterm_and_keeps_feedback_across_a_res
     assert metric(samples, "alchemy_bus_requests_total", subject="alchemy.v1.engine.generate", code="200") == 1
     assert metric(samples, "alchemy_provider_tokens_total", provider="openai", direction="input") > 0
     assert metric(samples, "alchemy_storage_prompts") >= 1
+    await assert_tokens_stream_across_processes(http, api, vendor)  # after the counts above
 
     # -- SIGTERM with requests in flight: stop listening at once, answer them, exit 0 --------------
     vendor.script(Route.OPENAI_CHAT, *[FakeResponse.ok().delayed(SLOW_VENDOR_S)] * 5)

@@ -210,7 +210,15 @@ async def test_progress_events_arrive_in_order_and_only_for_their_request(bus: B
     assert first.request_id == "req-first"
     assert {event.request_id for event in first_events} == {"req-first"}
     assert {event.request_id for event in second_events} == {"req-second"}
+    arrived = list(first_events)
+    tokens = [event for event in arrived if event.kind is ProgressKind.TOKEN]
+    first_events = [event for event in arrived if event.kind is not ProgressKind.TOKEN]
     assert [event.seq for event in first_events] == list(range(len(first_events)))
+    for candidate in (event for event in first_events if event.kind is ProgressKind.CANDIDATE):
+        streamed = [t for t in tokens if (t.phase, t.chain) == (candidate.phase, candidate.chain)]
+        assert [t.seq for t in streamed] == list(range(len(streamed)))  # numbered per phase and chain
+        assert "".join(t.delta or "" for t in streamed).strip() == candidate.data["content"]
+        assert arrived.index(streamed[-1]) < arrived.index(candidate)  # the text, then the candidate
 
     kinds = [event.kind for event in first_events]
     expected_head = [ProgressKind.STARTED]

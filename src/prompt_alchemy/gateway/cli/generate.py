@@ -113,7 +113,7 @@ async def run(args: argparse.Namespace, client: CliClient) -> int:
         FLAGS,
     )
     display = ProgressDisplay()
-    reply = await generate_with_progress(client.bus, request, display, timeout=args.timeout)
+    reply = await generate_with_progress(client.bus, request, display, timeout=args.timeout, on_token=display.token)
     if wants_json(args):
         print_json(reply)
     else:

@@ -91,7 +91,9 @@ API_OPERATIONS: tuple[Operation, ...] = (
         request=GenerateRequest, body=GenerateRequest, reply=registry.ENGINE_GENERATE.reply,
         event_stream=True, errors=PROVIDER_ERRORS,
         description="With `Accept: text/event-stream` the answer is a stream of `progress` events "
-        "(GenerationProgress) followed by one `result` (GenerateReply) or `error` (ErrorBody) event.",
+        "(GenerationProgress) and, between them, `token` events with the candidates' text as the vendor "
+        'streams it (data `{"request_id", "phase", "chain", "delta"}`), followed by one `result` '
+        "(GenerateReply) or `error` (ErrorBody) event.",
     ),
     Operation(
         "GET", f"{API_PREFIX}/prompts/search", "searchPrompts", registry.STORAGE_SEARCH.summary, "prompts",

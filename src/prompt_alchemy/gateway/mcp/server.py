@@ -2,7 +2,8 @@
 
 Each tool is one bus contract (or the durable feedback sink) with the contract's models as its
 input schema and structured output. ``generate_prompts`` forwards the engine's progress events
-as standard MCP progress notifications when the client asked for progress. Transports are the
+and the candidates' streamed text as standard MCP progress notifications when the client asked
+for progress: a token's message is ``token <phase> chain <n>: <delta>``. Transports are the
 caller's: ``run_stdio_async()`` for Claude Desktop / IDEs, ``streamable_http_app()`` (``/mcp``)
 or ``run_streamable_http_async(host=, port=)`` for HTTP.
 """
@@ -24,7 +25,7 @@ from prompt_alchemy.gateway.mcp.tools import model_tool
 from prompt_alchemy.gateway.model_views import model_without
 from prompt_alchemy.schemas import registry
 from prompt_alchemy.schemas.engine import GenerateReply, GenerateRequest
-from prompt_alchemy.schemas.events import GenerationProgress
+from prompt_alchemy.schemas.events import GenerationProgress, ProgressKind
 from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent
 from prompt_alchemy.schemas.registry import Contract
 
@@ -56,6 +57,9 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
 
 def _progress_message(event: GenerationProgress) -> str:
+    if event.kind is ProgressKind.TOKEN:
+        phase = event.phase.value if event.phase is not None else "-"
+        return f"token {phase} chain {event.chain}: {event.delta or ''}"
     where = f" {event.phase.value}" if event.phase is not None else ""
     return f"{event.kind.value}{where}: {event.message}" if event.message else f"{event.kind.value}{where}"
 
@@ -81,7 +85,9 @@ def create_server(bus: Bus, feedback: FeedbackSink, *, request_timeout_s: float 
             reported += 1
             await ctx.report_progress(reported, None, _progress_message(event))
 
-        return await generate_with_progress(bus, arguments, on_progress, timeout=request_timeout_s)
+        return await generate_with_progress(
+            bus, arguments, on_progress, timeout=request_timeout_s, on_token=on_progress
+        )
 
     async def record(arguments: BaseModel, _ctx: Context) -> FeedbackAccepted:
         event = FeedbackEvent.model_validate({**arguments.model_dump(exclude_unset=True), "source": "mcp"})

@@ -5,7 +5,9 @@ idea, for the first phase) to a provider; all chains of a phase finish before th
 so history, progress and per-phase settings stay per phase. A chain whose provider fails is
 dropped with a warning; the request fails only when no chain survives a phase. Then every
 candidate is scored (ranker with the learned weights, plus the LLM judge when asked), and saved
-phase by phase so each prompt's parent is already stored when the prompt is.
+phase by phase so each prompt's parent is already stored when the prompt is. Every phase call
+asks the providers worker to stream: it publishes the text as ``TOKEN`` events on this request's
+events subject while the vendor writes it (the engine only names the request, phase and chain).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from prompt_alchemy.errors import BadRequest, DeadlineExceeded, ProviderError, S
 from prompt_alchemy.schemas.common import MAX_PROMPT_CHARS, Phase, TargetFamily, Usage
 from prompt_alchemy.schemas.engine import GenerateReply, GenerateRequest
 from prompt_alchemy.schemas.events import ProgressKind
-from prompt_alchemy.schemas.providers import ChatMessage, CompletionRequest, GenerationHints
+from prompt_alchemy.schemas.providers import ChatMessage, CompletionRequest, GenerationHints, TokenStream
 from prompt_alchemy.schemas.storage import StoreRequest
 from prompt_alchemy.workers.generation.call_plan import PhaseCall, chain_temperature, resolve_phase_call
 from prompt_alchemy.workers.generation.candidate_ranking import JudgingCost, rank_candidates
@@ -264,6 +266,7 @@ class _GenerationRun:
                 temperature=temperature,
                 max_tokens=call.max_tokens,
                 use_cache=temperature == 0.0,  # sampling asks for a fresh answer; greedy decoding may reuse one
+                stream=TokenStream(request_id=self.request_id, phase=phase, chain=chain),
                 hints=GenerationHints(
                     phase=phase,
                     persona=request.persona,

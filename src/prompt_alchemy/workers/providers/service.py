@@ -2,7 +2,8 @@
 
 Each handler passes the caller's remaining deadline to the registry, which clips per-attempt
 timeouts and backoff waits to it; an ``asyncio.timeout`` backstop turns anything still running
-at the deadline into ``DeadlineExceeded``.
+at the deadline into ``DeadlineExceeded``. A completion that names a ``stream`` is streamed from
+the vendor and its deltas are published as ``TOKEN`` events (``token_events``) before the reply.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from prompt_alchemy.schemas.providers import (
     ProviderTestRequest,
 )
 from prompt_alchemy.workers.providers.registry import ProviderRegistry
+from prompt_alchemy.workers.providers.token_events import TokenPublisher
 
 __all__ = ["PROVIDERS_SERVICE_NAME", "PROVIDERS_SERVICE_VERSION", "build_providers_service"]
 
@@ -83,7 +85,13 @@ def build_providers_service(bus: Bus, registry: ProviderRegistry, *, concurrency
         return await registry.test(request)
 
     async def complete(request: CompletionRequest, remaining: float | None) -> CompletionReply:
-        return await registry.complete(request, timeout_s=remaining)
+        if request.stream is None:
+            return await registry.complete(request, timeout_s=remaining)
+        publisher = TokenPublisher(bus, request.stream)
+        try:
+            return await registry.complete(request, timeout_s=remaining, on_delta=publisher.send)
+        finally:
+            await publisher.close()
 
     async def embed(request: EmbedRequest, remaining: float | None) -> EmbedReply:
         return await registry.embed(request, timeout_s=remaining)
