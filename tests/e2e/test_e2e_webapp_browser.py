@@ -2,17 +2,16 @@
 
 One walk-through, run against a ``serve --all`` process and, at phone width, against the
 microservice topology (workers and the HTTP gateway as separate processes on nats-server and
-Redis): type an idea,
-see candidates appear live before the result, compare them, choose one and rate it, see
-``/api/v1/learning/stats`` count both events on the System page, find the new prompt in the
-Library and open its lineage. With ``ALCHEMY_API_KEYS`` set, a wrong key shows a clear
-message and no data, at phone width.
+Redis): type an idea, see its tokens stream into the page before the result, compare the
+candidates, choose one and rate it, see ``/api/v1/learning/stats`` count both events on the
+System page, find the new prompt in the Library, open its lineage, edit its tags and optimise
+it. With ``ALCHEMY_API_KEYS`` set, a wrong key shows a clear message and no data.
 
-The vendor is the fake OpenAI server, slow on purpose after the first phase so the page is
-seen mid-stream. Nothing sleeps: every step waits on what the page shows (Playwright's
-``expect``), and "live before the result" is read from a log the page's own DOM changes
-write (a MutationObserver installed before the app loads), not from timing.
-The monolith run also takes the README's screenshots (kept in ``docs/screenshots/`` by
+The vendor is the fake OpenAI server streaming its answers word by word (slowly in the first
+phase), so the page is seen mid-stream. Nothing sleeps: every step waits on what the page shows
+(Playwright's ``expect``), and "tokens before the result" is read from a log the page's own DOM
+changes write (a MutationObserver installed before the app loads), not from timing. The
+monolith run also takes the README's screenshots (kept in ``docs/screenshots/`` by
 ``just screenshots``).
 """
 
@@ -39,7 +38,10 @@ pytestmark = pytest.mark.slow
 
 UI_WAIT_MS = 60_000  # the longest any step may take on a loaded 2-core machine
 START_WAIT_S = 60.0
-SLOW_PHASE_S = 1.5  # the vendor's delay after the first phase: the page is seen mid-stream
+# The vendor streams a word per interval: slowly in the first phase (the page is seen, and
+# photographed, mid-stream), faster after it.
+FIRST_PHASE_WORD_S = 0.15
+WORD_S = 0.03
 # The README's screenshots: every run takes them; `just screenshots` (UPDATE_SCREENSHOTS=1) keeps them.
 README_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 HTTP_LINE = r"^HTTP API on (?P<url>http://\S+)/api/v1"
@@ -57,15 +59,20 @@ document.addEventListener("securitypolicyviolation", (e) => {
 let batch = 0;
 const marks = {
   live: '[data-testid="live-candidate"]:not([data-state="waiting"])',
-  streaming: '[data-testid="live-candidate"][data-state="streaming"]',
   result: '[data-testid="comparison"]',
 };
-new MutationObserver(() => {
+new MutationObserver((records) => {
   batch += 1;
   for (const [name, selector] of Object.entries(marks)) {
     if (!(name in window.__seen) && document.querySelector(selector)) window.__seen[name] = batch;
   }
-}).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-state"] });
+  // a card that streamed and completed within one batch still left its "streaming" state in a record
+  const streamed = records.some((r) => r.attributeName === "data-state" &&
+    (r.oldValue === "streaming" || r.target.dataset.state === "streaming"));
+  if (streamed && !("streaming" in window.__seen)) window.__seen.streaming = batch;
+}).observe(document, {
+  subtree: true, childList: true, attributes: true, attributeOldValue: true, attributeFilter: ["data-state"],
+});
 """
 
 PHASE_TEXTS = (
@@ -85,12 +92,12 @@ JUDGE_REPLY = json.dumps(
 
 
 def script_vendor(vendor: FakeVendorServer) -> None:
-    """Three phases of two chains, then the judge (one call per phase); every phase after the first is slow."""
-    answers = []
-    for phase, text in enumerate(PHASE_TEXTS):
-        for chain in range(2):
-            answer = FakeResponse.ok(f"{text}\n(variant {chain + 1})")
-            answers.append(answer.delayed(SLOW_PHASE_S) if phase else answer)
+    """Three phases of two chains, streamed word by word, then the judge (one call per phase)."""
+    answers = [
+        FakeResponse.ok(f"{text}\n(variant {chain + 1})").streamed(WORD_S if phase else FIRST_PHASE_WORD_S)
+        for phase, text in enumerate(PHASE_TEXTS)
+        for chain in range(2)
+    ]
     vendor.script(Route.OPENAI_CHAT, *answers, *[FakeResponse.ok(JUDGE_REPLY)] * len(PHASE_TEXTS))
 
 
@@ -231,6 +238,7 @@ async def walk_through(page: Page, base_url: str, eventually: Eventually, *, scr
     await expect(comparison).to_be_visible()
     marks = await seen(page)
     assert marks["live"] < marks["result"], f"the result came before any live candidate: {marks}"
+    assert marks["streaming"] < marks["result"], f"no token was shown before the result: {marks}"
     await expect(page.get_by_test_id("status")).to_contain_text("Done: 6 prompt(s)")
     live_cards = page.get_by_test_id("live-candidate")
     await expect(live_cards).to_have_count(6)
