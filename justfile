@@ -55,11 +55,11 @@ redis port="6379":
     {{venv}}/python -m prompt_alchemy.testing redis --port {{port}} --data-dir data/redis
 
 # Every benchmark (under 10 minutes); tables go to bench/results/ (files starting with _ are shared code)
-bench: bench-deps
+bench: bench-deps browser-deps
     for script in bench/[!_]*.py; do {{venv}}/python "$script"; done
 
 # Every benchmark in its quick form (under 2 minutes)
-bench-quick: bench-deps
+bench-quick: bench-deps browser-deps
     for script in bench/[!_]*.py; do {{venv}}/python "$script" --quick; done
 
 # The bench extra (FastStream, the bus baseline) is installed only when it is missing: no network otherwise
