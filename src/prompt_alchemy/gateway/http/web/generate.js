@@ -103,6 +103,7 @@ class LiveBoard {
     this.status = status;
     this.phases = new Map();
     this.cards = new Map();
+    this.attempt = 1;
     replace(container, h("h2", {}, "Live"));
     status.textContent = "Starting…";
   }
@@ -134,6 +135,13 @@ class LiveBoard {
   }
 
   progress(event) {
+    // a generation resent to another engine replica (its first one was lost) starts over
+    if ((event.attempt || 1) > this.attempt) {
+      this.attempt = event.attempt;
+      this.phases.clear();
+      this.cards.clear();
+      replace(this.container, h("h2", {}, `Live (attempt ${event.attempt}: resent after an engine was lost)`));
+    }
     if (event.message) this.status.textContent = event.message;
     if (event.kind === "phase_started" && event.phase) {
       for (const chain of event.data?.chains || []) this.card(event.phase, chain);
