@@ -6,6 +6,12 @@ fixed folder; a request names one file of that set (one path segment, never a pa
 nothing outside the folder can be reached. The pages are public: the API key, when the server
 demands one, is typed into the page and sent by it as a bearer header.
 
+The files, all ES modules without a build step or a third-party library: ``index.html`` (the
+shell), ``main.js`` (hash routing, the API-key panel, error notices), ``api.js`` (the only code
+that talks to the server: fetch with the bearer key, SSE parsing), one module per page
+(``generate.js``, ``library.js``, ``prompt.js``, ``system.js``), ``dom.js`` (elements from
+text), ``diff.js`` (word diff), ``options.js`` (the schema's choices), ``style.css``.
+
 The Content-Security-Policy allows only this origin and no inline code or style, so an injected
 string can never run: the pages build every element with ``textContent``, never HTML.
 """
