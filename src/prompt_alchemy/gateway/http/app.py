@@ -21,6 +21,7 @@ from prompt_alchemy.gateway.http.operations import Operation
 from prompt_alchemy.gateway.http.routes import operations
 from prompt_alchemy.gateway.http.settings import HttpSettings
 from prompt_alchemy.gateway.http.state import BUS, FEEDBACK, FEEDBACK_GATE, METRICS, OPENAPI, PUBLIC_ROUTES, SETTINGS
+from prompt_alchemy.gateway.http.webapp import WEBAPP_PATHS, add_webapp_routes
 
 __all__ = ["create_app"]
 
@@ -42,6 +43,7 @@ def create_app(
 ) -> web.Application:
     """The gateway on ``bus``; ``feedback`` persists feedback events durably (the runtime's publisher).
 
+    The web app is served at ``/`` (its files under ``/app/``), outside the API.
     Binding (host, port) is the caller's: ``settings.host``/``settings.port`` say where.
     ``/metrics`` exposes ``metrics_registry`` (the process's, holding the gateway's own metrics too),
     or a registry of its own.
@@ -65,9 +67,10 @@ def create_app(
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[OPENAPI] = openapi_document(settings)
-    app[PUBLIC_ROUTES] = frozenset(op.path for op in ops if op.public)
+    app[PUBLIC_ROUTES] = frozenset((*(op.path for op in ops if op.public), *WEBAPP_PATHS))
     for op in ops:
         app.router.add_route(op.method, op.path, _bind(op), name=op.operation_id)
+    add_webapp_routes(app)
     if settings.cors_origins:
         app.on_response_prepare.append(cors.on_prepare)
     return app
