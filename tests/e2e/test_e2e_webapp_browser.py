@@ -81,6 +81,14 @@ PHASE_TEXTS = (
     "You are a senior engineer reviewing a pull request.\n1. List findings by severity.\n"
     "2. For each, quote the line and explain the risk.\n3. End with one sentence on what is good.",
 )
+OPTIMIZED_TEXT = (
+    "You are a senior engineer reviewing a colleague's pull request for its author.\n"
+    "1. List findings by severity (high, medium, low).\n"
+    "2. For each, quote the line, explain the risk and suggest a concrete fix.\n"
+    "3. End with one sentence on what is good.\n"
+    "Output format: a numbered list grouped by severity; no preamble.\n"
+    "Before answering, check that every finding quotes a real line of the diff."
+)
 JUDGE_REPLY = json.dumps(
     {
         "scores": [
@@ -98,7 +106,14 @@ def script_vendor(vendor: FakeVendorServer) -> None:
         for phase, text in enumerate(PHASE_TEXTS)
         for chain in range(2)
     ]
-    vendor.script(Route.OPENAI_CHAT, *answers, *[FakeResponse.ok(JUDGE_REPLY)] * len(PHASE_TEXTS))
+    # then the optimizer's rewrites: the chosen prompt with what its critique asks for, so the
+    # judge (coverage-aware since the idea analyser) rates the rewrite above the original
+    vendor.script(
+        Route.OPENAI_CHAT,
+        *answers,
+        *[FakeResponse.ok(JUDGE_REPLY)] * len(PHASE_TEXTS),
+        *[FakeResponse.ok(OPTIMIZED_TEXT)] * 3,
+    )
 
 
 @pytest.fixture
