@@ -1,12 +1,16 @@
 """The HTTP edge of validation: path, query string and JSON body into one bus request model.
 
-Malformed JSON or a body that is not an object is a 400; well-formed input the model rejects
-(unknown fields, out-of-range values, missing fields) is a 422 naming each field. The merged
-input is validated by the full bus model in JSON mode, exactly as a worker would.
+A body must be declared ``application/json`` (415 otherwise: a cross-site form post cannot
+send one without a CORS preflight) and arrive within the body timeout (408). Malformed JSON or a
+body that is not an object is a 400; well-formed input the model rejects (unknown fields,
+out-of-range values, missing fields) is a 422 naming each field. The merged input is validated
+by the full bus model in JSON mode, as a worker would; a body strictly (``false`` is not a
+number, ``"5"`` is not an integer), a query string leniently (its values are all text).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import types
@@ -18,8 +22,9 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from prompt_alchemy.bus.codec import field_errors
-from prompt_alchemy.errors import BadRequest, Unprocessable
+from prompt_alchemy.errors import BadRequest, BodyTimeout, Unprocessable, UnsupportedMediaType
 from prompt_alchemy.gateway.http.operations import Operation, QueryParam
+from prompt_alchemy.gateway.http.state import SETTINGS
 
 __all__ = ["is_list_param", "parse_request", "read_json_object", "trace_headers", "validate_model"]
 
@@ -32,8 +37,28 @@ def trace_headers(request: web.Request) -> dict[str, str]:
     return {"traceparent": traceparent} if _TRACEPARENT.match(traceparent) else {}
 
 
+JSON_MEDIA_TYPE = "application/json"
+
+
+def _require_json(request: web.Request) -> None:
+    empty = request.content_length == 0 or not request.body_exists
+    if request.content_type == JSON_MEDIA_TYPE or empty:
+        return  # an empty body carries nothing to mislabel (clients label it as they like)
+    shown = request.headers.get("Content-Type", "none")[:100]
+    raise UnsupportedMediaType(
+        f"the request body must be {JSON_MEDIA_TYPE}, not {shown}",
+        details={"content_type": shown, "accepted": [JSON_MEDIA_TYPE]},
+    )
+
+
 async def read_json_object(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
-    raw = await request.read()  # aiohttp enforces client_max_size here (413)
+    _require_json(request)
+    body_s = request.app[SETTINGS].timeouts.body_s
+    try:
+        async with asyncio.timeout(body_s):
+            raw = await request.read()  # aiohttp enforces client_max_size here (413)
+    except TimeoutError as error:
+        raise BodyTimeout(f"the request body did not arrive within {body_s:g} s") from error
     if not raw.strip():
         if optional:
             return {}
@@ -52,10 +77,10 @@ def _summary(errors: list[dict[str, str]]) -> str:
     return shown + (f" (and {len(errors) - 5} more)" if len(errors) > 5 else "")
 
 
-def validate_model(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
+def validate_model(model: type[BaseModel], data: dict[str, Any], *, strict: bool = False) -> BaseModel:
     """Validate in JSON mode (as the bus does); a 422 naming every failing field otherwise."""
     try:
-        return model.model_validate_json(json.dumps(data))
+        return model.model_validate_json(json.dumps(data), strict=strict or None)
     except pydantic.ValidationError as error:
         errors = field_errors(error)
         raise Unprocessable(f"invalid {model.__name__}: {_summary(errors)}", details={"errors": errors}) from error
@@ -132,4 +157,4 @@ async def parse_request(request: web.Request, operation: Operation) -> BaseModel
     for name in operation.path_params:
         payload[operation.field_of(name)] = request.match_info[name]
     payload.update(operation.fixed)
-    return validate_model(model, payload)
+    return validate_model(model, payload, strict=operation.body is not None)
