@@ -28,7 +28,6 @@ from prompt_alchemy.gateway.rate_limit import RateLimiter
 __all__ = ["LOOPBACK_HOSTS", "AccessPolicy", "Gatekeeper", "default_allowed_hosts", "is_loopback", "require_keys"]
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
-WILDCARD_BINDS = ("0.0.0.0", "::", "")
 
 
 def is_loopback(host: str) -> bool:
@@ -44,9 +43,17 @@ def is_loopback(host: str) -> bool:
 def default_allowed_hosts(bind_host: str) -> tuple[str, ...]:
     """The loopback names, plus the bind address itself when it is one specific address."""
     bind = bind_host.strip("[]").lower()
-    if bind in WILDCARD_BINDS or bind in LOOPBACK_HOSTS:
+    if not bind or bind in LOOPBACK_HOSTS or _is_unspecified(bind):
         return LOOPBACK_HOSTS
     return (*LOOPBACK_HOSTS, bind)
+
+
+def _is_unspecified(host: str) -> bool:
+    """``0.0.0.0`` or ``::``: every interface, so no one name of this machine."""
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
 
 
 def require_keys(door: str, bind_host: str, api_keys: tuple[str, ...], *, insecure_no_auth: bool) -> None:

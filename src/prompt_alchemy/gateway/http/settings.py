@@ -40,7 +40,7 @@ class HttpSettings:
             raise ConfigError(f"HTTP port {self.port} is not between 0 and 65535")
         if self.max_body_bytes < 1:
             raise ConfigError("max_body_bytes must be positive")
-        self.access  # validates keys, rate limit and allow-lists
+        _ = self.access  # validates keys, rate limit and allow-lists
         if self.request_timeout_s <= 0 or self.health_timeout_s <= 0:
             raise ConfigError("timeouts must be positive")
 
