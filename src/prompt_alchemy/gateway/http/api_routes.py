@@ -36,6 +36,11 @@ ProviderTestBody = model_without(ProviderTestRequest, "name", name="ProviderTest
 # Statuses a bus-backed operation may send beyond its success: bad/invalid input, the
 # services it needs being down or slow, and a crash (never with a trace).
 PROVIDER_ERRORS = (502,)
+
+# Text in a query string: shorter than in a body, so every parameter at its maximum fits the
+# request line (``protocol.MAX_LINE_BYTES``).
+MAX_QUERY_TEXT_CHARS = 4096
+MAX_NAME_CHARS = 200
 NOT_FOUND = (404,)
 
 
@@ -75,10 +80,10 @@ async def record_feedback(request: web.Request, operation: Operation) -> web.Str
 
 FILTER_PARAMS = (
     QueryParam("phase", "filters.phase", "Only prompts of this phase."),
-    QueryParam("provider", "filters.provider", "Only prompts made by this provider."),
+    QueryParam("provider", "filters.provider", "Only prompts made by this provider.", max_length=MAX_NAME_CHARS),
     QueryParam("persona", "filters.persona"),
-    QueryParam("target_model", "filters.target_model"),
-    QueryParam("tags", "filters.tags", "Comma-separated or repeated; every tag must match."),
+    QueryParam("target_model", "filters.target_model", max_length=MAX_NAME_CHARS),
+    QueryParam("tags", "filters.tags", "Repeat for several (`tags=a&tags=b`); every tag must match."),
     QueryParam("created_since", "filters.created_since", "ISO 8601 date-time."),
     QueryParam("source", "filters.source"),
     QueryParam("parent_id", "filters.parent_id"),
@@ -98,7 +103,7 @@ API_OPERATIONS: tuple[Operation, ...] = (
         forward(registry.STORAGE_SEARCH), request=registry.STORAGE_SEARCH.request,
         reply=registry.STORAGE_SEARCH.reply,
         query=(
-            QueryParam("q", "query", "Semantic search text."),
+            QueryParam("q", "query", "Semantic search text.", max_length=MAX_QUERY_TEXT_CHARS),
             QueryParam("text", "text", "Plain substring match."),
             QueryParam("min_similarity", "min_similarity"),
             QueryParam("limit", "limit"),
@@ -167,7 +172,7 @@ API_OPERATIONS: tuple[Operation, ...] = (
         registry.LEARNING_RECOMMENDATIONS.summary, "learning", forward(registry.LEARNING_RECOMMENDATIONS),
         request=registry.LEARNING_RECOMMENDATIONS.request, reply=registry.LEARNING_RECOMMENDATIONS.reply,
         query=(
-            QueryParam("input", "input", "What the prompt is for."),
+            QueryParam("input", "input", "What the prompt is for.", max_length=MAX_QUERY_TEXT_CHARS),
             QueryParam("limit", "limit"),
             QueryParam("min_similarity", "min_similarity"),
             *FILTER_PARAMS,

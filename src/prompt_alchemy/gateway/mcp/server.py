@@ -22,6 +22,7 @@ from prompt_alchemy.gateway.feedback import FeedbackSink, submit_feedback
 from prompt_alchemy.gateway.generation import generate_with_progress
 from prompt_alchemy.gateway.mcp.tools import model_tool
 from prompt_alchemy.gateway.model_views import model_without
+from prompt_alchemy.gateway.validation import validate_model
 from prompt_alchemy.schemas import registry
 from prompt_alchemy.schemas.engine import GenerateReply, GenerateRequest
 from prompt_alchemy.schemas.events import GenerationProgress
@@ -84,7 +85,9 @@ def create_server(bus: Bus, feedback: FeedbackSink, *, request_timeout_s: float 
         return await generate_with_progress(bus, arguments, on_progress, timeout=request_timeout_s)
 
     async def record(arguments: BaseModel, _ctx: Context) -> FeedbackAccepted:
-        event = FeedbackEvent.model_validate({**arguments.model_dump(exclude_unset=True), "source": "mcp"})
+        given = arguments.model_dump(mode="json", exclude_unset=True)
+        event = validate_model(FeedbackEvent, {**given, "source": "mcp"})
+        assert isinstance(event, FeedbackEvent)
         return await submit_feedback(bus, feedback, event)
 
     tools = [
