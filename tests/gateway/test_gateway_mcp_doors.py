@@ -155,3 +155,11 @@ async def test_tool_argument_errors_read_as_the_http_errors(door: DoorFactory) -
     assert body["message"] == "invalid GenerateRequest: count: Input should be less than or equal to 10"
     assert "pydantic.dev" not in text
     assert "99" not in text  # the rejected input is not echoed
+
+
+async def test_a_body_that_is_not_json_is_415(door: DoorFactory, session: aiohttp.ClientSession) -> None:
+    async with door() as http:
+        headers = {"Accept": "application/json, text/event-stream", "Content-Type": "text/plain"}
+        async with session.post(http.url, data=json.dumps(INITIALIZE), headers=headers) as response:
+            assert response.status == 415
+            assert (await response.json())["kind"] == "unsupported_media_type"

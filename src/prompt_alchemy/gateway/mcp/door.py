@@ -2,8 +2,8 @@
 
 Every HTTP request to ``/mcp`` passes ``gateway.access`` first — Host, Origin, the bearer API
 key, the rate limit — and a refusal is the same JSON ``ErrorBody`` the HTTP API answers. A POST
-body must then arrive within the body timeout (408) and within the size limit (413) before the
-SDK sees it. The SDK's own DNS-rebinding check turns itself off on a non-loopback bind and
+body must then be ``application/json`` (415) and arrive within the body timeout (408) and the
+size limit (413) before the SDK sees it. The SDK's own DNS-rebinding check turns itself off on a non-loopback bind and
 answers text; this guard is on whatever the bind address.
 """
 
@@ -15,7 +15,7 @@ import math
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from prompt_alchemy.errors import BodyTimeout, PayloadTooLarge, ServiceError
+from prompt_alchemy.errors import BodyTimeout, PayloadTooLarge, ServiceError, UnsupportedMediaType
 from prompt_alchemy.gateway.access import Gatekeeper
 from prompt_alchemy.schemas.errors import ErrorBody
 
@@ -58,7 +58,10 @@ class McpDoor:
             self.gatekeeper.check_origin(headers.get("origin"), host)
             caller = self.gatekeeper.authenticate(authorization, client[0] if client else None)
             self.gatekeeper.throttle(caller)
-            messages = await self._read_body(receive) if scope["method"] == "POST" else []
+            messages: list[Message] = []
+            if scope["method"] == "POST":
+                self._require_json(headers.get("content-type"))
+                messages = await self._read_body(receive)
         except ServiceError as error:
             await send_error(send, error)
             return
@@ -68,6 +71,15 @@ class McpDoor:
             return pending.pop(0) if pending else await receive()
 
         await self.app(scope, replay, send)
+
+    @staticmethod
+    def _require_json(content_type: str | None) -> None:
+        if (content_type or "").split(";")[0].strip().lower() != "application/json":
+            shown = (content_type or "none")[:100]
+            raise UnsupportedMediaType(
+                f"the request body must be application/json, not {shown}",
+                details={"content_type": shown, "accepted": ["application/json"]},
+            )
 
     async def _read_body(self, receive: Receive) -> list[Message]:
         """The whole body, as the messages that carried it, or the error that stops it."""
