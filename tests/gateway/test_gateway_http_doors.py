@@ -287,3 +287,13 @@ async def test_a_client_gone_mid_request_is_a_debug_line(
     await _raw(server, b"GET /gone HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
     assert any("went away" in record.getMessage() for record in caplog.records)
+
+
+async def test_a_prompt_chosen_over_itself_is_a_conflict(serve: ServerFactory) -> None:
+    """The rule spans path and body, so no schema states it: 409, a status the document lists."""
+    server = await serve()
+    status, _, body = await _call(server, "POST", "/api/v1/prompts/p1/feedback", json={"chosen_over": "p1"})
+    assert status == 409
+    assert body["details"]["field"] == "chosen_over"
+    document = openapi_document()
+    assert "409" in document["paths"]["/api/v1/prompts/{id}/feedback"]["post"]["responses"]

@@ -11,9 +11,10 @@ from typing import Any
 
 from aiohttp import web
 
+from prompt_alchemy.errors import Conflict
 from prompt_alchemy.gateway.feedback import submit_feedback
 from prompt_alchemy.gateway.http.operations import Handler, Operation, QueryParam
-from prompt_alchemy.gateway.http.request_parsing import parse_request, trace_headers
+from prompt_alchemy.gateway.http.request_parsing import parse_request, read_json_object, trace_headers
 from prompt_alchemy.gateway.http.responses import encoded_response, model_response
 from prompt_alchemy.gateway.http.sse import stream_generation, wants_event_stream
 from prompt_alchemy.gateway.http.state import BUS, FEEDBACK, METRICS, SETTINGS
@@ -72,6 +73,10 @@ async def generate(request: web.Request, operation: Operation) -> web.StreamResp
 
 
 async def record_feedback(request: web.Request, operation: Operation) -> web.StreamResponse:
+    # The one rule the document cannot state (it spans the path and the body): a 409, not a 422.
+    if (await read_json_object(request)).get("chosen_over") == request.match_info["id"]:
+        message = "a prompt cannot be chosen over itself: chosen_over names the prompt of the path"
+        raise Conflict(message, details={"field": "chosen_over"})
     event = await parse_request(request, operation)
     assert isinstance(event, FeedbackEvent)
     accepted = await submit_feedback(request.app[BUS], request.app[FEEDBACK], event)
@@ -120,7 +125,7 @@ API_OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "PATCH", f"{API_PREFIX}/prompts/{{id}}", "updatePrompt", registry.STORAGE_UPDATE.summary, "prompts",
         forward(registry.STORAGE_UPDATE), request=UpdateRequest, body=UpdateBody,
-        reply=registry.STORAGE_UPDATE.reply, errors=NOT_FOUND,
+        reply=registry.STORAGE_UPDATE.reply, errors=(*NOT_FOUND, 409),  # 409: another prompt has that content
     ),
     Operation(
         "DELETE", f"{API_PREFIX}/prompts/{{id}}", "deletePrompt", registry.STORAGE_DELETE.summary, "prompts",
@@ -149,7 +154,7 @@ API_OPERATIONS: tuple[Operation, ...] = (
         "POST", f"{API_PREFIX}/prompts/{{id}}/feedback", "recordFeedback",
         "Record a user's judgement of a prompt; it is stored durably before the 202.", "learning",
         record_feedback, request=FeedbackEvent, body=FeedbackBody, reply=registry.LEARNING_FEEDBACK.reply,
-        status=202, path_fields={"id": "prompt_id"}, fixed={"source": "http"}, errors=NOT_FOUND,
+        status=202, path_fields={"id": "prompt_id"}, fixed={"source": "http"}, errors=(*NOT_FOUND, 409),
         description="Resending the same `event_id` is harmless: the answer then says `duplicate`.",
     ),
     Operation(

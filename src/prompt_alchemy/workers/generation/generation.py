@@ -46,11 +46,26 @@ from prompt_alchemy.workers.generation.settings import EngineSettings
 from prompt_alchemy.workers.generation.storage_link import StorageLink
 from prompt_alchemy.workers.generation.weights import WeightsBook
 
-__all__ = ["Generator", "new_request_id"]
+REPLY_HEADROOM_BYTES = 4096  # the bus envelope around the reply JSON
+
+__all__ = ["Generator", "fitting", "new_request_id"]
 
 
 def new_request_id() -> str:
     return uuid.uuid4().hex
+
+
+def fitting(reply: GenerateReply, max_payload: int) -> GenerateReply:
+    """A reply one bus message can carry: every candidate when they fit, else the selected ones.
+
+    Long inputs times many chains times three phases can outgrow the message limit (1 MiB on a
+    default nats-server); with ``save`` every candidate is stored either way.
+    """
+    if len(reply.__pydantic_serializer__.to_json(reply)) <= max_payload - REPLY_HEADROOM_BYTES:
+        return reply
+    left_out = len(reply.prompts) - len(reply.selected)
+    note = f"{left_out} candidate(s) left out of this reply to fit the {max_payload}-byte message limit"
+    return reply.model_copy(update={"prompts": list(reply.selected), "warnings": [*reply.warnings, note]})
 
 
 class Generator:
@@ -86,7 +101,7 @@ class Generator:
         )
         try:
             async with budget.scope("the generation finished"):
-                reply = await run.execute()
+                reply = fitting(await run.execute(), self.bus.max_payload)
         except Exception as error:
             failure = as_service_error(error, doing="generation")
             if isinstance(failure, DeadlineExceeded):
