@@ -161,4 +161,11 @@ async def test_a_reply_too_big_for_one_message_keeps_the_selected_prompts(api: a
         reply = GenerateReply.model_validate(await response.json())
     assert reply.prompts == reply.selected
     assert reply.best is not None
-    assert any("left out of this reply" in warning for warning in reply.warnings)
+    assert any("left out of prompts" in warning for warning in reply.warnings)
+    every = {**body, "input": "0" * 20_000, "count": 7, "phase_selection": "all"}
+    async with api.post("/api/v1/prompts/generate", json=every) as response:
+        assert response.status == 200, await response.text()
+        reply = GenerateReply.model_validate(await response.json())
+    assert reply.prompts == []
+    assert len(reply.selected) == 21
+    assert any("they are all in selected" in warning for warning in reply.warnings)

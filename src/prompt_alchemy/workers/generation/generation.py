@@ -56,16 +56,23 @@ def new_request_id() -> str:
 
 
 def fitting(reply: GenerateReply, max_payload: int) -> GenerateReply:
-    """A reply one bus message can carry: every candidate when they fit, else the selected ones.
+    """A reply one bus message can carry: every candidate when they fit, else only ``selected``.
 
     Long inputs times many chains times three phases can outgrow the message limit (1 MiB on a
-    default nats-server); with ``save`` every candidate is stored either way.
+    default nats-server). ``prompts`` then keeps the selected candidates — or nothing when they
+    are all selected (``phase_selection=all``): ``selected`` holds them already. With ``save``
+    every candidate is stored either way.
     """
     if len(reply.__pydantic_serializer__.to_json(reply)) <= max_payload - REPLY_HEADROOM_BYTES:
         return reply
-    left_out = len(reply.prompts) - len(reply.selected)
-    note = f"{left_out} candidate(s) left out of this reply to fit the {max_payload}-byte message limit"
-    return reply.model_copy(update={"prompts": list(reply.selected), "warnings": [*reply.warnings, note]})
+    everything = [prompt.id for prompt in reply.selected] == [prompt.id for prompt in reply.prompts]
+    kept = [] if everything else list(reply.selected)
+    where = "they are all in selected" if everything else "the selected ones are kept"
+    note = (
+        f"{len(reply.prompts) - len(kept)} candidate(s) left out of prompts to fit the "
+        f"{max_payload}-byte message limit; {where}"
+    )
+    return reply.model_copy(update={"prompts": kept, "warnings": [*reply.warnings, note]})
 
 
 class Generator:
