@@ -297,3 +297,14 @@ async def test_a_prompt_chosen_over_itself_is_a_conflict(serve: ServerFactory) -
     assert body["details"]["field"] == "chosen_over"
     document = openapi_document()
     assert "409" in document["paths"]["/api/v1/prompts/{id}/feedback"]["post"]["responses"]
+
+
+async def test_filter_names_with_control_characters_and_huge_counts_are_422(serve: ServerFactory) -> None:
+    """Both reached storage and failed there (RediSearch syntax error, SQLite OverflowError): 500s."""
+    server = await serve()
+    for query in ("target_model=a%00b", "provider=%12x"):
+        status, _, body = await _call(server, "GET", f"/api/v1/prompts/search?{query}")
+        assert status == 422, body
+    status, _, body = await _call(server, "PATCH", "/api/v1/prompts/p1", json={"rating_count": 2**63 + 10})
+    assert status == 422
+    assert "rating_count" in body["message"]

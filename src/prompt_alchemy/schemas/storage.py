@@ -133,15 +133,18 @@ class GetReply(Reply):
     history: list[PromptVersion] = Field(default_factory=list)
 
 
+MAX_COUNT = 2**53  # a count any store (SQLite INTEGER, JSON numbers) holds exactly, increments included
+
+
 class UpdateRequest(Request):
     """Edit content or tags (the old content stays reachable as a version) or feedback aggregates."""
 
     id: Identifier
     content: NonEmptyText | None = None
     tags: list[Tag] | None = Field(default=None, max_length=32)
-    usage_count: int | None = Field(default=None, ge=0)
+    usage_count: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     increment_usage: int = Field(default=0, ge=0, le=1_000_000)
-    rating_count: int | None = Field(default=None, ge=0)
+    rating_count: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     mean_rating: float | None = Field(default=None, ge=1.0, le=5.0)
     relevance_score: float | None = Field(default=None, ge=0.0, le=1.0)
 

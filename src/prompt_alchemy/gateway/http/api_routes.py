@@ -42,6 +42,7 @@ PROVIDER_ERRORS = (502,)
 # request line (``protocol.MAX_LINE_BYTES``).
 MAX_QUERY_TEXT_CHARS = 4096
 MAX_NAME_CHARS = 200
+PRINTABLE = r"^[^\u0000-\u001f\u007f]+$"  # a name to filter by has no control characters
 NOT_FOUND = (404,)
 
 
@@ -85,9 +86,15 @@ async def record_feedback(request: web.Request, operation: Operation) -> web.Str
 
 FILTER_PARAMS = (
     QueryParam("phase", "filters.phase", "Only prompts of this phase."),
-    QueryParam("provider", "filters.provider", "Only prompts made by this provider.", max_length=MAX_NAME_CHARS),
+    QueryParam(
+        "provider",
+        "filters.provider",
+        "Only prompts made by this provider.",
+        max_length=MAX_NAME_CHARS,
+        pattern=PRINTABLE,
+    ),
     QueryParam("persona", "filters.persona"),
-    QueryParam("target_model", "filters.target_model", max_length=MAX_NAME_CHARS),
+    QueryParam("target_model", "filters.target_model", max_length=MAX_NAME_CHARS, pattern=PRINTABLE),
     QueryParam("tags", "filters.tags", "Repeat for several (`tags=a&tags=b`); every tag must match."),
     QueryParam("created_since", "filters.created_since", "ISO 8601 date-time."),
     QueryParam("source", "filters.source"),

@@ -125,6 +125,8 @@ def _parameters(op: Operation, schemas: _Schemas) -> list[dict[str, Any]]:
         schema = _without_null(schema)
         if query.max_length is not None:
             schema = {**schema, "maxLength": min(query.max_length, schema.get("maxLength", query.max_length))}
+        if query.pattern is not None and "pattern" not in schema:
+            schema = {**schema, "pattern": query.pattern}
         param: dict[str, Any] = {"name": query.name, "in": "query", "required": required, "schema": schema}
         if query.description:
             param["description"] = query.description

@@ -28,12 +28,14 @@ class QueryParam:
 
     ``max_length`` caps a text parameter below its field's limit: a URL carries less than a
     body, and the server's request-line limit must hold every parameter at its maximum.
+    ``pattern`` constrains a text parameter whose field has none (e.g. no control characters).
     """
 
     name: str
     field: str
     description: str = ""
     max_length: int | None = None
+    pattern: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

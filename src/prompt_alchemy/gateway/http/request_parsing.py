@@ -146,6 +146,9 @@ def _query_payload(request: web.Request, operation: Operation, model: type[BaseM
         elif param.max_length is not None and len(values[0]) > param.max_length:
             message = f"String should have at most {param.max_length} characters in a query string"
             errors.append({"field": name, "message": message, "type": "string_too_long"})
+        elif param.pattern is not None and not re.search(param.pattern, values[0]):
+            message = f"String should match pattern '{param.pattern}'"
+            errors.append({"field": name, "message": message, "type": "string_pattern_mismatch"})
         elif _is_date_time(model, param) and not _DATE_TIME.match(values[0]):
             message = "should be an RFC 3339 date-time, e.g. 2026-01-31T09:00:00Z"
             errors.append({"field": name, "message": message, "type": "datetime_parsing"})
