@@ -134,3 +134,8 @@ serve *args:
 # The whole microservice topology as local processes (nats-server and Redis from PyPI), no Docker
 cluster *args:
     {{venv}}/prompt-alchemy --data-dir data cluster {{args}}
+
+# schemathesis with every check, N examples per operation, against a live `serve --all` and the
+# microservice gateway on Redis (both started by the test); the reports land in the test's tmp dir
+schemathesis examples="200":
+    SCHEMATHESIS_EXAMPLES={{examples}} {{venv}}/pytest tests/e2e/test_e2e_schemathesis.py -s -q

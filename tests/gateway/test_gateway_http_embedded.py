@@ -161,3 +161,21 @@ async def test_generation_streams_every_phase_then_the_result(api: aiohttp.Clien
     assert reply.request_id == "sse-full-1"
     assert reply.best is not None
     assert progress[-1].prompt_id == reply.best.id
+
+
+async def test_a_reply_too_big_for_one_message_keeps_the_selected_prompts(api: aiohttp.ClientSession) -> None:
+    """Schema-valid, near the limits: 10 chains x 3 phases of a 20,000-character idea (was a 413)."""
+    body = {"input": "\u00fc" * 20_000, "count": 10, "save": False}
+    async with api.post("/api/v1/prompts/generate", json=body) as response:
+        assert response.status == 200, await response.text()
+        reply = GenerateReply.model_validate(await response.json())
+    assert reply.prompts == reply.selected
+    assert reply.best is not None
+    assert any("left out of prompts" in warning for warning in reply.warnings)
+    every = {**body, "input": "0" * 20_000, "count": 7, "phase_selection": "all"}
+    async with api.post("/api/v1/prompts/generate", json=every) as response:
+        assert response.status == 200, await response.text()
+        reply = GenerateReply.model_validate(await response.json())
+    assert reply.prompts == []
+    assert len(reply.selected) == 21
+    assert any("they are all in selected" in warning for warning in reply.warnings)

@@ -181,3 +181,21 @@ def test_engine_settings_come_from_the_environment(home: dict[str, str]) -> None
     assert engine.limits.generate == 7
     assert engine.learning_enabled is False
     assert engine_settings(Settings.load(home)).default_provider is None
+
+
+def test_door_settings_come_from_the_environment(home: dict[str, str]) -> None:
+    env = {
+        **home,
+        "ALLOWED_HOSTS": "prompts.example.org, .corp.example",
+        "ALLOWED_ORIGINS": "https://tools.example",
+        "INSECURE_NO_AUTH": "true",
+        "IDLE_TIMEOUT": "5",
+        "BODY_TIMEOUT": "7.5",
+    }
+    settings = Settings.load(env)
+    assert settings.allowed_hosts == ("prompts.example.org", ".corp.example")
+    assert settings.allowed_origins == ("https://tools.example",)
+    assert settings.insecure_no_auth is True
+    assert (settings.idle_timeout, settings.body_timeout) == (5.0, 7.5)
+    with pytest.raises(ConfigError, match="idle_timeout"):
+        Settings.load({**home, "IDLE_TIMEOUT": "0"})

@@ -93,6 +93,9 @@ def _process_handler(name: str) -> Any:
     return handler
 
 
+INSECURE_HELP = "serve a non-loopback --host without ALCHEMY_API_KEYS: anyone who reaches the port may use it"
+
+
 def _register_process_commands(commands: Any) -> None:
     from prompt_alchemy.runtime import cluster_command
 
@@ -103,6 +106,7 @@ def _register_process_commands(commands: Any) -> None:
     serve.add_argument("--mcp-port", type=int, default=None, help="MCP port (0: any free port)")
     serve.add_argument("--metrics-port", type=int, default=None, help="/metrics port when the HTTP API is off")
     serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    serve.add_argument("--insecure-no-auth", action="store_true", default=None, help=INSECURE_HELP)
     _feature_flags(serve, "api", "mcp", "learning", "metrics")
     serve.set_defaults(handler=_process_handler("run_serve"))
 
@@ -116,6 +120,7 @@ def _register_process_commands(commands: Any) -> None:
     mcp = commands.add_parser("mcp", help="MCP server on stdio (embedded unless --nats), for Claude Desktop / IDEs")
     mcp.add_argument("--http", action="store_true", help="serve streamable HTTP on --mcp-port instead of stdio")
     mcp.add_argument("--mcp-port", type=int, default=None)
+    mcp.add_argument("--insecure-no-auth", action="store_true", default=None, help=INSECURE_HELP)
     _feature_flags(mcp, "learning")
     mcp.set_defaults(handler=_process_handler("run_mcp"))
 
@@ -160,6 +165,7 @@ _FLAG_SETTINGS = {
     "mcp": "enable_mcp",
     "learning": "enable_learning",
     "metrics": "enable_metrics",
+    "insecure_no_auth": "insecure_no_auth",
 }
 
 

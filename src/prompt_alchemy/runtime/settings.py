@@ -65,6 +65,11 @@ _ENV: dict[str, tuple[str, ...]] = {
     "debug_mode": ("DEBUG_MODE",),
     "log_level": ("LOG_LEVEL",),
     "cors_origins": ("CORS_ORIGINS",),
+    "allowed_hosts": ("ALLOWED_HOSTS",),
+    "allowed_origins": ("ALLOWED_ORIGINS",),
+    "insecure_no_auth": ("INSECURE_NO_AUTH",),
+    "idle_timeout": ("IDLE_TIMEOUT",),
+    "body_timeout": ("BODY_TIMEOUT",),
     "rate_limit_per_minute": ("RATE_LIMIT_PER_MINUTE",),
     "feedback_per_minute": ("FEEDBACK_PER_MINUTE",),
     "feedback_per_session_per_minute": ("FEEDBACK_PER_SESSION_PER_MINUTE",),
@@ -93,7 +98,7 @@ _ENV: dict[str, tuple[str, ...]] = {
 _SECRETS = frozenset({"api_keys", "nats_password", "nats_token"})
 ENVIRONMENT_VARIABLES = frozenset(variable for variables in _ENV.values() for variable in variables)
 """Every environment variable ``Settings.load`` reads (vendor keys are the providers worker's own)."""
-_LISTS = frozenset({"cors_origins"})
+_LISTS = frozenset({"cors_origins", "allowed_hosts", "allowed_origins"})
 _URLS = frozenset({"nats_url", "redis_url"})
 
 
@@ -120,6 +125,11 @@ class Settings(BaseModel):
     debug_mode: bool = False
     log_level: str = "INFO"
     cors_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()  # Host names the doors serve; empty: loopback names + the bind address
+    allowed_origins: tuple[str, ...] = ()  # browser origins allowed besides the door's own (and CORS_ORIGINS)
+    insecure_no_auth: bool = False  # allow a non-loopback bind without ALCHEMY_API_KEYS
+    idle_timeout: float = Field(default=15.0, gt=0, le=3600)  # close a connection this long without a request
+    body_timeout: float = Field(default=30.0, gt=0, le=3600)  # a request body must arrive within this
     rate_limit_per_minute: int = Field(default=0, ge=0)  # 0: unlimited
     # Feedback events a minute per origin (API key or client address) and per session; 0: unlimited.
     feedback_per_minute: int = Field(default=120, ge=0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, StringConstraints, field_validator
+from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from prompt_alchemy.schemas.common import (
     LEGACY_PHASE_NAMES,
@@ -74,7 +74,9 @@ class PhaseSettings(Request):
 
 class GenerateRequest(Request):
     input: InputText
-    phases: list[PhaseName] = Field(default_factory=lambda: list(Phase), min_length=1, max_length=3)
+    phases: list[PhaseName] = Field(
+        default_factory=lambda: list(Phase), min_length=1, max_length=3, json_schema_extra={"uniqueItems": True}
+    )
     count: int = Field(default=3, ge=1, le=10)
     # None: the engine chooses the persona from what the idea is about (``engine.analyze``), and
     # every prompt of the reply names the persona actually used.
@@ -177,7 +179,19 @@ class SelectReply(Reply):
 
 
 class OptimizeRequest(Request):
-    """Meta-prompt optimisation: judge, critique, rewrite, until the target score or max iterations."""
+    """Meta-prompt optimisation: judge, critique, rewrite, until the target score or max iterations.
+
+    The prompt comes as text (``prompt``) or by id (``prompt_id``): one of them is required.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["prompt"], "properties": {"prompt": {"type": "string"}}},
+                {"required": ["prompt_id"], "properties": {"prompt_id": {"type": "string"}}},
+            ]
+        }
+    )
 
     prompt: Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROMPT_CHARS)] | None = None
     prompt_id: Identifier | None = None
@@ -189,6 +203,12 @@ class OptimizeRequest(Request):
     provider: ProviderName | None = None
     model: ModelName | None = None
     save: bool = True
+
+    @model_validator(mode="after")
+    def _names_a_prompt(self) -> OptimizeRequest:
+        if self.prompt is None and self.prompt_id is None:
+            raise ValueError("give the prompt to optimise, as text (prompt) or by id (prompt_id)")
+        return self
 
 
 class OptimizeIteration(Reply):

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from prompt_alchemy.schemas.common import (
     MAX_INPUT_CHARS,
@@ -43,8 +43,20 @@ def _new_event_id() -> str:
     return uuid.uuid4().hex
 
 
+_SIGNALS = {"rating": "integer", "effectiveness": "number", "helpful": "boolean", "chosen_over": "string"}
+
+
 class FeedbackEvent(Event):
-    """A user's judgement of a prompt. ``event_id`` is the idempotency key: resend freely."""
+    """A user's judgement of a prompt. ``event_id`` is the idempotency key: resend freely.
+
+    At least one signal (rating, effectiveness, helpful, chosen_over) is required.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [{"required": [name], "properties": {name: {"type": kind}}} for name, kind in _SIGNALS.items()]
+        }
+    )
 
     event_id: Identifier = Field(default_factory=_new_event_id)
     prompt_id: Identifier

@@ -136,8 +136,7 @@ class GetReply(Reply):
     history: list[PromptVersion] = Field(default_factory=list)
 
 
-# Counts are stored as SQLite INTEGER (signed 64-bit) and Redis numbers: bounded well inside both.
-MAX_COUNT = 2**53
+MAX_COUNT = 2**53  # a count any store (SQLite INTEGER, JSON numbers) holds exactly, increments included
 
 
 class UpdateRequest(Request):

@@ -11,9 +11,10 @@ from typing import Any
 
 from aiohttp import web
 
+from prompt_alchemy.errors import Conflict
 from prompt_alchemy.gateway.feedback import key_origin, submit_feedback
 from prompt_alchemy.gateway.http.operations import Handler, Operation, QueryParam
-from prompt_alchemy.gateway.http.request_parsing import parse_request, trace_headers
+from prompt_alchemy.gateway.http.request_parsing import parse_request, read_json_object, trace_headers
 from prompt_alchemy.gateway.http.responses import encoded_response, model_response
 from prompt_alchemy.gateway.http.sse import stream_generation, wants_event_stream
 from prompt_alchemy.gateway.http.state import BUS, FEEDBACK, FEEDBACK_GATE, METRICS, SETTINGS
@@ -38,6 +39,12 @@ ProviderTestBody = model_without(ProviderTestRequest, "name", name="ProviderTest
 # Statuses a bus-backed operation may send beyond its success: bad/invalid input, the
 # services it needs being down or slow, and a crash (never with a trace).
 PROVIDER_ERRORS = (502,)
+
+# Text in a query string: shorter than in a body, so every parameter at its maximum fits the
+# request line (``protocol.MAX_LINE_BYTES``).
+MAX_QUERY_TEXT_CHARS = 4096
+MAX_NAME_CHARS = 200
+PRINTABLE = r"^[^\u0000-\u001f\u007f]+$"  # a name to filter by has no control characters
 NOT_FOUND = (404,)
 FEEDBACK_LIMITED = (429,)  # the per-origin and per-session feedback limits, whatever RATE_LIMIT_PER_MINUTE
 
@@ -80,6 +87,10 @@ def caller_origin(request: web.Request) -> str:
 
 
 async def record_feedback(request: web.Request, operation: Operation) -> web.StreamResponse:
+    # The one rule the document cannot state (it spans the path and the body): a 409, not a 422.
+    if (await read_json_object(request)).get("chosen_over") == request.match_info["id"]:
+        message = "a prompt cannot be chosen over itself: chosen_over names the prompt of the path"
+        raise Conflict(message, details={"field": "chosen_over"})
     parsed = await parse_request(request, operation)
     assert isinstance(parsed, FeedbackEvent)
     # The server says who and when: neither is the caller's to choose (see gateway.feedback).
@@ -90,10 +101,16 @@ async def record_feedback(request: web.Request, operation: Operation) -> web.Str
 
 FILTER_PARAMS = (
     QueryParam("phase", "filters.phase", "Only prompts of this phase."),
-    QueryParam("provider", "filters.provider", "Only prompts made by this provider."),
+    QueryParam(
+        "provider",
+        "filters.provider",
+        "Only prompts made by this provider.",
+        max_length=MAX_NAME_CHARS,
+        pattern=PRINTABLE,
+    ),
     QueryParam("persona", "filters.persona"),
-    QueryParam("target_model", "filters.target_model"),
-    QueryParam("tags", "filters.tags", "Comma-separated or repeated; every tag must match."),
+    QueryParam("target_model", "filters.target_model", max_length=MAX_NAME_CHARS, pattern=PRINTABLE),
+    QueryParam("tags", "filters.tags", "Repeat for several (`tags=a&tags=b`); every tag must match."),
     QueryParam("created_since", "filters.created_since", "ISO 8601 date-time."),
     QueryParam("source", "filters.source"),
     QueryParam("parent_id", "filters.parent_id"),
@@ -122,7 +139,7 @@ API_OPERATIONS: tuple[Operation, ...] = (
         forward(registry.STORAGE_SEARCH), request=registry.STORAGE_SEARCH.request,
         reply=registry.STORAGE_SEARCH.reply,
         query=(
-            QueryParam("q", "query", "Semantic search text."),
+            QueryParam("q", "query", "Semantic search text.", max_length=MAX_QUERY_TEXT_CHARS),
             QueryParam("text", "text", "Plain substring match."),
             QueryParam("min_similarity", "min_similarity"),
             QueryParam("limit", "limit"),
@@ -139,7 +156,7 @@ API_OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "PATCH", f"{API_PREFIX}/prompts/{{id}}", "updatePrompt", registry.STORAGE_UPDATE.summary, "prompts",
         forward(registry.STORAGE_UPDATE), request=UpdateRequest, body=UpdateBody,
-        reply=registry.STORAGE_UPDATE.reply, errors=NOT_FOUND,
+        reply=registry.STORAGE_UPDATE.reply, errors=(*NOT_FOUND, 409),  # 409: another prompt has that content
     ),
     Operation(
         "DELETE", f"{API_PREFIX}/prompts/{{id}}", "deletePrompt", registry.STORAGE_DELETE.summary, "prompts",
@@ -168,11 +185,14 @@ API_OPERATIONS: tuple[Operation, ...] = (
         "POST", f"{API_PREFIX}/prompts/{{id}}/feedback", "recordFeedback",
         "Record a user's judgement of a prompt; it is stored durably before the 202.", "learning",
         record_feedback, request=FeedbackEvent, body=FeedbackBody, reply=registry.LEARNING_FEEDBACK.reply,
-        status=202, path_fields={"id": "prompt_id"}, fixed={"source": "http"}, errors=(*NOT_FOUND, *FEEDBACK_LIMITED),
+        status=202,
+        path_fields={"id": "prompt_id"},
+        fixed={"source": "http"},
+        errors=(*NOT_FOUND, *FEEDBACK_LIMITED, 409),
         description="Resending the same `event_id` is harmless: the answer then says `duplicate`. The server "
         "stamps the event's time and origin; learning counts one vote per origin, session and prompt. "
         "429 when the origin or the session has sent its minute's share (FEEDBACK_PER_MINUTE, "
-        "FEEDBACK_PER_SESSION_PER_MINUTE).",
+        "FEEDBACK_PER_SESSION_PER_MINUTE). 409 when `chosen_over` names the prompt of the path.",
     ),
     Operation(
         "GET", f"{API_PREFIX}/providers", "listProviders", registry.PROVIDERS_LIST.summary, "providers",
@@ -194,7 +214,7 @@ API_OPERATIONS: tuple[Operation, ...] = (
         registry.LEARNING_RECOMMENDATIONS.summary, "learning", forward(registry.LEARNING_RECOMMENDATIONS),
         request=registry.LEARNING_RECOMMENDATIONS.request, reply=registry.LEARNING_RECOMMENDATIONS.reply,
         query=(
-            QueryParam("input", "input", "What the prompt is for."),
+            QueryParam("input", "input", "What the prompt is for.", max_length=MAX_QUERY_TEXT_CHARS),
             QueryParam("limit", "limit"),
             QueryParam("min_similarity", "min_similarity"),
             *FILTER_PARAMS,

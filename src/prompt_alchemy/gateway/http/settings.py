@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from prompt_alchemy.errors import ConfigError
+from prompt_alchemy.gateway.access import LOOPBACK_HOSTS, AccessPolicy
 from prompt_alchemy.gateway.feedback import FeedbackLimits
 from prompt_alchemy.gateway.health import DEFAULT_SERVICES
+from prompt_alchemy.gateway.timeouts import ConnectionTimeouts
 
 __all__ = ["HttpSettings"]
 
@@ -27,6 +29,9 @@ class HttpSettings:
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     rate_limit_per_minute: int = 0
     cors_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
+    allowed_origins: tuple[str, ...] = ()
+    timeouts: ConnectionTimeouts = field(default_factory=ConnectionTimeouts)
     metrics: bool = True
     request_timeout_s: float = 120.0
     health_services: tuple[str, ...] = DEFAULT_SERVICES
@@ -38,13 +43,19 @@ class HttpSettings:
             raise ConfigError(f"HTTP port {self.port} is not between 0 and 65535")
         if self.max_body_bytes < 1:
             raise ConfigError("max_body_bytes must be positive")
-        if self.rate_limit_per_minute < 0:
-            raise ConfigError("rate_limit_per_minute must be 0 (unlimited) or positive")
-        if any(not key.strip() for key in self.api_keys):
-            raise ConfigError("an API key must not be empty")
+        _ = self.access  # validates keys, rate limit and allow-lists
         if self.request_timeout_s <= 0 or self.health_timeout_s <= 0:
             raise ConfigError("timeouts must be positive")
 
     @property
     def auth_enabled(self) -> bool:
         return bool(self.api_keys)
+
+    @property
+    def access(self) -> AccessPolicy:
+        return AccessPolicy(
+            api_keys=self.api_keys,
+            rate_limit_per_minute=self.rate_limit_per_minute,
+            allowed_hosts=self.allowed_hosts,
+            allowed_origins=(*self.allowed_origins, *self.cors_origins),
+        )

@@ -24,6 +24,7 @@ from prompt_alchemy.gateway.generation import generate_with_progress
 from prompt_alchemy.gateway.mcp.tools import model_tool
 from prompt_alchemy.gateway.model_views import model_without
 from prompt_alchemy.gateway.reply_summary import GenerateSummary, summarise, summary_text
+from prompt_alchemy.gateway.validation import validate_model
 from prompt_alchemy.schemas import registry
 from prompt_alchemy.schemas.common import utc_now
 from prompt_alchemy.schemas.engine import GenerateRequest
@@ -117,8 +118,10 @@ def create_server(
         )
 
     async def record(arguments: BaseModel, _ctx: Context) -> FeedbackAccepted:
-        given = arguments.model_dump(exclude_unset=True)
-        event = FeedbackEvent.model_validate({**given, "source": "mcp", "origin": MCP_ORIGIN, "created_at": utc_now()})
+        given = arguments.model_dump(mode="json", exclude_unset=True)
+        stamped = {**given, "source": "mcp", "origin": MCP_ORIGIN, "created_at": utc_now().isoformat()}
+        event = validate_model(FeedbackEvent, stamped)
+        assert isinstance(event, FeedbackEvent)
         return await submit_feedback(bus, feedback, event, gate)
 
     tools = [

@@ -50,7 +50,9 @@ from prompt_alchemy.workers.generation.settings import EngineSettings
 from prompt_alchemy.workers.generation.storage_link import StorageLink
 from prompt_alchemy.workers.generation.weights import WeightsBook
 
-__all__ = ["OFFLINE_WARNING", "Generator", "new_request_id"]
+REPLY_HEADROOM_BYTES = 4096  # the bus envelope around the reply JSON
+
+__all__ = ["OFFLINE_WARNING", "Generator", "fitting", "new_request_id"]
 
 OFFLINE_WARNING = (
     "offline: these prompts come from the built-in offline provider (rules, no LLM); "
@@ -60,6 +62,26 @@ OFFLINE_WARNING = (
 
 def new_request_id() -> str:
     return uuid.uuid4().hex
+
+
+def fitting(reply: GenerateReply, max_payload: int) -> GenerateReply:
+    """A reply one bus message can carry: every candidate when they fit, else only ``selected``.
+
+    Long inputs times many chains times three phases can outgrow the message limit (1 MiB on a
+    default nats-server). ``prompts`` then keeps the selected candidates — or nothing when they
+    are all selected (``phase_selection=all``): ``selected`` holds them already. With ``save``
+    every candidate is stored either way.
+    """
+    if len(reply.__pydantic_serializer__.to_json(reply)) <= max_payload - REPLY_HEADROOM_BYTES:
+        return reply
+    everything = [prompt.id for prompt in reply.selected] == [prompt.id for prompt in reply.prompts]
+    kept = [] if everything else list(reply.selected)
+    where = "they are all in selected" if everything else "the selected ones are kept"
+    note = (
+        f"{len(reply.prompts) - len(kept)} candidate(s) left out of prompts to fit the "
+        f"{max_payload}-byte message limit; {where}"
+    )
+    return reply.model_copy(update={"prompts": kept, "warnings": [*reply.warnings, note]})
 
 
 class Generator:
@@ -97,7 +119,7 @@ class Generator:
         )
         try:
             async with budget.scope("the generation finished"):
-                reply = await run.execute()
+                reply = fitting(await run.execute(), self.bus.max_payload)
         except Exception as error:
             failure = as_service_error(error, doing="generation")
             if isinstance(failure, DeadlineExceeded):
