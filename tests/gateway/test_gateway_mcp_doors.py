@@ -152,7 +152,8 @@ async def test_tool_argument_errors_read_as_the_http_errors(door: DoorFactory) -
     body = json.loads(text)
     assert body["code"] == 422
     assert body["kind"] == "unprocessable"
-    assert body["message"] == "invalid GenerateRequest: count: Input should be less than or equal to 10"
+    # the tool's own arguments model (a generate request plus `detail`), in the HTTP wording
+    assert body["message"] == "invalid GenerateArguments: count: Input should be less than or equal to 10"
     assert "pydantic.dev" not in text
     assert "99" not in text  # the rejected input is not echoed
 

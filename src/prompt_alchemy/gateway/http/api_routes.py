@@ -146,6 +146,7 @@ API_OPERATIONS: tuple[Operation, ...] = (
             QueryParam("cursor", "cursor", "The next_cursor of the previous page."),
             *FILTER_PARAMS,
         ),
+        errors=(413,),  # a page of near-maximal prompts over one bus message: ask for a smaller limit
     ),
     Operation(
         "GET", f"{API_PREFIX}/prompts/{{id}}", "getPrompt", registry.STORAGE_GET.summary, "prompts",
@@ -219,5 +220,6 @@ API_OPERATIONS: tuple[Operation, ...] = (
             QueryParam("min_similarity", "min_similarity"),
             *FILTER_PARAMS,
         ),
+        errors=(413,),  # as search: the page it reads must fit one bus message
     ),
 )  # fmt: skip
