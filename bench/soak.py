@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import redis.asyncio
 from mcp import Client
 
 from _processes import PROMPT_ALCHEMY, Child
@@ -79,6 +80,7 @@ class Deployment:
     mcp_url: str
     processes: dict[str, int]  # name -> pid, whose RSS is measured
     nats: NatsServer | None = None
+    redis_url: str | None = None
 
 
 def product_env(data_dir: Path) -> dict[str, str]:
@@ -127,7 +129,7 @@ async def microservices(work: Path) -> AsyncIterator[Deployment]:
             processes = {process.name: process.pid for process in cluster.processes}
             processes.update({"nats-server": nats.pid or 0, "redis-server": redis.pid or 0})
             api = cluster.http_url.removesuffix("/api/v1")
-            yield Deployment("microservices (LocalCluster)", api, cluster.mcp_url, processes, nats)
+            yield Deployment("microservices (LocalCluster)", api, cluster.mcp_url, processes, nats, redis.url)
         finally:
             await cluster.stop()
 
@@ -340,11 +342,30 @@ def subscriptions(deployment: Deployment) -> dict[str, tuple[str, int]]:
     return held
 
 
+async def stored_data(deployment: Deployment) -> dict[str, int]:
+    """What the servers keep on purpose: JetStream messages and bytes, Redis's dataset."""
+    stored: dict[str, int] = {}
+    if deployment.nats is not None:
+        jetstream = await asyncio.to_thread(deployment.nats.monitoring, "/jsz")
+        stored["JetStream messages"] = int(jetstream["messages"])
+        stored["JetStream bytes"] = int(jetstream["bytes"])
+    if deployment.redis_url is not None:
+        client = redis.asyncio.Redis.from_url(deployment.redis_url)
+        try:
+            stored["Redis keys"] = int(await client.dbsize())
+            stored["Redis dataset bytes"] = int((await client.info("memory"))["used_memory_dataset"])
+        finally:
+            await client.aclose()
+    return stored
+
+
 @dataclass(frozen=True)
 class Snapshot:
     rss: dict[str, int]  # process -> KiB
     subscriptions: dict[str, tuple[str, int]]
+    stored: dict[str, int]
     prompts_seen: int
+    feedback_accepted: int
     learning_caught_up: bool
 
 
@@ -376,18 +397,43 @@ async def quiet_snapshot(traffic: Traffic) -> Snapshot:
             break
         held = again
     rss = {name: rss_kib(pid) for name, pid in deployment.processes.items()}
-    return Snapshot(rss, held, len(traffic.prompt_ids), caught_up)
+    stored = await stored_data(deployment)
+    return Snapshot(rss, held, stored, len(traffic.prompt_ids), traffic.feedback_accepted, caught_up)
 
 
 # -- one deployment ----------------------------------------------------------------------------
 @dataclass
 class Result:
+    """Quiet points after the warm-up, half-way and at the end; the traffic periods between them."""
+
     deployment: Deployment
-    start: Snapshot
-    end: Snapshot
+    points: list[Snapshot]
     calls: dict[str, Calls]
-    began: float  # the measured traffic, from its first call to the last answer
-    ended: float
+    periods: list[tuple[float, float]]  # (first call, last answer) of each measured half
+
+    @property
+    def start(self) -> Snapshot:
+        return self.points[0]
+
+    @property
+    def end(self) -> Snapshot:
+        return self.points[-1]
+
+    @property
+    def seconds(self) -> float:
+        return sum(ended - began for began, ended in self.periods)
+
+
+async def run_for(traffic: Traffic, seconds: float, *, ideas: int = 0) -> tuple[float, float]:
+    """Traffic for ``seconds``, and on until ``ideas`` distinct prompts were generated (bounded)."""
+    began = time.perf_counter()
+    traffic.start()
+    await asyncio.sleep(seconds)  # the clients work meanwhile; this only times the period
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while len(traffic.prompt_ids) < ideas and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    await traffic.pause()
+    return began, time.perf_counter()
 
 
 async def soak(deployment: Deployment, warmup: float, seconds: float) -> Result:
@@ -395,18 +441,14 @@ async def soak(deployment: Deployment, warmup: float, seconds: float) -> Result:
     async with aiohttp.ClientSession(timeout=timeout) as session:
         traffic = Traffic(session, deployment)
         progress(f"{deployment.label}: warm-up {warmup:g} s")
-        traffic.start()
-        await asyncio.sleep(warmup)  # the clients work meanwhile; this only times the period
-        await traffic.pause()
-        start = await quiet_snapshot(traffic)
-        progress(f"{deployment.label}: measuring {seconds:g} s")
-        began = time.perf_counter()
-        traffic.start()
-        await asyncio.sleep(seconds)
-        await traffic.pause()
-        ended = time.perf_counter()
-        end = await quiet_snapshot(traffic)
-    return Result(deployment, start, end, traffic.calls, began, ended)
+        await run_for(traffic, warmup, ideas=len(IDEAS))  # every idea generated (and stored) once
+        points = [await quiet_snapshot(traffic)]
+        periods = []
+        for half in (1, 2):
+            progress(f"{deployment.label}: measuring, half {half} of 2 ({seconds / 2:g} s)")
+            periods.append(await run_for(traffic, seconds / 2))
+            points.append(await quiet_snapshot(traffic))
+    return Result(deployment, points, traffic.calls, periods)
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -424,49 +466,52 @@ def resources_table(results: list[Result]) -> str:
     rows = []
     for result in results:
         for process in result.deployment.processes:
-            rss_start, rss_end = result.start.rss[process], result.end.rss[process]
-            rss_growth = growth(rss_start, rss_end)
+            rss = [point.rss[process] for point in result.points]
+            rss_growth = growth(rss[0], rss[-1])
             row: list[object] = [
                 result.deployment.label,
                 process,
-                f"{rss_start / 1024:,.1f} MiB",
-                f"{rss_end / 1024:,.1f} MiB",
+                " / ".join(f"{kib / 1024:,.1f}" for kib in rss),
                 percent(rss_growth),
             ]
             worst = rss_growth
-            if process in result.start.subscriptions or process in result.end.subscriptions:
-                names, subs_start = result.start.subscriptions.get(process, ("-", 0))
-                _, subs_end = result.end.subscriptions.get(process, ("-", 0))
-                subs_growth = growth(subs_start, subs_end)
+            if any(process in point.subscriptions for point in result.points):
+                names = next(
+                    point.subscriptions[process][0] for point in result.points if process in point.subscriptions
+                )
+                subs = [point.subscriptions.get(process, ("", 0))[1] for point in result.points]
+                subs_growth = growth(subs[0], subs[-1])
                 worst = max(worst, subs_growth)
-                row += [names, subs_start, subs_end, percent(subs_growth)]
+                row += [names, " / ".join(str(count) for count in subs), percent(subs_growth)]
             else:
-                row += ["-", "-", "-", "-"]
+                row += ["-", "-", "-"]
             row.append(f"≤ 5 % {target_mark(worst, GROWTH_TARGET, at_most=True)}")
             rows.append(row)
         strays = set(result.end.subscriptions) - set(result.deployment.processes)
         for stray in sorted(strays):
             names, count = result.end.subscriptions[stray]
-            rows.append([result.deployment.label, stray, "-", "-", "-", names, "-", count, "-", "-"])
-    headers = ["deployment", "process", "RSS start", "RSS end", "RSS growth", "NATS connection"]
-    headers += ["subs start", "subs end", "subs growth", "target"]
-    return markdown_table(headers, rows, align="llrrrlrrrl")
+            rows.append([result.deployment.label, stray, "-", "-", names, f"- / - / {count}", "-", "-"])
+    headers = ["deployment", "process", "RSS MiB start / mid / end", "RSS growth", "NATS connection"]
+    headers += ["subscriptions start / mid / end", "subs growth", "target"]
+    return markdown_table(headers, rows, align="llrrlrrl")
 
 
 def calls_table(results: list[Result]) -> str:
     rows = []
     for result in results:
-        began, ended = result.began, result.ended
-        elapsed = ended - began
+
+        def measured(finished: float, result: Result = result) -> bool:
+            return any(began <= finished <= ended for began, ended in result.periods)
+
         for kind, calls in result.calls.items():
-            latencies = [latency for finished, latency in calls.done if began <= finished < ended]
-            failed = [reason for finished, reason in calls.failed if began <= finished < ended]
+            latencies = [latency for finished, latency in calls.done if measured(finished)]
+            failed = [reason for finished, reason in calls.failed if measured(finished)]
             rows.append(
                 [
                     result.deployment.label,
                     kind,
                     len(latencies),
-                    f"{len(latencies) / elapsed:,.1f}",
+                    f"{len(latencies) / result.seconds:,.1f}",
                     millis(percentile(latencies, 50)),
                     millis(percentile(latencies, 99)),
                     len(failed),
@@ -481,15 +526,29 @@ def facts_table(results: list[Result]) -> str:
     rows = [
         [
             result.deployment.label,
-            f"{result.ended - result.began:,.1f} s",
-            result.start.prompts_seen,
-            result.end.prompts_seen,
-            "yes" if result.start.learning_caught_up and result.end.learning_caught_up else "**no**",
+            f"{result.seconds:,.1f} s",
+            " / ".join(str(point.prompts_seen) for point in result.points),
+            result.end.feedback_accepted - result.start.feedback_accepted,
+            "yes" if all(point.learning_caught_up for point in result.points) else "**no**",
         ]
         for result in results
     ]
-    headers = ["deployment", "traffic window", "prompt ids seen at start", "at end", "learning caught up at both"]
-    return markdown_table(headers, rows, align="lrrrl")
+    headers = ["deployment", "traffic measured", "prompt ids seen start / mid / end", "feedback events accepted"]
+    return markdown_table([*headers, "learning caught up at every point"], rows, align="lrrrl")
+
+
+def stored_table(results: list[Result]) -> str:
+    rows = []
+    for result in results:
+        events = result.end.feedback_accepted - result.start.feedback_accepted
+        for name in result.end.stored:
+            values = [point.stored[name] for point in result.points]
+            per_event = (values[-1] - values[0]) / events if events else float("nan")
+            rows.append(
+                [result.deployment.label, name, " / ".join(f"{value:,}" for value in values), f"{per_event:,.2f}"]
+            )
+    headers = ["deployment", "stored on purpose", "start / mid / end", "added per accepted feedback event"]
+    return markdown_table(headers, rows, align="llrr")
 
 
 def verdict(results: list[Result]) -> str:
@@ -527,13 +586,13 @@ async def main(quick: bool) -> int:
             results.append(await soak(deployment, warmup, seconds))
     clients = ", ".join(f"{count} x {kind}" for kind, count in CLIENTS.items())
     report.add(
-        f"Offline provider (no vendor). Concurrent clients, each calling back to back: {clients}. A generation is",
-        f"three phases x 2 candidates over {len(IDEAS)} fixed ideas (stored, deduplicated by content); feedback",
-        "rates the prompts those generations returned; each MCP session is closed after",
-        f"{MCP_CALLS_PER_SESSION} calls. Warm-up {warmup:g} s, then {seconds:g} s measured, between two quiet",
-        "points (calls in flight finished, learning caught up, subscription counts steady) where RSS",
+        f"Offline provider (no vendor). Concurrent clients, each calling back to back: {clients}.",
+        f"A generation is three phases x 2 candidates over {len(IDEAS)} fixed ideas (stored, deduplicated by",
+        "content); feedback rates the prompts those generations returned; each MCP session is closed after",
+        f"{MCP_CALLS_PER_SESSION} calls. Warm-up {warmup:g} s, then {seconds:g} s measured in two halves, between",
+        "three quiet points (calls in flight finished, learning caught up, subscription counts steady) where RSS",
         "(/proc VmRSS) and open subscriptions (nats-server `/connz?subs=1`, per connection, attributed to its",
-        "process by TCP port) are read. Microservices: two engine replicas.",
+        "process by TCP port) are read. Microservices: two engine replicas. Growth: end over start.",
         "",
         resources_table(results),
         "",
@@ -544,6 +603,13 @@ async def main(quick: bool) -> int:
         calls_table(results),
         "",
         facts_table(results),
+        "",
+        "What the servers hold on purpose (nats-server `/jsz`, Redis DBSIZE and INFO memory): accepted feedback",
+        "is durable (JetStream, limits retention; its message ids are remembered for the duplicate window) and",
+        "learning keeps one fact per event, so these grow with the feedback accepted, not with the traffic's",
+        "other calls.",
+        "",
+        stored_table(results),
         "",
     )
     report.write()

@@ -49,6 +49,7 @@ async def test_monitoring_keeps_its_port_across_a_restart_and_is_off_by_default(
         port = server.monitor_port
         server.restart()
         assert server.monitor_port == port
+        assert server.monitoring("/varz")["port"] == server.port
         bus = await NatsBus.connect(server.url, NatsOptions(name="after-restart", connect_attempts=1))
         try:
             assert _named(await asyncio.to_thread(server.connections), "after-restart")["subscriptions"] == 0

@@ -203,10 +203,15 @@ class NatsServer(_Process):
                 return False
         return _port_open(self.port)
 
+    def monitoring(self, endpoint: str) -> dict[str, Any]:
+        """One monitoring endpoint's JSON, e.g. ``/varz`` or ``/jsz`` (needs ``monitor_port``)."""
+        with urllib.request.urlopen(f"{self.monitor_url}{endpoint}", timeout=5) as answer:  # noqa: S310 - our own loopback server
+            document: dict[str, Any] = json.load(answer)
+        return document
+
     def connections(self) -> list[dict[str, Any]]:
-        """Every client connection as nats-server's ``/connz?subs=1`` reports it (name, cid, num_subs...)."""
-        with urllib.request.urlopen(f"{self.monitor_url}/connz?subs=1&limit=4096", timeout=5) as answer:  # noqa: S310 - our own loopback server
-            connections: list[dict[str, Any]] = json.load(answer).get("connections") or []
+        """Every client connection as ``/connz?subs=1`` reports it (name, cid, port, subscriptions...)."""
+        connections: list[dict[str, Any]] = self.monitoring("/connz?subs=1&limit=4096").get("connections") or []
         return connections
 
     def restart(self) -> None:
