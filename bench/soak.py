@@ -156,6 +156,8 @@ class Traffic:
         self.calls: dict[str, Calls] = {kind: Calls() for kind in CLIENTS}
         self.prompt_ids: dict[str, None] = {}  # every prompt id seen, in order (a set that keeps order)
         self.feedback_accepted = 0  # events that were new to the durable log
+        self.first_prompt = asyncio.Event()
+        self.every_idea = asyncio.Event()  # as many distinct prompts as there are ideas
         self._ideas = itertools.count()
         self._ratings = itertools.count()
         self._running = False
@@ -199,6 +201,9 @@ class Traffic:
         if not best.get("id"):
             raise CallFailed(f"a generation with no stored best prompt: {json.dumps(reply)[:200]}")
         self.prompt_ids.setdefault(str(best["id"]))
+        self.first_prompt.set()
+        if len(self.prompt_ids) >= len(IDEAS):
+            self.every_idea.set()
 
     async def _json_client(self) -> None:
         async def call() -> None:
@@ -246,8 +251,6 @@ class Traffic:
 
     async def _feedback_client(self) -> None:
         async def call() -> None:
-            if not self.prompt_ids:
-                raise CallFailed("no prompt generated yet")
             ids = list(self.prompt_ids)
             n = next(self._ratings)
             url = f"{self.deployment.api_url}/api/v1/prompts/{ids[n % len(ids)]}/feedback"
@@ -257,19 +260,12 @@ class Traffic:
                 if not (await response.json()).get("duplicate"):
                     self.feedback_accepted += 1
 
+        try:  # until a generation stored a prompt there is nothing to give feedback on
+            await asyncio.wait_for(self.first_prompt.wait(), REQUEST_TIMEOUT_S)
+        except TimeoutError:
+            raise RuntimeError(f"{self.deployment.label}: no generation answered in {REQUEST_TIMEOUT_S:g} s") from None
         while self._running:
-            if not self.prompt_ids:
-                await self._first_prompt()
-                continue
             await self._timed("feedback (HTTP)", call)
-
-    async def _first_prompt(self) -> None:
-        """Until a generation stored one, there is nothing to give feedback on: wait for it, bounded."""
-        deadline = time.monotonic() + REQUEST_TIMEOUT_S
-        while not self.prompt_ids and self._running:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.deployment.label}: no generation answered in {REQUEST_TIMEOUT_S:g} s")
-            await asyncio.sleep(0.05)
 
     async def _health_client(self) -> None:
         async def call() -> None:
@@ -424,14 +420,16 @@ class Result:
         return sum(ended - began for began, ended in self.periods)
 
 
-async def run_for(traffic: Traffic, seconds: float, *, ideas: int = 0) -> tuple[float, float]:
-    """Traffic for ``seconds``, and on until ``ideas`` distinct prompts were generated (bounded)."""
+async def run_for(traffic: Traffic, seconds: float, *, every_idea: bool = False) -> tuple[float, float]:
+    """Traffic for ``seconds`` (and on until every idea was generated once, if asked; bounded)."""
     began = time.perf_counter()
     traffic.start()
     await asyncio.sleep(seconds)  # the clients work meanwhile; this only times the period
-    deadline = time.monotonic() + SETTLE_TIMEOUT_S
-    while len(traffic.prompt_ids) < ideas and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
+    if every_idea:
+        try:
+            await asyncio.wait_for(traffic.every_idea.wait(), SETTLE_TIMEOUT_S)
+        except TimeoutError:
+            progress(f"{traffic.deployment.label}: not every idea was generated in the warm-up")
     await traffic.pause()
     return began, time.perf_counter()
 
@@ -441,7 +439,7 @@ async def soak(deployment: Deployment, warmup: float, seconds: float) -> Result:
     async with aiohttp.ClientSession(timeout=timeout) as session:
         traffic = Traffic(session, deployment)
         progress(f"{deployment.label}: warm-up {warmup:g} s")
-        await run_for(traffic, warmup, ideas=len(IDEAS))  # every idea generated (and stored) once
+        await run_for(traffic, warmup, every_idea=True)  # every idea generated (and stored) once
         points = [await quiet_snapshot(traffic)]
         periods = []
         for half in (1, 2):
