@@ -19,10 +19,11 @@ import sys
 import sysconfig
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from prompt_alchemy.errors import ConfigError
 from prompt_alchemy.private_files import private_dir, private_file
@@ -146,9 +147,21 @@ class NatsServer(_Process):
 
     name = "nats"
 
+    def __init__(self, data_dir: str | os.PathLike[str] | None = None, *, monitor_port: int | None = None) -> None:
+        """``monitor_port``: serve nats-server's HTTP monitoring (``/varz``, ``/connz``...) on 127.0.0.1,
+        0 for any free port; None (the default) serves none."""
+        super().__init__(data_dir)
+        self.monitor_port = monitor_port
+
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def monitor_url(self) -> str:
+        if not self.monitor_port:
+            raise ConfigError("this nats-server was started without monitoring (monitor_port=None)")
+        return f"http://127.0.0.1:{self.monitor_port}"
 
     def start(self) -> Self:
         binary = _find_executable("nats-server")
@@ -157,6 +170,8 @@ class NatsServer(_Process):
             stale.unlink()
         config = self.data_dir / "nats.conf"
         config.write_text(STALE_CLIENT_DETECTION)
+        # -a binds monitoring too; -1 asks for a free port, reported in the ports file
+        monitoring = [] if self.monitor_port is None else ["-m", str(self.monitor_port or -1)]
         self._spawn(
             [
                 binary,
@@ -167,6 +182,7 @@ class NatsServer(_Process):
                 "-sd", str(self.data_dir / "js"),
                 "--ports_file_dir", str(self.data_dir),
                 "-l", str(private_file(self.data_dir / "nats.log")),
+                *monitoring,
             ]
         )  # fmt: skip
         self._wait_until(self._read_port)
@@ -176,11 +192,28 @@ class NatsServer(_Process):
         assert self._proc is not None
         ports_file = self.data_dir / f"nats-server_{self._proc.pid}.ports"
         try:
-            urls = json.loads(ports_file.read_text())["nats"]
+            ports = json.loads(ports_file.read_text())
+            urls = ports["nats"]
+            monitors = ports["monitoring"] if self.monitor_port is not None else []
         except (OSError, ValueError, KeyError):
             return False
         self.port = int(urls[0].rsplit(":", 1)[1])
+        if monitors:
+            self.monitor_port = int(monitors[0].rsplit(":", 1)[1])
+            if not _port_open(self.monitor_port):
+                return False
         return _port_open(self.port)
+
+    def monitoring(self, endpoint: str) -> dict[str, Any]:
+        """One monitoring endpoint's JSON, e.g. ``/varz`` or ``/jsz`` (needs ``monitor_port``)."""
+        with urllib.request.urlopen(f"{self.monitor_url}{endpoint}", timeout=5) as answer:  # noqa: S310 - our own loopback server
+            document: dict[str, Any] = json.load(answer)
+        return document
+
+    def connections(self) -> list[dict[str, Any]]:
+        """Every client connection as ``/connz?subs=1`` reports it (name, cid, port, subscriptions...)."""
+        connections: list[dict[str, Any]] = self.monitoring("/connz?subs=1&limit=4096").get("connections") or []
+        return connections
 
     def restart(self) -> None:
         self.stop()
