@@ -54,3 +54,9 @@ def test_a_shortened_text_quotes_within_its_limit(text: str, limit: int) -> None
 def test_tags_and_attributes_are_plain(tag: str, attributes: dict[str, str]) -> None:
     with pytest.raises(ValueError, match="plain"):
         quoted_block(tag, "text", **attributes)
+
+
+def test_a_quoted_body_followed_by_more_of_the_message_reads_back_as_its_text() -> None:
+    # a draft block read to the end of the message: the quoted string, then a closing line
+    body = quote("Goal:\n\nOutput:\nshort paragraphs") + "\n\nRewrite it as one prompt."
+    assert unquote(body) == "Goal:\n\nOutput:\nshort paragraphs"

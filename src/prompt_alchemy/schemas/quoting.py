@@ -61,9 +61,9 @@ def unquote(body: str) -> str:
     """The text of a quoted block body; a body that is not one JSON string is returned as written
     (a message a person or another program wrote by hand)."""
     stripped = body.strip()
-    if len(stripped) >= 2 and stripped[0] == '"' and stripped[-1] == '"':
-        try:
-            value = json.loads(stripped)
+    if len(stripped) >= 2 and stripped[0] == '"':
+        try:  # the first JSON string; what follows it (a closing line of the message) is not the block's
+            value, _end = json.JSONDecoder().raw_decode(stripped)
         except ValueError:
             return body
         if isinstance(value, str):

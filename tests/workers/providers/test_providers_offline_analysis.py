@@ -41,6 +41,9 @@ def prompt_for(
         ("summarise these customer interview notes and list the top pain points", Persona.ANALYSIS),
         ("weekend itinerary for Lisbon with a toddler", Persona.GENERIC),
         ("thank-you email to the volunteers who ran the charity bake sale", Persona.WRITING),
+        # the README's own example: the deliverable named first is code; the email is its data
+        ("a function that validates email addresses, for junior developers", Persona.CODE),
+        ("an email to my landlord about the broken heater", Persona.WRITING),
     ],
 )
 def test_the_persona_comes_from_what_the_idea_is_about(idea: str, persona: Persona) -> None:

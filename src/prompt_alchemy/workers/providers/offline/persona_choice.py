@@ -25,8 +25,17 @@ _CODE_NOUNS = (
     r"program|app|query|queries|regex|code|snippet|test|tests|bug|dag|pipeline|formula|macro|component|hook|"
     r"helper|migration|schema|decorator|lambda|server|client|parser|tool|command"
 )
+# The deliverable named first ("a function that validates email addresses", "write a python script
+# to..."): the head of the idea outweighs what it is about (an email is the data here, not the text).
+_HEAD_CODE_DELIVERABLE = (
+    r"^\W*(?:(?:please\s+)?(?:write|create|build|make|implement|code|generate|give me|i need)\s+)?"
+    r"(?:an?|the|some|one)?\s*(?:[\w+#.-]+\s+){0,2}?"
+    r"(?:function|functions|script|class|method|cli|api|endpoint|regex|query|program|module|library|"
+    r"decorator|parser|unit tests?|sql|migration|handler)\b"
+)
 _SIGNALS: dict[Persona, tuple[tuple[str, float], ...]] = {
     Persona.CODE: (
+        (_HEAD_CODE_DELIVERABLE, 5.0),
         (rf"\b(?:{_LANGS})\b[\w\s-]{{0,25}}?\b(?:{_CODE_NOUNS})\b", 4.0),
         (r"\b(?:review|audit|check)\b[^.]{0,30}\b(?:pull requests?|prs?|code|diff|handler|function|commit)\b", 3.0),
         (
