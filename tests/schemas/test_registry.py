@@ -18,9 +18,9 @@ DESIGN_TABLE = {
     Service.PROVIDERS: {"list", "get", "test", "complete", "embed", "health"},
     Service.STORAGE: {
         "store", "get", "update", "delete", "search", "embeddings", "export", "import", "stats", "health",
-        "lineage", "reembed",
+        "lineage", "reembed", "name_set", "name_get", "label_set", "label_get", "label_history", "label_served",
     },
-    Service.LEARNING: {"feedback", "update_weights", "weights", "stats", "recommendations", "health"},
+    Service.LEARNING: {"feedback", "update_weights", "weights", "stats", "recommendations", "label_stats", "health"},
 }  # fmt: skip
 
 

@@ -21,7 +21,13 @@ from prompt_alchemy.schemas.registry import (
     STORAGE_EXPORT,
     STORAGE_GET,
     STORAGE_IMPORT,
+    STORAGE_LABEL_GET,
+    STORAGE_LABEL_HISTORY,
+    STORAGE_LABEL_SERVED,
+    STORAGE_LABEL_SET,
     STORAGE_LINEAGE,
+    STORAGE_NAME_GET,
+    STORAGE_NAME_SET,
     STORAGE_REEMBED,
     STORAGE_SEARCH,
     STORAGE_STATS,
@@ -31,9 +37,15 @@ from prompt_alchemy.schemas.registry import (
 from prompt_alchemy.schemas.storage import StorageStats, StorageStatsRequest
 from prompt_alchemy.workers.storage.backend import PromptStore
 from prompt_alchemy.workers.storage.embedders import Embedder, WordLlamaEmbedder
+from prompt_alchemy.workers.storage.name_store import NameStore
+from prompt_alchemy.workers.storage.names import NameRegistry
 from prompt_alchemy.workers.storage.prompt_memory import PromptMemory
+from prompt_alchemy.workers.storage.redis_names import RedisNameStore
+from prompt_alchemy.workers.storage.redis_store import RedisPromptStore
+from prompt_alchemy.workers.storage.sqlite_names import SqliteNameStore
+from prompt_alchemy.workers.storage.sqlite_store import SqlitePromptStore
 
-__all__ = ["STORAGE_SERVICE_NAME", "STORAGE_SERVICE_VERSION", "build_storage_service"]
+__all__ = ["STORAGE_SERVICE_NAME", "STORAGE_SERVICE_VERSION", "build_storage_service", "name_store_for"]
 
 STORAGE_SERVICE_NAME = "storage"
 STORAGE_SERVICE_VERSION = "0.1.0"
@@ -56,6 +68,15 @@ def _within_deadline(operation: Callable[[ReqT], Awaitable[RepT]]) -> RequestHan
     return handle
 
 
+def name_store_for(store: PromptStore) -> NameStore:
+    """Named prompts live beside the prompts: the same SQLite folder, the same Redis and prefix."""
+    if isinstance(store, RedisPromptStore):
+        return RedisNameStore(store.client, prefix=store.keys.prefix)
+    if isinstance(store, SqlitePromptStore):
+        return SqliteNameStore(store)
+    raise TypeError(f"no name store for a {type(store).__name__}: pass names=")
+
+
 def build_storage_service(
     bus: Bus,
     store: PromptStore,
@@ -64,12 +85,14 @@ def build_storage_service(
     extra_embedders: Sequence[Embedder] = (),
     concurrency: int = 32,
     memory: PromptMemory | None = None,
+    names: NameStore | None = None,
 ) -> ServiceRunner:
     """A ServiceRunner serving every storage subject over ``store``; ``start()`` it to serve.
 
     ``embedder`` (WordLlama when None) is the model a new store starts with; a store keeps the
     model it has. ``<provider>/<model>`` embedders are reached through ``bus``. The caller
-    owns ``store``: stop the runner, then ``await store.close()``.
+    owns ``store``: stop the runner, then ``await store.close()``. Named prompts and labels are
+    kept in ``names``, by default beside the prompts (``name_store_for``) and closed with them.
     """
     memory = memory or PromptMemory(store, embedder or WordLlamaEmbedder(), bus=bus, extra_embedders=extra_embedders)
     runner = ServiceRunner(
@@ -85,6 +108,8 @@ def build_storage_service(
     async def stats(_request: StorageStatsRequest) -> StorageStats:
         return await memory.stats()
 
+    registry = NameRegistry(names or name_store_for(store), memory, bus=bus)
+
     runner.add_endpoint(STORAGE_STORE, _within_deadline(memory.store_prompt))
     runner.add_endpoint(STORAGE_GET, _within_deadline(memory.get))
     runner.add_endpoint(STORAGE_UPDATE, _within_deadline(memory.update))
@@ -97,4 +122,10 @@ def build_storage_service(
     # Re-embedding a whole store is long by nature: one at a time, and only the caller's deadline bounds it.
     runner.add_endpoint(STORAGE_REEMBED, _within_deadline(memory.reembed), concurrency=1)
     runner.add_endpoint(STORAGE_STATS, _within_deadline(stats), concurrency=4)
+    runner.add_endpoint(STORAGE_NAME_SET, _within_deadline(registry.name_set))
+    runner.add_endpoint(STORAGE_NAME_GET, _within_deadline(registry.name_get))
+    runner.add_endpoint(STORAGE_LABEL_SET, _within_deadline(registry.label_set))
+    runner.add_endpoint(STORAGE_LABEL_GET, _within_deadline(registry.label_get))
+    runner.add_endpoint(STORAGE_LABEL_HISTORY, _within_deadline(registry.label_history))
+    runner.add_endpoint(STORAGE_LABEL_SERVED, _within_deadline(registry.label_served))
     return runner
