@@ -41,7 +41,9 @@ __all__ = [
     "NameSetRequest",
     "NameVersion",
     "PromptName",
+    "ServeRequest",
     "ServedCount",
+    "ServedPrompt",
     "ServingVariant",
     "Slug",
     "VariantStats",
@@ -243,20 +245,49 @@ class LabelServedReply(Reply):
     recorded: int
 
 
+class ServeRequest(Request):
+    """Serve a name by label; ``key`` (a user or session id) makes an A/B split sticky."""
+
+    name: Slug
+    label: Slug = "prod"
+    key: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+
+
+class ServedPrompt(Reply):
+    """What serving a name by label answers: the chosen version's prompt and how it was chosen.
+
+    Send feedback on it to ``prompt_id`` as usual: every version is its own prompt, so learning
+    keeps the variants' feedback apart and the name's stats compare them.
+    """
+
+    name: str
+    label: str
+    version: int
+    prompt_id: str
+    content: str
+    record: PromptRecord
+    weight: int
+    """This variant's weight; ``split`` says whether the label has several."""
+    split: bool = False
+    key: str | None = None
+    """The caller's stickiness key, when one was given (the same key always gets the same version)."""
+    revision: int
+
+
 class LabelStatsRequest(Request):
     name: Slug
     label: Slug = "prod"
 
 
 class VariantStats(Reply):
+    """One version of the name: ``weight`` 0 when the label does not serve it."""
+
     version: int
     prompt_id: str
     weight: int
     served: int = 0
     rated: int = 0
     mean_rating: float | None = None
-    relevance: float | None = None
-    """Learning's time-decayed relevance of the prompt (0-1), None without feedback."""
 
 
 class LabelStatsReply(Reply):

@@ -20,7 +20,8 @@ from prompt_alchemy.gateway.http.openapi import openapi_document
 from prompt_alchemy.gateway.http.operations import Operation
 from prompt_alchemy.gateway.http.routes import operations
 from prompt_alchemy.gateway.http.settings import HttpSettings
-from prompt_alchemy.gateway.http.state import BUS, FEEDBACK, METRICS, OPENAPI, PUBLIC_ROUTES, SETTINGS
+from prompt_alchemy.gateway.http.state import BUS, FEEDBACK, LABELS, METRICS, OPENAPI, PUBLIC_ROUTES, SETTINGS
+from prompt_alchemy.gateway.label_cache import LabelCache
 
 __all__ = ["create_app"]
 
@@ -65,6 +66,12 @@ def create_app(
     app[METRICS] = metrics
     app[OPENAPI] = openapi_document(settings)
     app[PUBLIC_ROUTES] = frozenset(op.path for op in ops if op.public)
+    app[LABELS] = labels = LabelCache(bus, timeout=settings.request_timeout_s)
+
+    async def close_labels(_app: web.Application) -> None:
+        await labels.close()
+
+    app.on_cleanup.append(close_labels)
     for op in ops:
         app.router.add_route(op.method, op.path, _bind(op), name=op.operation_id)
     if settings.cors_origins:

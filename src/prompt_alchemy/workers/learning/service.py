@@ -18,6 +18,7 @@ from prompt_alchemy.bus import Bus, RequestContext, ServiceRunner
 from prompt_alchemy.bus.streams import Delivery, DurableConsumer, DurableStream
 from prompt_alchemy.errors import AlchemyError, Unavailable
 from prompt_alchemy.schemas.health import CheckResult
+from prompt_alchemy.schemas.labels import LabelStatsReply, LabelStatsRequest
 from prompt_alchemy.schemas.learning import (
     LearningStats,
     LearningStatsRequest,
@@ -28,6 +29,7 @@ from prompt_alchemy.schemas.learning import (
     WeightsRequest,
 )
 from prompt_alchemy.schemas.registry import (
+    LEARNING_LABEL_STATS,
     LEARNING_RECOMMENDATIONS,
     LEARNING_STATS,
     LEARNING_UPDATE_WEIGHTS,
@@ -35,6 +37,7 @@ from prompt_alchemy.schemas.registry import (
 )
 from prompt_alchemy.workers.learning.applier import FeedbackApplier, publish_weights
 from prompt_alchemy.workers.learning.facts import FeedbackFact
+from prompt_alchemy.workers.learning.label_stats import label_stats
 from prompt_alchemy.workers.learning.ledger import DUPLICATES, EVENTS_PROCESSED, PAIRWISE, RATING_PREFIX, SOURCE_PREFIX
 from prompt_alchemy.workers.learning.prompt_features import PromptFeatures
 from prompt_alchemy.workers.learning.recommendations import recommend
@@ -79,6 +82,7 @@ class LearningWorker:
         self.service.add_endpoint(LEARNING_UPDATE_WEIGHTS, self._update_weights, concurrency=1)
         self.service.add_endpoint(LEARNING_STATS, self._stats)
         self.service.add_endpoint(LEARNING_RECOMMENDATIONS, self._recommendations)
+        self.service.add_endpoint(LEARNING_LABEL_STATS, self._label_stats)
 
     @property
     def running(self) -> bool:
@@ -197,6 +201,11 @@ class LearningWorker:
         remaining = context.remaining()
         timeout = self.settings.storage_timeout if remaining is None else min(remaining, self.settings.storage_timeout)
         return await recommend(self.bus, await self.state.weights(), request, timeout=timeout)
+
+    async def _label_stats(self, request: LabelStatsRequest, context: RequestContext) -> LabelStatsReply:
+        remaining = context.remaining()
+        timeout = self.settings.storage_timeout if remaining is None else min(remaining, self.settings.storage_timeout)
+        return await label_stats(self.bus, self.state, request, timeout=timeout)
 
     async def _health(self) -> dict[str, CheckResult]:
         checks: dict[str, CheckResult] = {}
