@@ -60,7 +60,8 @@ def test_every_command_of_the_issue_is_registered() -> None:
     parser = _parser()
     subparsers = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
     assert set(subparsers.choices) == {
-        "generate", "search", "get", "optimize", "batch", "feedback", "providers", "health", "export", "import"
+        "generate", "search", "get", "optimize", "batch", "feedback", "providers", "health", "export", "import",
+        "label", "registry",
     }  # fmt: skip
 
 

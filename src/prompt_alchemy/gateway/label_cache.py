@@ -32,11 +32,12 @@ from prompt_alchemy.schemas.labels import (
     LabelVariant,
     ServedCount,
     ServedPrompt,
+    ServeRequest,
     choose_variant,
 )
 from prompt_alchemy.schemas.registry import EVENTS_LABEL_MOVED, STORAGE_LABEL_GET, STORAGE_LABEL_SERVED
 
-__all__ = ["LabelCache", "LabelCacheStats"]
+__all__ = ["LabelCache", "LabelCacheStats", "pick_variant", "serve_uncached"]
 
 log = logging.getLogger(__name__)
 
@@ -142,27 +143,9 @@ class LabelCache:
     async def serve(self, name: str, label: str, key: str | None = None) -> ServedPrompt:
         """The version ``key`` gets (any, without a key), counted as served."""
         entry = await self._entry(name, label)
-        serving = entry.serving
-        split = len(serving.variants) > 1
-        if not split:
-            chosen = serving.variants[0]
-        else:
-            draw = key if key is not None else uuid.uuid4().hex
-            arm = choose_variant(entry.arms, name=name, label=label, key=draw)
-            chosen = serving.variants[entry.arms.index(arm)]
-        self._served[(name, label, chosen.version)] += 1
-        return ServedPrompt(
-            name=name,
-            label=label,
-            version=chosen.version,
-            prompt_id=chosen.record.id,
-            content=chosen.record.content,
-            record=chosen.record,
-            weight=chosen.weight,
-            split=split,
-            key=key,
-            revision=serving.revision,
-        )
+        served = pick_variant(entry.serving, key, arms=entry.arms)
+        self._served[(name, label, served.version)] += 1
+        return served
 
     async def report(self) -> None:
         """Send the served counts to storage; on failure they are kept for the next report."""
@@ -188,3 +171,37 @@ class LabelCache:
         while True:
             await asyncio.sleep(self.report_interval)
             await self.report()
+
+
+def pick_variant(serving: LabelServing, key: str | None, *, arms: list[LabelVariant] | None = None) -> ServedPrompt:
+    """The version of ``serving`` that ``key`` gets (``choose_variant``; any, without a key)."""
+    split = len(serving.variants) > 1
+    chosen = serving.variants[0]
+    if split:
+        arms = arms or [LabelVariant(version=item.version, weight=item.weight) for item in serving.variants]
+        draw = key if key is not None else uuid.uuid4().hex
+        arm = choose_variant(arms, name=serving.name, label=serving.label, key=draw)
+        chosen = serving.variants[arms.index(arm)]
+    return ServedPrompt(
+        name=serving.name,
+        label=serving.label,
+        version=chosen.version,
+        prompt_id=chosen.record.id,
+        content=chosen.record.content,
+        record=chosen.record,
+        weight=chosen.weight,
+        split=split,
+        key=key,
+        revision=serving.revision,
+    )
+
+
+async def serve_uncached(bus: Bus, request: ServeRequest, *, timeout: float) -> ServedPrompt:
+    """Serve once without a cache (the CLI, MCP: few calls), reporting the served version at once."""
+    serving = await bus.request(
+        STORAGE_LABEL_GET, LabelGetRequest(name=request.name, label=request.label), timeout=timeout
+    )
+    served = pick_variant(serving, request.key)
+    count = ServedCount(name=served.name, label=served.label, version=served.version, count=1)
+    await bus.request(STORAGE_LABEL_SERVED, LabelServedRequest(counts=[count]), timeout=timeout)
+    return served

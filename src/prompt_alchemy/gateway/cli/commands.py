@@ -16,17 +16,22 @@ from prompt_alchemy.gateway.cli import (
     get,
     health,
     import_prompts,
+    label,
     optimize,
     providers,
+    registry,
     search,
 )
 
 __all__ = ["COMMANDS", "register_commands"]
 
-COMMANDS = (generate, search, get, optimize, batch, feedback, providers, health, export_prompts, import_prompts)
+COMMANDS = (
+    generate, search, get, optimize, batch, feedback, providers, health, export_prompts, import_prompts,
+    label, registry,
+)  # fmt: skip
 
 
 def register_commands(subparsers: Any) -> None:
-    """Add generate, search, get, optimize, batch, feedback, providers, health, export, import."""
+    """Add generate, search, get, optimize, batch, feedback, providers, health, export, import, label, registry."""
     for command in COMMANDS:
         command.register(subparsers)
