@@ -123,6 +123,23 @@ async def test_every_operation_answers_as_documented(
     async with api.post("/api/v1/providers/no-such-provider/test", json={}) as response:
         await check(response, 404)
 
+    # named prompts (issue 18): name, label, serve, history, stats
+    async with api.post("/api/v1/registry/haiku/versions", json={"prompt_id": first}) as response:
+        assert (await check(response, 200))["version"] == 1
+    async with api.put("/api/v1/registry/haiku/labels/prod", json={"prompt_id": best, "reason": "rated 5"}) as response:
+        assert (await check(response, 200))["moved"] is True
+    async with api.get("/api/v1/registry/haiku", params={"label": "prod", "key": "user-1"}) as response:
+        assert (await check(response, 200))["prompt_id"] == best
+    async with api.get("/api/v1/registry/haiku/versions") as response:
+        assert [version["prompt_id"] for version in (await check(response, 200))["versions"]] == [first, best]
+    async with api.get("/api/v1/registry/haiku/history") as response:
+        assert (await check(response, 200))["moves"][0]["reason"] == "rated 5"
+    async with api.get("/api/v1/registry/haiku/stats", params={"label": "prod"}) as response:
+        stats = await check(response, 200)
+    assert [variant["weight"] for variant in stats["variants"]] == [0, 100]
+    async with api.get("/api/v1/registry/haiku/stats", params={"label": "beta"}) as response:
+        await check(response, 404)
+
     async with api.delete(f"/api/v1/prompts/{first}") as response:
         assert (await check(response, 200))["deleted"] is True
     async with api.get("/metrics") as response:
