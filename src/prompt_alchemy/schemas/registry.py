@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from prompt_alchemy.errors import UnknownSubject
-from prompt_alchemy.schemas import engine, labels, learning, providers, storage
+from prompt_alchemy.schemas import engine, generation_cache, labels, learning, providers, storage
 from prompt_alchemy.schemas.events import GenerationProgress
 from prompt_alchemy.schemas.health import HealthReply, HealthRequest
 from prompt_alchemy.schemas.subjects import matches
@@ -47,6 +47,8 @@ __all__ = [
     "PROVIDERS_LIST",
     "PROVIDERS_TEST",
     "REGISTRY",
+    "STORAGE_CACHE_LOOKUP",
+    "STORAGE_CACHE_PUT",
     "STORAGE_DELETE",
     "STORAGE_EMBEDDINGS",
     "STORAGE_EXPORT",
@@ -255,6 +257,23 @@ STORAGE_STATS = _request(
     S, "stats", storage.StorageStatsRequest, storage.StorageStats, "Counts and sizes.", retry_safe=True
 )
 STORAGE_HEALTH = _health(S)
+# the semantic cache of generations (asked by the engine)
+STORAGE_CACHE_LOOKUP = _request(
+    S,
+    "cache_lookup",
+    generation_cache.CacheLookupRequest,
+    generation_cache.CacheLookupReply,
+    "An earlier generation of the same shape for a near-identical idea, if any.",
+    retry_safe=True,
+)
+STORAGE_CACHE_PUT = _request(
+    S,
+    "cache_put",
+    generation_cache.CachePutRequest,
+    generation_cache.CachePutReply,
+    "Remember a generation for near-identical ideas (expires; dropped with its prompts).",
+    retry_safe=True,  # keyed by the generation's request id: a second put replaces the first
+)
 # named prompts and labels (storage keeps them; a move is also published as EVENTS_LABEL_MOVED)
 STORAGE_NAME_SET = _request(
     S,
@@ -375,7 +394,7 @@ _CONTRACTS: tuple[Contract[Any, Any], ...] = (
     STORAGE_STORE, STORAGE_GET, STORAGE_UPDATE, STORAGE_DELETE, STORAGE_SEARCH, STORAGE_LINEAGE,
     STORAGE_EMBEDDINGS, STORAGE_EXPORT, STORAGE_IMPORT, STORAGE_REEMBED, STORAGE_STATS, STORAGE_HEALTH,
     STORAGE_NAME_SET, STORAGE_NAME_GET, STORAGE_LABEL_SET, STORAGE_LABEL_GET, STORAGE_LABEL_HISTORY,
-    STORAGE_LABEL_SERVED,
+    STORAGE_LABEL_SERVED, STORAGE_CACHE_LOOKUP, STORAGE_CACHE_PUT,
     LEARNING_FEEDBACK, LEARNING_UPDATE_WEIGHTS, LEARNING_WEIGHTS, LEARNING_STATS, LEARNING_RECOMMENDATIONS,
     LEARNING_LABEL_STATS, LEARNING_HEALTH,
     EVENTS_GENERATION, EVENTS_WEIGHTS_UPDATED, EVENTS_LABEL_MOVED,
