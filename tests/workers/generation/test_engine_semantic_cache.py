@@ -95,6 +95,10 @@ async def test_an_engine_with_the_cache_off_never_answers_from_it(bus: Bus, star
 def test_the_shape_holds_what_changes_the_result_and_not_the_idea() -> None:
     base = GenerateRequest(input=IDEA)
     assert cache_shape(base) == cache_shape(GenerateRequest(input="something else entirely"))
+    numbered = cache_shape(GenerateRequest(input="idea number 3 for a slow vendor"))
+    assert numbered != cache_shape(GenerateRequest(input="idea number 4 for a slow vendor"))
+    assert numbered == cache_shape(GenerateRequest(input="the idea number 3, for a slow vendor"))
+    assert cache_shape(GenerateRequest(input="sales for 2023")) != cache_shape(GenerateRequest(input="sales for 2024"))
     assert cache_shape(base) == cache_shape(GenerateRequest(input=IDEA, tags=["x"], save=False))
     gpt = GenerateRequest(input=IDEA, target_model="gpt-4o")
     assert cache_shape(gpt) == cache_shape(GenerateRequest(input=IDEA, target_model="gpt-4o-mini"))

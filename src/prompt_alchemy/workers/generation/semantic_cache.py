@@ -2,8 +2,9 @@
 
 Two requests may share an answer only when everything but the wording of the idea that shapes
 the result is equal: persona, target family, phases, count, and also the phase selection,
-provider, judging, temperature, token limit and per-phase settings. Storage compares the ideas
-by meaning. The cache is an optimisation: when storage cannot answer, generation goes on.
+provider, judging, temperature, token limit, per-phase settings and the numbers the idea
+mentions. Storage compares the ideas by meaning. The cache is an optimisation: when storage
+cannot answer, generation goes on.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus
@@ -24,10 +26,17 @@ __all__ = ["SemanticCacheLink", "cache_shape"]
 
 log = logging.getLogger(__name__)
 
+_NUMBER = re.compile(r"\d+(?:[.,:/-]\d+)*")
+
 
 def cache_shape(request: GenerateRequest) -> str:
-    """A digest of what, besides the idea, decides a generation's result."""
+    """A digest of what, besides the idea's wording, decides a generation's result.
+
+    The numbers in the idea are part of it: embeddings hardly see them, yet "sales for 2023" and
+    "sales for 2024", or "idea number 3" and "idea number 4", are different requests.
+    """
     shape = {
+        "numbers": _NUMBER.findall(request.input),
         "persona": request.persona.value,
         "family": TargetFamily.for_model(request.target_model).value,
         "phases": [phase.value for phase in request.phases],
