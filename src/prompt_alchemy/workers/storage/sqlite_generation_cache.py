@@ -2,7 +2,7 @@
 same exact numpy index the store uses, one index per shape, loaded on first use.
 
 Everything runs on the prompt store's thread (``run_with_connection``), so rows and indexes
-change together and never race.
+change together and never race. Expired rows are skipped by lookups and deleted by the next put.
 """
 
 from __future__ import annotations
@@ -95,9 +95,12 @@ class SqliteGenerationCache:
 
     def _put_sync(self, entry: CacheEntry, db: sqlite3.Connection) -> None:
         index = self._index(db, entry.shape, int(entry.vector.size))
+        now = entry.expires_at - entry.ttl_s
         db.execute("BEGIN IMMEDIATE")
         try:
-            self._drop(db, entry.request_id)
+            expired = db.execute("SELECT request_id FROM generation_cache WHERE expires_at <= ?", (now,)).fetchall()
+            for request_id in [entry.request_id, *(str(row[0]) for row in expired)]:
+                self._drop(db, request_id)
             db.execute(
                 "INSERT INTO generation_cache (request_id, shape, vector, reply, expires_at) VALUES (?, ?, ?, ?, ?)",
                 (
