@@ -28,7 +28,8 @@ from prompt_alchemy.runtime.child_process import ChildProcess
 from prompt_alchemy.runtime.local_cluster import ClusterLayout, LocalCluster
 from prompt_alchemy.runtime.settings import ServiceType
 from prompt_alchemy.schemas.storage import StorageStats
-from prompt_alchemy.testing.servers import NatsServer, RedisServer, free_port
+from prompt_alchemy.testing.servers import NatsServer, RedisServer
+from prompt_alchemy.testing.tcp_proxy import TcpProxy
 from prompt_alchemy.testing.vendors import FakeResponse, FakeVendorServer, Route
 
 pytestmark = pytest.mark.slow
@@ -40,57 +41,10 @@ FREEZE_S = 10.0
 WAIT_S = 60.0
 
 
-class TcpProxy:
-    """A loopback TCP relay whose connections the test can cut (a replica losing its NATS link)."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = free_port()
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    async def open(self) -> None:
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
-
-    async def cut(self) -> None:
-        """Close every relayed connection and refuse new ones until ``open()``."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
-
-    async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        try:
-            server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            client_writer.transport.abort()
-            return
-        self._writers.update((client_writer, server_writer))
-
-        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-                while data := await reader.read(65536):
-                    writer.write(data)
-                    await writer.drain()
-            writer.transport.abort()
-
-        await asyncio.gather(pipe(client_reader, server_writer), pipe(server_reader, client_writer))
-        self._writers.difference_update((client_writer, server_writer))
-
-
 @pytest.fixture
 async def proxy(private_nats_server: NatsServer) -> AsyncIterator[TcpProxy]:
-    relay = TcpProxy(private_nats_server.port)
-    await relay.open()
-    yield relay
-    await relay.cut()
+    async with TcpProxy(private_nats_server.port) as relay:
+        yield relay
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from prompt_alchemy.runtime.settings import Settings
 from prompt_alchemy.schemas.common import Phase
 from prompt_alchemy.schemas.engine import GenerateReply, GenerateRequest
 from prompt_alchemy.testing.servers import NatsServer
+from prompt_alchemy.testing.tcp_proxy import TcpProxy
 from prompt_alchemy.testing.vendors import FakeResponse, FakeVendorServer, Route
 
 pytestmark = pytest.mark.slow
@@ -131,6 +132,27 @@ async def test_a_drain_that_cannot_finish_is_cut_short_with_exit_1(
 
     assert await engine.wait(timeout=WAIT_S) == 1
     assert engine.lines[-1] == f"stopped early ({reason})"
-    with pytest.raises((RequestTimeout, DeadlineExceeded)):  # the caller hears of it at its deadline, never hangs
+    # The cut drain aborts what runs and tells its caller 'lost' (the resend then finds nobody); if the
+    # process is gone before that status leaves, the caller hears at its deadline. Never a hang.
+    with pytest.raises((NoResponders, RequestTimeout, DeadlineExceeded)):
         await stuck
     await vendor.stop()  # release the hung vendor call, so the providers worker stops at once
+
+
+async def test_a_front_door_that_loses_nats_during_its_drain_logs_it_and_exits_1(
+    private_nats_server: NatsServer, child_env: Callable[..., dict[str, str]], tmp_path: Path
+) -> None:
+    async with TcpProxy(private_nats_server.port) as link:
+        env = child_env(NATS_URL=link.url, DEPLOYMENT_MODE="microservice", SHUTDOWN_TIMEOUT="10")
+        door = ChildProcess("api", ["serve", "api", "--http-port", "0"], env=env, log_dir=tmp_path / "logs")
+        await door.start()
+        try:
+            await door.wait_for(r"^HTTP API on http://", timeout=WAIT_S)
+            await link.cut()  # the door's only NATS link is gone, and stays gone
+            door.send_signal(signal.SIGTERM)
+            assert await door.wait(timeout=WAIT_S) == 1
+        finally:
+            if door.running:
+                await door.kill()
+    assert door.lines[-1].startswith("stopped early (the bus was lost during the drain")
+    assert "Traceback" not in door.stderr_path.read_text()

@@ -168,13 +168,14 @@ class Bus:
         A declined request (its handler never ran) is resent after a short jittered pause, as
         often as the deadline allows; a lost one is resent, at most ``max_attempts`` sends in
         all, when the contract says a retry is safe or it was never started. Every resend goes
-        back to the queue group, whose live members share it; ``Alchemy-Attempt`` counts them.
+        back to the queue group, whose live members share it; ``Alchemy-Attempt`` counts the sends
+        that may have started the work (a declined one never did).
         """
         out_headers, effective = outgoing_headers(timeout if timeout is not None else self.default_timeout, headers)
         if effective is not None and effective <= 0:
             raise DeadlineExceeded(f"the deadline passed before {subject} could be requested")
         deadline = time.monotonic() + (effective or 0.001)
-        attempt, lost, pause = 1, 0, _FIRST_RESEND_PAUSE_S
+        lost, pause = 0, _FIRST_RESEND_PAUSE_S
         while True:
             try:
                 raw = await self.transport.request(subject, data, headers=out_headers, timeout=effective or 0.001)
@@ -192,10 +193,12 @@ class Bus:
                 effective = deadline - time.monotonic() - wait
                 if effective <= 0:
                     raise
-                log.info("%s; resending (attempt %d)", error, attempt + 1)
+                if error.declined:
+                    log.debug("%s; resending", error)
+                else:  # the work may have started: the next send is the next attempt at it
+                    log.info("%s; resending (attempt %d)", error, lost + 1)
+                    out_headers[ATTEMPT_HEADER] = str(lost + 1)
                 await asyncio.sleep(wait)
-                attempt += 1
-                out_headers[ATTEMPT_HEADER] = str(attempt)
         failure = error_from_reply(raw.data, raw.headers)
         if failure is not None:
             raise failure

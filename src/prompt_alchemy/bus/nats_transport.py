@@ -128,6 +128,29 @@ class _ConnectionState:
 
 _NO_RESPONDERS_STATUS = "503"
 
+_NATS_FAILURES = (nats.errors.Error, TimeoutError)
+"""What nats-py raises; ``_bus_error`` turns each into our tree (``TimeoutError`` is our own reply timer)."""
+
+
+def _bus_error(
+    error: BaseException, doing: str, *, subject: str | None = None, size: int = 0, limit: int = 0
+) -> BusError | PayloadTooLarge:
+    """The one translation of nats-py failures, most specific first (as httpx's
+    ``map_httpcore_exceptions``); ``doing`` completes "cannot ...", e.g. "publish on <subject>"."""
+    if isinstance(error, nats.errors.NoRespondersError):
+        return NoResponders(f"no responders on {subject}", subject=subject)
+    if isinstance(error, nats.errors.MaxPayloadError):
+        return PayloadTooLarge.over_limit(f"message on {subject}", size, limit)
+    if isinstance(error, nats.errors.FlushTimeoutError):
+        return BusClosed("NATS did not confirm the subscriptions in time", subject=subject)
+    if isinstance(error, TimeoutError):  # nats-py's own TimeoutError derives from it too
+        return RequestTimeout(f"no reply on {subject} in time", subject=subject)
+    if isinstance(error, nats.errors.ConnectionClosedError | nats.errors.ConnectionDrainingError):
+        return BusClosed(f"NATS connection closed; cannot {doing}", subject=subject)
+    if isinstance(error, nats.errors.ConnectionReconnectingError | nats.errors.StaleConnectionError):
+        return BusClosed(f"NATS connection lost; cannot {doing}", subject=subject)
+    return BusError(f"NATS failed; cannot {doing}: {error or type(error).__name__}", subject=subject)
+
 
 def _expire(future: asyncio.Future[Msg]) -> None:
     if not future.done():
@@ -252,10 +275,10 @@ class NatsTransport:
             raise BusError(f"invalid subject {subject!r}", subject=subject)
         try:
             await self.client.publish(subject, data, reply=reply or "", headers=dict(headers) if headers else None)
-        except nats.errors.MaxPayloadError as error:
-            raise PayloadTooLarge.over_limit(f"message on {subject}", len(data), self.max_payload) from error
-        except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError) as error:
-            raise BusClosed(f"NATS connection closed; cannot publish on {subject}", subject=subject) from error
+        except _NATS_FAILURES as error:
+            raise _bus_error(
+                error, f"publish on {subject}", subject=subject, size=len(data), limit=self.max_payload
+            ) from error
 
     async def request(
         self, subject: str, data: bytes, *, headers: Mapping[str, str] | None, timeout: float
@@ -266,14 +289,12 @@ class NatsTransport:
             msg = await self._inbox.request(subject, data, dict(headers) if headers else None, timeout)
         except ResponderLost:
             raise
-        except nats.errors.NoRespondersError as error:
-            raise NoResponders(f"no responders on {subject}", subject=subject) from error
-        except TimeoutError as error:
+        except TimeoutError as error:  # our reply timer
             raise RequestTimeout(f"no reply on {subject} within {timeout:.3f}s", subject=subject) from error
-        except nats.errors.MaxPayloadError as error:
-            raise PayloadTooLarge.over_limit(f"message on {subject}", len(data), self.max_payload) from error
-        except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError) as error:
-            raise BusClosed(f"NATS connection closed; cannot request {subject}", subject=subject) from error
+        except _NATS_FAILURES as error:
+            raise _bus_error(
+                error, f"request {subject}", subject=subject, size=len(data), limit=self.max_payload
+            ) from error
         return RawMessage(subject=msg.subject, data=msg.data, headers=msg.headers or {}, reply=msg.reply or None)
 
     async def signal(self, reply: str, status: str) -> None:
@@ -301,8 +322,8 @@ class NatsTransport:
 
         try:
             subscription = await self.client.subscribe(subject, queue=queue or "", cb=on_message)
-        except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError) as error:
-            raise BusClosed(f"NATS connection closed; cannot subscribe to {subject}", subject=subject) from error
+        except _NATS_FAILURES as error:
+            raise _bus_error(error, f"subscribe to {subject}", subject=subject) from error
         wrapped = _NatsSubscription(self, subscription, dispatcher, subject, queue or None)
         self._subscriptions.append(wrapped)
         if dispatcher.serves_requests:
@@ -316,15 +337,14 @@ class NatsTransport:
             # buffer out first; then the PONG means the server has every subscription.
             await self.client._flush_pending(force_flush=True)
             await self.client.flush()
-        except (nats.errors.ConnectionClosedError, nats.errors.ConnectionDrainingError) as error:
-            raise BusClosed("NATS connection closed; cannot flush") from error
-        except nats.errors.FlushTimeoutError as error:
-            raise BusClosed("NATS did not confirm the subscriptions in time") from error
+        except _NATS_FAILURES as error:
+            raise _bus_error(error, "flush") from error
 
     async def drain(self) -> None:
         """Stop intake everywhere first, then let the running handlers finish together, then close.
 
-        A connection lost meanwhile is logged, never raised: the process is stopping anyway.
+        If the connection is lost meanwhile, everything is still released and closed, then
+        ``BusClosed`` says so: what was in flight may not have been answered.
         """
         if self.client.is_closed:
             return
@@ -334,19 +354,25 @@ class NatsTransport:
         await asyncio.gather(*(subscription.unsubscribe() for subscription in subscriptions))
         self._subscriptions.clear()
         await self.heartbeats.close()
+        lost: BaseException | None = None
         try:
             await self.client.drain()
         except (nats.errors.Error, OSError, TimeoutError) as error:
-            log.warning("nats: the connection was lost during the drain (%s); closing", error or type(error).__name__)
-        if not self.client.is_closed:
-            await self.client.close()
+            lost = error
+        with contextlib.suppress(nats.errors.Error, OSError):
+            if not self.client.is_closed:
+                await self.client.close()
         self._inbox.fail_pending()
+        if lost is not None or self._state.lost_at is not None:
+            reason = (str(lost) or type(lost).__name__) if lost is not None else "disconnected"
+            raise BusClosed(f"the NATS connection was lost during the drain ({reason})") from lost
 
     async def close(self) -> None:
         for subscription in list(self._subscriptions):
             await subscription.abort()
         self._subscriptions.clear()
         await self.heartbeats.close()
-        if not self.client.is_closed:
-            await self.client.close()
+        with contextlib.suppress(nats.errors.Error, OSError):
+            if not self.client.is_closed:
+                await self.client.close()
         self._inbox.fail_pending()

@@ -3,7 +3,7 @@
 The first signal starts the drain: front doors leave discovery and stop taking requests,
 in-flight requests finish, workers ack what they processed, connections close — in the reverse
 order of start-up (an ``AsyncExitStack``). The drain is bounded by ``SHUTDOWN_TIMEOUT``; a second
-signal cuts it short. A clean drain exits 0, a cut one 1.
+signal cuts it short. A clean drain exits 0; a cut one, or one during which the bus was lost, 1.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+
+from prompt_alchemy.errors import BusError
 
 __all__ = ["EXIT_CUT_SHORT", "EXIT_DRAINED", "ShutdownSignals", "serve_until_signalled"]
 
@@ -51,7 +53,10 @@ class ShutdownSignals:
 
 
 async def _bounded(close: Awaitable[None], signals: ShutdownSignals, timeout: float) -> bool:
-    """Run ``close`` until done (True), ``timeout`` seconds passed or a second signal came (False)."""
+    """Run ``close`` until done (True), ``timeout`` seconds passed or a second signal came (False).
+
+    ``close`` raising (the bus lost mid-drain) propagates: the caller logs it and exits 1.
+    """
     closing = asyncio.ensure_future(close)
     forced = asyncio.ensure_future(signals.forced.wait())
     try:
@@ -85,7 +90,13 @@ async def serve_until_signalled(
             raise
         await signals.requested.wait()
         announce("shutting down: draining in-flight requests")
-        if await _bounded(stack.aclose(), signals, shutdown_timeout):
+        try:
+            drained = await _bounded(stack.aclose(), signals, shutdown_timeout)
+        except BusError as error:
+            log.error("shutdown: %s; in-flight work may not have been answered", error)
+            announce(f"stopped early (the bus was lost during the drain: {error})")
+            return EXIT_CUT_SHORT
+        if drained:
             announce("stopped")
             return EXIT_DRAINED
         reason = "a second signal" if signals.forced.is_set() else f"the {shutdown_timeout:g}s shutdown timeout"
