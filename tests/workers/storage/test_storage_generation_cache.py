@@ -7,14 +7,21 @@ engine's strict default threshold is 0.96.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
+from prompt_alchemy import schemas
+from prompt_alchemy.bus import Bus
 from prompt_alchemy.schemas.engine import GenerateReply
 from prompt_alchemy.schemas.generation_cache import CacheLookupRequest, CachePutRequest
+from prompt_alchemy.schemas.storage import DeleteRequest, StoreRequest
+from prompt_alchemy.workers.storage.backend import PromptStore
+from prompt_alchemy.workers.storage.embedders import WordLlamaEmbedder
 from prompt_alchemy.workers.storage.generation_cache import GenerationCache, shape_key
 from prompt_alchemy.workers.storage.prompt_memory import PromptMemory
 from prompt_alchemy.workers.storage.redis_store import RedisPromptStore
-from prompt_alchemy.workers.storage.service import generation_cache_for
+from prompt_alchemy.workers.storage.service import build_storage_service, generation_cache_for
 
 STRICT = 0.96
 SHAPE = "a1b2c3"
@@ -137,3 +144,26 @@ async def test_a_second_put_of_a_generation_replaces_it(cache: GenerationCache) 
 
 def test_shapes_of_other_models_never_meet() -> None:
     assert shape_key(SHAPE, "wordllama") != shape_key(SHAPE, "openai/text-embedding-3-small")
+
+
+async def test_over_the_bus_a_deleted_prompt_takes_its_entry_along(
+    bus: Bus, store_factory: Callable[[str], PromptStore]
+) -> None:
+    """The served subjects on both buses: put, a reworded hit, a miss, then storage.delete invalidates."""
+    store = store_factory("served")
+    runner = build_storage_service(bus, store, WordLlamaEmbedder())
+    await runner.start()
+    try:
+        kept = await bus.request(schemas.STORAGE_STORE, StoreRequest(content="SELECT region, SUM(total)"), timeout=30)
+        await bus.request(schemas.STORAGE_CACHE_PUT, put("gen-1", prompts=(kept.id,)), timeout=30)
+        hit = await bus.request(
+            schemas.STORAGE_CACHE_LOOKUP, lookup("write an SQL query for the monthly sales"), timeout=30
+        )
+        assert (hit.hit, hit.request_id) == (True, "gen-1")
+        assert hit.reply == reply("gen-1")
+        assert not (await bus.request(schemas.STORAGE_CACHE_LOOKUP, lookup("a haiku about volcanoes"), timeout=30)).hit
+        await bus.request(schemas.STORAGE_DELETE, DeleteRequest(id=kept.id), timeout=30)
+        assert not (await bus.request(schemas.STORAGE_CACHE_LOOKUP, lookup(IDEA), timeout=30)).hit
+    finally:
+        await runner.stop()
+        await store.close()
