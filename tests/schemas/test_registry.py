@@ -19,7 +19,7 @@ DESIGN_TABLE = {
     Service.STORAGE: {
         "store", "get", "update", "delete", "search", "embeddings", "export", "import", "stats", "health",
         "lineage", "reembed", "name_set", "name_get", "label_set", "label_get", "label_history", "label_served",
-        "cache_lookup", "cache_put",
+        "label_policies", "cache_lookup", "cache_put",
     },
     Service.LEARNING: {"feedback", "update_weights", "weights", "stats", "recommendations", "label_stats", "health"},
 }  # fmt: skip

@@ -27,6 +27,8 @@ __all__ = [
     "LabelHistoryReply",
     "LabelHistoryRequest",
     "LabelMoved",
+    "LabelPoliciesReply",
+    "LabelPoliciesRequest",
     "LabelServedReply",
     "LabelServedRequest",
     "LabelServing",
@@ -272,6 +274,17 @@ class ServedPrompt(Reply):
     key: str | None = None
     """The caller's stickiness key, when one was given (the same key always gets the same version)."""
     revision: int
+
+
+class LabelPoliciesRequest(Request):
+    """Every label that has an ``auto_promote`` policy (learning reviews them)."""
+
+    limit: int = Field(default=1000, ge=1, le=10_000)
+
+
+class LabelPoliciesReply(Reply):
+    labels: list[LabelGetRequest]
+    """(name, label) pairs, by name then label."""
 
 
 class LabelStatsRequest(Request):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +58,18 @@ class Setup:
 
 @pytest.fixture
 async def setup(
-    tmp_path: Path, storage_starter: StorageStarter, seed: PromptSeeder, learning_state: LearningState
+    tmp_path: Path,
+    storage_starter: StorageStarter,
+    seed: PromptSeeder,
+    learning_state: LearningState,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[tuple[Setup, list[str]]]:
+    """Storage, learning (reviewing policies every ``param`` s; default: not during a test), 3 versions."""
     bus = InMemoryBus()
     stream = await open_stream(bus, FEEDBACK_STREAM, data_dir=tmp_path / "streams")
     await storage_starter(bus, tmp_path / "storage")
-    worker = build_learning_worker(bus, stream, learning_state, SETTINGS)
+    settings = replace(SETTINGS, label_review_interval=getattr(request, "param", 3600.0))
+    worker = build_learning_worker(bus, stream, learning_state, settings)
     await worker.start()
     ids = await seed(bus, 3)
     for prompt_id in ids:
@@ -123,6 +130,39 @@ async def test_stats_favour_the_better_rated_version_and_promote_only_under_the_
     assert [(move.actor, move.automatic) for move in history.moves] == [("auto_promote", True), ("key:0", False)]
     assert history.moves[0].reason is not None
     assert "v2" in history.moves[0].reason
+
+
+@pytest.mark.parametrize("setup", [0.05], indirect=True)
+async def test_the_periodic_review_promotes_without_anyone_asking(setup: tuple[Setup, list[str]]) -> None:
+    env, ids = setup
+    policy = AutoPromotePolicy(min_events=5, margin=1.0, confidence=0.9)
+    await env.bus.request(
+        schemas.STORAGE_LABEL_SET,
+        LabelSetRequest(name="triage", label="prod", version=1, auto_promote=policy),
+        timeout=T,
+    )
+    await env.bus.request(schemas.STORAGE_LABEL_SET, LabelSetRequest(name="triage", label="beta", version=1), timeout=T)
+    await env.rate(ids[0], 2, 8)
+    await env.rate(ids[2], 5, 8)
+
+    async def prod_moves() -> list[Any]:
+        history = await env.bus.request(
+            schemas.STORAGE_LABEL_HISTORY, LabelHistoryRequest(name="triage", label="prod"), timeout=T
+        )
+        return history.moves
+
+    async with asyncio.timeout(T):  # a liveness bound: the review runs every 50 ms
+        while len(moves := await prod_moves()) < 2:  # noqa: ASYNC110 - the move lands in storage
+            await asyncio.sleep(0.02)
+    assert (moves[0].actor, moves[0].automatic, moves[0].to_variants) == (
+        "auto_promote",
+        True,
+        [LabelVariant(version=3)],
+    )
+    beta = await env.bus.request(
+        schemas.STORAGE_LABEL_HISTORY, LabelHistoryRequest(name="triage", label="beta"), timeout=T
+    )
+    assert [move.actor for move in beta.moves] == ["cli"]  # no policy on beta: it stays
 
 
 async def test_unknown_labels_are_not_found(setup: tuple[Setup, list[str]]) -> None:

@@ -12,9 +12,11 @@ from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus, RequestContext, ServiceRunner
 from prompt_alchemy.errors import BadRequest, Conflict, NotFound
 from prompt_alchemy.schemas.labels import (
+    AutoPromotePolicy,
     LabelGetRequest,
     LabelHistoryRequest,
     LabelMoved,
+    LabelPoliciesRequest,
     LabelServedRequest,
     LabelSetRequest,
     LabelVariant,
@@ -215,3 +217,32 @@ async def test_concurrent_moves_all_land_in_the_history(bus: Bus, storage_servic
             LabelSetRequest(name="qa", label="prod", version=1, expected_revision=final.revision - 1),
             timeout=T,
         )
+
+
+async def test_labels_with_a_policy_are_listed_for_review(bus: Bus, storage_service: ServiceRunner) -> None:
+    prompt_id = await stored(bus, "Tag an invoice")
+    policy = AutoPromotePolicy(min_events=10, margin=0.5)
+    for name in ("invoices", "bills"):
+        await bus.request(
+            schemas.STORAGE_LABEL_SET, LabelSetRequest(name=name, label="staging", prompt_id=prompt_id), timeout=T
+        )
+        await bus.request(
+            schemas.STORAGE_LABEL_SET,
+            LabelSetRequest(name=name, label="prod", version=1, auto_promote=policy),
+            timeout=T,
+        )
+    listed = await bus.request(schemas.STORAGE_LABEL_POLICIES, LabelPoliciesRequest(), timeout=T)
+    assert [(item.name, item.label) for item in listed.labels] == [("bills", "prod"), ("invoices", "prod")]
+    # setting the same target with no policy change records nothing; clearing the policy is not a move
+    cleared = await bus.request(
+        schemas.STORAGE_LABEL_SET,
+        LabelSetRequest(name="bills", label="prod", version=1, clear_auto_promote=True),
+        timeout=T,
+    )
+    assert (cleared.moved, cleared.name.labels["prod"].auto_promote) == (False, None)
+    listed = await bus.request(schemas.STORAGE_LABEL_POLICIES, LabelPoliciesRequest(), timeout=T)
+    assert [(item.name, item.label) for item in listed.labels] == [("invoices", "prod")]
+    history = await bus.request(
+        schemas.STORAGE_LABEL_HISTORY, LabelHistoryRequest(name="bills", label="prod"), timeout=T
+    )
+    assert len(history.moves) == 1

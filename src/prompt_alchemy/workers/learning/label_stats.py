@@ -5,19 +5,22 @@ feedback apart. A version's ratings (1-5) are read as successes on a 0-1 scale u
 Beta prior; the favoured version has the highest posterior mean, and the confidence is the
 normal approximation of P(favoured beats the runner-up). The label moves only when its
 ``auto_promote`` policy holds, by a compare-and-set on the name's revision, audited as
-``auto_promote`` like any other move.
+``auto_promote`` like any other move. Policies are applied when a name's stats are read and by
+the learning worker's periodic review (``review_policies``).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 
 from prompt_alchemy.bus import Bus
-from prompt_alchemy.errors import Conflict, NotFound
+from prompt_alchemy.errors import AlchemyError, Conflict, NotFound
 from prompt_alchemy.schemas.labels import (
     AutoPromotePolicy,
     LabelMoved,
+    LabelPoliciesRequest,
     LabelSetRequest,
     LabelState,
     LabelStatsReply,
@@ -25,10 +28,12 @@ from prompt_alchemy.schemas.labels import (
     NameGetRequest,
     VariantStats,
 )
-from prompt_alchemy.schemas.registry import STORAGE_LABEL_SET, STORAGE_NAME_GET
+from prompt_alchemy.schemas.registry import STORAGE_LABEL_POLICIES, STORAGE_LABEL_SET, STORAGE_NAME_GET
 from prompt_alchemy.workers.learning.state import LearningState
 
-__all__ = ["compare_versions", "label_stats"]
+__all__ = ["compare_versions", "label_stats", "review_policies"]
+
+log = logging.getLogger(__name__)
 
 AUTO_PROMOTE_ACTOR = "auto_promote"
 
@@ -125,3 +130,19 @@ async def label_stats(bus: Bus, state: LearningState, request: LabelStatsRequest
         auto_promote=label.auto_promote,
         promoted=promoted,
     )
+
+
+async def review_policies(bus: Bus, state: LearningState, *, timeout: float) -> list[LabelMoved]:
+    """Look at every label with an ``auto_promote`` policy once; the moves that made."""
+    policed = await bus.request(STORAGE_LABEL_POLICIES, LabelPoliciesRequest(), timeout=timeout)
+    moves = []
+    for item in policed.labels:
+        try:
+            reply = await label_stats(bus, state, LabelStatsRequest(name=item.name, label=item.label), timeout=timeout)
+        except AlchemyError as error:
+            log.warning("auto_promote review of %s/%s failed: %s", item.name, item.label, error)
+            continue
+        if reply.promoted is not None:
+            log.info("auto_promote moved %s/%s: %s", item.name, item.label, reply.promoted.reason)
+            moves.append(reply.promoted)
+    return moves

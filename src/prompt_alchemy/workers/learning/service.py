@@ -37,7 +37,7 @@ from prompt_alchemy.schemas.registry import (
 )
 from prompt_alchemy.workers.learning.applier import FeedbackApplier, publish_weights
 from prompt_alchemy.workers.learning.facts import FeedbackFact
-from prompt_alchemy.workers.learning.label_stats import label_stats
+from prompt_alchemy.workers.learning.label_stats import label_stats, review_policies
 from prompt_alchemy.workers.learning.ledger import DUPLICATES, EVENTS_PROCESSED, PAIRWISE, RATING_PREFIX, SOURCE_PREFIX
 from prompt_alchemy.workers.learning.prompt_features import PromptFeatures
 from prompt_alchemy.workers.learning.recommendations import recommend
@@ -68,6 +68,7 @@ class LearningWorker:
         self._applier = FeedbackApplier(bus, state, self._features, settings, self._stopping)
         self._consumer: DurableConsumer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._reviewer: asyncio.Task[None] | None = None
         self._refit_lock = asyncio.Lock()
         self.service = ServiceRunner(
             bus,
@@ -97,11 +98,16 @@ class LearningWorker:
                 self.settings.durable_name, ack_wait=self.settings.ack_wait, max_deliver=self.settings.max_deliver
             )
             self._task = asyncio.create_task(self._consume(self._consumer), name="learning-consumer")
+            if self.settings.label_review_interval > 0:
+                self._reviewer = asyncio.create_task(self._review_labels(), name="learning-label-review")
         await self.service.start()
 
     async def stop(self) -> None:
         """Stop fetching, finish (and ack) the batch in hand, then stop serving."""
         self._stopping.set()
+        if self._reviewer is not None:
+            await self._reviewer
+            self._reviewer = None
         if self._task is not None:
             await self._task
             self._task = None
@@ -201,6 +207,17 @@ class LearningWorker:
         remaining = context.remaining()
         timeout = self.settings.storage_timeout if remaining is None else min(remaining, self.settings.storage_timeout)
         return await recommend(self.bus, await self.state.weights(), request, timeout=timeout)
+
+    async def _review_labels(self) -> None:
+        """Every ``label_review_interval`` s, apply the labels' auto_promote policies; until stop."""
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.settings.label_review_interval)
+                return
+            try:
+                await review_policies(self.bus, self.state, timeout=self.settings.storage_timeout)
+            except AlchemyError as error:
+                log.info("auto_promote review skipped: %s", error)
 
     async def _label_stats(self, request: LabelStatsRequest, context: RequestContext) -> LabelStatsReply:
         remaining = context.remaining()

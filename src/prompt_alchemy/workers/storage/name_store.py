@@ -28,6 +28,9 @@ class NameStore(Protocol):
         """Replace the document if it is still at ``expected_revision`` (None: if it does not
         exist yet), appending ``move`` to the history in the same step; False on a conflict."""
 
+    async def names(self, limit: int) -> list[str]:
+        """Every name, sorted (at most ``limit``)."""
+
     async def history(self, name: str, label: str | None, limit: int) -> list[LabelMoved]:
         """Moves of the name (of one label when given), newest first."""
 

@@ -22,6 +22,8 @@ from prompt_alchemy.schemas.labels import (
     LabelHistoryReply,
     LabelHistoryRequest,
     LabelMoved,
+    LabelPoliciesReply,
+    LabelPoliciesRequest,
     LabelServedReply,
     LabelServedRequest,
     LabelServing,
@@ -235,6 +237,21 @@ class NameRegistry:
         await self._document(request.name)
         moves = await self.store.history(request.name, request.label, request.limit)
         return LabelHistoryReply(name=request.name, moves=moves)
+
+    async def label_policies(self, request: LabelPoliciesRequest) -> LabelPoliciesReply:
+        found: list[LabelGetRequest] = []
+        for name in await self.store.names(10_000):
+            document = await self.store.load(name)
+            if document is None:
+                continue
+            found.extend(
+                LabelGetRequest(name=name, label=label)
+                for label, state in sorted(document.labels.items())
+                if state.auto_promote is not None
+            )
+            if len(found) >= request.limit:
+                break
+        return LabelPoliciesReply(labels=found[: request.limit])
 
     async def label_served(self, request: LabelServedRequest) -> LabelServedReply:
         await self.store.add_served(request.counts)

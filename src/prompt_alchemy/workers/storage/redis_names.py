@@ -83,6 +83,14 @@ class RedisNameStore:
             )
         return bool(done)
 
+    async def names(self, limit: int) -> list[str]:
+        start = len(self._name_key(""))
+        found: set[str] = set()
+        async with self._guard():
+            async for key in self._client.scan_iter(match=self._name_key("*"), count=1000):
+                found.add((key.decode() if isinstance(key, bytes) else str(key))[start:])
+        return sorted(found)[:limit]
+
     async def history(self, name: str, label: str | None, limit: int) -> list[LabelMoved]:
         async with self._guard():
             raw = await self._client.lrange(self._moves_key(name), 0, (limit if label is None else _HISTORY_SCAN) - 1)

@@ -25,6 +25,7 @@ from prompt_alchemy.schemas.registry import (
     STORAGE_IMPORT,
     STORAGE_LABEL_GET,
     STORAGE_LABEL_HISTORY,
+    STORAGE_LABEL_POLICIES,
     STORAGE_LABEL_SERVED,
     STORAGE_LABEL_SET,
     STORAGE_LINEAGE,
@@ -160,6 +161,7 @@ def build_storage_service(
     runner.add_endpoint(STORAGE_LABEL_GET, _within_deadline(registry.label_get))
     runner.add_endpoint(STORAGE_LABEL_HISTORY, _within_deadline(registry.label_history))
     runner.add_endpoint(STORAGE_LABEL_SERVED, _within_deadline(registry.label_served))
+    runner.add_endpoint(STORAGE_LABEL_POLICIES, _within_deadline(registry.label_policies), concurrency=2)
     runner.add_endpoint(STORAGE_CACHE_LOOKUP, _within_deadline(cache.lookup))
     runner.add_endpoint(STORAGE_CACHE_PUT, _within_deadline(cache.put))
     return runner

@@ -101,6 +101,12 @@ class SqliteNameStore:
             raise
         return bool(changed)
 
+    async def names(self, limit: int) -> list[str]:
+        return await self._run(self._names_sync, limit)
+
+    def _names_sync(self, limit: int, db: sqlite3.Connection) -> list[str]:
+        return [str(row[0]) for row in db.execute("SELECT name FROM names ORDER BY name LIMIT ?", (limit,))]
+
     async def history(self, name: str, label: str | None, limit: int) -> list[LabelMoved]:
         return await self._run(self._history_sync, name, label, limit)
 
