@@ -53,6 +53,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-history", dest="use_history", action="store_false", default=None, help="do not reuse stored prompts"
     )
+    parser.add_argument(
+        "--no-cache", dest="cache", action="store_false", default=None, help="never answer from an earlier generation"
+    )
     parser.set_defaults(run=guarded(run))
 
 
@@ -86,6 +89,8 @@ def render_generation(reply: GenerateReply) -> None:
         saved = f", id {best.id}" if best.id else ", not saved"
         say(f"== best: {best.phase.value}, {best.provider}/{best.model}, score {best.scores.combined:.2f}{saved}")
         say(best.content)
+    if reply.cached:
+        note(f"note: answered from the semantic cache (generation {reply.cached_from}); --no-cache for a new one")
     if reply.offline:
         note("note: made by the offline provider (no LLM API key configured); set one for real prompts")
     for warning in reply.warnings:
@@ -109,6 +114,7 @@ async def run(args: argparse.Namespace, client: CliClient) -> int:
             "judge": args.judge,
             "save": args.save,
             "use_history": args.use_history,
+            "cache": args.cache,
         },
         FLAGS,
     )
