@@ -168,3 +168,22 @@ async def test_generation_streams_every_phase_then_the_result(api: aiohttp.Clien
     assert reply.request_id == "sse-full-1"
     assert reply.best is not None
     assert progress[-1].prompt_id == reply.best.id
+
+
+async def test_a_cached_generation_streams_started_completed_then_the_result(
+    api: aiohttp.ClientSession, read_sse: SseReader
+) -> None:
+    body = {"input": "a limerick about a cat who codes", "count": 1}
+    async with api.post("/api/v1/prompts/generate", json=body) as response:
+        first = GenerateReply.model_validate(await response.json())
+    assert not first.cached
+    reworded = {**body, "input": "a limerick about the cat who codes"}
+    async with api.post("/api/v1/prompts/generate", json=reworded, headers={"Accept": "text/event-stream"}) as response:
+        assert response.status == 200
+        events = await read_sse(response)
+    assert [event["event"] for event in events] == ["progress", "progress", "result"]
+    kinds = [GenerationProgress.model_validate_json(event["data"]).kind.value for event in events[:-1]]
+    assert kinds == ["started", "completed"]
+    reply = GenerateReply.model_validate_json(events[-1]["data"])
+    assert (reply.cached, reply.cached_from) == (True, first.request_id)
+    assert [prompt.id for prompt in reply.prompts] == [prompt.id for prompt in first.prompts]
