@@ -30,7 +30,7 @@ _INHERITED_PREFIXES = (
 )  # fmt: skip
 _INHERITED_NAMES = {
     "DEPLOYMENT_MODE", "SERVICE_TYPE", "LOG_LEVEL", "DEBUG_MODE", "REQUEST_TIMEOUT", "SHUTDOWN_TIMEOUT",
-    "LIVENESS_WINDOW", "RESEND_ATTEMPTS",
+    "LIVENESS_WINDOW", "RESEND_ATTEMPTS", "GENERATION_CACHE", "CACHE_MIN_SIMILARITY", "CACHE_TTL",
 }  # fmt: skip
 
 
@@ -58,7 +58,8 @@ def child_env(tmp_path: Path) -> ChildEnvironment:
 
 @pytest.fixture
 def vendor_env(vendor: FakeVendorServer) -> dict[str, str]:
-    """Generation through the fake OpenAI endpoint (no fallback), with room for many calls at once."""
+    """Generation through the fake OpenAI endpoint (no fallback), with room for many calls at once;
+    no cache in front of the vendor, so every generate request holds vendor calls."""
     return {
         "OPENAI_API_KEY": VENDOR_KEY,
         "OPENAI_BASE_URL": vendor.base_url("openai"),
@@ -66,6 +67,7 @@ def vendor_env(vendor: FakeVendorServer) -> dict[str, str]:
         "PROVIDERS_FALLBACK": "none",
         "PROVIDERS_CONCURRENCY": "256",
         "PROVIDERS_CACHE_SIZE": "0",
+        "GENERATION_CACHE": "false",
         "ENGINE_CONCURRENCY": "64",
     }
 

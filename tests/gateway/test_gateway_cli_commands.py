@@ -63,7 +63,7 @@ def test_every_command_of_the_issue_is_registered() -> None:
     subparsers = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
     assert set(subparsers.choices) == {
         "generate", "analyze", "search", "get", "optimize", "batch", "feedback", "providers", "health", "export",
-        "import",
+        "import", "label", "registry",
     }  # fmt: skip
 
 

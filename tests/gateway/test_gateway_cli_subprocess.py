@@ -151,3 +151,29 @@ def test_batch_text_output_names_each_prompt_by_id(tmp_path: Path, data_dir: Pat
     for number, line in enumerate(lines, start=1):
         assert re.match(rf"#{number} ok: [0-9a-f]{{32}}  ", line), line
         assert "You are" not in line  # the preview says what the prompt is about, not its role line
+
+
+def test_named_prompts_and_the_semantic_cache_as_a_user_meets_them(tmp_path: Path, data_dir: Path) -> None:
+    generated = run_cli(tmp_path, data_dir, "generate", "a haiku about volcanoes at dawn", "--count", "1", "--json")
+    assert generated.returncode == 0, generated.stderr
+    first = GenerateReply.model_validate_json(generated.stdout)
+    assert first.best is not None
+    assert first.best.id is not None
+    again = run_cli(tmp_path, data_dir, "generate", "a haiku about the volcanoes at dawn", "--count", "1")
+    assert again.returncode == 0, again.stderr
+    assert f"answered from the semantic cache (generation {first.request_id})" in again.stderr
+    fresh = run_cli(tmp_path, data_dir, "generate", "a haiku about the volcanoes at dawn", "--count", "1", "--no-cache")
+    assert fresh.returncode == 0, fresh.stderr
+    assert "semantic cache" not in fresh.stderr
+
+    labelled = run_cli(tmp_path, data_dir, "label", "set", "dawn-haiku", "prod", first.best.id, "--reason", "first")
+    assert labelled.returncode == 0, labelled.stderr
+    assert "prod: (unset) -> v1 by cli (first)" in labelled.stdout
+    served = run_cli(tmp_path, data_dir, "registry", "get", "dawn-haiku", "--label", "prod")
+    assert served.returncode == 0, served.stderr
+    assert served.stdout.startswith(f"dawn-haiku/prod: version 1 (prompt {first.best.id})")
+    assert first.best.content in served.stdout
+    missing = run_cli(tmp_path, data_dir, "registry", "get", "dawn-haiku", "--label", "canary")
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("error: ")
+    assert "canary" in missing.stderr

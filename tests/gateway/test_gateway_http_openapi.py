@@ -212,6 +212,12 @@ def test_issue_routes_are_all_there() -> None:
         ("post", "/api/v1/providers/{name}/test"),
         ("get", "/api/v1/learning/stats"),
         ("get", "/api/v1/learning/recommendations"),
+        ("get", "/api/v1/registry/{name}"),  # issue 18: named prompts
+        ("get", "/api/v1/registry/{name}/versions"),
+        ("post", "/api/v1/registry/{name}/versions"),
+        ("put", "/api/v1/registry/{name}/labels/{label}"),
+        ("get", "/api/v1/registry/{name}/history"),
+        ("get", "/api/v1/registry/{name}/stats"),
         ("get", "/health"),
         ("get", "/metrics"),
         ("get", "/openapi.json"),

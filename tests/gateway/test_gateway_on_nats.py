@@ -55,7 +55,7 @@ async def test_sse_over_nats_carries_every_event_before_the_result(
 ) -> None:
     async with nats_gateway.get("/health") as response:
         assert response.status == 200
-    body = {"input": "a bedtime story about a lighthouse", "count": 2}
+    body = {"input": "a bedtime story about a lighthouse", "count": 2, "cache": False}  # three real generations
     for _ in range(3):  # the ordering must hold every time, not by luck
         async with nats_gateway.post(
             "/api/v1/prompts/generate", json=body, headers={"Accept": "text/event-stream"}

@@ -20,6 +20,7 @@ from prompt_alchemy.bus import Bus
 from prompt_alchemy.bus.streams import FEEDBACK_STREAM, DurableStream, open_stream, publish_event
 from prompt_alchemy.errors import ConfigError
 from prompt_alchemy.private_files import private_dir
+from prompt_alchemy.runtime.cache_metrics import GenerationCacheMetrics
 from prompt_alchemy.runtime.provider_metrics import MeteredProviderRegistry
 from prompt_alchemy.runtime.settings import Settings
 from prompt_alchemy.runtime.telemetry import Telemetry
@@ -45,6 +46,7 @@ from prompt_alchemy.workers.storage import (
     build_storage_service,
 )
 from prompt_alchemy.workers.storage.backend import PromptStore
+from prompt_alchemy.workers.storage.generation_cache import GenerationCacheStats
 
 __all__ = [
     "FeedbackPublisher",
@@ -104,11 +106,13 @@ def _store(settings: Settings) -> PromptStore:
 
 async def start_storage(bus: Bus, settings: Settings, *, telemetry: Telemetry | None = None) -> Running:
     store = _store(settings)
-    service = build_storage_service(bus, store, _embedder(bus, settings))
+    cache_stats = GenerationCacheStats()
+    service = build_storage_service(bus, store, _embedder(bus, settings), cache_stats=cache_stats)
     if telemetry is not None:
         telemetry.services.register(service)
         if telemetry.metrics is not None:
             telemetry.metrics.state.watch_storage(store)
+            GenerationCacheMetrics(cache_stats).register(telemetry.metrics.registry)
     await service.start()
 
     async def stop() -> None:
@@ -127,6 +131,9 @@ def engine_settings(settings: Settings) -> EngineSettings:
         judge_model=settings.judge_model,
         learning_enabled=settings.enable_learning,
         limits=limits,
+        cache_enabled=settings.generation_cache,
+        cache_min_similarity=settings.cache_min_similarity,
+        cache_ttl_s=settings.cache_ttl,
     )
 
 

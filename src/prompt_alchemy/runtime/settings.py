@@ -85,6 +85,9 @@ _ENV: dict[str, tuple[str, ...]] = {
     "engine_provider": ("ENGINE_PROVIDER",),
     "judge_provider": ("JUDGE_PROVIDER",),
     "judge_model": ("JUDGE_MODEL",),
+    "generation_cache": ("GENERATION_CACHE",),
+    "cache_min_similarity": ("CACHE_MIN_SIMILARITY",),
+    "cache_ttl": ("CACHE_TTL",),
     "nats_user": ("NATS_USER",),
     "nats_creds": ("NATS_CREDS",),
     "nats_tls_ca": ("NATS_TLS_CA",),
@@ -151,6 +154,9 @@ class Settings(BaseModel):
     engine_provider: str | None = None  # None: the providers worker's default and fallback order
     judge_provider: str | None = None  # the LLM judge's provider (None: as generation)
     judge_model: str | None = None
+    generation_cache: bool = True  # answer near-identical ideas from earlier generations
+    cache_min_similarity: float = Field(default=0.96, gt=0.0, le=1.0)  # cosine of the two ideas
+    cache_ttl: int = Field(default=7 * 24 * 3600, ge=1, le=30 * 24 * 3600)  # seconds
     nats_user: str | None = None
     nats_creds: Path | None = None
     nats_tls_ca: Path | None = None

@@ -95,6 +95,8 @@ class GenerateRequest(Request):
     history_min_similarity: float | None = Field(default=None, ge=0.0, le=1.0)  # None: the engine's threshold
     judge: bool = False
     save: bool = True
+    cache: bool = True
+    """False: never answer from the semantic cache of earlier generations (still fills it)."""
     request_id: Identifier | None = None
     # Where the engine publishes this request's progress (``events.generation.<progress_token>``).
     # A front door sets a fresh random one for every request it follows, so a second request
@@ -148,6 +150,10 @@ class GenerateReply(Reply):
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float = 0.0
     duration_ms: float = 0.0
+    cached: bool = False
+    """True: answered from an earlier generation of a near-identical idea, ``cached_from``."""
+    cached_from: str | None = None
+    cache_similarity: float | None = None
 
 
 class JudgeScore(Reply):

@@ -55,6 +55,9 @@ def register(subparsers: Any) -> None:
         "--no-history", dest="use_history", action="store_false", default=None, help="do not reuse stored prompts"
     )
     parser.add_argument("--all", action="store_true", help="show every candidate of every phase in full")
+    parser.add_argument(
+        "--no-cache", dest="cache", action="store_false", default=None, help="never answer from an earlier generation"
+    )
     parser.set_defaults(run=guarded(run))
 
 
@@ -110,6 +113,8 @@ def render_generation(reply: GenerateReply) -> None:
         saved = f", id {best.id}" if best.id else ", not saved"
         say(f"== best: {best.phase.value}, {best.provider}/{best.model}, score {best.scores.combined:.2f}{saved}")
         say(best.content)
+    if reply.cached:
+        note(f"note: answered from the semantic cache (generation {reply.cached_from}); --no-cache for a new one")
     for warning in reply.warnings:
         note(f"warning: {warning}")
 
@@ -131,6 +136,7 @@ async def run(args: argparse.Namespace, client: CliClient) -> int:
             "judge": args.judge,
             "save": args.save,
             "use_history": args.use_history,
+            "cache": args.cache,
         },
         FLAGS,
     )

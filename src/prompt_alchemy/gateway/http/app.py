@@ -22,8 +22,18 @@ from prompt_alchemy.gateway.http.openapi import openapi_document
 from prompt_alchemy.gateway.http.operations import Operation
 from prompt_alchemy.gateway.http.routes import operations
 from prompt_alchemy.gateway.http.settings import HttpSettings
-from prompt_alchemy.gateway.http.state import BUS, FEEDBACK, FEEDBACK_GATE, METRICS, OPENAPI, PUBLIC_ROUTES, SETTINGS
+from prompt_alchemy.gateway.http.state import (
+    BUS,
+    FEEDBACK,
+    FEEDBACK_GATE,
+    LABELS,
+    METRICS,
+    OPENAPI,
+    PUBLIC_ROUTES,
+    SETTINGS,
+)
 from prompt_alchemy.gateway.http.webapp import WEBAPP_PATHS, add_webapp_routes
+from prompt_alchemy.gateway.label_cache import LabelCache
 
 __all__ = ["create_app"]
 
@@ -97,6 +107,12 @@ def create_app(
     app[METRICS] = metrics
     app[OPENAPI] = openapi_document(settings)
     app[PUBLIC_ROUTES] = frozenset((*(op.path for op in ops if op.public), *WEBAPP_PATHS))
+    app[LABELS] = labels = LabelCache(bus, timeout=settings.request_timeout_s)
+
+    async def close_labels(_app: web.Application) -> None:
+        await labels.close()
+
+    app.on_cleanup.append(close_labels)
     _add_routes(app, ops)
     add_webapp_routes(app)
     if settings.cors_origins:

@@ -220,6 +220,7 @@ def openapi_document(settings: HttpSettings | None = None) -> dict[str, Any]:
             {"name": "prompts", "description": "Generate, search, edit and optimise prompts."},
             {"name": "providers", "description": "LLM providers and their availability."},
             {"name": "learning", "description": "Feedback and what was learnt from it."},
+            {"name": "registry", "description": "Named prompts served by label, with A/B splits and an audit trail."},
             {"name": "system", "description": "Health, metrics and this document."},
         ],
         "paths": paths,

@@ -1,4 +1,4 @@
-"""``create_server``: the MCP server of prompt-alchemy, ten tools on the bus.
+"""``create_server``: the MCP server of prompt-alchemy, twelve tools on the bus.
 
 Each tool is one bus contract (or the durable feedback sink) with the contract's models as its
 input schema and structured output. ``generate_prompts`` forwards the engine's progress events
@@ -21,6 +21,7 @@ from prompt_alchemy import __version__
 from prompt_alchemy.bus import Bus
 from prompt_alchemy.gateway.feedback import FeedbackGate, FeedbackLimits, FeedbackSink, submit_feedback
 from prompt_alchemy.gateway.generation import generate_with_progress
+from prompt_alchemy.gateway.mcp.registry_tools import REGISTRY_TOOL_NAMES, registry_tools
 from prompt_alchemy.gateway.mcp.tools import model_tool
 from prompt_alchemy.gateway.model_views import model_without
 from prompt_alchemy.gateway.reply_summary import GenerateSummary, summarise, summary_text
@@ -59,6 +60,7 @@ TOOL_NAMES = (
     "record_feedback",
     "get_recommendations",
     "get_learning_stats",
+    *REGISTRY_TOOL_NAMES,
 )
 
 INSTRUCTIONS = (
@@ -194,6 +196,7 @@ def create_server(
             registry.LEARNING_STATS,
             READ_ONLY,
         ),
+        *registry_tools(bus, request_timeout_s=request_timeout_s),
     ]
     assert tuple(tool.name for tool in tools) == TOOL_NAMES
     return MCPServer(

@@ -46,6 +46,7 @@ from prompt_alchemy.workers.generation.guidance import (
 from prompt_alchemy.workers.generation.history import find_history
 from prompt_alchemy.workers.generation.judge import LlmJudge
 from prompt_alchemy.workers.generation.progress import ProgressReporter
+from prompt_alchemy.workers.generation.semantic_cache import SemanticCacheLink
 from prompt_alchemy.workers.generation.settings import EngineSettings
 from prompt_alchemy.workers.generation.storage_link import StorageLink
 from prompt_alchemy.workers.generation.weights import WeightsBook
@@ -95,6 +96,7 @@ class Generator:
         self.caller = caller
         self.judge = judge
         self.weights = weights
+        self.cache = SemanticCacheLink(bus, settings)
 
     async def generate(self, request: GenerateRequest, context: RequestContext | None) -> GenerateReply:
         if request.request_id is not None and "." in request.request_id:
@@ -106,6 +108,9 @@ class Generator:
         )
         budget = Budget.from_context(context, self.settings.timeouts.deadline_margin_s, what=f"generation {request_id}")
         self.weights.refresh_if_stale()
+        cached = await self._from_cache(request, request_id, progress)
+        if cached is not None:
+            return cached
         run = _GenerationRun(self, request, request_id, progress, budget)
         await progress.emit(
             ProgressKind.STARTED,
@@ -149,6 +154,25 @@ class Generator:
                 "warnings": reply.warnings,
                 "duration_ms": reply.duration_ms,
             },
+        )
+        if request.save:
+            await self.cache.remember(request, reply, timeout=self.settings.timeouts.storage_s)
+        return reply
+
+    async def _from_cache(
+        self, request: GenerateRequest, request_id: str, progress: ProgressReporter
+    ) -> GenerateReply | None:
+        started = time.perf_counter()
+        reply = await self.cache.lookup(request, request_id, timeout=self.settings.timeouts.storage_s)
+        if reply is None:
+            return None
+        reply = reply.model_copy(update={"duration_ms": (time.perf_counter() - started) * 1000})
+        await progress.emit(ProgressKind.STARTED, message="answering from the semantic cache", data={"cached": True})
+        await progress.emit(
+            ProgressKind.COMPLETED,
+            prompt_id=reply.best.id if reply.best else None,
+            message=f"{len(reply.prompts)} prompt(s) from generation {reply.cached_from} (cached)",
+            data={"prompts": len(reply.prompts), "cached_from": reply.cached_from, "duration_ms": reply.duration_ms},
         )
         return reply
 

@@ -127,6 +127,11 @@ class SqlitePromptStore:
         except sqlite3.DatabaseError as error:
             raise Unavailable(f"embedded storage database error: {error}") from error
 
+    async def run_with_connection(self, function: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``function`` on the store's thread with its connection: for tables kept beside the
+        prompts (named prompts), which then share its serialised writes and its lifetime."""
+        return await self._run(lambda: function(self._conn))
+
     @property
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
