@@ -103,7 +103,7 @@ async def _streamed_generate(http: aiohttp.ClientSession, n: int, read_sse: SseR
         assert response.status == 200
         events = await read_sse(response)
     assert events[-1]["event"] == "result", events[-1]
-    assert {event["event"] for event in events[:-1]} == {"progress"}
+    assert {event["event"] for event in events[:-1]} <= {"progress", "token"}  # token: streamed text
     assert GenerateReply.model_validate_json(events[-1]["data"]).best is not None
 
 

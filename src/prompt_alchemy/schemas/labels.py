@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from prompt_alchemy.schemas.common import Event, Identifier, Reply, Request, utc_now
 from prompt_alchemy.schemas.storage import PromptRecord
@@ -161,6 +161,17 @@ class LabelSetRequest(Request):
     already is records nothing (so a retry is harmless); ``auto_promote`` replaces the label's
     policy (omit it to keep the policy, set ``clear_auto_promote`` to drop it).
     """
+
+    # "exactly one of" stated in the schema too, so a client (and schemathesis) sees the rule
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["version"], "properties": {"version": {"type": "integer"}}},
+                {"required": ["prompt_id"], "properties": {"prompt_id": {"type": "string"}}},
+                {"required": ["variants"], "properties": {"variants": {"type": "array"}}},
+            ]
+        }
+    )
 
     name: Slug
     label: Slug

@@ -91,6 +91,8 @@ def render_best(reply: GenerateReply) -> None:
             line = candidate_line(prompt, sibling(prompt, reply.prompts))
             ident = (line.id or "unsaved")[:12]
             say(f"  {ident:<12}  {line.phase.value:<13}  {line.score:.2f}  {line.apart}")
+    if reply.cached:
+        note(f"note: answered from the semantic cache (generation {reply.cached_from}); --no-cache for a new one")
     for warning in reply.warnings:
         note(f"warning: {warning}")
 
