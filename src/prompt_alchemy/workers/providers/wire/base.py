@@ -23,6 +23,7 @@ __all__ = [
     "HttpCall",
     "ParsedCompletion",
     "ParsedEmbeddings",
+    "StreamAccumulator",
     "StreamReader",
     "WireFormat",
     "dig",
@@ -63,6 +64,23 @@ class ParsedCompletion:
 class ParsedEmbeddings:
     vectors: list[list[float]]
     usage: Usage | None
+
+
+class StreamAccumulator:
+    """What every vendor's stream reader keeps: the text parts, the model, the usage, the end marker."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._model: str | None = None
+        self._usage: Any = None
+        self._done = False
+
+    @property
+    def finished(self) -> bool:
+        return self._done
+
+    def result(self) -> ParsedCompletion:
+        return ParsedCompletion("".join(self._parts), self._model, self._usage)
 
 
 class StreamReader(Protocol):

@@ -25,6 +25,7 @@ from prompt_alchemy.workers.providers.wire.base import (
     HttpCall,
     ParsedCompletion,
     ParsedEmbeddings,
+    StreamAccumulator,
     StreamReader,
     WireFormat,
     dig,
@@ -85,18 +86,8 @@ def build_stream(params: ChatParams) -> HttpCall:
     return HttpCall(path, call.body, {"Accept": "text/event-stream"})
 
 
-class GeminiStreamReader:
+class GeminiStreamReader(StreamAccumulator):
     """``GenerateContentResponse`` chunks; the reply is whole once a chunk names a ``finishReason``."""
-
-    def __init__(self) -> None:
-        self._parts: list[str] = []
-        self._model: str | None = None
-        self._usage: Any = None
-        self._done = False
-
-    @property
-    def finished(self) -> bool:
-        return self._done
 
     def feed(self, event: str | None, payload: Any) -> str:
         if dig(payload, "error") is not None:
@@ -124,9 +115,6 @@ class GeminiStreamReader:
         if text:
             self._parts.append(text)
         return text
-
-    def result(self) -> ParsedCompletion:
-        return ParsedCompletion("".join(self._parts), self._model, self._usage)
 
 
 def _reader() -> StreamReader:

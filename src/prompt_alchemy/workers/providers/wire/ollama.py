@@ -20,6 +20,7 @@ from prompt_alchemy.workers.providers.wire.base import (
     HttpCall,
     ParsedCompletion,
     ParsedEmbeddings,
+    StreamAccumulator,
     StreamReader,
     WireFormat,
     dig,
@@ -61,18 +62,8 @@ def build_stream(params: ChatParams) -> HttpCall:
     return HttpCall(call.path, {**call.body, "stream": True}, {"Accept": "application/x-ndjson"})
 
 
-class OllamaStreamReader:
+class OllamaStreamReader(StreamAccumulator):
     """NDJSON partial replies up to the one with ``done: true``."""
-
-    def __init__(self) -> None:
-        self._parts: list[str] = []
-        self._model: str | None = None
-        self._usage: Any = None
-        self._done = False
-
-    @property
-    def finished(self) -> bool:
-        return self._done
 
     def feed(self, event: str | None, payload: Any) -> str:
         message = error_message(payload)
@@ -88,9 +79,6 @@ class OllamaStreamReader:
             self._parts.append(text)
             return text
         return ""
-
-    def result(self) -> ParsedCompletion:
-        return ParsedCompletion("".join(self._parts), self._model, self._usage)
 
 
 def _reader() -> StreamReader:

@@ -23,6 +23,7 @@ from prompt_alchemy.workers.providers.wire.base import (
     HttpCall,
     ParsedCompletion,
     ParsedEmbeddings,
+    StreamAccumulator,
     StreamReader,
     WireFormat,
     dig,
@@ -68,19 +69,12 @@ def build_stream(params: ChatParams, *, official: bool) -> HttpCall:
     return HttpCall(call.path, body, {"Accept": "text/event-stream"})
 
 
-class OpenAIStreamReader:
+class OpenAIStreamReader(StreamAccumulator):
     """``chat.completion.chunk`` events up to ``[DONE]``."""
 
     def __init__(self, vendor: str = "OpenAI") -> None:
+        super().__init__()
         self.vendor = vendor
-        self._parts: list[str] = []
-        self._model: str | None = None
-        self._usage: Any = None
-        self._done = False
-
-    @property
-    def finished(self) -> bool:
-        return self._done
 
     def feed(self, event: str | None, payload: Any) -> str:
         if payload == "[DONE]":
@@ -102,9 +96,6 @@ class OpenAIStreamReader:
             self._parts.append(text)
             return text
         return ""
-
-    def result(self) -> ParsedCompletion:
-        return ParsedCompletion("".join(self._parts), self._model, self._usage)
 
 
 def _reader(vendor: str) -> StreamReader:
