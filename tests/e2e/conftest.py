@@ -17,7 +17,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from prompt_alchemy.testing.servers import RedisServer
+from prompt_alchemy.bus import NatsBus
+from prompt_alchemy.runtime.local_cluster import ClusterLayout, LocalCluster
+from prompt_alchemy.testing.servers import NatsServer, RedisServer
 from prompt_alchemy.testing.vendors import FakeVendorServer
 
 VENDOR_KEY = "sk-e2e-fake-key"
@@ -115,3 +117,36 @@ def private_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         yield session
+
+
+@pytest.fixture
+async def two_replica_cluster(
+    tmp_path: Path, private_nats_server: NatsServer, private_redis_server: RedisServer
+) -> AsyncIterator[Callable[[dict[str, str]], Awaitable[LocalCluster]]]:
+    """``await two_replica_cluster(env)``: the microservice topology (two generation replicas, no
+    MCP door) on this test's own nats-server and Redis, as OS processes; teardown stops it."""
+    started: list[LocalCluster] = []
+
+    async def start(env: dict[str, str]) -> LocalCluster:
+        cluster = LocalCluster(
+            nats_url=private_nats_server.url,
+            redis_url=private_redis_server.url,
+            data_dir=tmp_path / "cluster",
+            env=env,
+            layout=ClusterLayout(generation_replicas=2, mcp=False),
+        )
+        started.append(cluster)
+        await cluster.start()
+        return cluster
+
+    yield start
+    for cluster in started:
+        await cluster.stop()
+
+
+@pytest.fixture
+async def observer(private_nats_server: NatsServer) -> AsyncIterator[NatsBus]:
+    """The test's own NATS connection, for ADR-32 discovery."""
+    bus = await NatsBus.connect(private_nats_server.url)
+    yield bus
+    await bus.drain()

@@ -31,12 +31,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from prompt_alchemy.bus import NatsBus
 from prompt_alchemy.bus.discovery import discover_pings
 from prompt_alchemy.runtime.child_process import ChildProcess
-from prompt_alchemy.runtime.local_cluster import ClusterLayout, LocalCluster
+from prompt_alchemy.runtime.local_cluster import LocalCluster
 from prompt_alchemy.runtime.settings import ServiceType
 from prompt_alchemy.schemas.engine import GeneratedPrompt, GenerateReply
 from prompt_alchemy.schemas.learning import FeedbackAccepted, LearningStats
 from prompt_alchemy.schemas.storage import GetReply, SearchReply
-from prompt_alchemy.testing.servers import NatsServer, RedisServer
 from prompt_alchemy.testing.vendors import FakeResponse, FakeVendorServer, Route
 
 pytestmark = pytest.mark.slow
@@ -52,33 +51,12 @@ WAIT_S = 60.0
 
 @pytest.fixture
 async def cluster(
-    tmp_path: Path,
-    private_nats_server: NatsServer,
-    private_redis_server: RedisServer,
+    two_replica_cluster: Callable[[dict[str, str]], Awaitable[LocalCluster]],
     child_env: Callable[..., dict[str, str]],
     vendor_env: dict[str, str],
-) -> AsyncIterator[LocalCluster]:
+) -> LocalCluster:
     env = child_env(REQUEST_TIMEOUT=str(REQUEST_TIMEOUT_S), LOG_LEVEL="DEBUG", **vendor_env)
-    cluster = LocalCluster(
-        nats_url=private_nats_server.url,
-        redis_url=private_redis_server.url,
-        data_dir=tmp_path / "cluster",
-        env=env,
-        layout=ClusterLayout(generation_replicas=2, mcp=False),
-    )
-    await cluster.start()
-    try:
-        yield cluster
-    finally:
-        await cluster.stop()
-
-
-@pytest.fixture
-async def observer(private_nats_server: NatsServer) -> AsyncIterator[NatsBus]:
-    """The test's own NATS connection, for ADR-32 discovery."""
-    bus = await NatsBus.connect(private_nats_server.url)
-    yield bus
-    await bus.drain()
+    return await two_replica_cluster(env)
 
 
 def traceparent(trace_id: str) -> str:
