@@ -14,8 +14,23 @@ setup:
 test: lint typecheck compose-check pytest
 
 # Only the test suite; pass pytest arguments through, e.g. `just pytest tests/bus -x`
-pytest *args:
+pytest *args: browser-deps
     {{venv}}/pytest {{args}}
+
+# Retake the README's screenshots of the web app (docs/screenshots/) with its browser test
+screenshots: browser-deps
+    UPDATE_SCREENSHOTS=1 {{venv}}/pytest tests/e2e/test_e2e_webapp_browser.py -k serve_all -q
+
+# Debian's chromium for the web app's browser tests (Playwright drives it; its own browser download
+# is unreachable here): apt-get runs only when chromium is missing, so a ready machine needs no network
+browser-deps:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v chromium >/dev/null && exit 0
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+    command -v chromium
 
 # ruff lint + format check
 lint:
@@ -25,6 +40,10 @@ lint:
 # mypy --strict on the package (configured in pyproject.toml)
 typecheck:
     {{venv}}/mypy
+
+# Pin every runtime dependency with hashes for the image (uv; Python 3.11 on Linux, as compose/Dockerfile): it installs from requirements.lock
+lock:
+    {{venv}}/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 --python-platform linux --quiet --custom-compile-command "just lock" -o requirements.lock
 
 # Format the code
 fmt:
@@ -39,12 +58,16 @@ nats port="4222":
 redis port="6379":
     {{venv}}/python -m prompt_alchemy.testing redis --port {{port}} --data-dir data/redis
 
+# Run the idea evaluation set (../shared/eval/ideas-dev.jsonl, or FILE) through the offline engine; print the table
+eval file="":
+    {{venv}}/python -m prompt_alchemy.testing.idea_eval {{file}}
+
 # Every benchmark (under 10 minutes); tables go to bench/results/ (files starting with _ are shared code)
-bench: bench-deps
+bench: bench-deps browser-deps
     for script in bench/[!_]*.py; do {{venv}}/python "$script"; done
 
 # Every benchmark in its quick form (under 2 minutes)
-bench-quick: bench-deps
+bench-quick: bench-deps browser-deps
     for script in bench/[!_]*.py; do {{venv}}/python "$script" --quick; done
 
 # The bench extra (FastStream, the bus baseline) is installed only when it is missing: no network otherwise
@@ -120,3 +143,8 @@ cluster-ha *args:
 # HA with Docker: 3 NATS nodes, Redis primary + replica + 3 Sentinels, 2 of every worker (needs Docker)
 deploy-ha:
     docker compose -f {{ha}} up -d --build
+
+# schemathesis with every check, N examples per operation, against a live `serve --all` and the
+# microservice gateway on Redis (both started by the test); the reports land in the test's tmp dir
+schemathesis examples="200":
+    SCHEMATHESIS_EXAMPLES={{examples}} {{venv}}/pytest tests/e2e/test_e2e_schemathesis.py -s -q

@@ -98,6 +98,7 @@ def product_env(vendor_url: str, data_dir: Path, extra: Mapping[str, str] | None
             "PROVIDERS_FALLBACK": "none",
             "PROVIDERS_CONCURRENCY": "1024",  # the vendor is not the limit; the engine replicas are
             "PROVIDERS_CACHE_SIZE": "0",
+            "GENERATION_CACHE": "false",  # every request is the same idea: measure generations, not the cache
             "ENGINE_CONCURRENCY": str(ENGINE_CONCURRENCY),
             "ALCHEMY_DATA_DIR": str(data_dir),
             "ENABLE_MCP": "false",

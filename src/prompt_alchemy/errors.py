@@ -14,9 +14,13 @@ and chained with ``from``; they never leak further.
     ├── ServiceError(code, message, retriable, details)   an answer that says "failed"
     │   ├── BadRequest          400    malformed JSON, wrong types, unknown fields
     │   ├── Unauthorized        401
+    │   ├── Forbidden           403    an Origin the door does not allow
     │   ├── NotFound            404    unknown id, unknown provider or model
+    │   ├── BodyTimeout         408    a request body still arriving after the body timeout
     │   ├── Conflict            409
     │   ├── PayloadTooLarge     413    over the configured size limit
+    │   ├── UnsupportedMediaType 415   a request body that is not application/json
+    │   ├── MisdirectedRequest  421    a Host header the door does not serve (DNS rebinding)
     │   ├── Unprocessable       422    well-formed but semantically impossible
     │   ├── RateLimited         429    retriable, may carry retry_after
     │   ├── InternalError       500    a handler crashed; the worker lives on
@@ -37,12 +41,15 @@ from typing import Any, ClassVar
 __all__ = [
     "AlchemyError",
     "BadRequest",
+    "BodyTimeout",
     "BusClosed",
     "BusError",
     "ConfigError",
     "Conflict",
     "DeadlineExceeded",
+    "Forbidden",
     "InternalError",
+    "MisdirectedRequest",
     "NoResponders",
     "NotFound",
     "PayloadTooLarge",
@@ -55,6 +62,7 @@ __all__ = [
     "Unavailable",
     "UnknownSubject",
     "Unprocessable",
+    "UnsupportedMediaType",
     "service_error_for",
 ]
 
@@ -160,9 +168,19 @@ class Unauthorized(ServiceError):
     kind = "unauthorized"
 
 
+class Forbidden(ServiceError):
+    default_code = 403
+    kind = "forbidden"
+
+
 class NotFound(ServiceError):
     default_code = 404
     kind = "not_found"
+
+
+class BodyTimeout(ServiceError):
+    default_code = 408
+    kind = "request_timeout"
 
 
 class Conflict(ServiceError):
@@ -178,6 +196,16 @@ class PayloadTooLarge(ServiceError):
     def over_limit(cls, what: str, size: int, limit: int) -> PayloadTooLarge:
         """``what`` is ``size`` bytes, over ``limit``: the one wording every size check uses."""
         return cls(f"{what} is {size} bytes, over the {limit}-byte limit", details={"size": size, "limit": limit})
+
+
+class UnsupportedMediaType(ServiceError):
+    default_code = 415
+    kind = "unsupported_media_type"
+
+
+class MisdirectedRequest(ServiceError):
+    default_code = 421
+    kind = "misdirected_request"
 
 
 class Unprocessable(ServiceError):
@@ -220,9 +248,13 @@ _BY_KIND: dict[str, type[ServiceError]] = {
     for cls in (
         BadRequest,
         Unauthorized,
+        Forbidden,
         NotFound,
+        BodyTimeout,
         Conflict,
         PayloadTooLarge,
+        UnsupportedMediaType,
+        MisdirectedRequest,
         Unprocessable,
         RateLimited,
         InternalError,

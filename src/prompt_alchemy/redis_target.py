@@ -19,13 +19,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 import redis.asyncio as aioredis
 import redis.exceptions as redis_errors
+import redis.sentinel
 from redis.asyncio.sentinel import Sentinel
 
 from prompt_alchemy.errors import Unavailable
 
-__all__ = ["RedisTarget", "close_client", "parse_host_port"]
+__all__ = ["RedisTarget", "close_blocking_client", "close_client", "parse_host_port"]
 
 _BARRIER_KEY = "alchemy:replication-barrier"
 
@@ -87,6 +89,16 @@ class RedisTarget:
         client: aioredis.Redis = manager.master_for(self.service, redis_class=aioredis.Redis, **options)
         return client
 
+    def blocking_client(self) -> redis.Redis:
+        """A synchronous client of the primary, for libraries that build things synchronously
+        (redisvl's ``SemanticCache``); the caller closes it (``close_blocking_client``)."""
+        if self.url is not None:
+            return redis.Redis.from_url(self.url)
+        assert self.service is not None  # checked in __post_init__
+        manager = redis.sentinel.Sentinel(list(self.sentinels))
+        client: redis.Redis = manager.master_for(self.service, redis_class=redis.Redis)
+        return client
+
     async def confirm_replicated(self, client: aioredis.Redis) -> None:
         """Return once ``wait_replicas`` replicas hold every write made so far, else ``Unavailable``.
 
@@ -118,3 +130,13 @@ async def close_client(client: aioredis.Redis) -> None:
         for sentinel in manager.sentinels:
             with contextlib.suppress(redis_errors.RedisError, OSError):
                 await sentinel.aclose()
+
+
+def close_blocking_client(client: redis.Redis) -> None:
+    """``close_client`` for a client from ``RedisTarget.blocking_client``."""
+    manager = getattr(client.connection_pool, "sentinel_manager", None)
+    client.close()
+    if isinstance(manager, redis.sentinel.Sentinel):
+        for sentinel in manager.sentinels:
+            with contextlib.suppress(redis_errors.RedisError, OSError):
+                sentinel.close()

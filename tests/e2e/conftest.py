@@ -17,7 +17,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from prompt_alchemy.testing.servers import RedisServer
+from prompt_alchemy.bus import NatsBus
+from prompt_alchemy.runtime.local_cluster import ClusterLayout, LocalCluster
+from prompt_alchemy.testing.servers import NatsServer, RedisServer
 from prompt_alchemy.testing.vendors import FakeVendorServer
 
 VENDOR_KEY = "sk-e2e-fake-key"
@@ -30,7 +32,8 @@ _INHERITED_PREFIXES = (
 )  # fmt: skip
 _INHERITED_NAMES = {
     "DEPLOYMENT_MODE", "SERVICE_TYPE", "LOG_LEVEL", "DEBUG_MODE", "REQUEST_TIMEOUT", "SHUTDOWN_TIMEOUT",
-    "LIVENESS_WINDOW", "RESEND_ATTEMPTS", "STREAM_REPLICAS",
+    "LIVENESS_WINDOW", "RESEND_ATTEMPTS", "STREAM_REPLICAS", "GENERATION_CACHE", "CACHE_MIN_SIMILARITY",
+    "CACHE_TTL",
 }  # fmt: skip
 
 
@@ -58,7 +61,8 @@ def child_env(tmp_path: Path) -> ChildEnvironment:
 
 @pytest.fixture
 def vendor_env(vendor: FakeVendorServer) -> dict[str, str]:
-    """Generation through the fake OpenAI endpoint (no fallback), with room for many calls at once."""
+    """Generation through the fake OpenAI endpoint (no fallback), with room for many calls at once;
+    no cache in front of the vendor, so every generate request holds vendor calls."""
     return {
         "OPENAI_API_KEY": VENDOR_KEY,
         "OPENAI_BASE_URL": vendor.base_url("openai"),
@@ -66,6 +70,7 @@ def vendor_env(vendor: FakeVendorServer) -> dict[str, str]:
         "PROVIDERS_FALLBACK": "none",
         "PROVIDERS_CONCURRENCY": "256",
         "PROVIDERS_CACHE_SIZE": "0",
+        "GENERATION_CACHE": "false",
         "ENGINE_CONCURRENCY": "64",
     }
 
@@ -113,3 +118,36 @@ def private_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         yield session
+
+
+@pytest.fixture
+async def two_replica_cluster(
+    tmp_path: Path, private_nats_server: NatsServer, private_redis_server: RedisServer
+) -> AsyncIterator[Callable[[dict[str, str]], Awaitable[LocalCluster]]]:
+    """``await two_replica_cluster(env)``: the microservice topology (two generation replicas, no
+    MCP door) on this test's own nats-server and Redis, as OS processes; teardown stops it."""
+    started: list[LocalCluster] = []
+
+    async def start(env: dict[str, str]) -> LocalCluster:
+        cluster = LocalCluster(
+            nats_url=private_nats_server.url,
+            redis_url=private_redis_server.url,
+            data_dir=tmp_path / "cluster",
+            env=env,
+            layout=ClusterLayout(generation_replicas=2, mcp=False),
+        )
+        started.append(cluster)
+        await cluster.start()
+        return cluster
+
+    yield start
+    for cluster in started:
+        await cluster.stop()
+
+
+@pytest.fixture
+async def observer(private_nats_server: NatsServer) -> AsyncIterator[NatsBus]:
+    """The test's own NATS connection, for ADR-32 discovery."""
+    bus = await NatsBus.connect(private_nats_server.url)
+    yield bus
+    await bus.drain()

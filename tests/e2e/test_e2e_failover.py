@@ -14,8 +14,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -25,10 +24,10 @@ from prompt_alchemy import schemas
 from prompt_alchemy.bus import NatsBus
 from prompt_alchemy.bus.discovery import discover_pings
 from prompt_alchemy.runtime.child_process import ChildProcess
-from prompt_alchemy.runtime.local_cluster import ClusterLayout, LocalCluster
+from prompt_alchemy.runtime.local_cluster import LocalCluster
 from prompt_alchemy.runtime.settings import ServiceType
 from prompt_alchemy.schemas.storage import StorageStats
-from prompt_alchemy.testing.servers import NatsServer, RedisServer
+from prompt_alchemy.testing.servers import NatsServer
 from prompt_alchemy.testing.tcp_proxy import TcpProxy
 from prompt_alchemy.testing.vendors import FakeResponse, FakeVendorServer, Route
 
@@ -49,33 +48,13 @@ async def proxy(private_nats_server: NatsServer) -> AsyncIterator[TcpProxy]:
 
 @pytest.fixture
 async def cluster(
-    tmp_path: Path,
-    private_nats_server: NatsServer,
-    private_redis_server: RedisServer,
+    two_replica_cluster: Callable[[dict[str, str]], Awaitable[LocalCluster]],
     child_env: Callable[..., dict[str, str]],
     vendor_env: dict[str, str],
-) -> AsyncIterator[LocalCluster]:
+) -> LocalCluster:
     env = child_env(REQUEST_TIMEOUT=str(REQUEST_TIMEOUT_S), SHUTDOWN_TIMEOUT="20", **vendor_env)
     env["ENGINE_CONCURRENCY"] = "32"  # as deployed: a replica holds 32 running and 32 waiting
-    cluster = LocalCluster(
-        nats_url=private_nats_server.url,
-        redis_url=private_redis_server.url,
-        data_dir=tmp_path / "cluster",
-        env=env,
-        layout=ClusterLayout(generation_replicas=2, mcp=False),
-    )
-    await cluster.start()
-    try:
-        yield cluster
-    finally:
-        await cluster.stop()
-
-
-@pytest.fixture
-async def observer(private_nats_server: NatsServer) -> AsyncIterator[NatsBus]:
-    bus = await NatsBus.connect(private_nats_server.url)
-    yield bus
-    await bus.drain()
+    return await two_replica_cluster(env)
 
 
 async def generate(http: aiohttp.ClientSession, api: str, idea: str) -> tuple[int, dict[str, Any], float]:

@@ -23,9 +23,12 @@ from prompt_alchemy.bus.streams import FEEDBACK_STREAM, DurableStream, open_stre
 from prompt_alchemy.gateway.feedback import FeedbackSink
 from prompt_alchemy.gateway.http import HttpServer, HttpSettings, create_app
 from prompt_alchemy.gateway.mcp import TOOL_NAMES
+from prompt_alchemy.gateway.reply_summary import GenerateSummary
 from prompt_alchemy.runtime.embedded import EmbeddedRuntime
 from prompt_alchemy.runtime.settings import Settings
-from prompt_alchemy.schemas.engine import BatchReply, GenerateReply, OptimizeReply
+from prompt_alchemy.schemas.brief import Brief
+from prompt_alchemy.schemas.common import Persona
+from prompt_alchemy.schemas.engine import BatchReply, OptimizeReply
 from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent, LearningStats, RecommendationsReply
 from prompt_alchemy.schemas.providers import ProvidersListReply
 from prompt_alchemy.schemas.registry import LEARNING_FEEDBACK
@@ -194,7 +197,7 @@ def _ok(result: CallToolResult) -> dict[str, Any]:
 
 
 async def exercise_every_tool(client: Client) -> None:
-    """List the nine tools, call each against real workers, check errors and generation progress."""
+    """List the ten tools, call each against real workers, check errors and generation progress."""
     progress: list[tuple[float, str | None]] = []
 
     async def on_progress(value: float, _total: float | None, message: str | None) -> None:
@@ -204,12 +207,23 @@ async def exercise_every_tool(client: Client) -> None:
     assert tuple(tool.name for tool in tools) == TOOL_NAMES
 
     arguments = {"input": "a haiku about volcanoes", "count": 2}
-    generated = GenerateReply.model_validate(
+    summary = GenerateSummary.model_validate(
         _ok(await client.call_tool("generate_prompts", arguments, progress_callback=on_progress))
     )
+    assert summary.best is not None
+    assert summary.best.id is not None
+    assert summary.reply is None  # the compact answer unless `detail` asks for the full reply
+    best_id = summary.best.id
+    detailed = GenerateSummary.model_validate(
+        _ok(await client.call_tool("generate_prompts", {**arguments, "save": False, "detail": True}))
+    )
+    assert detailed.reply is not None
+    generated = detailed.reply
     assert generated.best is not None
-    assert generated.best.id is not None
-    best_id = generated.best.id
+    assert len(generated.prompts) == 6
+    brief = Brief.model_validate(_ok(await client.call_tool("analyze_idea", {"input": "a haiku about volcanoes"})))
+    assert brief.persona is Persona.WRITING
+    assert brief.form is not None
     assert len(progress) >= 3
     assert [value for value, _ in progress] == list(range(1, len(progress) + 1))
     messages = [message or "" for _, message in progress]
@@ -220,7 +234,7 @@ async def exercise_every_tool(client: Client) -> None:
     found = SearchReply.model_validate(_ok(await client.call_tool("search_prompts", {"query": "volcano haiku"})))
     assert best_id in [hit.record.id for hit in found.hits]
     got = GetReply.model_validate(_ok(await client.call_tool("get_prompt", {"id": best_id})))
-    assert got.record.content == generated.best.content
+    assert got.record.content == summary.best.content
     optimized = OptimizeReply.model_validate(
         _ok(await client.call_tool("optimize_prompt", {"prompt_id": best_id, "max_iterations": 1}))
     )

@@ -19,9 +19,11 @@ from prompt_alchemy.gateway.cli import CliClient, register_commands
 from prompt_alchemy.gateway.cli.progress_display import ProgressDisplay
 from prompt_alchemy.gateway.feedback import FeedbackSink
 from prompt_alchemy.schemas.common import Phase
+from prompt_alchemy.schemas.engine import GenerateReply
 from prompt_alchemy.schemas.events import GenerationProgress, ProgressKind
 from prompt_alchemy.schemas.registry import STORAGE_STORE
 from prompt_alchemy.schemas.storage import StoreRequest
+from prompt_alchemy.workers.providers import ProviderRegistry, build_providers_service
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,8 @@ def test_every_command_of_the_issue_is_registered() -> None:
     parser = _parser()
     subparsers = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
     assert set(subparsers.choices) == {
-        "generate", "search", "get", "optimize", "batch", "feedback", "providers", "health", "export", "import"
+        "generate", "analyze", "search", "get", "optimize", "batch", "feedback", "providers", "health", "export",
+        "import", "label", "registry",
     }  # fmt: skip
 
 
@@ -229,3 +232,49 @@ async def test_progress_shows_on_a_terminal_only() -> None:
         " · prima-materia #1: candidate",
         "✔: best chosen",
     ]
+
+
+async def test_streamed_text_shows_on_a_terminal_as_it_arrives() -> None:
+    def token(seq: int, chain: int, delta: str) -> GenerationProgress:
+        return GenerationProgress(
+            request_id="r", seq=seq, kind=ProgressKind.TOKEN, phase=Phase.SOLUTIO, chain=chain, delta=delta
+        )
+
+    terminal, pipe = _Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        display = ProgressDisplay(stream)
+        await display.token(token(0, 0, "You are"))
+        await display.token(token(1, 0, " a guide.\nBe brief."))
+        await display.token(token(0, 1, "Act as"))
+        await display(GenerationProgress(request_id="r", seq=5, kind=ProgressKind.PHASE_DONE, phase=Phase.SOLUTIO))
+    assert pipe.getvalue() == ""
+    assert terminal.getvalue().splitlines() == [
+        "  solutio #1> You are a guide.",
+        "    Be brief.",
+        "  solutio #2> Act as",
+        "✓ solutio: phase done",
+    ]
+
+
+@pytest.mark.usefixtures("engine_worker")
+async def test_generate_on_a_terminal_streams_the_prompt_text(
+    cli: CliClient, gateway_bus: Bus, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry = ProviderRegistry(environ={})
+    providers = build_providers_service(gateway_bus, registry)
+    await providers.start()
+    terminal = _Terminal()
+    try:
+        monkeypatch.setattr("sys.stderr", terminal)
+        args = ("generate", "a haiku about tides", "--count", "1", "--phases", "prima-materia", "--no-save")
+        assert await _run(cli, *args, "--json") == 0
+    finally:
+        await providers.stop()
+        await registry.aclose()
+    reply = GenerateReply.model_validate_json(capsys.readouterr().out)
+    lines = terminal.getvalue().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("  prima-materia #1> "))
+    end = next(i for i, line in enumerate(lines) if line.startswith(" · prima-materia #1"))
+    streamed = [lines[start].removeprefix("  prima-materia #1> ")]
+    streamed += [line.removeprefix("    ") for line in lines[start + 1 : end]]
+    assert "\n".join(streamed).strip() == reply.prompts[0].content

@@ -93,6 +93,16 @@ async def test_every_operation_answers_as_documented(
     assert best in [hit["record"]["id"] for hit in found["hits"]]
     async with api.get(f"/api/v1/prompts/{best}") as response:
         assert (await check(response, 200))["record"]["content"] == generated.best.content
+    async with api.get(f"/api/v1/prompts/{best[:12]}") as response:  # a unique id prefix
+        assert (await check(response, 200))["record"]["id"] == best
+    async with api.post(
+        "/api/v1/prompts/analyze", json={"input": "sql for the top 10 customers, postgres"}
+    ) as response:
+        brief = await check(response, 200)
+    assert brief["persona"] == "code"
+    assert brief["audience"] is None
+    async with api.post("/api/v1/prompts/analyze", json={"input": ""}) as response:
+        assert "input" in (await check(response, 422))["message"]
     async with api.get(f"/api/v1/prompts/{best}/lineage", params={"direction": "ancestors"}) as response:
         ancestors = (await check(response, 200))["ancestors"]
     assert ancestors
@@ -123,6 +133,23 @@ async def test_every_operation_answers_as_documented(
     async with api.post("/api/v1/providers/no-such-provider/test", json={}) as response:
         await check(response, 404)
 
+    # named prompts (issue 18): name, label, serve, history, stats
+    async with api.post("/api/v1/registry/haiku/versions", json={"prompt_id": first}) as response:
+        assert (await check(response, 200))["version"] == 1
+    async with api.put("/api/v1/registry/haiku/labels/prod", json={"prompt_id": best, "reason": "rated 5"}) as response:
+        assert (await check(response, 200))["moved"] is True
+    async with api.get("/api/v1/registry/haiku", params={"label": "prod", "key": "user-1"}) as response:
+        assert (await check(response, 200))["prompt_id"] == best
+    async with api.get("/api/v1/registry/haiku/versions") as response:
+        assert [version["prompt_id"] for version in (await check(response, 200))["versions"]] == [first, best]
+    async with api.get("/api/v1/registry/haiku/history") as response:
+        assert (await check(response, 200))["moves"][0]["reason"] == "rated 5"
+    async with api.get("/api/v1/registry/haiku/stats", params={"label": "prod"}) as response:
+        stats = await check(response, 200)
+    assert [variant["weight"] for variant in stats["variants"]] == [0, 100]
+    async with api.get("/api/v1/registry/haiku/stats", params={"label": "beta"}) as response:
+        await check(response, 404)
+
     async with api.delete(f"/api/v1/prompts/{first}") as response:
         assert (await check(response, 200))["deleted"] is True
     async with api.get("/metrics") as response:
@@ -140,8 +167,8 @@ async def test_generation_streams_every_phase_then_the_result(api: aiohttp.Clien
         assert response.status == 200
         events = await read_sse(response)
     assert [event["event"] for event in events[-1:]] == ["result"]
-    progress = [GenerationProgress.model_validate_json(event["data"]) for event in events[:-1]]
-    assert {event["event"] for event in events[:-1]} == {"progress"}
+    assert {event["event"] for event in events[:-1]} == {"progress", "token"}  # the offline provider streams too
+    progress = [GenerationProgress.model_validate_json(e["data"]) for e in events[:-1] if e["event"] == "progress"]
     assert [event.seq for event in progress] == list(range(len(progress)))
     kinds = [event.kind.value for event in progress]
     assert kinds[0] == "started"
@@ -151,3 +178,42 @@ async def test_generation_streams_every_phase_then_the_result(api: aiohttp.Clien
     assert reply.request_id == "sse-full-1"
     assert reply.best is not None
     assert progress[-1].prompt_id == reply.best.id
+
+
+async def test_a_reply_too_big_for_one_message_keeps_the_selected_prompts(api: aiohttp.ClientSession) -> None:
+    """Schema-valid, near the limits: 10 chains x 3 phases of a 20,000-character idea (was a 413)."""
+    body = {"input": "\u00fc" * 20_000, "count": 10, "save": False}
+    async with api.post("/api/v1/prompts/generate", json=body) as response:
+        assert response.status == 200, await response.text()
+        reply = GenerateReply.model_validate(await response.json())
+    assert reply.prompts == reply.selected
+    assert reply.best is not None
+    assert any("left out of prompts" in warning for warning in reply.warnings)
+    # every phase's candidates of a 20,000-character idea: since the analyser carries the idea's
+    # clauses into each prompt, 5 chains x 3 phases is what still fits one message once trimmed
+    every = {**body, "input": "0" * 20_000, "count": 5, "phase_selection": "all"}
+    async with api.post("/api/v1/prompts/generate", json=every) as response:
+        assert response.status == 200, await response.text()
+        reply = GenerateReply.model_validate(await response.json())
+    assert reply.prompts == []
+    assert len(reply.selected) == 15
+    assert any("they are all in selected" in warning for warning in reply.warnings)
+
+
+async def test_a_cached_generation_streams_started_completed_then_the_result(
+    api: aiohttp.ClientSession, read_sse: SseReader
+) -> None:
+    body = {"input": "a limerick about a cat who codes", "count": 1}
+    async with api.post("/api/v1/prompts/generate", json=body) as response:
+        first = GenerateReply.model_validate(await response.json())
+    assert not first.cached
+    reworded = {**body, "input": "a limerick about the cat who codes"}
+    async with api.post("/api/v1/prompts/generate", json=reworded, headers={"Accept": "text/event-stream"}) as response:
+        assert response.status == 200
+        events = await read_sse(response)
+    assert [event["event"] for event in events] == ["progress", "progress", "result"]
+    kinds = [GenerationProgress.model_validate_json(event["data"]).kind.value for event in events[:-1]]
+    assert kinds == ["started", "completed"]
+    reply = GenerateReply.model_validate_json(events[-1]["data"])
+    assert (reply.cached, reply.cached_from) == (True, first.request_id)
+    assert [prompt.id for prompt in reply.prompts] == [prompt.id for prompt in first.prompts]

@@ -18,6 +18,7 @@ import pytest
 
 from prompt_alchemy.bus import InMemoryBus
 from prompt_alchemy.gateway.http import HttpSettings, create_app, openapi_document
+from prompt_alchemy.gateway.http.webapp import WEBAPP_PATHS
 from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent
 
 # The parts of the OpenAPI 3.1.0 specification's object model this document uses.
@@ -185,7 +186,9 @@ def test_document_describes_exactly_the_routes_served() -> None:
     served = {
         (route.method.lower(), route.resource.canonical)
         for route in app.router.routes()
-        if route.resource is not None and route.method != "HEAD"
+        if route.resource is not None
+        and route.method not in ("HEAD", "*")
+        and route.resource.canonical not in WEBAPP_PATHS
     }
     document = openapi_document(settings)
     documented = {(method, template) for template, item in document["paths"].items() for method in item}
@@ -196,6 +199,7 @@ def test_issue_routes_are_all_there() -> None:
     paths = openapi_document()["paths"]
     expected = {
         ("post", "/api/v1/prompts/generate"),
+        ("post", "/api/v1/prompts/analyze"),
         ("get", "/api/v1/prompts/search"),
         ("get", "/api/v1/prompts/{id}"),
         ("patch", "/api/v1/prompts/{id}"),
@@ -208,6 +212,12 @@ def test_issue_routes_are_all_there() -> None:
         ("post", "/api/v1/providers/{name}/test"),
         ("get", "/api/v1/learning/stats"),
         ("get", "/api/v1/learning/recommendations"),
+        ("get", "/api/v1/registry/{name}"),  # issue 18: named prompts
+        ("get", "/api/v1/registry/{name}/versions"),
+        ("post", "/api/v1/registry/{name}/versions"),
+        ("put", "/api/v1/registry/{name}/labels/{label}"),
+        ("get", "/api/v1/registry/{name}/history"),
+        ("get", "/api/v1/registry/{name}/stats"),
         ("get", "/health"),
         ("get", "/metrics"),
         ("get", "/openapi.json"),
@@ -220,10 +230,11 @@ def test_bodies_are_the_bus_models() -> None:
     schemas = document["components"]["schemas"]
     generate = document["paths"]["/api/v1/prompts/generate"]["post"]
     assert generate["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/GenerateRequest"
+        "$ref": "#/components/schemas/GenerateBody"
     }
     assert "text/event-stream" in generate["responses"]["200"]["content"]
-    request = schemas["GenerateRequest"]
+    request = schemas["GenerateBody"]
+    assert "progress_token" not in request["properties"]  # the server's, for the progress stream
     assert request["additionalProperties"] is False
     assert request["properties"]["count"]["minimum"] == 1
     assert request["properties"]["count"]["maximum"] == 10
@@ -231,7 +242,7 @@ def test_bodies_are_the_bus_models() -> None:
     assert upstream_fields | {"phase_selection", "provider", "tags"} <= set(request["properties"])
     feedback = schemas["FeedbackBody"]["properties"]
     assert {"rating", "effectiveness", "helpful", "chosen_over", "comment", "session_id"} <= set(feedback)
-    assert not {"prompt_id", "source"} & set(feedback)
+    assert not {"prompt_id", "source", "origin", "created_at"} & set(feedback)
     assert set(feedback) < set(FeedbackEvent.model_fields)
     accepted = document["paths"]["/api/v1/prompts/{id}/feedback"]["post"]["responses"]["202"]
     assert accepted["content"]["application/json"]["schema"]["$ref"].endswith(FeedbackAccepted.__name__)

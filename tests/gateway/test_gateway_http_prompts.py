@@ -6,6 +6,8 @@ gives for its status.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,10 +16,14 @@ import pytest
 
 from prompt_alchemy.bus import Bus, ServiceRunner
 from prompt_alchemy.bus.streams import DurableStream, decode_delivery
+from prompt_alchemy.gateway.feedback import FeedbackLimits
+from prompt_alchemy.gateway.http import HttpSettings
+from prompt_alchemy.schemas.common import utc_now
 from prompt_alchemy.schemas.registry import LEARNING_FEEDBACK, STORAGE_STORE
 from prompt_alchemy.schemas.storage import Lineage, StoreRequest
 
 OpenApiCheck = Callable[[aiohttp.ClientResponse, Any], Awaitable[None]]
+GatewayFactory = Callable[..., Awaitable[aiohttp.ClientSession]]
 
 pytestmark = pytest.mark.usefixtures("storage_service")
 
@@ -137,6 +143,9 @@ async def test_feedback_is_accepted_durably_once(
     assert [(event.event_id, event.prompt_id, event.source, event.chosen_over) for event in events] == [
         ("evt-1", chosen, "http", other)
     ]
+    # the server says who sent it and when
+    assert events[0].origin == "address:127.0.0.1"
+    assert events[0].created_at <= utc_now()
 
 
 @pytest.mark.parametrize(
@@ -147,6 +156,10 @@ async def test_feedback_is_accepted_durably_once(
         ({"rating": 9}, 422, "rating"),
         ({"rating": 4, "source": "mcp"}, 422, "source"),
         ({"rating": 4, "prompt_id": "x"}, 422, "prompt_id"),
+        # the attack of issue 13: one event dated 9999-12-31 pinned a prompt's relevance
+        ({"rating": 1, "created_at": "9999-12-31T00:00:00Z"}, 422, "created_at"),
+        ({"rating": 5, "origin": "key:someone-else"}, 422, "origin"),
+        ({"rating": 5, "session_id": "tab\u0003"}, 422, "session_id"),
     ],
 )
 async def test_feedback_refusals(
@@ -161,6 +174,83 @@ async def test_feedback_refusals(
     async with http.post(f"/api/v1/prompts/{target}/feedback", json=body) as response:
         error = await _json(response, openapi_check, status)
     assert needle in error["message"]
+
+
+async def test_feedback_volume_is_limited_per_session_and_per_origin(
+    start_gateway: GatewayFactory, gateway_bus: Bus, openapi_check: OpenApiCheck
+) -> None:
+    http = await start_gateway(HttpSettings(port=0, feedback_limits=FeedbackLimits(per_origin=4, per_session=2)))
+    prompt_id = await _store(gateway_bus, "a stored prompt")
+    url = f"/api/v1/prompts/{prompt_id}/feedback"
+    for _ in range(2):
+        async with http.post(url, json={"rating": 5, "session_id": "s1"}) as response:
+            await _json(response, openapi_check, 202)
+    async with http.post(url, json={"rating": 5, "session_id": "s1"}) as response:
+        error = await _json(response, openapi_check, 429)
+    assert error["details"]["limit"] == "session"
+    # every attempt counts against the origin (4 a minute): another session gets the last one
+    async with http.post(url, json={"rating": 5, "session_id": "s2"}) as response:
+        await _json(response, openapi_check, 202)
+    async with http.post(url, json={"rating": 5, "session_id": "s3"}) as response:
+        error = await _json(response, openapi_check, 429)
+    assert error["details"]["limit"] == "origin"
+    assert "per origin" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "field_value",
+    [("usage_count", 2**63), ("usage_count", 7), ("rating_count", 3), ("mean_rating", 5.0), ("relevance_score", 1.0)],
+)
+async def test_patch_cannot_write_the_aggregates_only_learning_writes(
+    http: aiohttp.ClientSession, gateway_bus: Bus, openapi_check: OpenApiCheck, field_value: tuple[str, Any]
+) -> None:
+    """Issue 13: PATCH set rating_count, mean_rating, usage_count and relevance_score directly
+    (and usage_count >= 2**63 was a 500 on SQLite)."""
+    name, value = field_value
+    prompt_id = await _store(gateway_bus, "a stored prompt")
+    async with http.patch(f"/api/v1/prompts/{prompt_id}", json={name: value}) as response:
+        error = await _json(response, openapi_check, 422)
+    assert name in error["message"]
+    async with http.get(f"/api/v1/prompts/{prompt_id}") as response:
+        record = (await _json(response, openapi_check, 200))["record"]
+    assert (record["usage_count"], record["rating_count"], record["mean_rating"], record["relevance_score"]) == (
+        0,
+        0,
+        None,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"tags": "\x03"}, "tags"),
+        ({"provider": "open\x03ai"}, "provider"),
+        ({"target_model": "\x03"}, "target_model"),
+        ({"target_model": "gpt-4o'; ignore"}, "target_model"),
+    ],
+)
+async def test_search_filters_with_control_characters_are_a_422(
+    http: aiohttp.ClientSession, openapi_check: OpenApiCheck, query: dict[str, str], field: str
+) -> None:
+    """Issue 13: on Redis, ``?tags=%03`` was a RediSearch syntax error (500)."""
+    async with http.get("/api/v1/prompts/search", params=query) as response:
+        error = await _json(response, openapi_check, 422)
+    assert field in error["message"]
+
+
+async def test_a_forged_cursor_is_a_400_naming_the_cursor(
+    http: aiohttp.ClientSession, gateway_bus: Bus, openapi_check: OpenApiCheck
+) -> None:
+    for text in ("first stored prompt", "second stored prompt"):
+        await _store(gateway_bus, text)
+    async with http.get("/api/v1/prompts/search", params={"limit": "1"}) as response:
+        cursor = (await _json(response, openapi_check, 200))["next_cursor"]
+    payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    forged = base64.urlsafe_b64encode(json.dumps({**payload, "k": 2**63}).encode()).decode().rstrip("=")
+    async with http.get("/api/v1/prompts/search", params={"limit": "1", "cursor": forged}) as response:
+        error = await _json(response, openapi_check, 400)
+    assert error["details"]["field"] == "cursor"
 
 
 async def test_feedback_to_an_unknown_alternative_is_a_404(

@@ -10,7 +10,7 @@ import pytest
 from prompt_alchemy.bus import ServiceRunner
 from prompt_alchemy.errors import ConfigError
 from prompt_alchemy.gateway.http import HttpSettings
-from prompt_alchemy.gateway.http.rate_limit import RateLimiter
+from prompt_alchemy.gateway.rate_limit import RateLimiter
 
 GatewayFactory = Callable[..., Awaitable[aiohttp.ClientSession]]
 

@@ -26,20 +26,21 @@ def _text(result: CallToolResult) -> str:
     return " ".join(block.text for block in result.content if isinstance(block, TextContent))
 
 
-async def test_nine_tools_with_the_contract_schemas(mcp_server: Any) -> None:
+async def test_ten_tools_with_the_contract_schemas(mcp_server: Any) -> None:
     async with Client(mcp_server) as client:
         listed = (await client.list_tools()).tools
     tools = {tool.name: tool for tool in listed}
     assert tuple(tools) == TOOL_NAMES
     generate = tools["generate_prompts"]
-    assert set(generate.input_schema["properties"]) == set(GenerateRequest.model_fields)
+    assert set(generate.input_schema["properties"]) == {*GenerateRequest.model_fields, "detail"}
     assert generate.input_schema["required"] == ["input"]
     assert generate.input_schema["additionalProperties"] is False
     assert generate.input_schema["properties"]["count"]["maximum"] == 10
     assert generate.output_schema is not None
-    assert {"prompts", "best"} <= set(generate.output_schema["properties"])
+    assert {"best", "others", "warnings", "reply"} <= set(generate.output_schema["properties"])
+    assert tools["analyze_idea"].input_schema["required"] == ["input"]
     feedback = tools["record_feedback"].input_schema["properties"]
-    assert "source" not in feedback
+    assert not {"source", "origin", "created_at"} & set(feedback)  # the server's to stamp
     assert {"prompt_id", "rating", "effectiveness", "helpful", "chosen_over", "comment", "session_id"} <= set(feedback)
     search = tools["search_prompts"]
     assert search.annotations is not None
@@ -68,6 +69,8 @@ async def test_search_and_get_answer_structured_replies(mcp_server: Any, gateway
         ("search_prompts", {"limit": 0}, "limit"),
         ("record_feedback", {"prompt_id": "p1"}, "at least one of"),
         ("record_feedback", {"prompt_id": "p1", "rating": 4, "source": "http"}, "source"),
+        ("record_feedback", {"prompt_id": "p1", "rating": 1, "created_at": "9999-12-31T00:00:00Z"}, "created_at"),
+        ("record_feedback", {"prompt_id": "p1", "rating": 5, "origin": "key:someone"}, "origin"),
     ],
 )
 async def test_invalid_arguments_are_error_results(
@@ -111,7 +114,9 @@ async def test_record_feedback_is_durable_and_marked_mcp(
     deliveries = await consumer.fetch(5, timeout=5)
     await consumer.close()
     events = [decode_delivery(LEARNING_FEEDBACK, delivery) for delivery in deliveries]
-    assert [(event.prompt_id, event.rating, event.source) for event in events] == [(stored.id, 5, "mcp")]
+    assert [(event.prompt_id, event.rating, event.source, event.origin) for event in events] == [
+        (stored.id, 5, "mcp", "mcp")
+    ]
 
 
 @pytest.mark.usefixtures("engine_worker")

@@ -55,14 +55,15 @@ async def test_sse_over_nats_carries_every_event_before_the_result(
 ) -> None:
     async with nats_gateway.get("/health") as response:
         assert response.status == 200
-    body = {"input": "a bedtime story about a lighthouse", "count": 2}
+    body = {"input": "a bedtime story about a lighthouse", "count": 2, "cache": False}  # three real generations
     for _ in range(3):  # the ordering must hold every time, not by luck
         async with nats_gateway.post(
             "/api/v1/prompts/generate", json=body, headers={"Accept": "text/event-stream"}
         ) as response:
             events = await read_sse(response)
         assert events[-1]["event"] == "result"
-        progress = [GenerationProgress.model_validate_json(event["data"]) for event in events[:-1]]
+        assert {event["event"] for event in events[:-1]} == {"progress", "token"}
+        progress = [GenerationProgress.model_validate_json(e["data"]) for e in events[:-1] if e["event"] == "progress"]
         assert [event.seq for event in progress] == list(range(len(progress)))
         assert progress[-1].kind == "completed"
         assert [event.phase for event in progress if event.kind == "phase_started"] == list(Phase)

@@ -163,3 +163,17 @@ def test_the_image_runs_prompt_alchemy_monolithic_by_default_with_known_settings
     names = set(re.findall(r"([A-Z_]+)=", env_block))
     assert names - {"PYTHONUNBUFFERED"} <= ENVIRONMENT_VARIABLES
     assert {"HTTP_HOST", "MCP_HOST", "METRICS_HOST", "ALCHEMY_DATA_DIR"} <= names
+
+
+@pytest.mark.parametrize("file", FILES)
+def test_the_doors_need_keys_check_hosts_and_publish_on_loopback(file: str) -> None:
+    """The image binds 0.0.0.0: keys and the Host allow-list reach every door, ports stay local."""
+    services = app_services(normalised(file))
+    doors = {name: service for name, service in services.items() if service.get("ports")}
+    assert doors
+    for name, service in doors.items():
+        environment = service["environment"]
+        assert {"ALCHEMY_API_KEYS", "ALLOWED_HOSTS", "ALLOWED_ORIGINS"} <= set(environment), name
+        assert environment["ALLOWED_HOSTS"] == "localhost,127.0.0.1,::1", name
+        assert "INSECURE_NO_AUTH" not in environment, name
+        assert {port["host_ip"] for port in service["ports"]} == {"127.0.0.1"}, name

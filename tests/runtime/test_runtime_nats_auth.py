@@ -7,6 +7,8 @@ forever. TLS files that cannot be loaded are a configuration error, not a connec
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
 import socket
 import subprocess
@@ -92,3 +94,51 @@ def test_unreadable_tls_files_are_a_configuration_error(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="NATS TLS files cannot be loaded"):
         nats_options(settings)
+
+
+async def test_credentials_in_the_nats_url_are_masked_in_start_up_lines(
+    guarded_nats: tuple[str, str], tmp_path: Path
+) -> None:
+    """Issue 13: start-up stdout printed ``nats://alice:<password>@…``."""
+    kind, url = guarded_nats
+    secret = "s3cret-pass" if kind == "password" else "s3cret-token"
+    userinfo = "alice:s3cret-pass" if kind == "password" else "s3cret-token"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "NATS_URL": url.replace("nats://", f"nats://{userinfo}@"),
+        "ALCHEMY_DATA_DIR": str(tmp_path / "data"),
+        "METRICS_PORT": "0",
+    }
+    executable = str(Path(sys.executable).parent / "prompt-alchemy")
+    worker = await asyncio.create_subprocess_exec(
+        executable, "worker", "storage", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        assert worker.stdout is not None
+        seen: list[str] = []
+        async with asyncio.timeout(READY_TIMEOUT_S):
+            while not any("serving on" in line for line in seen):
+                line = (await worker.stdout.readline()).decode()
+                assert line, f"the worker exited: {seen}"
+                seen.append(line)
+    finally:
+        worker.terminate()
+        _, stderr = await worker.communicate()
+    shown = "".join(seen) + stderr.decode()
+    assert secret not in shown
+    assert ("nats://alice:***@" if kind == "password" else "nats://***@") in shown
+
+
+def test_config_show_masks_passwords_in_urls(tmp_path: Path) -> None:
+    settings = Settings.load(
+        {
+            "HOME": str(tmp_path),
+            "NATS_URL": "nats://alice:s3cret@n1:4222,nats://tok3n@n2:4222",
+            "REDIS_URL": "redis://:hunter2@redis:6379/0",
+        }
+    )
+    shown = settings.masked()
+    assert shown["nats_url"] == "nats://alice:***@n1:4222,nats://***@n2:4222"
+    assert shown["redis_url"] == "redis://:***@redis:6379/0"
+    assert settings.nats_url == "nats://alice:s3cret@n1:4222,nats://tok3n@n2:4222"  # the real value is intact

@@ -254,3 +254,24 @@ async def test_the_http_gateways_own_log_lines_carry_the_trace_id(json_log: io.S
     assert warnings[0]["trace_id"] == traceparent.split("-")[1]
     assert warnings[1]["trace_id"] is not None  # no traceparent sent: the request still has a trace
     assert warnings[1]["trace_id"] != warnings[0]["trace_id"]
+
+
+@pytest.mark.usefixtures("offline")
+async def test_the_semantic_cache_counts_hits_and_misses(make_settings: SettingsFactory) -> None:
+    process = telemetry(DeploymentMode.MONOLITHIC)
+    assert process.metrics is not None
+    runtime = EmbeddedRuntime(make_settings(), telemetry=process)
+    async with runtime:
+        ideas = ("a sonnet about rust", "a sonnet about the rust", "a limerick about cats")
+        replies = [
+            await runtime.bus.request(
+                schemas.ENGINE_GENERATE, GenerateRequest(input=idea, count=1, phases=[Phase.SOLUTIO]), timeout=WAIT_S
+            )
+            for idea in ideas
+        ]
+        await process.metrics.refresh()
+        found = samples(process.metrics)
+    assert [reply.cached for reply in replies] == [False, True, False]
+    assert value(found, "alchemy_generation_cache_hits_total") == 1
+    assert value(found, "alchemy_generation_cache_misses_total") == 2
+    assert value(found, "alchemy_generation_cache_stored_total") == 2

@@ -232,3 +232,21 @@ def test_a_bad_sentinel_configuration_is_refused_by_name(
     assert str(caught.value).startswith("invalid settings: ")
     assert "Value error" not in str(caught.value)
     assert ": :" not in str(caught.value)
+
+
+def test_door_settings_come_from_the_environment(home: dict[str, str]) -> None:
+    env = {
+        **home,
+        "ALLOWED_HOSTS": "prompts.example.org, .corp.example",
+        "ALLOWED_ORIGINS": "https://tools.example",
+        "INSECURE_NO_AUTH": "true",
+        "IDLE_TIMEOUT": "5",
+        "BODY_TIMEOUT": "7.5",
+    }
+    settings = Settings.load(env)
+    assert settings.allowed_hosts == ("prompts.example.org", ".corp.example")
+    assert settings.allowed_origins == ("https://tools.example",)
+    assert settings.insecure_no_auth is True
+    assert (settings.idle_timeout, settings.body_timeout) == (5.0, 7.5)
+    with pytest.raises(ConfigError, match="idle_timeout"):
+        Settings.load({**home, "IDLE_TIMEOUT": "0"})

@@ -78,8 +78,12 @@ class _NatsSubscription:
         if not self._active:
             return
         self._active = False
-        try:  # nats-py's drain: UNSUB, a round trip, then every message already delivered is offered
-            await self._subscription.drain()  # type: ignore[no-untyped-call]
+        try:
+            if self._transport.client.is_connected:
+                # nats-py's drain: UNSUB, a round trip, then every message already delivered is offered
+                await self._subscription.drain()  # type: ignore[no-untyped-call]
+            else:  # no server to confirm the UNSUB (it dropped our interest with the connection): no round trip
+                await self._subscription.unsubscribe()
         except nats.errors.Error as error:
             log.debug("unsubscribing %s: %s", self.subject, error)
         self._dispatcher.stop_intake()

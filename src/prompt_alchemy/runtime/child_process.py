@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Self
 
 from prompt_alchemy.errors import ConfigError
+from prompt_alchemy.private_files import private_dir, private_file
 
 __all__ = ["ChildProcess", "prompt_alchemy_command"]
 
@@ -66,8 +67,8 @@ class ChildProcess:
         return self._process is not None and self._process.returncode is None
 
     async def start(self) -> Self:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with self.stderr_path.open("ab") as stderr:
+        private_dir(self.log_dir)
+        with private_file(self.stderr_path).open("ab") as stderr:
             self._process = await asyncio.create_subprocess_exec(
                 *self.argv,
                 stdin=asyncio.subprocess.DEVNULL,

@@ -15,13 +15,15 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from prompt_alchemy import __version__
 from prompt_alchemy.errors import AlchemyError, BusError, ConfigError, ServiceError
 from prompt_alchemy.gateway.cli import register_commands
+from prompt_alchemy.redaction import mask_urls_in
 from prompt_alchemy.runtime.client import open_client
 from prompt_alchemy.runtime.logs import configure as configure_logging
+from prompt_alchemy.runtime.provider_view import providers_view
 from prompt_alchemy.runtime.settings import ServiceType, Settings
 from prompt_alchemy.schemas.documents import asyncapi_document, json_schema_document
 
@@ -53,8 +55,17 @@ def _feature_flags(parser: argparse.ArgumentParser, *names: str) -> None:
         )
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """Usage errors as the one documented ``error:`` line (exit 2), not a usage block; ``-h`` shows usage."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("prompt-alchemy").strip()
+        where = f" (prompt-alchemy {command} -h for help)" if command else " (prompt-alchemy -h for help)"
+        self.exit(EXIT_USAGE, f"error: {message}{where}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="prompt-alchemy",
         description="Turn a rough idea into production-ready LLM prompts (prima-materia -> solutio -> coagulatio).",
     )
@@ -82,6 +93,9 @@ def _process_handler(name: str) -> Any:
     return handler
 
 
+INSECURE_HELP = "serve a non-loopback --host without ALCHEMY_API_KEYS: anyone who reaches the port may use it"
+
+
 def _register_process_commands(commands: Any) -> None:
     from prompt_alchemy.runtime import cluster_command
 
@@ -92,6 +106,7 @@ def _register_process_commands(commands: Any) -> None:
     serve.add_argument("--mcp-port", type=int, default=None, help="MCP port (0: any free port)")
     serve.add_argument("--metrics-port", type=int, default=None, help="/metrics port when the HTTP API is off")
     serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    serve.add_argument("--insecure-no-auth", action="store_true", default=None, help=INSECURE_HELP)
     _feature_flags(serve, "api", "mcp", "learning", "metrics")
     serve.set_defaults(handler=_process_handler("run_serve"))
 
@@ -105,6 +120,7 @@ def _register_process_commands(commands: Any) -> None:
     mcp = commands.add_parser("mcp", help="MCP server on stdio (embedded unless --nats), for Claude Desktop / IDEs")
     mcp.add_argument("--http", action="store_true", help="serve streamable HTTP on --mcp-port instead of stdio")
     mcp.add_argument("--mcp-port", type=int, default=None)
+    mcp.add_argument("--insecure-no-auth", action="store_true", default=None, help=INSECURE_HELP)
     _feature_flags(mcp, "learning")
     mcp.set_defaults(handler=_process_handler("run_mcp"))
 
@@ -136,7 +152,8 @@ def _print_schema(args: argparse.Namespace, _settings: Settings) -> int:
 
 
 def _show_config(_args: argparse.Namespace, settings: Settings) -> int:
-    print(json.dumps(settings.masked(), indent=2))
+    """Every effective setting, the providers' included; keys show as a count, never their value."""
+    print(json.dumps({**settings.masked(), "providers": providers_view()}, indent=2))
     return EXIT_OK
 
 
@@ -148,6 +165,7 @@ _FLAG_SETTINGS = {
     "mcp": "enable_mcp",
     "learning": "enable_learning",
     "metrics": "enable_metrics",
+    "insecure_no_auth": "insecure_no_auth",
 }
 
 
@@ -195,17 +213,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_run_client_command(args, settings))
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
+    except BrokenPipeError:  # output piped into e.g. `head`, which read what it wanted: not a failure
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
-        return EXIT_FAILURE
+        return EXIT_OK
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {mask_urls_in(str(error))}", file=sys.stderr)
         return EXIT_USAGE
     except ServiceError as error:
-        print(f"error: {error.message}", file=sys.stderr)
+        print(f"error: {mask_urls_in(error.message)}", file=sys.stderr)
         return EXIT_FAILURE
     except (BusError, AlchemyError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {mask_urls_in(str(error))}", file=sys.stderr)
         return EXIT_FAILURE
 
 

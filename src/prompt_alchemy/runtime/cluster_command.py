@@ -21,6 +21,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 from prompt_alchemy.errors import ConfigError
+from prompt_alchemy.redaction import mask_url
 from prompt_alchemy.runtime.local_cluster import ClusterLayout, LocalCluster
 from prompt_alchemy.runtime.settings import Settings
 from prompt_alchemy.runtime.shutdown import serve_until_signalled
@@ -51,7 +52,7 @@ class Servers:
 
     def describe(self) -> str:
         redis = self.redis_url or f"Sentinels {self.env.get('REDIS_SENTINELS', '')}"
-        return f"NATS {self.nats_url}, Redis {redis}"
+        return f"NATS {mask_url(self.nats_url)}, Redis {mask_url(redis)}"
 
 
 @contextlib.contextmanager

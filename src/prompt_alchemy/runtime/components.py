@@ -19,6 +19,8 @@ from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus
 from prompt_alchemy.bus.streams import FEEDBACK_STREAM, DurableStream, open_stream, publish_event
 from prompt_alchemy.errors import ConfigError
+from prompt_alchemy.private_files import private_dir
+from prompt_alchemy.runtime.cache_metrics import GenerationCacheMetrics
 from prompt_alchemy.runtime.provider_metrics import MeteredProviderRegistry
 from prompt_alchemy.runtime.settings import Settings
 from prompt_alchemy.runtime.telemetry import Telemetry
@@ -30,6 +32,7 @@ from prompt_alchemy.workers.learning import (
     LearningState,
     RedisLearningState,
     SqliteLearningState,
+    VotePolicy,
     build_learning_worker,
 )
 from prompt_alchemy.workers.providers.service import build_providers_service
@@ -43,6 +46,7 @@ from prompt_alchemy.workers.storage import (
     build_storage_service,
 )
 from prompt_alchemy.workers.storage.backend import PromptStore
+from prompt_alchemy.workers.storage.generation_cache import GenerationCacheStats
 
 __all__ = [
     "FeedbackPublisher",
@@ -103,11 +107,13 @@ def _store(settings: Settings) -> PromptStore:
 
 async def start_storage(bus: Bus, settings: Settings, *, telemetry: Telemetry | None = None) -> Running:
     store = _store(settings)
-    service = build_storage_service(bus, store, _embedder(bus, settings))
+    cache_stats = GenerationCacheStats()
+    service = build_storage_service(bus, store, _embedder(bus, settings), cache_stats=cache_stats)
     if telemetry is not None:
         telemetry.services.register(service)
         if telemetry.metrics is not None:
             telemetry.metrics.state.watch_storage(store)
+            GenerationCacheMetrics(cache_stats).register(telemetry.metrics.registry)
     await service.start()
 
     async def stop() -> None:
@@ -126,6 +132,9 @@ def engine_settings(settings: Settings) -> EngineSettings:
         judge_model=settings.judge_model,
         learning_enabled=settings.enable_learning,
         limits=limits,
+        cache_enabled=settings.generation_cache,
+        cache_min_similarity=settings.cache_min_similarity,
+        cache_ttl_s=settings.cache_ttl,
     )
 
 
@@ -147,11 +156,12 @@ async def start_learning(
     """The learning worker on ``stream``; with learning disabled it still answers its subjects and
     leaves feedback in the stream, to be applied once it is enabled again."""
     state: LearningState
+    votes = VotePolicy(votes_per_origin=settings.votes_per_origin)
     target = settings.redis_target
     if target is not None:
-        state = await RedisLearningState.open(target)
+        state = await RedisLearningState.open(target, votes=votes)
     else:
-        state = await SqliteLearningState.open(_ensure_dir(settings.data_dir))
+        state = await SqliteLearningState.open(_ensure_dir(settings.data_dir), votes=votes)
     options = learning_settings(settings)
     worker = build_learning_worker(bus, stream, state, options)
     if telemetry is not None:
@@ -187,7 +197,7 @@ async def open_feedback_stream(bus: Bus, settings: Settings) -> tuple[DurableStr
 
 def _ensure_dir(path: Path) -> Path:
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        private_dir(path)
     except OSError as error:
         raise ConfigError(f"cannot create the data dir {path}: {error.strerror}") from error
     return path

@@ -17,6 +17,7 @@ from typing import Any
 from prompt_alchemy.bus import Bus
 from prompt_alchemy.bus.context import current_context
 from prompt_alchemy.errors import ServiceError
+from prompt_alchemy.redaction import mask_urls_in
 from prompt_alchemy.runtime.settings import Settings
 
 __all__ = ["JsonFormatter", "RequestLog", "TraceFilter", "configure"]
@@ -38,14 +39,16 @@ class TraceFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """``time level logger message trace_id span_id``, plus the record's ``fields`` dict if any."""
+    """``time level logger message trace_id span_id``, plus the record's ``fields`` dict if any.
+
+    Credentials in URLs (a library's connection error, say) are masked in the message and traceback."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": mask_urls_in(record.getMessage()),
             "trace_id": getattr(record, "trace_id", None),
             "span_id": getattr(record, "span_id", None),
         }
@@ -53,7 +56,7 @@ class JsonFormatter(logging.Formatter):
         if isinstance(fields, dict):
             line.update({key: value for key, value in fields.items() if key not in line})
         if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
+            line["exception"] = mask_urls_in(self.formatException(record.exc_info))
         return json.dumps(line, default=str)
 
 

@@ -18,8 +18,12 @@ from prometheus_client import CollectorRegistry
 
 from prompt_alchemy.bus import Bus, NatsBus
 from prompt_alchemy.errors import ConfigError
+from prompt_alchemy.gateway.access import AccessPolicy, default_allowed_hosts, require_keys
+from prompt_alchemy.gateway.feedback import FeedbackLimits
 from prompt_alchemy.gateway.http import HttpServer, HttpSettings, create_app
 from prompt_alchemy.gateway.mcp import McpHttpServer, create_server
+from prompt_alchemy.gateway.timeouts import ConnectionTimeouts
+from prompt_alchemy.redaction import mask_url
 from prompt_alchemy.runtime import components
 from prompt_alchemy.runtime.components import FeedbackPublisher, Running, open_feedback_stream
 from prompt_alchemy.runtime.embedded import EmbeddedRuntime
@@ -41,17 +45,52 @@ def _announce(what: str) -> None:
     print(what, flush=True)
 
 
+def feedback_limits(settings: Settings) -> FeedbackLimits:
+    return FeedbackLimits(per_origin=settings.feedback_per_minute, per_session=settings.feedback_per_session_per_minute)
+
+
+def _api_keys(settings: Settings) -> tuple[str, ...]:
+    return tuple(key.get_secret_value() for key in settings.api_keys)
+
+
+def _timeouts(settings: Settings) -> ConnectionTimeouts:
+    return ConnectionTimeouts(idle_s=settings.idle_timeout, body_s=settings.body_timeout)
+
+
 def http_settings(settings: Settings) -> HttpSettings:
     return HttpSettings(
         host=settings.http_host,
         port=settings.http_port,
         max_body_bytes=settings.max_body_bytes,
-        api_keys=tuple(key.get_secret_value() for key in settings.api_keys),
+        api_keys=_api_keys(settings),
         rate_limit_per_minute=settings.rate_limit_per_minute,
+        feedback_limits=feedback_limits(settings),
         cors_origins=settings.cors_origins,
+        allowed_hosts=settings.allowed_hosts or default_allowed_hosts(settings.http_host),
+        allowed_origins=settings.allowed_origins,
+        timeouts=_timeouts(settings),
         metrics=settings.enable_metrics,
         request_timeout_s=settings.request_timeout,
     )
+
+
+def mcp_access(settings: Settings) -> AccessPolicy:
+    """The MCP HTTP door admits what the API does: the same keys, rate limit and allow-lists."""
+    return AccessPolicy(
+        api_keys=_api_keys(settings),
+        rate_limit_per_minute=settings.rate_limit_per_minute,
+        allowed_hosts=settings.allowed_hosts or default_allowed_hosts(settings.mcp_host),
+        allowed_origins=settings.allowed_origins,
+    )
+
+
+def check_exposure(settings: Settings, *, api: bool, mcp: bool) -> None:
+    """Refuse, before anything starts, to open a door beyond loopback with no keys (exit 2)."""
+    keys, insecure = _api_keys(settings), settings.insecure_no_auth
+    if api:
+        require_keys("the HTTP API", settings.http_host, keys, insecure_no_auth=insecure)
+    if mcp:
+        require_keys("the MCP server", settings.mcp_host, keys, insecure_no_auth=insecure)
 
 
 def _telemetry(settings: Settings, role: str, mode: DeploymentMode) -> Telemetry:
@@ -84,8 +123,12 @@ async def _http(
 
 @asynccontextmanager
 async def _mcp_http(bus: Bus, feedback: FeedbackPublisher, settings: Settings) -> AsyncIterator[str]:
-    server = create_server(bus, feedback, request_timeout_s=settings.request_timeout)
-    http = McpHttpServer(server, settings.mcp_host, settings.mcp_port)
+    server = create_server(
+        bus, feedback, request_timeout_s=settings.request_timeout, feedback_limits=feedback_limits(settings)
+    )
+    http = McpHttpServer(
+        server, settings.mcp_host, settings.mcp_port, access=mcp_access(settings), timeouts=_timeouts(settings)
+    )
     await listen("the MCP server", http, settings.mcp_host, settings.mcp_port)
     try:
         yield http.url
@@ -175,7 +218,7 @@ async def _start_front_door(stack: AsyncExitStack, settings: Settings, role: Ser
     stream, feedback = await open_feedback_stream(bus, settings)
     stack.push_async_callback(stream.close)
     await _open_metrics(stack, telemetry, settings, listener=role is not ServiceType.API)
-    await _open_doors(stack, bus, feedback, only, telemetry, f" (NATS {settings.nats_url})")
+    await _open_doors(stack, bus, feedback, only, telemetry, f" (NATS {mask_url(settings.nats_url or '')})")
 
 
 async def _start_learning_on_cluster(bus: Bus, settings: Settings, telemetry: Telemetry) -> Running:
@@ -214,7 +257,7 @@ async def _start_worker(stack: AsyncExitStack, settings: Settings, kind: Service
     await _open_metrics(stack, telemetry, settings, listener=True)
     await telemetry.services.confirm(bus)
     instances = ", ".join(f"{service.name} instance {service.id}" for service in telemetry.services.services)
-    _announce(f"worker {kind.value} serving on {settings.nats_url} ({instances})")
+    _announce(f"worker {kind.value} serving on {mask_url(settings.nats_url or '')} ({instances})")
 
 
 def _serve(start: Callable[[AsyncExitStack], Awaitable[None]], settings: Settings) -> int:
@@ -232,9 +275,11 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     )
     if args.all or (role is None and settings.deployment_mode is DeploymentMode.MONOLITHIC):
         monolithic = _monolithic(settings)
+        check_exposure(monolithic, api=monolithic.enable_api, mcp=monolithic.enable_mcp)
         return _serve(lambda stack: _start_monolithic(stack, monolithic), monolithic)
     if role is None:
         raise ConfigError("serve needs --all (monolithic) or a role: api or mcp")
+    check_exposure(settings, api=role == ServiceType.API.value, mcp=role == ServiceType.MCP.value)
     return _serve(lambda stack: _start_front_door(stack, settings, ServiceType(role)), settings)
 
 
@@ -252,6 +297,7 @@ async def _stdio_mcp(settings: Settings) -> None:
 
 def run_mcp(args: argparse.Namespace, settings: Settings) -> int:
     if args.http:
+        check_exposure(settings, api=False, mcp=True)
         if settings.nats_url:
             return _serve(lambda stack: _start_front_door(stack, settings, ServiceType.MCP), settings)
         monolithic = _monolithic(settings).model_copy(update={"enable_api": False, "enable_mcp": True})

@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from prompt_alchemy.errors import ServiceError
 from prompt_alchemy.schemas.providers import CircuitState, CompletionReply, CompletionRequest, EmbedReply, EmbedRequest
+from prompt_alchemy.workers.providers.http_client import DeltaSink
 from prompt_alchemy.workers.providers.registry import ProviderRegistry
 
 __all__ = ["MeteredProviderRegistry", "ProviderMetrics"]
@@ -109,9 +110,11 @@ class MeteredProviderRegistry(ProviderRegistry):
         self._metrics = metrics
         metrics.watch(self)
 
-    async def complete(self, request: CompletionRequest, *, timeout_s: float | None = None) -> CompletionReply:
+    async def complete(
+        self, request: CompletionRequest, *, timeout_s: float | None = None, on_delta: DeltaSink | None = None
+    ) -> CompletionReply:
         try:
-            reply = await super().complete(request, timeout_s=timeout_s)
+            reply = await super().complete(request, timeout_s=timeout_s, on_delta=on_delta)
         except ServiceError as error:
             if self._metrics is not None:
                 self._metrics.failed(error)

@@ -2,7 +2,8 @@
 
 The environment wins over the file. Secrets (API keys, NATS credentials) come from the
 environment only — a config file holding one is refused — and are kept as ``SecretStr`` so
-they never show in a repr, a log line or ``prompt-alchemy config show``.
+they never show in a repr, a log line or ``prompt-alchemy config show``; a password or token
+inside ``NATS_URL`` / ``REDIS_URL`` is masked there too (``redaction``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from prompt_alchemy.bus.liveness import Liveness
 from prompt_alchemy.errors import ConfigError
+from prompt_alchemy.redaction import mask_url
 from prompt_alchemy.redis_target import RedisTarget, parse_host_port
 
 __all__ = ["ENVIRONMENT_VARIABLES", "DeploymentMode", "ServiceType", "Settings", "default_data_dir"]
@@ -70,7 +72,15 @@ _ENV: dict[str, tuple[str, ...]] = {
     "debug_mode": ("DEBUG_MODE",),
     "log_level": ("LOG_LEVEL",),
     "cors_origins": ("CORS_ORIGINS",),
+    "allowed_hosts": ("ALLOWED_HOSTS",),
+    "allowed_origins": ("ALLOWED_ORIGINS",),
+    "insecure_no_auth": ("INSECURE_NO_AUTH",),
+    "idle_timeout": ("IDLE_TIMEOUT",),
+    "body_timeout": ("BODY_TIMEOUT",),
     "rate_limit_per_minute": ("RATE_LIMIT_PER_MINUTE",),
+    "feedback_per_minute": ("FEEDBACK_PER_MINUTE",),
+    "feedback_per_session_per_minute": ("FEEDBACK_PER_SESSION_PER_MINUTE",),
+    "votes_per_origin": ("LEARNING_VOTES_PER_ORIGIN",),
     "max_body_bytes": ("MAX_BODY_BYTES",),
     "request_timeout": ("REQUEST_TIMEOUT",),
     "shutdown_timeout": ("SHUTDOWN_TIMEOUT",),
@@ -82,6 +92,9 @@ _ENV: dict[str, tuple[str, ...]] = {
     "engine_provider": ("ENGINE_PROVIDER",),
     "judge_provider": ("JUDGE_PROVIDER",),
     "judge_model": ("JUDGE_MODEL",),
+    "generation_cache": ("GENERATION_CACHE",),
+    "cache_min_similarity": ("CACHE_MIN_SIMILARITY",),
+    "cache_ttl": ("CACHE_TTL",),
     "nats_user": ("NATS_USER",),
     "nats_creds": ("NATS_CREDS",),
     "nats_tls_ca": ("NATS_TLS_CA",),
@@ -95,7 +108,8 @@ _ENV: dict[str, tuple[str, ...]] = {
 _SECRETS = frozenset({"api_keys", "nats_password", "nats_token"})
 ENVIRONMENT_VARIABLES = frozenset(variable for variables in _ENV.values() for variable in variables)
 """Every environment variable ``Settings.load`` reads (vendor keys are the providers worker's own)."""
-_LISTS = frozenset({"cors_origins", "redis_sentinels"})
+_LISTS = frozenset({"cors_origins", "allowed_hosts", "allowed_origins", "redis_sentinels"})
+_URLS = frozenset({"nats_url", "redis_url"})
 
 
 class Settings(BaseModel):
@@ -126,7 +140,16 @@ class Settings(BaseModel):
     debug_mode: bool = False
     log_level: str = "INFO"
     cors_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()  # Host names the doors serve; empty: loopback names + the bind address
+    allowed_origins: tuple[str, ...] = ()  # browser origins allowed besides the door's own (and CORS_ORIGINS)
+    insecure_no_auth: bool = False  # allow a non-loopback bind without ALCHEMY_API_KEYS
+    idle_timeout: float = Field(default=15.0, gt=0, le=3600)  # close a connection this long without a request
+    body_timeout: float = Field(default=30.0, gt=0, le=3600)  # a request body must arrive within this
     rate_limit_per_minute: int = Field(default=0, ge=0)  # 0: unlimited
+    # Feedback events a minute per origin (API key or client address) and per session; 0: unlimited.
+    feedback_per_minute: int = Field(default=120, ge=0)
+    feedback_per_session_per_minute: int = Field(default=30, ge=0)
+    votes_per_origin: int = Field(default=3, ge=1, le=1000)  # counted votes of one origin on one prompt
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     request_timeout: float = Field(default=120.0, gt=0, le=3600)
     shutdown_timeout: float = Field(default=30.0, gt=0, le=3600)  # drain limit after SIGTERM/SIGINT
@@ -176,6 +199,9 @@ class Settings(BaseModel):
     engine_provider: str | None = None  # None: the providers worker's default and fallback order
     judge_provider: str | None = None  # the LLM judge's provider (None: as generation)
     judge_model: str | None = None
+    generation_cache: bool = True  # answer near-identical ideas from earlier generations
+    cache_min_similarity: float = Field(default=0.96, gt=0.0, le=1.0)  # cosine of the two ideas
+    cache_ttl: int = Field(default=7 * 24 * 3600, ge=1, le=30 * 24 * 3600)  # seconds
     nats_user: str | None = None
     nats_creds: Path | None = None
     nats_tls_ca: Path | None = None
@@ -220,6 +246,8 @@ class Settings(BaseModel):
             if name in _SECRETS:
                 count = len(value) if isinstance(value, list) else (1 if value else 0)
                 shown[name] = f"***({count} set)" if count else None
+            elif name in _URLS and value:
+                shown[name] = mask_url(value)  # a URL may carry a password or a token
             else:
                 shown[name] = value
         return shown

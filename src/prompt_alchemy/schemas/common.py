@@ -22,6 +22,7 @@ __all__ = [
     "Reply",
     "Request",
     "TargetFamily",
+    "TargetModel",
     "Usage",
     "Vector",
     "utc_now",
@@ -137,7 +138,15 @@ def _check_finite(vector: list[float]) -> list[float]:
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
 NonEmptyText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROMPT_CHARS)]
 Vector = Annotated[list[float], Field(min_length=1, max_length=MAX_VECTOR_DIM), AfterValidator(_check_finite)]
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\s,]+$")]
+# No comma, no control character, no whitespace, spelt out: regex engines disagree on ``\s``
+# (Python counts U+001C-U+001F, Rust and ECMAScript do not), and a schema must mean one thing.
+TAG_PATTERN = r"^[^,\u0000-\u0020\u007f-\u00a0\u1680\u180e\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]+$"
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=TAG_PATTERN)]
+# A model name as vendors spell them ("gpt-4o", "models/gemini-1.5-pro", "llama3:8b"): it is written
+# into system and judge prompts, so nothing but these characters.
+TargetModel = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+\-]*$")
+]
 
 
 class Usage(Reply):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, StringConstraints, field_validator
+from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from prompt_alchemy.schemas.common import (
     LEGACY_PHASE_NAMES,
@@ -17,6 +17,7 @@ from prompt_alchemy.schemas.common import (
     Reply,
     Request,
     Tag,
+    TargetModel,
     Usage,
 )
 from prompt_alchemy.schemas.errors import ErrorBody
@@ -44,6 +45,7 @@ __all__ = [
 
 InputText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_INPUT_CHARS)]
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ProgressToken = Annotated[str, StringConstraints(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 
 
 def _named_phase(value: Any) -> Any:
@@ -72,10 +74,14 @@ class PhaseSettings(Request):
 
 class GenerateRequest(Request):
     input: InputText
-    phases: list[PhaseName] = Field(default_factory=lambda: list(Phase), min_length=1, max_length=3)
+    phases: list[PhaseName] = Field(
+        default_factory=lambda: list(Phase), min_length=1, max_length=3, json_schema_extra={"uniqueItems": True}
+    )
     count: int = Field(default=3, ge=1, le=10)
-    persona: Persona = Persona.GENERIC
-    target_model: ModelName | None = None
+    # None: the engine chooses the persona from what the idea is about (``engine.analyze``), and
+    # every prompt of the reply names the persona actually used.
+    persona: Persona | None = None
+    target_model: TargetModel | None = None
     # None: the engine's per-phase default (exploratory first phase, precise last). A value sent
     # here applies to every phase; phase_settings override it per phase. (Every field travels on the
     # bus, so "unset" must be None: the engine cannot tell a sent default from a chosen value.)
@@ -89,7 +95,13 @@ class GenerateRequest(Request):
     history_min_similarity: float | None = Field(default=None, ge=0.0, le=1.0)  # None: the engine's threshold
     judge: bool = False
     save: bool = True
+    cache: bool = True
+    """False: never answer from the semantic cache of earlier generations (still fills it)."""
     request_id: Identifier | None = None
+    # Where the engine publishes this request's progress (``events.generation.<progress_token>``).
+    # A front door sets a fresh random one for every request it follows, so a second request
+    # reusing a ``request_id`` can neither read nor inject into the first one's stream.
+    progress_token: ProgressToken | None = None
 
     @field_validator("phases")
     @classmethod
@@ -138,6 +150,10 @@ class GenerateReply(Reply):
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float = 0.0
     duration_ms: float = 0.0
+    cached: bool = False
+    """True: answered from an earlier generation of a near-identical idea, ``cached_from``."""
+    cached_from: str | None = None
+    cache_similarity: float | None = None
 
 
 class JudgeScore(Reply):
@@ -154,7 +170,7 @@ class SelectRequest(Request):
         min_length=1, max_length=30
     )
     persona: Persona = Persona.GENERIC
-    target_model: ModelName | None = None
+    target_model: TargetModel | None = None
     provider: ProviderName | None = None
     model: ModelName | None = None
     criteria: Annotated[str, StringConstraints(max_length=4000)] | None = None
@@ -169,18 +185,36 @@ class SelectReply(Reply):
 
 
 class OptimizeRequest(Request):
-    """Meta-prompt optimisation: judge, critique, rewrite, until the target score or max iterations."""
+    """Meta-prompt optimisation: judge, critique, rewrite, until the target score or max iterations.
+
+    The prompt comes as text (``prompt``) or by id (``prompt_id``): one of them is required.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["prompt"], "properties": {"prompt": {"type": "string"}}},
+                {"required": ["prompt_id"], "properties": {"prompt_id": {"type": "string"}}},
+            ]
+        }
+    )
 
     prompt: Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROMPT_CHARS)] | None = None
     prompt_id: Identifier | None = None
     task: InputText | None = None
     persona: Persona = Persona.GENERIC
-    target_model: ModelName | None = None
+    target_model: TargetModel | None = None
     target_score: float = Field(default=0.85, ge=0.0, le=1.0)
     max_iterations: int = Field(default=3, ge=1, le=10)
     provider: ProviderName | None = None
     model: ModelName | None = None
     save: bool = True
+
+    @model_validator(mode="after")
+    def _names_a_prompt(self) -> OptimizeRequest:
+        if self.prompt is None and self.prompt_id is None:
+            raise ValueError("give the prompt to optimise, as text (prompt) or by id (prompt_id)")
+        return self
 
 
 class OptimizeIteration(Reply):

@@ -22,14 +22,18 @@ class ProgressKind(StrEnum):
     SAVED = "saved"
     COMPLETED = "completed"
     FAILED = "failed"
+    TOKEN = "token"  # noqa: S105 -- a streamed text delta, not a secret
 
 
 class GenerationProgress(Event):
     """One step of a generation, published on ``alchemy.v1.events.generation.<request_id>``.
 
-    ``seq`` counts from 0 per request and per ``attempt``, so a listener can order and detect gaps;
-    ``attempt`` is 2 or more when the request was resent to another engine replica after the one
-    running it was lost (its events start again from seq 0).
+    ``seq`` counts the engine's events from 0 per request and per ``attempt``, so a listener can
+    order and detect gaps; ``attempt`` is 2 or more when the request was resent to another engine
+    replica after the one running it was lost (its events start again from seq 0).
+    ``TOKEN`` events are the exception: the providers worker publishes them while a vendor streams
+    a candidate (``phase``, ``chain`` and the text ``delta``); their ``seq`` counts the deltas of
+    that one phase and chain from 0. They arrive before that candidate's ``CANDIDATE`` event.
     """
 
     request_id: str
@@ -40,5 +44,6 @@ class GenerationProgress(Event):
     chain: int | None = None
     prompt_id: str | None = None
     message: str = ""
+    delta: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
     at: datetime = Field(default_factory=utc_now)

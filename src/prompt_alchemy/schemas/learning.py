@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from prompt_alchemy.schemas.common import (
     MAX_INPUT_CHARS,
@@ -36,12 +36,27 @@ __all__ = [
 FeedbackSource = Literal["http", "mcp", "cli", "api", "internal"]
 
 
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # no control characters: these are parts of a vote's key
+
+
 def _new_event_id() -> str:
     return uuid.uuid4().hex
 
 
+_SIGNALS = {"rating": "integer", "effectiveness": "number", "helpful": "boolean", "chosen_over": "string"}
+
+
 class FeedbackEvent(Event):
-    """A user's judgement of a prompt. ``event_id`` is the idempotency key: resend freely."""
+    """A user's judgement of a prompt. ``event_id`` is the idempotency key: resend freely.
+
+    At least one signal (rating, effectiveness, helpful, chosen_over) is required.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [{"required": [name], "properties": {name: {"type": kind}}} for name, kind in _SIGNALS.items()]
+        }
+    )
 
     event_id: Identifier = Field(default_factory=_new_event_id)
     prompt_id: Identifier
@@ -50,8 +65,11 @@ class FeedbackEvent(Event):
     helpful: bool | None = None
     chosen_over: Identifier | None = None
     comment: Annotated[str, StringConstraints(max_length=4000)] | None = None
-    session_id: Annotated[str, StringConstraints(max_length=128)] | None = None
+    session_id: Annotated[str, StringConstraints(max_length=128, pattern=_PRINTABLE)] | None = None
     source: FeedbackSource = "api"
+    # Set by the front door, never by the caller: who sent it (an API key's fingerprint or a client
+    # address) and when. Learning counts one vote per origin, session and prompt.
+    origin: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_PRINTABLE)] | None = None
     created_at: datetime = Field(default_factory=utc_now)
 
     @model_validator(mode="after")
@@ -104,6 +122,9 @@ class LearningStats(Reply):
     enabled: bool = True
     events_processed: int = 0
     duplicates: int = 0
+    ignored_votes: int = Field(
+        default=0, description="Events recorded without effect: a repeated vote, or one origin's votes over its limit."
+    )
     dead_lettered: int = 0
     pairwise_preferences: int = 0
     by_source: dict[str, int] = Field(default_factory=dict)

@@ -33,6 +33,7 @@ __all__ = [
     "ProviderTestRequest",
     "ProvidersListReply",
     "ProvidersListRequest",
+    "TokenStream",
 ]
 
 ProviderName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-]*$")]
@@ -49,13 +50,30 @@ class GenerationHints(Request):
 
     phase: Phase | None = None
     persona: Persona = Persona.GENERIC
+    persona_fixed: bool = False  # the engine chose ``persona`` (generic included): infer no other one
     target_family: TargetFamily = TargetFamily.GENERIC
     idea: Annotated[str, StringConstraints(max_length=MAX_PROMPT_CHARS)] | None = None
     task: Literal["generate", "judge", "optimize"] = "generate"
 
 
+class TokenStream(Request):
+    """Where the text of a completion goes as the vendor streams it: ``TOKEN`` events on the
+    generation events subject of ``progress_token`` (or of ``request_id`` without one), labelled
+    with the phase and chain."""
+
+    request_id: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_:\-]+$")]
+    progress_token: (
+        Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_\-]+$")] | None
+    ) = None
+    phase: Phase
+    chain: int = Field(ge=0, le=1000)
+
+
 class CompletionRequest(Request):
-    """One chat completion. ``provider`` None means the configured default and fallback order."""
+    """One chat completion. ``provider`` None means the configured default and fallback order.
+
+    ``stream`` set: the reply is streamed from the vendor and its deltas are published as it comes.
+    """
 
     provider: ProviderName | None = None
     model: ModelName | None = None
@@ -65,6 +83,7 @@ class CompletionRequest(Request):
     fallback: bool = True
     use_cache: bool = True
     hints: GenerationHints | None = None
+    stream: TokenStream | None = None
 
 
 class CompletionReply(Reply):

@@ -14,13 +14,14 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 from prompt_alchemy.errors import UnknownSubject
-from prompt_alchemy.schemas import engine, learning, providers, storage
+from prompt_alchemy.schemas import brief, engine, generation_cache, labels, learning, providers, storage
 from prompt_alchemy.schemas.events import GenerationProgress
 from prompt_alchemy.schemas.health import HealthReply, HealthRequest
 from prompt_alchemy.schemas.subjects import matches
 
 __all__ = [
     "API_VERSION",
+    "ENGINE_ANALYZE",
     "ENGINE_BATCH",
     "ENGINE_CAPABILITIES",
     "ENGINE_GENERATE",
@@ -28,10 +29,13 @@ __all__ = [
     "ENGINE_OPTIMIZE",
     "ENGINE_SELECT",
     "EVENTS_GENERATION",
+    "EVENTS_LABEL_MOVED",
     "EVENTS_WEIGHTS_UPDATED",
     "FEEDBACK",
+    "LABEL_MOVED",
     "LEARNING_FEEDBACK",
     "LEARNING_HEALTH",
+    "LEARNING_LABEL_STATS",
     "LEARNING_RECOMMENDATIONS",
     "LEARNING_STATS",
     "LEARNING_UPDATE_WEIGHTS",
@@ -44,13 +48,23 @@ __all__ = [
     "PROVIDERS_LIST",
     "PROVIDERS_TEST",
     "REGISTRY",
+    "STORAGE_AGGREGATES",
+    "STORAGE_CACHE_LOOKUP",
+    "STORAGE_CACHE_PUT",
     "STORAGE_DELETE",
     "STORAGE_EMBEDDINGS",
     "STORAGE_EXPORT",
     "STORAGE_GET",
     "STORAGE_HEALTH",
     "STORAGE_IMPORT",
+    "STORAGE_LABEL_GET",
+    "STORAGE_LABEL_HISTORY",
+    "STORAGE_LABEL_POLICIES",
+    "STORAGE_LABEL_SERVED",
+    "STORAGE_LABEL_SET",
     "STORAGE_LINEAGE",
+    "STORAGE_NAME_GET",
+    "STORAGE_NAME_SET",
     "STORAGE_REEMBED",
     "STORAGE_SEARCH",
     "STORAGE_STATS",
@@ -175,6 +189,14 @@ ENGINE_CAPABILITIES = _request(
     "Phases, personas, target families and providers the engine offers.",
     retry_safe=True,
 )
+ENGINE_ANALYZE = _request(
+    E,
+    "analyze",
+    brief.AnalyzeRequest,
+    brief.Brief,
+    "What the engine understands of an idea: deliverable, audience, constraints, form, input and persona.",
+    retry_safe=True,  # a pure reading of the idea: asking twice is harmless
+)
 ENGINE_HEALTH = _health(E)
 # providers
 PROVIDERS_LIST = _request(
@@ -230,6 +252,14 @@ STORAGE_SEARCH = _request(
 STORAGE_LINEAGE = _request(
     S, "lineage", storage.LineageRequest, storage.LineageReply, "Ancestors and descendants.", retry_safe=True
 )
+STORAGE_AGGREGATES = _request(
+    S,
+    "aggregates",
+    storage.AggregatesRequest,
+    storage.UpdateReply,
+    "Write learning's feedback aggregates of a prompt.",
+    retry_safe=True,  # absolute values computed by learning: writing them twice changes nothing
+)
 STORAGE_EMBEDDINGS = _request(
     S, "embeddings", storage.EmbeddingsRequest, storage.EmbeddingsReply, "Embed texts (cached).", retry_safe=True
 )
@@ -246,6 +276,75 @@ STORAGE_STATS = _request(
     S, "stats", storage.StorageStatsRequest, storage.StorageStats, "Counts and sizes.", retry_safe=True
 )
 STORAGE_HEALTH = _health(S)
+# the semantic cache of generations (asked by the engine)
+STORAGE_CACHE_LOOKUP = _request(
+    S,
+    "cache_lookup",
+    generation_cache.CacheLookupRequest,
+    generation_cache.CacheLookupReply,
+    "An earlier generation of the same shape for a near-identical idea, if any.",
+    retry_safe=True,
+)
+STORAGE_CACHE_PUT = _request(
+    S,
+    "cache_put",
+    generation_cache.CachePutRequest,
+    generation_cache.CachePutReply,
+    "Remember a generation for near-identical ideas (expires; dropped with its prompts).",
+    retry_safe=True,  # keyed by the generation's request id: a second put replaces the first
+)
+# named prompts and labels (storage keeps them; a move is also published as EVENTS_LABEL_MOVED)
+STORAGE_NAME_SET = _request(
+    S,
+    "name_set",
+    labels.NameSetRequest,
+    labels.NameSetReply,
+    "Give a stored prompt a name: it becomes the name's next version.",
+    retry_safe=True,  # naming the same prompt version again returns the version it already is
+)
+STORAGE_NAME_GET = _request(
+    S, "name_get", labels.NameGetRequest, labels.PromptName, "A name, its versions and labels.", retry_safe=True
+)
+STORAGE_LABEL_SET = _request(
+    S,
+    "label_set",
+    labels.LabelSetRequest,
+    labels.LabelSetReply,
+    "Move a label (to a version, a prompt or an A/B split); the move is audited and published.",
+    retry_safe=True,  # setting a label to what it already is records nothing
+)
+STORAGE_LABEL_GET = _request(
+    S,
+    "label_get",
+    labels.LabelGetRequest,
+    labels.LabelServing,
+    "The prompts a label serves, with their weights.",
+    retry_safe=True,
+)
+STORAGE_LABEL_HISTORY = _request(
+    S,
+    "label_history",
+    labels.LabelHistoryRequest,
+    labels.LabelHistoryReply,
+    "Every move of a name's labels, newest first.",
+    retry_safe=True,
+)
+STORAGE_LABEL_POLICIES = _request(
+    S,
+    "label_policies",
+    labels.LabelPoliciesRequest,
+    labels.LabelPoliciesReply,
+    "Every label with an auto_promote policy.",
+    retry_safe=True,
+)
+STORAGE_LABEL_SERVED = _request(
+    S,
+    "label_served",
+    labels.LabelServedRequest,
+    labels.LabelServedReply,
+    "Count versions served by label (reported by gateways in batches).",
+    retry_safe=False,  # counts would be added twice
+)
 # learning
 LEARNING_FEEDBACK: Contract[learning.FeedbackEvent, learning.FeedbackAccepted] = Contract(
     subject(L, "feedback"),
@@ -278,6 +377,14 @@ LEARNING_RECOMMENDATIONS = _request(
     "Best stored prompts for an input: similarity x learned score.",
     retry_safe=True,
 )
+LEARNING_LABEL_STATS = _request(
+    L,
+    "label_stats",
+    labels.LabelStatsRequest,
+    labels.LabelStatsReply,
+    "Compare a label's variants by feedback; apply its auto_promote policy, if any.",
+    retry_safe=True,  # a promotion is a compare-and-set on the name's revision
+)
 LEARNING_HEALTH = _health(L)
 # events (reply None; the second type parameter repeats the event model)
 EVENTS_GENERATION: Contract[GenerationProgress, GenerationProgress] = Contract(
@@ -298,15 +405,27 @@ EVENTS_WEIGHTS_UPDATED: Contract[learning.WeightsUpdated, learning.WeightsUpdate
     None,
     "New ranking weights: every engine replica reloads.",
 )
+EVENTS_LABEL_MOVED: Contract[labels.LabelMoved, labels.LabelMoved] = Contract(
+    f"{PREFIX}.events.labels.moved",
+    Service.EVENTS,
+    "label_moved",
+    ContractKind.EVENT,
+    labels.LabelMoved,
+    None,
+    "A label of a named prompt moved: every gateway drops what it cached for the name.",
+)
 
 _CONTRACTS: tuple[Contract[Any, Any], ...] = (
-    ENGINE_GENERATE, ENGINE_OPTIMIZE, ENGINE_BATCH, ENGINE_SELECT, ENGINE_CAPABILITIES, ENGINE_HEALTH,
+    ENGINE_GENERATE, ENGINE_OPTIMIZE, ENGINE_BATCH, ENGINE_SELECT, ENGINE_CAPABILITIES, ENGINE_ANALYZE,
+    ENGINE_HEALTH,
     PROVIDERS_LIST, PROVIDERS_GET, PROVIDERS_TEST, PROVIDERS_COMPLETE, PROVIDERS_EMBED, PROVIDERS_HEALTH,
-    STORAGE_STORE, STORAGE_GET, STORAGE_UPDATE, STORAGE_DELETE, STORAGE_SEARCH, STORAGE_LINEAGE,
+    STORAGE_STORE, STORAGE_GET, STORAGE_UPDATE, STORAGE_AGGREGATES, STORAGE_DELETE, STORAGE_SEARCH, STORAGE_LINEAGE,
     STORAGE_EMBEDDINGS, STORAGE_EXPORT, STORAGE_IMPORT, STORAGE_REEMBED, STORAGE_STATS, STORAGE_HEALTH,
+    STORAGE_NAME_SET, STORAGE_NAME_GET, STORAGE_LABEL_SET, STORAGE_LABEL_GET, STORAGE_LABEL_HISTORY,
+    STORAGE_LABEL_SERVED, STORAGE_LABEL_POLICIES, STORAGE_CACHE_LOOKUP, STORAGE_CACHE_PUT,
     LEARNING_FEEDBACK, LEARNING_UPDATE_WEIGHTS, LEARNING_WEIGHTS, LEARNING_STATS, LEARNING_RECOMMENDATIONS,
-    LEARNING_HEALTH,
-    EVENTS_GENERATION, EVENTS_WEIGHTS_UPDATED,
+    LEARNING_LABEL_STATS, LEARNING_HEALTH,
+    EVENTS_GENERATION, EVENTS_WEIGHTS_UPDATED, EVENTS_LABEL_MOVED,
 )  # fmt: skip
 
 REGISTRY: dict[str, Contract[Any, Any]] = {contract.subject: contract for contract in _CONTRACTS}
@@ -333,3 +452,4 @@ def generation_events_subject(request_id: str) -> str:
 
 WEIGHTS_UPDATED = EVENTS_WEIGHTS_UPDATED.subject
 FEEDBACK = LEARNING_FEEDBACK.subject
+LABEL_MOVED = EVENTS_LABEL_MOVED.subject

@@ -16,11 +16,14 @@ from prompt_alchemy.schemas.common import (
     Reply,
     Request,
     Tag,
+    TargetModel,
     Vector,
     utc_now,
 )
 
 __all__ = [
+    "MAX_COUNT",
+    "AggregatesRequest",
     "DeleteReply",
     "DeleteRequest",
     "EmbeddingsReply",
@@ -64,7 +67,7 @@ class Lineage(Request):
     provider: str | None = None
     model: str | None = None
     persona: Persona | None = None
-    target_model: str | None = None
+    target_model: TargetModel | None = None
     optimiser_step: int | None = Field(default=None, ge=0)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     input_tokens: int = Field(default=0, ge=0)
@@ -133,15 +136,31 @@ class GetReply(Reply):
     history: list[PromptVersion] = Field(default_factory=list)
 
 
+MAX_COUNT = 2**53  # a count any store (SQLite INTEGER, JSON numbers) holds exactly, increments included
+
+
 class UpdateRequest(Request):
-    """Edit content or tags (the old content stays reachable as a version) or feedback aggregates."""
+    """Edit content or tags; the old content stays reachable as a version.
+
+    The feedback aggregates are not editable here: only learning writes them (``AggregatesRequest``).
+    """
 
     id: Identifier
     content: NonEmptyText | None = None
     tags: list[Tag] | None = Field(default=None, max_length=32)
-    usage_count: int | None = Field(default=None, ge=0)
+
+
+class AggregatesRequest(Request):
+    """Learning's per-prompt aggregates (absolute values) written back to storage.
+
+    A subject of its own, so that no front door that forwards ``storage.update`` can reach it and a
+    NATS deployment can grant it to the learning service alone.
+    """
+
+    id: Identifier
+    usage_count: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     increment_usage: int = Field(default=0, ge=0, le=1_000_000)
-    rating_count: int | None = Field(default=None, ge=0)
+    rating_count: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     mean_rating: float | None = Field(default=None, ge=1.0, le=5.0)
     relevance_score: float | None = Field(default=None, ge=0.0, le=1.0)
 
@@ -159,11 +178,15 @@ class DeleteReply(Reply):
     deleted: bool
 
 
+# A filter value is matched as a RediSearch tag: no control characters (they are a query syntax error there).
+FilterName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
 class SearchFilters(Request):
     phase: Phase | None = None
-    provider: str | None = None
+    provider: FilterName | None = None
     persona: Persona | None = None
-    target_model: str | None = None
+    target_model: TargetModel | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=16)
     created_since: datetime | None = None
     source: Source | None = None

@@ -19,12 +19,14 @@ import sys
 import sysconfig
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from prompt_alchemy.errors import ConfigError
+from prompt_alchemy.private_files import private_dir, private_file
 
 __all__ = ["NatsServer", "RedisServer", "free_port"]
 
@@ -64,12 +66,12 @@ class _Process(abc.ABC):
     def __init__(self, data_dir: str | os.PathLike[str] | None = None) -> None:
         self._owns_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix=f"alchemy-{self.name}-"))
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)  # a dev server's data and logs are the owner's alone, as ours are
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
 
     def _spawn(self, argv: list[str]) -> None:
-        log = open(self.data_dir / f"{self.name}.stdout", "ab")  # noqa: SIM115 - owned by the child
+        log = open(private_file(self.data_dir / f"{self.name}.stdout"), "ab")  # noqa: SIM115 - owned by the child
         self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # noqa: S603
         log.close()
 
@@ -145,9 +147,21 @@ class NatsServer(_Process):
 
     name = "nats"
 
+    def __init__(self, data_dir: str | os.PathLike[str] | None = None, *, monitor_port: int | None = None) -> None:
+        """``monitor_port``: serve nats-server's HTTP monitoring (``/varz``, ``/connz``...) on 127.0.0.1,
+        0 for any free port; None (the default) serves none."""
+        super().__init__(data_dir)
+        self.monitor_port = monitor_port
+
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def monitor_url(self) -> str:
+        if not self.monitor_port:
+            raise ConfigError("this nats-server was started without monitoring (monitor_port=None)")
+        return f"http://127.0.0.1:{self.monitor_port}"
 
     def start(self) -> Self:
         binary = _find_executable("nats-server")
@@ -156,6 +170,8 @@ class NatsServer(_Process):
             stale.unlink()
         config = self.data_dir / "nats.conf"
         config.write_text(STALE_CLIENT_DETECTION)
+        # -a binds monitoring too; -1 asks for a free port, reported in the ports file
+        monitoring = [] if self.monitor_port is None else ["-m", str(self.monitor_port or -1)]
         self._spawn(
             [
                 binary,
@@ -165,7 +181,8 @@ class NatsServer(_Process):
                 "-js",
                 "-sd", str(self.data_dir / "js"),
                 "--ports_file_dir", str(self.data_dir),
-                "-l", str(self.data_dir / "nats.log"),
+                "-l", str(private_file(self.data_dir / "nats.log")),
+                *monitoring,
             ]
         )  # fmt: skip
         self._wait_until(self._read_port)
@@ -175,11 +192,28 @@ class NatsServer(_Process):
         assert self._proc is not None
         ports_file = self.data_dir / f"nats-server_{self._proc.pid}.ports"
         try:
-            urls = json.loads(ports_file.read_text())["nats"]
+            ports = json.loads(ports_file.read_text())
+            urls = ports["nats"]
+            monitors = ports["monitoring"] if self.monitor_port is not None else []
         except (OSError, ValueError, KeyError):
             return False
         self.port = int(urls[0].rsplit(":", 1)[1])
+        if monitors:
+            self.monitor_port = int(monitors[0].rsplit(":", 1)[1])
+            if not _port_open(self.monitor_port):
+                return False
         return _port_open(self.port)
+
+    def monitoring(self, endpoint: str) -> dict[str, Any]:
+        """One monitoring endpoint's JSON, e.g. ``/varz`` or ``/jsz`` (needs ``monitor_port``)."""
+        with urllib.request.urlopen(f"{self.monitor_url}{endpoint}", timeout=5) as answer:  # noqa: S310 - our own loopback server
+            document: dict[str, Any] = json.load(answer)
+        return document
+
+    def connections(self) -> list[dict[str, Any]]:
+        """Every client connection as ``/connz?subs=1`` reports it (name, cid, port, subscriptions...)."""
+        connections: list[dict[str, Any]] = self.monitoring("/connz?subs=1&limit=4096").get("connections") or []
+        return connections
 
     def restart(self) -> None:
         self.stop()
@@ -220,7 +254,7 @@ class RedisServer(_Process):
                 "--appendonly", "yes" if self.appendonly else "no",
                 "--loadmodule", str(modules / "redisearch.so"),
                 "--loadmodule", str(modules / "rejson.so"),
-                "--logfile", str(self.data_dir / "redis.log"),
+                "--logfile", str(private_file(self.data_dir / "redis.log")),
                 *self.extra_args,
             ]
         )  # fmt: skip

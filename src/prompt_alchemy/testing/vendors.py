@@ -7,6 +7,18 @@
     POST /v1beta/models/{model}:generateContent     Gemini (also :embedContent, :batchEmbedContents)
     POST /api/chat, /api/embed                      Ollama
 
+Chat requests that ask for a stream get one in the vendor's streaming format: OpenAI
+``stream: true`` -> ``chat.completion.chunk`` server-sent events (a usage chunk when
+``stream_options.include_usage``) and ``data: [DONE]``; Anthropic ``stream: true`` -> message
+events from ``message_start`` to ``message_stop``; Gemini ``:streamGenerateContent?alt=sse`` ->
+``GenerateContentResponse`` events (CRLF-separated, the last with ``finishReason``; scripted on
+``Route.GEMINI_GENERATE``); Ollama ``stream`` true or absent -> NDJSON up to ``done: true``. The
+text goes out one word per event, ``FakeResponse.streamed(interval)`` apart; ``FakeResponse.cut``
+breaks the stream after some words (dropping the connection, or ending the body cleanly without
+the end marker) and ``FakeResponse.stream_error`` sends the vendor's in-stream error event.
+``stream_timings`` records, per streamed reply, when its request arrived and when its first word
+was written (``time.perf_counter()``, for the streaming benchmark).
+
 It validates what the real APIs insist on (Anthropic's ``anthropic-version`` header, required
 ``max_tokens`` and no system role among messages; Gemini's user/model roles; keys in the right
 header when ``api_keys`` is set, answering each vendor's own 401/400), records every request
@@ -26,6 +38,7 @@ import asyncio
 import hashlib
 import json
 import re
+import time
 from collections import defaultdict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -35,7 +48,16 @@ from typing import Any, Literal, Self
 
 from aiohttp import web
 
-__all__ = ["FakeClock", "FakeResponse", "FakeVendorServer", "RecordedRequest", "RecordingSleep", "Route", "Vendor"]
+__all__ = [
+    "FakeClock",
+    "FakeResponse",
+    "FakeVendorServer",
+    "RecordedRequest",
+    "RecordingSleep",
+    "Route",
+    "StreamTiming",
+    "Vendor",
+]
 
 
 class Vendor(StrEnum):
@@ -69,6 +91,19 @@ class RecordedRequest:
     headers: dict[str, str]  # names lower-cased
     json: Any  # None when the body was not JSON
     raw: bytes
+    received_at: float = 0.0  # time.perf_counter() when the request arrived
+
+
+@dataclass(frozen=True, slots=True)
+class StreamTiming:
+    """One streamed reply: when its request arrived and when its first word was written (perf_counter)."""
+
+    received_at: float
+    first_token_at: float
+
+    @property
+    def time_to_first_token(self) -> float:
+        return self.first_token_at - self.received_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +122,23 @@ class FakeResponse:
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
     delay_s: float = 0.0
+    interval_s: float = 0.0  # between two streamed words
+    cut_after: int | None = None  # streamed words sent before the stream breaks
+    clean_cut: bool = False  # break by ending the body (no end marker) instead of dropping the connection
+    stream_failure: bool = False  # at cut_after, send the vendor's in-stream error event instead
+    gate: asyncio.Event | None = None
+
+    def streamed(self, interval_s: float) -> FakeResponse:
+        """The same answer, its streamed words ``interval_s`` apart (a fixed token rate)."""
+        return replace(self, interval_s=interval_s)
 
     def delayed(self, seconds: float) -> FakeResponse:
         """The same answer, sent after ``seconds`` (a slow vendor, to observe concurrency)."""
         return replace(self, delay_s=seconds)
+
+    def held_until(self, gate: asyncio.Event) -> FakeResponse:
+        """The same answer, sent once the test sets ``gate``: a call kept in flight for as long as it needs."""
+        return replace(self, gate=gate)
 
     @classmethod
     def ok(
@@ -137,6 +185,24 @@ class FakeResponse:
         return cls("raw", status=status, body=body, headers={"Content-Type": content_type})
 
     @classmethod
+    def cut(cls, content: str, *, after: int, clean: bool = False) -> FakeResponse:
+        """A streamed answer that breaks after ``after`` words: the connection drops, or with
+        ``clean`` the body ends normally but without the vendor's end marker."""
+        return cls("ok", content=content, cut_after=after, clean_cut=clean)
+
+    @classmethod
+    def stream_error(
+        cls, content: str, *, after: int, message: str = "Overloaded", error_type: str | None = None
+    ) -> FakeResponse:
+        """A streamed answer that sends ``after`` words, then the vendor's in-stream error event."""
+        return cls("ok", content=content, cut_after=after, stream_failure=True, message=message, error_type=error_type)
+
+    @classmethod
+    def redirect(cls, location: str, *, status: int = 307) -> FakeResponse:
+        """A redirect to ``location`` (another origin, to check credentials never follow it)."""
+        return cls("raw", status=status, headers={"Location": location})
+
+    @classmethod
     def hang(cls) -> FakeResponse:
         """No answer until the server stops: the client's timeout fires first."""
         return cls("hang")
@@ -173,7 +239,17 @@ _GEMINI_STATUSES = {
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
-_GEMINI_PATH = re.compile(r"^/v1beta/models/([^/:]+):(generateContent|embedContent|batchEmbedContents)$")
+_GEMINI_PATH = re.compile(
+    r"^/v1beta/models/([^/:]+):(generateContent|streamGenerateContent|embedContent|batchEmbedContents)$"
+)
+_STREAM_WORD = re.compile(r"\s*\S+|\s+$")
+
+
+def _derived_reply(vendor: str, last_message: str) -> str:
+    """A reply that is the same for the same request and differs between requests: the start of
+    the last message plus a digest of all of it (prompts share long fixed preambles)."""
+    digest = hashlib.sha256(last_message.encode()).hexdigest()[:12]
+    return f"[{vendor}] {last_message[:60]} ({digest})"
 
 
 def _words(text: str) -> int:
@@ -198,6 +274,7 @@ class FakeVendorServer:
         self._counter = 0
         self.in_flight = 0
         self.max_in_flight = 0  # the most requests this server was answering at once
+        self.stream_timings: list[StreamTiming] = []
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -281,12 +358,14 @@ class FakeVendorServer:
         if gemini:
             return {
                 "generateContent": Route.GEMINI_GENERATE,
+                "streamGenerateContent": Route.GEMINI_GENERATE,
                 "embedContent": Route.GEMINI_EMBED,
                 "batchEmbedContents": Route.GEMINI_BATCH_EMBED,
             }[gemini.group(2)]
         return {"/api/chat": Route.OLLAMA_CHAT, "/api/embed": Route.OLLAMA_EMBED}.get(path)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        received_at = time.perf_counter()
         raw = await request.read()
         route = self._route_of(request.method, request.path)
         if route is None:
@@ -303,6 +382,7 @@ class FakeVendorServer:
             headers={name.lower(): value for name, value in request.headers.items()},
             json=body,
             raw=raw,
+            received_at=received_at,
         )
         async with self._arrived:
             self.requests.append(recorded)
@@ -318,6 +398,8 @@ class FakeVendorServer:
         try:
             if scripted.delay_s > 0:
                 await asyncio.sleep(scripted.delay_s)
+            if scripted.gate is not None:
+                await scripted.gate.wait()
             return await self._answer(route, recorded, scripted, key_sent, request)
         finally:
             self.in_flight -= 1
@@ -337,7 +419,77 @@ class FakeVendorServer:
             return web.Response(body=scripted.body, status=scripted.status, headers=dict(scripted.headers))
         if scripted.kind == "error":
             return self._error(route.vendor, scripted, key_sent)
+        if self._wants_stream(route, recorded):
+            return await self._stream(route, recorded, scripted, request)
         return web.json_response(self._success(route, recorded, scripted))
+
+    # ---------------------------------------------------------------- streaming
+
+    @staticmethod
+    def _wants_stream(route: Route, recorded: RecordedRequest) -> bool:
+        body = recorded.json if isinstance(recorded.json, dict) else {}
+        if route is Route.GEMINI_GENERATE:
+            return recorded.path.endswith(":streamGenerateContent")
+        if route is Route.OLLAMA_CHAT:
+            return body.get("stream", True) is not False  # Ollama streams unless told not to
+        return route in (Route.OPENAI_CHAT, Route.ANTHROPIC_MESSAGES) and body.get("stream") is True
+
+    async def _stream(
+        self, route: Route, recorded: RecordedRequest, scripted: FakeResponse, request: web.Request
+    ) -> web.StreamResponse:
+        reply = self._success(route, recorded, scripted)  # the whole answer, then cut into events
+        content, model, usage = self._reply_parts(route, reply)
+        words = _STREAM_WORD.findall(content)
+        vendor = _StreamFormat(route, recorded, model, usage, self._counter)
+        ndjson = route is Route.OLLAMA_CHAT
+        response = web.StreamResponse(
+            headers={"Content-Type": "application/x-ndjson" if ndjson else "text/event-stream"}
+        )
+        await response.prepare(request)
+        for frame in vendor.opening():
+            await response.write(frame)
+        for index, word in enumerate(words):
+            if scripted.cut_after is not None and index >= scripted.cut_after:
+                return await self._break_stream(vendor, scripted, response, request)
+            if index and scripted.interval_s > 0:
+                await asyncio.sleep(scripted.interval_s)
+            await response.write(vendor.text(word))
+            if index == 0:
+                self.stream_timings.append(StreamTiming(recorded.received_at, time.perf_counter()))
+        if scripted.cut_after is not None:
+            return await self._break_stream(vendor, scripted, response, request)
+        for frame in vendor.closing():
+            await response.write(frame)
+        await response.write_eof()
+        return response
+
+    async def _break_stream(
+        self, vendor: _StreamFormat, scripted: FakeResponse, response: web.StreamResponse, request: web.Request
+    ) -> web.StreamResponse:
+        if scripted.stream_failure:
+            await response.write(vendor.failure(scripted.message, scripted.error_type))
+            await response.write_eof()
+        elif scripted.clean_cut:
+            await response.write_eof()
+        elif request.transport is not None:
+            request.transport.close()
+        return response
+
+    @staticmethod
+    def _reply_parts(route: Route, reply: dict[str, Any]) -> tuple[str, str, dict[str, int] | None]:
+        """(text, model, usage) of a non-streamed reply body, to stream the same answer."""
+        if route is Route.OPENAI_CHAT:
+            usage = reply.get("usage")
+            return reply["choices"][0]["message"]["content"], reply["model"], usage
+        if route is Route.ANTHROPIC_MESSAGES:
+            return reply["content"][0]["text"], reply["model"], reply.get("usage")
+        if route is Route.GEMINI_GENERATE:
+            text = reply["candidates"][0]["content"]["parts"][0]["text"]
+            return text, reply["modelVersion"], reply.get("usageMetadata")
+        counts = None
+        if "eval_count" in reply:
+            counts = {"prompt_eval_count": reply["prompt_eval_count"], "eval_count": reply["eval_count"]}
+        return reply["message"]["content"], reply["model"], counts
 
     # ---------------------------------------------------------------- checks
 
@@ -443,7 +595,7 @@ class FakeVendorServer:
         content = (
             scripted.content
             if scripted.content is not None
-            else f"[{route.vendor.value}] {texts[-1][:60] if texts else ''}"
+            else _derived_reply(route.vendor.value, texts[-1] if texts else "")
         )
         input_tokens, output_tokens = self._usage(scripted, prompt_text, content)
         n = self._counter
@@ -526,6 +678,130 @@ class FakeVendorServer:
         if route is Route.GEMINI_BATCH_EMBED:
             return {"embeddings": [{"values": v} for v in vectors]}
         return {"model": model, "embeddings": vectors, "total_duration": 1_000_000, "prompt_eval_count": tokens}
+
+
+class _StreamFormat:
+    """The frames of one vendor's streamed reply: opening, one per text piece, closing, failure."""
+
+    def __init__(
+        self, route: Route, recorded: RecordedRequest, model: str, usage: dict[str, int] | None, n: int
+    ) -> None:
+        self.route = route
+        self.model = model
+        self.usage = usage
+        self.n = n
+        body = recorded.json if isinstance(recorded.json, dict) else {}
+        self.include_usage = bool(dict(body.get("stream_options") or {}).get("include_usage"))
+
+    @staticmethod
+    def _sse(payload: Any, event: str | None = None, *, crlf: bool = False) -> bytes:
+        lines = ([f"event: {event}"] if event else []) + [f"data: {json.dumps(payload)}"]
+        end = "\r\n" if crlf else "\n"
+        return (end.join(lines) + end + end).encode()
+
+    def _openai_chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": f"chatcmpl-fake{self.n}",
+            "object": "chat.completion.chunk",
+            "created": 1_700_000_000 + self.n,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+
+    def opening(self) -> list[bytes]:
+        if self.route is Route.OPENAI_CHAT:
+            return [self._sse(self._openai_chunk({"role": "assistant", "content": ""}))]
+        if self.route is Route.ANTHROPIC_MESSAGES:
+            input_tokens = (self.usage or {}).get("input_tokens")
+            message: dict[str, Any] = {
+                "id": f"msg_fake{self.n}",
+                "type": "message",
+                "role": "assistant",
+                "content": [],
+                "model": self.model,
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": input_tokens, "output_tokens": 1} if self.usage else {},
+            }
+            block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+            return [
+                self._sse({"type": "message_start", "message": message}, "message_start"),
+                self._sse(block, "content_block_start"),
+                self._sse({"type": "ping"}, "ping"),
+            ]
+        return []
+
+    def text(self, piece: str) -> bytes:
+        if self.route is Route.OPENAI_CHAT:
+            return self._sse(self._openai_chunk({"content": piece}))
+        if self.route is Route.ANTHROPIC_MESSAGES:
+            delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}
+            return self._sse(delta, "content_block_delta")
+        if self.route is Route.GEMINI_GENERATE:
+            chunk = {
+                "candidates": [{"content": {"parts": [{"text": piece}], "role": "model"}, "index": 0}],
+                "modelVersion": self.model,
+            }
+            return self._sse(chunk, crlf=True)
+        line = {
+            "model": self.model,
+            "created_at": "2024-01-01T00:00:00Z",
+            "message": {"role": "assistant", "content": piece},
+            "done": False,
+        }
+        return (json.dumps(line) + "\n").encode()
+
+    def closing(self) -> list[bytes]:
+        if self.route is Route.OPENAI_CHAT:
+            frames = [self._sse(self._openai_chunk({}, "stop"))]
+            if self.include_usage and self.usage is not None:
+                frames.append(self._sse({**self._openai_chunk({}), "choices": [], "usage": self.usage}))
+            return [*frames, b"data: [DONE]\n\n"]
+        if self.route is Route.ANTHROPIC_MESSAGES:
+            delta: dict[str, Any] = {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            }
+            if self.usage is not None:
+                delta["usage"] = {"output_tokens": self.usage["output_tokens"]}
+            return [
+                self._sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+                self._sse(delta, "message_delta"),
+                self._sse({"type": "message_stop"}, "message_stop"),
+            ]
+        if self.route is Route.GEMINI_GENERATE:
+            last: dict[str, Any] = {
+                "candidates": [
+                    {"content": {"parts": [{"text": ""}], "role": "model"}, "finishReason": "STOP", "index": 0}
+                ],
+                "modelVersion": self.model,
+            }
+            if self.usage is not None:
+                last["usageMetadata"] = self.usage
+            return [self._sse(last, crlf=True)]
+        done: dict[str, Any] = {
+            "model": self.model,
+            "created_at": "2024-01-01T00:00:00Z",
+            "message": {"role": "assistant", "content": ""},
+            "done": True,
+            "done_reason": "stop",
+            "total_duration": 1_000_000,
+            **(self.usage or {}),
+        }
+        return [(json.dumps(done) + "\n").encode()]
+
+    def failure(self, message: str, error_type: str | None) -> bytes:
+        if self.route is Route.ANTHROPIC_MESSAGES:
+            error = {"type": "error", "error": {"type": error_type or "overloaded_error", "message": message}}
+            return self._sse(error, "error")
+        if self.route is Route.OPENAI_CHAT:
+            error = {"error": {"message": message, "type": error_type or "server_error", "param": None, "code": None}}
+            return self._sse(error)
+        if self.route is Route.GEMINI_GENERATE:
+            return self._sse(
+                {"error": {"code": 503, "message": message, "status": error_type or "UNAVAILABLE"}}, crlf=True
+            )
+        return (json.dumps({"error": message}) + "\n").encode()
 
 
 class FakeClock:

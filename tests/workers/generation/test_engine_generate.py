@@ -8,6 +8,7 @@ import pytest
 
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus, RequestContext, ServiceRunner
+from prompt_alchemy.schemas.brief import AnalyzeRequest, Brief
 from prompt_alchemy.schemas.common import Persona, Phase, PhaseSelection
 from prompt_alchemy.schemas.engine import GenerateReply, GenerateRequest
 from prompt_alchemy.schemas.events import GenerationProgress, ProgressKind
@@ -210,7 +211,15 @@ async def test_progress_events_arrive_in_order_and_only_for_their_request(bus: B
     assert first.request_id == "req-first"
     assert {event.request_id for event in first_events} == {"req-first"}
     assert {event.request_id for event in second_events} == {"req-second"}
+    arrived = list(first_events)
+    tokens = [event for event in arrived if event.kind is ProgressKind.TOKEN]
+    first_events = [event for event in arrived if event.kind is not ProgressKind.TOKEN]
     assert [event.seq for event in first_events] == list(range(len(first_events)))
+    for candidate in (event for event in first_events if event.kind is ProgressKind.CANDIDATE):
+        streamed = [t for t in tokens if (t.phase, t.chain) == (candidate.phase, candidate.chain)]
+        assert [t.seq for t in streamed] == list(range(len(streamed)))  # numbered per phase and chain
+        assert "".join(t.delta or "" for t in streamed).strip() == candidate.data["content"]
+        assert arrived.index(streamed[-1]) < arrived.index(candidate)  # the text, then the candidate
 
     kinds = [event.kind for event in first_events]
     expected_head = [ProgressKind.STARTED]
@@ -235,3 +244,31 @@ async def test_a_generated_request_id_is_returned_when_none_is_given(
     two = await generate(bus, GenerateRequest(input=IDEA, count=1, save=False))
     assert one.request_id
     assert one.request_id != two.request_id
+
+
+@pytest.mark.usefixtures("storage", "offline_providers")
+async def test_a_request_without_a_persona_gets_the_one_the_idea_is_about_and_the_reply_names_it(
+    bus: Bus, engine: EngineWorker
+) -> None:
+    idea = "limerick about a goat who eats the garden hose"
+    reply = await generate(bus, GenerateRequest(input=idea, count=2, save=False, use_history=False))
+    assert {prompt.persona for prompt in reply.prompts} == {Persona.WRITING}
+    assert reply.best is not None
+    assert "AABBA" in reply.best.content  # the writing persona's form rules, not a generic template
+    explicit = await generate(
+        bus, GenerateRequest(input=idea, count=1, persona=Persona.GENERIC, save=False, use_history=False)
+    )
+    assert {prompt.persona for prompt in explicit.prompts} == {Persona.GENERIC}
+    assert explicit.best is not None
+    assert explicit.best.content != reply.best.content
+
+
+@pytest.mark.usefixtures("storage", "offline_providers")
+async def test_the_engine_analyze_subject_answers_the_brief(bus: Bus, engine: EngineWorker) -> None:
+    brief = await bus.request(
+        schemas.ENGINE_ANALYZE, AnalyzeRequest(input="sql query for the 5 newest orders, mysql"), timeout=EVENTUALLY
+    )
+    assert isinstance(brief, Brief)
+    assert brief.persona is Persona.CODE
+    assert brief.form is not None
+    assert brief.form.name == "MySQL query"

@@ -52,6 +52,50 @@ async def test_apply_applies_each_event_once(learning_state: LearningState) -> N
     assert [f.event_id for f in await learning_state.facts()] == ["e1", "e2", "e3"]
 
 
+async def test_one_session_counts_once_per_prompt_and_retrains_once(learning_state: LearningState) -> None:
+    """The attack of issue 13: 200 events from one session drove a mean to 5.0 and retrained 56 times."""
+    honest = [fact(f"h{index}", rating=2, origin=f"address:10.0.0.{index}") for index in range(3)]
+    await learning_state.apply(honest, bump)
+    flood = [fact(f"f{index}", rating=5, origin="key:attacker", session_id="s1") for index in range(200)]
+    retrains = 0
+    for start in range(0, len(flood), 8):  # batches as the consumer fetches them
+        outcome = await learning_state.apply(flood[start : start + 8], bump)
+        assert outcome.applied == len(flood[start : start + 8])  # recorded: a redelivery is recognised
+        retrains += outcome.weights is not None
+    assert retrains == 1
+    (aggregate,) = (await learning_state.aggregates(["p1"])).values()
+    assert (aggregate.rating_count, aggregate.usage_count) == (4, 4)
+    assert aggregate.mean_rating == pytest.approx((3 * 2 + 5) / 4)
+    stats = await learning_state.stats()
+    assert stats.counters["events_processed"] == 203
+    assert stats.counters["ignored_votes"] == 199
+    assert (await learning_state.weights()).trained_on == 4
+    assert await learning_state.unseen(["f0", "f199"]) == set()
+
+
+async def test_one_origin_has_a_bounded_number_of_votes_per_prompt(learning_state: LearningState) -> None:
+    limit = learning_state.votes.votes_per_origin
+    sessions = [
+        fact(f"s{index}", rating=5, origin="key:attacker", session_id=f"made-up-{index}") for index in range(50)
+    ]
+    outcome = await learning_state.apply(sessions, bump)
+    assert outcome.applied == 50
+    other_prompt = await learning_state.apply([fact("o1", "p2", rating=5, origin="key:attacker", session_id="x")])
+    assert other_prompt.applied == 1
+    aggregates = await learning_state.aggregates(["p1", "p2"])
+    assert aggregates["p1"].rating_count == limit
+    assert aggregates["p2"].rating_count == 1  # the bound is per prompt
+    assert (await learning_state.stats()).counters["ignored_votes"] == 50 - limit
+    counted = [f.event_id for f in await learning_state.facts() if f.counted]
+    assert len(counted) == limit + 1
+
+
+async def test_facts_from_inside_the_deployment_each_count(learning_state: LearningState) -> None:
+    await learning_state.apply([fact(f"i{index}", rating=4) for index in range(10)])
+    (aggregate,) = (await learning_state.aggregates(["p1"])).values()
+    assert aggregate.rating_count == 10
+
+
 async def test_weights_change_with_apply_and_are_versioned(learning_state: LearningState) -> None:
     outcome = await learning_state.apply([fact("e1", rating=5)], bump)
     assert outcome.weights is not None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
+from datetime import UTC, datetime
 
 import pytest
 
@@ -24,11 +26,26 @@ def fact(event_id: str, prompt_id: str, **signals: object) -> FeedbackFact:
 # -- facts ---------------------------------------------------------------------------------------
 def test_a_fact_keeps_the_signals_of_its_event_and_round_trips() -> None:
     event = FeedbackEvent(prompt_id="p1", rating=4, helpful=True, chosen_over="p2", comment="nice", source="cli")
-    made = FeedbackFact.from_event(event)
+    made = FeedbackFact.from_event(event, received_at=event.created_at.timestamp() + 60)
     assert made.event_id == event.event_id
     assert made.prompt_ids == ("p1", "p2")
     assert made.created_at == event.created_at.timestamp()
     assert FeedbackFact.from_json(made.to_json()) == made
+
+
+def test_a_fact_is_never_dated_after_learning_received_it() -> None:
+    """The attack of issue 13: one event dated 9999-12-31 pinned a prompt's relevance."""
+    event = FeedbackEvent(prompt_id="p1", rating=1, created_at=datetime(9999, 12, 31, tzinfo=UTC))
+    received = 1_700_000_000.0
+    made = FeedbackFact.from_event(event, received_at=received)
+    assert made.created_at == received
+    aggregate = PromptAggregate("p1")
+    fold_facts([made], {"p1": aggregate}, half_life=DAY)
+    for index in range(20):
+        later = dataclasses.replace(fact(f"e{index}", "p1", rating=5), created_at=received + 60 * (index + 1))
+        fold_facts([later], {"p1": aggregate}, half_life=DAY)
+    # twenty later 5-star ratings outweigh the one 1-star rating: the date did not pin it
+    assert aggregate.relevance(received + 3600, DAY) > 0.85
 
 
 @pytest.mark.parametrize(

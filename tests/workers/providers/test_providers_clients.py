@@ -252,3 +252,45 @@ async def test_unknown_provider_is_not_found(make_registry: RegistryFactory) -> 
         await registry.complete(request("nope"))
     with pytest.raises(NotFound, match="unknown provider 'nope'"):
         await registry.embed(EmbedRequest(provider="nope", texts=["x"]))
+
+
+@pytest.mark.parametrize(
+    ("provider", "route", "key_env", "key_header", "path"),
+    [
+        ("anthropic", Route.ANTHROPIC_MESSAGES, "ANTHROPIC_API_KEY", "x-api-key", "/v1/messages"),
+        (
+            "gemini",
+            Route.GEMINI_GENERATE,
+            "GEMINI_API_KEY",
+            "x-goog-api-key",
+            "/v1beta/models/gemini-2.0-flash:generateContent",
+        ),
+        ("openai", Route.OPENAI_CHAT, "OPENAI_API_KEY", "authorization", "/v1/chat/completions"),
+    ],
+)
+async def test_a_cross_origin_redirect_is_a_provider_error_and_the_key_never_follows(
+    vendor: FakeVendorServer,
+    make_registry: RegistryFactory,
+    provider: str,
+    route: Route,
+    key_env: str,
+    key_header: str,
+    path: str,
+) -> None:
+    """Issue 13: a cross-origin 307 received ``x-api-key`` (Anthropic) and ``x-goog-api-key`` (Gemini)."""
+    async with FakeVendorServer() as elsewhere:
+        # the same vendor route on another origin: a followed redirect would be recorded there
+        vendor.script(route, FakeResponse.redirect(f"{elsewhere.url}{path}?from=redirect"))
+        registry = make_registry({key_env: "k-secret"})
+        model = {"model": "gemini-2.0-flash"} if provider == "gemini" else {}
+        with pytest.raises(ProviderError) as caught:
+            await registry.complete(request(provider, **model))
+        assert elsewhere.requests == []  # nothing, and so no key, reached the other origin
+    [sent] = vendor.requests
+    assert key_header in sent.headers  # the key went to the configured vendor only
+    error = caught.value
+    assert error.details["reason"] == "redirect"
+    assert error.details["vendor_status"] == 307
+    assert not error.retriable
+    assert f"{elsewhere.url}{path}" in error.message
+    assert "k-secret" not in error.message

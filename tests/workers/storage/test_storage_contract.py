@@ -7,14 +7,18 @@ are either WordLlama's (semantic tests) or explicit ones (exact-order tests).
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pydantic
 import pytest
 
 from prompt_alchemy.errors import BadRequest, Conflict, NotFound
 from prompt_alchemy.schemas.storage import (
+    AggregatesRequest,
     DeleteRequest,
     EmbeddingsRequest,
     ExportRequest,
@@ -109,7 +113,9 @@ async def test_unknown_ids_are_not_found(memory: PromptMemory) -> None:
     with pytest.raises(NotFound):
         await memory.get(GetRequest(id="nope"))
     with pytest.raises(NotFound):
-        await memory.update(UpdateRequest(id="nope", increment_usage=1))
+        await memory.update(UpdateRequest(id="nope", tags=["x"]))
+    with pytest.raises(NotFound):
+        await memory.set_aggregates(AggregatesRequest(id="nope", increment_usage=1))
     with pytest.raises(NotFound):
         await memory.delete(DeleteRequest(id="nope"))
     with pytest.raises(NotFound):
@@ -117,6 +123,26 @@ async def test_unknown_ids_are_not_found(memory: PromptMemory) -> None:
 
 
 # -- update / history / delete ---------------------------------------------------------------
+
+
+async def test_a_unique_id_prefix_gets_its_prompt_and_an_ambiguous_one_says_so(memory: PromptMemory) -> None:
+    first = await memory.store_prompt(StoreRequest(content="first prompt"))
+    second = await memory.store_prompt(StoreRequest(content="second prompt"))
+    lines = (await memory.export(ExportRequest(include_embeddings=False))).lines
+    await memory.delete(DeleteRequest(id=first.id))
+    await memory.delete(DeleteRequest(id=second.id))
+    chosen = {first.id: "feedbeef" + "0" * 24, second.id: "feedbeef" + "1" * 24}
+    renamed = [next(line.replace(old, new) for old, new in chosen.items() if old in line) for line in lines]
+    assert (await memory.import_lines(ImportRequest(lines=renamed))).imported == 2
+    got = await memory.get(GetRequest(id="feedbeef0", include_history=True))
+    assert got.record.id == "feedbeef" + "0" * 24
+    assert got.record.content == "first prompt"
+    with pytest.raises(BadRequest, match="matches several prompts"):
+        await memory.get(GetRequest(id="feedbeef"))
+    with pytest.raises(NotFound):
+        await memory.get(GetRequest(id="fee"))  # too short to stand for an id
+    with pytest.raises(NotFound):
+        await memory.get(GetRequest(id="feedbeef2"))
 
 
 async def test_content_edit_keeps_the_old_version_in_history(memory: PromptMemory) -> None:
@@ -150,10 +176,11 @@ async def test_editing_into_another_prompts_content_is_a_conflict(memory: Prompt
 
 async def test_aggregates_update_without_touching_content_or_vector(memory: PromptMemory) -> None:
     stored = await memory.store_prompt(StoreRequest(content="Summarise a paper", tags=["x"]))
-    await memory.update(UpdateRequest(id=stored.id, increment_usage=3))
-    updated = await memory.update(
-        UpdateRequest(id=stored.id, increment_usage=2, rating_count=4, mean_rating=4.5, relevance_score=0.8, tags=["y"])
+    await memory.set_aggregates(AggregatesRequest(id=stored.id, increment_usage=3))
+    await memory.set_aggregates(
+        AggregatesRequest(id=stored.id, increment_usage=2, rating_count=4, mean_rating=4.5, relevance_score=0.8)
     )
+    updated = await memory.update(UpdateRequest(id=stored.id, tags=["y"]))
     record = updated.record
     assert (record.usage_count, record.rating_count, record.mean_rating, record.relevance_score) == (5, 4, 4.5, 0.8)
     assert record.tags == ["y"]
@@ -169,7 +196,9 @@ async def test_aggregates_update_without_touching_content_or_vector(memory: Prom
 
 async def test_concurrent_usage_increments_are_not_lost(memory: PromptMemory) -> None:
     stored = await memory.store_prompt(StoreRequest(content="count me"))
-    await asyncio.gather(*(memory.update(UpdateRequest(id=stored.id, increment_usage=1)) for _ in range(20)))
+    await asyncio.gather(
+        *(memory.set_aggregates(AggregatesRequest(id=stored.id, increment_usage=1)) for _ in range(20))
+    )
     assert (await memory.get(GetRequest(id=stored.id))).record.usage_count == 20
 
 
@@ -277,6 +306,33 @@ async def test_every_filter_narrows_semantic_and_listing_search(memory: PromptMe
         assert {hit.record.id for hit in listing.hits} == expected, filters
 
 
+async def test_filter_values_with_query_syntax_match_literally(memory: PromptMemory) -> None:
+    """Issue 13: on Redis a filter of odd characters was a RediSearch syntax error (500)."""
+    odd = ["c++", "a|b", "x`y", "{z}", "ü-ñ", "@tag", "50%", "1.5", "-neg", "a:b"]
+    stored = {}
+    for tag in odd:
+        lineage = Lineage(provider=f"p{tag}", target_model="gpt-4o:2024-08-06")
+        stored[tag] = (
+            await memory.store_prompt(StoreRequest(content=f"prompt tagged {tag}", tags=[tag], lineage=lineage))
+        ).id
+    for tag in odd:
+        for request in (
+            SearchRequest(filters=SearchFilters(tags=[tag]), limit=50),
+            SearchRequest(query="prompt tagged", filters=SearchFilters(tags=[tag]), limit=50),
+            SearchRequest(filters=SearchFilters(provider=f"p{tag}"), limit=50),
+        ):
+            assert [hit.record.id for hit in (await memory.search(request)).hits] == [stored[tag]], request
+    listing = await memory.search(SearchRequest(filters=SearchFilters(target_model="gpt-4o:2024-08-06"), limit=50))
+    assert len(listing.hits) == len(odd)
+
+
+@pytest.mark.parametrize("field", ["tags", "provider", "target_model"])
+def test_filter_values_with_control_characters_are_refused(field: str) -> None:
+    value: object = ["\x03"] if field == "tags" else "gpt\x03"
+    with pytest.raises(pydantic.ValidationError, match=field):
+        SearchFilters.model_validate({field: value})
+
+
 async def test_created_since_filter(memory: PromptMemory) -> None:
     old = await memory.store_prompt(StoreRequest(content="old prompt"))
     cutoff = old.record.created_at + timedelta(microseconds=1)
@@ -343,6 +399,58 @@ async def test_pagination_is_stable_while_prompts_are_added(memory: PromptMemory
     seen = [hit.record.id for page in [first, *rest] for hit in page.hits]
     assert len(seen) == 12
     assert len(set(seen)) == 12
+
+
+def _forged(cursor: str, **changes: object) -> str:
+    padded = cursor + "=" * (-len(cursor) % 4)
+    payload = json.loads(base64.urlsafe_b64decode(padded))
+    raw = json.dumps({**payload, **changes}).replace('"__inf__"', "1e400")
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"k": 2**63},
+        {"k": -(2**63) - 1},
+        {"k": "__inf__"},
+        {"k": 1.5},
+        {"k": True},
+        {"n": -1},
+        {"n": 1_000_000},
+        {"n": "__inf__"},
+        {"i": 7},
+        {"i": "x" * 1000},
+        {"f": None},
+    ],
+)
+async def test_a_forged_cursor_is_a_bad_request_naming_the_cursor(
+    memory: PromptMemory, changes: dict[str, object]
+) -> None:
+    """Issue 13: a sort value >= 2**63 or 1e400 was an OverflowError (500); on Redis so was n < 0 or >= 1e6."""
+    for text in ("alpha item", "beta item", "gamma item"):
+        await memory.store_prompt(StoreRequest(content=text))
+    for request in (SearchRequest(limit=1), SearchRequest(query="item", limit=1), ExportRequest(limit=1)):
+        if isinstance(request, ExportRequest):
+            cursor = (await memory.export(request)).next_cursor
+        else:
+            cursor = (await memory.search(request)).next_cursor
+        assert cursor
+        forged = request.model_copy(update={"cursor": _forged(cursor, **changes)})
+        answer = memory.export(forged) if isinstance(forged, ExportRequest) else memory.search(forged)
+        with pytest.raises(BadRequest) as caught:
+            await answer
+        assert caught.value.details["field"] == "cursor"
+
+
+async def test_the_deepest_cursor_a_client_can_hold_still_answers(memory: PromptMemory) -> None:
+    for text in ("alpha item", "beta item", "gamma item"):
+        await memory.store_prompt(StoreRequest(content=text))
+    request = SearchRequest(query="item", limit=1)
+    cursor = (await memory.search(request)).next_cursor
+    assert cursor
+    deep = await memory.search(request.model_copy(update={"cursor": _forged(cursor, n=999_999)}))
+    assert len(deep.hits) <= 1
 
 
 async def test_cursor_of_another_query_or_garbage_is_a_bad_request(memory: PromptMemory) -> None:
@@ -422,7 +530,8 @@ async def test_export_import_round_trip_into_the_other_backend(
     ]
     for text in texts:
         await memory.store_prompt(StoreRequest(content=text, lineage=Lineage(parent_id=root.id, phase="solutio")))
-    await memory.update(UpdateRequest(id=root.id, content="Design a REST API for a public library", mean_rating=4.0))
+    await memory.update(UpdateRequest(id=root.id, content="Design a REST API for a public library"))
+    await memory.set_aggregates(AggregatesRequest(id=root.id, mean_rating=4.0))
 
     lines: list[str] = []
     page = await memory.export(ExportRequest(limit=4))

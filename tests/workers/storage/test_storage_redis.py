@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from prompt_alchemy.errors import Unavailable
-from prompt_alchemy.schemas.storage import GetRequest, ReembedRequest, SearchRequest, StoreRequest, UpdateRequest
+from prompt_alchemy.schemas.storage import AggregatesRequest, GetRequest, ReembedRequest, SearchRequest, StoreRequest
 from prompt_alchemy.testing.servers import RedisServer
 from prompt_alchemy.workers.storage.embedders import Embedder, WordLlamaEmbedder
 from prompt_alchemy.workers.storage.prompt_memory import PromptMemory
@@ -52,7 +52,10 @@ async def test_replicas_share_prompts_dedupe_counters_and_model(replicas: tuple[
     assert sum(reply.created for reply in racing) == 1
 
     await asyncio.gather(
-        *(replica.update(UpdateRequest(id=stored.id, increment_usage=1)) for replica in (first, second) * 10)
+        *(
+            replica.set_aggregates(AggregatesRequest(id=stored.id, increment_usage=1))
+            for replica in (first, second) * 10
+        )
     )
     assert (await first.get(GetRequest(id=stored.id))).record.usage_count == 20
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 
+import pydantic
 import pytest
 
 from prompt_alchemy import schemas
@@ -12,6 +14,7 @@ from prompt_alchemy.bus import Bus, ServiceRunner
 from prompt_alchemy.errors import BadRequest, NotFound
 from prompt_alchemy.schemas.health import HealthRequest
 from prompt_alchemy.schemas.storage import (
+    AggregatesRequest,
     DeleteRequest,
     EmbeddingsRequest,
     ExportRequest,
@@ -130,3 +133,21 @@ async def test_errors_reach_the_caller_as_their_own_class(bus: Bus, storage_serv
     with pytest.raises(BadRequest) as caught:  # filters of the wrong type name the field
         await bus.request(schemas.STORAGE_SEARCH, {"query": "x", "filters": {"created_since": "yesterday"}}, timeout=10)
     assert "filters.created_since" in str(caught.value.details)
+
+
+async def test_storage_update_refuses_the_aggregates_only_learning_writes(
+    bus: Bus, storage_service: ServiceRunner
+) -> None:
+    """The aggregates are kept from every caller of storage.update, not only from PATCH: learning
+    writes them on storage.aggregates, a subject a NATS deployment can grant to learning alone."""
+    stored = await bus.request(schemas.STORAGE_STORE, StoreRequest(content="a rated prompt"), timeout=10)
+    forged = json.dumps({"id": stored.id, "usage_count": 2**63, "rating_count": 9}).encode()
+    with pytest.raises(BadRequest) as caught:  # the storage worker itself refuses it
+        await bus.request_raw(schemas.STORAGE_UPDATE.subject, forged, timeout=10)
+    assert "usage_count" in caught.value.message
+    written = await bus.request(
+        schemas.STORAGE_AGGREGATES, AggregatesRequest(id=stored.id, usage_count=4, rating_count=2), timeout=10
+    )
+    assert (written.record.usage_count, written.record.rating_count) == (4, 2)
+    with pytest.raises(pydantic.ValidationError, match="usage_count"):
+        AggregatesRequest(id=stored.id, usage_count=2**63)

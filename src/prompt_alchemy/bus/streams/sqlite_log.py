@@ -39,6 +39,7 @@ from prompt_alchemy.bus.streams.model import (
 from prompt_alchemy.bus.streams.sqlite_writer import SqliteThread, Synchronous
 from prompt_alchemy.bus.transport import DEFAULT_MAX_PAYLOAD
 from prompt_alchemy.errors import BusError, ConfigError
+from prompt_alchemy.private_files import private_dir
 
 __all__ = ["SqliteLog", "SqliteLogConsumer"]
 
@@ -140,7 +141,7 @@ class SqliteLog:
             owned = Path(tempfile.mkdtemp(prefix=f"alchemy-stream-{spec.name.lower()}-"))
             data_dir = owned
         try:
-            await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(private_dir, data_dir)
         except OSError as error:
             raise ConfigError(f"cannot create the stream directory {data_dir}: {error}") from error
         log = cls(

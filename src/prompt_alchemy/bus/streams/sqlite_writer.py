@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from prompt_alchemy.errors import BusClosed, BusError
+from prompt_alchemy.private_files import private_file
 
 __all__ = ["SqliteThread", "Synchronous"]
 
@@ -109,6 +110,7 @@ class SqliteThread:
 
     # -- the thread ----------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
+        private_file(self.path)  # 0600 before SQLite opens it; its -wal and -shm files follow
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         connection.execute("PRAGMA journal_mode = WAL")

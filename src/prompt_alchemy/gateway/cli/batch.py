@@ -56,7 +56,8 @@ async def run(args: argparse.Namespace, client: CliClient) -> int:
     else:
         for result in reply.results:
             if result.ok and result.reply is not None and result.reply.best is not None:
-                say(f"#{result.index + 1} ok: {first_line(result.reply.best.content)}")
+                best = result.reply.best
+                say(f"#{result.index + 1} ok: {best.id or 'unsaved'}  {first_line(best.content)}")
             elif result.ok:
                 say(f"#{result.index + 1} ok: no best prompt")
             else:

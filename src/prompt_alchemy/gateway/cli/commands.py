@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from prompt_alchemy.gateway.cli import (
+    analyze,
     batch,
     export_prompts,
     feedback,
@@ -16,17 +17,23 @@ from prompt_alchemy.gateway.cli import (
     get,
     health,
     import_prompts,
+    label,
     optimize,
     providers,
+    registry,
     search,
 )
 
 __all__ = ["COMMANDS", "register_commands"]
 
-COMMANDS = (generate, search, get, optimize, batch, feedback, providers, health, export_prompts, import_prompts)
+COMMANDS = (
+    generate, analyze, search, get, optimize, batch, feedback, providers, health, export_prompts, import_prompts,
+    label, registry,
+)  # fmt: skip
 
 
 def register_commands(subparsers: Any) -> None:
-    """Add generate, search, get, optimize, batch, feedback, providers, health, export, import."""
+    """Add generate, analyze, search, get, optimize, batch, feedback, providers, health, export, import, label,
+    registry."""
     for command in COMMANDS:
         command.register(subparsers)

@@ -7,12 +7,15 @@ from typing import Any
 
 from prompt_alchemy.gateway.cli.client import CliClient
 from prompt_alchemy.gateway.cli.exits import EXIT_OK, guarded
+from prompt_alchemy.gateway.cli.ids import full_id
 from prompt_alchemy.gateway.cli.options import common_options, request_from_flags, wants_json
 from prompt_alchemy.gateway.cli.output import print_json, say
 from prompt_alchemy.gateway.feedback import submit_feedback
 from prompt_alchemy.schemas.learning import FeedbackEvent
 
-__all__ = ["register", "run"]
+__all__ = ["CLI_ORIGIN", "register", "run"]
+
+CLI_ORIGIN = "cli"  # the local operator: one origin for learning's vote counting
 
 FLAGS = {
     "prompt_id": "ID",
@@ -50,15 +53,16 @@ async def run(args: argparse.Namespace, client: CliClient) -> int:
     event = request_from_flags(
         FeedbackEvent,
         {
-            "prompt_id": args.prompt_id,
+            "prompt_id": await full_id(client, args.prompt_id, args.timeout),
             "rating": args.rating,
             "effectiveness": args.effectiveness,
             "helpful": args.helpful,
-            "chosen_over": args.chosen_over,
+            "chosen_over": await full_id(client, args.chosen_over, args.timeout),
             "comment": args.comment,
             "session_id": args.session_id,
             "event_id": args.event_id,
             "source": "cli",
+            "origin": CLI_ORIGIN,
         },
         FLAGS,
     )

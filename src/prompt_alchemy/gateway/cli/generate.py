@@ -1,4 +1,4 @@
-"""``prompt-alchemy generate IDEA``: run the phases, show each phase's prompts and the best one."""
+"""``prompt-alchemy generate IDEA``: run the phases; show the best prompt and one line per other (``--all``: all)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from prompt_alchemy.gateway.cli.options import comma_list, common_options, reque
 from prompt_alchemy.gateway.cli.output import indent, note, print_json, say
 from prompt_alchemy.gateway.cli.progress_display import ProgressDisplay
 from prompt_alchemy.gateway.generation import generate_with_progress
+from prompt_alchemy.gateway.reply_summary import candidate_line, sibling
 from prompt_alchemy.schemas.common import Persona, Phase, PhaseSelection
 from prompt_alchemy.schemas.engine import GeneratedPrompt, GenerateReply, GenerateRequest
 
-__all__ = ["read_text_argument", "register", "render_generation", "run"]
+__all__ = ["read_text_argument", "register", "render_best", "render_generation", "run"]
 
 FLAGS = {
     "input": "IDEA",
@@ -53,6 +54,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-history", dest="use_history", action="store_false", default=None, help="do not reuse stored prompts"
     )
+    parser.add_argument("--all", action="store_true", help="show every candidate of every phase in full")
+    parser.add_argument(
+        "--no-cache", dest="cache", action="store_false", default=None, help="never answer from an earlier generation"
+    )
     parser.set_defaults(run=guarded(run))
 
 
@@ -69,7 +74,31 @@ def _prompt_line(index: int, prompt: GeneratedPrompt) -> str:
     return f"  [{index}] {prompt.provider}/{prompt.model}, {score}{ident}"
 
 
+def render_best(reply: GenerateReply) -> None:
+    """The default view: the best prompt in full, then one line per other candidate, then warnings."""
+    best = reply.best
+    if best is None:
+        say("No best prompt: no candidate survived.")
+    else:
+        saved = f"id {best.id}" if best.id else "not saved"
+        say(f"== best: {saved}, {best.phase.value}, persona {best.persona.value}, score {best.scores.combined:.2f}")
+        say(best.content)
+    others = [p for p in reply.prompts if best is None or (p.phase, p.chain) != (best.phase, best.chain)]
+    if others:
+        say()
+        say(f"== {len(others)} other candidate{'s' if len(others) != 1 else ''} (--all shows them in full):")
+        for prompt in others:
+            line = candidate_line(prompt, sibling(prompt, reply.prompts))
+            ident = (line.id or "unsaved")[:12]
+            say(f"  {ident:<12}  {line.phase.value:<13}  {line.score:.2f}  {line.apart}")
+    if reply.cached:
+        note(f"note: answered from the semantic cache (generation {reply.cached_from}); --no-cache for a new one")
+    for warning in reply.warnings:
+        note(f"warning: {warning}")
+
+
 def render_generation(reply: GenerateReply) -> None:
+    """``--all``: every phase's candidates in full, then the best one."""
     for phase in Phase:
         prompts = [prompt for prompt in reply.prompts if prompt.phase is phase]
         if not prompts:
@@ -86,8 +115,8 @@ def render_generation(reply: GenerateReply) -> None:
         saved = f", id {best.id}" if best.id else ", not saved"
         say(f"== best: {best.phase.value}, {best.provider}/{best.model}, score {best.scores.combined:.2f}{saved}")
         say(best.content)
-    if reply.offline:
-        note("note: made by the offline provider (no LLM API key configured); set one for real prompts")
+    if reply.cached:
+        note(f"note: answered from the semantic cache (generation {reply.cached_from}); --no-cache for a new one")
     for warning in reply.warnings:
         note(f"warning: {warning}")
 
@@ -109,13 +138,16 @@ async def run(args: argparse.Namespace, client: CliClient) -> int:
             "judge": args.judge,
             "save": args.save,
             "use_history": args.use_history,
+            "cache": args.cache,
         },
         FLAGS,
     )
     display = ProgressDisplay()
-    reply = await generate_with_progress(client.bus, request, display, timeout=args.timeout)
+    reply = await generate_with_progress(client.bus, request, display, timeout=args.timeout, on_token=display.token)
     if wants_json(args):
         print_json(reply)
-    else:
+    elif args.all:
         render_generation(reply)
+    else:
+        render_best(reply)
     return EXIT_OK

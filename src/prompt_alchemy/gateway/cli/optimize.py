@@ -9,6 +9,7 @@ from prompt_alchemy.errors import BadRequest
 from prompt_alchemy.gateway.cli.client import CliClient
 from prompt_alchemy.gateway.cli.exits import EXIT_OK, guarded
 from prompt_alchemy.gateway.cli.generate import read_text_argument
+from prompt_alchemy.gateway.cli.ids import full_id
 from prompt_alchemy.gateway.cli.options import common_options, request_from_flags, wants_json
 from prompt_alchemy.gateway.cli.output import indent, print_json, say
 from prompt_alchemy.schemas.common import Persona
@@ -53,7 +54,7 @@ async def run(args: argparse.Namespace, client: CliClient) -> int:
         OptimizeRequest,
         {
             "prompt": text,
-            "prompt_id": args.prompt_id,
+            "prompt_id": await full_id(client, args.prompt_id, args.timeout),
             "task": args.task,
             "persona": args.persona,
             "target_model": args.target_model,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 from pydantic import BaseModel
@@ -22,9 +23,15 @@ def note(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+_NOT_GIST = re.compile(r"^(?:you are|act as|#|<[/\w][^>]*>$)|:$", re.IGNORECASE)
+_LABEL = re.compile(r"^(?:<\w+>|(?:#+\s*)?(?:task|goal|here's the job)\s*:)\s*", re.IGNORECASE)
+
+
 def first_line(text: str, width: int = 72) -> str:
-    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    return line if len(line) <= width else line[: width - 1] + "…"
+    """The line that says what a prompt is about: the first one past its role line and headings."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    gist = next((_LABEL.sub("", line) for line in lines if not _NOT_GIST.search(line)), lines[0] if lines else "")
+    return gist if len(gist) <= width else gist[: width - 1] + "…"
 
 
 def indent(text: str, prefix: str = "    ") -> str:

@@ -11,14 +11,16 @@ from typing import Any
 
 from aiohttp import web
 
-from prompt_alchemy.gateway.feedback import submit_feedback
+from prompt_alchemy.errors import Conflict
+from prompt_alchemy.gateway.feedback import key_origin, submit_feedback
 from prompt_alchemy.gateway.http.operations import Handler, Operation, QueryParam
-from prompt_alchemy.gateway.http.request_parsing import parse_request, trace_headers
+from prompt_alchemy.gateway.http.request_parsing import parse_request, read_json_object, trace_headers
 from prompt_alchemy.gateway.http.responses import encoded_response, model_response
 from prompt_alchemy.gateway.http.sse import stream_generation, wants_event_stream
-from prompt_alchemy.gateway.http.state import BUS, FEEDBACK, METRICS, SETTINGS
+from prompt_alchemy.gateway.http.state import BUS, FEEDBACK, FEEDBACK_GATE, METRICS, SETTINGS
 from prompt_alchemy.gateway.model_views import model_without
 from prompt_alchemy.schemas import registry
+from prompt_alchemy.schemas.common import utc_now
 from prompt_alchemy.schemas.engine import GenerateRequest
 from prompt_alchemy.schemas.learning import FeedbackEvent
 from prompt_alchemy.schemas.providers import ProviderTestRequest
@@ -30,13 +32,21 @@ __all__ = ["API_OPERATIONS", "API_PREFIX", "FeedbackBody", "ProviderTestBody", "
 API_PREFIX = "/api/v1"
 
 UpdateBody = model_without(UpdateRequest, "id", name="UpdateBody")
-FeedbackBody = model_without(FeedbackEvent, "prompt_id", "source", "created_at", name="FeedbackBody")
+GenerateBody = model_without(GenerateRequest, "progress_token", name="GenerateBody")
+FeedbackBody = model_without(FeedbackEvent, "prompt_id", "source", "origin", "created_at", name="FeedbackBody")
 ProviderTestBody = model_without(ProviderTestRequest, "name", name="ProviderTestBody")
 
 # Statuses a bus-backed operation may send beyond its success: bad/invalid input, the
 # services it needs being down or slow, and a crash (never with a trace).
 PROVIDER_ERRORS = (502,)
+
+# Text in a query string: shorter than in a body, so every parameter at its maximum fits the
+# request line (``protocol.MAX_LINE_BYTES``).
+MAX_QUERY_TEXT_CHARS = 4096
+MAX_NAME_CHARS = 200
+PRINTABLE = r"^[^\u0000-\u001f\u007f]+$"  # a name to filter by has no control characters
 NOT_FOUND = (404,)
+FEEDBACK_LIMITED = (429,)  # the per-origin and per-session feedback limits, whatever RATE_LIMIT_PER_MINUTE
 
 
 def forward(contract: Contract[Any, Any]) -> Handler:
@@ -66,19 +76,41 @@ async def generate(request: web.Request, operation: Operation) -> web.StreamResp
     return encoded_response(reply, operation.status)
 
 
+def caller_origin(request: web.Request) -> str:
+    """Who sent the request, for learning's vote counting: the API key's fingerprint (the security
+    middleware has checked it) or, with authentication off, the client address."""
+    if request.app[SETTINGS].auth_enabled:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return key_origin(token.strip())
+    return f"address:{request.remote or 'unknown'}"
+
+
 async def record_feedback(request: web.Request, operation: Operation) -> web.StreamResponse:
-    event = await parse_request(request, operation)
-    assert isinstance(event, FeedbackEvent)
-    accepted = await submit_feedback(request.app[BUS], request.app[FEEDBACK], event)
+    # The one rule the document cannot state (it spans the path and the body): a 409, not a 422.
+    if (await read_json_object(request)).get("chosen_over") == request.match_info["id"]:
+        message = "a prompt cannot be chosen over itself: chosen_over names the prompt of the path"
+        raise Conflict(message, details={"field": "chosen_over"})
+    parsed = await parse_request(request, operation)
+    assert isinstance(parsed, FeedbackEvent)
+    # The server says who and when: neither is the caller's to choose (see gateway.feedback).
+    event = parsed.model_copy(update={"origin": caller_origin(request), "created_at": utc_now()})
+    accepted = await submit_feedback(request.app[BUS], request.app[FEEDBACK], event, request.app[FEEDBACK_GATE])
     return model_response(accepted, operation.status)
 
 
 FILTER_PARAMS = (
     QueryParam("phase", "filters.phase", "Only prompts of this phase."),
-    QueryParam("provider", "filters.provider", "Only prompts made by this provider."),
+    QueryParam(
+        "provider",
+        "filters.provider",
+        "Only prompts made by this provider.",
+        max_length=MAX_NAME_CHARS,
+        pattern=PRINTABLE,
+    ),
     QueryParam("persona", "filters.persona"),
-    QueryParam("target_model", "filters.target_model"),
-    QueryParam("tags", "filters.tags", "Comma-separated or repeated; every tag must match."),
+    QueryParam("target_model", "filters.target_model", max_length=MAX_NAME_CHARS, pattern=PRINTABLE),
+    QueryParam("tags", "filters.tags", "Repeat for several (`tags=a&tags=b`); every tag must match."),
     QueryParam("created_since", "filters.created_since", "ISO 8601 date-time."),
     QueryParam("source", "filters.source"),
     QueryParam("parent_id", "filters.parent_id"),
@@ -88,23 +120,33 @@ API_OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "POST", f"{API_PREFIX}/prompts/generate", "generatePrompts",
         "Run the phases for an idea and return ranked candidate prompts.", "prompts", generate,
-        request=GenerateRequest, body=GenerateRequest, reply=registry.ENGINE_GENERATE.reply,
+        request=GenerateRequest, body=GenerateBody, reply=registry.ENGINE_GENERATE.reply,
         event_stream=True, errors=PROVIDER_ERRORS,
         description="With `Accept: text/event-stream` the answer is a stream of `progress` events "
-        "(GenerationProgress) followed by one `result` (GenerateReply) or `error` (ErrorBody) event.",
+        "(GenerationProgress) and, between them, `token` events with the candidates' text as the vendor "
+        'streams it (data `{"request_id", "phase", "chain", "delta"}`), followed by one `result` '
+        "(GenerateReply) or `error` (ErrorBody) event.",
+    ),
+    Operation(
+        "POST", f"{API_PREFIX}/prompts/analyze", "analyzeIdea", registry.ENGINE_ANALYZE.summary, "prompts",
+        forward(registry.ENGINE_ANALYZE), request=registry.ENGINE_ANALYZE.request,
+        body=registry.ENGINE_ANALYZE.request, reply=registry.ENGINE_ANALYZE.reply,
+        description="The structured brief the phases work from: persona (and why), deliverable, the audience "
+        "only when the idea states one, typed constraints, form rules, the input with its `{{placeholder}}`.",
     ),
     Operation(
         "GET", f"{API_PREFIX}/prompts/search", "searchPrompts", registry.STORAGE_SEARCH.summary, "prompts",
         forward(registry.STORAGE_SEARCH), request=registry.STORAGE_SEARCH.request,
         reply=registry.STORAGE_SEARCH.reply,
         query=(
-            QueryParam("q", "query", "Semantic search text."),
+            QueryParam("q", "query", "Semantic search text.", max_length=MAX_QUERY_TEXT_CHARS),
             QueryParam("text", "text", "Plain substring match."),
             QueryParam("min_similarity", "min_similarity"),
             QueryParam("limit", "limit"),
             QueryParam("cursor", "cursor", "The next_cursor of the previous page."),
             *FILTER_PARAMS,
         ),
+        errors=(413,),  # a page of near-maximal prompts over one bus message: ask for a smaller limit
     ),
     Operation(
         "GET", f"{API_PREFIX}/prompts/{{id}}", "getPrompt", registry.STORAGE_GET.summary, "prompts",
@@ -115,7 +157,7 @@ API_OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "PATCH", f"{API_PREFIX}/prompts/{{id}}", "updatePrompt", registry.STORAGE_UPDATE.summary, "prompts",
         forward(registry.STORAGE_UPDATE), request=UpdateRequest, body=UpdateBody,
-        reply=registry.STORAGE_UPDATE.reply, errors=NOT_FOUND,
+        reply=registry.STORAGE_UPDATE.reply, errors=(*NOT_FOUND, 409),  # 409: another prompt has that content
     ),
     Operation(
         "DELETE", f"{API_PREFIX}/prompts/{{id}}", "deletePrompt", registry.STORAGE_DELETE.summary, "prompts",
@@ -144,8 +186,14 @@ API_OPERATIONS: tuple[Operation, ...] = (
         "POST", f"{API_PREFIX}/prompts/{{id}}/feedback", "recordFeedback",
         "Record a user's judgement of a prompt; it is stored durably before the 202.", "learning",
         record_feedback, request=FeedbackEvent, body=FeedbackBody, reply=registry.LEARNING_FEEDBACK.reply,
-        status=202, path_fields={"id": "prompt_id"}, fixed={"source": "http"}, errors=NOT_FOUND,
-        description="Resending the same `event_id` is harmless: the answer then says `duplicate`.",
+        status=202,
+        path_fields={"id": "prompt_id"},
+        fixed={"source": "http"},
+        errors=(*NOT_FOUND, *FEEDBACK_LIMITED, 409),
+        description="Resending the same `event_id` is harmless: the answer then says `duplicate`. The server "
+        "stamps the event's time and origin; learning counts one vote per origin, session and prompt. "
+        "429 when the origin or the session has sent its minute's share (FEEDBACK_PER_MINUTE, "
+        "FEEDBACK_PER_SESSION_PER_MINUTE). 409 when `chosen_over` names the prompt of the path.",
     ),
     Operation(
         "GET", f"{API_PREFIX}/providers", "listProviders", registry.PROVIDERS_LIST.summary, "providers",
@@ -167,10 +215,11 @@ API_OPERATIONS: tuple[Operation, ...] = (
         registry.LEARNING_RECOMMENDATIONS.summary, "learning", forward(registry.LEARNING_RECOMMENDATIONS),
         request=registry.LEARNING_RECOMMENDATIONS.request, reply=registry.LEARNING_RECOMMENDATIONS.reply,
         query=(
-            QueryParam("input", "input", "What the prompt is for."),
+            QueryParam("input", "input", "What the prompt is for.", max_length=MAX_QUERY_TEXT_CHARS),
             QueryParam("limit", "limit"),
             QueryParam("min_similarity", "min_similarity"),
             *FILTER_PARAMS,
         ),
+        errors=(413,),  # as search: the page it reads must fit one bus message
     ),
 )  # fmt: skip

@@ -1,4 +1,5 @@
-"""The middleware chain, outermost first: trace, metrics, CORS preflight, errors, security, body size.
+"""The middleware chain, outermost first: trace, metrics, errors, Host/Origin, CORS preflight,
+security, body size.
 
 - ``trace`` runs the request in a bus ``RequestContext`` (the caller's ``traceparent``, or a new
   trace): every bus request the gateway makes for it and every line it logs carry one trace id.
@@ -6,6 +7,8 @@
 - ``errors`` turns every exception into a JSON ``ErrorBody`` with the right status: aiohttp's
   own (404 route, 405 method, 413 body), ``ServiceError`` (its code), bus failures
   (NoResponders 503, RequestTimeout 504); never a stack trace.
+- ``host_and_origin`` refuses a Host or Origin off the allow-lists (``gateway.access``), so a
+  DNS-rebinding or cross-site page can neither read nor write.
 - ``security`` checks the bearer API key (constant-time) and the per-caller rate limit.
 - ``body_size`` refuses a declared ``Content-Length`` over the limit before reading it;
   aiohttp's ``client_max_size`` catches undeclared (chunked) bodies while reading.
@@ -14,23 +17,22 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from prompt_alchemy.bus.context import TRACEPARENT_HEADER, RequestContext, reset_current, set_current
-from prompt_alchemy.errors import PayloadTooLarge, RateLimited, Unauthorized
+from prompt_alchemy.errors import PayloadTooLarge, RateLimited
+from prompt_alchemy.gateway.access import Gatekeeper
 from prompt_alchemy.gateway.failures import error_body
 from prompt_alchemy.gateway.http.metrics import route_label
-from prompt_alchemy.gateway.http.rate_limit import RateLimiter
 from prompt_alchemy.gateway.http.responses import error_response
 from prompt_alchemy.gateway.http.settings import HttpSettings
 from prompt_alchemy.gateway.http.state import METRICS, PUBLIC_ROUTES
 from prompt_alchemy.schemas.errors import ErrorBody
 
-__all__ = ["body_size_middleware", "error_middleware", "security_middleware", "trace_middleware"]
+__all__ = ["body_size_middleware", "error_middleware", "origin_middleware", "security_middleware", "trace_middleware"]
 
 
 def trace_middleware() -> Middleware:
@@ -79,6 +81,9 @@ def error_middleware(settings: HttpSettings) -> Middleware:
             return error_response(_http_error_body(request, error, settings.max_body_bytes), headers)
         except asyncio.CancelledError:
             raise
+        except ConnectionError:
+            log.debug("%s %s: the client went away", request.method, request.path)
+            raise
         except Exception as error:
             body = error_body(error)
             if body.code >= 500:
@@ -89,47 +94,32 @@ def error_middleware(settings: HttpSettings) -> Middleware:
     return errors
 
 
-def _bearer_token(request: web.Request) -> str | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
+def origin_middleware(gatekeeper: Gatekeeper) -> Middleware:
+    """Host and Origin against the allow-lists, before anything else reads the request."""
+
+    @web.middleware
+    async def host_and_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
+        host = request.headers.get("Host")
+        gatekeeper.check_host(host)
+        gatekeeper.check_origin(request.headers.get("Origin"), host)
+        return await handler(request)
+
+    return host_and_origin
 
 
-def _key_index(token: str, keys: tuple[bytes, ...]) -> int | None:
-    """Compare against every key, without an early exit, so timing says nothing about which."""
-    presented = token.encode()
-    found: int | None = None
-    for index, key in enumerate(keys):
-        if hmac.compare_digest(presented, key):
-            found = index
-    return found
-
-
-def security_middleware(settings: HttpSettings) -> Middleware:
-    keys = tuple(key.encode() for key in settings.api_keys)
-    limiter = RateLimiter(settings.rate_limit_per_minute) if settings.rate_limit_per_minute else None
+def security_middleware(gatekeeper: Gatekeeper) -> Middleware:
+    """The bearer API key and the per-caller rate limit, on every route that is not public."""
 
     @web.middleware
     async def security(request: web.Request, handler: Handler) -> web.StreamResponse:
         if route_label(request) in request.app[PUBLIC_ROUTES]:
             return await handler(request)
-        caller = f"address:{request.remote}"
-        if keys:
-            token = _bearer_token(request)
-            index = _key_index(token, keys) if token is not None else None
-            if index is None:
-                reason = "missing bearer token" if token is None else "invalid API key"
-                raise Unauthorized(f"authentication required: {reason}")
-            caller = f"key:{index}"
-        if limiter is not None:
-            wait = limiter.acquire(caller)
-            if wait is not None:
-                request.app[METRICS].rate_limited.inc()
-                raise RateLimited(
-                    f"rate limit of {settings.rate_limit_per_minute} requests a minute reached; retry later",
-                    details={"retry_after": round(wait, 3)},
-                )
+        caller = gatekeeper.authenticate(request.headers.get("Authorization"), request.remote)
+        try:
+            gatekeeper.throttle(caller)
+        except RateLimited:
+            request.app[METRICS].rate_limited.inc()
+            raise
         return await handler(request)
 
     return security

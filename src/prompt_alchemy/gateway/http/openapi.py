@@ -25,7 +25,12 @@ __all__ = ["REF_PREFIX", "openapi_document"]
 
 REF_PREFIX = "#/components/schemas/"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-COMMON_ERRORS = (400, 422, 500, 502, 503, 504)
+COMMON_ERRORS = (422, 500, 502, 503, 504)
+# Any request may be malformed at the HTTP level (400), come from an origin the door does not
+# allow (403) or name a host it does not serve (421); a body may be slow (408), too large (413)
+# or not JSON (415).
+DOOR_ERRORS = (400, 403, 421)
+BODY_ERRORS = (408, 413, 415)
 BEARER = "bearerAuth"
 
 ModelKey = tuple[type[BaseModel], JsonSchemaMode]
@@ -118,6 +123,10 @@ def _parameters(op: Operation, schemas: _Schemas) -> list[dict[str, Any]]:
         assert op.request is not None
         schema, required = schemas.property(op.request, query.field)
         schema = _without_null(schema)
+        if query.max_length is not None:
+            schema = {**schema, "maxLength": min(query.max_length, schema.get("maxLength", query.max_length))}
+        if query.pattern is not None and "pattern" not in schema:
+            schema = {**schema, "pattern": query.pattern}
         param: dict[str, Any] = {"name": query.name, "in": "query", "required": required, "schema": schema}
         if query.description:
             param["description"] = query.description
@@ -138,11 +147,11 @@ def _responses(op: Operation, schemas: _Schemas, settings: HttpSettings | None) 
     else:
         success["content"] = {op.media_type: {"schema": {"type": "string"}}}
     responses: dict[str, Any] = {str(op.status): success}
-    codes: set[int] = {500}
+    codes: set[int] = {500, *DOOR_ERRORS}
     if op.request is not None:
         codes.update(COMMON_ERRORS)
     if op.body is not None:
-        codes.add(413)
+        codes.update(BODY_ERRORS)
     codes.update(op.errors)
     if not op.public:
         if settings is None or settings.auth_enabled:
@@ -211,6 +220,7 @@ def openapi_document(settings: HttpSettings | None = None) -> dict[str, Any]:
             {"name": "prompts", "description": "Generate, search, edit and optimise prompts."},
             {"name": "providers", "description": "LLM providers and their availability."},
             {"name": "learning", "description": "Feedback and what was learnt from it."},
+            {"name": "registry", "description": "Named prompts served by label, with A/B splits and an audit trail."},
             {"name": "system", "description": "Health, metrics and this document."},
         ],
         "paths": paths,

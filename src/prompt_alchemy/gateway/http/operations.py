@@ -24,11 +24,18 @@ _PATH_PARAM = re.compile(r"{(\w+)}")
 
 @dataclass(frozen=True, slots=True)
 class QueryParam:
-    """A query-string parameter filling the (possibly nested, dotted) field of the request model."""
+    """A query-string parameter filling the (possibly nested, dotted) field of the request model.
+
+    ``max_length`` caps a text parameter below its field's limit: a URL carries less than a
+    body, and the server's request-line limit must hold every parameter at its maximum.
+    ``pattern`` constrains a text parameter whose field has none (e.g. no control characters).
+    """
 
     name: str
     field: str
     description: str = ""
+    max_length: int | None = None
+    pattern: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,26 +1,33 @@
 """The HTTP edge of validation: path, query string and JSON body into one bus request model.
 
-Malformed JSON or a body that is not an object is a 400; well-formed input the model rejects
-(unknown fields, out-of-range values, missing fields) is a 422 naming each field. The merged
-input is validated by the full bus model in JSON mode, exactly as a worker would.
+A body must be declared ``application/json`` (415 otherwise: a cross-site form post cannot
+send one without a CORS preflight) and arrive within the body timeout (408). Malformed JSON or a
+body that is not an object is a 400; well-formed input the model rejects (unknown fields,
+out-of-range values, missing fields) is a 422 naming each field. The merged input is validated
+by the full bus model in JSON mode, as a worker would, and strictly, as JSON Schema reads
+types (``false`` is not a number, ``"5"`` not an integer); a query value is first read as the
+JSON value it spells for its field (``limit=5`` is 5, ``include_history=true`` is True).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import re
 import types
+from datetime import datetime
 from typing import Any, Union, get_args, get_origin
 
-import pydantic
 from aiohttp import web
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from prompt_alchemy.bus.codec import field_errors
 from prompt_alchemy.bus.context import DEADLINE_HEADER, parse_deadline
-from prompt_alchemy.errors import BadRequest, Unprocessable
+from prompt_alchemy.errors import BadRequest, BodyTimeout, Unprocessable, UnsupportedMediaType
 from prompt_alchemy.gateway.http.operations import Operation, QueryParam
+from prompt_alchemy.gateway.http.state import SETTINGS
+from prompt_alchemy.gateway.validation import field_summary, validate_model
 
 __all__ = ["is_list_param", "parse_request", "read_json_object", "trace_headers", "validate_model"]
 
@@ -41,9 +48,29 @@ def trace_headers(request: web.Request) -> dict[str, str]:
     return headers
 
 
+JSON_MEDIA_TYPE = "application/json"
+
+
+def _require_json(request: web.Request) -> None:
+    empty = request.content_length == 0 or not request.body_exists
+    if request.content_type == JSON_MEDIA_TYPE or empty:
+        return  # an empty body carries nothing to mislabel (clients label it as they like)
+    shown = request.headers.get("Content-Type", "none")[:100]
+    raise UnsupportedMediaType(
+        f"the request body must be {JSON_MEDIA_TYPE}, not {shown}",
+        details={"content_type": shown, "accepted": [JSON_MEDIA_TYPE]},
+    )
+
+
 async def read_json_object(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
-    raw = await request.read()  # aiohttp enforces client_max_size here (413)
-    if not raw.strip():
+    _require_json(request)
+    body_s = request.app[SETTINGS].timeouts.body_s
+    try:
+        async with asyncio.timeout(body_s):
+            raw = await request.read()  # aiohttp enforces client_max_size here (413)
+    except TimeoutError as error:
+        raise BodyTimeout(f"the request body did not arrive within {body_s:g} s") from error
+    if not raw:
         if optional:
             return {}
         raise BadRequest("the request needs a JSON object body")
@@ -54,20 +81,6 @@ async def read_json_object(request: web.Request, *, optional: bool = False) -> d
     if not isinstance(data, dict):
         raise BadRequest(f"the body must be a JSON object, not {type(data).__name__}")
     return data
-
-
-def _summary(errors: list[dict[str, str]]) -> str:
-    shown = "; ".join(f"{error['field']}: {error['message']}" for error in errors[:5])
-    return shown + (f" (and {len(errors) - 5} more)" if len(errors) > 5 else "")
-
-
-def validate_model(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
-    """Validate in JSON mode (as the bus does); a 422 naming every failing field otherwise."""
-    try:
-        return model.model_validate_json(json.dumps(data))
-    except pydantic.ValidationError as error:
-        errors = field_errors(error)
-        raise Unprocessable(f"invalid {model.__name__}: {_summary(errors)}", details={"errors": errors}) from error
 
 
 def _field(model: type[BaseModel], dotted: str) -> FieldInfo:
@@ -92,6 +105,32 @@ def is_list_param(model: type[BaseModel], param: QueryParam) -> bool:
     return get_origin(_unwrap_optional(_field(model, param.field).annotation)) is list
 
 
+_INTEGER = re.compile(r"^-?(0|[1-9][0-9]*)$")
+_DATE_TIME = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+_NUMBER = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$")
+
+
+def _is_date_time(model: type[BaseModel], param: QueryParam) -> bool:
+    """pydantic also takes ``0.5`` or ``2026-01-31 09:00`` for a datetime; the document says RFC 3339."""
+    return _unwrap_optional(_field(model, param.field).annotation) is datetime
+
+
+def _typed(annotation: Any, raw: str) -> Any:
+    """A query value as the JSON value it spells for its field (``10`` -> 10, ``true`` -> True),
+    else the text itself, which strict validation then refuses as the wrong type."""
+    kind = _unwrap_optional(annotation)
+    if kind is bool:
+        return {"true": True, "false": False}.get(raw, raw)
+    if kind is int and _INTEGER.match(raw):
+        return int(raw)
+    if kind is float and _NUMBER.match(raw):
+        value = float(raw)
+        return value if math.isfinite(value) else raw
+    return raw
+
+
 def _set(target: dict[str, Any], dotted: str, value: Any) -> None:
     parts = dotted.split(".")
     for part in parts[:-1]:
@@ -110,13 +149,22 @@ def _query_payload(request: web.Request, operation: Operation, model: type[BaseM
             continue
         values = request.query.getall(name)
         if is_list_param(model, param):
-            _set(payload, param.field, [item.strip() for value in values for item in value.split(",") if item.strip()])
+            _set(payload, param.field, list(values))  # repeated: ?tags=a&tags=b (OpenAPI form, explode)
         elif len(values) > 1:
             errors.append({"field": name, "message": "given more than once", "type": "too_long"})
+        elif param.max_length is not None and len(values[0]) > param.max_length:
+            message = f"String should have at most {param.max_length} characters in a query string"
+            errors.append({"field": name, "message": message, "type": "string_too_long"})
+        elif param.pattern is not None and not re.search(param.pattern, values[0]):
+            message = f"String should match pattern '{param.pattern}'"
+            errors.append({"field": name, "message": message, "type": "string_pattern_mismatch"})
+        elif _is_date_time(model, param) and not _DATE_TIME.match(values[0]):
+            message = "should be an RFC 3339 date-time, e.g. 2026-01-31T09:00:00Z"
+            errors.append({"field": name, "message": message, "type": "datetime_parsing"})
         else:
-            _set(payload, param.field, values[0])
+            _set(payload, param.field, _typed(_field(model, param.field).annotation, values[0]))
     if errors:
-        raise Unprocessable(f"invalid query: {_summary(errors)}", details={"errors": errors})
+        raise Unprocessable(f"invalid query: {field_summary(errors)}", details={"errors": errors})
     return payload
 
 
@@ -132,7 +180,11 @@ async def parse_request(request: web.Request, operation: Operation) -> BaseModel
         if clashing:
             errors = [{"field": name, "message": "set by the gateway, not the body", "type": "extra_forbidden"}
                       for name in clashing]  # fmt: skip
-            raise Unprocessable(f"invalid body: {_summary(errors)}", details={"errors": errors})
+            raise Unprocessable(f"invalid body: {field_summary(errors)}", details={"errors": errors})
+        if operation.body is not model:
+            # The documented body first: a field the gateway owns (an event's time, its origin) is
+            # named and refused, not silently accepted because the bus model has it.
+            validate_model(operation.body, payload)
     elif operation.query:
         payload = _query_payload(request, operation, model)
     elif request.query:
@@ -141,4 +193,4 @@ async def parse_request(request: web.Request, operation: Operation) -> BaseModel
     for name in operation.path_params:
         payload[operation.field_of(name)] = request.match_info[name]
     payload.update(operation.fixed)
-    return validate_model(model, payload)
+    return validate_model(model, payload, strict=True)

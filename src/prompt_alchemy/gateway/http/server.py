@@ -1,4 +1,8 @@
-"""Serve an app on a host and port (0: any free port) and say where; used by the runtime and tests."""
+"""Serve an app on a host and port (0: any free port) and say where; used by the runtime and tests.
+
+Connections hang up after the app's ``ConnectionTimeouts.idle_s`` without a request head, and
+protocol errors answer JSON (``protocol``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,10 @@ from types import TracebackType
 from typing import Self
 
 from aiohttp import web
+
+from prompt_alchemy.gateway.http.protocol import MAX_FIELD_BYTES, MAX_HEADERS, MAX_LINE_BYTES, JsonErrorAppRunner
+from prompt_alchemy.gateway.http.state import SETTINGS
+from prompt_alchemy.gateway.timeouts import ConnectionTimeouts
 
 __all__ = ["HttpServer"]
 
@@ -18,7 +26,15 @@ class HttpServer:
         self.host = host
         self.requested_port = port
         self.port = port
-        self._runner = web.AppRunner(app, access_log=None)
+        timeouts = app[SETTINGS].timeouts if SETTINGS in app else ConnectionTimeouts()
+        self._runner = JsonErrorAppRunner(
+            app,
+            access_log=None,
+            keepalive_timeout=timeouts.idle_s,
+            max_line_size=MAX_LINE_BYTES,
+            max_field_size=MAX_FIELD_BYTES,
+            max_headers=MAX_HEADERS,
+        )
 
     @property
     def url(self) -> str:

@@ -1,13 +1,16 @@
 """Server-sent events for ``POST /prompts/generate`` with ``Accept: text/event-stream``.
 
-The stream carries the engine's progress events (``event: progress``, ``id:`` its ``seq``),
-then exactly one ``event: result`` (the ``GenerateReply``) or ``event: error`` (an
-``ErrorBody``). A client that goes away stops the writing, not the generation.
+The stream carries the engine's progress events (``event: progress``, ``id:`` its ``seq``) and,
+between them, the candidates' text as the vendors stream it (``event: token``, data exactly
+``{"request_id", "phase", "chain", "delta"}``, no id), then exactly one ``event: result`` (the
+``GenerateReply``) or ``event: error`` (an ``ErrorBody``). A client that goes away stops the
+writing, not the generation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 from aiohttp import web
@@ -19,7 +22,7 @@ from prompt_alchemy.gateway.http.metrics import HttpMetrics
 from prompt_alchemy.schemas.engine import GenerateRequest
 from prompt_alchemy.schemas.events import GenerationProgress
 
-__all__ = ["EVENT_STREAM", "SseWriter", "stream_generation", "wants_event_stream"]
+__all__ = ["EVENT_STREAM", "SseWriter", "stream_generation", "token_data", "wants_event_stream"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,15 @@ class SseWriter:
         self.metrics.sse_events.labels(event).inc()
 
 
+def token_data(event: GenerationProgress) -> str:
+    """The fixed shape of an SSE ``token`` event's data (the web app reads exactly these keys)."""
+    phase = event.phase.value if event.phase is not None else None
+    return json.dumps(
+        {"request_id": event.request_id, "phase": phase, "chain": event.chain, "delta": event.delta or ""},
+        ensure_ascii=False,
+    )
+
+
 async def stream_generation(
     request: web.Request, bus: Bus, generate: GenerateRequest, *, timeout: float, metrics: HttpMetrics
 ) -> web.StreamResponse:
@@ -63,8 +75,11 @@ async def stream_generation(
     async def on_progress(event: GenerationProgress) -> None:
         await writer.send("progress", event.model_dump_json(), event_id=str(event.seq))
 
+    async def on_token(event: GenerationProgress) -> None:
+        await writer.send("token", token_data(event))
+
     try:
-        reply = await generate_with_progress(bus, generate, on_progress, timeout=timeout)
+        reply = await generate_with_progress(bus, generate, on_progress, timeout=timeout, on_token=on_token)
     except asyncio.CancelledError:
         raise
     except Exception as error:

@@ -7,15 +7,18 @@ from typing import Any
 from aiohttp import web
 
 from prompt_alchemy.bus import Bus
-from prompt_alchemy.gateway.feedback import FeedbackSink
+from prompt_alchemy.gateway.feedback import FeedbackGate, FeedbackSink
 from prompt_alchemy.gateway.http.metrics import HttpMetrics
 from prompt_alchemy.gateway.http.settings import HttpSettings
+from prompt_alchemy.gateway.label_cache import LabelCache
 
-__all__ = ["BUS", "FEEDBACK", "METRICS", "OPENAPI", "PUBLIC_ROUTES", "SETTINGS"]
+__all__ = ["BUS", "FEEDBACK", "FEEDBACK_GATE", "LABELS", "METRICS", "OPENAPI", "PUBLIC_ROUTES", "SETTINGS"]
 
 BUS = web.AppKey("bus", Bus)
 FEEDBACK: web.AppKey[FeedbackSink] = web.AppKey("feedback")
+FEEDBACK_GATE = web.AppKey("feedback_gate", FeedbackGate)
 SETTINGS = web.AppKey("settings", HttpSettings)
 METRICS = web.AppKey("metrics", HttpMetrics)
 PUBLIC_ROUTES = web.AppKey("public_routes", frozenset[str])
 OPENAPI = web.AppKey("openapi", dict[str, Any])
+LABELS = web.AppKey("labels", LabelCache)

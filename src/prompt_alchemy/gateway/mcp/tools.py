@@ -4,11 +4,14 @@ The SDK derives a tool's schema from a function signature; our contracts are pyd
 already, so a tool is built from them directly: the arguments model is the request model (flat
 arguments, every constraint and ``additionalProperties: false`` kept) and the structured result
 is validated against the reply model. Failures come back as ``is_error`` results whose text is
-the same message HTTP and the CLI show — never a traceback.
+the ``ErrorBody`` JSON HTTP answers (``{"code": 422, "kind": "unprocessable", "message":
+"invalid GenerateRequest: count: ..."}``) — never a traceback, pydantic's docs links or the
+rejected input.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,24 +19,35 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
-from mcp_types import ToolAnnotations
-from pydantic import BaseModel, ValidationError, create_model
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ConfigDict
 
-from prompt_alchemy.bus.codec import field_errors
-from prompt_alchemy.gateway.failures import as_service_error
+from prompt_alchemy.gateway.failures import error_body
+from prompt_alchemy.gateway.validation import validate_model
 
 __all__ = ["ToolRun", "model_tool"]
+
+log = logging.getLogger(__name__)
 
 ToolRun = Callable[[Any, Context], Awaitable[BaseModel]]
 """Runs a tool: the validated arguments model in, the reply model out."""
 
 
-def _failure_text(error: BaseException) -> str:
-    if isinstance(error, ValidationError):
-        problems = "; ".join(f"{item['field']}: {item['message']}" for item in field_errors(error))
-        return f"invalid arguments: {problems}"
-    service_error = as_service_error(error)
-    return f"{service_error.message} ({service_error.code} {service_error.kind})"
+def _failure(error: BaseException) -> CallToolResult:
+    """An ``is_error`` result whose text is the ``ErrorBody`` JSON the HTTP API answers."""
+    body = error_body(error)
+    log.info("tool call failed: %s %s", body.code, body.kind)
+    return CallToolResult(content=[TextContent(type="text", text=body.model_dump_json())], is_error=True)
+
+
+class _RawArguments(ArgModelBase):
+    """Lets every argument through to ``call``: the request model validates them there, so an
+    argument error reads as HTTP's 422 does, not as pydantic's text with docs links and input."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def model_dump_one_level(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
 
 
 def model_tool(
@@ -46,15 +60,14 @@ def model_tool(
     annotations: ToolAnnotations | None = None,
 ) -> Tool:
     """A tool taking ``arguments`` (flat, as the model's fields) and answering ``reply``."""
-    argument_model = create_model(f"{name}_arguments", __base__=(arguments, ArgModelBase), __module__=__name__)
 
-    async def call(ctx: Context, **fields: Any) -> BaseModel:
+    async def call(ctx: Context, **fields: Any) -> BaseModel | CallToolResult:
         try:
-            return await run(arguments.model_validate(fields), ctx)
+            return await run(validate_model(arguments, fields), ctx)
         except ToolError:
             raise
         except Exception as error:
-            raise ToolError(_failure_text(error)) from error
+            return _failure(error)
 
     call.__name__ = name
     return Tool(
@@ -63,7 +76,7 @@ def model_tool(
         title=annotations.title if annotations else None,
         description=description,
         parameters=arguments.model_json_schema(),
-        fn_metadata=FuncMetadata(arg_model=argument_model, output_model=reply),
+        fn_metadata=FuncMetadata(arg_model=_RawArguments, output_model=reply),
         is_async=True,
         context_kwarg="ctx",
         annotations=annotations,

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 from prompt_alchemy.bus.failures import as_service_error
 from prompt_alchemy.errors import DeadlineExceeded
-from prompt_alchemy.schemas.common import Phase, Usage
+from prompt_alchemy.schemas.brief import Brief
+from prompt_alchemy.schemas.common import Persona, Phase, Usage
+from prompt_alchemy.schemas.coverage import brief_coverage
 from prompt_alchemy.schemas.engine import GenerateRequest
 from prompt_alchemy.schemas.learning import Weights
 from prompt_alchemy.schemas.ranking import RankingInput
@@ -23,7 +25,7 @@ from prompt_alchemy.workers.generation.deadline import Budget
 from prompt_alchemy.workers.generation.judge import JudgeRequest, LlmJudge
 from prompt_alchemy.workers.generation.ranker import score_candidate
 
-__all__ = ["JudgingCost", "rank_candidates"]
+__all__ = ["JudgingCost", "apply_brief_coverage", "rank_candidates"]
 
 
 @dataclass(slots=True)
@@ -85,7 +87,7 @@ async def _judge_phase(
             JudgeRequest(
                 task=request.input,
                 candidates=[candidate.content for candidate in members],
-                persona=request.persona,
+                persona=request.persona or Persona.GENERIC,
                 target_model=request.target_model,
             ),
             [candidate.scores.ranker for candidate in members],
@@ -107,3 +109,17 @@ async def _judge_phase(
         if was_judged:
             scored.append((candidate, verdict.score))
     return scored
+
+
+def apply_brief_coverage(candidates: Sequence[Candidate], brief: Brief) -> None:
+    """Scale each combined score by how the prompt covers the brief (``schemas.coverage``).
+
+    A prompt that drops the idea's details, contradicts a figure or carries rules foreign to the
+    deliverable cannot rank near the top on structure and length alone. The learned ``ranker``
+    score stays as the weights computed it; ``features["brief_coverage"]`` shows the share.
+    """
+    for candidate in candidates:
+        coverage = brief_coverage(brief, candidate.content)
+        features = {**candidate.scores.features, "brief_coverage": coverage.share}
+        combined = round(candidate.scores.combined * coverage.factor, 4)
+        candidate.scores = candidate.scores.model_copy(update={"combined": combined, "features": features})

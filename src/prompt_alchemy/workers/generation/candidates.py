@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from prompt_alchemy.schemas.common import Phase, PhaseSelection, Usage
+from prompt_alchemy.schemas.common import Persona, Phase, PhaseSelection, Usage
 from prompt_alchemy.schemas.engine import GeneratedPrompt, GenerateRequest, Scores
 from prompt_alchemy.schemas.storage import Lineage
 
@@ -44,7 +44,7 @@ def lineage_of(candidate: Candidate, request: GenerateRequest, request_id: str) 
         chain=candidate.chain,
         provider=candidate.provider,
         model=candidate.model,
-        persona=request.persona,
+        persona=request.persona or Persona.GENERIC,
         target_model=request.target_model,
         temperature=candidate.temperature,
         input_tokens=candidate.usage.input_tokens,
@@ -62,7 +62,7 @@ def to_generated_prompt(candidate: Candidate, request: GenerateRequest, request_
         chain=candidate.chain,
         provider=candidate.provider,
         model=candidate.model,
-        persona=request.persona,
+        persona=request.persona or Persona.GENERIC,
         target_model=request.target_model,
         parent_id=candidate.parent_id,
         saved=candidate.stored_id is not None,

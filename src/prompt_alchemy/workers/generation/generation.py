@@ -5,7 +5,9 @@ idea, for the first phase) to a provider; all chains of a phase finish before th
 so history, progress and per-phase settings stay per phase. A chain whose provider fails is
 dropped with a warning; the request fails only when no chain survives a phase. Then every
 candidate is scored (ranker with the learned weights, plus the LLM judge when asked), and saved
-phase by phase so each prompt's parent is already stored when the prompt is.
+phase by phase so each prompt's parent is already stored when the prompt is. Every phase call
+asks the providers worker to stream: it publishes the text as ``TOKEN`` events on this request's
+events subject while the vendor writes it (the engine only names the request, phase and chain).
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ import uuid
 from prompt_alchemy.bus import Bus, RequestContext
 from prompt_alchemy.bus.failures import as_service_error
 from prompt_alchemy.errors import BadRequest, DeadlineExceeded, ProviderError, ServiceError
-from prompt_alchemy.schemas.common import MAX_PROMPT_CHARS, Phase, TargetFamily, Usage
+from prompt_alchemy.schemas.brief import AnalyzeRequest, Brief
+from prompt_alchemy.schemas.common import MAX_PROMPT_CHARS, Persona, Phase, TargetFamily, Usage
 from prompt_alchemy.schemas.engine import GenerateReply, GenerateRequest
 from prompt_alchemy.schemas.events import ProgressKind
-from prompt_alchemy.schemas.providers import ChatMessage, CompletionRequest, GenerationHints
+from prompt_alchemy.schemas.providers import ChatMessage, CompletionRequest, GenerationHints, TokenStream
+from prompt_alchemy.schemas.registry import ENGINE_ANALYZE
 from prompt_alchemy.schemas.storage import StoreRequest
 from prompt_alchemy.workers.generation.call_plan import PhaseCall, chain_temperature, resolve_phase_call
-from prompt_alchemy.workers.generation.candidate_ranking import JudgingCost, rank_candidates
+from prompt_alchemy.workers.generation.candidate_ranking import JudgingCost, apply_brief_coverage, rank_candidates
 from prompt_alchemy.workers.generation.candidates import (
     Candidate,
     best_of,
@@ -42,15 +46,43 @@ from prompt_alchemy.workers.generation.guidance import (
 from prompt_alchemy.workers.generation.history import find_history
 from prompt_alchemy.workers.generation.judge import LlmJudge
 from prompt_alchemy.workers.generation.progress import ProgressReporter
+from prompt_alchemy.workers.generation.semantic_cache import SemanticCacheLink
 from prompt_alchemy.workers.generation.settings import EngineSettings
 from prompt_alchemy.workers.generation.storage_link import StorageLink
 from prompt_alchemy.workers.generation.weights import WeightsBook
 
-__all__ = ["Generator", "new_request_id"]
+REPLY_HEADROOM_BYTES = 4096  # the bus envelope around the reply JSON
+
+__all__ = ["OFFLINE_WARNING", "Generator", "fitting", "new_request_id"]
+
+OFFLINE_WARNING = (
+    "offline: these prompts come from the built-in offline provider (rules, no LLM); "
+    "set a provider API key (e.g. ANTHROPIC_API_KEY or OPENAI_API_KEY) for LLM-written prompts"
+)
 
 
 def new_request_id() -> str:
     return uuid.uuid4().hex
+
+
+def fitting(reply: GenerateReply, max_payload: int) -> GenerateReply:
+    """A reply one bus message can carry: every candidate when they fit, else only ``selected``.
+
+    Long inputs times many chains times three phases can outgrow the message limit (1 MiB on a
+    default nats-server). ``prompts`` then keeps the selected candidates — or nothing when they
+    are all selected (``phase_selection=all``): ``selected`` holds them already. With ``save``
+    every candidate is stored either way.
+    """
+    if len(reply.__pydantic_serializer__.to_json(reply)) <= max_payload - REPLY_HEADROOM_BYTES:
+        return reply
+    everything = [prompt.id for prompt in reply.selected] == [prompt.id for prompt in reply.prompts]
+    kept = [] if everything else list(reply.selected)
+    where = "they are all in selected" if everything else "the selected ones are kept"
+    note = (
+        f"{len(reply.prompts) - len(kept)} candidate(s) left out of prompts to fit the "
+        f"{max_payload}-byte message limit; {where}"
+    )
+    return reply.model_copy(update={"prompts": kept, "warnings": [*reply.warnings, note]})
 
 
 class Generator:
@@ -64,15 +96,21 @@ class Generator:
         self.caller = caller
         self.judge = judge
         self.weights = weights
+        self.cache = SemanticCacheLink(bus, settings)
 
     async def generate(self, request: GenerateRequest, context: RequestContext | None) -> GenerateReply:
         if request.request_id is not None and "." in request.request_id:
             message = "request_id may not contain '.': it is the last token of the progress events subject"
             raise BadRequest(message, details={"errors": [{"field": "request_id", "message": message}]})
         request_id = request.request_id or new_request_id()
-        progress = ProgressReporter(self.bus, request_id, attempt=context.attempt if context else 1)
+        progress = ProgressReporter(
+            self.bus, request_id, token=request.progress_token, attempt=context.attempt if context else 1
+        )
         budget = Budget.from_context(context, self.settings.timeouts.deadline_margin_s, what=f"generation {request_id}")
         self.weights.refresh_if_stale()
+        cached = await self._from_cache(request, request_id, progress)
+        if cached is not None:
+            return cached
         run = _GenerationRun(self, request, request_id, progress, budget)
         await progress.emit(
             ProgressKind.STARTED,
@@ -80,13 +118,13 @@ class Generator:
             data={
                 "phases": [phase.value for phase in request.phases],
                 "count": request.count,
-                "persona": request.persona.value,
+                "persona": request.persona.value if request.persona else None,
                 "target_model": request.target_model,
             },
         )
         try:
             async with budget.scope("the generation finished"):
-                reply = await run.execute()
+                reply = fitting(await run.execute(), self.bus.max_payload)
         except Exception as error:
             failure = as_service_error(error, doing="generation")
             if isinstance(failure, DeadlineExceeded):
@@ -117,6 +155,25 @@ class Generator:
                 "duration_ms": reply.duration_ms,
             },
         )
+        if request.save:
+            await self.cache.remember(request, reply, timeout=self.settings.timeouts.storage_s)
+        return reply
+
+    async def _from_cache(
+        self, request: GenerateRequest, request_id: str, progress: ProgressReporter
+    ) -> GenerateReply | None:
+        started = time.perf_counter()
+        reply = await self.cache.lookup(request, request_id, timeout=self.settings.timeouts.storage_s)
+        if reply is None:
+            return None
+        reply = reply.model_copy(update={"duration_ms": (time.perf_counter() - started) * 1000})
+        await progress.emit(ProgressKind.STARTED, message="answering from the semantic cache", data={"cached": True})
+        await progress.emit(
+            ProgressKind.COMPLETED,
+            prompt_id=reply.best.id if reply.best else None,
+            message=f"{len(reply.prompts)} prompt(s) from generation {reply.cached_from} (cached)",
+            data={"prompts": len(reply.prompts), "cached_from": reply.cached_from, "duration_ms": reply.duration_ms},
+        )
         return reply
 
 
@@ -143,12 +200,15 @@ class _GenerationRun:
         self.warnings: list[str] = []
         self.history_used: list[str] = []
         self.judging = JudgingCost()
+        self.brief: Brief | None = None
         self.stage = "starting"
         self.current_phase: Phase | None = None
         self.started = time.perf_counter()
 
     # -- phases ----------------------------------------------------------------------------
     async def execute(self) -> GenerateReply:
+        self.stage = "analysing the idea"
+        await self._read_brief()
         request = self.request
         latest: dict[int, Candidate | None] = dict.fromkeys(range(request.count))
         for phase in request.phases:
@@ -163,6 +223,34 @@ class _GenerationRun:
             await self._save()
         self.stage = "answering"
         return self._reply(weights_version)
+
+    async def _read_brief(self) -> None:
+        """What the analyser reads in the idea: the persona a request leaves open, and the brief ranking checks.
+
+        Every phase, the ranking, the stored records and the reply then name the persona actually
+        used. If the analyser cannot answer, generation goes on (generic persona, no coverage check),
+        with a warning.
+        """
+        timeout = self.settings.timeouts.lookup_s
+        remaining = self.budget.remaining()
+        if remaining is not None:
+            timeout = max(0.0, min(timeout, remaining))
+        asked = self.request.persona
+        try:
+            brief = await self.generator.bus.request(
+                ENGINE_ANALYZE,
+                AnalyzeRequest(input=self.request.input, persona=asked or Persona.GENERIC),
+                timeout=timeout,
+            )
+        except ServiceError as error:
+            self.warnings.append(f"the idea analyser did not answer ({error.message}); the persona is generic")
+            brief = None
+        if brief is not None:
+            assert isinstance(brief, Brief)
+            self.brief = brief
+        if asked is None:
+            persona = brief.persona if brief is not None else Persona.GENERIC
+            self.request = self.request.model_copy(update={"persona": persona})
 
     async def _run_phase(
         self, phase: Phase, latest: dict[int, Candidate | None], *, final: bool
@@ -243,7 +331,7 @@ class _GenerationRun:
         request = self.request
         system = phase_system_prompt(
             phase=phase,
-            persona=request.persona,
+            persona=request.persona or Persona.GENERIC,
             target_family=self.family,
             target_model=request.target_model,
             final=final,
@@ -264,9 +352,13 @@ class _GenerationRun:
                 temperature=temperature,
                 max_tokens=call.max_tokens,
                 use_cache=temperature == 0.0,  # sampling asks for a fresh answer; greedy decoding may reuse one
+                stream=TokenStream(
+                    request_id=self.request_id, progress_token=request.progress_token, phase=phase, chain=chain
+                ),
                 hints=GenerationHints(
                     phase=phase,
-                    persona=request.persona,
+                    persona=request.persona or Persona.GENERIC,
+                    persona_fixed=True,
                     target_family=self.family,
                     idea=request.input,
                     task="generate",
@@ -318,6 +410,8 @@ class _GenerationRun:
             else:
                 self.warnings.append("the LLM judge is disabled on this engine; candidates are ranked without it")
         self.judging = await rank_candidates(self.candidates, self.request, weights, judge, self.budget)
+        if self.brief is not None:
+            apply_brief_coverage(self.candidates, self.brief)
         self.warnings.extend(self.judging.warnings)
         best = best_of(self.candidates)
         await self.progress.emit(
@@ -378,6 +472,9 @@ class _GenerationRun:
         warnings = list(dict.fromkeys([*self.warnings, *self.storage.warnings]))
         if self.request.save and any(candidate.stored_id is None for candidate in self.candidates):
             warnings.append("some prompts were not saved (saved=false); they are in this reply only")
+        offline = any(candidate.offline for candidate in self.candidates) or self.judging.offline
+        if offline:
+            warnings.append(OFFLINE_WARNING)
         return GenerateReply(
             request_id=self.request_id,
             input=self.request.input,
@@ -386,7 +483,7 @@ class _GenerationRun:
             selected=[public[id(candidate)] for candidate in selected(self.candidates, self.request.phase_selection)],
             history_used=self.history_used,
             weights_version=weights_version,
-            offline=any(candidate.offline for candidate in self.candidates) or self.judging.offline,
+            offline=offline,
             warnings=warnings,
             usage=sum((candidate.usage for candidate in self.candidates), Usage()) + self.judging.usage,
             cost_usd=sum(candidate.cost_usd for candidate in self.candidates) + self.judging.cost_usd,

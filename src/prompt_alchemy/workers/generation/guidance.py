@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from prompt_alchemy.schemas.common import Persona, Phase, TargetFamily
+from prompt_alchemy.schemas.common import MAX_PROMPT_CHARS, Persona, Phase, TargetFamily
+from prompt_alchemy.schemas.quoting import DATA_NOTICE, quote, quoted_block, shortened_to_quote_within
 
 __all__ = [
     "CHAIN_ANGLES",
@@ -110,6 +111,8 @@ CHAIN_ANGLES: tuple[str, ...] = (
 )
 """One emphasis per parallel chain, so ``count`` chains explore different prompts instead of one."""
 
+_IDEA_ROOM = MAX_PROMPT_CHARS // 4  # the quoted idea in a user message; the draft gets the rest
+
 _OUTPUT_RULE = (
     "Answer with the prompt itself only: no preamble, no commentary, no surrounding quotes. The prompt "
     "must be usable as is."
@@ -139,7 +142,8 @@ def _history_block(history: Sequence[HistoryExample], max_chars: int) -> str:
     ]
     for number, example in enumerate(history, start=1):
         content = example.content if len(example.content) <= max_chars else example.content[:max_chars] + " [...]"
-        lines.append(f'<example index="{number}">\n{content}\n</example>')
+        # a stored prompt is anyone's text: quoted, so "</example>" inside it cannot end the block
+        lines.append(quoted_block("example", content, index=number))
     return "\n".join(lines)
 
 
@@ -159,21 +163,31 @@ def phase_system_prompt(
     if final:
         parts.append(TARGET_CONVENTIONS[target_family])
         if target_model:
-            parts.append(f"The prompt will be sent to the model {target_model!r}.")
+            parts.append(f"The prompt will be sent to the model {quote(target_model)}.")
     elif target_model:
-        parts.append(f"The finished prompt will be sent to the model {target_model!r}; a later phase adapts its form.")
+        parts.append(
+            f"The finished prompt will be sent to the model {quote(target_model)}; a later phase adapts its form."
+        )
     if angle:
         parts.append(angle)
     if history:
+        parts.append(DATA_NOTICE)
         parts.append(_history_block(history, history_chars))
     parts.append(_OUTPUT_RULE)
     return "\n\n".join(parts)
 
 
 def phase_user_message(phase: Phase, idea: str, previous: str | None) -> str:
-    """The idea for the first phase; the previous phase's prompt (with the idea for reference) afterwards."""
+    """The idea for the first phase; the previous phase's prompt (with the idea for reference) afterwards.
+
+    Both are quoted data (``schemas.quoting``): the user's idea and a model's draft are worked on,
+    not obeyed."""
     if previous is None:
-        return f"Raw idea:\n{idea}"
-    return (
-        f"Original idea (for reference):\n{idea}\n\nDraft prompt to transform in the {phase.value} phase:\n{previous}"
+        return f"{DATA_NOTICE}\n\nRaw idea:\n{quoted_block('idea', shortened_to_quote_within(idea, _IDEA_ROOM))}"
+    head = (
+        f"{DATA_NOTICE}\n\nOriginal idea (for reference):\n"
+        f"{quoted_block('idea', shortened_to_quote_within(idea, _IDEA_ROOM))}\n\n"
+        f"Draft prompt to transform in the {phase.value} phase:\n"
     )
+    room = MAX_PROMPT_CHARS - len(head) - len("<draft></draft>")
+    return head + quoted_block("draft", shortened_to_quote_within(previous, room))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from prompt_alchemy.schemas.common import Persona, TargetFamily, Usage
 from prompt_alchemy.schemas.providers import ChatMessage, CompletionRequest, GenerationHints
+from prompt_alchemy.schemas.quoting import DATA_NOTICE, quote, quoted_block
 from prompt_alchemy.workers.generation.completions import ProviderCaller
 from prompt_alchemy.workers.generation.deadline import Budget
 from prompt_alchemy.workers.generation.judge_parsing import Verdict, parse_verdicts
@@ -66,13 +67,14 @@ def judge_messages(request: JudgeRequest) -> list[ChatMessage]:
     )
     if request.critique:
         system += "\nList the improvements that would raise the score most, most important first."
-    lines = [f"<task>\n{request.task}\n</task>", f"Persona: {request.persona.value}"]
+    # The task, the criteria and every candidate are users' text: quoted data (schemas.quoting).
+    lines = [DATA_NOTICE, quoted_block("task", request.task), f"Persona: {request.persona.value}"]
     if request.target_model:
-        lines.append(f"Target model: {request.target_model}")
+        lines.append(f"Target model: {quote(request.target_model)}")
     if request.criteria:
-        lines.append(f"<criteria>\n{request.criteria}\n</criteria>")
+        lines.append(quoted_block("criteria", request.criteria))
     for index, candidate in enumerate(request.candidates):
-        lines.append(f'<candidate index="{index}">\n{candidate}\n</candidate>')
+        lines.append(quoted_block("candidate", candidate, index=index))
     return [ChatMessage(role="system", content=system), ChatMessage(role="user", content="\n\n".join(lines))]
 
 

@@ -17,6 +17,7 @@ from prompt_alchemy.errors import BadRequest, DeadlineExceeded
 from prompt_alchemy.schemas.common import MAX_PROMPT_CHARS, Phase, TargetFamily, Usage
 from prompt_alchemy.schemas.engine import OptimizeIteration, OptimizeReply, OptimizeRequest
 from prompt_alchemy.schemas.providers import ChatMessage, CompletionRequest, GenerationHints
+from prompt_alchemy.schemas.quoting import DATA_NOTICE, quoted_block, shortened_to_quote_within
 from prompt_alchemy.schemas.ranking import RankingInput
 from prompt_alchemy.schemas.storage import Lineage, StoreRequest
 from prompt_alchemy.workers.generation.completions import ProviderCaller
@@ -185,18 +186,25 @@ class _OptimizationRun:
             [_OPTIMISER_ROLE, PERSONA_GUIDANCE[request.persona], TARGET_CONVENTIONS[self.family], _OUTPUT_RULE]
         )
         improvements = "\n".join(f"- {item}" for item in current.improvements) or "- make it clearer and more precise"
-        user = (
-            f"<task>\n{task}\n</task>\n\n<prompt>\n{current.prompt}\n</prompt>\n\n"
-            f"<critique>\nScore {current.score:.2f}. {current.reasoning}\n"
-            f"Improvements to make:\n{improvements}\n</critique>"
+        # The task, the prompt and the judge's critique (which may echo the prompt) are quoted data.
+        critique = f"Score {current.score:.2f}. {current.reasoning}\nImprovements to make:\n{improvements}"
+        quarter = MAX_PROMPT_CHARS // 4
+        head = "\n\n".join(
+            [
+                DATA_NOTICE,
+                quoted_block("task", shortened_to_quote_within(task, quarter)),
+                quoted_block("critique", shortened_to_quote_within(critique, quarter)),
+            ]
         )
+        room = MAX_PROMPT_CHARS - len(head) - len("\n\n<prompt></prompt>")
+        user = f"{head}\n\n{quoted_block('prompt', shortened_to_quote_within(current.prompt, room))}"
         completion = await self.optimizer.caller.complete(
             CompletionRequest(
                 provider=request.provider,
                 model=request.model,
                 messages=[
                     ChatMessage(role="system", content=system),
-                    ChatMessage(role="user", content=user[:MAX_PROMPT_CHARS]),
+                    ChatMessage(role="user", content=user),
                 ],
                 temperature=_REWRITE_TEMPERATURE,
                 max_tokens=min(32_768, max(1024, len(current.prompt) // 2 + 1024)),

@@ -1,4 +1,7 @@
-"""Live progress of one generation on ``alchemy.v1.events.generation.<request_id>``.
+"""Live progress of one generation on ``alchemy.v1.events.generation.<progress token>``.
+
+The subject's last token is the request's ``progress_token`` (a front door's fresh random one),
+or its ``request_id`` when a bus client set no token.
 
 Sequence numbers are given and published under one lock, so events of concurrent chains still
 leave in ``seq`` order and a listener (SSE, MCP progress, CLI) can detect gaps. Progress is a
@@ -23,13 +26,13 @@ log = logging.getLogger(__name__)
 
 
 class ProgressReporter:
-    """Publishes the events of one request id, numbered from 0."""
+    """Publishes the events of one request, numbered from 0."""
 
-    def __init__(self, bus: Bus, request_id: str, *, attempt: int = 1) -> None:
+    def __init__(self, bus: Bus, request_id: str, *, token: str | None = None, attempt: int = 1) -> None:
         self.bus = bus
         self.request_id = request_id
         self.attempt = attempt  # the send of the request this run serves (a resend after failover: 2, ...)
-        self.subject = schemas.generation_events_subject(request_id)
+        self.subject = schemas.generation_events_subject(token or request_id)
         self._seq = 0
         self._lock = asyncio.Lock()
         self._broken = False

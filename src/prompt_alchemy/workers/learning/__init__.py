@@ -6,6 +6,7 @@
 
 from prompt_alchemy.workers.learning.aggregates import PromptAggregate
 from prompt_alchemy.workers.learning.facts import FeedbackFact
+from prompt_alchemy.workers.learning.ledger import VotePolicy
 from prompt_alchemy.workers.learning.redis_state import RedisLearningState
 from prompt_alchemy.workers.learning.service import (
     LEARNING_SERVICE_NAME,
@@ -31,5 +32,6 @@ __all__ = [
     "SqliteLearningState",
     "StateStats",
     "TrainingSettings",
+    "VotePolicy",
     "build_learning_worker",
 ]

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prompt_alchemy.schemas.storage import UpdateRequest
+from prompt_alchemy.schemas.storage import AggregatesRequest
 
 __all__ = ["RELEVANCE_PRIOR", "PromptAggregate"]
 
@@ -63,10 +63,10 @@ class PromptAggregate:
         )
         return min(1.0, max(0.0, value))
 
-    def update_request(self, now: float, half_life: float) -> UpdateRequest:
+    def update_request(self, now: float, half_life: float) -> AggregatesRequest:
         """Absolute values (not increments): writing them twice is harmless."""
         mean = self.mean_rating
-        return UpdateRequest(
+        return AggregatesRequest(
             id=self.prompt_id,
             usage_count=self.usage_count,
             rating_count=self.rating_count,

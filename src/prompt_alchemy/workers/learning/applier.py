@@ -31,7 +31,7 @@ from prompt_alchemy.bus import Bus
 from prompt_alchemy.bus.streams import Delivery, decode_delivery
 from prompt_alchemy.errors import AlchemyError, BadRequest, NotFound, ServiceError
 from prompt_alchemy.schemas.learning import Weights, WeightsUpdated
-from prompt_alchemy.schemas.registry import EVENTS_WEIGHTS_UPDATED, LEARNING_FEEDBACK, STORAGE_UPDATE
+from prompt_alchemy.schemas.registry import EVENTS_WEIGHTS_UPDATED, LEARNING_FEEDBACK, STORAGE_AGGREGATES
 from prompt_alchemy.workers.learning.aggregates import PromptAggregate
 from prompt_alchemy.workers.learning.facts import FeedbackFact
 from prompt_alchemy.workers.learning.outages import OUTAGES
@@ -96,7 +96,7 @@ class FeedbackApplier:
                 await delivery.term(f"invalid feedback event: {error.message}")
                 rejected += 1
                 continue
-            pending.append((delivery, FeedbackFact.from_event(event)))
+            pending.append((delivery, FeedbackFact.from_event(event, received_at=time.time())))
         if not pending:
             return BatchReport(rejected=rejected)
         held = [delivery for delivery, _ in pending]
@@ -214,7 +214,7 @@ class FeedbackApplier:
         request = aggregate.update_request(now, self._state.half_life)
         async with self._storage_slots:
             try:
-                await self._bus.request(STORAGE_UPDATE, request, timeout=self._settings.storage_timeout)
+                await self._bus.request(STORAGE_AGGREGATES, request, timeout=self._settings.storage_timeout)
             except NotFound:
                 log.warning("prompt %s is gone from storage; its aggregates stay here only", aggregate.prompt_id)
             except OUTAGES:

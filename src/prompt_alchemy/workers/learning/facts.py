@@ -1,4 +1,10 @@
-"""A feedback event as the learning state keeps it: the signals, nothing else (no comment, no session)."""
+"""A feedback event as the learning state keeps it: the signals and who gave them (no comment).
+
+``origin`` (the caller as the front door identified it) and ``session_id`` make a fact a *vote*:
+``ledger.admit_votes`` counts one vote per origin, session and prompt, and bounds how many votes
+one origin has on a prompt. The event's time is the front door's stamp, never later than when
+learning saw it: a future date cannot pin a prompt's relevance.
+"""
 
 from __future__ import annotations
 
@@ -22,18 +28,24 @@ class FeedbackFact:
     effectiveness: float | None = None
     helpful: bool | None = None
     chosen_over: str | None = None
+    origin: str | None = None
+    session_id: str | None = None
+    counted: bool = True  # False: a repeated or over-limit vote, recorded but without effect
 
     @classmethod
-    def from_event(cls, event: FeedbackEvent) -> FeedbackFact:
+    def from_event(cls, event: FeedbackEvent, *, received_at: float) -> FeedbackFact:
+        """``received_at`` (Unix seconds) caps the event's time: nothing is dated in the future."""
         return cls(
             event_id=event.event_id,
             prompt_id=event.prompt_id,
             source=event.source,
-            created_at=event.created_at.timestamp(),
+            created_at=min(event.created_at.timestamp(), received_at),
             rating=event.rating,
             effectiveness=event.effectiveness,
             helpful=event.helpful,
             chosen_over=event.chosen_over,
+            origin=event.origin,
+            session_id=event.session_id,
         )
 
     @property

@@ -24,7 +24,14 @@ from prompt_alchemy.schemas.learning import Weights
 from prompt_alchemy.schemas.ranking import DEFAULT_WEIGHTS
 from prompt_alchemy.workers.learning.aggregates import PromptAggregate
 from prompt_alchemy.workers.learning.facts import FeedbackFact
-from prompt_alchemy.workers.learning.ledger import DUPLICATES, fold_facts
+from prompt_alchemy.workers.learning.ledger import (
+    DUPLICATES,
+    VotePolicy,
+    admit_votes,
+    fold_admission,
+    influence_key,
+    vote_key,
+)
 from prompt_alchemy.workers.learning.sqlite_state import DEFAULT_HALF_LIFE_S
 from prompt_alchemy.workers.learning.state import ApplyOutcome, OnlineTrainer, Refitter, StateStats
 
@@ -49,10 +56,12 @@ class RedisLearningState:
         *,
         prefix: str = DEFAULT_PREFIX,
         half_life: float = DEFAULT_HALF_LIFE_S,
+        votes: VotePolicy | None = None,
         target: RedisTarget | None = None,
     ):
         self.target = target
         self.half_life = half_life
+        self.votes = votes or VotePolicy()
         self.prefix = prefix
         self._redis = client
         self._facts = f"{prefix}:facts"
@@ -64,15 +73,22 @@ class RedisLearningState:
         self._history = f"{prefix}:weights:history"
         self._lock_name = f"{prefix}:lock"
         self._orphaned_lock: bytes | None = None  # the token of a lock whose release Redis never got
+        self._votes = f"{prefix}:votes"
+        self._influence = f"{prefix}:influence"
 
     @classmethod
     async def open(
-        cls, target: RedisTarget | str, *, prefix: str = DEFAULT_PREFIX, half_life: float = DEFAULT_HALF_LIFE_S
+        cls,
+        target: RedisTarget | str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        half_life: float = DEFAULT_HALF_LIFE_S,
+        votes: VotePolicy | None = None,
     ) -> RedisLearningState:
         """``target``: a URL, or a ``RedisTarget`` (Sentinels; writes confirmed on replicas)."""
         target = RedisTarget(url=target) if isinstance(target, str) else target
         client = target.client(socket_timeout=_SOCKET_TIMEOUT_S, socket_connect_timeout=_SOCKET_TIMEOUT_S)
-        state = cls(client, prefix=prefix, half_life=half_life, target=target)
+        state = cls(client, prefix=prefix, half_life=half_life, votes=votes, target=target)
         try:
             async with state._guard():
                 await client.ping()
@@ -95,6 +111,8 @@ class RedisLearningState:
                 self._counters,
                 self._weights,
                 self._history,
+                self._votes,
+                self._influence,
             )
 
     @contextlib.asynccontextmanager
@@ -229,17 +247,24 @@ class RedisLearningState:
             present = await self._redis.hmget(self._facts, [fact.event_id for fact in unique])
             new = [fact for fact, value in zip(unique, present, strict=True) if value is None]
             duplicates = len(batch) - len(new)
-            prompt_ids = list(dict.fromkeys(pid for fact in new for pid in fact.prompt_ids))
+            admission = admit_votes(new, await self._known_votes(new), await self._origin_influence(new), self.votes)
+            counted = admission.counted
+            prompt_ids = list(dict.fromkeys(pid for fact in counted for pid in fact.prompt_ids))
             aggregates = await self._load_aggregates(prompt_ids)
-            counters = fold_facts(new, aggregates, half_life=self.half_life)
+            counters = fold_admission(admission, aggregates, half_life=self.half_life)
             if duplicates:
                 counters[DUPLICATES] += duplicates
             weights: Weights | None = None
-            if new and trainer is not None:
-                weights = await asyncio.to_thread(trainer, await self._current_weights(), new)
+            if counted and trainer is not None:
+                weights = await asyncio.to_thread(trainer, await self._current_weights(), counted)
             async with self._redis.pipeline(transaction=True) as pipe:
                 if new:
-                    pipe.hset(self._facts, mapping={fact.event_id: fact.to_json() for fact in new})
+                    pipe.hset(self._facts, mapping={fact.event_id: fact.to_json() for fact in admission.recorded})
+                if admission.new_votes:
+                    pipe.hset(self._votes, mapping=dict.fromkeys(admission.new_votes, 1))
+                for key, votes in admission.influence.items():
+                    pipe.hincrby(self._influence, key, votes)
+                if prompt_ids:
                     pipe.hset(
                         self._aggregates, mapping={pid: json.dumps(aggregates[pid].to_row()) for pid in prompt_ids}
                     )
@@ -250,6 +275,20 @@ class RedisLearningState:
                     self._queue_weights(pipe, weights)
                 await pipe.execute()
         return ApplyOutcome(applied=len(new), duplicates=duplicates, weights=weights)
+
+    async def _known_votes(self, facts: Sequence[FeedbackFact]) -> set[str]:
+        keys = list({key for key in map(vote_key, facts) if key is not None})
+        if not keys:
+            return set()
+        present = await self._redis.hmget(self._votes, keys)
+        return {key for key, value in zip(keys, present, strict=True) if value is not None}
+
+    async def _origin_influence(self, facts: Sequence[FeedbackFact]) -> dict[str, int]:
+        keys = list({key for key in map(influence_key, facts) if key is not None})
+        if not keys:
+            return {}
+        values = await self._redis.hmget(self._influence, keys)
+        return {key: int(value) for key, value in zip(keys, values, strict=True) if value is not None}
 
     def _queue_weights(self, pipe: aioredis.client.Pipeline, weights: Weights) -> None:
         body = weights.model_dump_json()

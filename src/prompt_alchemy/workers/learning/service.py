@@ -18,6 +18,7 @@ from prompt_alchemy.bus import Bus, RequestContext, ServiceRunner
 from prompt_alchemy.bus.streams import Delivery, DurableConsumer, DurableStream
 from prompt_alchemy.errors import AlchemyError, Unavailable
 from prompt_alchemy.schemas.health import CheckResult
+from prompt_alchemy.schemas.labels import LabelStatsReply, LabelStatsRequest
 from prompt_alchemy.schemas.learning import (
     LearningStats,
     LearningStatsRequest,
@@ -28,6 +29,7 @@ from prompt_alchemy.schemas.learning import (
     WeightsRequest,
 )
 from prompt_alchemy.schemas.registry import (
+    LEARNING_LABEL_STATS,
     LEARNING_RECOMMENDATIONS,
     LEARNING_STATS,
     LEARNING_UPDATE_WEIGHTS,
@@ -35,7 +37,16 @@ from prompt_alchemy.schemas.registry import (
 )
 from prompt_alchemy.workers.learning.applier import FeedbackApplier, publish_weights
 from prompt_alchemy.workers.learning.facts import FeedbackFact
-from prompt_alchemy.workers.learning.ledger import DUPLICATES, EVENTS_PROCESSED, PAIRWISE, RATING_PREFIX, SOURCE_PREFIX
+from prompt_alchemy.workers.learning.label_stats import label_stats, review_policies
+from prompt_alchemy.workers.learning.ledger import (
+    DUPLICATES,
+    EVENTS_PROCESSED,
+    IGNORED_VOTES,
+    PAIRWISE,
+    RATING_PREFIX,
+    SOURCE_PREFIX,
+    counted_votes,
+)
 from prompt_alchemy.workers.learning.prompt_features import PromptFeatures
 from prompt_alchemy.workers.learning.recommendations import recommend
 from prompt_alchemy.workers.learning.settings import LearningSettings
@@ -65,6 +76,7 @@ class LearningWorker:
         self._applier = FeedbackApplier(bus, state, self._features, settings, self._stopping)
         self._consumer: DurableConsumer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._reviewer: asyncio.Task[None] | None = None
         self._refit_lock = asyncio.Lock()
         self.service = ServiceRunner(
             bus,
@@ -79,6 +91,7 @@ class LearningWorker:
         self.service.add_endpoint(LEARNING_UPDATE_WEIGHTS, self._update_weights, concurrency=1)
         self.service.add_endpoint(LEARNING_STATS, self._stats)
         self.service.add_endpoint(LEARNING_RECOMMENDATIONS, self._recommendations)
+        self.service.add_endpoint(LEARNING_LABEL_STATS, self._label_stats)
 
     @property
     def running(self) -> bool:
@@ -93,11 +106,16 @@ class LearningWorker:
                 self.settings.durable_name, ack_wait=self.settings.ack_wait, max_deliver=self.settings.max_deliver
             )
             self._task = asyncio.create_task(self._consume(self._consumer), name="learning-consumer")
+            if self.settings.label_review_interval > 0:
+                self._reviewer = asyncio.create_task(self._review_labels(), name="learning-label-review")
         await self.service.start()
 
     async def stop(self) -> None:
         """Stop fetching, finish (and ack) the batch in hand, then stop serving."""
         self._stopping.set()
+        if self._reviewer is not None:
+            await self._reviewer
+            self._reviewer = None
         if self._task is not None:
             await self._task
             self._task = None
@@ -161,7 +179,8 @@ class LearningWorker:
             training, epochs = self.settings.training, request.epochs
 
             def refit(all_facts: Sequence[FeedbackFact], version: int) -> Weights:
-                return fit(build_examples(all_facts, lookup.features), training, epochs=epochs, version=version)
+                votes = counted_votes(all_facts)
+                return fit(build_examples(votes, lookup.features), training, epochs=epochs, version=version)
 
             weights = await self.state.refit(refit)
         await publish_weights(self.bus, weights)
@@ -178,6 +197,7 @@ class LearningWorker:
             enabled=self.settings.enabled,
             events_processed=counters.get(EVENTS_PROCESSED, 0),
             duplicates=counters.get(DUPLICATES, 0),
+            ignored_votes=counters.get(IGNORED_VOTES, 0),
             dead_lettered=dead_lettered,
             pairwise_preferences=counters.get(PAIRWISE, 0),
             by_source={
@@ -197,6 +217,22 @@ class LearningWorker:
         remaining = context.remaining()
         timeout = self.settings.storage_timeout if remaining is None else min(remaining, self.settings.storage_timeout)
         return await recommend(self.bus, await self.state.weights(), request, timeout=timeout)
+
+    async def _review_labels(self) -> None:
+        """Every ``label_review_interval`` s, apply the labels' auto_promote policies; until stop."""
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.settings.label_review_interval)
+                return
+            try:
+                await review_policies(self.bus, self.state, timeout=self.settings.storage_timeout)
+            except AlchemyError as error:
+                log.info("auto_promote review skipped: %s", error)
+
+    async def _label_stats(self, request: LabelStatsRequest, context: RequestContext) -> LabelStatsReply:
+        remaining = context.remaining()
+        timeout = self.settings.storage_timeout if remaining is None else min(remaining, self.settings.storage_timeout)
+        return await label_stats(self.bus, self.state, request, timeout=timeout)
 
     async def _health(self) -> dict[str, CheckResult]:
         checks: dict[str, CheckResult] = {}

@@ -33,6 +33,8 @@ class LearningSettings:
     sync_batch: int = 1000
     training: TrainingSettings = field(default_factory=TrainingSettings)
     endpoint_concurrency: int = 8
+    label_review_interval: float = 60.0
+    """Seconds between reviews of the labels that have an ``auto_promote`` policy (0: never)."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.max_deliver < 1 or self.storage_concurrency < 1 or self.sync_batch < 1:
@@ -41,5 +43,7 @@ class LearningSettings:
             raise ConfigError("learning timeouts and backoff must be positive")
         if self.retry_delay < 0:
             raise ConfigError("learning retry_delay must not be negative")
+        if self.label_review_interval < 0:
+            raise ConfigError("learning label_review_interval must not be negative")
         if self.ack_wait <= self.storage_timeout:
             raise ConfigError("learning ack_wait must exceed storage_timeout, or batches would be redelivered")

@@ -16,11 +16,19 @@ from typing import Any
 
 from prompt_alchemy.bus.streams.sqlite_writer import SqliteThread
 from prompt_alchemy.errors import ConfigError, Unavailable
+from prompt_alchemy.private_files import private_dir
 from prompt_alchemy.schemas.learning import Weights
 from prompt_alchemy.schemas.ranking import DEFAULT_WEIGHTS
 from prompt_alchemy.workers.learning.aggregates import PromptAggregate
 from prompt_alchemy.workers.learning.facts import FeedbackFact
-from prompt_alchemy.workers.learning.ledger import DUPLICATES, fold_facts
+from prompt_alchemy.workers.learning.ledger import (
+    DUPLICATES,
+    VotePolicy,
+    admit_votes,
+    fold_admission,
+    influence_key,
+    vote_key,
+)
 from prompt_alchemy.workers.learning.state import ApplyOutcome, OnlineTrainer, Refitter, StateStats
 
 __all__ = ["DATABASE_FILE", "SqliteLearningState"]
@@ -52,6 +60,8 @@ CREATE TABLE IF NOT EXISTS prompts (
 CREATE INDEX IF NOT EXISTS prompts_unsynced ON prompts (prompt_id) WHERE revision > synced_revision;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS weights (version INTEGER PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS votes (vote_key TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS influence (origin_prompt TEXT PRIMARY KEY, votes INTEGER NOT NULL) WITHOUT ROWID;
 """
 
 _AGGREGATE_COLUMNS = (
@@ -97,18 +107,21 @@ def _load_aggregates(connection: sqlite3.Connection, prompt_ids: Sequence[str]) 
 class SqliteLearningState:
     """``LearningState`` in ``<data_dir>/learning.sqlite3``."""
 
-    def __init__(self, path: Path, *, half_life: float = DEFAULT_HALF_LIFE_S) -> None:
+    def __init__(self, path: Path, *, half_life: float = DEFAULT_HALF_LIFE_S, votes: VotePolicy | None = None) -> None:
         self.path = path
         self.half_life = half_life
+        self.votes = votes or VotePolicy()
         self._thread = SqliteThread(path, name="learning-state", setup=_setup, failure=Unavailable, closed=Unavailable)
 
     @classmethod
-    async def open(cls, data_dir: Path, *, half_life: float = DEFAULT_HALF_LIFE_S) -> SqliteLearningState:
+    async def open(
+        cls, data_dir: Path, *, half_life: float = DEFAULT_HALF_LIFE_S, votes: VotePolicy | None = None
+    ) -> SqliteLearningState:
         try:
-            await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(private_dir, data_dir)
         except OSError as error:
             raise ConfigError(f"cannot create the learning data directory {data_dir}: {error}") from error
-        state = cls(data_dir / DATABASE_FILE, half_life=half_life)
+        state = cls(data_dir / DATABASE_FILE, half_life=half_life, votes=votes)
         try:
             await state._thread.start()
         except Unavailable as error:
@@ -164,7 +177,7 @@ class SqliteLearningState:
 
     async def apply(self, facts: Sequence[FeedbackFact], trainer: OnlineTrainer | None = None) -> ApplyOutcome:
         batch = list(facts)
-        half_life = self.half_life
+        half_life, policy = self.half_life, self.votes
 
         def write(connection: sqlite3.Connection) -> ApplyOutcome:
             new: list[FeedbackFact] = []
@@ -177,13 +190,21 @@ class SqliteLearningState:
                     new.append(fact)
             duplicates = len(batch) - len(new)
             now = time.time()
+            admission = admit_votes(new, _known_votes(connection, new), _influence(connection, new), policy)
             connection.executemany(
                 "INSERT INTO facts (event_id, fact, applied_at) VALUES (?, ?, ?)",
-                [(fact.event_id, fact.to_json(), now) for fact in new],
+                [(fact.event_id, fact.to_json(), now) for fact in admission.recorded],
             )
-            prompt_ids = list(dict.fromkeys(pid for fact in new for pid in fact.prompt_ids))
+            connection.executemany("INSERT INTO votes (vote_key) VALUES (?)", [(key,) for key in admission.new_votes])
+            connection.executemany(
+                "INSERT INTO influence (origin_prompt, votes) VALUES (?, ?)"
+                " ON CONFLICT (origin_prompt) DO UPDATE SET votes = votes + excluded.votes",
+                list(admission.influence.items()),
+            )
+            counted = admission.counted
+            prompt_ids = list(dict.fromkeys(pid for fact in counted for pid in fact.prompt_ids))
             aggregates = _load_aggregates(connection, prompt_ids)
-            counters = fold_facts(new, aggregates, half_life=half_life)
+            counters = fold_admission(admission, aggregates, half_life=half_life)
             if duplicates:
                 counters[DUPLICATES] += duplicates
             connection.executemany(
@@ -196,8 +217,8 @@ class SqliteLearningState:
             )
             _add_counters(connection, counters)
             weights: Weights | None = None
-            if new and trainer is not None:
-                weights = trainer(_current_weights(connection), new)
+            if counted and trainer is not None:
+                weights = trainer(_current_weights(connection), counted)
                 if weights is not None:
                     _store_weights(connection, weights)
             return ApplyOutcome(applied=len(new), duplicates=duplicates, weights=weights)
@@ -259,6 +280,30 @@ class SqliteLearningState:
             )
 
         return await self._thread.run(read)
+
+
+def _known_votes(connection: sqlite3.Connection, facts: Sequence[FeedbackFact]) -> set[str]:
+    keys = list({key for key in map(vote_key, facts) if key is not None})
+    found: set[str] = set()
+    for chunk in _chunks(keys):
+        found.update(
+            row[0]
+            for row in connection.execute(
+                f"SELECT vote_key FROM votes WHERE vote_key IN ({_placeholders(len(chunk))})", chunk
+            )
+        )
+    return found
+
+
+def _influence(connection: sqlite3.Connection, facts: Sequence[FeedbackFact]) -> dict[str, int]:
+    keys = list({key for key in map(influence_key, facts) if key is not None})
+    found: dict[str, int] = {}
+    for chunk in _chunks(keys):
+        for key, votes in connection.execute(
+            f"SELECT origin_prompt, votes FROM influence WHERE origin_prompt IN ({_placeholders(len(chunk))})", chunk
+        ):
+            found[key] = int(votes)
+    return found
 
 
 def _all_facts(connection: sqlite3.Connection) -> list[FeedbackFact]:

@@ -15,6 +15,7 @@ from typing import Protocol
 from prompt_alchemy.schemas.learning import Weights
 from prompt_alchemy.workers.learning.aggregates import PromptAggregate
 from prompt_alchemy.workers.learning.facts import FeedbackFact
+from prompt_alchemy.workers.learning.ledger import VotePolicy
 
 __all__ = ["ApplyOutcome", "LearningState", "OnlineTrainer", "Refitter", "StateStats"]
 
@@ -42,6 +43,7 @@ class StateStats:
 
 class LearningState(Protocol):
     half_life: float  # seconds; the relevance decay of aggregates
+    votes: VotePolicy  # which new facts count as votes (``ledger.admit_votes``)
 
     async def unseen(self, event_ids: Sequence[str]) -> set[str]:
         """The ids not applied yet (a cheap pre-filter; ``apply`` checks again)."""
@@ -54,7 +56,10 @@ class LearningState(Protocol):
     async def save_features(self, features: Mapping[str, Mapping[str, float]]) -> None: ...
 
     async def apply(self, facts: Sequence[FeedbackFact], trainer: OnlineTrainer | None = None) -> ApplyOutcome:
-        """Apply the facts not applied before, all or nothing; see the module docstring."""
+        """Apply the facts not applied before, all or nothing; see the module docstring.
+
+        Only the facts ``ledger.admit_votes`` counts move aggregates and reach ``trainer``; the
+        others are recorded (marked not counted) so they are recognised when redelivered."""
         ...
 
     async def count_duplicates(self, count: int) -> None:

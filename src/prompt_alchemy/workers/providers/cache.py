@@ -17,7 +17,7 @@ __all__ = ["CompletionCache", "request_digest"]
 
 
 def request_digest(request: CompletionRequest, *, provider: str = "", model: str = "") -> str:
-    canonical = request.model_dump(mode="json", exclude={"use_cache"})
+    canonical = request.model_dump(mode="json", exclude={"use_cache", "stream"})
     canonical["_resolved"] = [provider, model]
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

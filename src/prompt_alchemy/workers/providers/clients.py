@@ -2,7 +2,9 @@
 
 An ``HttpProvider`` joins a vendor's ``WireFormat`` to the shared ``VendorHttp``; it reads its
 key from the environment on every call and reports usage as the vendor counted it, or a local
-estimate flagged ``estimated`` when the vendor sent none.
+estimate flagged ``estimated`` when the vendor sent none. Given an ``on_delta`` sink, a
+completion is streamed in the vendor's streaming wire format and each text delta reaches the
+sink as it arrives; the completion returned is the same as without streaming.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Protocol
 from prompt_alchemy.errors import ProviderError, Unavailable, Unprocessable
 from prompt_alchemy.schemas.common import Usage
 from prompt_alchemy.schemas.providers import CompletionRequest, ProviderCapabilities
-from prompt_alchemy.workers.providers.http_client import VendorHttp
+from prompt_alchemy.workers.providers.http_client import DeltaSink, VendorHttp
 from prompt_alchemy.workers.providers.secrets import SecretKey, read_key, redact
 from prompt_alchemy.workers.providers.settings import ProviderKind, ProviderSettings
 from prompt_alchemy.workers.providers.token_estimate import estimate_usage
@@ -26,6 +28,7 @@ from prompt_alchemy.workers.providers.wire import (
     OPENAI,
     OPENAI_COMPATIBLE,
     ChatParams,
+    ParsedCompletion,
     WireFormat,
 )
 
@@ -59,7 +62,11 @@ class Provider(Protocol):
         """Why this provider cannot be called now (no key, not configured), or None."""
         ...
 
-    async def complete(self, request: CompletionRequest, model: str, timeout_s: float) -> ProviderCompletion: ...
+    async def complete(
+        self, request: CompletionRequest, model: str, timeout_s: float, on_delta: DeltaSink | None = None
+    ) -> ProviderCompletion:
+        """The whole completion; with ``on_delta``, its text is also handed over piece by piece as it comes."""
+        ...
 
     async def embed(self, texts: Sequence[str], model: str, timeout_s: float) -> ProviderEmbeddings: ...
 
@@ -122,9 +129,24 @@ class HttpProvider:
             )
         return self._settings.base_url, self._key()
 
-    async def complete(self, request: CompletionRequest, model: str, timeout_s: float) -> ProviderCompletion:
+    async def complete(
+        self, request: CompletionRequest, model: str, timeout_s: float, on_delta: DeltaSink | None = None
+    ) -> ProviderCompletion:
         base_url, key = self._ready()
         params = ChatParams(model, request.messages, request.temperature, request.max_tokens)
+        if on_delta is not None:
+            streamed = await self._http.stream_chat(
+                provider=self._settings.name,
+                wire=self._wire,
+                url=base_url,
+                call=self._wire.stream_call(params),
+                key=key,
+                extra_headers=self._settings.headers,
+                timeout_s=timeout_s,
+                now=self._now,
+                on_delta=on_delta,
+            )
+            return self._completion(request, model, streamed)
         body = await self._http.post_json(
             provider=self._settings.name,
             wire=self._wire,
@@ -139,6 +161,10 @@ class HttpProvider:
             parsed = self._wire.parse_chat(body)
         except ProviderError as error:
             raise self._named(error, key) from None
+        return self._completion(request, model, parsed)
+
+    @staticmethod
+    def _completion(request: CompletionRequest, model: str, parsed: ParsedCompletion) -> ProviderCompletion:
         usage = parsed.usage or estimate_usage((message.content for message in request.messages), parsed.content)
         return ProviderCompletion(parsed.content, parsed.model or model, usage)
 

@@ -7,12 +7,21 @@ ProviderError with the vendor's own message; a 2xx body that is not JSON -> non-
 ProviderError. Every message passes through ``redact``; ``details["vendor_status"]`` holds the
 HTTP status. A 429 that says the quota or spend limit is used up is not retriable. Decoding
 errors are not chained: their ``doc`` would carry the raw body.
+
+Streamed replies (``stream_chat``) fail the same way before the body begins; once it has begun,
+a broken connection, a timeout or an end of body before the vendor's own end marker is a
+retriable ProviderError with ``details["reason"] == "stream_cut"`` (the reply is incomplete:
+nothing of it may be used as a whole answer).
+
+Redirects are never followed: a 3xx is a non-retriable ProviderError naming where it pointed.
+Following one would replay the request, API key headers included, to whatever origin the
+``Location`` names (a proxy or a compromised base URL could collect the keys that way).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -21,9 +30,11 @@ import aiohttp
 from prompt_alchemy.errors import ProviderError
 from prompt_alchemy.workers.providers.policy import parse_retry_after
 from prompt_alchemy.workers.providers.secrets import SecretKey, redact
-from prompt_alchemy.workers.providers.wire.base import HttpCall, WireFormat
+from prompt_alchemy.workers.providers.wire.base import HttpCall, ParsedCompletion, WireFormat
 
-__all__ = ["USER_AGENT", "VendorHttp", "is_retriable_status"]
+__all__ = ["USER_AGENT", "DeltaSink", "VendorHttp", "is_retriable_status", "ndjson_payloads", "sse_events"]
+
+DeltaSink = Callable[[str], Awaitable[None]]
 
 USER_AGENT = "prompt-alchemy/0.1"
 _RETRIABLE_STATUSES = frozenset({408, 409, 425, 429})
@@ -69,11 +80,16 @@ class VendorHttp:
         target = url.rstrip("/") + call.path
         try:
             async with self._open().post(
-                target, json=call.body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s)
+                target,
+                json=call.body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+                allow_redirects=False,
             ) as response:
                 raw = await response.read()
                 status = response.status
                 retry_after = parse_retry_after(response.headers.get("Retry-After"), now())
+                location = response.headers.get("Location", "")
         except TimeoutError as exc:
             raise ProviderError(
                 f"{provider}: no answer from {wire.vendor} within {timeout_s:g}s",
@@ -88,6 +104,13 @@ class VendorHttp:
                 retriable=True,
                 details={"provider": provider, "reason": "connection"},
             ) from exc
+        if 300 <= status < 400:
+            where = redact(location.split("?")[0], [key]) or "nowhere"
+            raise ProviderError(
+                f"{provider}: {wire.vendor} answered with a redirect (HTTP {status}) to {where}; vendor calls do "
+                "not follow redirects: set the provider's base URL to the final address",
+                details={"provider": provider, "reason": "redirect", "vendor_status": status},
+            )
         if status >= 400:
             raise self._vendor_error(provider, wire, status, raw, retry_after, key)
         try:
@@ -98,6 +121,72 @@ class VendorHttp:
                 f"{provider}: malformed {wire.vendor} response: not JSON ({snippet!r})",
                 details={"provider": provider, "reason": "malformed_response", "vendor_status": status},
             ) from None
+
+    async def stream_chat(
+        self,
+        *,
+        provider: str,
+        wire: WireFormat,
+        url: str,
+        call: HttpCall,
+        key: SecretKey | None,
+        extra_headers: Mapping[str, str],
+        timeout_s: float,
+        now: Callable[[], datetime],
+        on_delta: DeltaSink,
+    ) -> ParsedCompletion:
+        """POST ``call`` for a streamed reply; every text delta goes to ``on_delta`` as it arrives."""
+        headers = {"Content-Type": "application/json", **extra_headers, **call.headers, **wire.auth_headers(key)}
+        target = url.rstrip("/") + call.path
+        reader = wire.stream_reader()
+        received = 0
+        try:
+            async with self._open().post(
+                target, json=call.body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s)
+            ) as response:
+                if response.status >= 400:
+                    raw = await response.read()
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"), now())
+                    raise self._vendor_error(provider, wire, response.status, raw, retry_after, key)
+                chunks = response.content.iter_any()
+                frames = ndjson_payloads(chunks) if wire.framing == "ndjson" else sse_events(chunks)
+                async for event, data in frames:
+                    payload = _decode_payload(provider, wire, data, key)
+                    try:
+                        delta = reader.feed(event, payload)
+                    except ProviderError as error:
+                        raise ProviderError(
+                            redact(f"{provider}: {error.message}", [key]),
+                            code=error.code,
+                            retriable=error.retriable,
+                            details={**error.details, "provider": provider},
+                        ) from None
+                    if delta:
+                        received += len(delta)
+                        await on_delta(delta)
+        except TimeoutError as exc:
+            raise ProviderError(
+                f"{provider}: {wire.vendor} did not finish its streamed reply within {timeout_s:g}s"
+                f" ({received} characters received)",
+                code=504,
+                retriable=True,
+                details={"provider": provider, "reason": "stream_cut" if received else "timeout"},
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            reason = redact(f"{type(exc).__name__}: {exc}", [key])
+            raise ProviderError(
+                f"{provider}: the {wire.vendor} stream broke after {received} characters ({reason})",
+                retriable=True,
+                details={"provider": provider, "reason": "stream_cut" if received else "connection"},
+            ) from exc
+        if not reader.finished:
+            raise ProviderError(
+                f"{provider}: the {wire.vendor} stream ended before its end marker "
+                f"after {received} characters: the reply is incomplete",
+                retriable=True,
+                details={"provider": provider, "reason": "stream_cut"},
+            )
+        return reader.result()
 
     @staticmethod
     def _vendor_error(
@@ -121,3 +210,57 @@ class VendorHttp:
             retriable=is_retriable_status(status) and not exhausted,
             details=details,
         )
+
+
+def _decode_payload(provider: str, wire: WireFormat, data: str, key: SecretKey | None) -> Any:
+    if data == "[DONE]":  # OpenAI's end marker is the one payload that is not JSON
+        return data
+    try:
+        return json.loads(data)
+    except ValueError:
+        snippet = redact(data[:80], [key])
+        raise ProviderError(
+            f"{provider}: malformed {wire.vendor} stream: a payload is not JSON ({snippet!r})",
+            details={"provider": provider, "reason": "malformed_response"},
+        ) from None
+
+
+async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
+    """Decoded lines without their ending (LF or CRLF), whatever the chunk boundaries were."""
+    pending = b""
+    async for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line.removesuffix(b"\r").decode("utf-8", "replace")
+    if pending:
+        yield pending.removesuffix(b"\r").decode("utf-8", "replace")
+
+
+async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[str | None, str]]:
+    """Server-sent events as (event name or None, data) per the WHATWG event-stream rules."""
+    event: str | None = None
+    data: list[str] = []
+    async for line in _lines(chunks):
+        if not line:
+            if data:
+                yield event, "\n".join(data)
+            event, data = None, []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
+    if data:
+        yield event, "\n".join(data)
+
+
+async def ndjson_payloads(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[str | None, str]]:
+    """One JSON text per non-empty line (no event names in NDJSON)."""
+    async for line in _lines(chunks):
+        if line.strip():
+            yield None, line

@@ -70,8 +70,12 @@ async def call_with_retries(
     clock: Clock,
     rng: random.Random,
     deadline: float | None = None,
+    may_retry: Callable[[], bool] | None = None,
 ) -> tuple[T, int]:
-    """``operation(timeout_s)`` until it succeeds or may not be retried; returns (result, attempts)."""
+    """``operation(timeout_s)`` until it succeeds or may not be retried; returns (result, attempts).
+
+    ``may_retry`` vetoes a retry the error would allow (a stream that already sent text).
+    """
     attempts = 0
     while True:
         remaining = None if deadline is None else deadline - clock()
@@ -96,6 +100,8 @@ async def call_with_retries(
             error.details.setdefault("provider", provider)
             error.details["attempts"] = attempts
             if not error.retriable or attempts > policy.max_retries:
+                raise
+            if may_retry is not None and not may_retry():
                 raise
             retry_after = _retry_after(error)
             if retry_after is not None and retry_after > policy.max_retry_after_s:

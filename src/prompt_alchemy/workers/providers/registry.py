@@ -7,6 +7,12 @@ fails, is not configured, or has an open circuit hands over to the next; the rep
 ``fallback_from``. A model the caller named that the provider does not know is a ``NotFound``
 (a typo is not worth silently answering with another model). Fallback providers use their own
 default model. Embeddings never fall back: vectors of different models are not comparable.
+
+Streaming (``complete(..., on_delta=sink)``): each provider streams its reply into the sink as the
+vendor sends it. Retries and fallback happen only before the first delta went out: once a
+listener has seen text, another attempt would show it a second, different text under the same
+chain, so a failure after that point ends the call with the provider's (retriable) error. A
+cached reply reaches the sink as one delta.
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ from prompt_alchemy.schemas.providers import (
 from prompt_alchemy.workers.providers.cache import CompletionCache, request_digest
 from prompt_alchemy.workers.providers.circuit import CircuitBreaker
 from prompt_alchemy.workers.providers.clients import HttpProvider, Provider, ProviderCompletion
-from prompt_alchemy.workers.providers.http_client import VendorHttp
+from prompt_alchemy.workers.providers.http_client import DeltaSink, VendorHttp
 from prompt_alchemy.workers.providers.offline.provider import OfflineProvider
 from prompt_alchemy.workers.providers.policy import Clock, Sleep, call_with_retries
 from prompt_alchemy.workers.providers.settings import (
@@ -62,6 +68,22 @@ __all__ = ["ProviderRegistry"]
 
 _log = logging.getLogger("prompt_alchemy.providers")
 _TEST_PROMPT = "Reply with the single word: pong"
+
+
+class _StreamGate:
+    """Passes deltas on and remembers whether any went out (after that: no retry, no fallback)."""
+
+    def __init__(self, sink: DeltaSink) -> None:
+        self._sink = sink
+        self.sent = 0
+
+    def silent(self) -> bool:
+        return self.sent == 0
+
+    async def send(self, delta: str) -> None:
+        if delta:
+            self.sent += len(delta)
+            await self._sink(delta)
 
 
 @dataclass(slots=True)
@@ -244,7 +266,12 @@ class ProviderRegistry:
         return None if timeout_s is None else self._clock() + timeout_s
 
     async def _complete_on(
-        self, provider: Provider, model: str, request: CompletionRequest, deadline: float | None
+        self,
+        provider: Provider,
+        model: str,
+        request: CompletionRequest,
+        deadline: float | None,
+        stream: _StreamGate | None = None,
     ) -> tuple[ProviderCompletion, int]:
         name = provider.settings.name
         reason = provider.unavailable_reason()
@@ -257,7 +284,9 @@ class ProviderRegistry:
 
         async def attempt(timeout_s: float) -> ProviderCompletion:
             try:
-                return await provider.complete(request, model, timeout_s)
+                if stream is None:
+                    return await provider.complete(request, model, timeout_s)
+                return await provider.complete(request, model, timeout_s, stream.send)
             except ProviderError as error:
                 missing = _unknown_model(error, name, model)
                 if missing is None:
@@ -275,6 +304,7 @@ class ProviderRegistry:
             clock=self._clock,
             rng=self._rng,
             deadline=deadline,
+            may_retry=None if stream is None else stream.silent,
         )
 
     def _chain(self, request: CompletionRequest) -> builtins.list[tuple[Provider, str, bool]]:
@@ -292,9 +322,15 @@ class ProviderRegistry:
             return 0.0
         return self.config.prices.cost(model, completion.usage)
 
-    async def complete(self, request: CompletionRequest, *, timeout_s: float | None = None) -> CompletionReply:
-        """One completion with retries, circuit breaking, fallback, usage, cost and latency."""
+    async def complete(
+        self, request: CompletionRequest, *, timeout_s: float | None = None, on_delta: DeltaSink | None = None
+    ) -> CompletionReply:
+        """One completion with retries, circuit breaking, fallback, usage, cost and latency.
+
+        With ``on_delta`` the reply's text is also streamed into it as the vendor sends it.
+        """
         started = self._clock()
+        stream = None if on_delta is None else _StreamGate(on_delta)
         deadline = self._deadline(timeout_s)
         chain = self._chain(request)
         head, head_model, _ = chain[0]
@@ -302,23 +338,25 @@ class ProviderRegistry:
         if request.use_cache and self.cache.max_entries > 0:
             hit = self.cache.get(key)
             if hit is not None:
+                if stream is not None:
+                    await stream.send(hit.content)
                 latency = (self._clock() - started) * 1000
                 return hit.model_copy(update={"cached": True, "cost_usd": 0.0, "latency_ms": latency, "attempts": 1})
         failures: builtins.list[tuple[str, ServiceError]] = []
         for position, (provider, model, named) in enumerate(chain):
             name = provider.settings.name
             try:
-                completion, attempts = await self._complete_on(provider, model, request, deadline)
+                completion, attempts = await self._complete_on(provider, model, request, deadline, stream)
             except DeadlineExceeded:
                 raise
-            except NotFound as error:
-                if named:
-                    raise
-                failures.append((name, error))  # its configured default model is wrong: try the next
-                continue
             except ServiceError as error:
+                if stream is not None and not stream.silent():
+                    error.details["streamed_chars"] = stream.sent
+                    raise  # text already went out: another provider's answer would be a second text
+                if isinstance(error, NotFound) and named:
+                    raise  # the caller's model is unknown; a NotFound of a default model tries the next
                 failures.append((name, error))
-                if position + 1 < len(chain):
+                if position + 1 < len(chain) and not isinstance(error, NotFound):
                     _log.warning("provider %s failed, trying the next: %s", name, error.message)
                 continue
             reply = CompletionReply(

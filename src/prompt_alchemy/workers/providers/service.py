@@ -1,8 +1,10 @@
-"""The providers worker on the bus: ``alchemy.v1.providers.{list,get,test,complete,embed,health}``.
+"""The providers worker on the bus: ``alchemy.v1.providers.{list,get,test,complete,embed,health}``,
+and ``alchemy.v1.engine.analyze`` (the idea analyser lives with the offline provider).
 
 Each handler passes the caller's remaining deadline to the registry, which clips per-attempt
 timeouts and backoff waits to it; an ``asyncio.timeout`` backstop turns anything still running
-at the deadline into ``DeadlineExceeded``.
+at the deadline into ``DeadlineExceeded``. A completion that names a ``stream`` is streamed from
+the vendor and its deltas are published as ``TOKEN`` events (``token_events``) before the reply.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from pydantic import BaseModel
 from prompt_alchemy.bus import Bus, RequestContext, RequestHandler, ServiceRunner
 from prompt_alchemy.errors import DeadlineExceeded
 from prompt_alchemy.schemas import (
+    ENGINE_ANALYZE,
     PROVIDERS_COMPLETE,
     PROVIDERS_EMBED,
     PROVIDERS_GET,
     PROVIDERS_LIST,
     PROVIDERS_TEST,
 )
+from prompt_alchemy.schemas.brief import AnalyzeRequest, Brief
 from prompt_alchemy.schemas.providers import (
     CompletionReply,
     CompletionRequest,
@@ -34,7 +38,9 @@ from prompt_alchemy.schemas.providers import (
     ProviderTestReply,
     ProviderTestRequest,
 )
+from prompt_alchemy.workers.providers.offline.briefing import analyze_idea
 from prompt_alchemy.workers.providers.registry import ProviderRegistry
+from prompt_alchemy.workers.providers.token_events import TokenPublisher
 
 __all__ = ["PROVIDERS_SERVICE_NAME", "PROVIDERS_SERVICE_VERSION", "build_providers_service"]
 
@@ -83,7 +89,13 @@ def build_providers_service(bus: Bus, registry: ProviderRegistry, *, concurrency
         return await registry.test(request)
 
     async def complete(request: CompletionRequest, remaining: float | None) -> CompletionReply:
-        return await registry.complete(request, timeout_s=remaining)
+        if request.stream is None:
+            return await registry.complete(request, timeout_s=remaining)
+        publisher = TokenPublisher(bus, request.stream)
+        try:
+            return await registry.complete(request, timeout_s=remaining, on_delta=publisher.send)
+        finally:
+            await publisher.close()
 
     async def embed(request: EmbedRequest, remaining: float | None) -> EmbedReply:
         return await registry.embed(request, timeout_s=remaining)
@@ -92,5 +104,10 @@ def build_providers_service(bus: Bus, registry: ProviderRegistry, *, concurrency
     runner.add_endpoint(PROVIDERS_GET, _within_deadline(get_provider), concurrency=8)
     runner.add_endpoint(PROVIDERS_TEST, _within_deadline(probe_provider), concurrency=4)
     runner.add_endpoint(PROVIDERS_COMPLETE, _within_deadline(complete))
+
+    async def analyze(request: AnalyzeRequest, _remaining: float | None) -> Brief:
+        return analyze_idea(request)  # the analyser is the offline provider's: pure, instant, no vendor call
+
     runner.add_endpoint(PROVIDERS_EMBED, _within_deadline(embed))
+    runner.add_endpoint(ENGINE_ANALYZE, _within_deadline(analyze), concurrency=16)
     return runner

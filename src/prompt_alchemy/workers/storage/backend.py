@@ -30,9 +30,9 @@ from prompt_alchemy.schemas.storage import (
     StoreReply,
     StoreRequest,
     UpdateReply,
-    UpdateRequest,
 )
 from prompt_alchemy.workers.storage.embedders import FloatVector
+from prompt_alchemy.workers.storage.records import PromptEdit
 
 __all__ = [
     "Embedding",
@@ -122,7 +122,7 @@ class PromptStore(Protocol):
 
     async def get(self, request: GetRequest) -> GetReply: ...
 
-    async def update(self, request: UpdateRequest, embedding: Embedding | None) -> UpdateReply:
+    async def update(self, request: PromptEdit, embedding: Embedding | None) -> UpdateReply:
         """Apply ``records.apply_update``; ``embedding`` is the new content's vector, if any."""
 
     async def delete(self, request: DeleteRequest) -> DeleteReply: ...

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from prompt_alchemy.errors import BadRequest, ConfigError, Unavailable
 from prompt_alchemy.schemas.health import CheckResult
 from prompt_alchemy.schemas.storage import (
+    AggregatesRequest,
     DeleteReply,
     DeleteRequest,
     EmbeddingsReply,
@@ -174,6 +175,11 @@ class PromptMemory:
         await self.start()
         embedding = await self._embed_content(request.content) if request.content is not None else None
         return await self.store.update(request, embedding)
+
+    async def set_aggregates(self, request: AggregatesRequest) -> UpdateReply:
+        """Learning's aggregates of a prompt (``storage.aggregates``): no content, nothing to embed."""
+        await self.start()
+        return await self.store.update(request, None)
 
     async def delete(self, request: DeleteRequest) -> DeleteReply:
         await self.start()

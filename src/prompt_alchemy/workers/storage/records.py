@@ -7,20 +7,33 @@ in integer microseconds) live here once.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from datetime import UTC, datetime
 
+from prompt_alchemy.errors import BadRequest, NotFound
 from prompt_alchemy.schemas.common import utc_now
-from prompt_alchemy.schemas.storage import PromptRecord, PromptVersion, StoreRequest, UpdateRequest
+from prompt_alchemy.schemas.storage import (
+    AggregatesRequest,
+    PromptRecord,
+    PromptVersion,
+    StoreRequest,
+    UpdateRequest,
+)
 
 __all__ = [
+    "MIN_ID_PREFIX",
+    "PromptEdit",
     "apply_update",
     "content_hash",
+    "edited_content",
     "from_micros",
+    "glob_escaped",
     "new_prompt_id",
     "new_record",
     "text_hash",
     "to_micros",
+    "unique_prefix_match",
 ]
 
 
@@ -78,12 +91,31 @@ def new_record(
     )
 
 
+PromptEdit = UpdateRequest | AggregatesRequest
+"""A user's edit (content, tags) or learning's aggregates: the two ways a stored prompt changes."""
+
+
+def edited_content(request: PromptEdit) -> str | None:
+    """The new content an edit brings, if any (aggregates never change content)."""
+    return request.content if isinstance(request, UpdateRequest) else None
+
+
 def apply_update(
-    record: PromptRecord, request: UpdateRequest, *, now: datetime | None = None
+    record: PromptRecord, request: PromptEdit, *, now: datetime | None = None
 ) -> tuple[PromptRecord, PromptVersion | None]:
     """The edited record and, when the content changed, the version it replaces."""
     moment = _truncated(now or utc_now())
     changes: dict[str, object] = {"updated_at": moment}
+    if isinstance(request, AggregatesRequest):
+        usage = record.usage_count if request.usage_count is None else request.usage_count
+        changes["usage_count"] = usage + request.increment_usage
+        if request.rating_count is not None:
+            changes["rating_count"] = request.rating_count
+        if request.mean_rating is not None:
+            changes["mean_rating"] = request.mean_rating
+        if request.relevance_score is not None:
+            changes["relevance_score"] = request.relevance_score
+        return record.model_copy(update=changes), None
     previous: PromptVersion | None = None
     if request.content is not None and request.content != record.content:
         previous = PromptVersion(
@@ -95,12 +127,25 @@ def apply_update(
         changes.update(content=request.content, content_hash=content_hash(request.content), version=record.version + 1)
     if request.tags is not None:
         changes["tags"] = list(dict.fromkeys(request.tags))
-    usage = record.usage_count if request.usage_count is None else request.usage_count
-    changes["usage_count"] = usage + request.increment_usage
-    if request.rating_count is not None:
-        changes["rating_count"] = request.rating_count
-    if request.mean_rating is not None:
-        changes["mean_rating"] = request.mean_rating
-    if request.relevance_score is not None:
-        changes["relevance_score"] = request.relevance_score
     return record.model_copy(update=changes), previous
+
+
+def glob_escaped(text: str) -> str:
+    """``text`` with the glob characters of a Redis MATCH pattern escaped, to match it literally."""
+    return re.sub(r"([\\*?\[\]])", r"\\\1", text)
+
+
+MIN_ID_PREFIX = 4  # shorter prefixes would match too much to be what a person meant
+
+
+def unique_prefix_match(prefix: str, matches: list[str]) -> str:
+    """The one id ``prefix`` stands for; NotFound for none, BadRequest when it is ambiguous (both backends)."""
+    if len(prefix) < MIN_ID_PREFIX or not matches:
+        raise NotFound(f"no prompt with id {prefix!r}", details={"id": prefix})
+    if len(matches) > 1:
+        shown = ", ".join(sorted(matches)[:3])
+        raise BadRequest(
+            f"id prefix {prefix!r} matches several prompts ({shown}...); give more characters",
+            details={"id": prefix, "matches": sorted(matches)[:3]},
+        )
+    return matches[0]

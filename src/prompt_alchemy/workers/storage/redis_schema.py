@@ -13,12 +13,13 @@ each other:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from redisvl.query.filter import FilterExpression, Num, Tag
+from redisvl.query.filter import FilterExpression, Num
 from redisvl.schema import IndexSchema
 
 from prompt_alchemy.schemas.storage import Lineage, PromptRecord, PromptVersion, SearchFilters
@@ -220,6 +221,19 @@ def decode_version(raw: bytes | str) -> PromptVersion:
     return PromptVersion.model_validate_json(raw)
 
 
+_TAG_PLAIN = re.compile(r"[A-Za-z0-9_]|[^\x00-\x7f]")
+
+
+def tag_equals(field: str, value: str) -> FilterExpression:
+    """``@field:{value}`` matching ``value`` literally: every ASCII punctuation is escaped.
+
+    redisvl's escaper leaves some characters out (a backtick made a tag silently match nothing),
+    and control characters are refused by the schemas before they get here.
+    """
+    escaped = "".join(char if _TAG_PLAIN.match(char) else "\\" + char for char in value)
+    return FilterExpression(f"@{field}:{{{escaped}}}")
+
+
 def filter_expression(filters: SearchFilters, *, model: str | None = None) -> FilterExpression | None:
     """The RediSearch form of the filters (None: match everything)."""
     parts: list[FilterExpression] = []
@@ -233,8 +247,8 @@ def filter_expression(filters: SearchFilters, *, model: str | None = None) -> Fi
         ("embedding_model", model),
     ):
         if value is not None:
-            parts.append(Tag(name) == value)
-    parts += [Tag("tags") == tag for tag in dict.fromkeys(filters.tags)]
+            parts.append(tag_equals(name, value))
+    parts += [tag_equals("tags", tag) for tag in dict.fromkeys(filters.tags)]
     if filters.created_since is not None:
         parts.append(Num("created_us") >= to_micros(filters.created_since))
     if not parts:

@@ -53,7 +53,6 @@ from prompt_alchemy.schemas.storage import (
     StoreReply,
     StoreRequest,
     UpdateReply,
-    UpdateRequest,
 )
 from prompt_alchemy.workers.storage.backend import (
     Embedding,
@@ -64,9 +63,19 @@ from prompt_alchemy.workers.storage.backend import (
     StoredPrompt,
     check_embedding,
 )
-from prompt_alchemy.workers.storage.cursor import Cursor, query_fingerprint
+from prompt_alchemy.workers.storage.cursor import MAX_DELIVERED, Cursor, query_fingerprint
 from prompt_alchemy.workers.storage.embedders import FloatVector
-from prompt_alchemy.workers.storage.records import apply_update, content_hash, new_record, to_micros
+from prompt_alchemy.workers.storage.records import (
+    MIN_ID_PREFIX,
+    PromptEdit,
+    apply_update,
+    content_hash,
+    edited_content,
+    glob_escaped,
+    new_record,
+    to_micros,
+    unique_prefix_match,
+)
 from prompt_alchemy.workers.storage.redis_schema import (
     RECORD_FIELDS,
     HnswParams,
@@ -344,9 +353,23 @@ class RedisPromptStore:
 
     async def get(self, request: GetRequest) -> GetReply:
         async with self._guard():
-            record = await self._record(request.id)
-            history = await self._history(request.id) if request.include_history else []
+            try:
+                record = await self._record(request.id)
+            except NotFound:  # a unique id prefix stands for its prompt
+                record = await self._record(unique_prefix_match(request.id, await self._ids_starting(request.id)))
+            history = await self._history(record.id) if request.include_history else []
             return GetReply(record=record, history=history)
+
+    async def _ids_starting(self, prefix: str) -> list[str]:
+        if len(prefix) < MIN_ID_PREFIX:
+            return []
+        pattern = self.keys.prompt(glob_escaped(prefix)) + "*"
+        found: list[str] = []
+        async for key in self.client.scan_iter(match=pattern, count=1000):
+            found.append(self.keys.prompt_id_of(key.decode() if isinstance(key, bytes) else key))
+            if len(found) > 2:
+                break
+        return found
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -380,9 +403,9 @@ class RedisPromptStore:
                     return StoreReply(id=existing.id, created=False, record=existing)
                 # The owner was deleted between our two reads: try to claim the content again.
 
-    async def update(self, request: UpdateRequest, embedding: Embedding | None) -> UpdateReply:
+    async def update(self, request: PromptEdit, embedding: Embedding | None) -> UpdateReply:
         async with self._guard(write=True):
-            if request.content is not None and embedding is not None:
+            if edited_content(request) is not None and embedding is not None:
                 await self._checked_active(embedding, vector_field="embedding")
             key = self.keys.prompt(request.id)
             while True:
@@ -475,7 +498,7 @@ class RedisPromptStore:
         """Up to limit+1 hits ranked after the cursor: KNN with the filters, widened until enough pass."""
         wanted = request.limit + 1
         position = SearchAfter(after.sort_value, after.last_id) if after else None
-        k = (after.delivered if after else 0) + wanted
+        k = min((after.delivered if after else 0) + wanted, MAX_DELIVERED)  # RediSearch's result cap
         floor = similarity_key(request.min_similarity)
         blob = vector_bytes(query.vector)
         expression = filter_expression(request.filters, model=query.model)

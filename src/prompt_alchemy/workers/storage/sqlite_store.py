@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from prompt_alchemy.errors import BadRequest, Conflict, NotFound, Unavailable
+from prompt_alchemy.private_files import private_dir, private_file
 from prompt_alchemy.schemas.health import CheckResult
 from prompt_alchemy.schemas.storage import (
     DeleteReply,
@@ -51,7 +52,14 @@ from prompt_alchemy.workers.storage.backend import (
 )
 from prompt_alchemy.workers.storage.cursor import Cursor, query_fingerprint
 from prompt_alchemy.workers.storage.embedders import FloatVector
-from prompt_alchemy.workers.storage.records import apply_update, content_hash, new_record, to_micros
+from prompt_alchemy.workers.storage.records import (
+    PromptEdit,
+    apply_update,
+    content_hash,
+    new_record,
+    to_micros,
+    unique_prefix_match,
+)
 from prompt_alchemy.workers.storage.sqlite_schema import (
     INSERT_PROMPT,
     INSERT_TAG,
@@ -119,6 +127,11 @@ class SqlitePromptStore:
         except sqlite3.DatabaseError as error:
             raise Unavailable(f"embedded storage database error: {error}") from error
 
+    async def run_with_connection(self, function: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``function`` on the store's thread with its connection: for tables kept beside the
+        prompts (named prompts), which then share its serialised writes and its lifetime."""
+        return await self._run(lambda: function(self._conn))
+
     @property
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
@@ -137,8 +150,8 @@ class SqlitePromptStore:
             raise
 
     def _open_sync(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None)
+        private_dir(self.data_dir)
+        db = sqlite3.connect(private_file(self.path), isolation_level=None)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
@@ -248,8 +261,14 @@ class SqlitePromptStore:
         return await self._run(self._get_sync, request)
 
     def _get_sync(self, request: GetRequest) -> GetReply:
-        record = self._record(request.id)
-        history = self._history(request.id) if request.include_history else []
+        try:
+            record = self._record(request.id)
+        except NotFound:  # a unique id prefix stands for its prompt
+            rows = self._conn.execute(
+                "SELECT id FROM prompts WHERE substr(id, 1, ?) = ? LIMIT 3", (len(request.id), request.id)
+            )
+            record = self._record(unique_prefix_match(request.id, [row["id"] for row in rows]))
+        history = self._history(record.id) if request.include_history else []
         return GetReply(record=record, history=history)
 
     # -- writes --------------------------------------------------------------------------------
@@ -282,10 +301,10 @@ class SqlitePromptStore:
         db.executemany(INSERT_TAG, [(tag, record.id) for tag in record.tags])
         db.executemany(INSERT_VERSION, [version_params(record.id, version) for version in history])
 
-    async def update(self, request: UpdateRequest, embedding: Embedding | None) -> UpdateReply:
+    async def update(self, request: PromptEdit, embedding: Embedding | None) -> UpdateReply:
         return await self._run(self._update_sync, request, embedding)
 
-    def _update_sync(self, request: UpdateRequest, embedding: Embedding | None) -> UpdateReply:
+    def _update_sync(self, request: PromptEdit, embedding: Embedding | None) -> UpdateReply:
         current = self._record(request.id)
         updated, previous = apply_update(current, request)
         if previous is not None:
@@ -311,7 +330,7 @@ class SqlitePromptStore:
                 blob = _blob(embedding.vector) if embedding else None
                 db.execute(SET_EMBEDDING, (updated.embedding_model, updated.embedding_dim, blob, updated.id))
                 db.execute(INSERT_VERSION, version_params(updated.id, previous))
-            if request.tags is not None:
+            if isinstance(request, UpdateRequest) and request.tags is not None:
                 db.execute("DELETE FROM prompt_tags WHERE prompt_id = ?", (updated.id,))
                 db.executemany(INSERT_TAG, [(tag, updated.id) for tag in updated.tags])
         if previous is not None:

@@ -12,6 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from prompt_alchemy.schemas.common import Persona
+from prompt_alchemy.workers.providers.offline.facts import details, input_slot, stated_audience, typed_constraints
+from prompt_alchemy.workers.providers.offline.forms import FixedForm, fixed_form
+from prompt_alchemy.workers.providers.offline.persona_choice import choose_persona
 from prompt_alchemy.workers.providers.offline.requirements import (
     LENGTH,
     QUANTITY,
@@ -30,7 +33,6 @@ from prompt_alchemy.workers.providers.offline.vocabulary import (
     INPUT_VERBS,
     LIST_FORMAT,
     PEOPLE_NOUNS,
-    PERSONA_SIGNALS,
     TASK_VERBS,
     TONES,
     FormatSpec,
@@ -103,6 +105,7 @@ _PREFIXES = (
     r"^(?:help|assist) (?:me|us)(?: to)?\s+",
     r"^(?:my|our|the) (?:goal|task|job|aim|objective) is to\s+",
     r"^(?:i|we) (?:want|need|would like|'d like)\s+",
+    r"^(?:need|want|looking for)\s+(?=an?\s|some\s|the\s)",
     r"^(?:i'm|i am|we're|we are) (?:looking for|trying to)\s+",
     r"^(?:(?:create|write|generate|make|build|design|craft|give me|draft)\s+)?(?:me\s+)?(?:an?\s+)?"
     r"(?:good\s+|great\s+)?"
@@ -185,6 +188,11 @@ class IdeaBrief:
     mode: str = "create"  # create, test, review, debug, refactor, transform, explain, role
     role: str | None = None  # "a Socratic tutor for ..." when the idea asks the model to play a part
     translation_target: str | None = None
+    form: FixedForm | None = None  # haiku, limerick, sonnet, tweet, an SQL dialect...
+    input_slot: tuple[str, str] | None = None  # (what the prompt receives, its {{placeholder}} name)
+    facts: tuple[str, ...] = ()  # every detail the idea states, clause by clause
+    typed: tuple[tuple[str, str], ...] = ()  # (kind, requirement) of recognised constraints
+    persona_reason: str = ""
 
     @property
     def primary_format(self) -> FormatSpec | None:
@@ -248,21 +256,16 @@ def _language(text: str) -> str | None:
     return None
 
 
-_WRITING_FORMATS = frozenset({"email", "letter", "article", "poem", "story", "tweet", "short_copy"})
-
-
-def _persona(text: str, given: Persona) -> Persona:
-    """The persona asked for, else the one the idea's words point to; a written deliverable wins ties."""
-    if given is not Persona.GENERIC:
-        return given
-    scores = {name: len(re.findall(pattern, text, _I)) for name, pattern in PERSONA_SIGNALS.items()}
-    deliverable = next(
-        (spec for pattern, spec in FORMATS if spec.key not in {"code", "tests"} and pattern.search(text)), None
-    )
-    if deliverable is not None and deliverable.key in _WRITING_FORMATS and scores["code"] == 0:
-        return Persona.WRITING
-    best = max(scores, key=lambda name: scores[name])
-    return Persona(best) if scores[best] > 0 else Persona.GENERIC
+def _slot_inputs(slot: tuple[str, str] | None, phrases: list[str]) -> tuple[str, ...]:
+    """The input slot, else the input phrases that name material (not "a list", not "summarize this")."""
+    if slot:
+        return (slot[0],)
+    kept = [
+        phrase
+        for phrase in phrases
+        if len(key_terms(phrase)) >= 2 and not any(word.lower() in TASK_VERBS for word in phrase.split())
+    ]
+    return tuple(dedupe(_provided(phrase) for phrase in kept))
 
 
 def _formats(text: str, persona: Persona, inputs: list[str]) -> tuple[FormatSpec, ...]:
@@ -280,6 +283,17 @@ def _formats(text: str, persona: Persona, inputs: list[str]) -> tuple[FormatSpec
     if not specs and QUANTITY.search(_digits_for_number_words(scan)):
         specs.append(LIST_FORMAT)
     return tuple(specs)
+
+
+_HANDLES = re.compile(r"\b(?:handles?|handling|deal with|copes? with|supports?)\s+([^,.;()]{3,60})", _I)
+
+
+def _stated_edge_cases(text: str, constraints: list[str]) -> tuple[str, ...]:
+    """The cases the idea says to handle ("handles filenames with spaces"), unless a constraint says it already."""
+    said = " ".join(constraints).lower()
+    return tuple(
+        match.group(1).strip() for match in _HANDLES.finditer(text) if match.group(1).strip().lower() not in said
+    )
 
 
 def _edge_cases(text: str) -> tuple[str, ...]:
@@ -381,7 +395,20 @@ def _strip_prefixes(text: str) -> str:
     return re.sub(r"^give me\s+", "give ", text, flags=_I)
 
 
-def _task(clause: str, formats: tuple[FormatSpec, ...]) -> tuple[str, str | None, str | None]:
+_DETERMINED = re.compile(
+    r"^(?:an?|the|my|our|your|their|his|her|its|this|that|these|those|some|any|each|every|one|two|three|\d)\b", _I
+)
+
+
+def _with_article(noun_phrase: str) -> str:
+    """ "haiku about rust" -> "a haiku about rust"; plurals, names and determined phrases stay as they are."""
+    first = noun_phrase.split(" ", 1)[0]
+    if _DETERMINED.match(noun_phrase) or first.endswith("s") or first[:1].isupper() or not first.isalpha():
+        return noun_phrase
+    return ("an " if first[:1].lower() in "aeiou" else "a ") + noun_phrase
+
+
+def _task(clause: str, formats: tuple[FormatSpec, ...], *, code: bool = True) -> tuple[str, str | None, str | None]:
     """(task sentence, verb, deliverable) from the first clause of the idea."""
     text = _strip_prefixes(clause.strip().rstrip(".!"))
     words = text.split()
@@ -397,8 +424,8 @@ def _task(clause: str, formats: tuple[FormatSpec, ...]) -> tuple[str, str | None
         text = capitalise(verb) + text[len(words[0]) :]
     else:
         verb = "write" if formats and formats[0].key in _WRITE_FORMATS else "create"
-        text = f"{capitalise(verb)} {text}"
-    for _, name in CODE_LANGUAGES:  # "python" -> "Python"
+        text = f"{capitalise(verb)} {_with_article(text)}"
+    for _, name in CODE_LANGUAGES if code else ():  # "python" -> "Python", in code only
         if re.fullmatch(r"[A-Za-z]+", name):
             text = re.sub(rf"\b{name}\b", name, text, flags=_I)
     deliverable = re.match(rf"^\S+\s+{_NP}{_NP_END}", text, _I) if verb in _MAKING_VERBS else None
@@ -426,11 +453,19 @@ def _classify(clause: str, brief: dict[str, list[str]]) -> None:
         brief["context"].append(as_sentence(clause))
 
 
-def analyse(idea: str, persona: Persona = Persona.GENERIC, *, scan_text: str | None = None) -> IdeaBrief:
-    """Read ``idea``; detectors also look at ``scan_text`` (e.g. a whole prompt) when given."""
+def analyse(
+    idea: str, persona: Persona = Persona.GENERIC, *, scan_text: str | None = None, decided: bool = False
+) -> IdeaBrief:
+    """Read ``idea``; detectors also look at ``scan_text`` (e.g. a whole prompt) when given.
+
+    ``persona`` GENERIC means "choose from the idea" unless ``decided`` says the engine already chose it.
+    """
     idea = clean_text(idea) or "Complete the task described."
     scan = clean_text(scan_text) if scan_text else idea
-    effective = _persona(scan, persona)
+    if decided:
+        effective, persona_reason = persona, "chosen by the engine"
+    else:
+        effective, persona_reason = choose_persona(scan if scan_text else idea, persona)
     raw_inputs = _input_phrases(scan)
     formats = _formats(scan, effective, raw_inputs)
     parts_of_idea = sentences(idea)
@@ -452,7 +487,7 @@ def analyse(idea: str, persona: Persona = Persona.GENERIC, *, scan_text: str | N
     if role is not None:
         task, verb, deliverable = as_sentence(f"Act as {role}"), "act", None
     else:
-        task, verb, deliverable = _task(first_clauses[0], formats)
+        task, verb, deliverable = _task(first_clauses[0], formats, code=effective is Persona.CODE)
     for clause in first_clauses[1:]:
         _classify(clause, parts)
     for sentence in parts_of_idea[1:]:
@@ -471,13 +506,20 @@ def analyse(idea: str, persona: Persona = Persona.GENERIC, *, scan_text: str | N
         constraints.append(quantity_requirement(quantity))
     constraints += _money_constraints(scan)
     target = _TRANSLATION_TARGET.search(idea) if verb == "translate" else None
+    typed = tuple(typed_constraints(idea)) if scan_text is None else ()
+    slot = input_slot(idea) if scan_text is None else None
+    form = fixed_form(idea)
+    if form is not None and form.creative and choose_persona(idea)[0] is not Persona.WRITING:
+        form = None  # "user stories" in a code idea are not a story to write; a forced persona keeps a sonnet
     return IdeaBrief(
         idea=idea,
         task=task,
         verb=verb,
         deliverable=deliverable,
-        audience=_audience(scan),
-        inputs=tuple(dedupe(_provided(phrase) for phrase in raw_inputs)),
+        audience=stated_audience(idea) if scan_text is None else _audience(scan),
+        inputs=tuple(dedupe(_provided(phrase) for phrase in raw_inputs))
+        if scan_text
+        else _slot_inputs(slot, raw_inputs),
         output=_output(idea),
         constraints=tuple(dedupe(constraints)),
         length=length,
@@ -487,7 +529,7 @@ def analyse(idea: str, persona: Persona = Persona.GENERIC, *, scan_text: str | N
         language=_language(scan),
         context=tuple(parts["context"]),
         key_terms=key_terms(idea),
-        edge_cases=_edge_cases(scan) if effective is Persona.CODE else (),
+        edge_cases=_stated_edge_cases(idea, constraints) + _edge_cases(scan) if effective is Persona.CODE else (),
         persona=effective,
         notes=tuple(
             as_sentence(line) for key in ("audience_lines", "input_lines", "format_lines") for line in parts[key]
@@ -495,4 +537,9 @@ def analyse(idea: str, persona: Persona = Persona.GENERIC, *, scan_text: str | N
         mode=_mode(verb, formats, role),
         role=role,
         translation_target=target.group(1) if target else None,
+        form=form,
+        input_slot=slot,
+        facts=tuple(details(idea)) if scan_text is None else (),
+        typed=typed,
+        persona_reason=persona_reason,
     )

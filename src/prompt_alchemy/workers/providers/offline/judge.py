@@ -2,11 +2,14 @@
 
 Input convention (the same one a vendor judge gets): candidates in ``<candidate index="N">``
 blocks (or "Candidate N" headings), the task in ``hints.idea`` or a ``<task>`` block, optional
-``<criteria>``. Output: ``{"scores": [{"index", "score", "reason", "improvements"}], "best_index"}``.
+``<criteria>``; block bodies are quoted data as ``schemas.quoting`` writes them, or plain text.
+Output: ``{"scores": [{"index", "score", "reason", "improvements"}], "best_index"}``.
 
 A score in [0, 1] weighs coverage of the idea's key terms (0.35), explicit constraints (0.20),
 structure (0.15), a stated output format (0.15) and length sanity (0.15); a candidate that only
-restates the idea is halved.
+restates the idea is halved. The result is multiplied by the brief-coverage factor
+(``schemas.coverage``): details missing, a figure contradicted or a rule foreign to the
+deliverable pull it down, so a misread prompt cannot score near 1.0.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ import re
 from dataclasses import dataclass
 
 from prompt_alchemy.schemas.common import Persona
+from prompt_alchemy.schemas.coverage import brief_coverage
+from prompt_alchemy.schemas.quoting import unquote
 from prompt_alchemy.workers.providers.offline.analysis import IdeaBrief, analyse
+from prompt_alchemy.workers.providers.offline.briefing import brief_of
 from prompt_alchemy.workers.providers.offline.wording import key_terms, stem
 
 __all__ = ["CandidateScore", "judge_reply", "parse_candidates", "score_candidate"]
@@ -49,7 +55,7 @@ def _block(text: str, *tags: str) -> str | None:
     for tag in tags:
         match = re.search(_BLOCK.format(tag=tag), text, re.S | re.I)
         if match and match.group(1).strip():
-            return match.group(1).strip()
+            return unquote(match.group(1)).strip()
         labelled = re.search(rf"(?im)^[\w ]*\b{tag}\b[^\n:]*:\s*\n(.+?)(?:\n\s*\n|$)", text, re.S)
         if labelled and labelled.group(1).strip():
             return labelled.group(1).strip()
@@ -60,7 +66,9 @@ def parse_candidates(text: str) -> list[tuple[int, str]]:
     """(index, candidate) pairs; indexes are 0-based positions unless the blocks carry their own."""
     blocks = _CANDIDATE.findall(text)
     if blocks:
-        return [(int(index) if index else position, body.strip()) for position, (index, body) in enumerate(blocks)]
+        return [
+            (int(index) if index else position, unquote(body).strip()) for position, (index, body) in enumerate(blocks)
+        ]
     parts = _CANDIDATE_HEADING.split(text)
     if len(parts) >= 3:
         bodies = [parts[i + 1].strip() for i in range(1, len(parts) - 1, 2)]
@@ -126,6 +134,9 @@ def score_candidate(index: int, candidate: str, brief: IdeaBrief, extra_terms: t
         score *= 0.5
     if open_questions >= 2:  # a brief that still asks questions is not a finished prompt
         score *= 0.9
+    read = brief_coverage(brief_of(brief), candidate)
+    features["brief_coverage"] = read.share
+    score *= read.factor  # a prompt that misreads the idea cannot score near 1.0
     reason = "; ".join(
         part
         for part in (
@@ -137,10 +148,18 @@ def score_candidate(index: int, candidate: str, brief: IdeaBrief, extra_terms: t
             f"{words} words",
             "restates the idea without engineering it" if echoed else "",
             f"leaves {open_questions} questions open" if open_questions >= 2 else "",
+            f"brief coverage {read.share:.0%}" + (f" (missing: {'; '.join(read.missing[:3])})" if read.missing else ""),
+            *(f"contradicts the idea: {item}" for item in read.contradictions),
+            *(f"foreign to the deliverable: {item}" for item in read.foreign),
         )
         if part
     )
-    improvements = _improvements(features, missing, echoed, open_questions, words)
+    improvements = (
+        *(f"Carry this from the idea into the prompt: {item}." for item in read.missing[:3]),
+        *(f"Remove what contradicts the idea: {item}." for item in read.contradictions),
+        *(f"Remove the {item}: it does not belong to this deliverable." for item in read.foreign),
+        *_improvements(features, missing, echoed, open_questions, words),
+    )
     return CandidateScore(index, round(min(1.0, max(0.0, score)), 3), reason, features, improvements)
 
 

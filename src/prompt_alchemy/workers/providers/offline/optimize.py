@@ -1,6 +1,7 @@
 """The offline optimiser: rewrite a prompt so that it answers a critique.
 
-Input convention: ``<prompt>...</prompt>`` and ``<critique>...</critique>`` blocks (a
+Input convention: ``<prompt>...</prompt>`` and ``<critique>...</critique>`` blocks, quoted
+(``schemas.quoting``) or plain (a
 "Critique:" / "Feedback:" line also separates them; without either, the whole message is the
 prompt). The task comes from ``hints.idea`` when given, else from the prompt itself. Critique
 topics (audience, format, examples, edge cases, length, vagueness, tone, reasoning, missing
@@ -13,6 +14,7 @@ import re
 from dataclasses import replace
 
 from prompt_alchemy.schemas.common import Persona, TargetFamily
+from prompt_alchemy.schemas.quoting import unquote
 from prompt_alchemy.workers.providers.offline.analysis import IdeaBrief, analyse
 from prompt_alchemy.workers.providers.offline.personas import guidance_for
 from prompt_alchemy.workers.providers.offline.phases import Refinements, coagulatio
@@ -41,7 +43,7 @@ def _block(text: str, *tags: str) -> str | None:
     for tag in tags:
         match = re.search(rf"<{tag}>(.*?)</{tag}>", text, re.S | _I)
         if match and match.group(1).strip():
-            return match.group(1).strip()
+            return unquote(match.group(1)).strip()
     return None
 
 

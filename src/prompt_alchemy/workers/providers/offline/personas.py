@@ -127,24 +127,36 @@ def _code_create(brief: IdeaBrief, language: str | None, edge: str) -> Guidance:
         "Errors: how invalid input is reported",
         "Tests: unit tests for typical input and each edge case",
     )
-    if language in _GENERAL_PURPOSE:
-        idiom = f"Write idiomatic {language}; use only the standard library unless a dependency is clearly justified."
+    no_libraries = re.search(
+        r"\b(?:without|no|not? using)\b[^.;]{0,25}\b(?:librar|imports?|dependenc)", brief.idea, re.I
+    )
+    if no_libraries and language:
+        idiom = f"Write idiomatic {language} with no imports or libraries beyond what the request allows."
+    elif language in _GENERAL_PURPOSE:
+        idiom = f"Write idiomatic {language}; prefer the standard library unless a dependency is clearly justified."
     elif language:
         idiom = f"Write idiomatic {language}."
     else:
         idiom = "Use the language the user or the code names; if none, pick a mainstream one and state it."
+    typed = language in _GENERAL_PURPOSE and not (brief.form and not brief.form.creative)
     requirements = (
         idiom,
-        f"Define a clear interface for {interface}: a descriptive name, typed parameters and the return type.",
+        *(
+            (f"Define a clear interface for {interface}: a descriptive name, typed parameters and the return type.",)
+            if typed
+            else ()
+        ),
         f"Handle these edge cases explicitly: {edge}.",
         "Reject invalid input with a specific, descriptive error instead of guessing.",
-        "Add a short docstring; comment only where the logic is not obvious.",
-        "Include unit tests that cover typical input and each edge case.",
+        *(("Add a short docstring; comment only where the logic is not obvious.",) if typed else ()),
+        "Include unit tests that cover typical input and each edge case."
+        if typed
+        else "Show how to check it works: a few inputs and the expected result.",
     )
     checks = (
         "The code runs as written: imports included, no placeholders or pseudo-code.",
         "Every listed edge case is handled or explicitly rejected.",
-        "The tests would pass against the code as written.",
+        "The tests would pass against the code as written." if typed else "Every stated detail is respected.",
     )
     gaps = (
         *_language_gap(language),
@@ -321,9 +333,39 @@ def _code_refactor(brief: IdeaBrief, language: str | None, edge: str) -> Guidanc
 # ---------------------------------------------------------------- writing
 
 
+def _creative(brief: IdeaBrief) -> Guidance:
+    """A poem, story or other fixed creative form: its own rules, none of business writing's."""
+    tone = _join(list(brief.tones))
+    form = brief.form.name if brief.form else "piece"
+    focus = (
+        f"Form: {form}",
+        f"Tone: {tone}" if tone else "Tone: suited to the subject",
+        f"Audience: {brief.audience}" if brief.audience else "Audience: not stated",
+    )
+    requirements = [f"Write for {brief.audience}: choose words and images they will enjoy."] if brief.audience else []
+    if tone:
+        requirements.append(f"Keep a {tone} tone throughout.")
+    requirements += [
+        "Use fresh, specific images; avoid clichés and filler words.",
+        "Keep every named person, place, object and detail from the request.",
+    ]
+    gaps = (
+        Gap("Any word, image or feeling that must appear?", "Build it around the subject and details given."),
+        *(() if tone else (Gap("What mood: playful, tender, solemn...?", "Choose the mood the subject suggests."),)),
+    )
+    checks = (
+        f"The text follows every rule of the {form}.",
+        "Every detail from the request appears in the text.",
+    )
+    role = f"You are a skilled poet and storyteller who writes a {form} with craft and exactness."
+    return Guidance(role, "the reader of this piece", focus, tuple(requirements), gaps, checks)
+
+
 def _writing(brief: IdeaBrief) -> Guidance:
     if brief.mode == "transform":
         return _writing_transform(brief)
+    if brief.form is not None and brief.form.creative:
+        return _creative(brief)
     tone = _join(list(brief.tones))
     primary = brief.primary_format.key if brief.primary_format else None
     default_audience = _WRITING_AUDIENCES.get(primary or "", "a general, non-specialist reader")
@@ -556,8 +598,8 @@ def guidance_for(brief: IdeaBrief) -> Guidance:
     builder = _BUILDERS[brief.persona]
     if brief.mode == "role":
         builder = _role_play
-    elif brief.mode == "transform" and brief.persona is Persona.GENERIC:  # summarising or translating is writing
-        builder = _writing_transform
+    elif brief.mode == "transform" and brief.persona in {Persona.GENERIC, Persona.ANALYSIS}:
+        builder = _writing_transform  # summarising or translating given text is editing work
     guidance = builder(brief)
     gaps = _common_gaps(brief, guidance.default_audience) + list(guidance.gaps)
     return Guidance(

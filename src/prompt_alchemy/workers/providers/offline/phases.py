@@ -50,9 +50,17 @@ def _join_clauses(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def _core(typed: str) -> str:
+    """ "Language of the result: English." -> "English": what a typed constraint is about."""
+    return typed.split(":", 1)[-1].split(";", 1)[0].strip().rstrip(".")
+
+
 def requirements_for(brief: IdeaBrief, guide: Guidance) -> list[str]:
     """The user's own constraints first, then persona requirements that neither repeat nor contradict them."""
     user = [constraint for constraint in brief.constraints if constraint != brief.length_rule]  # in the contract
+    said = " ".join(user).lower()
+    typed = [text for _, text in brief.typed if _core(text).lower() not in said]
+    user = [*user, *typed, *(brief.form.rules if brief.form else ())]
     forbidden = {
         stem(term) for constraint in user if constraint.lower().startswith(_NEGATIONS) for term in key_terms(constraint)
     }
@@ -71,7 +79,10 @@ def _format_contract(brief: IdeaBrief, guide: Guidance) -> list[str]:
     primary = brief.primary_format
     lines: list[str] = []
     own = _CONVERSATION if brief.mode == "role" else guide.contract
-    if own is not None and (primary is None or primary.key in {"code", "tests"}):
+    if brief.form is not None and brief.form.creative and brief.mode != "role":
+        noun = "story" if "story" in brief.form.name else "poem" if brief.form.name != "creative piece" else "text"
+        lines.append(f"Return only the {noun} itself ({brief.form.name}): no title unless asked, nothing around it.")
+    elif own is not None and (primary is None or primary.key in {"code", "tests"}):
         lines += list(own)
     elif primary is None:
         lines.append("Use short paragraphs; add headings or lists only where they make the answer easier to scan.")
@@ -87,15 +98,35 @@ def _format_contract(brief: IdeaBrief, guide: Guidance) -> list[str]:
     return lines
 
 
+def _placeholder(brief: IdeaBrief) -> str | None:
+    return f"{{{{{brief.input_slot[1]}}}}}" if brief.input_slot else None
+
+
+def _input_line(brief: IdeaBrief) -> str | None:
+    """ "the incident postmortem, given below as {{incident_postmortem}}"."""
+    if brief.input_slot:
+        return f"{brief.input_slot[0]}, given below as {_placeholder(brief)}"
+    return _join_clauses(list(brief.inputs)) or None
+
+
+def _details_sentence(brief: IdeaBrief) -> str | None:
+    if not brief.facts:
+        return None
+    return "Keep every detail the user gave: " + "; ".join(fact.rstrip(".") for fact in brief.facts) + "."
+
+
 def _context_items(brief: IdeaBrief, guide: Guidance) -> list[str]:
     items = [f"Audience: {brief.audience}."] if brief.audience else []
-    if brief.inputs:
-        items.append(f"Input: {_join_clauses(list(brief.inputs))}.")
+    if brief.form:
+        items.append(f"Form: {brief.form.name}.")
+    if (line := _input_line(brief)) is not None:
+        items.append(f"Input: {line}.")
     if brief.output and brief.output.lower() not in brief.task.lower():
         items.append(f"Expected result: {brief.output}.")
     if brief.language and brief.persona is Persona.CODE and brief.language.lower() not in brief.task.lower():
         items.append(f"Language: {brief.language}.")
-    items += list(brief.context) + list(brief.notes)
+    if not brief.facts:  # a structured prompt read back: its own context lines
+        items += list(brief.context) + list(brief.notes)
     return items
 
 
@@ -158,6 +189,20 @@ _STEPS = {
 }
 
 
+_CREATIVE_STEPS = (
+    "Choose the one image, moment or feeling at the heart of the piece.",
+    "Draft it within every rule of the form.",
+    "Read it aloud: fix rhythm, rhyme and any forced word.",
+    "Check every detail from the request is in it.",
+)
+
+
+def _steps(brief: IdeaBrief) -> tuple[str, ...]:
+    if brief.form is not None and brief.form.creative:
+        return _CREATIVE_STEPS
+    return _STEPS[brief.persona]
+
+
 def example_shape(brief: IdeaBrief) -> str | None:
     """A skeleton of a good answer in the requested format, when one can be drawn without inventing content."""
     primary = brief.primary_format
@@ -196,13 +241,16 @@ def prima_materia(
     sections = [
         Section("task", "Goal", brief.task),
         Section("audience", "Audience", brief.audience or f"Not stated (default: {guide.default_audience})"),
-        Section("inputs", "Inputs", tuple(brief.inputs) if brief.inputs else "Not stated"),
+        Section("inputs", "Inputs", _input_line(brief) or "Not stated"),
     ]
+    if brief.form:
+        sections.append(Section("form", f"Form: {brief.form.name}", brief.form.rules))
+    if brief.facts:
+        sections.append(Section("details", "Stated details", brief.facts))
     if brief.output:
         sections.append(Section("expected", "Expected result", brief.output[:1].upper() + brief.output[1:]))
-    sections.append(
-        Section("constraints", "Constraints", tuple(brief.constraints) if brief.constraints else "None stated")
-    )
+    stated = tuple(dedupe([*(text for _, text in brief.typed), *brief.constraints]))
+    sections.append(Section("constraints", "Constraints", stated if stated else "None stated"))
     sections.append(
         Section(
             "output_format",
@@ -210,7 +258,7 @@ def prima_materia(
             f"{primary.label[:1].upper()}{primary.label[1:]}: {primary.contract[0]}" if primary else "Not stated",
         )
     )
-    if brief.context or brief.notes:
+    if (brief.context or brief.notes) and not brief.facts:
         sections.append(Section("context", "Context", tuple(brief.context + brief.notes)))
     focus_name = "Role" if brief.mode == "role" else brief.persona.value.capitalize()
     sections.append(Section("persona_focus", f"{focus_name} focus", guide.focus))
@@ -257,12 +305,15 @@ def solutio(brief: IdeaBrief, family: TargetFamily, variant: int = 0, refinement
     audience = brief.audience or (f"{guide.default_audience}" if refine.context else None)
     if audience:
         task.append(f"It is for {audience}, so pitch the vocabulary and level of detail at them.")
-    if brief.inputs:
-        task.append(f"You will be given {_join_clauses(list(brief.inputs))}.")
-    task += list(brief.context) + list(brief.notes)
+    if (line := _input_line(brief)) is not None:
+        task.append(f"You will be given {line}.")
+    if (details := _details_sentence(brief)) is not None:
+        task.append(details)
+    else:
+        task += list(brief.context) + list(brief.notes)
     requirements = requirements_for(brief, guide) + list(refine.requirements)
     if refine.steps:
-        steps = [_lower_first(step).rstrip(".") for step in _STEPS[brief.persona]]
+        steps = [_lower_first(step).rstrip(".") for step in _steps(brief)]
         requirements.append("Work in this order: " + "; then ".join(steps) + ".")
     elif variant == 1 and not refine.compact:
         requirements.append(_think_first(brief))
@@ -274,6 +325,8 @@ def solutio(brief: IdeaBrief, family: TargetFamily, variant: int = 0, refinement
         Section("constraints", "Requirements", _paragraph(dedupe(requirements))),
         Section("output_format", "Output", " ".join(output)),
     ]
+    if brief.input_slot:
+        sections.append(Section("input", "Input", _placeholder(brief) or ""))
     closing_parts = []
     if refine.robust:
         closing_parts.append(" ".join(_MISSING_INFORMATION))
@@ -295,12 +348,14 @@ def coagulatio(brief: IdeaBrief, family: TargetFamily, variant: int = 0, refinem
         context.insert(0, f"Audience: {guide.default_audience} (assumed).")
     if context:
         sections.append(Section("context", "Context", tuple(context)))
+    if brief.facts:
+        sections.append(Section("details", "Details from the request (keep every one)", brief.facts))
     requirements = requirements_for(brief, guide) + list(refine.requirements)
     if variant == 1 and not refine.compact:
         requirements.append(_think_first(brief))
     sections.append(Section("constraints", "Requirements", tuple(dedupe(requirements)), numbered=True))
     if refine.steps:
-        sections.append(Section("steps", "Steps", _STEPS[brief.persona], numbered=True))
+        sections.append(Section("steps", "Steps", _steps(brief), numbered=True))
     sections.append(Section("output_format", "Output format", tuple(_format_contract(brief, guide)), numbered=True))
     success = refine.success_criteria
     if refine.context and not success:
@@ -317,6 +372,8 @@ def coagulatio(brief: IdeaBrief, family: TargetFamily, variant: int = 0, refinem
         sections.append(Section("example", "Example shape", shape, verbatim=True))
     if not refine.compact:
         sections.append(Section("quality_checks", "Before answering, check", guide.checks, numbered=True))
+    if brief.input_slot:
+        sections.append(Section("input", "Input", _placeholder(brief) or ""))
     return render(PromptDocument(guide.role, tuple(sections), None if refine.compact else _CLOSING), family)
 
 

@@ -30,11 +30,13 @@ def task_in_prompt(text: str) -> str | None:
             return sentences(heading.group(1))[0]
         if heading:
             following = next((nxt for nxt in lines[index + 1 :] if nxt), None)
-            if following:
-                return sentences(re.sub(r"^[-*•\d.)\s]+", "", following))[0]
+            if following and (found := sentences(re.sub(r"^[-*•\d.)\s]+", "", following))):
+                return found[0]
     for line in lines:
         if line and not HEADING.search(line) and not line.lower().startswith(("you are ", "act as ")):
-            return sentences(re.sub(r"^[-*•\d.)\s]+", "", line))[0]
+            found = sentences(re.sub(r"^[-*•\d.)\s]+", "", line))
+            if found:  # a line of only list markers ("0") says nothing
+                return found[0]
     return None
 
 
@@ -46,9 +48,9 @@ def looks_structured(text: str) -> bool:
     return marked >= 2
 
 
-def brief_from_text(text: str, persona: Persona = Persona.GENERIC) -> IdeaBrief:
-    """A brief from an idea, or from an existing (structured) prompt."""
+def brief_from_text(text: str, persona: Persona = Persona.GENERIC, *, decided: bool = False) -> IdeaBrief:
+    """A brief from an idea, or from an existing (structured) prompt; ``decided``: keep ``persona`` as given."""
     if not looks_structured(text):
-        return analyse(text, persona)
+        return analyse(text, persona, decided=decided)
     task = task_in_prompt(text) or text.strip().splitlines()[0]
-    return analyse(task, persona, scan_text=text).with_requirements(requirements_in(text))
+    return analyse(task, persona, scan_text=text, decided=decided).with_requirements(requirements_in(text))

@@ -10,7 +10,8 @@ It follows what a system message asks for in sentences that start with "Favour"/
 worked example), structure (numbered steps, strict output template), the reader's context
 (audience and success criteria), robustness (what to do when information is missing). That is
 how parallel chains of one generation come out different. The temperature adds a variant too:
-``round(10 * t) % 3`` (t = 0 is the base form).
+``round(10 * t) % 3`` (t = 0 is the base form). Asked to stream, it hands its text over in
+chunks of a few words, as a vendor would (all at once: it has nothing to wait for).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from collections.abc import Sequence
 from prompt_alchemy.errors import NotFound
 from prompt_alchemy.schemas.common import Phase
 from prompt_alchemy.schemas.providers import CompletionRequest, GenerationHints, ProviderCapabilities
+from prompt_alchemy.schemas.quoting import unquote
 from prompt_alchemy.workers.providers.clients import ProviderCompletion, ProviderEmbeddings
+from prompt_alchemy.workers.providers.http_client import DeltaSink
 from prompt_alchemy.workers.providers.offline.analysis import IdeaBrief
 from prompt_alchemy.workers.providers.offline.embeddings import WordLlamaEmbedder
 from prompt_alchemy.workers.providers.offline.judge import judge_reply
@@ -38,7 +41,7 @@ from prompt_alchemy.workers.providers.settings import (
 )
 from prompt_alchemy.workers.providers.token_estimate import estimate_usage
 
-__all__ = ["OfflinePromptEngineer", "OfflineProvider", "draft_in", "emphasis_in", "variant_for"]
+__all__ = ["OfflinePromptEngineer", "OfflineProvider", "draft_in", "emphasis_in", "stream_chunks", "variant_for"]
 
 _VARIANTS = 3
 _EMPHASIS_SENTENCE = re.compile(r"(?im)^\s*(?:favou?r|prioriti[sz]e|focus on|emphasi[sz]e|emphasis:)\b[^\n]*")
@@ -80,7 +83,15 @@ def draft_in(message: str) -> str:
     match = _DRAFT.search(message)
     if match is None:
         return message
-    return next(group for group in match.groups() if group is not None).strip()
+    return unquote(next(group for group in match.groups() if group is not None)).strip()
+
+
+_CHUNK = re.compile(r"(?:\S+\s*){1,6}|\s+")
+
+
+def stream_chunks(text: str) -> list[str]:
+    """``text`` cut into pieces of up to six words (with their spacing); joined, they give it back."""
+    return _CHUNK.findall(text)
 
 
 class OfflinePromptEngineer:
@@ -95,7 +106,7 @@ class OfflinePromptEngineer:
         if hints.task == "optimize":
             return rewrite(message, hints.idea, hints.persona, hints.target_family)
         source = hints.idea or message or next((m.content for m in request.messages), "")
-        brief = brief_from_text(source, hints.persona)
+        brief = brief_from_text(source, hints.persona, decided=hints.persona_fixed)
         phase = hints.phase or Phase.COAGULATIO
         variant = variant_for(request.temperature)
         refinements = emphasis_in(system)
@@ -144,9 +155,14 @@ class OfflineProvider:
                 details={"provider": self._settings.name, "model": model},
             )
 
-    async def complete(self, request: CompletionRequest, model: str, timeout_s: float) -> ProviderCompletion:
+    async def complete(
+        self, request: CompletionRequest, model: str, timeout_s: float, on_delta: DeltaSink | None = None
+    ) -> ProviderCompletion:
         self._check_model(model, OFFLINE_MODEL)
         content = self._engineer.respond(request)
+        if on_delta is not None:
+            for chunk in stream_chunks(content):
+                await on_delta(chunk)
         usage = estimate_usage((message.content for message in request.messages), content)
         return ProviderCompletion(content, OFFLINE_MODEL, usage)
 

@@ -5,6 +5,10 @@ prompt is a top-level ``system`` field (not a message), ``max_tokens`` is requir
 is at most 1, and user/assistant turns must alternate (consecutive turns of one role are merged).
 Reply: ``content`` blocks of ``{"type": "text", "text"}`` and ``usage.input_tokens/output_tokens``.
 Errors: ``{"type": "error", "error": {"type", "message"}}``. No embeddings endpoint.
+Streaming (``stream: true``): server-sent events ``message_start`` (model, input tokens),
+``content_block_start``, ``content_block_delta`` with a ``text_delta``, ``content_block_stop``,
+``message_delta`` (stop reason, output tokens so far), ``message_stop``; ``ping`` at any time; an
+``error`` event (e.g. ``overloaded_error``) when the reply fails after it began.
 """
 
 from __future__ import annotations
@@ -19,15 +23,25 @@ from prompt_alchemy.workers.providers.wire.base import (
     HttpCall,
     ParsedCompletion,
     ParsedEmbeddings,
+    StreamReader,
     WireFormat,
     dig,
     labelled_error,
     malformed,
+    stream_error,
     system_text,
     usage_from,
 )
 
-__all__ = ["ANTHROPIC", "ANTHROPIC_VERSION", "build_chat", "error_message", "parse_chat"]
+__all__ = [
+    "ANTHROPIC",
+    "ANTHROPIC_VERSION",
+    "AnthropicStreamReader",
+    "build_chat",
+    "build_stream",
+    "error_message",
+    "parse_chat",
+]
 
 ANTHROPIC_VERSION = "2023-06-01"
 _MAX_TEMPERATURE = 1.0
@@ -63,6 +77,62 @@ def build_chat(params: ChatParams) -> HttpCall:
     if system:
         body["system"] = system
     return HttpCall("/v1/messages", body)
+
+
+def build_stream(params: ChatParams) -> HttpCall:
+    call = build_chat(params)
+    return HttpCall(call.path, {**call.body, "stream": True}, {"Accept": "text/event-stream"})
+
+
+# Anthropic's error types that mean "try again": overloaded, server error, rate limit, timeout
+_RETRIABLE_STREAM_ERRORS = frozenset({"overloaded_error", "api_error", "rate_limit_error", "timeout_error"})
+
+
+class AnthropicStreamReader:
+    """Message stream events up to ``message_stop``; only ``text_delta`` carries prompt text."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._model: str | None = None
+        self._input_tokens: Any = None
+        self._output_tokens: Any = None
+        self._done = False
+
+    @property
+    def finished(self) -> bool:
+        return self._done
+
+    def feed(self, event: str | None, payload: Any) -> str:
+        kind = event or dig(payload, "type")
+        if kind == "message_start":
+            model = dig(payload, "message", "model")
+            self._model = model if isinstance(model, str) else None
+            self._input_tokens = dig(payload, "message", "usage", "input_tokens")
+            self._output_tokens = dig(payload, "message", "usage", "output_tokens")
+        elif kind == "content_block_delta" and dig(payload, "delta", "type") == "text_delta":
+            text = dig(payload, "delta", "text")
+            if isinstance(text, str) and text:
+                self._parts.append(text)
+                return text
+        elif kind == "message_delta":
+            output = dig(payload, "usage", "output_tokens")
+            self._output_tokens = output if output is not None else self._output_tokens
+            if dig(payload, "usage", "input_tokens") is not None:
+                self._input_tokens = dig(payload, "usage", "input_tokens")
+        elif kind == "message_stop":
+            self._done = True
+        elif kind == "error":
+            retriable = dig(payload, "error", "type") in _RETRIABLE_STREAM_ERRORS
+            raise stream_error("Anthropic", error_message(payload) or "error event", retriable=retriable)
+        return ""
+
+    def result(self) -> ParsedCompletion:
+        usage = usage_from(self._input_tokens, self._output_tokens)
+        return ParsedCompletion("".join(self._parts), self._model, usage)
+
+
+def _reader() -> StreamReader:
+    return AnthropicStreamReader()
 
 
 def parse_chat(body: Any) -> ParsedCompletion:
@@ -102,5 +172,7 @@ ANTHROPIC = WireFormat(
     embed_call=build_embed,
     parse_embed=parse_embed,
     error_message=error_message,
+    stream_call=build_stream,
+    stream_reader=_reader,
     exhausted=exhausted,
 )

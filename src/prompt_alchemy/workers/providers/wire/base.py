@@ -1,14 +1,17 @@
 """The shape every vendor wire format has: build a request, parse a reply, read an error body.
 
 Each vendor module is pure functions over JSON-compatible values (no I/O), bundled into one
-``WireFormat`` so the HTTP layer treats every vendor alike.
+``WireFormat`` so the HTTP layer treats every vendor alike. A streamed reply is read by a
+``StreamReader``: the HTTP layer frames the body (server-sent events or NDJSON) and feeds each
+decoded payload to it; the reader returns the text delta it carried and, at the end, the whole
+completion, or says the stream stopped before the vendor's own end marker.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from prompt_alchemy.errors import ProviderError
 from prompt_alchemy.schemas.common import Usage
@@ -20,10 +23,13 @@ __all__ = [
     "HttpCall",
     "ParsedCompletion",
     "ParsedEmbeddings",
+    "StreamAccumulator",
+    "StreamReader",
     "WireFormat",
     "dig",
     "labelled_error",
     "malformed",
+    "stream_error",
     "system_text",
     "usage_from",
     "vectors_from",
@@ -60,6 +66,40 @@ class ParsedEmbeddings:
     usage: Usage | None
 
 
+class StreamAccumulator:
+    """What every vendor's stream reader keeps: the text parts, the model, the usage, the end marker."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._model: str | None = None
+        self._usage: Any = None
+        self._done = False
+
+    @property
+    def finished(self) -> bool:
+        return self._done
+
+    def result(self) -> ParsedCompletion:
+        return ParsedCompletion("".join(self._parts), self._model, self._usage)
+
+
+class StreamReader(Protocol):
+    """Reads one streamed reply, payload by payload (pure: no I/O)."""
+
+    def feed(self, event: str | None, payload: Any) -> str:
+        """The text delta this payload carries ("" for none); a vendor error event raises ProviderError."""
+        ...
+
+    @property
+    def finished(self) -> bool:
+        """True once the vendor's own end-of-reply marker arrived."""
+        ...
+
+    def result(self) -> ParsedCompletion:
+        """The whole completion; only meaningful once ``finished``."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class WireFormat:
     vendor: str
@@ -69,8 +109,17 @@ class WireFormat:
     embed_call: Callable[[str, Sequence[str]], HttpCall]
     parse_embed: Callable[[Any, int], ParsedEmbeddings]
     error_message: Callable[[Any], str | None]
+    # Streaming chat: the request and a fresh reader per reply; ``framing`` is how the body is cut
+    stream_call: Callable[[ChatParams], HttpCall]
+    stream_reader: Callable[[], StreamReader]
     # True when an error body says waiting will not help (quota or spend limit used up), even on a 429
     exhausted: Callable[[Any], bool] = field(default=lambda body: False)
+    framing: Literal["sse", "ndjson"] = "sse"
+
+
+def stream_error(vendor: str, message: str, *, retriable: bool = True) -> ProviderError:
+    """An error the vendor sent inside a stream that had started (overloaded, server error...)."""
+    return ProviderError(f"{vendor} stream failed: {message}", retriable=retriable, details={"reason": "stream_error"})
 
 
 def malformed(vendor: str, what: str) -> ProviderError:

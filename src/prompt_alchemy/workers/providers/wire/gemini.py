@@ -6,7 +6,10 @@ sampling to ``generationConfig {temperature, maxOutputTokens}``. Reply:
 ``candidates[0].content.parts[].text`` and ``usageMetadata.promptTokenCount/candidatesTokenCount``;
 a blocked prompt has no candidates and a ``promptFeedback.blockReason``. Embeddings:
 ``:embedContent`` (one text, reply ``embedding.values``) or ``:batchEmbedContents`` (reply
-``embeddings[].values``). Errors: ``{"error": {"code", "message", "status"}}``.
+``embeddings[].values``). Errors: ``{"error": {"code", "message", "status"}}``. Streaming:
+``:streamGenerateContent?alt=sse`` with the same body answers server-sent events, each ``data:``
+a ``GenerateContentResponse`` holding the next text parts; the last one carries the candidate's
+``finishReason`` and the final ``usageMetadata``. There is no separate end marker.
 """
 
 from __future__ import annotations
@@ -22,16 +25,28 @@ from prompt_alchemy.workers.providers.wire.base import (
     HttpCall,
     ParsedCompletion,
     ParsedEmbeddings,
+    StreamAccumulator,
+    StreamReader,
     WireFormat,
     dig,
     labelled_error,
     malformed,
+    stream_error,
     system_text,
     usage_from,
     vectors_from,
 )
 
-__all__ = ["GEMINI", "build_chat", "build_embed", "error_message", "parse_chat", "parse_embed"]
+__all__ = [
+    "GEMINI",
+    "GeminiStreamReader",
+    "build_chat",
+    "build_embed",
+    "build_stream",
+    "error_message",
+    "parse_chat",
+    "parse_embed",
+]
 
 _ROLES = {"user": "user", "assistant": "model"}
 
@@ -63,6 +78,47 @@ def build_chat(params: ChatParams) -> HttpCall:
     if system:
         body["systemInstruction"] = {"parts": [{"text": system}]}
     return HttpCall(f"{_model_path(params.model)}:generateContent", body)
+
+
+def build_stream(params: ChatParams) -> HttpCall:
+    call = build_chat(params)
+    path = call.path.removesuffix(":generateContent") + ":streamGenerateContent?alt=sse"
+    return HttpCall(path, call.body, {"Accept": "text/event-stream"})
+
+
+class GeminiStreamReader(StreamAccumulator):
+    """``GenerateContentResponse`` chunks; the reply is whole once a chunk names a ``finishReason``."""
+
+    def feed(self, event: str | None, payload: Any) -> str:
+        if dig(payload, "error") is not None:
+            raise stream_error("Gemini", error_message(payload) or "error chunk")
+        if not dig(payload, "candidates"):
+            reason = dig(payload, "promptFeedback", "blockReason")
+            if isinstance(reason, str):
+                raise ProviderError(f"Gemini blocked the prompt: {reason}", details={"reason": "blocked"})
+        model = dig(payload, "modelVersion")
+        self._model = model if isinstance(model, str) else self._model
+        if dig(payload, "usageMetadata") is not None:
+            self._usage = usage_from(
+                dig(payload, "usageMetadata", "promptTokenCount"),
+                dig(payload, "usageMetadata", "candidatesTokenCount") or 0,
+            )
+        parts = dig(payload, "candidates", 0, "content", "parts")
+        texts = [
+            part["text"]
+            for part in (parts if isinstance(parts, list) else [])
+            if isinstance(dig(part, "text"), str) and not dig(part, "thought")
+        ]
+        if isinstance(dig(payload, "candidates", 0, "finishReason"), str):
+            self._done = True
+        text = "".join(texts)
+        if text:
+            self._parts.append(text)
+        return text
+
+
+def _reader() -> StreamReader:
+    return GeminiStreamReader()
 
 
 def parse_chat(body: Any) -> ParsedCompletion:
@@ -115,4 +171,6 @@ GEMINI = WireFormat(
     embed_call=build_embed,
     parse_embed=parse_embed,
     error_message=error_message,
+    stream_call=build_stream,
+    stream_reader=_reader,
 )

@@ -3,7 +3,10 @@
 Chat: POST ``{host}/api/chat`` with ``stream: false``; the system prompt stays a ``system``
 message; sampling goes to ``options {temperature, num_predict}``. Reply: ``message.content``
 and ``prompt_eval_count``/``eval_count`` as usage. Embeddings: POST ``{host}/api/embed`` with
-``input`` as a list, reply ``embeddings``. Errors: ``{"error": "..."}``. No key.
+``input`` as a list, reply ``embeddings``. Errors: ``{"error": "..."}``. No key. Streaming
+(``stream: true``): newline-delimited JSON, each line a partial reply whose ``message.content``
+is the next text, the last one ``done: true`` with the counts; an error after the stream began
+is a line ``{"error": "..."}``.
 """
 
 from __future__ import annotations
@@ -17,14 +20,26 @@ from prompt_alchemy.workers.providers.wire.base import (
     HttpCall,
     ParsedCompletion,
     ParsedEmbeddings,
+    StreamAccumulator,
+    StreamReader,
     WireFormat,
     dig,
     malformed,
+    stream_error,
     usage_from,
     vectors_from,
 )
 
-__all__ = ["OLLAMA", "build_chat", "build_embed", "error_message", "parse_chat", "parse_embed"]
+__all__ = [
+    "OLLAMA",
+    "OllamaStreamReader",
+    "build_chat",
+    "build_embed",
+    "build_stream",
+    "error_message",
+    "parse_chat",
+    "parse_embed",
+]
 
 
 def auth_headers(key: SecretKey | None) -> dict[str, str]:
@@ -40,6 +55,34 @@ def build_chat(params: ChatParams) -> HttpCall:
         "options": {"temperature": params.temperature, "num_predict": params.max_tokens},
     }
     return HttpCall("/api/chat", body)
+
+
+def build_stream(params: ChatParams) -> HttpCall:
+    call = build_chat(params)
+    return HttpCall(call.path, {**call.body, "stream": True}, {"Accept": "application/x-ndjson"})
+
+
+class OllamaStreamReader(StreamAccumulator):
+    """NDJSON partial replies up to the one with ``done: true``."""
+
+    def feed(self, event: str | None, payload: Any) -> str:
+        message = error_message(payload)
+        if message is not None:
+            raise stream_error("Ollama", message)
+        model = dig(payload, "model")
+        self._model = model if isinstance(model, str) else self._model
+        if dig(payload, "done") is True:
+            self._done = True
+            self._usage = usage_from(dig(payload, "prompt_eval_count"), dig(payload, "eval_count"))
+        text = dig(payload, "message", "content")
+        if isinstance(text, str) and text:
+            self._parts.append(text)
+            return text
+        return ""
+
+
+def _reader() -> StreamReader:
+    return OllamaStreamReader()
 
 
 def parse_chat(body: Any) -> ParsedCompletion:
@@ -74,4 +117,7 @@ OLLAMA = WireFormat(
     embed_call=build_embed,
     parse_embed=parse_embed,
     error_message=error_message,
+    stream_call=build_stream,
+    stream_reader=_reader,
+    framing="ndjson",
 )

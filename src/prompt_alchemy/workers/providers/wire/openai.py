@@ -3,7 +3,11 @@
 Chat: POST ``{base}/chat/completions`` with ``Authorization: Bearer``; reply
 ``choices[0].message.content`` and ``usage.prompt_tokens/completion_tokens``. Embeddings: POST
 ``{base}/embeddings`` with ``input`` as a list; reply ``data[i].embedding`` ordered by ``index``.
-Errors: ``{"error": {"message", "type", "param", "code"}}``. OpenAI itself takes
+Errors: ``{"error": {"message", "type", "param", "code"}}``. Streaming: the same POST with
+``stream: true`` and ``stream_options: {"include_usage": true}`` answers server-sent events, each
+``data:`` a ``chat.completion.chunk`` whose ``choices[0].delta.content`` is the next text, then a
+last chunk with empty ``choices`` and the ``usage``, then ``data: [DONE]``; an error that happens
+after the stream began arrives as ``data: {"error": {...}}``. OpenAI itself takes
 ``max_completion_tokens`` (``max_tokens`` is deprecated there and refused by reasoning models);
 compatible servers take ``max_tokens``.
 """
@@ -19,14 +23,26 @@ from prompt_alchemy.workers.providers.wire.base import (
     HttpCall,
     ParsedCompletion,
     ParsedEmbeddings,
+    StreamAccumulator,
+    StreamReader,
     WireFormat,
     dig,
     malformed,
+    stream_error,
     usage_from,
     vectors_from,
 )
 
-__all__ = ["OPENAI", "OPENAI_COMPATIBLE", "build_chat", "error_message", "parse_chat", "parse_embed"]
+__all__ = [
+    "OPENAI",
+    "OPENAI_COMPATIBLE",
+    "OpenAIStreamReader",
+    "build_chat",
+    "build_stream",
+    "error_message",
+    "parse_chat",
+    "parse_embed",
+]
 
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 
@@ -45,6 +61,45 @@ def build_chat(params: ChatParams, *, official: bool) -> HttpCall:
         body["temperature"] = params.temperature
     body["max_completion_tokens" if official else "max_tokens"] = params.max_tokens
     return HttpCall("/chat/completions", body)
+
+
+def build_stream(params: ChatParams, *, official: bool) -> HttpCall:
+    call = build_chat(params, official=official)
+    body = {**call.body, "stream": True, "stream_options": {"include_usage": True}}
+    return HttpCall(call.path, body, {"Accept": "text/event-stream"})
+
+
+class OpenAIStreamReader(StreamAccumulator):
+    """``chat.completion.chunk`` events up to ``[DONE]``."""
+
+    def __init__(self, vendor: str = "OpenAI") -> None:
+        super().__init__()
+        self.vendor = vendor
+
+    def feed(self, event: str | None, payload: Any) -> str:
+        if payload == "[DONE]":
+            self._done = True
+            return ""
+        if dig(payload, "error") is not None:
+            raise stream_error(self.vendor, error_message(payload) or "error event without a message")
+        self._model = _model(payload) or self._model
+        usage = _usage(payload)
+        if usage is not None:
+            self._usage = usage
+        delta = dig(payload, "choices", 0, "delta")
+        if not isinstance(delta, dict):
+            return ""
+        text = delta.get("content")
+        if not isinstance(text, str):
+            text = delta.get("refusal")
+        if isinstance(text, str) and text:
+            self._parts.append(text)
+            return text
+        return ""
+
+
+def _reader(vendor: str) -> StreamReader:
+    return OpenAIStreamReader(vendor)
 
 
 def parse_chat(body: Any, vendor: str = "OpenAI") -> ParsedCompletion:
@@ -110,6 +165,8 @@ OPENAI = WireFormat(
     embed_call=build_embed,
     parse_embed=parse_embed,
     error_message=error_message,
+    stream_call=lambda params: build_stream(params, official=True),
+    stream_reader=lambda: _reader("OpenAI"),
     exhausted=exhausted,
 )
 
@@ -121,5 +178,7 @@ OPENAI_COMPATIBLE = WireFormat(
     embed_call=build_embed,
     parse_embed=lambda body, count: parse_embed(body, count, "OpenAI-compatible"),
     error_message=error_message,
+    stream_call=lambda params: build_stream(params, official=False),
+    stream_reader=lambda: _reader("OpenAI-compatible"),
     exhausted=exhausted,
 )

@@ -1,4 +1,4 @@
-"""A token bucket per caller: ``per_minute`` requests a minute, refilled continuously.
+"""A token bucket per caller: ``per_minute`` requests (or feedback events) a minute, refilled continuously.
 
 A caller may burst up to the whole minute's allowance, then gets one request every
 ``60 / per_minute`` seconds. The clock is injectable so tests need no sleeping.

@@ -1,0 +1,343 @@
+"""The explicit facts of an idea: its details clause by clause, typed constraints, audience, input.
+
+A good prompt carries every fact the idea states (a budget with its currency, a headcount, a
+word limit, named fields, "without X") into its own structure. ``details`` splits the idea into
+clauses and words each as a detail in the third person; ``typed_constraints`` recognises the
+kinds a constraint can have; ``stated_audience`` names a reader only when the idea states one
+(the head of the noun phrase must be a person, not "a senior data engineer role"); ``input_slot``
+finds the material the prompt will receive and names a ``{{placeholder}}`` for it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from prompt_alchemy.workers.providers.offline.wording import dedupe
+
+__all__ = ["details", "input_slot", "stated_audience", "typed_constraints"]
+
+_I = re.IGNORECASE
+
+# ---------------------------------------------------------------- details
+
+_DASHES = "-\u2013\u2014"  # hyphen, en dash, em dash
+_CLAUSE = re.compile(rf"\s*(?:[.;!?](?=\s|$)|,(?!\d{{3}})|\s[{_DASHES}]\s|:(?=\s)|\s\+\s|\(|\))\s*")
+_LEADING = re.compile(r"^(?:and|but|also|plus|then|so|oh and|please|pls|hey|hi|ok|okay)\b[,\s]*", _I)
+_PERSON_SWAPS: tuple[tuple[str, str], ...] = (
+    (r"\bI'?m\b", "the user is"),
+    (r"\bI am\b", "the user is"),
+    (r"\bI'?ve\b", "the user has"),
+    (r"\bI have\b", "the user has"),
+    (r"\bI own\b", "the user owns"),
+    (r"\bI want\b", "the user wants"),
+    (r"\bI need\b", "the user needs"),
+    (r"\bI\b", "the user"),
+    (r"\bmy\b", "the user's"),
+    (r"\bme\b", "the user"),
+    (r"\bmine\b", "the user's"),
+    (r"\bmyself\b", "the user"),
+)
+
+
+def _third_person(text: str) -> str:
+    for pattern, replacement in _PERSON_SWAPS:
+        text = re.sub(pattern, replacement, text, flags=re.IGNORECASE if pattern != r"\bI\b" else 0)
+    return text
+
+
+_TOPIC = re.compile(r"^(.{3,60}?)\s+(?:about|on how|on the topic of|explaining|describing)\s+(.{3,})$", _I)
+
+
+_QUALIFIER = re.compile(
+    r"^(.{3,60}?)\s+((?:for|with|in|from|by|using|that|which|where|to|on|at|without|into)\s+.{3,})$", _I
+)
+
+
+def _pieces(idea: str) -> list[str]:
+    """The clauses of ``idea``; "X about Y" gives "X" and "Topic: Y"; a one-clause idea is split at its qualifier."""
+    pieces: list[str] = []
+    for raw in _CLAUSE.split(idea):
+        topic = _TOPIC.match(raw.strip())
+        if topic:
+            pieces += [topic.group(1), f"topic: {topic.group(2)}"]
+        else:
+            pieces.append(raw)
+    kept = [piece for piece in pieces if piece.strip()]
+    if len(kept) == 1 and (qualified := _QUALIFIER.match(kept[0].strip())):
+        return [qualified.group(1), qualified.group(2)]  # "a SQL query" / "for monthly sales"
+    return pieces
+
+
+def details(idea: str, limit: int = 14) -> list[str]:
+    """Every clause of the idea that carries something, in the third person, in order."""
+    found: list[str] = []
+    for raw in _pieces(idea):
+        clause = _LEADING.sub("", raw.strip(f" \t\n,;:{_DASHES}\"'")).strip()
+        if len(re.findall(r"[A-Za-z0-9€$£#@]", clause)) < 2:
+            continue
+        clause = _third_person(clause)
+        found.append(clause[:1].upper() + clause[1:])
+    return dedupe(found)[:limit]
+
+
+# ---------------------------------------------------------------- typed constraints
+
+_CURRENCY_WORDS = {
+    "euro": "EUR",
+    "euros": "EUR",
+    "eur": "EUR",
+    "€": "EUR",
+    "dollar": "USD",
+    "dollars": "USD",
+    "usd": "USD",
+    "$": "USD",
+    "pound": "GBP",
+    "pounds": "GBP",
+    "gbp": "GBP",
+    "£": "GBP",
+    "yen": "JPY",
+    "jpy": "JPY",
+    "¥": "JPY",
+    "chf": "CHF",
+    "francs": "CHF",
+}
+_AMOUNT = r"\d[\d,.']*\s?(?:[kKmM]\b|thousand\b|million\b)?"
+_MONEY_BEFORE = re.compile(rf"([$€£¥])\s?({_AMOUNT})", _I)
+_MONEY_AFTER = re.compile(rf"\b({_AMOUNT})\s?(euros?|eur|dollars?|usd|pounds?|gbp|yen|jpy|chf|francs|€|\$|£)", _I)
+_MONEY_CONTEXT = re.compile(r"\b(?:budget|cost|spend|price|salary|offer|pay|rent|fee)\b", _I)
+_LANGUAGE_NAMES = (
+    "English|Spanish|French|German|Italian|Portuguese|Dutch|Japanese|Chinese|Mandarin|Cantonese|Korean|"
+    "Arabic|Russian|Polish|Swedish|Norwegian|Danish|Finnish|Turkish|Greek|Hebrew|Hindi|Vietnamese|Thai|"
+    "Indonesian|Czech|Ukrainian|Romanian|Hungarian|Catalan|Brazilian Portuguese"
+)
+_IN_LANGUAGE = re.compile(rf"\b(?:in|into|to)\s+((?:{_LANGUAGE_NAMES})(?:\s+and\s+(?:{_LANGUAGE_NAMES}))?)\b")
+_FIELDS = re.compile(
+    r"\b(?:fields?|columns?|keys|tables?|properties|attributes)\b\s*(?::|\(|with|named|called)?\s*"
+    r"((?:[A-Za-z_][\w ]{0,30}(?:\([^)]*\))?\s*,\s*)+(?:and\s+)?[A-Za-z_][\w]{0,30}(?:\s*\([^)]*\))?)",
+    _I,
+)
+_SCHEMA_TABLE = re.compile(r"\b([a-z_]\w*)\(([a-z_][\w, ]+)\)", _I)
+_EXCLUSION = re.compile(
+    r"\b(?:without(?: using| admitting| any)?|no|don'?t|do not|never|avoid)\s+(?!more\b|less\b|one\b|longer\b)"
+    r"((?:(?!\s(?:and|but|so|then)\s)[^,.;()]){2,60})",
+    _I,
+)
+_DEADLINE = re.compile(
+    r"\b(?:by|before|until|on|due|closes on|ends on)\s+((?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day)|"
+    r"(?:January|February|March|April|May|June|July|August|September|October|November|December)\s+\d{1,2}(?:st|nd|rd|th)?|"
+    r"\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:January|February|March|April|May|June|July|August|September|October|"
+    r"November|December)|\d{4}-\d{2}-\d{2})",
+    _I,
+)
+_COUNTED = re.compile(
+    r"\b(\d[\d,.]*%?|(?:two|three|four|five|six|seven|eight|nine|ten|twelve|twenty))[- ]"
+    r"((?:[a-z]+[- ]){0,2}?(?:people|persons?|attendees|guests|days?|weeks?|months?|years?|hours?|minutes?|min|"
+    r"sizes?|questions?|captions?|emojis?|items?|slides?|pages?|words?|characters?|chars?|lines?|bullets?|"
+    r"points?|examples?|ideas?|options?|steps?|rounds?|sessions?|nights?|kids?|children|attendees|students?|"
+    r"graders?|year[- ]olds?|complaints?|results?|customers?|rows?|seconds?|visitors?|tips?|reasons?))\b",
+    _I,
+)
+
+
+def _money(text: str) -> list[str]:
+    found: list[str] = []
+    for match in _MONEY_BEFORE.finditer(text):
+        found.append(f"{match.group(1)}{match.group(2).strip()} ({_CURRENCY_WORDS[match.group(1)]})")
+    for match in _MONEY_AFTER.finditer(text):
+        code = _CURRENCY_WORDS.get(match.group(2).lower(), match.group(2).upper())
+        found.append(f"{match.group(1).strip()} {code}")
+    return found
+
+
+def typed_constraints(idea: str) -> list[tuple[str, str]]:
+    """(kind, requirement sentence) for every constraint of a recognised kind."""
+    found: list[tuple[str, str]] = []
+    money = _money(idea)
+    if money:
+        budget = bool(_MONEY_CONTEXT.search(idea))
+        for amount in money:
+            what = "Budget" if budget else "Amount"
+            found.append(("budget", f"{what}: {amount}; keep this currency, do not convert it."))
+    language = _IN_LANGUAGE.search(idea)
+    if language:
+        found.append(("language", f"Language of the result: {language.group(1)}."))
+    for match in _SCHEMA_TABLE.finditer(idea):
+        found.append(("field", f"Table {match.group(1)} with columns: {match.group(2).strip()}."))
+    for match in _FIELDS.finditer(idea):
+        found.append(("field", f"Use exactly these names: {match.group(1).strip()}."))
+    for match in _DEADLINE.finditer(idea):
+        found.append(("deadline", f"Date that matters: {match.group(1)}."))
+    for match in _COUNTED.finditer(idea):
+        found.append(("number", f"Keep the figure: {match.group(1)} {match.group(2)}."))
+    for match in _EXCLUSION.finditer(idea):
+        body = match.group(0).strip()
+        found.append(("exclusion", f"Respect the exclusion: {body}."))
+    seen: set[str] = set()
+    unique: list[tuple[str, str]] = []
+    for kind, text in found:
+        if text.lower() not in seen:
+            seen.add(text.lower())
+            unique.append((kind, text))
+    return unique
+
+
+# ---------------------------------------------------------------- audience
+
+_PEOPLE_HEADS = (
+    r"people|persons?|users?|customers?|clients?|developers?|devs?|engineers?|programmers?|beginners?|novices?|"
+    r"experts?|professionals?|students?|kids|children|child|teens?|teenagers?|managers?|executives?|execs|"
+    r"leaders?|leadership|stakeholders?|team|teams|investors?|readers?|audiences?|doctors?|clinicians?|nurses?|"
+    r"patients?|lawyers?|teachers?|educators?|parents?|researchers?|scientists?|analysts?|marketers?|"
+    r"designers?|recruiters?|employees?|staff|colleagues?|coworkers?|co-workers?|members?|subscribers?|"
+    r"followers?|fans?|buyers?|shoppers?|visitors?|board|boss|ceos?|ctos?|cfos?|founders?|director|directors|"
+    r"admins?|administrators?|operators?|candidates?|applicants?|donors?|volunteers?|citizens?|travell?ers?|"
+    r"tourists?|gamers?|players?|writers?|authors?|editors?|journalists?|partners?|owners?|learners?|"
+    r"residents?|tenants?|landlords?|landlady|athletes?|musicians?|artists?|graders?|olds?|someone|anyone|"
+    r"everyone|mom|mum|dad|mother|father|grandmother|grandfather|grandma|grandpa|niece|nephew|wife|husband|"
+    r"partner|friend|friends|family|photographers?|non-lawyers?|laypeople|public|newcomers?|hires|"
+    r"homeowners?|retirees?|seniors|moms|mums|dads|mothers|fathers|audience|interns?|trainees?|apprentices?|"
+    r"guests?|attendees|neighbou?rs?|classmates?|alumni|community|sister|brother|son|daughter|grandparents?"
+)
+_NP_WORD = r"[\w'&/-]+"
+_FOR_NP = re.compile(
+    rf"\b(?:for|aimed at|targeted at|intended for|written for|geared towards?|suitable for)\s+"
+    rf"((?:{_NP_WORD}\s+){{0,5}}?{_NP_WORD})(?=\s*(?:[,.;:!?()]|$|\s+(?:who|that|which|where|to|so|on|in|at|"
+    rf"with|about|and|but|because|opening|from|by)\b))",
+    _I,
+)
+_RECIPIENT = re.compile(
+    r"\b(?:e-?mail|letter|message|note|memo|reply|response|text|speech|toast|pitch|card)\s+to\s+"
+    rf"((?:an?\s+|the\s+)?(?:{_NP_WORD}\s+){{0,4}}?(?:{_PEOPLE_HEADS}))\b((?:\s+(?:in|at|of|from)\s+(?-i:[A-Z][\w-]*)(?:\s+(?-i:[A-Z][\w-]*))?)?)",
+    _I,
+)
+_EXPLAIN_TO = re.compile(
+    rf"\b(?:explain|teach|describe|pitch|present|introduce)\b.{{0,60}}?\bto\s+"
+    rf"((?:an?\s+|the\s+)?(?:{_NP_WORD}\s+){{0,3}}?(?:{_PEOPLE_HEADS}|\d+-year-olds?))(?![\w-])",
+    _I,
+)
+_LIKE_IM = re.compile(r"\b(?:like|as if)\s+(?:i'?m|i am)\s+(an?\s+[\w\s-]{2,40}?)(?=[,.;!?]|$)", _I)
+_I_AM = re.compile(
+    r"\b(?:i'?m|i am)\s+(an?\s+(?:[\w-]+\s+){0,3}?[\w-]+?)(?=[,.;!?]|\s+(?:so|and|but|who|with)\b|$)", _I
+)
+_OUR_READERS = re.compile(
+    r"\b(?:our|my|the)\s+(readers|followers|audience|users|customers|subscribers|students|listeners|viewers)\s+"
+    r"(?:are|is)\s+([^.;!?]{3,60})",
+    _I,
+)
+_SOMEONE_WHO = re.compile(r"\bfor\s+((?:someone|anyone|people|a person|readers)\s+who\s+[^,.;!?]{3,50})", _I)
+_NOT_AUDIENCE_START = re.compile(r"^(?:\w+ing\b|the user's \w+ing\b|a total\b|\d)", _I)
+_NUMBER_HEAD = re.compile(r"^(?:\d[\d,.]*|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty)\s+", _I)
+
+
+_USERS = re.compile(
+    rf"\b((?:our|my|the)\s+(?:[\w-]+\s+){{0,2}}?(?:{_PEOPLE_HEADS}))\s+(?:can|will|must|should|need to|have to)\s+"
+    r"(?:run|use|read|follow|understand|paste|open)\b",
+    _I,
+)
+
+
+_THEIR_WORK = (
+    r"planning|meeting|review|report|newsletter|sheet|standup|retro|onboarding|deck|presentation|dashboard|"
+    r"records|docs|wiki|training|class|course|lesson|handbook|slack|channel|inbox"
+)
+_SELECTION = re.compile(
+    r"\b(?:top|bottom|best|worst|most|least|newest|oldest|latest|first|last|each|every|all|\d+)\b", _I
+)
+
+
+def _possessive_person(phrase: str) -> str | None:
+    """ "the product team's sprint planning" -> "the product team" (for their own work, not "my brother's wedding")."""
+    match = re.match(
+        rf"^((?:{_NP_WORD}\s+){{0,3}}?(?:{_PEOPLE_HEADS}))'s\s+(?:[\w-]+\s+){{0,2}}?(?:{_THEIR_WORK})\b", phrase, _I
+    )
+    return match.group(1) if match else None
+
+
+def _people_head(phrase: str) -> bool:
+    last = phrase.split()[-1] if phrase.split() else ""
+    return bool(re.fullmatch(rf"(?:{_PEOPLE_HEADS})", last, _I)) or bool(
+        re.fullmatch(r"\d+[- ]year[- ]olds?|\d+(?:st|nd|rd|th)[- ]graders?", phrase.split(" ", 1)[-1], _I)
+    )
+
+
+def _mine(phrase: str) -> str:
+    return re.sub(r"^(?:my|our)\s+", "the user's ", phrase.strip(), flags=_I)
+
+
+def stated_audience(idea: str) -> str | None:
+    """The reader the idea names, or None: a noun phrase counts only when its head is a person."""
+    readers = _OUR_READERS.search(idea)
+    if readers:
+        return f"{readers.group(1)}: {readers.group(2).strip()}"
+    someone = _SOMEONE_WHO.search(idea)
+    if someone:
+        return _mine(someone.group(1))
+    for match in _FOR_NP.finditer(idea):
+        phrase = match.group(1).strip()
+        owner = _possessive_person(phrase)
+        if owner:
+            return _mine(owner)
+        if _NOT_AUDIENCE_START.match(phrase) and not re.match(r"^\d+[- ]year[- ]olds?|^\d+(?:st|nd|rd|th)", phrase):
+            continue
+        ages = re.search(r"year[- ]olds?$|graders?$", phrase, _I)
+        if _NUMBER_HEAD.match(phrase) and not ages:
+            continue  # "for 12 people" is a headcount, not a reader
+        if _SELECTION.search(phrase) and not ages:
+            continue  # "for the top 10 customers" is what a query selects, not who reads
+        if _people_head(phrase):
+            return _mine(phrase)
+    users = _USERS.search(idea)
+    if users:
+        return _mine(users.group(1))
+    recipient = _RECIPIENT.search(idea)
+    if recipient:
+        return _mine(recipient.group(1) + (recipient.group(2) or ""))
+    explained = _EXPLAIN_TO.search(idea)
+    if explained:
+        return _mine(explained.group(1))
+    like = _LIKE_IM.search(idea) or _I_AM.search(idea)
+    if like:
+        return f"the user, {like.group(1).strip()}"
+    return None
+
+
+# ---------------------------------------------------------------- input
+
+_MATERIAL = (
+    r"postmortem|post-mortem|contract|abstract|study|paper|article|document|report|transcript|email|emails|"
+    r"text|notes|release notes|reviews|comments|survey|csv|spreadsheet|sheet|data|dataset|logs?|code|"
+    r"function|handler|script|query|resume|résumé|cv|invoice text|invoice|receipt|statement|balance sheet|"
+    r"income statement|essay|draft|chapter|book|story|list of (?:(?!into\b|for\b|to\b|as\b)[\w-]+\s?){1,3}|"
+    r"prs|pull requests|minutes|"
+    r"agenda|feedback|tickets|messages|file|files|table|results|diff|pr|page|website|recipe|policy|terms"
+)
+_INPUT = re.compile(
+    r"\b(?:this|these|the attached|attached|the following|my|our|from(?: the)?(?: attached)?|given|a)\s+"
+    rf"((?:[\w-]+\s+){{0,3}}?(?:{_MATERIAL}))\b",
+    _I,
+)
+_INPUT_VERBS = re.compile(
+    r"\b(?:summari[sz]e|analy[sz]e|review|fix|translate|locali[sz]e|extract|go through|turn|convert|rewrite|"
+    r"edit|proofread|explain|parse|classify|compare|read|from|check|improve|refactor|debug)\b",
+    _I,
+)
+
+
+def input_slot(idea: str) -> tuple[str, str] | None:
+    """(description, placeholder name) of the material the prompt will receive, if the idea has one."""
+    if not _INPUT_VERBS.search(idea):
+        return None
+    for match in _INPUT.finditer(idea):
+        phrase = match.group(1).strip()
+        start = match.group(0).split()[0].lower()
+        if start == "a" and not phrase.lower().startswith("list of"):
+            continue
+        words = re.findall(r"[a-z]+", phrase.lower())
+        head = words[-1] if words else "input"
+        if phrase.lower().startswith("list of"):
+            head = words[-1]
+        name = re.sub(r"[^a-z0-9]+", "_", " ".join(words[-2:]) if len(words) >= 2 else head).strip("_")
+        determiner = re.match(r"\b(this|these|the attached|attached|the following|my|our)\b", match.group(0), _I)
+        description = f"the provided {phrase}" if determiner else phrase
+        return description, name or "input"
+    return None

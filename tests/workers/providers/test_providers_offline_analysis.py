@@ -1,0 +1,154 @@
+"""The offline idea analyser: what the idea says, read into a brief, and kept by every phase.
+
+These ideas are not the evaluation set's: they check the same kinds of reading (persona from the
+deliverable, audience only when stated, budgets with their currency, fixed-form rules, an input
+slot) on different words.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from prompt_alchemy.schemas.brief import AnalyzeRequest, ConstraintKind
+from prompt_alchemy.schemas.common import Persona, Phase, TargetFamily
+from prompt_alchemy.schemas.providers import ChatMessage, CompletionRequest, GenerationHints
+from prompt_alchemy.workers.providers import OfflinePromptEngineer
+from prompt_alchemy.workers.providers.offline import analyse
+from prompt_alchemy.workers.providers.offline.briefing import analyze_idea
+from prompt_alchemy.workers.providers.offline.judge import judge_reply
+
+engineer = OfflinePromptEngineer()
+
+
+def prompt_for(
+    idea: str, phase: Phase = Phase.COAGULATIO, persona: Persona = Persona.GENERIC, *, fixed: bool = False
+) -> str:
+    hints = GenerationHints(phase=phase, persona=persona, persona_fixed=fixed, idea=idea)
+    request = CompletionRequest(messages=[ChatMessage(role="user", content=idea)], temperature=0.0, hints=hints)
+    return engineer.respond(request)
+
+
+@pytest.mark.parametrize(
+    ("idea", "persona"),
+    [
+        ("a short poem about the java sea at dawn", Persona.WRITING),
+        ("tell a story for my nephew about a ruby that wants to be a pebble", Persona.WRITING),
+        ("go function that retries an HTTP call with exponential backoff", Persona.CODE),
+        ("javascript regex for validating hex colour codes", Persona.CODE),
+        ("summarise these customer interview notes and list the top pain points", Persona.ANALYSIS),
+        ("weekend itinerary for Lisbon with a toddler", Persona.GENERIC),
+        ("thank-you email to the volunteers who ran the charity bake sale", Persona.WRITING),
+        # the README's own example: the deliverable named first is code; the email is its data
+        ("a function that validates email addresses, for junior developers", Persona.CODE),
+        ("an email to my landlord about the broken heater", Persona.WRITING),
+    ],
+)
+def test_the_persona_comes_from_what_the_idea_is_about(idea: str, persona: Persona) -> None:
+    assert analyse(idea).persona is persona
+
+
+@pytest.mark.parametrize(
+    ("idea", "audience"),
+    [
+        ("resume summary for a junior product designer position at an agency", None),
+        ("book a dinner for 8 people in Rome next Friday", None),
+        ("python script that emails the weekly report to all managers", None),
+        ("explain compound interest to a 12-year-old", "a 12-year-old"),
+        ("one-page brief on our Q2 churn for the board", "the board"),
+        ("write a welcome note to our new interns", "the user's new interns"),
+    ],
+)
+def test_an_audience_is_named_only_when_the_idea_states_one(idea: str, audience: str | None) -> None:
+    assert analyse(idea).audience == audience
+
+
+def test_a_budget_keeps_its_currency_and_a_headcount_is_not_an_audience() -> None:
+    brief = analyze_idea(AnalyzeRequest(input="organise a wedding dinner for 40 guests on a 3k GBP budget"))
+    budgets = [item.text for item in brief.constraints if item.kind is ConstraintKind.BUDGET]
+    assert budgets
+    assert all("GBP" in text for text in budgets)
+    assert brief.audience is None
+    numbers = [item.text for item in brief.constraints if item.kind is ConstraintKind.NUMBER]
+    assert any("40 guests" in text for text in numbers)
+
+
+def test_a_fixed_form_states_its_rules_and_none_foreign_to_it() -> None:
+    prompt = prompt_for("limerick about a cat who learned to open the fridge")
+    assert re.search(r"AABBA", prompt)
+    assert not re.search(r"typed parameters|unit tests|takeaway|professional tone", prompt, re.I)
+    haiku = prompt_for("haiku about the python curled on a warm rock")
+    assert "5, 7 and 5 syllables" in haiku
+    assert not re.search(r"\bpython (?:code|function|engineer)|PEP ?8|docstring", haiku, re.I)
+
+
+def test_material_the_prompt_receives_gets_a_placeholder() -> None:
+    brief = analyze_idea(AnalyzeRequest(input="summarise this board meeting transcript into action items"))
+    assert brief.input is not None
+    assert re.fullmatch(r"\{\{\w+\}\}", brief.input.placeholder)
+    assert brief.input.placeholder in prompt_for("summarise this board meeting transcript into action items")
+
+
+def test_no_fragment_is_taken_for_the_input() -> None:
+    prompt = prompt_for("turn a list of support tickets into a weekly summary for the support lead")
+    assert not re.search(r"Input: an? \w+\.", prompt)
+
+
+@pytest.mark.parametrize("phase", list(Phase))
+@pytest.mark.parametrize("family", list(TargetFamily))
+@pytest.mark.parametrize("persona", list(Persona))
+def test_every_phase_persona_and_family_keeps_every_element_of_the_brief(
+    phase: Phase, family: TargetFamily, persona: Persona
+) -> None:
+    idea = "sonnet for my sister's graduation from nursing school, mention her night shifts, in Spanish"
+    hints = GenerationHints(phase=phase, target_family=family, idea=idea, persona=persona, persona_fixed=True)
+    prompt = engineer.respond(
+        CompletionRequest(messages=[ChatMessage(role="user", content=idea)], temperature=0.0, hints=hints)
+    )
+    stripped = prompt.replace(idea, " ")
+    for fact in (r"14 lines", r"iambic pentameter", r"night shifts", r"\bSpanish\b", r"nursing school"):
+        assert re.search(fact, stripped), (phase, family, persona, fact)
+
+
+def test_a_persona_the_engine_fixed_is_kept_even_when_generic() -> None:
+    idea = "python function that merges two sorted lists"
+    assert "engineer" in prompt_for(idea).splitlines()[0]
+    assert "engineer" not in prompt_for(idea, persona=Persona.GENERIC, fixed=True).splitlines()[0]
+
+
+def test_the_brief_names_its_persona_and_why() -> None:
+    brief = analyze_idea(AnalyzeRequest(input="haiku about rust on an old gate"))
+    assert brief.persona is Persona.WRITING
+    assert brief.persona_reason
+    assert brief.form is not None
+    assert brief.form.name == "haiku"
+    asked = analyze_idea(AnalyzeRequest(input="haiku about rust on an old gate", persona=Persona.CODE))
+    assert asked.persona is Persona.CODE
+
+
+def test_the_offline_judge_sinks_a_prompt_that_misreads_the_idea() -> None:
+    idea = "write me a poem about the sea"
+    read = prompt_for(idea)
+    misread = (
+        "You are a senior software engineer.\n\n## Task\nWrite a poem about the sea.\n\n## Requirements\n"
+        "1. Never invent facts, figures, names, quotes or sources.\n2. End with a clear takeaway.\n"
+        "3. Define typed parameters and the return type.\n4. Include unit tests.\n\n## Output format\n"
+        "Return a markdown report with an executive summary. Keep it under 400 words.\n"
+    )
+    message = f'<candidate index="0">{read}</candidate><candidate index="1">{misread}</candidate>'
+    verdict = json.loads(judge_reply(message, idea, Persona.GENERIC))
+    scores = {item["index"]: item for item in verdict["scores"]}
+    assert verdict["best_index"] == 0
+    assert scores[1]["score"] < 0.5
+    assert "foreign to the deliverable" in scores[1]["reason"]
+    assert scores[0]["score"] > 0.8
+
+
+@pytest.mark.parametrize(
+    "idea",
+    ["sql for the top 10 customers, postgres", "a toast for my brother's wedding", "regex for all valid emails"],
+)
+def test_what_a_query_selects_or_an_occasion_is_not_an_audience(idea: str) -> None:
+    assert analyse(idea).audience is None
