@@ -304,7 +304,17 @@ class SqliteLogConsumer:
         deadline = loop.time() + timeout
         while not self._closed:
             self._wakeup.clear()
-            rows, next_visible = await self._log.run(self._take(batch))
+            take = asyncio.ensure_future(self._log.run(self._take(batch)))
+            try:
+                rows, next_visible = await asyncio.shield(take)
+            except asyncio.CancelledError:
+                # The log's thread runs a queued take whatever happens here. Messages it took are
+                # delivered (attempt counted, ack_wait running): hand them over as the batch in hand
+                # rather than strand them until ack_wait. Nothing taken: the cancellation stands.
+                rows, _ = await take
+                if not rows:
+                    raise
+                return await park_exhausted([self._delivery(row) for row in rows])
             if rows:
                 deliveries = await park_exhausted([self._delivery(row) for row in rows])
                 if deliveries:

@@ -146,8 +146,9 @@ class LearningWorker:
     async def _fetch_unless_stopping(self, consumer: DurableConsumer) -> list[Delivery] | None:
         """The next batch, or None when ``stop()`` came first: an idle long-poll does not delay it.
 
-        A fetch abandoned that way leaves nothing half-processed: whatever it had taken is unacked
-        and is delivered again (at once on the SQLite log; after ack_wait on JetStream).
+        A fetch abandoned that way leaves nothing half-processed: on the SQLite log a fetch whose take
+        had already run hands its batch over (processed as the batch in hand); on JetStream, messages
+        that reach an abandoned pull are delivered again after ack_wait.
         """
         fetch = asyncio.ensure_future(consumer.fetch(self.settings.batch_size, timeout=self.settings.fetch_timeout))
         stopping = asyncio.ensure_future(self._stopping.wait())
@@ -159,8 +160,9 @@ class LearningWorker:
             fetch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await fetch
-            return None
-        return fetch.result()
+            if fetch.cancelled():
+                return None
+        return fetch.result()  # a fetch that had already taken its batch hands it over: the batch in hand
 
     async def _pause(self) -> None:
         with contextlib.suppress(TimeoutError):
