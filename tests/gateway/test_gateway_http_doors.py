@@ -18,6 +18,7 @@ from prompt_alchemy.gateway.feedback import FeedbackSink
 from prompt_alchemy.gateway.http import HttpServer, HttpSettings, create_app, openapi_document
 from prompt_alchemy.gateway.http.protocol import MAX_LINE_BYTES
 from prompt_alchemy.gateway.timeouts import ConnectionTimeouts
+from prompt_alchemy.runtime.settings import Settings
 
 ServerFactory = Callable[..., Awaitable[HttpServer]]
 GENERATE = "/api/v1/prompts/generate"
@@ -254,6 +255,20 @@ def test_every_query_parameter_at_its_maximum_fits_the_line_limit() -> None:
 
 
 # -- idle and slow connections -----------------------------------------------------------------------
+
+
+async def test_the_default_idle_timeout_outlasts_client_pools_so_clients_close_first() -> None:
+    """A server that hangs up an idle keep-alive connection as the client reuses it fails that request
+    ("server disconnected"; a POST is not resent). aiohttp's client pool keeps idle connections 15 s."""
+    connector = aiohttp.TCPConnector()
+    try:
+        client_keepalive = connector._keepalive_timeout  # aiohttp's own default, not a copy of it
+    finally:
+        await connector.close()
+    assert isinstance(client_keepalive, float)
+    assert ConnectionTimeouts().idle_s > client_keepalive
+    assert HttpSettings().timeouts.idle_s > client_keepalive
+    assert Settings.model_fields["idle_timeout"].default > client_keepalive  # IDLE_TIMEOUT's default
 
 
 async def test_idle_and_slow_header_connections_are_closed(serve: ServerFactory) -> None:

@@ -143,7 +143,7 @@ class Settings(BaseModel):
     allowed_hosts: tuple[str, ...] = ()  # Host names the doors serve; empty: loopback names + the bind address
     allowed_origins: tuple[str, ...] = ()  # browser origins allowed besides the door's own (and CORS_ORIGINS)
     insecure_no_auth: bool = False  # allow a non-loopback bind without ALCHEMY_API_KEYS
-    idle_timeout: float = Field(default=15.0, gt=0, le=3600)  # close a connection this long without a request
+    idle_timeout: float = Field(default=75.0, gt=0, le=3600)  # close a connection this long without a request
     body_timeout: float = Field(default=30.0, gt=0, le=3600)  # a request body must arrive within this
     rate_limit_per_minute: int = Field(default=0, ge=0)  # 0: unlimited
     # Feedback events a minute per origin (API key or client address) and per session; 0: unlimited.
