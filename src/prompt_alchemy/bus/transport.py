@@ -55,6 +55,10 @@ class Transport(Protocol):
         self, subject: str, data: bytes, *, headers: Mapping[str, str] | None = None, reply: str | None = None
     ) -> None: ...
 
+    async def reply(self, reply: str, data: bytes, *, headers: Mapping[str, str] | None = None) -> None:
+        """Publish on a reply subject a request arrived with (the server's own: not checked again)."""
+        ...
+
     async def request(
         self, subject: str, data: bytes, *, headers: Mapping[str, str] | None, timeout: float
     ) -> RawMessage:
