@@ -185,10 +185,10 @@ class InMemoryTransport:
         token = str(next(self._inbox_ids))
         future = self._replies.add(token, subject)
         # A plain timer on the future: cheaper than an asyncio.timeout() scope on this hot path.
-        timer = asyncio.get_running_loop().call_later(timeout, _expire, future, subject, timeout)
+        timer = future.get_loop().call_later(timeout, _expire, future, subject, timeout)
         try:
-            # The subject is checked above: route at once (the headers are copied, as the message is kept).
-            self._route(RawMessage(subject, data, dict(headers or _NO_HEADERS), self._inbox_root + token))
+            # The subject is checked above: route at once. The headers are the caller's own (see Transport).
+            self._route(RawMessage(subject, data, headers or _NO_HEADERS, self._inbox_root + token))
             return await future
         finally:
             timer.cancel()
