@@ -35,10 +35,11 @@ from _processes import PROMPT_ALCHEMY, Child
 from _report import Report, markdown_table, progress, quick_parser, ratio
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import NatsBus
-from prompt_alchemy.bus.streams import FEEDBACK_STREAM, JetStreamStream, publish_event
+from prompt_alchemy.bus.streams import JetStreamStream, publish_event
 from prompt_alchemy.schemas.learning import FeedbackEvent
 from prompt_alchemy.schemas.storage import StoreRequest
 from prompt_alchemy.testing.servers import NatsServer
+from prompt_alchemy.workers.learning.stream import FEEDBACK_STREAM
 
 CONCURRENCY = (1, 64)
 API_URL = r"HTTP API on (http://\S+)/api/v1"

@@ -4,6 +4,8 @@
 - a worker never imports another worker, the gateway or the runtime;
 - the shared layers (schemas, bus, embeddings, errors) import no worker, gateway or runtime,
   and schemas import no bus;
+- the bus knows no domain: of schemas it imports only the wire protocol (contract kinds, subject
+  syntax, the error body, the health and ADR-32 discovery shapes), never the contract table;
 - only runtime/ (the composition root) may import both gateway and workers.
 """
 
@@ -81,6 +83,27 @@ def test_shared_layers_import_no_worker_front_door_or_runtime(shared: str) -> No
     if shared == "schemas":
         forbidden = (*forbidden, "prompt_alchemy.bus")
     assert _violations(shared, forbidden) == {}
+
+
+BUS_MAY_IMPORT_FROM_SCHEMAS = ("contract", "subjects", "errors", "health")
+
+
+def test_the_bus_imports_only_the_wire_protocol_from_schemas() -> None:
+    """Workers hand the bus their contracts, health check and streams; it never looks them up."""
+    allowed = tuple(f"prompt_alchemy.schemas.{module}" for module in BUS_MAY_IMPORT_FROM_SCHEMAS)
+    found: dict[str, list[str]] = {}
+    for path in sorted((PACKAGE_DIR / "bus").rglob("*.py")):
+        bad = sorted(
+            {
+                f"{line}: {module}"
+                for line, module in _imported_modules(path.read_text(), _package_of(path))
+                if (module == "prompt_alchemy.schemas" or module.startswith("prompt_alchemy.schemas."))
+                and not any(module == ok or module.startswith(ok + ".") for ok in allowed)
+            }
+        )
+        if bad:
+            found[str(path.relative_to(PACKAGE_DIR))] = bad
+    assert found == {}
 
 
 def test_the_check_sees_every_import_form() -> None:

@@ -72,11 +72,16 @@ class AlchemyError(Exception):
 
 
 class BusError(AlchemyError):
-    """The request did not get an answer from any handler."""
+    """The request did not get an answer from any handler.
 
-    def __init__(self, message: str, *, subject: str | None = None) -> None:
+    ``service``: the service that should have answered, from the request's contract (the bus
+    fills it in); what a caller is told names it ("the storage service is not running").
+    """
+
+    def __init__(self, message: str, *, subject: str | None = None, service: str | None = None) -> None:
         super().__init__(message)
         self.subject = subject
+        self.service = service
 
 
 class NoResponders(BusError):

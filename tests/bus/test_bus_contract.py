@@ -167,7 +167,7 @@ async def test_invalid_payload_is_a_bad_request_naming_the_field(
 
     await serve_get(bus, handler)
     with pytest.raises(BadRequest) as caught:
-        await bus.request_raw(schemas.STORAGE_GET.subject, payload)
+        await bus.request_raw(schemas.STORAGE_GET, payload)
     assert caught.value.code == 400
     assert fragment in caught.value.message
     assert field in [error["field"] for error in caught.value.details["errors"]]
@@ -194,12 +194,12 @@ async def test_oversized_payload_is_refused_on_both_sides(bus_factory: BusFactor
     big_id = "x" * 100
     # Caller side: a bus with a small limit refuses to send.
     with pytest.raises(PayloadTooLarge) as caught:
-        await small.request_raw(schemas.STORAGE_GET.subject, b" " * 4096)
+        await small.request_raw(schemas.STORAGE_GET, b" " * 4096)
     assert caught.value.code == 413
     # Server side: a caller with a larger limit sends; the server answers 413 without handling.
     padded = json.dumps({"id": big_id}).encode() + b" " * 4096
     with pytest.raises(PayloadTooLarge) as caught:
-        await server_bus.request_raw(schemas.STORAGE_GET.subject, padded)
+        await server_bus.request_raw(schemas.STORAGE_GET, padded)
     assert caught.value.details["limit"] == 2048
 
 
@@ -254,7 +254,7 @@ async def test_expired_deadline_is_refused_before_the_handler_runs(bus: Bus) -> 
     await serve_get(bus, handler)
     past = str(int((time.time() - 5) * 1000))
     with pytest.raises(DeadlineExceeded):
-        await bus.request_raw(schemas.STORAGE_GET.subject, b'{"id": "a"}', headers={DEADLINE_HEADER: past})
+        await bus.request_raw(schemas.STORAGE_GET, b'{"id": "a"}', headers={DEADLINE_HEADER: past})
     assert not called
 
 
@@ -390,12 +390,28 @@ async def test_invalid_event_is_dropped_and_the_subscriber_keeps_going(bus: Bus)
 
 
 async def test_publishing_a_request_contract_or_durable_event_is_refused(bus: Bus) -> None:
-    from prompt_alchemy.errors import BusError
+    """The wrong kind of contract is a mypy error; an untyped caller gets a TypeError, as from httpx."""
+    with pytest.raises(TypeError, match=r"expected an event contract.*got a request contract"):
+        await bus.publish(schemas.STORAGE_GET, GetRequest(id="x"))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="got a durable_event contract"):
+        await bus.publish(schemas.LEARNING_FEEDBACK, {"prompt_id": "p", "rating": 5})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="got a request contract"):
+        await bus.subscribe(schemas.STORAGE_GET, _ignore)  # type: ignore[arg-type]
 
-    with pytest.raises(BusError):
-        await bus.publish(schemas.STORAGE_GET, GetRequest(id="x"))
-    with pytest.raises(BusError):
-        await bus.publish(schemas.LEARNING_FEEDBACK, {"prompt_id": "p", "rating": 5})
+
+async def test_requesting_or_serving_an_event_contract_is_refused(bus: Bus) -> None:
+    with pytest.raises(TypeError, match="expected a request contract, got an event contract"):
+        await bus.request(schemas.EVENTS_LABEL_MOVED, {})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="got a durable_event contract"):
+        await bus.request_encoded(schemas.LEARNING_FEEDBACK, {})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="got an event contract"):
+        await bus.serve(schemas.EVENTS_WEIGHTS_UPDATED, _ignore)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="expected a request contract or a discovery subject, got bytes"):
+        await bus.request_raw(b"alchemy.v1.storage.get", b"{}")  # type: ignore[arg-type]
+
+
+async def _ignore(*_args: object) -> None:
+    return None
 
 
 # -- regressions that bit other in-memory brokers -------------------------------------------

@@ -27,7 +27,14 @@ async def get_or_fail(request: GetRequest, _ctx: RequestContext) -> GetReply:
 
 
 async def storage_runner(bus: Bus, **kwargs: object) -> ServiceRunner:
-    runner = ServiceRunner(bus, name="storage", version="2.1.0", description="prompts", **kwargs)  # type: ignore[arg-type]
+    runner = ServiceRunner(
+        bus,
+        name="storage",
+        version="2.1.0",
+        description="prompts",
+        health_contract=schemas.STORAGE_HEALTH,
+        **kwargs,  # type: ignore[arg-type]
+    )
     runner.add_endpoint(schemas.STORAGE_GET, get_or_fail)
     await runner.start()
     return runner
@@ -56,7 +63,7 @@ async def test_info_lists_endpoints_with_their_models(bus: Bus) -> None:
     assert get.metadata["request_model"] == "GetRequest"
     assert get.metadata["reply_model"] == "GetReply"
     assert get.queue_group == "q"
-    assert schemas.STORAGE_HEALTH.subject in endpoints  # every service gets its health endpoint
+    assert schemas.STORAGE_HEALTH.subject in endpoints  # the health contract it was handed is served
     assert info.description == "prompts"
     assert runner.info().endpoints[0].name == "get"
 

@@ -19,7 +19,7 @@ from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
 from prompt_alchemy.bus import Bus, InMemoryBus, ServiceRunner
-from prompt_alchemy.bus.streams import FEEDBACK_STREAM, DurableStream, open_stream, publish_event
+from prompt_alchemy.bus.streams import DurableStream, open_stream, publish_event
 from prompt_alchemy.gateway.feedback import FeedbackSink
 from prompt_alchemy.gateway.http import HttpServer, HttpSettings, create_app
 from prompt_alchemy.gateway.mcp import TOOL_NAMES
@@ -33,6 +33,7 @@ from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent, Lea
 from prompt_alchemy.schemas.providers import ProvidersListReply
 from prompt_alchemy.schemas.registry import LEARNING_FEEDBACK
 from prompt_alchemy.schemas.storage import GetReply, SearchReply
+from prompt_alchemy.workers.learning.stream import FEEDBACK_STREAM
 from prompt_alchemy.workers.storage.embedders import WordLlamaEmbedder
 from prompt_alchemy.workers.storage.service import build_storage_service
 from prompt_alchemy.workers.storage.sqlite_store import SqlitePromptStore

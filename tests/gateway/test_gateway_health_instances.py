@@ -21,7 +21,9 @@ async def stats(_request: StorageStatsRequest, _ctx: RequestContext) -> StorageS
 async def test_every_replica_is_listed_with_endpoint_counters(bus_factory: BusFactory) -> None:
     replicas: list[ServiceRunner] = []
     for _ in range(3):
-        runner = ServiceRunner(await bus_factory(), name="storage", version="3.2.1")
+        runner = ServiceRunner(
+            await bus_factory(), name="storage", version="3.2.1", health_contract=schemas.STORAGE_HEALTH
+        )
         runner.add_endpoint(schemas.STORAGE_STATS, stats)
         await runner.start()
         replicas.append(runner)
@@ -46,7 +48,7 @@ async def test_every_replica_is_listed_with_endpoint_counters(bus_factory: BusFa
 
 
 async def test_discovery_stops_after_a_quiet_period_once_replies_came(bus: Bus) -> None:
-    runner = ServiceRunner(bus, name="storage", version="1.0.0")
+    runner = ServiceRunner(bus, name="storage", version="1.0.0", health_contract=schemas.STORAGE_HEALTH)
     await runner.start()
     async with asyncio.timeout(30):  # the 60 s window must be ended by the quiet period, not run out
         pings = await discover_pings(bus, "storage", wait=60, quiet=0.05)

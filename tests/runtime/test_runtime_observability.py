@@ -102,13 +102,12 @@ async def test_monolithic_metrics_count_requests_errors_stores_and_feedback(
 ) -> None:
     process = telemetry(DeploymentMode.MONOLITHIC)
     assert process.metrics is not None
-    runtime = EmbeddedRuntime(make_settings(), telemetry=process)
-    process.metrics.attach(runtime.bus)
+    runtime = EmbeddedRuntime(make_settings(), telemetry=process)  # composes the metrics into its bus's chain
     async with runtime:
         request = GenerateRequest(input="a sonnet about rust", count=2, phases=[Phase.SOLUTIO])
         reply = await runtime.bus.request(schemas.ENGINE_GENERATE, request, timeout=WAIT_S)
         with pytest.raises(BadRequest):
-            await runtime.bus.request_raw(schemas.ENGINE_GENERATE.subject, b'{"input": ""}', timeout=WAIT_S)
+            await runtime.bus.request_raw(schemas.ENGINE_GENERATE, b'{"input": ""}', timeout=WAIT_S)
         best = reply.best
         assert best is not None
         assert best.id is not None

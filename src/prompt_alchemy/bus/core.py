@@ -11,8 +11,7 @@ import asyncio
 import logging
 import random
 import time
-from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -29,14 +28,14 @@ from prompt_alchemy.bus.codec import (
 from prompt_alchemy.bus.context import (
     DEADLINE_HEADER,
     RequestContext,
+    bound_context,
     outgoing_headers,
     parse_deadline,
-    reset_current,
-    set_current,
 )
 from prompt_alchemy.bus.failures import as_service_error
 from prompt_alchemy.bus.liveness import ATTEMPT_HEADER, Liveness
 from prompt_alchemy.bus.memory_transport import InMemoryTransport
+from prompt_alchemy.bus.middleware import Middleware, Sending, SendNext, Serving, compose_send, compose_serve
 from prompt_alchemy.bus.nats_transport import NatsOptions, NatsTransport
 from prompt_alchemy.bus.transport import DEFAULT_MAX_PAYLOAD, RawHandler, RawMessage, Subscription, Transport
 from prompt_alchemy.errors import (
@@ -51,10 +50,10 @@ from prompt_alchemy.errors import (
     ServiceError,
     UnknownSubject,
 )
-from prompt_alchemy.schemas.registry import Contract, ContractKind, contract_for
+from prompt_alchemy.schemas.contract import EventContract, RequestContract, wrong_kind
 from prompt_alchemy.schemas.subjects import matches
 
-__all__ = ["Bus", "EventHandler", "InMemoryBus", "NatsBus", "RequestHandler", "ServeObserver"]
+__all__ = ["Bus", "EventHandler", "InMemoryBus", "NatsBus", "RequestHandler"]
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +67,16 @@ EventHandler = Callable[[EventT, RequestContext], Awaitable[None]]
 DEFAULT_TIMEOUT_S = 30.0
 _FIRST_RESEND_PAUSE_S = 0.01  # before resending a declined or lost request; doubles per decline
 _LAST_RESEND_PAUSE_S = 0.16
-
-
-ServeObserver = Callable[[str, int, ServiceError | None], None]
-"""Told about every handled request (subject, elapsed ns, error): endpoint stats and metrics."""
+_DISCOVERY_PREFIX = "$SRV."
+_NO_HEADERS: Mapping[str, str] = {}
 
 
 class Bus:
-    """Request/reply and pub/sub with typed contracts over any ``Transport``."""
+    """Request/reply and pub/sub with typed contracts over any ``Transport``.
+
+    ``middleware``: the chain around every request served and sent (``bus.middleware``); the
+    runtime composes it once. Endpoints take the chain as it is when they start serving.
+    """
 
     def __init__(
         self,
@@ -83,12 +84,19 @@ class Bus:
         *,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         default_timeout: float = DEFAULT_TIMEOUT_S,
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         self.transport = transport
         self.max_payload = min(max_payload, transport.max_payload)
         self.default_timeout = default_timeout
-        self.observers: list[ServeObserver] = []  # told about every request this bus serves (metrics)
-        self.in_flight: Counter[str] = Counter()  # requests being handled now, by subject (metrics)
+        self.middleware: tuple[Middleware, ...] = ()
+        self._send_chain: SendNext | None = None
+        self.use(*middleware)
+
+    def use(self, *layers: Middleware) -> None:
+        """Add layers at the inner end of the chain (the first layer ever added is outermost)."""
+        self.middleware = (*self.middleware, *layers)
+        self._send_chain = compose_send(self.middleware, self._send_call)
 
     @property
     def is_closed(self) -> bool:
@@ -97,17 +105,16 @@ class Bus:
     # -- request/reply ---------------------------------------------------------------------
     async def request(
         self,
-        contract: Contract[ReqT, RepT],
+        contract: RequestContract[ReqT, RepT],
         payload: ReqT | Mapping[str, Any],
         *,
         timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> RepT:
-        if contract.kind is not ContractKind.REQUEST or contract.reply is None:
-            raise BusError(f"{contract.subject} is a {contract.kind.value}, not a request/reply subject")
-        request = validate(contract.request, payload)
-        data = encode(request, max_payload=self.max_payload)
-        raw = await self._send(contract.subject, data, timeout, headers, retry_safe=contract.retry_safe)
+        if not isinstance(contract, RequestContract):
+            raise wrong_kind("a request contract", contract)
+        data = encode(validate(contract.request, payload), max_payload=self.max_payload)
+        raw = await self._request(contract, contract.subject, data, timeout, headers)
         try:
             return decode(contract.reply, raw.data)
         except BadRequest as error:
@@ -117,7 +124,7 @@ class Bus:
 
     async def request_encoded(
         self,
-        contract: Contract[ReqT, RepT],
+        contract: RequestContract[ReqT, RepT],
         payload: ReqT | Mapping[str, Any],
         *,
         timeout: float | None = None,
@@ -128,16 +135,14 @@ class Bus:
         For a front door that only passes the reply on: the serving bus already checked it is the
         contract's reply model, so decoding and re-encoding it would only cost time.
         """
-        if contract.kind is not ContractKind.REQUEST or contract.reply is None:
-            raise BusError(f"{contract.subject} is a {contract.kind.value}, not a request/reply subject")
-        request = validate(contract.request, payload)
-        data = encode(request, max_payload=self.max_payload)
-        raw = await self._send(contract.subject, data, timeout, headers, retry_safe=contract.retry_safe)
-        return raw.data
+        if not isinstance(contract, RequestContract):
+            raise wrong_kind("a request contract", contract)
+        data = encode(validate(contract.request, payload), max_payload=self.max_payload)
+        return (await self._request(contract, contract.subject, data, timeout, headers)).data
 
     async def request_raw(
         self,
-        subject: str,
+        target: RequestContract[Any, Any] | str,
         data: bytes,
         *,
         timeout: float | None = None,
@@ -145,23 +150,51 @@ class Bus:
     ) -> RawMessage:
         """Send bytes as they are (the server validates them); error replies still raise.
 
-        Only registry subjects and ADR-32 discovery (``$SRV.``) are allowed.
+        ``target``: a request contract, or an ADR-32 discovery subject (``$SRV.``).
         """
-        retry_safe = False
-        if not subject.startswith("$SRV."):
-            retry_safe = contract_for(subject).retry_safe  # raises UnknownSubject
+        contract: RequestContract[Any, Any] | None = None
+        if isinstance(target, RequestContract):
+            contract, subject = target, target.subject
+        elif isinstance(target, str):
+            if not target.startswith(_DISCOVERY_PREFIX):
+                raise UnknownSubject(
+                    f"{target!r} is not a discovery subject: send a contract's request with its contract",
+                    subject=target,
+                )
+            subject = target
+        else:
+            raise wrong_kind("a request contract or a discovery subject", target)
         if len(data) > self.max_payload:
             raise PayloadTooLarge.over_limit("payload", len(data), self.max_payload)
-        return await self._send(subject, data, timeout, headers, retry_safe=retry_safe)
+        return await self._request(contract, subject, data, timeout, headers)
 
-    async def _send(
+    async def _request(
         self,
+        contract: RequestContract[Any, Any] | None,
         subject: str,
         data: bytes,
         timeout: float | None,
         headers: Mapping[str, str] | None,
-        *,
-        retry_safe: bool,
+    ) -> RawMessage:
+        try:
+            if self._send_chain is None:
+                return await self._send(contract, subject, data, timeout, headers)
+            return await self._send_chain(Sending(contract, subject, data, headers, timeout))
+        except BusError as error:
+            if error.service is None and contract is not None:
+                error.service = contract.service
+            raise
+
+    def _send_call(self, call: Sending) -> Awaitable[RawMessage]:
+        return self._send(call.contract, call.subject, call.data, call.timeout, call.headers)
+
+    async def _send(
+        self,
+        contract: RequestContract[Any, Any] | None,
+        subject: str,
+        data: bytes,
+        timeout: float | None,
+        headers: Mapping[str, str] | None,
     ) -> RawMessage:
         """Send and wait for the reply, resending when the responder is lost and that is safe.
 
@@ -174,6 +207,7 @@ class Bus:
         out_headers, effective = outgoing_headers(timeout if timeout is not None else self.default_timeout, headers)
         if effective is not None and effective <= 0:
             raise DeadlineExceeded(f"the deadline passed before {subject} could be requested")
+        retry_safe = contract is not None and contract.retry_safe
         deadline = time.monotonic() + (effective or 0.001)
         lost, pause = 0, _FIRST_RESEND_PAUSE_S
         while True:
@@ -197,7 +231,10 @@ class Bus:
                     log.debug("%s; resending", error)
                 else:  # the work may have started: the next send is the next attempt at it
                     log.info("%s; resending (attempt %d)", error, lost + 1)
-                    out_headers[ATTEMPT_HEADER] = str(lost + 1)
+                    out_headers = {
+                        **out_headers,
+                        ATTEMPT_HEADER: str(lost + 1),
+                    }  # a new dict: the last send may be held
                 await asyncio.sleep(wait)
         failure = error_from_reply(raw.data, raw.headers)
         if failure is not None:
@@ -206,63 +243,68 @@ class Bus:
 
     async def serve(
         self,
-        contract: Contract[ReqT, RepT],
+        contract: RequestContract[ReqT, RepT],
         handler: RequestHandler[ReqT, RepT],
         *,
         queue: str | None = "q",
         concurrency: int = 16,
         backlog: int | None = None,
-        observer: ServeObserver | None = None,
+        middleware: Sequence[Middleware] = (),
     ) -> Subscription:
         """Answer requests on a contract's subject with ``handler``; used by ``ServiceRunner``.
 
+        The handler runs inside the bus's chain, then ``middleware`` (this endpoint's own layers).
         At most ``concurrency`` handlers run; at most ``backlog`` requests (default: as many)
         wait for a slot; the rest are declined so that another instance takes them.
         """
-        if contract.kind is not ContractKind.REQUEST or contract.reply is None:
-            raise BusError(f"{contract.subject} is a {contract.kind.value}, not a request/reply subject")
-        reply_model = contract.reply
+        if not isinstance(contract, RequestContract):
+            raise wrong_kind("a request contract", contract)
+        subject, request_model, reply_model, max_payload = (
+            contract.subject,
+            contract.request,
+            contract.reply,
+            self.max_payload,
+        )
+
+        async def endpoint(call: Serving) -> bytes:
+            """The innermost step: check, decode, handle, encode; every failure a ServiceError."""
+            message, context = call.message, call.context
+            try:
+                if len(message.data) > max_payload:
+                    raise PayloadTooLarge.over_limit("request", len(message.data), max_payload)
+                if context.deadline is None:
+                    if DEADLINE_HEADER in message.headers:
+                        parse_deadline(message.headers[DEADLINE_HEADER])  # raises BadRequest naming it
+                elif context.deadline <= time.time():
+                    raise DeadlineExceeded(f"the caller's deadline passed before {subject} was handled")
+                result = await handler(decode(request_model, message.data), context)
+                if not isinstance(result, reply_model):
+                    raise TypeError(f"handler returned {type(result).__name__}, not {reply_model.__name__}")
+                return encode(result, max_payload=max_payload)
+            except (ServiceError, NoResponders, RequestTimeout) as error:
+                raise as_service_error(error) from error
+            except Exception as error:
+                log.exception("handler of %s failed (trace %s)", subject, context.trace_id)
+                raise internal_error(subject, error) from error
+
+        chain = compose_serve((*self.middleware, *middleware), endpoint)
 
         async def on_message(message: RawMessage) -> None:
-            started = time.perf_counter_ns()
             context = RequestContext.from_headers(message.subject, message.headers)
-            token = set_current(context)
-            failure: ServiceError | None = None
-            self.in_flight[contract.subject] += 1
-            try:
+            with bound_context(context):
                 try:
-                    if len(message.data) > self.max_payload:
-                        raise PayloadTooLarge.over_limit("request", len(message.data), self.max_payload)
-                    if context.deadline is None and DEADLINE_HEADER in message.headers:
-                        parse_deadline(message.headers[DEADLINE_HEADER])  # raises BadRequest naming it
-                    if context.expired:
-                        raise DeadlineExceeded(f"the caller's deadline passed before {contract.subject} was handled")
-                    request = decode(contract.request, message.data)
-                    result = await handler(request, context)
-                    if not isinstance(result, reply_model):
-                        raise TypeError(f"handler returned {type(result).__name__}, not {reply_model.__name__}")
-                    data, headers = encode(result, max_payload=self.max_payload), dict[str, str]()
-                except (ServiceError, NoResponders, RequestTimeout) as error:
-                    failure = as_service_error(error)
-                except Exception as error:
-                    log.exception("handler of %s failed (trace %s)", contract.subject, context.trace_id)
-                    failure = internal_error(contract.subject, error)
+                    data, headers, failure = await chain(Serving(contract, message, context)), _NO_HEADERS, None
+                except ServiceError as error:
+                    failure = error
+                except Exception as error:  # a middleware failed
+                    log.exception("middleware around %s failed (trace %s)", subject, context.trace_id)
+                    failure = internal_error(subject, error)
                 if failure is not None:
                     data, headers = encode_error(failure)
                 await self._reply(message, data, headers, failure)
-            finally:
-                self.in_flight[contract.subject] -= 1
-                elapsed = time.perf_counter_ns() - started
-                try:  # observers run inside the request's context: what they log carries its trace id
-                    if observer is not None:
-                        observer(contract.subject, elapsed, failure)
-                    for bus_observer in self.observers:
-                        bus_observer(contract.subject, elapsed, failure)
-                finally:
-                    reset_current(token)
 
         return await self.transport.subscribe(
-            contract.subject,
+            subject,
             on_message,
             queue=queue,
             concurrency=concurrency,
@@ -275,26 +317,24 @@ class Bus:
 
     async def respond(self, message: RawMessage, data: bytes, headers: Mapping[str, str] | None = None) -> None:
         if message.reply:
-            await self._reply(message, data, dict(headers or {}), None)
+            await self._reply(message, data, headers or _NO_HEADERS, None)
 
     async def _reply(
-        self, message: RawMessage, data: bytes, headers: dict[str, str], failure: ServiceError | None
+        self, message: RawMessage, data: bytes, headers: Mapping[str, str], failure: ServiceError | None
     ) -> None:
         if not message.reply:
             if failure is not None:
                 log.warning("request on %s without reply subject failed: %s", message.subject, failure.message)
             return
         try:
-            await self.transport.publish(message.reply, data, headers=headers)
+            await self.transport.reply(message.reply, data, headers=headers)
         except BusError as error:
             log.warning("could not reply on %s: %s", message.subject, error)
 
     # -- pub/sub ---------------------------------------------------------------------------
-    def _event_subject(self, contract: Contract[Any, Any], subject: str | None) -> str:
-        if contract.kind is ContractKind.REQUEST:
-            raise BusError(f"{contract.subject} is a request/reply subject; use request()")
-        if contract.kind is ContractKind.DURABLE_EVENT:
-            raise BusError(f"{contract.subject} is durable: publish it through its durable stream")
+    def _event_subject(self, contract: EventContract[Any], subject: str | None) -> str:
+        if not isinstance(contract, EventContract):
+            raise wrong_kind("an event contract (durable events go through their stream)", contract)
         target = subject or contract.subject
         if not matches(contract.subject, target) and target != contract.subject:
             raise UnknownSubject(f"{target!r} is not a subject of {contract.subject}", subject=target)
@@ -302,7 +342,7 @@ class Bus:
 
     async def publish(
         self,
-        contract: Contract[EventT, Any],
+        contract: EventContract[EventT],
         event: EventT | Mapping[str, Any],
         *,
         subject: str | None = None,
@@ -311,13 +351,13 @@ class Bus:
         target = self._event_subject(contract, subject)
         if contract.is_pattern and subject is None:
             raise BusError(f"{contract.subject} needs a concrete subject to publish on")
-        data = encode(validate(contract.request, event), max_payload=self.max_payload)
+        data = encode(validate(contract.event, event), max_payload=self.max_payload)
         out_headers, _ = outgoing_headers(None, headers)
         await self.transport.publish(target, data, headers=out_headers)
 
     async def subscribe(
         self,
-        contract: Contract[EventT, Any],
+        contract: EventContract[EventT],
         handler: EventHandler[EventT],
         *,
         subject: str | None = None,
@@ -325,7 +365,7 @@ class Bus:
         concurrency: int = 1,
     ) -> Subscription:
         target = self._event_subject(contract, subject)
-        event_model = contract.request
+        event_model = contract.event
 
         async def on_message(message: RawMessage) -> None:
             context = RequestContext.from_headers(message.subject, message.headers)
@@ -334,11 +374,8 @@ class Bus:
             except BadRequest as error:
                 log.warning("dropped an invalid event on %s: %s", message.subject, error.message)
                 return
-            token = set_current(context)
-            try:
+            with bound_context(context):
                 await handler(event, context)
-            finally:
-                reset_current(token)
 
         return await self.transport.subscribe(target, on_message, queue=queue, concurrency=concurrency)
 
@@ -368,11 +405,13 @@ class InMemoryBus(Bus):
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         default_timeout: float = DEFAULT_TIMEOUT_S,
         liveness: Liveness | None = None,
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         super().__init__(
             InMemoryTransport(max_payload=max_payload, liveness=liveness),
             max_payload=max_payload,
             default_timeout=default_timeout,
+            middleware=middleware,
         )
 
 
@@ -390,6 +429,7 @@ class NatsBus(Bus):
         max_payload: int = DEFAULT_MAX_PAYLOAD,
         default_timeout: float = DEFAULT_TIMEOUT_S,
         liveness: Liveness | None = None,
+        middleware: Sequence[Middleware] = (),
     ) -> NatsBus:
         transport = await NatsTransport.connect(url, options, liveness=liveness)
-        return cls(transport, max_payload=max_payload, default_timeout=default_timeout)
+        return cls(transport, max_payload=max_payload, default_timeout=default_timeout, middleware=middleware)

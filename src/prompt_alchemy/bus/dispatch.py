@@ -59,6 +59,7 @@ class Dispatcher:
         self._idle = asyncio.Event()
         self._idle.set()
         self._intake = True
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def in_flight(self) -> int:
@@ -116,17 +117,24 @@ class Dispatcher:
 
     def _start(self, message: RawMessage) -> None:
         self._active += 1
-        task = asyncio.get_running_loop().create_task(self._run_and_release(message), context=self._origin.copy())
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        task = self._loop.create_task(self._run_and_release(message), context=self._origin.copy())
         self._tasks[task] = message
         self._idle.clear()
         task.add_done_callback(self._forget)
 
     async def _run_and_release(self, message: RawMessage) -> None:
         try:
-            await self._run(message)
+            await self._handler(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("handler for %s failed", message.subject)
         finally:
             self._active -= 1
-            self._slot_freed.set()
+            if self._waiting:
+                self._slot_freed.set()
             if self._queued and self._active < self._limit:
                 self._start(self._queued.popleft())
 

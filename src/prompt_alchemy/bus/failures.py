@@ -4,6 +4,9 @@ The bus raises three distinct things: ``NoResponders`` (nobody serves the subjec
 ``RequestTimeout`` (a responder was too slow) and the ``ServiceError`` a handler sent back.
 A handler that calls another service, a front door answering its client, and an engine that
 must not fail a whole request for one part all translate them the same way, here.
+
+The service a failure names comes from the request's contract (``BusError.service``, filled in
+by ``Bus.request``); the bus never reads meaning into a subject.
 """
 
 from __future__ import annotations
@@ -21,9 +24,8 @@ from prompt_alchemy.errors import (
     ServiceError,
     Unavailable,
 )
-from prompt_alchemy.schemas.registry import PREFIX
 
-__all__ = ["UNREACHABLE", "as_service_error", "is_unreachable", "service_of_subject"]
+__all__ = ["UNREACHABLE", "as_service_error", "is_unreachable", "service_of"]
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +37,9 @@ def is_unreachable(error: BaseException) -> bool:
     return isinstance(error, UNREACHABLE)
 
 
-def service_of_subject(subject: str | None) -> str:
-    """``alchemy.v1.engine.generate`` -> ``engine``; anything else -> ``a service``."""
-    if subject and subject.startswith(PREFIX + "."):
-        service = subject[len(PREFIX) + 1 :].split(".")[0]
-        if service:
-            return service
-    return "a service"
+def service_of(error: BusError) -> str:
+    """The service the failed request was for (from its contract), or ``a service``."""
+    return error.service or "a service"
 
 
 def as_service_error(error: BaseException, *, doing: str | None = None) -> ServiceError:
@@ -50,19 +48,19 @@ def as_service_error(error: BaseException, *, doing: str | None = None) -> Servi
     if isinstance(error, ServiceError):
         return error
     if isinstance(error, NoResponders):
-        service = service_of_subject(error.subject)
+        service = service_of(error)
         return Unavailable(
             f"the {service} service is not running (nobody answers on {error.subject}){during}",
             details={"service": service, "subject": error.subject},
         )
     if isinstance(error, RequestTimeout):
-        service = service_of_subject(error.subject)
+        service = service_of(error)
         return DeadlineExceeded(
             f"the {service} service did not answer in time{during}",
             details={"service": service, "subject": error.subject},
         )
     if isinstance(error, ResponderLost):
-        service = service_of_subject(error.subject)
+        service = service_of(error)
         return Unavailable(
             f"responder lost: the {service} instance handling the request stopped answering{during}; "
             "it was not resent because that is not safe for this request",

@@ -22,6 +22,7 @@ from prompt_alchemy.schemas.subjects import is_valid_pattern, is_valid_subject, 
 __all__ = ["InMemoryTransport"]
 
 _INBOX_PREFIX = "_INBOX."
+_NO_HEADERS: Mapping[str, str] = {}
 
 
 class _MemorySubscription:
@@ -142,15 +143,29 @@ class InMemoryTransport:
         self, subject: str, data: bytes, *, headers: Mapping[str, str] | None = None, reply: str | None = None
     ) -> None:
         self._check_open()
+        if subject.startswith(self._inbox_root):
+            await self.reply(subject, data, headers=headers)
+            return
         if not is_valid_subject(subject):
             raise BusError(f"invalid subject {subject!r}", subject=subject)
         self._check_size(subject, data)
-        message = RawMessage(subject=subject, data=data, headers=dict(headers or {}), reply=reply)
-        if subject.startswith(self._inbox_root):
-            self._replies.deliver(subject[len(self._inbox_root) :], message.headers, message)
-            return
+        self._route(RawMessage(subject=subject, data=data, headers=dict(headers or _NO_HEADERS), reply=reply))
+
+    async def reply(self, reply: str, data: bytes, *, headers: Mapping[str, str] | None = None) -> None:
+        self._check_open()
+        self._check_size(reply, data)
+        if reply.startswith(self._inbox_root):
+            # The requester only reads a reply: no copy of the headers, no route to look up.
+            message = RawMessage(subject=reply, data=data, headers=headers or _NO_HEADERS, reply=None)
+            self._replies.deliver(reply[len(self._inbox_root) :], headers, message)
+        elif is_valid_subject(reply):  # someone else's inbox (a raw publisher's)
+            self._route(RawMessage(subject=reply, data=data, headers=dict(headers or _NO_HEADERS), reply=None))
+        else:
+            raise BusError(f"invalid subject {reply!r}", subject=reply)
+
+    def _route(self, message: RawMessage) -> None:
         groups: dict[str, list[_MemorySubscription]] = {}
-        for subscription in self._interest(subject):
+        for subscription in self._interest(message.subject):
             if subscription.queue:
                 groups.setdefault(subscription.queue, []).append(subscription)
             else:
@@ -166,12 +181,14 @@ class InMemoryTransport:
             raise BusError(f"invalid subject {subject!r}", subject=subject)
         if not self._interest(subject):
             raise NoResponders(f"no responders on {subject}", subject=subject)
+        self._check_size(subject, data)
         token = str(next(self._inbox_ids))
         future = self._replies.add(token, subject)
         # A plain timer on the future: cheaper than an asyncio.timeout() scope on this hot path.
-        timer = asyncio.get_running_loop().call_later(timeout, _expire, future, subject, timeout)
+        timer = future.get_loop().call_later(timeout, _expire, future, subject, timeout)
         try:
-            await self.publish(subject, data, headers=headers, reply=self._inbox_root + token)
+            # The subject is checked above: route at once. The headers are the caller's own (see Transport).
+            self._route(RawMessage(subject, data, headers or _NO_HEADERS, self._inbox_root + token))
             return await future
         finally:
             timer.cancel()
@@ -180,7 +197,7 @@ class InMemoryTransport:
     async def signal(self, reply: str, status: str) -> None:
         """A liveness status on a reply subject (see ``bus.liveness``)."""
         if not self._closed:
-            await self.publish(reply, b"", headers={LIVENESS_HEADER: status})
+            await self.reply(reply, b"", headers={LIVENESS_HEADER: status})
 
     async def subscribe(
         self,

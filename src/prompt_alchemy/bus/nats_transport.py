@@ -156,6 +156,13 @@ def _bus_error(
     return BusError(f"NATS failed; cannot {doing}: {error or type(error).__name__}", subject=subject)
 
 
+def _as_dict(headers: Mapping[str, str] | None) -> dict[str, str] | None:
+    """What nats-py takes: a dict, or None for none. nats-py encodes it at once: no copy needed."""
+    if not headers:
+        return None
+    return headers if isinstance(headers, dict) else dict(headers)
+
+
 def _expire(future: asyncio.Future[Msg]) -> None:
     if not future.done():
         future.set_exception(TimeoutError())
@@ -278,10 +285,18 @@ class NatsTransport:
         if not is_valid_subject(subject):
             raise BusError(f"invalid subject {subject!r}", subject=subject)
         try:
-            await self.client.publish(subject, data, reply=reply or "", headers=dict(headers) if headers else None)
+            await self.client.publish(subject, data, reply=reply or "", headers=_as_dict(headers))
         except _NATS_FAILURES as error:
             raise _bus_error(
                 error, f"publish on {subject}", subject=subject, size=len(data), limit=self.max_payload
+            ) from error
+
+    async def reply(self, reply: str, data: bytes, *, headers: Mapping[str, str] | None = None) -> None:
+        try:
+            await self.client.publish(reply, data, headers=_as_dict(headers))
+        except _NATS_FAILURES as error:
+            raise _bus_error(
+                error, f"reply on {reply}", subject=reply, size=len(data), limit=self.max_payload
             ) from error
 
     async def request(
@@ -290,7 +305,7 @@ class NatsTransport:
         if not is_valid_subject(subject):
             raise BusError(f"invalid subject {subject!r}", subject=subject)
         try:
-            msg = await self._inbox.request(subject, data, dict(headers) if headers else None, timeout)
+            msg = await self._inbox.request(subject, data, _as_dict(headers), timeout)
         except ResponderLost:
             raise
         except TimeoutError as error:  # our reply timer
@@ -303,7 +318,7 @@ class NatsTransport:
 
     async def signal(self, reply: str, status: str) -> None:
         """A liveness status on a reply subject (see ``bus.liveness``)."""
-        await self.publish(reply, b"", headers={LIVENESS_HEADER: status})
+        await self.reply(reply, b"", headers={LIVENESS_HEADER: status})
 
     async def subscribe(
         self,

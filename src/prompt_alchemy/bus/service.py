@@ -5,6 +5,9 @@ so the runner implements the protocol itself on top of ``Bus``: endpoints with b
 concurrency and per-endpoint stats, and the discovery subjects ``$SRV.PING|INFO|STATS``
 (plain, ``.<name>`` and ``.<name>.<id>``) answering the documented JSON shapes. The in-memory
 bus therefore answers discovery exactly like NATS, and ``nats micro ls`` works on a cluster.
+
+The runner knows only what it is handed: the endpoints, and the contract its health check
+answers on (``health_contract``); it never looks a contract up.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from pydantic import BaseModel
 
 from prompt_alchemy.bus.context import RequestContext
 from prompt_alchemy.bus.core import Bus, RequestHandler
+from prompt_alchemy.bus.middleware import Middleware, ServeNext, Serving
 from prompt_alchemy.bus.transport import RawMessage, Subscription
 from prompt_alchemy.errors import ConfigError, ServiceError
+from prompt_alchemy.schemas.contract import RequestContract
 from prompt_alchemy.schemas.health import (
     CheckResult,
     EndpointInfo,
@@ -36,7 +41,6 @@ from prompt_alchemy.schemas.health import (
     ServicePing,
     ServiceStats,
 )
-from prompt_alchemy.schemas.registry import Contract, Service, subject
 
 __all__ = ["DISCOVERY_PREFIX", "Endpoint", "HealthCheck", "ServiceRunner", "discovery_subject"]
 
@@ -62,11 +66,11 @@ def discovery_subject(verb: str, name: str | None = None, instance_id: str | Non
     return ".".join(parts)
 
 
-@dataclass
-class Endpoint:
-    """One served contract with its ADR-32 counters."""
+@dataclass(eq=False)
+class Endpoint(Middleware):
+    """One served contract with its ADR-32 counters (the endpoint's own layer of the chain)."""
 
-    contract: Contract[Any, Any]
+    contract: RequestContract[Any, Any]
     handler: RequestHandler[Any, Any]
     concurrency: int
     queue_group: str
@@ -81,22 +85,26 @@ class Endpoint:
     def name(self) -> str:
         return self.contract.method
 
-    def observe(self, _subject: str, elapsed_ns: int, error: ServiceError | None) -> None:
-        self.num_requests += 1
-        self.processing_time += elapsed_ns
-        if error is not None:
+    async def serve(self, call: Serving, call_next: ServeNext) -> bytes:
+        started = time.perf_counter_ns()
+        try:
+            return await call_next(call)
+        except ServiceError as error:
             self.num_errors += 1
             self.last_error = f"{error.code}:{error.message}"
+            raise
+        finally:
+            self.num_requests += 1
+            self.processing_time += time.perf_counter_ns() - started
 
     def info(self) -> EndpointInfo:
-        reply = self.contract.reply.__name__ if self.contract.reply else ""
         return EndpointInfo(
             name=self.name,
             subject=self.contract.subject,
             queue_group=self.queue_group,
             metadata={
                 "request_model": self.contract.request.__name__,
-                "reply_model": reply,
+                "reply_model": self.contract.reply.__name__,
                 "kind": self.contract.kind.value,
                 "concurrency": str(self.concurrency),
             },
@@ -128,6 +136,7 @@ class ServiceRunner:
         description: str = "",
         metadata: dict[str, str] | None = None,
         health: HealthCheck | None = None,
+        health_contract: RequestContract[HealthRequest, HealthReply] | None = None,
         queue_group: str = DEFAULT_QUEUE_GROUP,
         default_concurrency: int = 16,
     ) -> None:
@@ -144,6 +153,7 @@ class ServiceRunner:
         self.queue_group = queue_group
         self.default_concurrency = default_concurrency
         self._health = health
+        self._health_contract = health_contract
         self._endpoints: list[Endpoint] = []
         self._discovery: list[Subscription] = []
         self._started_at = datetime.now(UTC)
@@ -156,7 +166,7 @@ class ServiceRunner:
 
     def add_endpoint(
         self,
-        contract: Contract[ReqT, RepT],
+        contract: RequestContract[ReqT, RepT],
         handler: RequestHandler[ReqT, RepT],
         *,
         concurrency: int | None = None,
@@ -172,17 +182,10 @@ class ServiceRunner:
         )
 
     def _add_health_endpoint(self) -> None:
-        try:
-            service = Service(self.name)
-        except ValueError:
+        contract = self._health_contract
+        if contract is None or any(e.contract.subject == contract.subject for e in self._endpoints):
             return
-        health_contract = next(
-            (c for c in _health_contracts() if c.subject == subject(service, "health")),
-            None,
-        )
-        if health_contract is None or any(e.contract.subject == health_contract.subject for e in self._endpoints):
-            return
-        self._endpoints.append(Endpoint(health_contract, self._handle_health, 4, self.queue_group))
+        self._endpoints.append(Endpoint(contract, self._handle_health, 4, self.queue_group))
 
     async def _handle_health(self, _request: HealthRequest, _context: RequestContext) -> HealthReply:
         checks = await self._health() if self._health else {}
@@ -209,7 +212,7 @@ class ServiceRunner:
                 queue=endpoint.queue_group,
                 concurrency=endpoint.concurrency,
                 backlog=endpoint.backlog,
-                observer=endpoint.observe,
+                middleware=(endpoint,),
             )
         for verb, responder in (("PING", self._ping), ("INFO", self._info), ("STATS", self._stats)):
             for target in (
@@ -294,9 +297,3 @@ class ServiceRunner:
         )
 
     _stats = stats
-
-
-def _health_contracts() -> list[Contract[HealthRequest, HealthReply]]:
-    from prompt_alchemy.schemas import registry
-
-    return [registry.ENGINE_HEALTH, registry.PROVIDERS_HEALTH, registry.STORAGE_HEALTH, registry.LEARNING_HEALTH]

@@ -7,8 +7,8 @@ does serialisation, validation, errors and context the same way for both.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from types import MappingProxyType
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from prompt_alchemy.bus.liveness import Heartbeats, Liveness
@@ -18,11 +18,12 @@ __all__ = ["DEFAULT_MAX_PAYLOAD", "RawHandler", "RawMessage", "Subscription", "T
 DEFAULT_MAX_PAYLOAD = 1024 * 1024  # nats-server's default max_payload
 
 
-@dataclass(frozen=True, slots=True)
-class RawMessage:
+class RawMessage(NamedTuple):
+    """One message as it travels: immutable, and a tuple because one is made per message each way."""
+
     subject: str
     data: bytes
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = MappingProxyType({})
     reply: str | None = None
 
 
@@ -55,11 +56,17 @@ class Transport(Protocol):
         self, subject: str, data: bytes, *, headers: Mapping[str, str] | None = None, reply: str | None = None
     ) -> None: ...
 
+    async def reply(self, reply: str, data: bytes, *, headers: Mapping[str, str] | None = None) -> None:
+        """Publish on a reply subject a request arrived with (the server's own: not checked again)."""
+        ...
+
     async def request(
         self, subject: str, data: bytes, *, headers: Mapping[str, str] | None, timeout: float
     ) -> RawMessage:
         """Raises NoResponders at once without a subscriber, RequestTimeout after ``timeout``,
-        ResponderLost when the responder holding it goes silent, declines it or drops it."""
+        ResponderLost when the responder holding it goes silent, declines it or drops it.
+
+        The transport may keep ``headers`` as they are: do not change them after the call."""
         ...
 
     async def subscribe(

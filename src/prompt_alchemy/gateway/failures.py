@@ -6,10 +6,10 @@ HTTP, MCP and the CLI show the bus's three failures the same way (``bus.failures
 
 from __future__ import annotations
 
-from prompt_alchemy.bus.failures import as_service_error, service_of_subject
+from prompt_alchemy.bus.failures import as_service_error, service_of
 from prompt_alchemy.schemas.errors import ErrorBody
 
-__all__ = ["as_service_error", "error_body", "service_of_subject"]
+__all__ = ["as_service_error", "error_body", "service_of"]
 
 
 def error_body(error: BaseException) -> ErrorBody:

@@ -22,14 +22,14 @@ from prompt_alchemy.schemas.registry import (
     LEARNING_HEALTH,
     PROVIDERS_HEALTH,
     STORAGE_HEALTH,
-    Contract,
+    RequestContract,
 )
 
 __all__ = ["DEFAULT_SERVICES", "EndpointStatus", "GatewayHealth", "InstanceStatus", "ServiceHealth", "check_health"]
 
 DEFAULT_SERVICES: tuple[str, ...] = ("engine", "providers", "storage", "learning")
 
-_HEALTH_CONTRACTS: dict[str, Contract[HealthRequest, HealthReply]] = {
+_HEALTH_CONTRACTS: dict[str, RequestContract[HealthRequest, HealthReply]] = {
     "engine": ENGINE_HEALTH,
     "providers": PROVIDERS_HEALTH,
     "storage": STORAGE_HEALTH,

@@ -7,6 +7,8 @@ dashboard can tell a client's 400s from a dependency's 503s.
 
 from __future__ import annotations
 
+import time
+from collections import Counter as Tally
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -14,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from prompt_alchemy.bus import Bus
+from prompt_alchemy.bus.middleware import Middleware, ServeNext, Serving
 from prompt_alchemy.errors import ServiceError
 
 __all__ = ["LATENCY_BUCKETS", "BusMetrics"]
@@ -22,25 +25,27 @@ LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 
 
 class _InFlight(Collector):
-    """Reads ``bus.in_flight`` at scrape time: handlers running now, by subject."""
+    """Reads the in-flight tally at scrape time: handlers running now, by subject."""
 
-    def __init__(self, bus: Bus) -> None:
-        self._bus = bus
+    def __init__(self, in_flight: Tally[str]) -> None:
+        self._in_flight = in_flight
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
             "alchemy_bus_requests_in_flight", "Requests being handled now, by subject", labels=["subject"]
         )
-        for subject, count in sorted(self._bus.in_flight.items()):
+        for subject, count in sorted(self._in_flight.items()):
             family.add_metric([subject], count)
         yield family
 
 
-class BusMetrics:
-    """Counts and times every request a bus serves, by subject and outcome."""
+class BusMetrics(Middleware):
+    """A layer of the bus's chain: counts and times every request served, by subject and outcome."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        self.in_flight: Tally[str] = Tally()  # requests being handled now, by subject
+        registry.register(_InFlight(self.in_flight))
         self.requests = Counter(
             "alchemy_bus_requests", "Requests served, by subject and status code", ["subject", "code"],
             registry=registry,
@@ -54,13 +59,20 @@ class BusMetrics:
             buckets=LATENCY_BUCKETS,
         )  # fmt: skip
 
-    def observe(self, subject: str, elapsed_ns: int, error: ServiceError | None) -> None:
-        code = str(error.code) if error else "200"
-        self.requests.labels(subject, code).inc()
-        if error is not None:
+    async def serve(self, call: Serving, call_next: ServeNext) -> bytes:
+        subject, code = call.contract.subject, "200"
+        started = time.perf_counter()
+        self.in_flight[subject] += 1
+        try:
+            return await call_next(call)
+        except ServiceError as error:
+            code = str(error.code)
             self.errors.labels(subject, code).inc()
-        self.latency.labels(subject).observe(elapsed_ns / 1e9)
+            raise
+        finally:
+            self.in_flight[subject] -= 1
+            self.requests.labels(subject, code).inc()
+            self.latency.labels(subject).observe(time.perf_counter() - started)
 
     def attach(self, bus: Bus) -> None:
-        bus.observers.append(self.observe)
-        self.registry.register(_InFlight(bus))
+        bus.use(self)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus
-from prompt_alchemy.bus.streams import FEEDBACK_STREAM, DurableStream, open_stream, publish_event
+from prompt_alchemy.bus.streams import DurableStream, open_stream, publish_event
 from prompt_alchemy.errors import ConfigError
 from prompt_alchemy.private_files import private_dir
 from prompt_alchemy.runtime.cache_metrics import GenerationCacheMetrics
@@ -35,6 +35,7 @@ from prompt_alchemy.workers.learning import (
     VotePolicy,
     build_learning_worker,
 )
+from prompt_alchemy.workers.learning.stream import FEEDBACK_STREAM
 from prompt_alchemy.workers.providers.service import build_providers_service
 from prompt_alchemy.workers.providers.settings import from_env as providers_from_env
 from prompt_alchemy.workers.storage import (

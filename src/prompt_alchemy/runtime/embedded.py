@@ -22,7 +22,7 @@ from prompt_alchemy.runtime.components import (
     start_storage,
 )
 from prompt_alchemy.runtime.settings import Settings
-from prompt_alchemy.runtime.telemetry import Telemetry
+from prompt_alchemy.runtime.telemetry import Telemetry, bus_middleware
 
 __all__ = ["EmbeddedRuntime"]
 
@@ -34,7 +34,11 @@ class EmbeddedRuntime:
 
     def __init__(self, settings: Settings, *, bus: Bus | None = None, telemetry: Telemetry | None = None) -> None:
         self.settings = settings
-        self.bus: Bus = bus or InMemoryBus(default_timeout=settings.request_timeout, liveness=settings.liveness)
+        self.bus: Bus = bus or InMemoryBus(
+            default_timeout=settings.request_timeout,
+            liveness=settings.liveness,
+            middleware=bus_middleware(telemetry.metrics if telemetry is not None else None),
+        )
         self.telemetry = telemetry
         self._running: list[Running] = []
         self._stream: DurableStream | None = None

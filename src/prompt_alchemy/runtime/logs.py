@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 from prompt_alchemy.bus import Bus
 from prompt_alchemy.bus.context import current_context
+from prompt_alchemy.bus.middleware import Middleware, ServeNext, Serving
 from prompt_alchemy.errors import ServiceError
 from prompt_alchemy.redaction import mask_urls_in
 from prompt_alchemy.runtime.settings import Settings
@@ -60,22 +62,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-class RequestLog:
-    """A bus observer: one DEBUG line per request served, written inside the request's context."""
+class RequestLog(Middleware):
+    """A layer of the bus's chain: one DEBUG line per request served, inside the request's context."""
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._log = logger or logging.getLogger("prompt_alchemy.requests")
 
-    def observe(self, subject: str, elapsed_ns: int, error: ServiceError | None) -> None:
+    async def serve(self, call: Serving, call_next: ServeNext) -> bytes:
         if not self._log.isEnabledFor(logging.DEBUG):
-            return
-        code = error.code if error else 200
-        duration_ms = round(elapsed_ns / 1e6, 3)
-        fields = {"subject": subject, "code": code, "duration_ms": duration_ms}
-        self._log.debug("served %s: %s in %.1f ms", subject, code, duration_ms, extra={"fields": fields})
+            return await call_next(call)
+        started, code = time.perf_counter(), 200
+        try:
+            return await call_next(call)
+        except ServiceError as error:
+            code = error.code
+            raise
+        finally:
+            subject, duration_ms = call.contract.subject, round((time.perf_counter() - started) * 1000, 3)
+            fields = {"subject": subject, "code": code, "duration_ms": duration_ms}
+            self._log.debug("served %s: %s in %.1f ms", subject, code, duration_ms, extra={"fields": fields})
 
     def attach(self, bus: Bus) -> None:
-        bus.observers.append(self.observe)
+        bus.use(self)
 
 
 def configure(settings: Settings, *, quiet: bool = False) -> None:

@@ -28,13 +28,12 @@ from prompt_alchemy.runtime import components
 from prompt_alchemy.runtime.components import FeedbackPublisher, Running, open_feedback_stream
 from prompt_alchemy.runtime.embedded import EmbeddedRuntime
 from prompt_alchemy.runtime.listeners import listen
-from prompt_alchemy.runtime.logs import RequestLog
 from prompt_alchemy.runtime.metrics import ProcessMetrics
 from prompt_alchemy.runtime.nats_options import nats_options
 from prompt_alchemy.runtime.service_registry import ServiceRegistry
 from prompt_alchemy.runtime.settings import DeploymentMode, ServiceType, Settings
 from prompt_alchemy.runtime.shutdown import serve_until_signalled
-from prompt_alchemy.runtime.telemetry import Telemetry
+from prompt_alchemy.runtime.telemetry import Telemetry, bus_middleware
 
 __all__ = ["run_mcp", "run_serve", "run_worker"]
 
@@ -96,12 +95,6 @@ def check_exposure(settings: Settings, *, api: bool, mcp: bool) -> None:
 def _telemetry(settings: Settings, role: str, mode: DeploymentMode) -> Telemetry:
     metrics = ProcessMetrics(role, mode.value) if settings.enable_metrics else None
     return Telemetry(ServiceRegistry(mode), metrics)
-
-
-def _observe(bus: Bus, telemetry: Telemetry) -> None:
-    if telemetry.metrics is not None:
-        telemetry.metrics.attach(bus)
-    RequestLog().attach(bus)
 
 
 @asynccontextmanager
@@ -187,8 +180,7 @@ async def _close_all(stacks: list[AsyncExitStack]) -> None:
 
 async def _start_monolithic(stack: AsyncExitStack, settings: Settings) -> None:
     telemetry = _telemetry(settings, "monolithic", DeploymentMode.MONOLITHIC)
-    runtime = EmbeddedRuntime(settings, telemetry=telemetry)
-    _observe(runtime.bus, telemetry)
+    runtime = EmbeddedRuntime(settings, telemetry=telemetry)  # its bus gets the process's middleware chain
     await stack.enter_async_context(runtime)
     await _open_metrics(stack, telemetry, settings, listener=not settings.enable_api)
     await _open_doors(stack, runtime.bus, runtime.feedback, settings, telemetry, "")
@@ -251,7 +243,7 @@ def _starter(kind: ServiceType) -> WorkerStarter:
 async def _start_worker(stack: AsyncExitStack, settings: Settings, kind: ServiceType) -> None:
     telemetry = _telemetry(settings, kind.value, DeploymentMode.MICROSERVICE)
     bus = await stack.enter_async_context(_cluster_bus(settings, kind.value))
-    _observe(bus, telemetry)
+    bus.use(*bus_middleware(telemetry.metrics))
     running = await _starter(kind)(bus, settings, telemetry)
     stack.push_async_callback(running.stop)
     await _open_metrics(stack, telemetry, settings, listener=True)

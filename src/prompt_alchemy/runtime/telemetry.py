@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from prompt_alchemy.bus.middleware import Deadline, Middleware
+from prompt_alchemy.runtime.logs import RequestLog
 from prompt_alchemy.runtime.metrics import ProcessMetrics
 from prompt_alchemy.runtime.service_registry import ServiceRegistry
 
-__all__ = ["Telemetry"]
+__all__ = ["Telemetry", "bus_middleware"]
+
+
+def bus_middleware(metrics: ProcessMetrics | None) -> tuple[Middleware, ...]:
+    """The chain around every request a process's bus serves, outermost first — composed here only.
+
+    The request log, then the metrics (they time and count every outcome, a deadline answer
+    included), then the caller's deadline around the handler.
+    """
+    return (RequestLog(), *((metrics.bus,) if metrics is not None else ()), Deadline())
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,20 +13,32 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from prompt_alchemy import __version__
+from prompt_alchemy.schemas.contract import AnyContract, ContractKind, RequestContract
 from prompt_alchemy.schemas.errors import ErrorBody
-from prompt_alchemy.schemas.registry import REGISTRY, Contract, ContractKind
+from prompt_alchemy.schemas.registry import REGISTRY
 
 __all__ = ["asyncapi_document", "component_schemas", "json_schema_document", "schema_ref"]
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
+def _message_model(contract: AnyContract) -> type[BaseModel]:
+    """What a publisher or requester sends: the request, or the event."""
+    return contract.request if isinstance(contract, RequestContract) else contract.event
+
+
+def _reply_model(contract: AnyContract) -> type[BaseModel] | None:
+    """What comes back: the reply of a request, the acknowledgement of a durable event; None for an event."""
+    return getattr(contract, "reply", None)
+
+
 def _models() -> list[tuple[type[BaseModel], JsonSchemaMode]]:
     pairs: dict[tuple[type[BaseModel], str], None] = {}
     for contract in REGISTRY.values():
-        pairs[(contract.request, "validation")] = None
-        if contract.reply is not None:
-            pairs[(contract.reply, "serialization")] = None
+        pairs[(_message_model(contract), "validation")] = None
+        reply = _reply_model(contract)
+        if reply is not None:
+            pairs[(reply, "serialization")] = None
     pairs[(ErrorBody, "serialization")] = None
     return [(model, mode) for model, mode in pairs]  # type: ignore[misc]
 
@@ -56,8 +68,8 @@ def schema_ref(
     return dict(keys[(model, mode)])
 
 
-def _channel_id(contract: Contract[Any, Any]) -> str:
-    return f"{contract.service.value}_{contract.method}"
+def _channel_id(contract: AnyContract) -> str:
+    return f"{contract.service}_{contract.method}"
 
 
 def _message(name: str, model: type[BaseModel], mode: Literal["validation", "serialization"]) -> dict[str, Any]:
@@ -79,7 +91,7 @@ def asyncapi_document() -> dict[str, Any]:
     for contract in REGISTRY.values():
         channel_id = _channel_id(contract)
         request_name = f"{channel_id}.request"
-        messages[request_name] = _message(request_name, contract.request, "validation")
+        messages[request_name] = _message(request_name, _message_model(contract), "validation")
         channel_messages = {"request": {"$ref": f"#/components/messages/{request_name}"}}
         address = contract.subject
         parameters: dict[str, Any] = {}
@@ -91,10 +103,10 @@ def asyncapi_document() -> dict[str, Any]:
             "channel": {"$ref": f"#/channels/{channel_id}"},
             "messages": [{"$ref": f"#/channels/{channel_id}/messages/request"}],
         }
-        if contract.kind is ContractKind.REQUEST or contract.kind is ContractKind.DURABLE_EVENT:
-            assert contract.reply is not None
+        reply = _reply_model(contract)
+        if reply is not None:
             reply_name = f"{channel_id}.reply"
-            messages[reply_name] = _message(reply_name, contract.reply, "serialization")
+            messages[reply_name] = _message(reply_name, reply, "serialization")
             channel_messages["reply"] = {"$ref": f"#/components/messages/{reply_name}"}
             channel_messages["error"] = {"$ref": "#/components/messages/error"}
         if contract.kind is ContractKind.REQUEST:
@@ -169,10 +181,11 @@ def json_schema_document() -> dict[str, Any]:
         entry: dict[str, Any] = {
             "kind": contract.kind.value,
             "summary": contract.summary,
-            "request": schema_ref(contract.request, "validation", prefix),
+            "request": schema_ref(_message_model(contract), "validation", prefix),
         }
-        if contract.reply is not None:
-            entry["reply"] = schema_ref(contract.reply, "serialization", prefix)
+        reply = _reply_model(contract)
+        if reply is not None:
+            entry["reply"] = schema_ref(reply, "serialization", prefix)
         subjects[contract.subject] = entry
     return {
         "$schema": JSON_SCHEMA_DIALECT,

@@ -7,14 +7,19 @@ document of the HTTP gateway and the MCP tool schemas. Subjects are
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
-
-from pydantic import BaseModel
 
 from prompt_alchemy.errors import UnknownSubject
 from prompt_alchemy.schemas import brief, engine, generation_cache, labels, learning, providers, storage
+from prompt_alchemy.schemas.contract import (
+    AnyContract,
+    ContractKind,
+    DurableEventContract,
+    EventContract,
+    ReplyT,
+    RequestContract,
+    RequestT,
+)
 from prompt_alchemy.schemas.events import GenerationProgress
 from prompt_alchemy.schemas.health import HealthReply, HealthRequest
 from prompt_alchemy.schemas.subjects import matches
@@ -71,10 +76,11 @@ __all__ = [
     "STORAGE_STORE",
     "STORAGE_UPDATE",
     "WEIGHTS_UPDATED",
-    "Contract",
+    "AnyContract",
     "ContractKind",
-    "ReplyT",
-    "RequestT",
+    "DurableEventContract",
+    "EventContract",
+    "RequestContract",
     "Service",
     "contract_for",
     "contracts_of",
@@ -94,36 +100,6 @@ class Service(StrEnum):
     EVENTS = "events"
 
 
-class ContractKind(StrEnum):
-    REQUEST = "request"  # request/reply
-    EVENT = "event"  # fire-and-forget pub/sub
-    DURABLE_EVENT = "durable_event"  # persisted in a stream, consumed at least once
-
-
-RequestT = TypeVar("RequestT", bound=BaseModel)
-ReplyT = TypeVar("ReplyT", bound=BaseModel)
-
-
-@dataclass(frozen=True, slots=True)
-class Contract(Generic[RequestT, ReplyT]):
-    """One subject and its models. For events ``reply`` is ``None`` (typed as the request)."""
-
-    subject: str
-    service: Service
-    method: str
-    kind: ContractKind
-    request: type[RequestT]
-    reply: type[ReplyT] | None
-    summary: str
-    retry_safe: bool = False
-    """A request whose responder is lost may be resent to another instance: doing it twice is
-    harmless (a read, or a write deduplicated by content or request id)."""
-
-    @property
-    def is_pattern(self) -> bool:
-        return "*" in self.subject.split(".") or self.subject.endswith(">")
-
-
 def subject(service: Service, method: str) -> str:
     return f"{PREFIX}.{service.value}.{method}"
 
@@ -136,11 +112,11 @@ def _request(
     summary: str,
     *,
     retry_safe: bool,
-) -> Contract[RequestT, ReplyT]:
-    return Contract(subject(service, method), service, method, ContractKind.REQUEST, req, rep, summary, retry_safe)
+) -> RequestContract[RequestT, ReplyT]:
+    return RequestContract(subject(service, method), service, method, req, rep, summary, retry_safe)
 
 
-def _health(service: Service) -> Contract[HealthRequest, HealthReply]:
+def _health(service: Service) -> RequestContract[HealthRequest, HealthReply]:
     return _request(
         service, "health", HealthRequest, HealthReply, f"Health of one {service.value} instance.", retry_safe=True
     )
@@ -346,11 +322,10 @@ STORAGE_LABEL_SERVED = _request(
     retry_safe=False,  # counts would be added twice
 )
 # learning
-LEARNING_FEEDBACK: Contract[learning.FeedbackEvent, learning.FeedbackAccepted] = Contract(
+LEARNING_FEEDBACK = DurableEventContract(
     subject(L, "feedback"),
     L,
     "feedback",
-    ContractKind.DURABLE_EVENT,
     learning.FeedbackEvent,
     learning.FeedbackAccepted,
     "A user's judgement of a prompt; persisted before it is acknowledged.",
@@ -386,36 +361,30 @@ LEARNING_LABEL_STATS = _request(
     retry_safe=True,  # a promotion is a compare-and-set on the name's revision
 )
 LEARNING_HEALTH = _health(L)
-# events (reply None; the second type parameter repeats the event model)
-EVENTS_GENERATION: Contract[GenerationProgress, GenerationProgress] = Contract(
+# events
+EVENTS_GENERATION = EventContract(
     f"{PREFIX}.events.generation.*",
     Service.EVENTS,
     "generation",
-    ContractKind.EVENT,
     GenerationProgress,
-    None,
     "Live progress of one generation; the last token is its request id.",
 )
-EVENTS_WEIGHTS_UPDATED: Contract[learning.WeightsUpdated, learning.WeightsUpdated] = Contract(
+EVENTS_WEIGHTS_UPDATED = EventContract(
     f"{PREFIX}.events.weights.updated",
     Service.EVENTS,
     "weights_updated",
-    ContractKind.EVENT,
     learning.WeightsUpdated,
-    None,
     "New ranking weights: every engine replica reloads.",
 )
-EVENTS_LABEL_MOVED: Contract[labels.LabelMoved, labels.LabelMoved] = Contract(
+EVENTS_LABEL_MOVED = EventContract(
     f"{PREFIX}.events.labels.moved",
     Service.EVENTS,
     "label_moved",
-    ContractKind.EVENT,
     labels.LabelMoved,
-    None,
     "A label of a named prompt moved: every gateway drops what it cached for the name.",
 )
 
-_CONTRACTS: tuple[Contract[Any, Any], ...] = (
+_CONTRACTS: tuple[AnyContract, ...] = (
     ENGINE_GENERATE, ENGINE_OPTIMIZE, ENGINE_BATCH, ENGINE_SELECT, ENGINE_CAPABILITIES, ENGINE_ANALYZE,
     ENGINE_HEALTH,
     PROVIDERS_LIST, PROVIDERS_GET, PROVIDERS_TEST, PROVIDERS_COMPLETE, PROVIDERS_EMBED, PROVIDERS_HEALTH,
@@ -428,10 +397,10 @@ _CONTRACTS: tuple[Contract[Any, Any], ...] = (
     EVENTS_GENERATION, EVENTS_WEIGHTS_UPDATED, EVENTS_LABEL_MOVED,
 )  # fmt: skip
 
-REGISTRY: dict[str, Contract[Any, Any]] = {contract.subject: contract for contract in _CONTRACTS}
+REGISTRY: dict[str, AnyContract] = {contract.subject: contract for contract in _CONTRACTS}
 
 
-def contract_for(subject_name: str) -> Contract[Any, Any]:
+def contract_for(subject_name: str) -> AnyContract:
     """The contract of a concrete subject, e.g. ``alchemy.v1.events.generation.<id>``."""
     contract = REGISTRY.get(subject_name)
     if contract is not None:
@@ -442,7 +411,7 @@ def contract_for(subject_name: str) -> Contract[Any, Any]:
     raise UnknownSubject(f"unknown subject {subject_name!r}: not in the schema registry", subject=subject_name)
 
 
-def contracts_of(service: Service) -> list[Contract[Any, Any]]:
+def contracts_of(service: Service) -> list[AnyContract]:
     return [contract for contract in _CONTRACTS if contract.service is service]
 
 

@@ -9,9 +9,8 @@ import pytest
 
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus, InMemoryBus, NatsBus
-from prompt_alchemy.bus.context import TRACEPARENT_HEADER, RequestContext, new_traceparent, reset_current, set_current
+from prompt_alchemy.bus.context import TRACEPARENT_HEADER, RequestContext, bound_context, new_traceparent
 from prompt_alchemy.bus.streams import (
-    FEEDBACK_STREAM,
     DurableStream,
     JetStreamStream,
     SqliteLog,
@@ -19,9 +18,10 @@ from prompt_alchemy.bus.streams import (
     open_stream,
     publish_event,
 )
-from prompt_alchemy.errors import BadRequest, BusError, PayloadTooLarge
+from prompt_alchemy.errors import BadRequest, PayloadTooLarge
 from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent
 from prompt_alchemy.testing.servers import NatsServer
+from prompt_alchemy.workers.learning.stream import FEEDBACK_STREAM
 
 
 @pytest.fixture(params=["sqlite", "jetstream"])
@@ -78,18 +78,17 @@ async def test_publish_event_refuses_oversized_events(feedback_stream: DurableSt
 
 
 async def test_only_durable_contracts_are_published(feedback_stream: DurableStream) -> None:
-    with pytest.raises(BusError):
-        await publish_event(feedback_stream, schemas.STORAGE_GET, {"id": "p1"})
+    with pytest.raises(TypeError, match="expected a durable event contract, got a request contract"):
+        await publish_event(feedback_stream, schemas.STORAGE_GET, {"id": "p1"})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="got an event contract"):
+        await publish_event(feedback_stream, schemas.EVENTS_LABEL_MOVED, {"id": "p1"})  # type: ignore[arg-type]
 
 
 async def test_a_delivery_decodes_to_the_event_with_the_trace_of_the_publisher(feedback_stream: DurableStream) -> None:
     context = RequestContext(subject="alchemy.v1.gateway", traceparent=new_traceparent())
-    token = set_current(context)
-    try:
-        event = FeedbackEvent(prompt_id="p1", chosen_over="p2", helpful=True, source="mcp")
+    event = FeedbackEvent(prompt_id="p1", chosen_over="p2", helpful=True, source="mcp")
+    with bound_context(context):
         await publish_event(feedback_stream, schemas.LEARNING_FEEDBACK, event)
-    finally:
-        reset_current(token)
     consumer = await feedback_stream.consumer("learning", ack_wait=30, max_deliver=3)
     (delivery,) = await consumer.fetch(1, timeout=5.0)
     assert decode_delivery(schemas.LEARNING_FEEDBACK, delivery) == event

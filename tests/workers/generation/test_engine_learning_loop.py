@@ -13,11 +13,12 @@ import pytest
 
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import InMemoryBus
-from prompt_alchemy.bus.streams import FEEDBACK_STREAM, open_stream, publish_event
+from prompt_alchemy.bus.streams import open_stream, publish_event
 from prompt_alchemy.schemas.engine import GenerateRequest
 from prompt_alchemy.schemas.learning import FeedbackEvent
 from prompt_alchemy.workers.generation import EngineSettings, build_engine_worker
 from prompt_alchemy.workers.learning import LearningSettings, SqliteLearningState, build_learning_worker
+from prompt_alchemy.workers.learning.stream import FEEDBACK_STREAM
 from prompt_alchemy.workers.providers import ProviderRegistry
 from prompt_alchemy.workers.providers.service import build_providers_service
 from prompt_alchemy.workers.storage import SqlitePromptStore, WordLlamaEmbedder, build_storage_service

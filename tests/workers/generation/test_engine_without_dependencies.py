@@ -70,7 +70,7 @@ async def test_generate_without_providers_is_unavailable_and_says_so_in_progress
 async def test_unknown_phase_is_a_bad_request_naming_it(bus: Bus, engine: EngineWorker) -> None:
     with pytest.raises(BadRequest) as caught:
         await bus.request_raw(
-            schemas.ENGINE_GENERATE.subject, b'{"input": "x", "phases": ["idea", "transmutation"]}', timeout=EVENTUALLY
+            schemas.ENGINE_GENERATE, b'{"input": "x", "phases": ["idea", "transmutation"]}', timeout=EVENTUALLY
         )
     assert "transmutation" in caught.value.message
     assert caught.value.details["errors"][0]["field"] == "phases.1"

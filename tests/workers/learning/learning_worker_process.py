@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from prompt_alchemy.bus import InMemoryBus
-from prompt_alchemy.bus.streams import FEEDBACK_STREAM, open_stream
+from prompt_alchemy.bus.streams import open_stream
 from prompt_alchemy.workers.learning import (
     ApplyOutcome,
     FeedbackFact,
@@ -30,6 +30,7 @@ from prompt_alchemy.workers.learning import (
     build_learning_worker,
 )
 from prompt_alchemy.workers.learning.state import OnlineTrainer
+from prompt_alchemy.workers.learning.stream import FEEDBACK_STREAM
 from prompt_alchemy.workers.storage import SqlitePromptStore, WordLlamaEmbedder, build_storage_service
 
 

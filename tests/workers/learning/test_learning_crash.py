@@ -20,10 +20,11 @@ import pytest
 
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus, InMemoryBus
-from prompt_alchemy.bus.streams import FEEDBACK_STREAM, StreamInfo, open_stream, publish_event
+from prompt_alchemy.bus.streams import StreamInfo, open_stream, publish_event
 from prompt_alchemy.schemas.learning import FeedbackEvent
 from prompt_alchemy.schemas.storage import GetRequest
 from prompt_alchemy.workers.learning import SqliteLearningState
+from prompt_alchemy.workers.learning.stream import FEEDBACK_STREAM
 
 EVENTS = 10_000
 PROMPTS = 100

@@ -15,7 +15,7 @@ import pytest
 
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import InMemoryBus
-from prompt_alchemy.bus.streams import FEEDBACK_STREAM, DurableStream, open_stream, publish_event
+from prompt_alchemy.bus.streams import DurableStream, open_stream, publish_event
 from prompt_alchemy.errors import NotFound
 from prompt_alchemy.schemas.labels import (
     AutoPromotePolicy,
@@ -29,6 +29,7 @@ from prompt_alchemy.schemas.labels import (
 from prompt_alchemy.schemas.learning import FeedbackEvent, LearningStatsRequest
 from prompt_alchemy.workers.learning import LearningSettings, LearningState, build_learning_worker
 from prompt_alchemy.workers.learning.label_stats import compare_versions
+from prompt_alchemy.workers.learning.stream import FEEDBACK_STREAM
 
 StorageStarter = Callable[[InMemoryBus, Path], Awaitable[Any]]
 PromptSeeder = Callable[[InMemoryBus, int], Awaitable[list[str]]]

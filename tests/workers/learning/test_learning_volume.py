@@ -20,7 +20,7 @@ import pytest
 
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus, InMemoryBus, NatsBus
-from prompt_alchemy.bus.streams import FEEDBACK_STREAM, DurableStream, open_stream, publish_event
+from prompt_alchemy.bus.streams import DurableStream, open_stream, publish_event
 from prompt_alchemy.errors import AlchemyError
 from prompt_alchemy.schemas.learning import FeedbackEvent, FeedbackSource
 from prompt_alchemy.schemas.storage import GetRequest
@@ -32,6 +32,7 @@ from prompt_alchemy.workers.learning import (
     SqliteLearningState,
     build_learning_worker,
 )
+from prompt_alchemy.workers.learning.stream import FEEDBACK_STREAM
 
 EVENTS = 10_000
 PROMPTS = 100

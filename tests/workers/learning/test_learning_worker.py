@@ -12,7 +12,7 @@ import pytest
 
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import InMemoryBus, RequestContext
-from prompt_alchemy.bus.streams import FEEDBACK_STREAM, DurableStream, open_stream, publish_event
+from prompt_alchemy.bus.streams import DurableStream, open_stream, publish_event
 from prompt_alchemy.errors import Unavailable
 from prompt_alchemy.schemas.common import Persona, Phase
 from prompt_alchemy.schemas.health import HealthRequest
@@ -35,6 +35,7 @@ from prompt_alchemy.workers.learning import (
     build_learning_worker,
 )
 from prompt_alchemy.workers.learning.state import OnlineTrainer
+from prompt_alchemy.workers.learning.stream import FEEDBACK_STREAM
 
 RunningStorage = Any  # conftest.RunningStorage: stop()
 StorageStarter = Callable[[InMemoryBus, Path], Awaitable[RunningStorage]]

@@ -143,7 +143,7 @@ async def test_storage_update_refuses_the_aggregates_only_learning_writes(
     stored = await bus.request(schemas.STORAGE_STORE, StoreRequest(content="a rated prompt"), timeout=10)
     forged = json.dumps({"id": stored.id, "usage_count": 2**63, "rating_count": 9}).encode()
     with pytest.raises(BadRequest) as caught:  # the storage worker itself refuses it
-        await bus.request_raw(schemas.STORAGE_UPDATE.subject, forged, timeout=10)
+        await bus.request_raw(schemas.STORAGE_UPDATE, forged, timeout=10)
     assert "usage_count" in caught.value.message
     written = await bus.request(
         schemas.STORAGE_AGGREGATES, AggregatesRequest(id=stored.id, usage_count=4, rating_count=2), timeout=10

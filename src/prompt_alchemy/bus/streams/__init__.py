@@ -16,12 +16,10 @@ from prompt_alchemy.bus.streams.model import (
     StreamInfo,
     StreamSpec,
 )
-from prompt_alchemy.bus.streams.specs import FEEDBACK_STREAM
 from prompt_alchemy.bus.streams.sqlite_log import SqliteLog, SqliteLogConsumer
 from prompt_alchemy.bus.streams.typed import decode_delivery, publish_event
 
 __all__ = [
-    "FEEDBACK_STREAM",
     "ConsumerState",
     "DeadLetter",
     "Delivery",

@@ -16,7 +16,7 @@ from prompt_alchemy.bus.codec import decode, encode, validate
 from prompt_alchemy.bus.context import TRACEPARENT_HEADER, current_context, new_traceparent
 from prompt_alchemy.bus.streams.model import Delivery, DurableStream
 from prompt_alchemy.errors import BusError
-from prompt_alchemy.schemas.registry import Contract, ContractKind
+from prompt_alchemy.schemas.contract import DurableEventContract, wrong_kind
 
 __all__ = ["decode_delivery", "publish_event"]
 
@@ -24,14 +24,14 @@ EventT = TypeVar("EventT", bound=BaseModel)
 AcceptedT = TypeVar("AcceptedT", bound=BaseModel)
 
 
-def _durable(contract: Contract[Any, Any]) -> None:
-    if contract.kind is not ContractKind.DURABLE_EVENT:
-        raise BusError(f"{contract.subject} is a {contract.kind.value}, not a durable event", subject=contract.subject)
+def _durable(contract: object) -> None:
+    if not isinstance(contract, DurableEventContract):
+        raise wrong_kind("a durable event contract", contract)
 
 
 async def publish_event(
     stream: DurableStream,
-    contract: Contract[EventT, AcceptedT],
+    contract: DurableEventContract[EventT, AcceptedT],
     event: EventT | Mapping[str, Any],
     *,
     headers: Mapping[str, str] | None = None,
@@ -42,7 +42,7 @@ async def publish_event(
     with the same event, it is stored once) or BusClosed.
     """
     _durable(contract)
-    model = validate(contract.request, event)
+    model = validate(contract.event, event)
     event_id = getattr(model, "event_id", None)
     if not isinstance(event_id, str) or not event_id:
         raise BusError(f"{type(model).__name__} has no event_id to de-duplicate by", subject=contract.subject)
@@ -52,12 +52,10 @@ async def publish_event(
         parent = current_context()
         out_headers[TRACEPARENT_HEADER] = new_traceparent(parent.trace_id if parent else None)
     ack = await stream.publish(contract.subject, data, msg_id=event_id, headers=out_headers)
-    if contract.reply is None:
-        raise BusError(f"{contract.subject} declares no acceptance reply", subject=contract.subject)
     return contract.reply.model_validate({"event_id": event_id, "sequence": ack.sequence, "duplicate": ack.duplicate})
 
 
-def decode_delivery(contract: Contract[EventT, Any], delivery: Delivery) -> EventT:
+def decode_delivery(contract: DurableEventContract[EventT, Any], delivery: Delivery) -> EventT:
     """The delivered event as its model; BadRequest naming the fields when it does not validate."""
     _durable(contract)
-    return decode(contract.request, delivery.data)
+    return decode(contract.event, delivery.data)

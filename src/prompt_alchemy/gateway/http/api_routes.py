@@ -21,10 +21,10 @@ from prompt_alchemy.gateway.http.state import BUS, FEEDBACK, FEEDBACK_GATE, METR
 from prompt_alchemy.gateway.model_views import model_without
 from prompt_alchemy.schemas import registry
 from prompt_alchemy.schemas.common import utc_now
+from prompt_alchemy.schemas.contract import RequestContract
 from prompt_alchemy.schemas.engine import GenerateRequest
 from prompt_alchemy.schemas.learning import FeedbackEvent
 from prompt_alchemy.schemas.providers import ProviderTestRequest
-from prompt_alchemy.schemas.registry import Contract
 from prompt_alchemy.schemas.storage import UpdateRequest
 
 __all__ = ["API_OPERATIONS", "API_PREFIX", "FeedbackBody", "ProviderTestBody", "UpdateBody"]
@@ -49,7 +49,7 @@ NOT_FOUND = (404,)
 FEEDBACK_LIMITED = (429,)  # the per-origin and per-session feedback limits, whatever RATE_LIMIT_PER_MINUTE
 
 
-def forward(contract: Contract[Any, Any]) -> Handler:
+def forward(contract: RequestContract[Any, Any]) -> Handler:
     async def handle(request: web.Request, operation: Operation) -> web.StreamResponse:
         payload = await parse_request(request, operation)
         timeout = request.app[SETTINGS].request_timeout_s

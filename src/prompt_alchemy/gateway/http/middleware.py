@@ -22,7 +22,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from prompt_alchemy.bus.context import TRACEPARENT_HEADER, RequestContext, reset_current, set_current
+from prompt_alchemy.bus.context import TRACEPARENT_HEADER, RequestContext, bound_context
 from prompt_alchemy.errors import PayloadTooLarge, RateLimited
 from prompt_alchemy.gateway.access import Gatekeeper
 from prompt_alchemy.gateway.failures import error_body
@@ -40,11 +40,8 @@ def trace_middleware() -> Middleware:
     async def trace(request: web.Request, handler: Handler) -> web.StreamResponse:
         traceparent = request.headers.get(TRACEPARENT_HEADER, "").strip().lower()
         headers = {TRACEPARENT_HEADER: traceparent} if traceparent else {}
-        token = set_current(RequestContext.from_headers(f"http {request.method} {request.path}", headers))
-        try:
+        with bound_context(RequestContext.from_headers(f"http {request.method} {request.path}", headers)):
             return await handler(request)
-        finally:
-            reset_current(token)
 
     return trace
 

@@ -19,8 +19,8 @@ from prompt_alchemy.gateway.http.responses import encoded_response, model_respon
 from prompt_alchemy.gateway.http.state import BUS, LABELS, SETTINGS
 from prompt_alchemy.gateway.model_views import model_without
 from prompt_alchemy.schemas import registry
+from prompt_alchemy.schemas.contract import RequestContract
 from prompt_alchemy.schemas.labels import LabelSetRequest, NameSetRequest, ServedPrompt, ServeRequest
-from prompt_alchemy.schemas.registry import Contract
 
 __all__ = ["REGISTRY_OPERATIONS", "LabelSetBody", "NameSetBody", "caller_actor"]
 
@@ -40,7 +40,7 @@ def caller_actor(request: web.Request) -> str:
     return "http"
 
 
-def forward_as_caller(contract: Contract[Any, Any]) -> Handler:
+def forward_as_caller(contract: RequestContract[Any, Any]) -> Handler:
     """Forward ``contract`` with ``actor`` set to the caller."""
 
     async def handle(request: web.Request, operation: Operation) -> web.StreamResponse:

@@ -28,10 +28,10 @@ from prompt_alchemy.gateway.reply_summary import GenerateSummary, summarise, sum
 from prompt_alchemy.gateway.validation import validate_model
 from prompt_alchemy.schemas import registry
 from prompt_alchemy.schemas.common import utc_now
+from prompt_alchemy.schemas.contract import RequestContract
 from prompt_alchemy.schemas.engine import GenerateRequest
 from prompt_alchemy.schemas.events import GenerationProgress, ProgressKind
 from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent
-from prompt_alchemy.schemas.registry import Contract
 
 __all__ = ["TOOL_NAMES", "GenerateArguments", "RecordFeedbackArguments", "create_server"]
 
@@ -93,9 +93,8 @@ def create_server(
     """The MCP server on ``bus``; ``feedback`` persists feedback events durably (the runtime's publisher)."""
     gate = FeedbackGate(feedback_limits or FeedbackLimits())
 
-    def forward(name: str, description: str, contract: Contract[Any, Any], annotations: ToolAnnotations) -> Tool:
+    def forward(name: str, description: str, contract: RequestContract[Any, Any], annotations: ToolAnnotations) -> Tool:
         """A tool that is one request/reply contract."""
-        assert contract.reply is not None
 
         async def run(arguments: BaseModel, _ctx: Context) -> BaseModel:
             reply: BaseModel = await bus.request(contract, arguments, timeout=request_timeout_s)

@@ -64,6 +64,7 @@ class EngineWorker:
             version=settings.version,
             description="Generation engine: phases, personas, ranking, judge, optimise, batch",
             health=self.health,
+            health_contract=schemas.ENGINE_HEALTH,
         )
         self.service.add_endpoint(schemas.ENGINE_GENERATE, self._generate, concurrency=limits.generate)
         self.service.add_endpoint(schemas.ENGINE_OPTIMIZE, self._optimize, concurrency=limits.optimize)

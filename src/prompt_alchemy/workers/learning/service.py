@@ -29,6 +29,7 @@ from prompt_alchemy.schemas.learning import (
     WeightsRequest,
 )
 from prompt_alchemy.schemas.registry import (
+    LEARNING_HEALTH,
     LEARNING_LABEL_STATS,
     LEARNING_RECOMMENDATIONS,
     LEARNING_STATS,
@@ -85,6 +86,7 @@ class LearningWorker:
             description="Learns ranking weights and prompt aggregates from durable feedback events.",
             metadata={"stream": stream.spec.name, "consumer": settings.durable_name, "enabled": str(settings.enabled)},
             health=self._health,
+            health_contract=LEARNING_HEALTH,
             default_concurrency=settings.endpoint_concurrency,
         )
         self.service.add_endpoint(LEARNING_WEIGHTS, self._weights)
@@ -261,5 +263,5 @@ class LearningWorker:
 def build_learning_worker(
     bus: Bus, stream: DurableStream, state: LearningState, settings: LearningSettings | None = None
 ) -> LearningWorker:
-    """The learning worker over ``stream`` (``FEEDBACK_STREAM``) and ``state``; ``start()`` it."""
+    """The learning worker over ``stream`` (``stream.FEEDBACK_STREAM``) and ``state``; ``start()`` it."""
     return LearningWorker(bus, stream, state, settings or LearningSettings())

@@ -2,26 +2,20 @@
 and ``alchemy.v1.engine.analyze`` (the idea analyser lives with the offline provider).
 
 Each handler passes the caller's remaining deadline to the registry, which clips per-attempt
-timeouts and backoff waits to it; an ``asyncio.timeout`` backstop turns anything still running
-at the deadline into ``DeadlineExceeded``. A completion that names a ``stream`` is streamed from
+timeouts and backoff waits to it; the bus's deadline middleware (composed by the runtime) turns
+anything still running at the deadline into ``DeadlineExceeded``. A completion that names a ``stream`` is streamed from
 the vendor and its deltas are published as ``TOKEN`` events (``token_events``) before the reply.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
-from pydantic import BaseModel
-
-from prompt_alchemy.bus import Bus, RequestContext, RequestHandler, ServiceRunner
-from prompt_alchemy.errors import DeadlineExceeded
+from prompt_alchemy.bus import Bus, RequestContext, ServiceRunner
 from prompt_alchemy.schemas import (
     ENGINE_ANALYZE,
     PROVIDERS_COMPLETE,
     PROVIDERS_EMBED,
     PROVIDERS_GET,
+    PROVIDERS_HEALTH,
     PROVIDERS_LIST,
     PROVIDERS_TEST,
 )
@@ -47,25 +41,6 @@ __all__ = ["PROVIDERS_SERVICE_NAME", "PROVIDERS_SERVICE_VERSION", "build_provide
 PROVIDERS_SERVICE_NAME = "providers"
 PROVIDERS_SERVICE_VERSION = "0.1.0"
 
-ReqT = TypeVar("ReqT", bound=BaseModel)
-RepT = TypeVar("RepT", bound=BaseModel)
-
-
-def _within_deadline(
-    operation: Callable[[ReqT, float | None], Awaitable[RepT]],
-) -> RequestHandler[ReqT, RepT]:
-    async def handle(request: ReqT, context: RequestContext) -> RepT:
-        remaining = context.remaining()
-        try:
-            async with asyncio.timeout(None if remaining is None else max(remaining, 0.0)) as scope:
-                return await operation(request, remaining)
-        except TimeoutError as error:
-            if scope.expired():
-                raise DeadlineExceeded(f"the caller's deadline passed during {context.subject}") from error
-            raise
-
-    return handle
-
 
 def build_providers_service(bus: Bus, registry: ProviderRegistry, *, concurrency: int = 64) -> ServiceRunner:
     """A ServiceRunner over ``registry``; ``start()`` it to serve. The caller closes the registry after ``stop()``."""
@@ -76,19 +51,21 @@ def build_providers_service(bus: Bus, registry: ProviderRegistry, *, concurrency
         description="LLM vendors and the offline provider: completions and embeddings with retries, "
         "circuit breaking, fallback and cost accounting.",
         health=registry.health,
+        health_contract=PROVIDERS_HEALTH,
         default_concurrency=concurrency,
     )
 
-    async def list_providers(_request: ProvidersListRequest, _remaining: float | None) -> ProvidersListReply:
+    async def list_providers(_request: ProvidersListRequest, _context: RequestContext) -> ProvidersListReply:
         return registry.list()
 
-    async def get_provider(request: ProviderGetRequest, _remaining: float | None) -> ProviderInfo:
+    async def get_provider(request: ProviderGetRequest, _context: RequestContext) -> ProviderInfo:
         return registry.info(request.name)
 
-    async def probe_provider(request: ProviderTestRequest, _remaining: float | None) -> ProviderTestReply:
+    async def probe_provider(request: ProviderTestRequest, _context: RequestContext) -> ProviderTestReply:
         return await registry.test(request)
 
-    async def complete(request: CompletionRequest, remaining: float | None) -> CompletionReply:
+    async def complete(request: CompletionRequest, context: RequestContext) -> CompletionReply:
+        remaining = context.remaining()
         if request.stream is None:
             return await registry.complete(request, timeout_s=remaining)
         publisher = TokenPublisher(bus, request.stream)
@@ -97,17 +74,17 @@ def build_providers_service(bus: Bus, registry: ProviderRegistry, *, concurrency
         finally:
             await publisher.close()
 
-    async def embed(request: EmbedRequest, remaining: float | None) -> EmbedReply:
-        return await registry.embed(request, timeout_s=remaining)
+    async def embed(request: EmbedRequest, context: RequestContext) -> EmbedReply:
+        return await registry.embed(request, timeout_s=context.remaining())
 
-    runner.add_endpoint(PROVIDERS_LIST, _within_deadline(list_providers), concurrency=8)
-    runner.add_endpoint(PROVIDERS_GET, _within_deadline(get_provider), concurrency=8)
-    runner.add_endpoint(PROVIDERS_TEST, _within_deadline(probe_provider), concurrency=4)
-    runner.add_endpoint(PROVIDERS_COMPLETE, _within_deadline(complete))
+    runner.add_endpoint(PROVIDERS_LIST, list_providers, concurrency=8)
+    runner.add_endpoint(PROVIDERS_GET, get_provider, concurrency=8)
+    runner.add_endpoint(PROVIDERS_TEST, probe_provider, concurrency=4)
+    runner.add_endpoint(PROVIDERS_COMPLETE, complete)
 
-    async def analyze(request: AnalyzeRequest, _remaining: float | None) -> Brief:
+    async def analyze(request: AnalyzeRequest, _context: RequestContext) -> Brief:
         return analyze_idea(request)  # the analyser is the offline provider's: pure, instant, no vendor call
 
-    runner.add_endpoint(PROVIDERS_EMBED, _within_deadline(embed))
-    runner.add_endpoint(ENGINE_ANALYZE, _within_deadline(analyze), concurrency=16)
+    runner.add_endpoint(PROVIDERS_EMBED, embed)
+    runner.add_endpoint(ENGINE_ANALYZE, analyze, concurrency=16)
     return runner

@@ -1,20 +1,19 @@
 """The storage worker on the bus: every STORAGE_* contract mapped onto ``PromptMemory``.
 
-Each handler runs within the caller's deadline (``DeadlineExceeded`` when it passes); store
-errors are already contract errors (NotFound, BadRequest, Conflict, Unavailable) and travel to
-the caller as they are. ``<service>.health`` and ADR-32 discovery come from ``ServiceRunner``.
+Store errors are already contract errors (NotFound, BadRequest, Conflict, Unavailable) and
+travel to the caller as they are. The caller's deadline bounds each handler through the bus's
+middleware chain (composed by the runtime); ``<service>.health`` and ADR-32 discovery come from
+``ServiceRunner``.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from pydantic import BaseModel
 
 from prompt_alchemy.bus import Bus, RequestContext, RequestHandler, ServiceRunner
-from prompt_alchemy.errors import DeadlineExceeded
 from prompt_alchemy.schemas.registry import (
     STORAGE_AGGREGATES,
     STORAGE_CACHE_LOOKUP,
@@ -23,6 +22,7 @@ from prompt_alchemy.schemas.registry import (
     STORAGE_EMBEDDINGS,
     STORAGE_EXPORT,
     STORAGE_GET,
+    STORAGE_HEALTH,
     STORAGE_IMPORT,
     STORAGE_LABEL_GET,
     STORAGE_LABEL_HISTORY,
@@ -67,16 +67,11 @@ ReqT = TypeVar("ReqT", bound=BaseModel)
 RepT = TypeVar("RepT", bound=BaseModel)
 
 
-def _within_deadline(operation: Callable[[ReqT], Awaitable[RepT]]) -> RequestHandler[ReqT, RepT]:
-    async def handle(request: ReqT, context: RequestContext) -> RepT:
-        remaining = context.remaining()
-        try:
-            async with asyncio.timeout(None if remaining is None else max(remaining, 0.0)) as scope:
-                return await operation(request)
-        except TimeoutError as error:
-            if scope.expired():
-                raise DeadlineExceeded(f"the caller's deadline passed during {context.subject}") from error
-            raise
+def _handler(operation: Callable[[ReqT], Awaitable[RepT]]) -> RequestHandler[ReqT, RepT]:
+    """A store operation as a bus handler: storage needs nothing of the request's context."""
+
+    async def handle(request: ReqT, _context: RequestContext) -> RepT:
+        return await operation(request)
 
     return handle
 
@@ -128,6 +123,7 @@ def build_storage_service(
         description="Prompts with lineage, history and embeddings; semantic search; JSON Lines export/import.",
         metadata={"backend": store.backend},
         health=memory.health,
+        health_contract=STORAGE_HEALTH,
         default_concurrency=concurrency,
     )
 
@@ -144,26 +140,26 @@ def build_storage_service(
         await cache.prompt_deleted(request.id)
         return reply
 
-    runner.add_endpoint(STORAGE_STORE, _within_deadline(memory.store_prompt))
-    runner.add_endpoint(STORAGE_GET, _within_deadline(memory.get))
-    runner.add_endpoint(STORAGE_UPDATE, _within_deadline(memory.update))
-    runner.add_endpoint(STORAGE_AGGREGATES, _within_deadline(memory.set_aggregates))
-    runner.add_endpoint(STORAGE_DELETE, _within_deadline(delete))
-    runner.add_endpoint(STORAGE_SEARCH, _within_deadline(memory.search))
-    runner.add_endpoint(STORAGE_LINEAGE, _within_deadline(memory.lineage))
-    runner.add_endpoint(STORAGE_EMBEDDINGS, _within_deadline(memory.embeddings))
-    runner.add_endpoint(STORAGE_EXPORT, _within_deadline(memory.export), concurrency=4)
-    runner.add_endpoint(STORAGE_IMPORT, _within_deadline(memory.import_lines), concurrency=4)
+    runner.add_endpoint(STORAGE_STORE, _handler(memory.store_prompt))
+    runner.add_endpoint(STORAGE_GET, _handler(memory.get))
+    runner.add_endpoint(STORAGE_UPDATE, _handler(memory.update))
+    runner.add_endpoint(STORAGE_AGGREGATES, _handler(memory.set_aggregates))
+    runner.add_endpoint(STORAGE_DELETE, _handler(delete))
+    runner.add_endpoint(STORAGE_SEARCH, _handler(memory.search))
+    runner.add_endpoint(STORAGE_LINEAGE, _handler(memory.lineage))
+    runner.add_endpoint(STORAGE_EMBEDDINGS, _handler(memory.embeddings))
+    runner.add_endpoint(STORAGE_EXPORT, _handler(memory.export), concurrency=4)
+    runner.add_endpoint(STORAGE_IMPORT, _handler(memory.import_lines), concurrency=4)
     # Re-embedding a whole store is long by nature: one at a time, and only the caller's deadline bounds it.
-    runner.add_endpoint(STORAGE_REEMBED, _within_deadline(memory.reembed), concurrency=1)
-    runner.add_endpoint(STORAGE_STATS, _within_deadline(stats), concurrency=4)
-    runner.add_endpoint(STORAGE_NAME_SET, _within_deadline(registry.name_set))
-    runner.add_endpoint(STORAGE_NAME_GET, _within_deadline(registry.name_get))
-    runner.add_endpoint(STORAGE_LABEL_SET, _within_deadline(registry.label_set))
-    runner.add_endpoint(STORAGE_LABEL_GET, _within_deadline(registry.label_get))
-    runner.add_endpoint(STORAGE_LABEL_HISTORY, _within_deadline(registry.label_history))
-    runner.add_endpoint(STORAGE_LABEL_SERVED, _within_deadline(registry.label_served))
-    runner.add_endpoint(STORAGE_LABEL_POLICIES, _within_deadline(registry.label_policies), concurrency=2)
-    runner.add_endpoint(STORAGE_CACHE_LOOKUP, _within_deadline(cache.lookup))
-    runner.add_endpoint(STORAGE_CACHE_PUT, _within_deadline(cache.put))
+    runner.add_endpoint(STORAGE_REEMBED, _handler(memory.reembed), concurrency=1)
+    runner.add_endpoint(STORAGE_STATS, _handler(stats), concurrency=4)
+    runner.add_endpoint(STORAGE_NAME_SET, _handler(registry.name_set))
+    runner.add_endpoint(STORAGE_NAME_GET, _handler(registry.name_get))
+    runner.add_endpoint(STORAGE_LABEL_SET, _handler(registry.label_set))
+    runner.add_endpoint(STORAGE_LABEL_GET, _handler(registry.label_get))
+    runner.add_endpoint(STORAGE_LABEL_HISTORY, _handler(registry.label_history))
+    runner.add_endpoint(STORAGE_LABEL_SERVED, _handler(registry.label_served))
+    runner.add_endpoint(STORAGE_LABEL_POLICIES, _handler(registry.label_policies), concurrency=2)
+    runner.add_endpoint(STORAGE_CACHE_LOOKUP, _handler(cache.lookup))
+    runner.add_endpoint(STORAGE_CACHE_PUT, _handler(cache.put))
     return runner

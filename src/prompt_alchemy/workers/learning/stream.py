@@ -1,4 +1,8 @@
-"""The durable streams of prompt-alchemy: shared by the publisher (front doors) and the consumer."""
+"""The learning worker's durable stream: feedback events, kept until the worker has applied them.
+
+The bus knows streams only as the ``StreamSpec`` it is handed; this one is the learning
+worker's, opened by the runtime for the worker (consumer) and the front doors (publishers).
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,140 @@
+"""The middleware chain: one order for every endpoint, every outcome seen, the same on both buses."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from prompt_alchemy import schemas
+from prompt_alchemy.bus import Bus, RequestContext, ServiceRunner, current_context
+from prompt_alchemy.bus.codec import error_from_reply
+from prompt_alchemy.bus.context import DEADLINE_HEADER
+from prompt_alchemy.bus.failures import as_service_error
+from prompt_alchemy.bus.middleware import Deadline, Middleware, Sending, SendNext, ServeNext, Serving
+from prompt_alchemy.bus.transport import RawMessage
+from prompt_alchemy.errors import BadRequest, DeadlineExceeded, NoResponders, NotFound, ServiceError
+from prompt_alchemy.schemas.storage import GetReply, GetRequest, PromptRecord
+
+BusFactory = Callable[[], Awaitable[Bus]]
+
+EVENTUALLY = 10.0  # a liveness bound for what must happen, never a statement about speed
+
+
+class Recorder(Middleware):
+    """Notes what it saw, in the order the layers ran."""
+
+    def __init__(self, name: str, seen: list[str]) -> None:
+        self.name = name
+        self.seen = seen
+
+    async def serve(self, call: Serving, call_next: ServeNext) -> bytes:
+        context = current_context()
+        assert context is call.context  # the request's context is bound around the whole chain
+        self.seen.append(f"{self.name}>")
+        try:
+            return await call_next(call)
+        except ServiceError as error:
+            self.seen.append(f"{self.name}!{error.code}")
+            raise
+        finally:
+            self.seen.append(f"<{self.name}")
+
+
+class SendRecorder(Middleware):
+    def __init__(self, seen: list[str]) -> None:
+        self.seen = seen
+
+    async def send(self, call: Sending, call_next: SendNext) -> RawMessage:
+        self.seen.append(f"send {call.subject} {call.contract.service if call.contract else None}")
+        return await call_next(call)
+
+
+def record(prompt_id: str) -> PromptRecord:
+    return PromptRecord(id=prompt_id, content="a prompt", content_hash="0" * 64)
+
+
+async def get(request: GetRequest, _context: RequestContext) -> GetReply:
+    if request.id == "missing":
+        raise NotFound("no such prompt")
+    if request.id == "slow":
+        await asyncio.Event().wait()  # never set: only the deadline ends it
+    return GetReply(record=record(request.id))
+
+
+async def serve(bus: Bus) -> ServiceRunner:
+    runner = ServiceRunner(bus, name="storage", version="1.0.0")
+    runner.add_endpoint(schemas.STORAGE_GET, get)
+    await runner.start()
+    return runner
+
+
+async def test_layers_run_outermost_first_and_see_every_outcome(bus_factory: BusFactory) -> None:
+    seen: list[str] = []
+    server = await bus_factory()
+    server.use(Recorder("outer", seen), Recorder("inner", seen))
+    await serve(server)
+    client = await bus_factory()
+
+    assert (await client.request(schemas.STORAGE_GET, GetRequest(id="p1"))).record.id == "p1"
+    assert seen == ["outer>", "inner>", "<inner", "<outer"]
+    seen.clear()
+    with pytest.raises(NotFound):
+        await client.request(schemas.STORAGE_GET, GetRequest(id="missing"))
+    assert seen == ["outer>", "inner>", "inner!404", "<inner", "outer!404", "<outer"]
+    seen.clear()
+    with pytest.raises(BadRequest):  # refused before any handler ran: the layers still see it
+        await client.request_raw(schemas.STORAGE_GET, b'{"id": ""}')
+    assert seen == ["outer>", "inner>", "inner!400", "<inner", "outer!400", "<outer"]
+
+
+async def test_a_send_layer_sees_every_request_with_its_contract(bus: Bus) -> None:
+    seen: list[str] = []
+    await serve(bus)
+    bus.use(SendRecorder(seen))
+    await bus.request(schemas.STORAGE_GET, GetRequest(id="p1"))
+    assert seen == [f"send {schemas.STORAGE_GET.subject} storage"]
+
+
+async def test_the_deadline_layer_answers_deadline_exceeded_when_the_callers_deadline_passes(
+    bus_factory: BusFactory,
+) -> None:
+    server = await bus_factory()
+    server.use(Deadline())
+    await serve(server)
+    client = await bus_factory()
+    # Through the transport, so that the requester's own timer (clipped to the same deadline) does
+    # not race the answer: what is under test is the responder's side.
+    deadline = str(int((time.time() + 0.3) * 1000))
+    raw = await client.transport.request(
+        schemas.STORAGE_GET.subject, b'{"id": "slow"}', headers={DEADLINE_HEADER: deadline}, timeout=EVENTUALLY
+    )
+    failure = error_from_reply(raw.data, raw.headers)
+    assert isinstance(failure, DeadlineExceeded)
+    assert "deadline passed during alchemy.v1.storage.get" in failure.message
+
+
+async def test_a_failing_layer_is_an_internal_error_reply_not_a_silent_drop(bus_factory: BusFactory) -> None:
+    class Broken(Middleware):
+        async def serve(self, call: Serving, call_next: ServeNext) -> bytes:
+            raise RuntimeError("a bug in a layer")
+
+    server = await bus_factory()
+    server.use(Broken())
+    await serve(server)
+    client = await bus_factory()
+    with pytest.raises(ServiceError) as caught:
+        await client.request(schemas.STORAGE_GET, GetRequest(id="p1"))
+    assert caught.value.code == 500
+    assert "RuntimeError" in caught.value.message
+
+
+async def test_an_unreachable_service_is_named_from_the_contract(bus: Bus) -> None:
+    with pytest.raises(NoResponders) as caught:
+        await bus.request(schemas.LEARNING_WEIGHTS, {})
+    assert caught.value.service == "learning"
+    failure = as_service_error(caught.value)
+    assert failure.message.startswith("the learning service is not running")
+    assert failure.details["service"] == "learning"
