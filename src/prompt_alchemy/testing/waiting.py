@@ -21,7 +21,7 @@ __all__ = ["EVENTUALLY_S", "POLL_S", "eventually"]
 
 EVENTUALLY_S = 120.0
 """How long any condition may take to hold before a test fails."""
-POLL_S = 0.02
+POLL_S = 0.05
 """The pause between two polls."""
 
 T = TypeVar("T")
