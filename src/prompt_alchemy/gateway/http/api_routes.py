@@ -14,7 +14,7 @@ from aiohttp import web
 
 from prompt_alchemy.errors import Conflict
 from prompt_alchemy.gateway.feedback import key_origin, submit_feedback
-from prompt_alchemy.gateway.http.operations import Operation, QueryParam
+from prompt_alchemy.gateway.http.operations import Operation, QueryParam, RequestT
 from prompt_alchemy.gateway.http.request_parsing import parse_request, read_json_object, trace_headers
 from prompt_alchemy.gateway.http.responses import encoded_response, model_response
 from prompt_alchemy.gateway.http.sse import stream_generation, wants_event_stream
@@ -27,7 +27,7 @@ from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent
 from prompt_alchemy.schemas.providers import ProviderTestRequest
 from prompt_alchemy.schemas.storage import UpdateRequest
 
-__all__ = ["API_OPERATIONS", "API_PREFIX", "FeedbackBody", "ProviderTestBody", "UpdateBody"]
+__all__ = ["API_OPERATIONS", "API_PREFIX", "FeedbackBody", "ProviderTestBody", "UpdateBody", "forward", "send"]
 
 API_PREFIX = "/api/v1"
 
@@ -49,28 +49,28 @@ NOT_FOUND = (404,)
 FEEDBACK_LIMITED = (429,)  # the per-origin and per-session feedback limits, whatever RATE_LIMIT_PER_MINUTE
 
 
-async def forward(request: web.Request, operation: Operation[Any, Any]) -> web.StreamResponse:
-    """Parse the inputs into the contract's request, send it, answer the reply."""
-    payload = await parse_request(request, operation)
-    timeout = request.app[SETTINGS].request_timeout_s
-    # The worker's JSON goes out as it came: its bus validated it against the reply model.
+async def send(request: web.Request, operation: Operation[RequestT, Any], payload: RequestT) -> web.StreamResponse:
+    """Request the operation's contract with ``payload``; answer the reply as the worker encoded it
+    (its bus validated that JSON against the reply model)."""
     reply = await request.app[BUS].request_encoded(
-        operation.bus_contract, payload, timeout=timeout, headers=trace_headers(request)
+        operation.bus_contract, payload, timeout=request.app[SETTINGS].request_timeout_s, headers=trace_headers(request)
     )
     return encoded_response(reply, operation.status)
+
+
+async def forward(request: web.Request, operation: Operation[Any, Any]) -> web.StreamResponse:
+    """Parse the inputs into the contract's request, send it, answer the reply."""
+    return await send(request, operation, await parse_request(request, operation))
 
 
 async def generate(request: web.Request, operation: Operation[GenerateRequest, GenerateReply]) -> web.StreamResponse:
     payload = await parse_request(request, operation)
-    bus, settings = request.app[BUS], request.app[SETTINGS]
     if wants_event_stream(request):
+        timeout = request.app[SETTINGS].request_timeout_s
         return await stream_generation(
-            request, bus, payload, timeout=settings.request_timeout_s, metrics=request.app[METRICS]
+            request, request.app[BUS], payload, timeout=timeout, metrics=request.app[METRICS]
         )
-    reply = await bus.request_encoded(
-        operation.bus_contract, payload, timeout=settings.request_timeout_s, headers=trace_headers(request)
-    )
-    return encoded_response(reply, operation.status)
+    return await send(request, operation, payload)
 
 
 def caller_origin(request: web.Request) -> str:

@@ -12,11 +12,11 @@ from typing import Any
 from aiohttp import web
 
 from prompt_alchemy.gateway.feedback import key_origin
-from prompt_alchemy.gateway.http.api_routes import API_PREFIX, NOT_FOUND, forward
+from prompt_alchemy.gateway.http.api_routes import API_PREFIX, NOT_FOUND, forward, send
 from prompt_alchemy.gateway.http.operations import Operation, QueryParam
-from prompt_alchemy.gateway.http.request_parsing import parse_request, trace_headers
-from prompt_alchemy.gateway.http.responses import encoded_response, model_response
-from prompt_alchemy.gateway.http.state import BUS, LABELS, SETTINGS
+from prompt_alchemy.gateway.http.request_parsing import parse_request
+from prompt_alchemy.gateway.http.responses import model_response
+from prompt_alchemy.gateway.http.state import LABELS, SETTINGS
 from prompt_alchemy.gateway.model_views import model_without
 from prompt_alchemy.schemas import registry
 from prompt_alchemy.schemas.labels import LabelSetRequest, NameSetRequest, ServedPrompt, ServeRequest
@@ -42,11 +42,7 @@ def caller_actor(request: web.Request) -> str:
 async def forward_as_caller(request: web.Request, operation: Operation[Any, Any]) -> web.StreamResponse:
     """``forward``, with ``actor`` set to the caller."""
     payload = await parse_request(request, operation)
-    payload = payload.model_copy(update={"actor": caller_actor(request)})
-    reply = await request.app[BUS].request_encoded(
-        operation.bus_contract, payload, timeout=request.app[SETTINGS].request_timeout_s, headers=trace_headers(request)
-    )
-    return encoded_response(reply, operation.status)
+    return await send(request, operation, payload.model_copy(update={"actor": caller_actor(request)}))
 
 
 async def serve_by_label(request: web.Request, operation: Operation[ServeRequest, ServedPrompt]) -> web.StreamResponse:
