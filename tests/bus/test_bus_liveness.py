@@ -1,7 +1,8 @@
 """Responder liveness and failover, on InMemoryBus and NatsBus alike.
 
 The liveness window here is short (0.6 s) so that the cases which wait for silence stay quick;
-``EVENTUALLY`` bounds each wait and is never a statement about speed.
+``EVENTUALLY`` bounds each awaited step and ``eventually`` each polled condition; neither is a
+statement about speed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from prompt_alchemy.bus.liveness import ATTEMPT_HEADER, Liveness
 from prompt_alchemy.errors import NoResponders, ResponderLost, Unavailable
 from prompt_alchemy.schemas.storage import DeleteReply, DeleteRequest, GetReply, GetRequest, PromptRecord
 from prompt_alchemy.testing.servers import NatsServer
+from prompt_alchemy.testing.waiting import eventually
 
 EVENTUALLY = 20.0
 LIVENESS = Liveness(window=0.6, max_attempts=3)
@@ -60,14 +62,6 @@ async def serve(bus: Bus, handler, *, name: str = "storage", concurrency: int = 
     runner.add_endpoint(schemas.STORAGE_GET, handler, concurrency=concurrency, backlog=backlog)
     await runner.start()
     return runner
-
-
-async def eventually(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(EVENTUALLY):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.01)
 
 
 async def test_a_killed_responder_is_noticed_at_once_and_a_safe_request_goes_to_another_instance(
@@ -254,11 +248,7 @@ async def test_during_a_drain_no_endpoint_accepts_new_work(buses: BusFactory) ->
             return True
         return False
 
-    async with asyncio.timeout(EVENTUALLY):
-        while True:
-            if await delete_refused():
-                break
-            await asyncio.sleep(0.01)
+    await eventually(delete_refused)
     assert not in_flight.done()  # the GET handler is still draining while DELETE takes nothing
     release.set()
     async with asyncio.timeout(EVENTUALLY):

@@ -8,7 +8,7 @@ its answers is how a test keeps generate requests in flight.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -21,9 +21,9 @@ from prompt_alchemy.bus import NatsBus
 from prompt_alchemy.runtime.local_cluster import ClusterLayout, LocalCluster
 from prompt_alchemy.testing.servers import NatsServer, RedisServer
 from prompt_alchemy.testing.vendors import FakeVendorServer
+from prompt_alchemy.testing.waiting import eventually as eventually_holds
 
 VENDOR_KEY = "sk-e2e-fake-key"
-POLL_INTERVAL_S = 0.05
 
 # settings the developer's shell may hold: a child must see only what the test gives it
 _INHERITED_PREFIXES = (
@@ -75,30 +75,11 @@ def vendor_env(vendor: FakeVendorServer) -> dict[str, str]:
     }
 
 
-async def _eventually(
-    probe: Callable[[], Awaitable[Any]], accept: Callable[[Any], bool], *, timeout: float, what: str
-) -> Any:
-    last: Any = None
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                try:
-                    last = await probe()
-                except (aiohttp.ClientError, OSError) as error:
-                    last = error
-                else:
-                    if accept(last):
-                        return last
-                await asyncio.sleep(POLL_INTERVAL_S)
-    except TimeoutError:
-        pytest.fail(f"{what}: not reached within {timeout}s; last seen: {last!r}")
-
-
 @pytest.fixture
 def eventually() -> Eventually:
-    """``await eventually(probe, accept, timeout=, what=)``: poll ``probe`` until ``accept`` takes its
-    value (returned), or fail naming ``what`` once ``timeout`` seconds passed. Bounded, never a fixed sleep."""
-    return _eventually
+    """``testing.waiting.eventually`` for probes that cross a process boundary: a connection
+    refused or an HTTP error means "not yet" (a process starting or restarting), not a failure."""
+    return functools.partial(eventually_holds, ignoring=(aiohttp.ClientError, OSError))
 
 
 @pytest.fixture

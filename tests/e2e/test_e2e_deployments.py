@@ -192,12 +192,9 @@ async def test_cluster_serves_survives_a_killed_replica_and_loses_no_feedback(
     await eventually(
         lambda: discover_pings(observer, "engine", expected=2, wait=1.0),
         lambda pings: len(pings) == 2,
-        timeout=WAIT_S,
         what="both generation replicas in discovery",
     )
-    await eventually(
-        lambda: status_of(http, f"{cluster.http_url}/health"), lambda code: code == 200, timeout=WAIT_S, what="/health"
-    )
+    await eventually(lambda: status_of(http, f"{cluster.http_url}/health"), lambda code: code == 200, what="/health")
 
     # -- one request across every hop, one trace ------------------------------------------------
     trace_id = secrets.token_hex(16)
@@ -214,7 +211,6 @@ async def test_cluster_serves_survives_a_killed_replica_and_loses_no_feedback(
     await eventually(
         traced_hops,
         lambda names: len(names) == 3,  # one engine replica, providers, storage
-        timeout=WAIT_S,
         what=f"trace {trace_id} in the engine, providers and storage logs",
     )
 
@@ -223,9 +219,7 @@ async def test_cluster_serves_survives_a_killed_replica_and_loses_no_feedback(
     for rating in range(BURST):
         body = {"rating": rating % 5 + 1, "session_id": f"first-{rating}"}
         assert not (await send_feedback(http, api, best.id, body)).duplicate
-    await eventually(
-        lambda: learning_stats(http, api), lambda s: s.events_processed == BURST, timeout=WAIT_S, what="burst 1"
-    )
+    await eventually(lambda: learning_stats(http, api), lambda s: s.events_processed == BURST, what="burst 1")
     learning = cluster.workers[ServiceType.LEARNING][0]
     assert await learning.terminate() == 0
     accepted = [
@@ -238,7 +232,6 @@ async def test_cluster_serves_survives_a_killed_replica_and_loses_no_feedback(
     stats = await eventually(
         lambda: learning_stats(http, api),
         lambda s: s.events_processed == 2 * BURST,
-        timeout=WAIT_S,
         what="every feedback event applied after the restart",
     )
     assert stats.duplicates == 0  # acked before the restart: nothing came back twice
@@ -248,7 +241,6 @@ async def test_cluster_serves_survives_a_killed_replica_and_loses_no_feedback(
     record = await eventually(
         lambda: get_json(http, f"{api}/prompts/{best.id}"),
         lambda reply: GetReply.model_validate(reply).record.rating_count == VOTES_PER_ORIGIN,
-        timeout=WAIT_S,
         what="the prompt's aggregates in storage",
     )
     assert GetReply.model_validate(record).record.mean_rating is not None
@@ -264,7 +256,6 @@ async def test_cluster_serves_survives_a_killed_replica_and_loses_no_feedback(
     await eventually(
         lambda: scrape(http, victim_metrics),
         lambda samples: metric(samples, "alchemy_bus_requests_in_flight", subject="alchemy.v1.engine.generate") >= 5,
-        timeout=WAIT_S,
         what="the victim replica handling generate requests",
     )
     assert await victim.kill() == -9
@@ -380,9 +371,7 @@ async def test_monolith_serves_drains_on_sigterm_and_keeps_feedback_across_a_res
     )
     for rating in (3, 4, 5, 4, 5):
         await send_feedback(http, api, best.id, {"rating": rating})
-    await eventually(
-        lambda: learning_stats(http, api), lambda s: s.events_processed == 5, timeout=WAIT_S, what="feedback applied"
-    )
+    await eventually(lambda: learning_stats(http, api), lambda s: s.events_processed == 5, what="feedback applied")
 
     # -- the MCP door of the same process --------------------------------------------------------
     async with Client(mcp_url, read_timeout_seconds=60) as client:
@@ -397,7 +386,6 @@ async def test_monolith_serves_drains_on_sigterm_and_keeps_feedback_across_a_res
     samples = await eventually(
         lambda: scrape(http, f"{http_url}/metrics"),
         lambda found: metric(found, "alchemy_learning_feedback_processed") == 5,
-        timeout=WAIT_S,
         what="the learning numbers in /metrics",
     )
     assert metric(samples, "alchemy_http_requests_total", route="/api/v1/prompts/generate", status="200") == 1
@@ -413,7 +401,7 @@ async def test_monolith_serves_drains_on_sigterm_and_keeps_feedback_across_a_res
     await vendor.wait_for_requests(before + 5, timeout=WAIT_S)
     process.send_signal(signal.SIGTERM)
     port = int(http_url.rsplit(":", 1)[1])
-    await eventually(lambda: refused(port), bool, timeout=WAIT_S, what="the HTTP listener closed")
+    await eventually(lambda: refused(port), bool, what="the HTTP listener closed")
     assert not any(task.done() for task in in_flight), "the listener must close before the drain, not after"
     assert [status for status, _ in await asyncio.gather(*in_flight)] == [200] * 5
     assert await process.wait() == 0
@@ -424,8 +412,6 @@ async def test_monolith_serves_drains_on_sigterm_and_keeps_feedback_across_a_res
     api = f"{http_url}/api/v1"
     for rating in (1, 2, 3, 4, 5):
         await send_feedback(http, api, best.id, {"rating": rating})
-    await eventually(
-        lambda: learning_stats(http, api), lambda s: s.events_processed == 10, timeout=WAIT_S, what="both bursts"
-    )
+    await eventually(lambda: learning_stats(http, api), lambda s: s.events_processed == 10, what="both bursts")
     record = await get_json(http, f"{api}/prompts/{best.id}")
     assert GetReply.model_validate(record).record.content == best.content

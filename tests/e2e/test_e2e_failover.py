@@ -11,7 +11,6 @@ is printed beside the slowest of the same load without a loss (the README quotes
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,6 +29,7 @@ from prompt_alchemy.schemas.storage import StorageStats
 from prompt_alchemy.testing.servers import NatsServer
 from prompt_alchemy.testing.tcp_proxy import TcpProxy
 from prompt_alchemy.testing.vendors import FakeResponse, FakeVendorServer, Route
+from prompt_alchemy.testing.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -94,28 +94,24 @@ def assert_nothing_lost(failed: list[tuple[int, dict[str, Any]]]) -> None:
 async def holding_requests(cluster: LocalCluster, process: ChildProcess, http: aiohttp.ClientSession) -> None:
     """Until ``process`` handles generate requests (its own metrics say so)."""
     url = await cluster.metrics_url(process)
-    async with asyncio.timeout(WAIT_S):
-        while True:
-            async with http.get(url) as response:
-                text = await response.text()
-            held = [
-                float(line.rsplit(" ", 1)[1])
-                for line in text.splitlines()
-                if line.startswith("alchemy_bus_requests_in_flight") and "engine.generate" in line
-            ]
-            if held and held[0] >= 5:
-                return
-            await asyncio.sleep(0.02)
+
+    async def held() -> list[float]:
+        async with http.get(url) as response:
+            text = await response.text()
+        return [
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("alchemy_bus_requests_in_flight") and "engine.generate" in line
+        ]
+
+    await eventually(held, lambda found: bool(found) and found[0] >= 5, what=f"{process.name} holding requests")
 
 
 async def logged(process: ChildProcess, text: str) -> None:
     """Until ``process`` wrote ``text`` in its log (stderr)."""
-    async with asyncio.timeout(WAIT_S):
-        while True:
-            with contextlib.suppress(OSError):
-                if text in process.stderr_path.read_text():
-                    return
-            await asyncio.sleep(0.05)
+    await eventually(
+        lambda: text in process.stderr_path.read_text(), ignoring=(OSError,), what=f"{text!r} in {process.name}'s log"
+    )
 
 
 async def stored_prompts(observer: NatsBus) -> int:
@@ -198,11 +194,8 @@ async def test_a_rolling_restart_of_every_engine_replica_fails_no_request(
         await holding_requests(cluster, old, http)
         assert await old.terminate() == 0
     served = len(outcomes)
-    async with asyncio.timeout(WAIT_S):
-        while True:  # the new replicas carry the load on their own
-            if len(outcomes) >= served + 40:
-                break
-            await asyncio.sleep(0.05)
+    # the new replicas carry the load on their own
+    await eventually(lambda: len(outcomes) >= served + 40, what="40 more generates served by the new replicas")
     stop.set()
     await asyncio.gather(*clients)
     assert outcomes

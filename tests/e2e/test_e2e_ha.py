@@ -38,6 +38,7 @@ from prompt_alchemy.schemas.learning import FeedbackAccepted, LearningStats
 from prompt_alchemy.schemas.storage import GetReply, SearchReply
 from prompt_alchemy.testing.nats_cluster import NatsCluster
 from prompt_alchemy.testing.redis_sentinel import RedisSentinelGroup
+from prompt_alchemy.testing.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -173,13 +174,13 @@ async def get_json(http: aiohttp.ClientSession, url: str, **params: str) -> Any:
 
 async def applied(http: aiohttp.ClientSession, api: str, count: int) -> LearningStats:
     """Learning's stats once ``count`` events are applied (then a few more polls: nothing beyond it)."""
-    async with asyncio.timeout(WAIT_S):
-        while True:
-            stats = LearningStats.model_validate(await get_json(http, f"{api}/learning/stats"))
-            assert stats.events_processed <= count, "an event was applied twice"
-            if stats.events_processed == count:
-                return stats
-            await asyncio.sleep(0.2)  # polling learning's progress
+
+    async def stats() -> LearningStats:
+        found = LearningStats.model_validate(await get_json(http, f"{api}/learning/stats"))
+        assert found.events_processed <= count, "an event was applied twice"
+        return found
+
+    return await eventually(stats, lambda found: found.events_processed == count, what=f"{count} events applied")
 
 
 async def seed_prompts(traffic: Traffic) -> None:

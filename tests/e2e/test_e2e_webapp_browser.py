@@ -294,7 +294,6 @@ async def walk_through(page: Page, base_url: str, eventually: Eventually, *, scr
     await eventually(
         lambda: get_json(base_url, f"/api/v1/prompts/{chosen_id}"),
         lambda reply: reply["record"]["rating_count"] == 1,
-        timeout=UI_WAIT_MS / 1000,
         what="the rating in the prompt's aggregates",
     )
 

@@ -6,7 +6,6 @@ connections, as separate processes would have), on both buses.
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from prompt_alchemy.gateway.label_cache import LabelCache
 from prompt_alchemy.schemas.labels import LabelVariant, choose_variant
 from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent
 from prompt_alchemy.schemas.storage import StoreRequest
+from prompt_alchemy.testing.waiting import eventually
 from prompt_alchemy.workers.storage import SqlitePromptStore, WordLlamaEmbedder, build_storage_service
 
 BusFactory = Callable[[], Awaitable[Bus]]
@@ -101,9 +101,11 @@ async def test_serving_by_label_and_moving_it(registry: Registry) -> None:
     status, moved = await call(gateway.session, "PUT", "/api/v1/registry/triage/labels/prod", json={"version": 2})
     assert (status, moved["moved"]) == (200, True)
     # the default label is prod, and the move reached this gateway's cache through the event
-    async with asyncio.timeout(T):  # a liveness bound; the cache holds entries for 30 s otherwise
-        while (await call(gateway.session, "GET", "/api/v1/registry/triage"))[1]["version"] != 2:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
+    await eventually(  # the cache holds entries for 30 s otherwise
+        lambda: call(gateway.session, "GET", "/api/v1/registry/triage"),
+        lambda answer: answer[1]["version"] == 2,
+        what="the move in this gateway's cache",
+    )
     status, history = await call(gateway.session, "GET", "/api/v1/registry/triage/history", params={"label": "prod"})
     assert status == 200
     assert [(m["actor"], m["reason"], [v["version"] for v in m["to_variants"]]) for m in history["moves"]] == [
@@ -122,9 +124,11 @@ async def test_a_move_reaches_every_gateway_through_the_event(registry: Registry
         assert (await call(two.session, "GET", "/api/v1/registry/summary"))[1]["version"] == 1
     assert (two.labels.stats.misses, two.labels.stats.hits) == (1, 2)
     await call(one.session, "PUT", "/api/v1/registry/summary/labels/prod", json={"version": 2})
-    async with asyncio.timeout(T):  # a liveness bound: entries would otherwise live 30 s
-        while (await call(two.session, "GET", "/api/v1/registry/summary"))[1]["version"] != 2:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
+    await eventually(  # entries would otherwise live 30 s
+        lambda: call(two.session, "GET", "/api/v1/registry/summary"),
+        lambda answer: answer[1]["version"] == 2,
+        what="the move in the other gateway's cache",
+    )
     assert two.labels.stats.invalidations >= 1
 
 

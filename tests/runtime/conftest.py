@@ -1,4 +1,4 @@
-"""Runtime fixtures: settings in a temp dir, an environment without vendor keys, a fake vendor, polling.
+"""Runtime fixtures: settings in a temp dir, an environment without vendor keys, a fake vendor.
 
 The runtime is the composition root, so these tests start the real workers (through the same
 ``start_*`` functions the processes use) on the shared ``bus_factory`` buses — in-memory and
@@ -7,9 +7,8 @@ real NATS — and observe them through the bus, discovery and metrics.
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,6 @@ import pytest
 
 from prompt_alchemy.runtime.settings import Settings
 from prompt_alchemy.testing.vendors import FakeVendorServer
-
-POLL_INTERVAL_S = 0.05
 
 SettingsFactory = Callable[..., Settings]
 
@@ -46,24 +43,3 @@ def make_settings(tmp_path: Path) -> SettingsFactory:
 async def vendor() -> AsyncIterator[FakeVendorServer]:
     async with FakeVendorServer() as server:
         yield server
-
-
-async def _eventually(
-    probe: Callable[[], Awaitable[Any]], accept: Callable[[Any], bool], *, timeout: float, what: str
-) -> Any:
-    last: Any = None
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                last = await probe()
-                if accept(last):
-                    return last
-                await asyncio.sleep(POLL_INTERVAL_S)
-    except TimeoutError:
-        pytest.fail(f"{what}: not reached within {timeout}s; last seen: {last!r}")
-
-
-@pytest.fixture
-def eventually() -> Callable[..., Awaitable[Any]]:
-    """``await eventually(probe, accept, timeout=, what=)``: poll until ``accept(value)``; bounded."""
-    return _eventually

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
-from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -38,10 +37,10 @@ from prompt_alchemy.schemas.learning import FeedbackEvent, LearningStats, Learni
 from prompt_alchemy.schemas.providers import CircuitState, ProvidersListRequest
 from prompt_alchemy.testing.servers import NatsServer, free_port
 from prompt_alchemy.testing.vendors import FakeVendorServer, Route
+from prompt_alchemy.testing.waiting import eventually
 
 BusFactory = Callable[[], Awaitable[Bus]]
 SettingsFactory = Callable[..., Settings]
-Eventually = Callable[..., Awaitable[Any]]
 
 WAIT_S = 30.0
 
@@ -63,7 +62,7 @@ def ratings(prompt_id: str) -> list[FeedbackEvent]:
 
 @pytest.mark.usefixtures("offline")
 async def test_learning_off_generation_works_and_feedback_waits_in_the_durable_log(
-    make_settings: SettingsFactory, eventually: Eventually
+    make_settings: SettingsFactory,
 ) -> None:
     async with EmbeddedRuntime(make_settings(enable_learning=False)) as runtime:
         best = (await generate(runtime.bus)).best
@@ -84,7 +83,6 @@ async def test_learning_off_generation_works_and_feedback_waits_in_the_durable_l
         stats = await eventually(
             lambda: learning_stats(runtime.bus),
             lambda found: found.events_processed == 3,
-            timeout=WAIT_S,
             what="the waiting feedback applied once learning is on",
         )
         assert stats.rating_distribution == {"4": 1, "5": 2}
@@ -100,7 +98,6 @@ async def cluster_stack() -> AsyncIterator[AsyncExitStack]:
 async def test_learning_down_generation_works_and_feedback_is_kept_until_it_is_back(
     private_nats_server: NatsServer,
     make_settings: SettingsFactory,
-    eventually: Eventually,
     cluster_stack: AsyncExitStack,
 ) -> None:
     settings = make_settings(nats_url=private_nats_server.url)
@@ -138,7 +135,6 @@ async def test_learning_down_generation_works_and_feedback_is_kept_until_it_is_b
     await eventually(
         stats_once_reachable,
         lambda found: found is not None and found.events_processed == 3,
-        timeout=WAIT_S,
         what="feedback sent while learning was down, applied once it is up",
     )
 

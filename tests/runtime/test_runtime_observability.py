@@ -7,7 +7,6 @@ import io
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
 
 import aiohttp
 import pytest
@@ -32,10 +31,10 @@ from prompt_alchemy.schemas.engine import GenerateRequest
 from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent
 from prompt_alchemy.schemas.providers import ChatMessage, CompletionRequest
 from prompt_alchemy.testing.vendors import FakeResponse, FakeVendorServer, Route
+from prompt_alchemy.testing.waiting import eventually
 
 BusFactory = Callable[[], Awaitable[Bus]]
 SettingsFactory = Callable[..., Settings]
-Eventually = Callable[..., Awaitable[Any]]
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 WAIT_S = 30.0
@@ -97,9 +96,7 @@ async def test_every_service_and_front_door_is_discoverable_with_where_it_runs(
 
 
 @pytest.mark.usefixtures("offline")
-async def test_monolithic_metrics_count_requests_errors_stores_and_feedback(
-    make_settings: SettingsFactory, eventually: Eventually
-) -> None:
+async def test_monolithic_metrics_count_requests_errors_stores_and_feedback(make_settings: SettingsFactory) -> None:
     process = telemetry(DeploymentMode.MONOLITHIC)
     assert process.metrics is not None
     runtime = EmbeddedRuntime(make_settings(), telemetry=process)  # composes the metrics into its bus's chain
@@ -121,7 +118,6 @@ async def test_monolithic_metrics_count_requests_errors_stores_and_feedback(
         found = await eventually(
             refreshed,
             lambda found: value(found, "alchemy_learning_feedback_processed") == 1,
-            timeout=WAIT_S,
             what="feedback processed in the metrics",
         )
 
@@ -141,7 +137,7 @@ async def test_monolithic_metrics_count_requests_errors_stores_and_feedback(
 
 
 async def test_in_flight_handlers_are_a_gauge_and_workers_serve_their_own_metrics_port(
-    bus_factory: BusFactory, make_settings: SettingsFactory, vendor: FakeVendorServer, eventually: Eventually
+    bus_factory: BusFactory, make_settings: SettingsFactory, vendor: FakeVendorServer
 ) -> None:
     environ = {"OPENAI_API_KEY": "sk-fake", "OPENAI_BASE_URL": vendor.base_url("openai"), "PROVIDERS_MAX_RETRIES": "0"}
     process = telemetry()
@@ -167,7 +163,6 @@ async def test_in_flight_handlers_are_a_gauge_and_workers_serve_their_own_metric
             busy = await eventually(
                 scraped,
                 lambda text: f'alchemy_bus_requests_in_flight{{subject="{complete}"}} 1.0' in text,
-                timeout=WAIT_S,
                 what="one providers.complete in flight",
             )
             assert 'alchemy_process_info{mode="microservice"' in busy

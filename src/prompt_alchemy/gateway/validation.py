@@ -8,7 +8,7 @@ details list them; never pydantic's own text with its documentation links and th
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 import pydantic
 from pydantic import BaseModel
@@ -17,6 +17,8 @@ from prompt_alchemy.bus.codec import field_errors
 from prompt_alchemy.errors import Unprocessable
 
 __all__ = ["field_summary", "validate_model"]
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def field_summary(errors: list[dict[str, str]]) -> str:
@@ -35,7 +37,7 @@ def _integral_as_int(value: Any) -> Any:
     return value
 
 
-def validate_model(model: type[BaseModel], data: dict[str, Any], *, strict: bool = False) -> BaseModel:
+def validate_model(model: type[ModelT], data: dict[str, Any], *, strict: bool = False) -> ModelT:
     """Validate in JSON mode (as the bus does); a 422 naming every failing field otherwise.
 
     ``strict`` takes JSON types as JSON Schema does: ``false`` is not a number, ``"5"`` not an

@@ -22,6 +22,7 @@ from prompt_alchemy.bus.streams import DurableConsumer, DurableStream, StreamSpe
 from prompt_alchemy.errors import AlchemyError, ConfigError
 from prompt_alchemy.testing.nats_cluster import NatsCluster
 from prompt_alchemy.testing.servers import _port_open
+from prompt_alchemy.testing.waiting import eventually
 
 EVENTUALLY = 60.0
 SPEC = StreamSpec(name="HA", subjects=("test.ha.events",))
@@ -106,13 +107,8 @@ async def test_an_r3_stream_loses_no_acknowledged_event_when_its_leader_and_the_
         assert set(processed) == acked == {f"e-{index}" for index in range(TOTAL)}
         # at-least-once: a redelivery is possible when an ack was lost with a node, never a loss
         assert sum(processed.values()) >= TOTAL
-        async with asyncio.timeout(EVENTUALLY):  # the dead-letter stream may still be electing its leader
-            while True:
-                try:
-                    state = await stream.info()
-                    break
-                except AlchemyError:
-                    await asyncio.sleep(0.1)  # not synchronisation: the pause between two polls
+        # the dead-letter stream may still be electing its leader
+        state = await eventually(stream.info, ignoring=(AlchemyError,), what="the stream's info after the failover")
         assert state.messages == TOTAL
         assert state.consumers["learning"].pending == 0
     finally:

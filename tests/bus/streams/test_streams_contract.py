@@ -12,6 +12,7 @@ import pytest
 from prompt_alchemy import schemas
 from prompt_alchemy.bus.streams import Delivery, DurableConsumer, DurableStream, StreamSpec
 from prompt_alchemy.errors import BadRequest, ConfigError, PayloadTooLarge
+from prompt_alchemy.testing.waiting import eventually
 
 StreamOpener = Callable[[], Awaitable[DurableStream]]
 
@@ -35,11 +36,7 @@ async def publish_many(stream: DurableStream, count: int, *, prefix: str = "e", 
 
 async def next_deliveries(consumer: DurableConsumer, *, batch: int = 10) -> list[Delivery]:
     """The next non-empty fetch, within the liveness bound."""
-    async with asyncio.timeout(EVENTUALLY):
-        while True:
-            deliveries = await consumer.fetch(batch, timeout=1.0)
-            if deliveries:
-                return deliveries
+    return await eventually(lambda: consumer.fetch(batch, timeout=1.0), what=f"deliveries for {consumer.name}")
 
 
 async def drain_exactly_once(consumer: DurableConsumer, expected: set[str], *, batch: int = 128) -> dict[str, int]:

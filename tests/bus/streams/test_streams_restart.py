@@ -10,6 +10,7 @@ from prompt_alchemy.bus import InMemoryBus, NatsBus
 from prompt_alchemy.bus.streams import DurableConsumer, DurableStream, SqliteLog, StreamSpec, open_stream
 from prompt_alchemy.errors import AlchemyError
 from prompt_alchemy.testing.servers import NatsServer
+from prompt_alchemy.testing.waiting import eventually
 
 EVENTUALLY = 30.0
 SPEC = StreamSpec(name="RESTART", subjects=("test.restart.events",))
@@ -42,13 +43,7 @@ async def consume(consumer: DurableConsumer, processed: set[str], until: int, *,
 
 async def wait_until_reachable(stream: DurableStream) -> None:
     """The NatsBus reconnects by itself; poll a cheap JetStream call until it answers."""
-    async with asyncio.timeout(EVENTUALLY):
-        while True:
-            try:
-                await stream.info()
-                return
-            except AlchemyError:
-                await asyncio.sleep(0.05)  # not synchronisation: the pause between two polls
+    await eventually(stream.info, ignoring=(AlchemyError,), what="JetStream reachable after the restart")
 
 
 async def test_jetstream_survives_a_server_restart_mid_stream(private_nats_server: NatsServer) -> None:

@@ -23,6 +23,7 @@ from prompt_alchemy.bus import Bus, InMemoryBus
 from prompt_alchemy.bus.streams import StreamInfo, open_stream, publish_event
 from prompt_alchemy.schemas.learning import FeedbackEvent
 from prompt_alchemy.schemas.storage import GetRequest
+from prompt_alchemy.testing.waiting import eventually
 from prompt_alchemy.workers.learning import SqliteLearningState
 from prompt_alchemy.workers.learning.stream import FEEDBACK_STREAM
 
@@ -89,12 +90,6 @@ async def observe(data_dir: Path) -> tuple[Counter[str], StreamInfo]:
         await stream.close()
         await state.close()
         await bus.close()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
-    async with asyncio.timeout(EVENTUALLY):
-        while not await check():  # noqa: ASYNC110 - the condition lives in another process
-            await asyncio.sleep(0.1)
 
 
 @pytest.mark.slow

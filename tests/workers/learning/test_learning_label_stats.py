@@ -5,7 +5,6 @@ Real storage worker (SQLite), real durable log, both learning states (SQLite, Re
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +26,7 @@ from prompt_alchemy.schemas.labels import (
     VariantStats,
 )
 from prompt_alchemy.schemas.learning import FeedbackEvent, LearningStatsRequest
+from prompt_alchemy.testing.waiting import eventually
 from prompt_alchemy.workers.learning import LearningSettings, LearningState, build_learning_worker
 from prompt_alchemy.workers.learning.label_stats import compare_versions
 from prompt_alchemy.workers.learning.stream import FEEDBACK_STREAM
@@ -49,9 +49,8 @@ class Setup:
                 self.stream, schemas.LEARNING_FEEDBACK, FeedbackEvent(prompt_id=prompt_id, rating=rating)
             )
         self.published += times
-        async with asyncio.timeout(T):  # a liveness bound: learning applies the events in its own task
-            while await self.processed() < self.published:  # noqa: ASYNC110 - the count lives in the learning state
-                await asyncio.sleep(0.02)
+        # learning applies the events in its own task
+        await eventually(self.processed, lambda count: count >= self.published, what="the events applied")
 
     async def processed(self) -> int:
         return (await self.bus.request(schemas.LEARNING_STATS, LearningStatsRequest())).events_processed
@@ -152,9 +151,8 @@ async def test_the_periodic_review_promotes_without_anyone_asking(setup: tuple[S
         )
         return history.moves
 
-    async with asyncio.timeout(T):  # a liveness bound: the review runs every 50 ms
-        while len(moves := await prod_moves()) < 2:  # noqa: ASYNC110 - the move lands in storage
-            await asyncio.sleep(0.02)
+    # the review runs every 50 ms; the move lands in storage
+    moves = await eventually(prod_moves, lambda found: len(found) >= 2, what="the automatic move to prod")
     assert (moves[0].actor, moves[0].automatic, moves[0].to_variants) == (
         "auto_promote",
         True,

@@ -25,6 +25,7 @@ from prompt_alchemy.errors import AlchemyError
 from prompt_alchemy.schemas.learning import FeedbackEvent, FeedbackSource
 from prompt_alchemy.schemas.storage import GetRequest
 from prompt_alchemy.testing.servers import NatsServer, RedisServer
+from prompt_alchemy.testing.waiting import eventually
 from prompt_alchemy.workers.learning import (
     LearningSettings,
     LearningState,
@@ -36,7 +37,6 @@ from prompt_alchemy.workers.learning.stream import FEEDBACK_STREAM
 
 EVENTS = 10_000
 PROMPTS = 100
-EVENTUALLY = 120.0
 SOURCES: list[FeedbackSource] = ["http", "mcp", "cli", "api"]
 
 RunningStorage = Any  # conftest.RunningStorage
@@ -85,12 +85,6 @@ async def publish_all(stream: DurableStream, events: list[FeedbackEvent], *, con
             return (await publish_event(stream, schemas.LEARNING_FEEDBACK, event)).duplicate
 
     return sum(await asyncio.gather(*(one(event) for event in events)))
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = EVENTUALLY) -> None:
-    async with asyncio.timeout(timeout):
-        while not await check():  # noqa: ASYNC110 - the condition lives in another component's storage
-            await asyncio.sleep(0.05)
 
 
 async def processed(state: LearningState) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from prompt_alchemy.schemas.learning import (
 )
 from prompt_alchemy.schemas.ranking import DEFAULT_WEIGHTS, RankingInput, extract_features, score
 from prompt_alchemy.schemas.storage import GetRequest, Lineage, StoreRequest
+from prompt_alchemy.testing.waiting import eventually
 from prompt_alchemy.workers.learning import (
     ApplyOutcome,
     FeedbackFact,
@@ -41,15 +41,7 @@ RunningStorage = Any  # conftest.RunningStorage: stop()
 StorageStarter = Callable[[InMemoryBus, Path], Awaitable[RunningStorage]]
 PromptSeeder = Callable[[InMemoryBus, int], Awaitable[list[str]]]
 
-EVENTUALLY = 30.0
 SETTINGS = LearningSettings(max_deliver=3, retry_delay=0.05, outage_backoff=0.1, fetch_timeout=0.2)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = EVENTUALLY) -> None:
-    """Poll ``check`` until it holds (a liveness bound, not a speed claim)."""
-    async with asyncio.timeout(timeout):
-        while not await check():  # noqa: ASYNC110 - the condition lives in another component's storage
-            await asyncio.sleep(0.02)
 
 
 @dataclass

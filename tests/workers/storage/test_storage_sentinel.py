@@ -16,14 +16,14 @@ import pytest
 
 from prompt_alchemy.errors import Unavailable
 from prompt_alchemy.redis_target import RedisTarget
-from prompt_alchemy.schemas.storage import GetRequest, SearchRequest, StoreRequest
+from prompt_alchemy.schemas.storage import GetRequest, SearchRequest, StoreReply, StoreRequest
 from prompt_alchemy.testing.redis_sentinel import RedisSentinelGroup
 from prompt_alchemy.testing.servers import RedisServer
+from prompt_alchemy.testing.waiting import eventually
 from prompt_alchemy.workers.storage.embedders import WordLlamaEmbedder
 from prompt_alchemy.workers.storage.prompt_memory import PromptMemory
 from prompt_alchemy.workers.storage.redis_store import RedisPromptStore
 
-EVENTUALLY = 60.0
 IDEAS = 60
 
 
@@ -43,16 +43,17 @@ def idea(index: int) -> str:
 
 async def store_until_acknowledged(memory: PromptMemory, index: int) -> tuple[str, float]:
     """Resend one store until it is acknowledged: its id and when (monotonic)."""
-    async with asyncio.timeout(EVENTUALLY):
-        while True:
-            try:
-                reply = await memory.store_prompt(StoreRequest(content=idea(index)))
-            except Unavailable as error:
-                if not error.retriable:
-                    raise
-                await asyncio.sleep(0.05)  # not synchronisation: the pause before a resend
-                continue
-            return reply.id, time.monotonic()
+
+    async def store() -> StoreReply | None:
+        try:
+            return await memory.store_prompt(StoreRequest(content=idea(index)))
+        except Unavailable as error:
+            if not error.retriable:
+                raise
+            return None  # a failover in progress: resend
+
+    reply = await eventually(store, what=f"store {index} acknowledged")
+    return reply.id, time.monotonic()
 
 
 async def test_acknowledged_stores_survive_a_primary_sigkill_and_writes_resume(

@@ -1,8 +1,9 @@
 """The ``/api/v1`` operations: each forwards one bus contract, with its HTTP shape declared.
 
 Most operations are the same three steps — parse the inputs into the bus request model,
-``bus.request`` the contract, answer the reply model — so ``forward`` builds them; generation
-(JSON or SSE) and feedback (the durable sink) have handlers of their own.
+``bus.request`` the contract, answer the reply model — so ``forward`` serves them, sending the
+contract its operation names; generation (JSON or SSE) and feedback (the durable sink) have
+handlers of their own.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from aiohttp import web
 
 from prompt_alchemy.errors import Conflict
 from prompt_alchemy.gateway.feedback import key_origin, submit_feedback
-from prompt_alchemy.gateway.http.operations import Handler, Operation, QueryParam
+from prompt_alchemy.gateway.http.operations import Operation, QueryParam, RequestT
 from prompt_alchemy.gateway.http.request_parsing import parse_request, read_json_object, trace_headers
 from prompt_alchemy.gateway.http.responses import encoded_response, model_response
 from prompt_alchemy.gateway.http.sse import stream_generation, wants_event_stream
@@ -21,13 +22,12 @@ from prompt_alchemy.gateway.http.state import BUS, FEEDBACK, FEEDBACK_GATE, METR
 from prompt_alchemy.gateway.model_views import model_without
 from prompt_alchemy.schemas import registry
 from prompt_alchemy.schemas.common import utc_now
-from prompt_alchemy.schemas.contract import RequestContract
-from prompt_alchemy.schemas.engine import GenerateRequest
-from prompt_alchemy.schemas.learning import FeedbackEvent
+from prompt_alchemy.schemas.engine import GenerateReply, GenerateRequest
+from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent
 from prompt_alchemy.schemas.providers import ProviderTestRequest
 from prompt_alchemy.schemas.storage import UpdateRequest
 
-__all__ = ["API_OPERATIONS", "API_PREFIX", "FeedbackBody", "ProviderTestBody", "UpdateBody"]
+__all__ = ["API_OPERATIONS", "API_PREFIX", "FeedbackBody", "ProviderTestBody", "UpdateBody", "forward", "send"]
 
 API_PREFIX = "/api/v1"
 
@@ -49,31 +49,28 @@ NOT_FOUND = (404,)
 FEEDBACK_LIMITED = (429,)  # the per-origin and per-session feedback limits, whatever RATE_LIMIT_PER_MINUTE
 
 
-def forward(contract: RequestContract[Any, Any]) -> Handler:
-    async def handle(request: web.Request, operation: Operation) -> web.StreamResponse:
-        payload = await parse_request(request, operation)
-        timeout = request.app[SETTINGS].request_timeout_s
-        # The worker's JSON goes out as it came: its bus validated it against the reply model.
-        reply = await request.app[BUS].request_encoded(
-            contract, payload, timeout=timeout, headers=trace_headers(request)
-        )
-        return encoded_response(reply, operation.status)
-
-    return handle
-
-
-async def generate(request: web.Request, operation: Operation) -> web.StreamResponse:
-    payload = await parse_request(request, operation)
-    assert isinstance(payload, GenerateRequest)
-    bus, settings = request.app[BUS], request.app[SETTINGS]
-    if wants_event_stream(request):
-        return await stream_generation(
-            request, bus, payload, timeout=settings.request_timeout_s, metrics=request.app[METRICS]
-        )
-    reply = await bus.request_encoded(
-        registry.ENGINE_GENERATE, payload, timeout=settings.request_timeout_s, headers=trace_headers(request)
+async def send(request: web.Request, operation: Operation[RequestT, Any], payload: RequestT) -> web.StreamResponse:
+    """Request the operation's contract with ``payload``; answer the reply as the worker encoded it
+    (its bus validated that JSON against the reply model)."""
+    reply = await request.app[BUS].request_encoded(
+        operation.bus_contract, payload, timeout=request.app[SETTINGS].request_timeout_s, headers=trace_headers(request)
     )
     return encoded_response(reply, operation.status)
+
+
+async def forward(request: web.Request, operation: Operation[Any, Any]) -> web.StreamResponse:
+    """Parse the inputs into the contract's request, send it, answer the reply."""
+    return await send(request, operation, await parse_request(request, operation))
+
+
+async def generate(request: web.Request, operation: Operation[GenerateRequest, GenerateReply]) -> web.StreamResponse:
+    payload = await parse_request(request, operation)
+    if wants_event_stream(request):
+        timeout = request.app[SETTINGS].request_timeout_s
+        return await stream_generation(
+            request, request.app[BUS], payload, timeout=timeout, metrics=request.app[METRICS]
+        )
+    return await send(request, operation, payload)
 
 
 def caller_origin(request: web.Request) -> str:
@@ -86,13 +83,14 @@ def caller_origin(request: web.Request) -> str:
     return f"address:{request.remote or 'unknown'}"
 
 
-async def record_feedback(request: web.Request, operation: Operation) -> web.StreamResponse:
+async def record_feedback(
+    request: web.Request, operation: Operation[FeedbackEvent, FeedbackAccepted]
+) -> web.StreamResponse:
     # The one rule the document cannot state (it spans the path and the body): a 409, not a 422.
     if (await read_json_object(request)).get("chosen_over") == request.match_info["id"]:
         message = "a prompt cannot be chosen over itself: chosen_over names the prompt of the path"
         raise Conflict(message, details={"field": "chosen_over"})
     parsed = await parse_request(request, operation)
-    assert isinstance(parsed, FeedbackEvent)
     # The server says who and when: neither is the caller's to choose (see gateway.feedback).
     event = parsed.model_copy(update={"origin": caller_origin(request), "created_at": utc_now()})
     accepted = await submit_feedback(request.app[BUS], request.app[FEEDBACK], event, request.app[FEEDBACK_GATE])
@@ -116,28 +114,24 @@ FILTER_PARAMS = (
     QueryParam("parent_id", "filters.parent_id"),
 )
 
-API_OPERATIONS: tuple[Operation, ...] = (
+PROMPTS = f"{API_PREFIX}/prompts"
+
+API_OPERATIONS: tuple[Operation[Any, Any], ...] = (
     Operation(
-        "POST", f"{API_PREFIX}/prompts/generate", "generatePrompts",
-        "Run the phases for an idea and return ranked candidate prompts.", "prompts", generate,
-        request=GenerateRequest, body=GenerateBody, reply=registry.ENGINE_GENERATE.reply,
-        event_stream=True, errors=PROVIDER_ERRORS,
+        "POST", f"{PROMPTS}/generate", "generatePrompts", "prompts", generate, registry.ENGINE_GENERATE,
+        body=GenerateBody, event_stream=True, errors=PROVIDER_ERRORS,
         description="With `Accept: text/event-stream` the answer is a stream of `progress` events "
         "(GenerationProgress) and, between them, `token` events with the candidates' text as the vendor "
         'streams it (data `{"request_id", "phase", "chain", "delta"}`), followed by one `result` '
         "(GenerateReply) or `error` (ErrorBody) event.",
     ),
     Operation(
-        "POST", f"{API_PREFIX}/prompts/analyze", "analyzeIdea", registry.ENGINE_ANALYZE.summary, "prompts",
-        forward(registry.ENGINE_ANALYZE), request=registry.ENGINE_ANALYZE.request,
-        body=registry.ENGINE_ANALYZE.request, reply=registry.ENGINE_ANALYZE.reply,
+        "POST", f"{PROMPTS}/analyze", "analyzeIdea", "prompts", forward, registry.ENGINE_ANALYZE,
         description="The structured brief the phases work from: persona (and why), deliverable, the audience "
         "only when the idea states one, typed constraints, form rules, the input with its `{{placeholder}}`.",
     ),
     Operation(
-        "GET", f"{API_PREFIX}/prompts/search", "searchPrompts", registry.STORAGE_SEARCH.summary, "prompts",
-        forward(registry.STORAGE_SEARCH), request=registry.STORAGE_SEARCH.request,
-        reply=registry.STORAGE_SEARCH.reply,
+        "GET", f"{PROMPTS}/search", "searchPrompts", "prompts", forward, registry.STORAGE_SEARCH,
         query=(
             QueryParam("q", "query", "Semantic search text.", max_length=MAX_QUERY_TEXT_CHARS),
             QueryParam("text", "text", "Plain substring match."),
@@ -149,43 +143,34 @@ API_OPERATIONS: tuple[Operation, ...] = (
         errors=(413,),  # a page of near-maximal prompts over one bus message: ask for a smaller limit
     ),
     Operation(
-        "GET", f"{API_PREFIX}/prompts/{{id}}", "getPrompt", registry.STORAGE_GET.summary, "prompts",
-        forward(registry.STORAGE_GET), request=registry.STORAGE_GET.request, reply=registry.STORAGE_GET.reply,
+        "GET", f"{PROMPTS}/{{id}}", "getPrompt", "prompts", forward, registry.STORAGE_GET,
         query=(QueryParam("include_history", "include_history", "Also return earlier versions."),),
         errors=NOT_FOUND,
     ),
     Operation(
-        "PATCH", f"{API_PREFIX}/prompts/{{id}}", "updatePrompt", registry.STORAGE_UPDATE.summary, "prompts",
-        forward(registry.STORAGE_UPDATE), request=UpdateRequest, body=UpdateBody,
-        reply=registry.STORAGE_UPDATE.reply, errors=(*NOT_FOUND, 409),  # 409: another prompt has that content
+        "PATCH", f"{PROMPTS}/{{id}}", "updatePrompt", "prompts", forward, registry.STORAGE_UPDATE, body=UpdateBody,
+        errors=(*NOT_FOUND, 409),  # 409: another prompt has that content
     ),
     Operation(
-        "DELETE", f"{API_PREFIX}/prompts/{{id}}", "deletePrompt", registry.STORAGE_DELETE.summary, "prompts",
-        forward(registry.STORAGE_DELETE), request=registry.STORAGE_DELETE.request,
-        reply=registry.STORAGE_DELETE.reply, errors=NOT_FOUND,
+        "DELETE", f"{PROMPTS}/{{id}}", "deletePrompt", "prompts", forward, registry.STORAGE_DELETE, errors=NOT_FOUND
     ),
     Operation(
-        "GET", f"{API_PREFIX}/prompts/{{id}}/lineage", "getPromptLineage", registry.STORAGE_LINEAGE.summary,
-        "prompts", forward(registry.STORAGE_LINEAGE), request=registry.STORAGE_LINEAGE.request,
-        reply=registry.STORAGE_LINEAGE.reply,
+        "GET", f"{PROMPTS}/{{id}}/lineage", "getPromptLineage", "prompts", forward, registry.STORAGE_LINEAGE,
         query=(QueryParam("direction", "direction"), QueryParam("max_depth", "max_depth")),
         errors=NOT_FOUND,
     ),
     Operation(
-        "POST", f"{API_PREFIX}/prompts/optimize", "optimizePrompt", registry.ENGINE_OPTIMIZE.summary, "prompts",
-        forward(registry.ENGINE_OPTIMIZE), request=registry.ENGINE_OPTIMIZE.request,
-        body=registry.ENGINE_OPTIMIZE.request, reply=registry.ENGINE_OPTIMIZE.reply,
+        "POST", f"{PROMPTS}/optimize", "optimizePrompt", "prompts", forward, registry.ENGINE_OPTIMIZE,
         errors=(*NOT_FOUND, *PROVIDER_ERRORS),
     ),
     Operation(
-        "POST", f"{API_PREFIX}/prompts/batch", "batchGenerate", registry.ENGINE_BATCH.summary, "prompts",
-        forward(registry.ENGINE_BATCH), request=registry.ENGINE_BATCH.request,
-        body=registry.ENGINE_BATCH.request, reply=registry.ENGINE_BATCH.reply, errors=PROVIDER_ERRORS,
+        "POST", f"{PROMPTS}/batch", "batchGenerate", "prompts", forward, registry.ENGINE_BATCH, errors=PROVIDER_ERRORS
     ),
     Operation(
-        "POST", f"{API_PREFIX}/prompts/{{id}}/feedback", "recordFeedback",
-        "Record a user's judgement of a prompt; it is stored durably before the 202.", "learning",
-        record_feedback, request=FeedbackEvent, body=FeedbackBody, reply=registry.LEARNING_FEEDBACK.reply,
+        "POST", f"{PROMPTS}/{{id}}/feedback", "recordFeedback", "learning", record_feedback,
+        registry.LEARNING_FEEDBACK,
+        summary="Record a user's judgement of a prompt; it is stored durably before the 202.",
+        body=FeedbackBody,
         status=202,
         path_fields={"id": "prompt_id"},
         fixed={"source": "http"},
@@ -195,25 +180,17 @@ API_OPERATIONS: tuple[Operation, ...] = (
         "429 when the origin or the session has sent its minute's share (FEEDBACK_PER_MINUTE, "
         "FEEDBACK_PER_SESSION_PER_MINUTE). 409 when `chosen_over` names the prompt of the path.",
     ),
+    Operation("GET", f"{API_PREFIX}/providers", "listProviders", "providers", forward, registry.PROVIDERS_LIST),
     Operation(
-        "GET", f"{API_PREFIX}/providers", "listProviders", registry.PROVIDERS_LIST.summary, "providers",
-        forward(registry.PROVIDERS_LIST), request=registry.PROVIDERS_LIST.request,
-        reply=registry.PROVIDERS_LIST.reply,
+        "POST", f"{API_PREFIX}/providers/{{name}}/test", "testProvider", "providers", forward, registry.PROVIDERS_TEST,
+        body=ProviderTestBody, body_optional=True, errors=(*NOT_FOUND, *PROVIDER_ERRORS),
     ),
     Operation(
-        "POST", f"{API_PREFIX}/providers/{{name}}/test", "testProvider", registry.PROVIDERS_TEST.summary,
-        "providers", forward(registry.PROVIDERS_TEST), request=ProviderTestRequest, body=ProviderTestBody,
-        body_optional=True, reply=registry.PROVIDERS_TEST.reply, errors=(*NOT_FOUND, *PROVIDER_ERRORS),
+        "GET", f"{API_PREFIX}/learning/stats", "getLearningStats", "learning", forward, registry.LEARNING_STATS
     ),
     Operation(
-        "GET", f"{API_PREFIX}/learning/stats", "getLearningStats", registry.LEARNING_STATS.summary, "learning",
-        forward(registry.LEARNING_STATS), request=registry.LEARNING_STATS.request,
-        reply=registry.LEARNING_STATS.reply,
-    ),
-    Operation(
-        "GET", f"{API_PREFIX}/learning/recommendations", "getRecommendations",
-        registry.LEARNING_RECOMMENDATIONS.summary, "learning", forward(registry.LEARNING_RECOMMENDATIONS),
-        request=registry.LEARNING_RECOMMENDATIONS.request, reply=registry.LEARNING_RECOMMENDATIONS.reply,
+        "GET", f"{API_PREFIX}/learning/recommendations", "getRecommendations", "learning", forward,
+        registry.LEARNING_RECOMMENDATIONS,
         query=(
             QueryParam("input", "input", "What the prompt is for.", max_length=MAX_QUERY_TEXT_CHARS),
             QueryParam("limit", "limit"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry
@@ -38,7 +40,7 @@ from prompt_alchemy.gateway.label_cache import LabelCache
 __all__ = ["create_app"]
 
 
-def _bind(operation: Operation) -> Handler:
+def _bind(operation: Operation[Any, Any]) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         return await operation.handler(request, operation)
 
@@ -58,10 +60,10 @@ def _other_methods(allowed: tuple[str, ...]) -> Handler:
     return handle
 
 
-def _add_routes(app: web.Application, ops: tuple[Operation, ...]) -> None:
+def _add_routes(app: web.Application, ops: tuple[Operation[Any, Any], ...]) -> None:
     """One resource per path, literal paths first, so ``/prompts/generate`` never falls through
     to ``/prompts/{id}``: each path answers its own methods and its own ``Allow``."""
-    by_path: dict[str, list[Operation]] = {}
+    by_path: dict[str, list[Operation[Any, Any]]] = {}
     for op in ops:
         by_path.setdefault(op.path, []).append(op)
     for path in sorted(by_path, key=lambda path: "{" in path):  # stable: table order otherwise

@@ -39,7 +39,7 @@ ModelKey = tuple[type[BaseModel], JsonSchemaMode]
 class _Schemas:
     """Every model the operations use, generated together so names and ``$ref``s agree."""
 
-    def __init__(self, ops: tuple[Operation, ...]) -> None:
+    def __init__(self, ops: tuple[Operation[Any, Any], ...]) -> None:
         wanted: dict[ModelKey, None] = {(ErrorBody, "serialization"): None, (GenerationProgress, "serialization"): None}
         for op in ops:
             if op.request is not None:
@@ -112,16 +112,13 @@ def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
     return {**kept[0], **stripped} if len(kept) == 1 else {**stripped, "anyOf": kept}
 
 
-def _parameters(op: Operation, schemas: _Schemas) -> list[dict[str, Any]]:
+def _parameters(op: Operation[Any, Any], schemas: _Schemas) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = []
-    assert op.request is not None or not (op.path_params or op.query)
     for name in op.path_params:
-        assert op.request is not None
-        schema, _ = schemas.property(op.request, op.field_of(name))
+        schema, _ = schemas.property(op.request_model, op.field_of(name))
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
     for query in op.query:
-        assert op.request is not None
-        schema, required = schemas.property(op.request, query.field)
+        schema, required = schemas.property(op.request_model, query.field)
         schema = _without_null(schema)
         if query.max_length is not None:
             schema = {**schema, "maxLength": min(query.max_length, schema.get("maxLength", query.max_length))}
@@ -136,7 +133,7 @@ def _parameters(op: Operation, schemas: _Schemas) -> list[dict[str, Any]]:
     return params
 
 
-def _responses(op: Operation, schemas: _Schemas, settings: HttpSettings | None) -> dict[str, Any]:
+def _responses(op: Operation[Any, Any], schemas: _Schemas, settings: HttpSettings | None) -> dict[str, Any]:
     success: dict[str, Any] = {"description": HTTPStatus(op.status).phrase}
     if op.reply is not None:
         success["content"] = {op.media_type: {"schema": schemas.ref(op.reply, "serialization")}}
@@ -174,7 +171,7 @@ def _responses(op: Operation, schemas: _Schemas, settings: HttpSettings | None) 
     return responses
 
 
-def _operation(op: Operation, schemas: _Schemas, settings: HttpSettings | None) -> dict[str, Any]:
+def _operation(op: Operation[Any, Any], schemas: _Schemas, settings: HttpSettings | None) -> dict[str, Any]:
     document: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag]}
     if op.description:
         document["description"] = op.description

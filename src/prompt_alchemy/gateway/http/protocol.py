@@ -18,11 +18,10 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.web_protocol import RequestHandler
 
 from prompt_alchemy.schemas.errors import ErrorBody
 
-__all__ = ["MAX_FIELD_BYTES", "MAX_HEADERS", "MAX_LINE_BYTES", "JsonErrorAppRunner"]
+__all__ = ["MAX_FIELD_BYTES", "MAX_HEADERS", "MAX_LINE_BYTES", "JsonErrorRequestHandler"]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,10 @@ def protocol_error_body(status: int, exc: BaseException | None, message: str | N
     return ErrorBody(code=status, kind=_KINDS.get(status, "bad_request" if status < 500 else "internal"), message=text)
 
 
-class JsonErrorRequestHandler(RequestHandler):
+class JsonErrorRequestHandler(web.RequestHandler):
+    """aiohttp's connection handler with ``handle_error`` answering ``ErrorBody`` JSON (aiohttp has no
+    hook for errors raised before the app runs: aio-libs/aiohttp#3287)."""
+
     def handle_error(
         self,
         request: Any,
@@ -67,23 +69,3 @@ class JsonErrorRequestHandler(RequestHandler):
         response = web.Response(status=body.code, body=body.model_dump_json(), content_type="application/json")
         response.force_close()
         return response
-
-
-class _JsonErrorServer(web.Server):
-    def __call__(self) -> RequestHandler:
-        return JsonErrorRequestHandler(self, loop=self._loop, **self._kwargs)
-
-
-class JsonErrorAppRunner(web.AppRunner):
-    """An ``AppRunner`` whose connections are ``JsonErrorRequestHandler``s."""
-
-    async def _make_server(self) -> web.Server:
-        server = await super()._make_server()
-        # aiohttp has no switch for the handler class; rebuild its server with the same arguments.
-        return _JsonErrorServer(
-            server.request_handler,
-            request_factory=server.request_factory,
-            handler_cancellation=server.handler_cancellation,
-            loop=server._loop,
-            **server._kwargs,
-        )

@@ -12,14 +12,13 @@ from typing import Any
 from aiohttp import web
 
 from prompt_alchemy.gateway.feedback import key_origin
-from prompt_alchemy.gateway.http.api_routes import API_PREFIX, NOT_FOUND, forward
-from prompt_alchemy.gateway.http.operations import Handler, Operation, QueryParam
-from prompt_alchemy.gateway.http.request_parsing import parse_request, trace_headers
-from prompt_alchemy.gateway.http.responses import encoded_response, model_response
-from prompt_alchemy.gateway.http.state import BUS, LABELS, SETTINGS
+from prompt_alchemy.gateway.http.api_routes import API_PREFIX, NOT_FOUND, forward, send
+from prompt_alchemy.gateway.http.operations import Operation, QueryParam
+from prompt_alchemy.gateway.http.request_parsing import parse_request
+from prompt_alchemy.gateway.http.responses import model_response
+from prompt_alchemy.gateway.http.state import LABELS, SETTINGS
 from prompt_alchemy.gateway.model_views import model_without
 from prompt_alchemy.schemas import registry
-from prompt_alchemy.schemas.contract import RequestContract
 from prompt_alchemy.schemas.labels import LabelSetRequest, NameSetRequest, ServedPrompt, ServeRequest
 
 __all__ = ["REGISTRY_OPERATIONS", "LabelSetBody", "NameSetBody", "caller_actor"]
@@ -40,32 +39,25 @@ def caller_actor(request: web.Request) -> str:
     return "http"
 
 
-def forward_as_caller(contract: RequestContract[Any, Any]) -> Handler:
-    """Forward ``contract`` with ``actor`` set to the caller."""
-
-    async def handle(request: web.Request, operation: Operation) -> web.StreamResponse:
-        payload = await parse_request(request, operation)
-        payload = payload.model_copy(update={"actor": caller_actor(request)})
-        reply = await request.app[BUS].request_encoded(
-            contract, payload, timeout=request.app[SETTINGS].request_timeout_s, headers=trace_headers(request)
-        )
-        return encoded_response(reply, operation.status)
-
-    return handle
+async def forward_as_caller(request: web.Request, operation: Operation[Any, Any]) -> web.StreamResponse:
+    """``forward``, with ``actor`` set to the caller."""
+    payload = await parse_request(request, operation)
+    return await send(request, operation, payload.model_copy(update={"actor": caller_actor(request)}))
 
 
-async def serve_by_label(request: web.Request, operation: Operation) -> web.StreamResponse:
+async def serve_by_label(request: web.Request, operation: Operation[ServeRequest, ServedPrompt]) -> web.StreamResponse:
     wanted = await parse_request(request, operation)
-    assert isinstance(wanted, ServeRequest)
     served = await request.app[LABELS].serve(wanted.name, wanted.label, wanted.key)
     return model_response(served, operation.status)
 
 
-REGISTRY_OPERATIONS: tuple[Operation, ...] = (
+NAME = f"{API_PREFIX}/registry/{{name}}"
+
+REGISTRY_OPERATIONS: tuple[Operation[Any, Any], ...] = (
     Operation(
-        "GET", f"{API_PREFIX}/registry/{{name}}", "getPromptByLabel",
-        "Serve a named prompt by label (an A/B split picks a version, sticky per key).", "registry",
-        serve_by_label, request=ServeRequest, reply=ServedPrompt, errors=NOT_FOUND,
+        "GET", NAME, "getPromptByLabel", "registry", serve_by_label,
+        summary="Serve a named prompt by label (an A/B split picks a version, sticky per key).",
+        request=ServeRequest, reply=ServedPrompt, errors=NOT_FOUND,
         query=(
             QueryParam("label", "label", "The label to serve (default prod)."),
             QueryParam("key", "key", "A caller id (user, session): the same key always gets the same version."),
@@ -74,33 +66,26 @@ REGISTRY_OPERATIONS: tuple[Operation, ...] = (
         "`labels.moved` event. Send feedback on the answer's `prompt_id`.",
     ),
     Operation(
-        "GET", f"{API_PREFIX}/registry/{{name}}/versions", "getPromptName", registry.STORAGE_NAME_GET.summary,
-        "registry", forward(registry.STORAGE_NAME_GET), request=registry.STORAGE_NAME_GET.request,
-        reply=registry.STORAGE_NAME_GET.reply, errors=NOT_FOUND,
+        "GET", f"{NAME}/versions", "getPromptName", "registry", forward, registry.STORAGE_NAME_GET, errors=NOT_FOUND
     ),
     Operation(
-        "POST", f"{API_PREFIX}/registry/{{name}}/versions", "namePrompt", registry.STORAGE_NAME_SET.summary,
-        "registry", forward_as_caller(registry.STORAGE_NAME_SET), request=NameSetRequest, body=NameSetBody,
-        reply=registry.STORAGE_NAME_SET.reply, fixed={"actor": "http"}, errors=(*NOT_FOUND, *CONFLICT),
+        "POST", f"{NAME}/versions", "namePrompt", "registry", forward_as_caller, registry.STORAGE_NAME_SET,
+        body=NameSetBody, fixed={"actor": "http"}, errors=(*NOT_FOUND, *CONFLICT),
     ),
     Operation(
-        "PUT", f"{API_PREFIX}/registry/{{name}}/labels/{{label}}", "setLabel", registry.STORAGE_LABEL_SET.summary,
-        "registry", forward_as_caller(registry.STORAGE_LABEL_SET), request=LabelSetRequest, body=LabelSetBody,
-        reply=registry.STORAGE_LABEL_SET.reply, fixed={"actor": "http", "automatic": False},
-        errors=(*NOT_FOUND, *CONFLICT),
+        "PUT", f"{NAME}/labels/{{label}}", "setLabel", "registry", forward_as_caller, registry.STORAGE_LABEL_SET,
+        body=LabelSetBody, fixed={"actor": "http", "automatic": False}, errors=(*NOT_FOUND, *CONFLICT),
         description="Give exactly one of `version`, `prompt_id` (named on the way) or `variants` "
         "(an A/B split by integer weight). The move is stored with the caller and published.",
     ),
     Operation(
-        "GET", f"{API_PREFIX}/registry/{{name}}/history", "getLabelHistory", registry.STORAGE_LABEL_HISTORY.summary,
-        "registry", forward(registry.STORAGE_LABEL_HISTORY), request=registry.STORAGE_LABEL_HISTORY.request,
-        reply=registry.STORAGE_LABEL_HISTORY.reply, errors=NOT_FOUND,
+        "GET", f"{NAME}/history", "getLabelHistory", "registry", forward, registry.STORAGE_LABEL_HISTORY,
+        errors=NOT_FOUND,
         query=(QueryParam("label", "label", "Only this label's moves."), QueryParam("limit", "limit")),
     ),
     Operation(
-        "GET", f"{API_PREFIX}/registry/{{name}}/stats", "getLabelStats", registry.LEARNING_LABEL_STATS.summary,
-        "registry", forward(registry.LEARNING_LABEL_STATS), request=registry.LEARNING_LABEL_STATS.request,
-        reply=registry.LEARNING_LABEL_STATS.reply, errors=(*NOT_FOUND, *CONFLICT),
+        "GET", f"{NAME}/stats", "getLabelStats", "registry", forward, registry.LEARNING_LABEL_STATS,
+        errors=(*NOT_FOUND, *CONFLICT),
         query=(QueryParam("label", "label", "The label whose variants to compare (default prod)."),),
     ),
 )  # fmt: skip

@@ -25,7 +25,7 @@ from pydantic.fields import FieldInfo
 
 from prompt_alchemy.bus.context import DEADLINE_HEADER, parse_deadline
 from prompt_alchemy.errors import BadRequest, BodyTimeout, Unprocessable, UnsupportedMediaType
-from prompt_alchemy.gateway.http.operations import Operation, QueryParam
+from prompt_alchemy.gateway.http.operations import Operation, QueryParam, RequestT
 from prompt_alchemy.gateway.http.state import SETTINGS
 from prompt_alchemy.gateway.validation import field_summary, validate_model
 
@@ -138,7 +138,7 @@ def _set(target: dict[str, Any], dotted: str, value: Any) -> None:
     target[parts[-1]] = value
 
 
-def _query_payload(request: web.Request, operation: Operation, model: type[BaseModel]) -> dict[str, Any]:
+def _query_payload(request: web.Request, operation: Operation[Any, Any], model: type[BaseModel]) -> dict[str, Any]:
     known = {param.name: param for param in operation.query}
     payload: dict[str, Any] = {}
     errors: list[dict[str, str]] = []
@@ -168,10 +168,9 @@ def _query_payload(request: web.Request, operation: Operation, model: type[BaseM
     return payload
 
 
-async def parse_request(request: web.Request, operation: Operation) -> BaseModel:
+async def parse_request(request: web.Request, operation: Operation[RequestT, Any]) -> RequestT:
     """Path parameters, then the body or query string, then the gateway's fixed fields."""
-    model = operation.request
-    assert model is not None, f"{operation.operation_id} has no request model"
+    model = operation.request_model
     payload: dict[str, Any] = {}
     if operation.body is not None:
         payload = await read_json_object(request, optional=operation.body_optional)

@@ -2,20 +2,33 @@
 
 Connections hang up after the app's ``ConnectionTimeouts.idle_s`` without a request head, and
 protocol errors answer JSON (``protocol``).
+
+Only aiohttp's public API: ``AppRunner`` runs the app (startup, shutdown, cleanup) and its
+``server`` handles requests; the listening socket is asyncio's, whose connections are
+``JsonErrorRequestHandler``s of that server (aiohttp's sites only make its own handler class),
+and whose ``sockets`` say which port was bound.
 """
 
 from __future__ import annotations
 
+import asyncio
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from aiohttp import web
 
-from prompt_alchemy.gateway.http.protocol import MAX_FIELD_BYTES, MAX_HEADERS, MAX_LINE_BYTES, JsonErrorAppRunner
+from prompt_alchemy.gateway.http.protocol import (
+    MAX_FIELD_BYTES,
+    MAX_HEADERS,
+    MAX_LINE_BYTES,
+    JsonErrorRequestHandler,
+)
 from prompt_alchemy.gateway.http.state import SETTINGS
 from prompt_alchemy.gateway.timeouts import ConnectionTimeouts
 
 __all__ = ["HttpServer"]
+
+BACKLOG = 128  # aiohttp's sites' default
 
 
 class HttpServer:
@@ -27,14 +40,15 @@ class HttpServer:
         self.requested_port = port
         self.port = port
         timeouts = app[SETTINGS].timeouts if SETTINGS in app else ConnectionTimeouts()
-        self._runner = JsonErrorAppRunner(
-            app,
-            access_log=None,
-            keepalive_timeout=timeouts.idle_s,
-            max_line_size=MAX_LINE_BYTES,
-            max_field_size=MAX_FIELD_BYTES,
-            max_headers=MAX_HEADERS,
-        )
+        self._runner = web.AppRunner(app)
+        self._connection_options: dict[str, Any] = {
+            "access_log": None,
+            "keepalive_timeout": timeouts.idle_s,
+            "max_line_size": MAX_LINE_BYTES,
+            "max_field_size": MAX_FIELD_BYTES,
+            "max_headers": MAX_HEADERS,
+        }
+        self._listener: asyncio.Server | None = None
 
     @property
     def url(self) -> str:
@@ -43,14 +57,26 @@ class HttpServer:
 
     async def start(self) -> None:
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.requested_port)
-        await site.start()
-        server = site._server  # aiohttp does not expose the bound port otherwise
-        sockets = getattr(server, "sockets", None) or []
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
+        server = self._runner.server
+        if server is None:
+            raise RuntimeError("the app runner set up no server")
+        loop = asyncio.get_running_loop()
+        options = self._connection_options
+
+        def connection() -> JsonErrorRequestHandler:
+            return JsonErrorRequestHandler(server, loop=loop, **options)
+
+        try:
+            self._listener = await loop.create_server(connection, self.host, self.requested_port, backlog=BACKLOG)
+        except BaseException:
+            await self._runner.cleanup()
+            raise
+        self.port = int(self._listener.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()  # no new connections; the runner closes the open ones
+            self._listener = None
         await self._runner.cleanup()
 
     async def __aenter__(self) -> Self:

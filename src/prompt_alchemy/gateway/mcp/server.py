@@ -122,7 +122,6 @@ def create_server(
         given = arguments.model_dump(mode="json", exclude_unset=True)
         stamped = {**given, "source": "mcp", "origin": MCP_ORIGIN, "created_at": utc_now().isoformat()}
         event = validate_model(FeedbackEvent, stamped)
-        assert isinstance(event, FeedbackEvent)
         return await submit_feedback(bus, feedback, event, gate)
 
     tools = [
