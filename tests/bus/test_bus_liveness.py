@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -271,3 +272,29 @@ async def test_subscribe_unsubscribe_cycles_release_every_subscription(buses: Bu
         await subscription.unsubscribe()
     assert transport.subscription_count == before  # type: ignore[attr-defined]
     assert transport.pending_requests == 0  # type: ignore[attr-defined]
+
+
+async def test_in_process_a_handler_that_holds_the_loop_is_not_fenced() -> None:
+    """On the in-memory bus requester and responder share the loop: a stall stops both clocks, so the
+    requester is still waiting and the responder must not give the request up (CPU-bound work in a
+    monolith, e.g. a batch of near-maximal ideas, did: 503 'responder lost')."""
+    bus = InMemoryBus(liveness=LIVENESS)
+    heartbeats = bus.transport.heartbeats
+
+    async def busy(request: DeleteRequest, _context: RequestContext) -> DeleteReply:
+        sent = heartbeats.sent
+        time.sleep(LIVENESS.window)  # CPU-bound work holding the loop past the fence's stall  # noqa: ASYNC251
+        await eventually(lambda: heartbeats.sent > sent)  # the ticker ran after the stall, and the handler lives
+        return DeleteReply(id=request.id, deleted=True)
+
+    runner = ServiceRunner(bus, name="storage", version="1.0.0")
+    runner.add_endpoint(schemas.STORAGE_DELETE, busy)  # not retry-safe: a fence would fail it
+    await runner.start()
+    try:
+        async with asyncio.timeout(EVENTUALLY):
+            reply = await bus.request(schemas.STORAGE_DELETE, DeleteRequest(id="p9"), timeout=120)
+        assert reply.deleted
+        assert heartbeats.fences == 0
+    finally:
+        await runner.stop()
+        await bus.close()

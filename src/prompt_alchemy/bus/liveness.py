@@ -88,12 +88,12 @@ class Liveness:
 
 # -- requester side ----------------------------------------------------------------------------
 class _Pending(Generic[MessageT]):
-    __slots__ = ("future", "heard", "state", "subject")
+    __slots__ = ("future", "silent", "state", "subject")
 
-    def __init__(self, future: asyncio.Future[MessageT], subject: str, now: float) -> None:
+    def __init__(self, future: asyncio.Future[MessageT], subject: str) -> None:
         self.future = future
         self.subject = subject
-        self.heard = now
+        self.silent = 0.0  # seconds of silence counted while this loop ran (its own stalls are not)
         self.state: str | None = None
 
 
@@ -114,7 +114,7 @@ class PendingReplies(Generic[MessageT]):
     def add(self, token: str, subject: str) -> asyncio.Future[MessageT]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[MessageT] = loop.create_future()
-        self._pending[token] = _Pending(future, subject, loop.time())
+        self._pending[token] = _Pending(future, subject)
         if self._sweeper is None:
             self._arm(loop)
         return future
@@ -131,7 +131,7 @@ class PendingReplies(Generic[MessageT]):
         if status is None:
             pending.future.set_result(message)
         elif status in _INTERIM:
-            pending.heard = pending.future.get_loop().time()
+            pending.silent = 0.0
             pending.state = status
         else:
             started = status == LOST
@@ -158,17 +158,17 @@ class PendingReplies(Generic[MessageT]):
 
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
         now = loop.time()
-        stalled = now - self._last_sweep > self.liveness.window
+        # Silence is counted only while this loop runs: a sweep that comes late (our own loop stood
+        # still, or was starved of CPU) counts at most one status interval. Statuses sent meanwhile
+        # are still waiting in our socket or queue, unread; they must not be taken for silence.
+        credit = min(now - self._last_sweep, self.liveness.interval)
         for pending in self._pending.values():
-            if stalled:
-                # Our own loop stood still: the silence says nothing about the responders, and
-                # their statuses are still waiting in our socket. Count from now.
-                pending.heard = now
-            elif now - pending.heard > self.liveness.window and not pending.future.done():
+            pending.silent += credit
+            if pending.silent > self.liveness.window and not pending.future.done():
                 started = None if pending.state is None else pending.state == RUNNING
                 self.lost += 1
                 pending.future.set_exception(
-                    ResponderLost.of(pending.subject, started=started, silent_for=now - pending.heard)
+                    ResponderLost.of(pending.subject, started=started, silent_for=pending.silent)
                 )
         self._sweeper = None
         if self._pending:
@@ -196,9 +196,19 @@ Signal = Callable[[str, str], Coroutine[Any, Any, None]]
 class Heartbeats:
     """One ticker per transport: statuses for every held request, and the self-fence."""
 
-    def __init__(self, liveness: Liveness, signal: Signal, *, offline_for: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        liveness: Liveness,
+        signal: Signal,
+        *,
+        offline_for: Callable[[], float] | None = None,
+        fence: bool = True,
+    ) -> None:
+        """``fence=False`` where requesters share this loop (the in-memory bus): a stall stops their
+        clocks too, so they are still waiting and nothing held may be given up."""
         self.liveness = liveness
         self._signal = signal
+        self._fence_enabled = fence
         self._offline_for = offline_for or (lambda: 0.0)
         self._holders: set[HeldRequests] = set()
         self._ticker: asyncio.Task[None] | None = None
@@ -229,7 +239,7 @@ class Heartbeats:
             now = loop.time()
             stall, offline = now - last, self._offline_for()
             last = now
-            if stall > self.liveness.fence_after or offline > self.liveness.fence_after:
+            if self._fence_enabled and (stall > self.liveness.fence_after or offline > self.liveness.fence_after):
                 await self._fence(stall, offline)
                 continue
             await self._send(list(self._held()))

@@ -91,7 +91,8 @@ class InMemoryTransport:
     def __init__(self, *, max_payload: int = DEFAULT_MAX_PAYLOAD, liveness: Liveness | None = None) -> None:
         self.max_payload = max_payload
         self.liveness = liveness or Liveness()
-        self.heartbeats = Heartbeats(self.liveness, self.signal)
+        # Requesters share this loop: a stall stops their clocks too, so a stalled handler is not fenced.
+        self.heartbeats = Heartbeats(self.liveness, self.signal, fence=False)
         self._subscriptions: list[_MemorySubscription] = []
         self._routes: dict[str, list[_MemorySubscription]] = {}
         self._replies: PendingReplies[RawMessage] = PendingReplies(self.liveness)
