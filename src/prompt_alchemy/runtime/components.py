@@ -29,7 +29,7 @@ from prompt_alchemy.runtime.provider_metrics import MeteredProviderRegistry
 from prompt_alchemy.runtime.settings import Settings
 from prompt_alchemy.runtime.telemetry import Telemetry
 from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent
-from prompt_alchemy.workers.generation.settings import EngineLimits, EngineSettings
+from prompt_alchemy.workers.generation.settings import EngineLimits, EngineSettings, EngineTimeouts
 from prompt_alchemy.workers.generation.worker import EngineWorker
 from prompt_alchemy.workers.learning import (
     LearningSettings,
@@ -102,11 +102,16 @@ async def _started(scope: WorkerScope, telemetry: Telemetry | None) -> Running:
 
 @asynccontextmanager
 async def providers_worker(
-    bus: Bus, _settings: Settings, environ: Mapping[str, str] | None = None, *, telemetry: Telemetry | None = None
+    bus: Bus, settings: Settings, environ: Mapping[str, str] | None = None, *, telemetry: Telemetry | None = None
 ) -> AsyncIterator[Worker]:
-    """The providers worker with its registry (closed after the worker drains, or if it fails to start)."""
+    """The providers worker with its registry (closed after the worker drains, or if it fails to start).
+
+    Vendor keys are read from ``environ`` (default: the live environment) at call time; given an
+    ``environ``, the provider options are read from it too instead of from ``settings``.
+    """
     env = os.environ if environ is None else environ
-    async with MeteredProviderRegistry(providers_from_env(env), environ=env) as registry:
+    config = settings.providers_config() if environ is None else providers_from_env(environ)
+    async with MeteredProviderRegistry(config, environ=env) as registry:
         if telemetry is not None and telemetry.metrics is not None:
             registry.report_to(telemetry.metrics.providers)
         async with ProvidersWorker(bus, registry) as worker:
@@ -151,14 +156,30 @@ async def storage_worker(bus: Bus, settings: Settings, *, telemetry: Telemetry |
 
 
 def engine_settings(settings: Settings) -> EngineSettings:
-    """ENGINE_CONCURRENCY bounds the generate requests one replica handles at once (and its provider calls)."""
-    limits = EngineLimits(generate=settings.engine_concurrency, provider_calls=max(16, settings.engine_concurrency))
+    """ENGINE_CONCURRENCY bounds the generate requests one replica handles at once (and, unless
+    ENGINE_PROVIDER_CALLS says otherwise, its provider calls); ENGINE_*_TIMEOUT bound its calls."""
+    limits = EngineLimits(
+        generate=settings.engine_concurrency,
+        optimize=settings.engine_optimize_concurrency,
+        batch=settings.engine_batch_concurrency,
+        provider_calls=settings.engine_provider_calls or max(16, settings.engine_concurrency),
+    )
+    timeouts = EngineTimeouts(
+        provider_s=settings.engine_provider_timeout,
+        storage_s=settings.engine_storage_timeout,
+        learning_s=settings.engine_learning_timeout,
+        health_s=settings.engine_health_timeout,
+        lookup_s=settings.engine_lookup_timeout,
+        deadline_margin_s=settings.engine_deadline_margin,
+        weights_retry_s=settings.engine_weights_retry,
+    )
     return EngineSettings(
         default_provider=settings.engine_provider,
         judge_provider=settings.judge_provider,
         judge_model=settings.judge_model,
         learning_enabled=settings.enable_learning,
         limits=limits,
+        timeouts=timeouts,
         cache_enabled=settings.generation_cache,
         cache_min_similarity=settings.cache_min_similarity,
         cache_ttl_s=settings.cache_ttl,
@@ -170,7 +191,14 @@ def engine_worker(bus: Bus, settings: Settings) -> WorkerScope:
 
 
 def learning_settings(settings: Settings) -> LearningSettings:
-    return LearningSettings(enabled=settings.enable_learning)
+    return LearningSettings(
+        enabled=settings.enable_learning,
+        batch_size=settings.learning_batch_size,
+        ack_wait=settings.learning_ack_wait,
+        max_deliver=settings.learning_max_deliver,
+        storage_timeout=settings.learning_storage_timeout,
+        label_review_interval=settings.learning_label_review_interval,
+    )
 
 
 @asynccontextmanager

@@ -6,6 +6,7 @@ Workers start in dependency order and stop in reverse, each draining its in-flig
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Self
@@ -13,6 +14,7 @@ from typing import Self
 from prompt_alchemy.bus import Bus, InMemoryBus
 from prompt_alchemy.runtime.components import (
     FeedbackPublisher,
+    WorkerScope,
     engine_worker,
     enter_worker,
     learning_worker,
@@ -61,12 +63,13 @@ class EmbeddedRuntime:
             stream, self._publish = await open_feedback_stream(self.bus, self.settings)
             stack.push_async_callback(stream.close)
             bus, settings, telemetry = self.bus, self.settings, self.telemetry
-            for scope in (
+            scopes: tuple[Callable[[], WorkerScope], ...] = (
                 lambda: providers_worker(bus, settings, telemetry=telemetry),
                 lambda: storage_worker(bus, settings, telemetry=telemetry),
                 lambda: learning_worker(bus, settings, stream, telemetry=telemetry),
                 lambda: engine_worker(bus, settings),
-            ):
+            )
+            for scope in scopes:  # each built only once those before it run
                 self._workers.append(await enter_worker(stack, scope(), telemetry))
             self._stack = stack.pop_all()
 
