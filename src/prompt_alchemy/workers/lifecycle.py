@@ -43,6 +43,11 @@ class Worker:
         return self.service.version
 
     @property
+    def id(self) -> str:
+        """This instance's id in discovery (``$SRV.PING.<name>.<id>``)."""
+        return self.service.id
+
+    @property
     def running(self) -> bool:
         return self._resources is not None
 

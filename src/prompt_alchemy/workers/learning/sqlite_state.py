@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from prompt_alchemy.bus.streams.sqlite_writer import SqliteThread
+from prompt_alchemy.sqlite_thread import SqliteThread
 from prompt_alchemy.errors import ConfigError, Unavailable
 from prompt_alchemy.private_files import private_dir
 from prompt_alchemy.schemas.learning import Weights
