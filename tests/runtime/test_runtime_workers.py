@@ -143,3 +143,22 @@ async def test_every_worker_reports_the_package_version(make_settings: SettingsF
         ):
             health = await runtime.bus.request(contract, HealthRequest(), timeout=30)
             assert health.version == prompt_alchemy.__version__
+
+
+async def test_storage_whose_store_is_down_at_start_still_serves_and_says_so() -> None:
+    """The store is opened once, before serving; a store that is down then does not stop the worker
+    (it opens on first use once it is back) and health says why."""
+    from prompt_alchemy.testing.servers import free_port
+    from prompt_alchemy.workers.storage import RedisPromptStore, StorageWorker, WordLlamaEmbedder
+
+    bus = InMemoryBus()
+    store = RedisPromptStore(f"redis://127.0.0.1:{free_port()}/0", socket_timeout=0.5, operation_timeout=1.0)
+    try:
+        async with StorageWorker(bus, store, WordLlamaEmbedder()) as worker:
+            assert worker.running
+            health = await bus.request(schemas.STORAGE_HEALTH, HealthRequest(), timeout=30)
+            assert health.status != "ok"
+            assert not all(check.ok for check in health.checks.values())
+    finally:
+        await store.close()
+        await bus.drain()

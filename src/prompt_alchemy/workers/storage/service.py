@@ -8,6 +8,7 @@ the caller as they are. ``<service>.health`` and ADR-32 discovery come from ``Se
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from typing import TypeVar
@@ -15,7 +16,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from prompt_alchemy.bus import Bus, RequestContext, RequestHandler, ServiceRunner
-from prompt_alchemy.errors import DeadlineExceeded
+from prompt_alchemy.errors import DeadlineExceeded, Unavailable
 from prompt_alchemy.schemas.health import CheckResult
 from prompt_alchemy.schemas.registry import (
     STORAGE_AGGREGATES,
@@ -62,6 +63,8 @@ __all__ = [
     "generation_cache_for",
     "name_store_for",
 ]
+
+log = logging.getLogger(__name__)
 
 STORAGE_SERVICE_NAME = "storage"
 
@@ -142,6 +145,10 @@ class StorageWorker(Worker):
         )
 
     async def _open(self, resources: AsyncExitStack) -> None:
+        try:
+            await self.memory.start()
+        except Unavailable as error:  # serve anyway: the store opens on first use once it is back
+            log.warning("storage starts without its store: %s", error)
         await self.service.start()
         resources.push_async_callback(self.service.stop)
 
