@@ -445,3 +445,16 @@ def test_the_worker_command_takes_the_seeds_names_and_refuses_a_door(capsys: pyt
     with pytest.raises(SystemExit):
         parser.parse_args(["worker", "api-gateway"])
     assert "a front door, not a worker: use `serve api`" in capsys.readouterr().err
+
+
+def test_the_readme_documents_every_variable() -> None:
+    from prompt_alchemy.runtime.settings import ENVIRONMENT_VARIABLES
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Configuration") : readme.index("## Security")]
+    prefixes = ("OPENAI_COMPATIBLE", "OPENAI", "ANTHROPIC", "GEMINI", "OLLAMA", "OPENROUTER", "XAI")
+    documented = set(re.findall(r"\b[A-Z][A-Z0-9_]{2,}\b", section))
+    for generic in [name for name in documented if name.startswith("P_")]:
+        documented |= {f"{prefix}{generic[1:]}" for prefix in prefixes}
+    missing = ENVIRONMENT_VARIABLES - documented - {"HOME", "XDG_DATA_HOME"}
+    assert not missing, f"README's configuration section misses {sorted(missing)}"
