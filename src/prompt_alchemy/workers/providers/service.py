@@ -87,9 +87,8 @@ class ProvidersWorker(Worker):
         return await self.registry.health()
 
 
-def build_providers_service(bus: Bus, registry: ProviderRegistry, *, concurrency: int = 64) -> ProvidersWorker:
-    """The providers worker (``async with`` it, or ``start()``/``stop()``)."""
-    return ProvidersWorker(bus, registry, concurrency=concurrency)
+build_providers_service = ProvidersWorker
+"""The providers worker's constructor by its older name (``async with`` it, or ``start()``/``stop()``)."""
 
 
 def _service(bus: Bus, registry: ProviderRegistry, concurrency: int) -> ServiceRunner:

@@ -156,30 +156,8 @@ class StorageWorker(Worker):
         return await self.memory.health()
 
 
-def build_storage_service(
-    bus: Bus,
-    store: PromptStore,
-    embedder: Embedder | None = None,
-    *,
-    extra_embedders: Sequence[Embedder] = (),
-    concurrency: int = 32,
-    memory: PromptMemory | None = None,
-    names: NameStore | None = None,
-    generation_cache: GenerationCacheStore | None = None,
-    cache_stats: GenerationCacheStats | None = None,
-) -> StorageWorker:
-    """The storage worker (``async with`` it, or ``start()``/``stop()``)."""
-    return StorageWorker(
-        bus,
-        store,
-        embedder,
-        extra_embedders=extra_embedders,
-        concurrency=concurrency,
-        memory=memory,
-        names=names,
-        generation_cache=generation_cache,
-        cache_stats=cache_stats,
-    )
+build_storage_service = StorageWorker
+"""The storage worker's constructor by its older name (``async with`` it, or ``start()``/``stop()``)."""
 
 
 def _service(
