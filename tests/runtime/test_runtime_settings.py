@@ -64,6 +64,10 @@ def test_the_file_can_be_named_by_alchemy_config(tmp_path: Path, home: dict[str,
         ("api_keys = ['k']\n", "holds secrets (api_keys)"),
         ("htp_port = 1\n", "unknown settings htp_port"),
         ("http_port = \n", "not valid TOML"),
+        ("openai_api_key = 'hunter2'\n", "holds secrets (openai_api_key)"),
+        ("[openai]\napi_key = 'hunter2'\n", "holds secrets (openai.api_key)"),
+        ("redis_url = 'redis://:hunter2@r:6379'\n", "a password in redis_url"),
+        ("[openai]\nmodle = 'x'\n", "unknown settings openai.modle"),
     ],
 )
 def test_a_bad_file_is_refused_naming_the_problem(
@@ -250,3 +254,192 @@ def test_door_settings_come_from_the_environment(home: dict[str, str]) -> None:
     assert (settings.idle_timeout, settings.body_timeout) == (5.0, 7.5)
     with pytest.raises(ConfigError, match="idle_timeout"):
         Settings.load({**home, "IDLE_TIMEOUT": "0"})
+
+
+# -- one reader for every setting -------------------------------------------------------------------
+
+
+def _env_reads_in_source() -> set[str]:
+    """Every string literal the package passes to an environment lookup (``environ.get("X")``,
+    ``env["X"]``, ``os.getenv("X")``), outside the test helpers."""
+    import ast
+
+    package = Path(__file__).resolve().parents[2] / "src" / "prompt_alchemy"
+    names: set[str] = set()
+    for path in package.rglob("*.py"):
+        if "testing" in path.relative_to(package).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            target: ast.expr | None = None
+            if isinstance(node, ast.Call) and node.args and isinstance(node.func, ast.Attribute):
+                owner = node.func.value
+                owner_name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", "")
+                if node.func.attr in ("get", "getenv") and owner_name in ("env", "environ", "os"):
+                    target = node.args[0]
+            elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id in (
+                "env", "environ"
+            ):  # fmt: skip
+                target = node.slice
+            if isinstance(target, ast.Constant) and isinstance(target.value, str) and target.value.isupper():
+                names.add(target.value)
+    return names
+
+
+def test_every_variable_the_code_reads_is_a_known_setting() -> None:
+    from prompt_alchemy.runtime.settings import ENVIRONMENT_VARIABLES
+
+    read = _env_reads_in_source()
+    assert "ALCHEMY_CONFIG" in read  # the scan finds lookups
+    assert read <= ENVIRONMENT_VARIABLES
+
+
+def test_every_setting_has_a_variable_and_a_line_in_config_show(home: dict[str, str]) -> None:
+    from prompt_alchemy.config_reader import environment_names
+    from prompt_alchemy.runtime.settings import ENVIRONMENT_VARIABLES
+
+    shown = Settings.load(home).masked()
+    for path, variable in environment_names(Settings):
+        assert variable in ENVIRONMENT_VARIABLES
+        section, _, key = path.partition(".")
+        assert section in shown, path
+        if key:
+            assert key in shown[section] or path == "ollama.host", path
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "path", "expected"),
+    [
+        ("OPENAI_TIMEOUT_S", "5", "openai.timeout_s", 5.0),
+        ("OPENAI_COMPATIBLE_MODELS", "a, b", "openai_compatible.models", ["a", "b"]),
+        ("PROVIDERS_BREAKER_THRESHOLD", "9", "providers.breaker_threshold", 9),
+        ("OPENROUTER_TITLE", "my app", "openrouter.title", "my app"),
+        ("ENGINE_PROVIDER_TIMEOUT", "45", "engine_provider_timeout", 45.0),
+        ("LEARNING_ACK_WAIT", "90", "learning_ack_wait", 90.0),
+        ("LEARNING_VOTES_PER_ORIGIN", "5", "votes_per_origin", 5),
+    ],
+)
+@pytest.mark.usefixtures("restore_logging")
+def test_config_show_shows_the_providers_and_engine_variables_too(
+    clean_environment: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+    path: str,
+    expected: object,
+) -> None:
+    clean_environment.setenv(variable, value)
+    assert main(["config", "show"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    for part in path.split("."):
+        shown = shown[part]
+    assert shown == expected
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_config_show_never_shows_a_vendor_key_or_a_url_password(
+    clean_environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean_environment.setenv("ANTHROPIC_API_KEY", "sk-ant-topsecret-123")
+    clean_environment.setenv("OPENAI_COMPATIBLE_BASE_URL", "http://user:pa55word@127.0.0.1:9/v1")
+    clean_environment.setenv("REDIS_URL", "redis://:r3dispass@127.0.0.1:6379/0")
+    assert main(["config", "show"]) == 0
+    out = capsys.readouterr().out
+    for secret in ("sk-ant-topsecret-123", "pa55word", "r3dispass"):
+        assert secret not in out
+    assert json.loads(out)["providers"]["providers"]["anthropic"]["keys"] == {"ANTHROPIC_API_KEY": "set"}
+
+
+def test_the_file_configures_provider_sections_and_the_environment_still_wins(
+    tmp_path: Path, home: dict[str, str]
+) -> None:
+    config = tmp_path / "alchemy.toml"
+    config.write_text(
+        "[prompt-alchemy]\nengine_storage_timeout = 4.5\n"
+        '[prompt-alchemy.openai]\nmodel = "gpt-file"\ntimeout_s = 7\n'
+        '[prompt-alchemy.ollama]\nhost = "127.0.0.1:11434"\n'
+        '[prompt-alchemy.providers]\nfallback = ["anthropic", "offline"]\n'
+    )
+    settings = Settings.load({**home, "OPENAI_TIMEOUT_S": "3"}, config_file=config)
+    providers = settings.providers_config()
+    openai = providers.settings_for("openai")
+    assert openai is not None
+    assert (openai.default_model, openai.policy.timeout_s) == ("gpt-file", 3.0)
+    ollama = providers.settings_for("ollama")
+    assert ollama is not None
+    assert ollama.base_url == "http://127.0.0.1:11434"
+    assert providers.fallback_order == ("anthropic", "offline")
+    assert settings.engine_storage_timeout == 4.5
+
+
+def test_an_invalid_provider_value_names_its_variable(home: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match=re.escape("openai.timeout_s (OPENAI_TIMEOUT_S)")) as error:
+        Settings.load({**home, "OPENAI_TIMEOUT_S": "soonish"})
+    assert "soonish" not in str(error.value)
+
+
+def test_engine_timeouts_and_limits_are_settings(home: dict[str, str]) -> None:
+    from prompt_alchemy.runtime.components import engine_settings, learning_settings
+
+    env = {**home, "ENGINE_PROVIDER_TIMEOUT": "30", "ENGINE_HEALTH_TIMEOUT": "1.5", "ENGINE_BATCH_CONCURRENCY": "2",
+           "ENGINE_PROVIDER_CALLS": "64", "LEARNING_BATCH_SIZE": "32",
+           "LEARNING_LABEL_REVIEW_INTERVAL": "0"}  # fmt: skip
+    settings = Settings.load(env)
+    engine = engine_settings(settings)
+    assert (engine.timeouts.provider_s, engine.timeouts.health_s) == (30.0, 1.5)
+    assert (engine.limits.batch, engine.limits.provider_calls) == (2, 64)
+    learning = learning_settings(settings)
+    assert (learning.batch_size, learning.label_review_interval) == (32, 0.0)
+    assert engine_settings(Settings.load(home)).limits.provider_calls == 32  # max(16, ENGINE_CONCURRENCY)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("engine", ServiceType.GENERATION),
+        ("GenerationEngine", ServiceType.GENERATION),
+        ("api-gateway", ServiceType.API),
+        ("mcp_server", ServiceType.MCP),
+        ("provider-manager", ServiceType.PROVIDERS),
+        ("storage-layer", ServiceType.STORAGE),
+        ("learning-engine", ServiceType.LEARNING),
+        ("storage", ServiceType.STORAGE),
+    ],
+)
+def test_service_type_takes_the_seeds_names(home: dict[str, str], name: str, kind: ServiceType) -> None:
+    assert Settings.load({**home, "SERVICE_TYPE": name}).service_type is kind
+
+
+def test_an_unknown_service_type_lists_the_names(home: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match="service_type: unknown service type: use one of api, mcp, generation"):
+        Settings.load({**home, "SERVICE_TYPE": "enigne"})
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_service_type_engine_runs_the_generation_worker(
+    clean_environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean_environment.setenv("SERVICE_TYPE", "engine")
+    assert main([]) == 2  # the generation worker, refused only for want of NATS
+    assert "microservice mode needs NATS" in capsys.readouterr().err
+
+
+def test_the_worker_command_takes_the_seeds_names_and_refuses_a_door(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    assert parser.parse_args(["worker", "engine"]).kind == "generation"
+    assert parser.parse_args(["worker", "storage-layer"]).kind == "storage"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["worker", "api-gateway"])
+    assert "a front door, not a worker: use `serve api`" in capsys.readouterr().err
+
+
+def test_the_readme_documents_every_variable() -> None:
+    from prompt_alchemy.runtime.settings import ENVIRONMENT_VARIABLES
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Configuration") : readme.index("## Security")]
+    prefixes = ("OPENAI_COMPATIBLE", "OPENAI", "ANTHROPIC", "GEMINI", "OLLAMA", "OPENROUTER", "XAI")
+    documented = set(re.findall(r"\b[A-Z][A-Z0-9_]{2,}\b", section))
+    for generic in [name for name in documented if name.startswith("P_")]:
+        documented |= {f"{prefix}{generic[1:]}" for prefix in prefixes}
+    missing = ENVIRONMENT_VARIABLES - documented - {"HOME", "XDG_DATA_HOME"}
+    assert not missing, f"README's configuration section misses {sorted(missing)}"

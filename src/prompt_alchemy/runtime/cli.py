@@ -96,6 +96,16 @@ def _process_handler(name: str) -> Any:
 INSECURE_HELP = "serve a non-loopback --host without ALCHEMY_API_KEYS: anyone who reaches the port may use it"
 
 
+def _worker_kind(raw: str) -> str:
+    try:
+        kind = ServiceType.parse(raw)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+    if kind in (ServiceType.API, ServiceType.MCP):
+        raise argparse.ArgumentTypeError(f"{raw!r} is a front door, not a worker: use `serve {kind.value}`")
+    return kind.value
+
+
 def _register_process_commands(commands: Any) -> None:
     from prompt_alchemy.runtime import cluster_command
 
@@ -111,7 +121,10 @@ def _register_process_commands(commands: Any) -> None:
     serve.set_defaults(handler=_process_handler("run_serve"))
 
     worker = commands.add_parser("worker", help="run one worker on NATS (microservice mode)")
-    worker.add_argument("kind", choices=[t.value for t in ServiceType if t not in (ServiceType.API, ServiceType.MCP)])
+    worker.add_argument(
+        "kind", type=_worker_kind, metavar="{generation,providers,storage,learning}",
+        help="the worker to run (the seed's names work too: engine, provider-manager, storage-layer, learning-engine)",
+    )  # fmt: skip
     worker.add_argument("--metrics-port", type=int, default=None, help="serve /metrics on this port (0: any)")
     worker.add_argument("--host", default=None, help="bind address of /metrics (default 127.0.0.1)")
     _feature_flags(worker, "learning", "metrics")
@@ -152,8 +165,10 @@ def _print_schema(args: argparse.Namespace, _settings: Settings) -> int:
 
 
 def _show_config(_args: argparse.Namespace, settings: Settings) -> int:
-    """Every effective setting, the providers' included; keys show as a count, never their value."""
-    print(json.dumps({**settings.masked(), "providers": providers_view()}, indent=2))
+    """Every effective setting, the providers' included; keys show as a count or set/unset, never their value."""
+    shown = settings.masked()
+    shown["providers"] = {**shown["providers"], **providers_view(settings.providers_config())}
+    print(json.dumps(shown, indent=2))
     return EXIT_OK
 
 

@@ -1,17 +1,21 @@
 """How each worker is built from settings and started on a bus — the only place that knows them all.
 
-Each ``start_*`` function returns a ``Running`` whose ``stop()`` drains the worker and releases
-what it owns (HTTP sessions, store connections). Monolithic mode starts all of them on one
-in-memory bus; microservice mode starts one per process on NATS. Both call the same functions.
-Given a ``Telemetry``, each registers its ADR-32 service (discovery metadata) and what it can
-measure (provider replies, the store, the learning state) with the process's metrics.
+Each ``*_worker`` function is an async context manager: it acquires what the worker needs (a
+provider registry and its HTTP session, a store, a learning state), enters the worker, and on
+exit drains the worker before releasing them — or releases them at once if the worker fails to
+start. The runtime enters them on one ``AsyncExitStack`` (``enter_worker``): monolithic mode all
+of them on one in-memory bus, microservice mode one per process on NATS. ``start_*`` do the same
+outside a stack and return a ``Running`` whose ``stop()`` undoes it. Given a ``Telemetry``, each
+registers its ADR-32 service (discovery metadata) and what it can measure (provider replies, the
+store, the learning state) with the process's metrics.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,26 +29,27 @@ from prompt_alchemy.runtime.provider_metrics import MeteredProviderRegistry
 from prompt_alchemy.runtime.settings import Settings
 from prompt_alchemy.runtime.telemetry import Telemetry
 from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent
-from prompt_alchemy.workers.generation.settings import EngineLimits, EngineSettings
-from prompt_alchemy.workers.generation.worker import build_engine_worker
+from prompt_alchemy.workers.generation.settings import EngineLimits, EngineSettings, EngineTimeouts
+from prompt_alchemy.workers.generation.worker import EngineWorker
 from prompt_alchemy.workers.learning import (
     LearningSettings,
     LearningState,
+    LearningWorker,
     RedisLearningState,
     SqliteLearningState,
     VotePolicy,
-    build_learning_worker,
 )
 from prompt_alchemy.workers.learning.stream import FEEDBACK_STREAM
-from prompt_alchemy.workers.providers.service import build_providers_service
+from prompt_alchemy.workers.lifecycle import Worker
+from prompt_alchemy.workers.providers.service import ProvidersWorker
 from prompt_alchemy.workers.providers.settings import from_env as providers_from_env
 from prompt_alchemy.workers.storage import (
     Embedder,
     ProviderEmbedder,
     RedisPromptStore,
     SqlitePromptStore,
+    StorageWorker,
     WordLlamaEmbedder,
-    build_storage_service,
 )
 from prompt_alchemy.workers.storage.backend import PromptStore
 from prompt_alchemy.workers.storage.generation_cache import GenerationCacheStats
@@ -52,13 +57,19 @@ from prompt_alchemy.workers.storage.generation_cache import GenerationCacheStats
 __all__ = [
     "FeedbackPublisher",
     "Running",
+    "WorkerScope",
     "engine_settings",
+    "engine_worker",
+    "enter_worker",
     "learning_settings",
+    "learning_worker",
     "open_feedback_stream",
+    "providers_worker",
     "start_engine",
     "start_learning",
     "start_providers",
     "start_storage",
+    "storage_worker",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,29 +77,46 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Running:
-    """A started worker: its name and how to stop it gracefully."""
+    """A started worker: its name and how to stop it gracefully (and release what it was given)."""
 
     name: str
     stop: Callable[[], Awaitable[None]]
 
 
-async def start_providers(
-    bus: Bus, _settings: Settings, environ: Mapping[str, str] | None = None, *, telemetry: Telemetry | None = None
-) -> Running:
-    env = os.environ if environ is None else environ
-    registry = MeteredProviderRegistry(providers_from_env(env), environ=env)
-    service = build_providers_service(bus, registry)
+WorkerScope = AbstractAsyncContextManager[Worker]
+
+
+async def enter_worker(stack: AsyncExitStack, scope: WorkerScope, telemetry: Telemetry | None) -> Worker:
+    """Enter ``scope`` on ``stack`` (its resources, then the worker) and register its service."""
+    worker = await stack.enter_async_context(scope)
     if telemetry is not None:
-        telemetry.services.register(service)
-        if telemetry.metrics is not None:
+        telemetry.services.register(worker.service)
+    return worker
+
+
+async def _started(scope: WorkerScope, telemetry: Telemetry | None) -> Running:
+    async with AsyncExitStack() as stack:
+        worker = await enter_worker(stack, scope, telemetry)
+        return Running(worker.name, stack.pop_all().aclose)
+    raise AssertionError("unreachable")  # pragma: no cover - mypy cannot see that the body returns
+
+
+@asynccontextmanager
+async def providers_worker(
+    bus: Bus, settings: Settings, environ: Mapping[str, str] | None = None, *, telemetry: Telemetry | None = None
+) -> AsyncIterator[Worker]:
+    """The providers worker with its registry (closed after the worker drains, or if it fails to start).
+
+    Vendor keys are read from ``environ`` (default: the live environment) at call time; given an
+    ``environ``, the provider options are read from it too instead of from ``settings``.
+    """
+    env = os.environ if environ is None else environ
+    config = settings.providers_config() if environ is None else providers_from_env(environ)
+    async with MeteredProviderRegistry(config, environ=env) as registry:
+        if telemetry is not None and telemetry.metrics is not None:
             registry.report_to(telemetry.metrics.providers)
-    await service.start()
-
-    async def stop() -> None:
-        await service.stop()
-        await registry.aclose()
-
-    return Running("providers", stop)
+        async with ProvidersWorker(bus, registry) as worker:
+            yield worker
 
 
 def _embedder(bus: Bus, settings: Settings) -> Embedder:
@@ -106,80 +134,121 @@ def _store(settings: Settings) -> PromptStore:
     return SqlitePromptStore(_ensure_dir(settings.data_dir))
 
 
-async def start_storage(bus: Bus, settings: Settings, *, telemetry: Telemetry | None = None) -> Running:
-    store = _store(settings)
-    cache_stats = GenerationCacheStats()
-    service = build_storage_service(bus, store, _embedder(bus, settings), cache_stats=cache_stats)
-    if telemetry is not None:
-        telemetry.services.register(service)
-        if telemetry.metrics is not None:
-            telemetry.metrics.state.watch_storage(store)
-            GenerationCacheMetrics(cache_stats).register(telemetry.metrics.registry)
-    await service.start()
-
-    async def stop() -> None:
-        await service.stop()
+@asynccontextmanager
+async def _closing(store: PromptStore) -> AsyncIterator[PromptStore]:
+    try:
+        yield store
+    finally:
         await store.close()
 
-    return Running("storage", stop)
+
+@asynccontextmanager
+async def storage_worker(bus: Bus, settings: Settings, *, telemetry: Telemetry | None = None) -> AsyncIterator[Worker]:
+    """The storage worker with its store (closed after the worker drains, or if it fails to start)."""
+    embedder = _embedder(bus, settings)
+    async with _closing(_store(settings)) as store:
+        cache_stats = GenerationCacheStats()
+        worker = StorageWorker(bus, store, embedder, cache_stats=cache_stats)
+        if telemetry is not None and telemetry.metrics is not None:
+            telemetry.metrics.state.watch_storage(store)
+            GenerationCacheMetrics(cache_stats).register(telemetry.metrics.registry)
+        async with worker:
+            yield worker
 
 
 def engine_settings(settings: Settings) -> EngineSettings:
-    """ENGINE_CONCURRENCY bounds the generate requests one replica handles at once (and its provider calls)."""
-    limits = EngineLimits(generate=settings.engine_concurrency, provider_calls=max(16, settings.engine_concurrency))
+    """ENGINE_CONCURRENCY bounds the generate requests one replica handles at once (and, unless
+    ENGINE_PROVIDER_CALLS says otherwise, its provider calls); ENGINE_*_TIMEOUT bound its calls."""
+    limits = EngineLimits(
+        generate=settings.engine_concurrency,
+        optimize=settings.engine_optimize_concurrency,
+        batch=settings.engine_batch_concurrency,
+        provider_calls=settings.engine_provider_calls or max(16, settings.engine_concurrency),
+    )
+    timeouts = EngineTimeouts(
+        provider_s=settings.engine_provider_timeout,
+        storage_s=settings.engine_storage_timeout,
+        learning_s=settings.engine_learning_timeout,
+        health_s=settings.engine_health_timeout,
+        lookup_s=settings.engine_lookup_timeout,
+        deadline_margin_s=settings.engine_deadline_margin,
+        weights_retry_s=settings.engine_weights_retry,
+    )
     return EngineSettings(
         default_provider=settings.engine_provider,
         judge_provider=settings.judge_provider,
         judge_model=settings.judge_model,
         learning_enabled=settings.enable_learning,
         limits=limits,
+        timeouts=timeouts,
         cache_enabled=settings.generation_cache,
         cache_min_similarity=settings.cache_min_similarity,
         cache_ttl_s=settings.cache_ttl,
     )
 
 
-async def start_engine(bus: Bus, settings: Settings, *, telemetry: Telemetry | None = None) -> Running:
-    worker = build_engine_worker(bus, engine_settings(settings))
-    if telemetry is not None:
-        telemetry.services.register(worker.service)
-    await worker.start()
-    return Running("engine", worker.stop)
+def engine_worker(bus: Bus, settings: Settings) -> WorkerScope:
+    return EngineWorker(bus, engine_settings(settings))
 
 
 def learning_settings(settings: Settings) -> LearningSettings:
-    return LearningSettings(enabled=settings.enable_learning)
+    return LearningSettings(
+        enabled=settings.enable_learning,
+        batch_size=settings.learning_batch_size,
+        ack_wait=settings.learning_ack_wait,
+        max_deliver=settings.learning_max_deliver,
+        storage_timeout=settings.learning_storage_timeout,
+        label_review_interval=settings.learning_label_review_interval,
+    )
+
+
+@asynccontextmanager
+async def learning_worker(
+    bus: Bus, settings: Settings, stream: DurableStream | None = None, *, telemetry: Telemetry | None = None
+) -> AsyncIterator[Worker]:
+    """The learning worker with its state, on ``stream`` (None: the feedback stream, opened and closed here).
+
+    With learning disabled it still answers its subjects and leaves feedback in the stream, to be
+    applied once it is enabled again.
+    """
+    async with AsyncExitStack() as stack:
+        if stream is None:
+            stream, _ = await open_feedback_stream(bus, settings)
+            stack.push_async_callback(stream.close)
+        votes = VotePolicy(votes_per_origin=settings.votes_per_origin)
+        target = settings.redis_target
+        state: LearningState
+        if target is not None:
+            state = await RedisLearningState.open(target, votes=votes)
+        else:
+            state = await SqliteLearningState.open(_ensure_dir(settings.data_dir), votes=votes)
+        stack.push_async_callback(state.close)
+        options = learning_settings(settings)
+        worker = LearningWorker(bus, stream, state, options)
+        if telemetry is not None and telemetry.metrics is not None:
+            telemetry.metrics.state.watch_learning(state, stream, options.durable_name)
+        yield await stack.enter_async_context(worker)
+
+
+async def start_providers(
+    bus: Bus, settings: Settings, environ: Mapping[str, str] | None = None, *, telemetry: Telemetry | None = None
+) -> Running:
+    """``providers_worker`` started outside a stack: ``stop()`` drains it and closes its registry."""
+    return await _started(providers_worker(bus, settings, environ, telemetry=telemetry), telemetry)
+
+
+async def start_storage(bus: Bus, settings: Settings, *, telemetry: Telemetry | None = None) -> Running:
+    return await _started(storage_worker(bus, settings, telemetry=telemetry), telemetry)
+
+
+async def start_engine(bus: Bus, settings: Settings, *, telemetry: Telemetry | None = None) -> Running:
+    return await _started(engine_worker(bus, settings), telemetry)
 
 
 async def start_learning(
-    bus: Bus, settings: Settings, stream: DurableStream, *, telemetry: Telemetry | None = None
+    bus: Bus, settings: Settings, stream: DurableStream | None = None, *, telemetry: Telemetry | None = None
 ) -> Running:
-    """The learning worker on ``stream``; with learning disabled it still answers its subjects and
-    leaves feedback in the stream, to be applied once it is enabled again."""
-    state: LearningState
-    votes = VotePolicy(votes_per_origin=settings.votes_per_origin)
-    target = settings.redis_target
-    if target is not None:
-        state = await RedisLearningState.open(target, votes=votes)
-    else:
-        state = await SqliteLearningState.open(_ensure_dir(settings.data_dir), votes=votes)
-    options = learning_settings(settings)
-    worker = build_learning_worker(bus, stream, state, options)
-    if telemetry is not None:
-        telemetry.services.register(worker.service)
-        if telemetry.metrics is not None:
-            telemetry.metrics.state.watch_learning(state, stream, options.durable_name)
-    try:
-        await worker.start()
-    except BaseException:
-        await state.close()
-        raise
-
-    async def stop() -> None:
-        await worker.stop()
-        await state.close()
-
-    return Running("learning", stop)
+    return await _started(learning_worker(bus, settings, stream, telemetry=telemetry), telemetry)
 
 
 FeedbackPublisher = Callable[[FeedbackEvent], Awaitable[FeedbackAccepted]]

@@ -6,27 +6,27 @@ Workers start in dependency order and stop in reverse, each draining its in-flig
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
+from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Self
 
 from prompt_alchemy.bus import Bus, InMemoryBus
-from prompt_alchemy.bus.streams import DurableStream
 from prompt_alchemy.runtime.components import (
     FeedbackPublisher,
-    Running,
+    WorkerScope,
+    engine_worker,
+    enter_worker,
+    learning_worker,
     open_feedback_stream,
-    start_engine,
-    start_learning,
-    start_providers,
-    start_storage,
+    providers_worker,
+    storage_worker,
 )
 from prompt_alchemy.runtime.settings import Settings
 from prompt_alchemy.runtime.telemetry import Telemetry, bus_middleware
+from prompt_alchemy.workers.lifecycle import Worker
 
 __all__ = ["EmbeddedRuntime"]
-
-log = logging.getLogger(__name__)
 
 
 class EmbeddedRuntime:
@@ -40,8 +40,8 @@ class EmbeddedRuntime:
             middleware=bus_middleware(telemetry.metrics if telemetry is not None else None),
         )
         self.telemetry = telemetry
-        self._running: list[Running] = []
-        self._stream: DurableStream | None = None
+        self._stack: AsyncExitStack | None = None
+        self._workers: list[Worker] = []
         self._publish: FeedbackPublisher | None = None
 
     @property
@@ -52,32 +52,36 @@ class EmbeddedRuntime:
 
     @property
     def workers(self) -> list[str]:
-        return [running.name for running in self._running]
+        return [worker.name for worker in self._workers]
 
     async def start(self) -> None:
-        try:
-            telemetry = self.telemetry
-            self._stream, self._publish = await open_feedback_stream(self.bus, self.settings)
-            self._running.append(await start_providers(self.bus, self.settings, telemetry=telemetry))
-            self._running.append(await start_storage(self.bus, self.settings, telemetry=telemetry))
-            self._running.append(await start_learning(self.bus, self.settings, self._stream, telemetry=telemetry))
-            self._running.append(await start_engine(self.bus, self.settings, telemetry=telemetry))
-        except BaseException:
-            await self.stop()
-            raise
+        """The bus (drained last), the feedback stream, then the workers in dependency order.
+
+        If one fails to start, those already started stop and everything acquired is released.
+        """
+        if self._stack is not None:
+            return
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(self.bus.drain)
+            stack.callback(self._workers.clear)
+            stream, self._publish = await open_feedback_stream(self.bus, self.settings)
+            stack.push_async_callback(stream.close)
+            bus, settings, telemetry = self.bus, self.settings, self.telemetry
+            scopes: tuple[Callable[[], WorkerScope], ...] = (
+                lambda: providers_worker(bus, settings, telemetry=telemetry),
+                lambda: storage_worker(bus, settings, telemetry=telemetry),
+                lambda: learning_worker(bus, settings, stream, telemetry=telemetry),
+                lambda: engine_worker(bus, settings),
+            )
+            for scope in scopes:  # each built only once those before it run
+                self._workers.append(await enter_worker(stack, scope(), telemetry))
+            self._stack = stack.pop_all()
 
     async def stop(self) -> None:
-        """Stop workers in reverse order (each drains), then close the stream and the bus."""
-        while self._running:
-            running = self._running.pop()
-            try:
-                await running.stop()
-            except Exception:
-                log.exception("stopping %s failed", running.name)
-        if self._stream is not None:
-            await self._stream.close()
-            self._stream = None
-        await self.bus.drain()
+        """Stop workers in reverse order (each drains), then close the stream and drain the bus."""
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
 
     async def __aenter__(self) -> Self:
         await self.start()

@@ -25,7 +25,7 @@ from prompt_alchemy.gateway.mcp import McpHttpServer, create_server
 from prompt_alchemy.gateway.timeouts import ConnectionTimeouts
 from prompt_alchemy.redaction import mask_url
 from prompt_alchemy.runtime import components
-from prompt_alchemy.runtime.components import FeedbackPublisher, Running, open_feedback_stream
+from prompt_alchemy.runtime.components import FeedbackPublisher, open_feedback_stream
 from prompt_alchemy.runtime.embedded import EmbeddedRuntime
 from prompt_alchemy.runtime.listeners import listen
 from prompt_alchemy.runtime.metrics import ProcessMetrics
@@ -36,8 +36,6 @@ from prompt_alchemy.runtime.shutdown import serve_until_signalled
 from prompt_alchemy.runtime.telemetry import Telemetry, bus_middleware
 
 __all__ = ["run_mcp", "run_serve", "run_worker"]
-
-WorkerStarter = Callable[[Bus, Settings, Telemetry], Awaitable[Running]]
 
 
 def _announce(what: str) -> None:
@@ -213,30 +211,15 @@ async def _start_front_door(stack: AsyncExitStack, settings: Settings, role: Ser
     await _open_doors(stack, bus, feedback, only, telemetry, f" (NATS {mask_url(settings.nats_url or '')})")
 
 
-async def _start_learning_on_cluster(bus: Bus, settings: Settings, telemetry: Telemetry) -> Running:
-    stream, _ = await open_feedback_stream(bus, settings)
-    try:
-        learning = await components.start_learning(bus, settings, stream, telemetry=telemetry)
-    except BaseException:
-        await stream.close()
-        raise
-
-    async def stop() -> None:
-        await learning.stop()
-        await stream.close()
-
-    return Running("learning", stop)
-
-
-def _starter(kind: ServiceType) -> WorkerStarter:
+def _worker_scope(kind: ServiceType, bus: Bus, settings: Settings, telemetry: Telemetry) -> components.WorkerScope:
     if kind is ServiceType.PROVIDERS:
-        return lambda bus, settings, telemetry: components.start_providers(bus, settings, telemetry=telemetry)
+        return components.providers_worker(bus, settings, telemetry=telemetry)
     if kind is ServiceType.STORAGE:
-        return lambda bus, settings, telemetry: components.start_storage(bus, settings, telemetry=telemetry)
+        return components.storage_worker(bus, settings, telemetry=telemetry)
     if kind is ServiceType.GENERATION:
-        return lambda bus, settings, telemetry: components.start_engine(bus, settings, telemetry=telemetry)
+        return components.engine_worker(bus, settings)
     if kind is ServiceType.LEARNING:
-        return _start_learning_on_cluster
+        return components.learning_worker(bus, settings, telemetry=telemetry)  # opens the feedback stream
     raise ConfigError(f"{kind.value} is a front door, not a worker: use `serve {kind.value}`")
 
 
@@ -244,8 +227,7 @@ async def _start_worker(stack: AsyncExitStack, settings: Settings, kind: Service
     telemetry = _telemetry(settings, kind.value, DeploymentMode.MICROSERVICE)
     bus = await stack.enter_async_context(_cluster_bus(settings, kind.value))
     bus.use(*bus_middleware(telemetry.metrics))
-    running = await _starter(kind)(bus, settings, telemetry)
-    stack.push_async_callback(running.stop)
+    await components.enter_worker(stack, _worker_scope(kind, bus, settings, telemetry), telemetry)
     await _open_metrics(stack, telemetry, settings, listener=True)
     await telemetry.services.confirm(bus)
     instances = ", ".join(f"{service.name} instance {service.id}" for service in telemetry.services.services)

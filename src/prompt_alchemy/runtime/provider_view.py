@@ -11,14 +11,15 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from prompt_alchemy.workers.providers.settings import from_env
+from prompt_alchemy.redaction import mask_url
+from prompt_alchemy.workers.providers.settings import ProvidersConfig
 
 __all__ = ["providers_view"]
 
 
-def providers_view(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def providers_view(config: ProvidersConfig, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Each provider as ``config`` makes it; whether each key variable is set in ``environ``."""
     env = os.environ if environ is None else environ
-    config = from_env(env)
     providers: dict[str, Any] = {}
     for settings in config.providers:
         keys = {name: ("set" if env.get(name) else "unset") for name in settings.api_key_env}
@@ -27,7 +28,7 @@ def providers_view(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             "default_model": settings.default_model,
             "embedding_model": settings.embedding_model,
             "models": list(settings.models),
-            "base_url": settings.base_url,
+            "base_url": mask_url(settings.base_url) if settings.base_url else None,  # may carry a password
             "keys": keys,
             "key_required": settings.key_required,
             "policy": asdict(settings.policy),

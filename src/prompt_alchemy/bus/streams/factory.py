@@ -8,7 +8,7 @@ from prompt_alchemy.bus.core import Bus, NatsBus
 from prompt_alchemy.bus.streams.jetstream import JetStreamStream
 from prompt_alchemy.bus.streams.model import DurableStream, StreamSpec
 from prompt_alchemy.bus.streams.sqlite_log import SqliteLog
-from prompt_alchemy.bus.streams.sqlite_writer import Synchronous
+from prompt_alchemy.sqlite_thread import Synchronous
 
 __all__ = ["open_stream"]
 

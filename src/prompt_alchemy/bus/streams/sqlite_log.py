@@ -36,10 +36,10 @@ from prompt_alchemy.bus.streams.model import (
     park_exhausted,
     single_line,
 )
-from prompt_alchemy.bus.streams.sqlite_writer import SqliteThread, Synchronous
 from prompt_alchemy.bus.transport import DEFAULT_MAX_PAYLOAD
 from prompt_alchemy.errors import BusError, ConfigError
 from prompt_alchemy.private_files import private_dir
+from prompt_alchemy.sqlite_thread import SqliteThread, Synchronous
 
 __all__ = ["SqliteLog", "SqliteLogConsumer"]
 

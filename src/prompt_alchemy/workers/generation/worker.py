@@ -1,16 +1,17 @@
 """The generation engine as a bus worker: ``alchemy.v1.engine.*`` served by one ADR-32 service.
 
-The composition root builds it with ``build_engine_worker(bus, settings)`` and calls ``start()``
-and ``stop()``. Start loads the ranking weights from learning (defaults if it does not answer),
+The composition root builds it with ``EngineWorker(bus, settings)`` and enters it (``async with``,
+or ``start()`` and ``stop()``). Start loads the ranking weights from learning (defaults if it does not answer),
 subscribes to weight updates (every replica, no queue group) and serves the endpoints.
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import AsyncExitStack
 
 from prompt_alchemy import schemas
-from prompt_alchemy.bus import Bus, RequestContext, ServiceRunner, Subscription
+from prompt_alchemy.bus import Bus, RequestContext, ServiceRunner
 from prompt_alchemy.errors import AlchemyError
 from prompt_alchemy.schemas.engine import (
     BatchReply,
@@ -35,6 +36,7 @@ from prompt_alchemy.workers.generation.optimizer import Optimizer
 from prompt_alchemy.workers.generation.selection import Selector
 from prompt_alchemy.workers.generation.settings import EngineSettings
 from prompt_alchemy.workers.generation.weights import WeightsBook
+from prompt_alchemy.workers.lifecycle import Worker
 
 __all__ = ["SERVICE_NAME", "EngineWorker", "build_engine_worker"]
 
@@ -43,10 +45,13 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = "engine"
 
 
-class EngineWorker:
+class EngineWorker(Worker):
     """One engine replica: its endpoints, its weights, its weight-update subscription."""
 
+    name = SERVICE_NAME
+
     def __init__(self, bus: Bus, settings: EngineSettings) -> None:
+        super().__init__()
         self.bus = bus
         self.settings = settings
         timeouts, limits = settings.timeouts, settings.limits
@@ -71,31 +76,18 @@ class EngineWorker:
         self.service.add_endpoint(schemas.ENGINE_BATCH, self._batch, concurrency=limits.batch)
         self.service.add_endpoint(schemas.ENGINE_SELECT, self._select, concurrency=limits.select)
         self.service.add_endpoint(schemas.ENGINE_CAPABILITIES, self._capabilities, concurrency=limits.capabilities)
-        self._weights_subscription: Subscription | None = None
 
-    @property
-    def running(self) -> bool:
-        return self.service.running
-
-    async def start(self) -> None:
-        if self.service.running:
-            return
+    async def _open(self, resources: AsyncExitStack) -> None:
+        """Weights first (subscribed, then loaded), then serve; stopping drains, then drops the weights."""
+        resources.push_async_callback(self.weights.close)
         if self.settings.learning_enabled:
             # Subscribe before loading: an update published in between is not lost (versions order them).
-            self._weights_subscription = await self.bus.subscribe(
-                schemas.EVENTS_WEIGHTS_UPDATED, self.weights.on_updated
-            )
+            subscription = await self.bus.subscribe(schemas.EVENTS_WEIGHTS_UPDATED, self.weights.on_updated)
+            resources.push_async_callback(subscription.unsubscribe)
             await self.weights.load()
         await self.service.start()
+        resources.push_async_callback(self.service.stop)
         log.info("engine started (weights: %s)", self.weights.source)
-
-    async def stop(self) -> None:
-        """Stop taking requests and finish the in-flight ones, then drop the weight subscription."""
-        await self.service.stop()
-        if self._weights_subscription is not None:
-            await self._weights_subscription.unsubscribe()
-            self._weights_subscription = None
-        await self.weights.close()
 
     # -- endpoints ---------------------------------------------------------------------------
     async def _generate(self, request: GenerateRequest, context: RequestContext) -> GenerateReply:

@@ -10,7 +10,6 @@ from prompt_alchemy.workers.learning.ledger import VotePolicy
 from prompt_alchemy.workers.learning.redis_state import RedisLearningState
 from prompt_alchemy.workers.learning.service import (
     LEARNING_SERVICE_NAME,
-    LEARNING_SERVICE_VERSION,
     LearningWorker,
     build_learning_worker,
 )
@@ -21,7 +20,6 @@ from prompt_alchemy.workers.learning.training import TrainingSettings
 
 __all__ = [
     "LEARNING_SERVICE_NAME",
-    "LEARNING_SERVICE_VERSION",
     "ApplyOutcome",
     "FeedbackFact",
     "LearningSettings",

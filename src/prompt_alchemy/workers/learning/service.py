@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 
 from prompt_alchemy.bus import Bus, RequestContext, ServiceRunner
 from prompt_alchemy.bus.streams import Delivery, DurableConsumer, DurableStream
@@ -53,19 +54,22 @@ from prompt_alchemy.workers.learning.recommendations import recommend
 from prompt_alchemy.workers.learning.settings import LearningSettings
 from prompt_alchemy.workers.learning.state import LearningState
 from prompt_alchemy.workers.learning.training import build_examples, fit
+from prompt_alchemy.workers.lifecycle import WORKER_VERSION, Worker
 
-__all__ = ["LEARNING_SERVICE_NAME", "LEARNING_SERVICE_VERSION", "LearningWorker", "build_learning_worker"]
+__all__ = ["LEARNING_SERVICE_NAME", "LearningWorker", "build_learning_worker"]
 
 log = logging.getLogger(__name__)
 
 LEARNING_SERVICE_NAME = "learning"
-LEARNING_SERVICE_VERSION = "0.1.0"
 
 
-class LearningWorker:
+class LearningWorker(Worker):
     """See the module docstring. ``running`` is True between ``start()`` and ``stop()``."""
 
+    name = LEARNING_SERVICE_NAME
+
     def __init__(self, bus: Bus, stream: DurableStream, state: LearningState, settings: LearningSettings) -> None:
+        super().__init__()
         self.bus = bus
         self.stream = stream
         self.state = state
@@ -75,17 +79,16 @@ class LearningWorker:
             bus, state, timeout=settings.storage_timeout, concurrency=settings.storage_concurrency
         )
         self._applier = FeedbackApplier(bus, state, self._features, settings, self._stopping)
-        self._consumer: DurableConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._reviewer: asyncio.Task[None] | None = None
         self._refit_lock = asyncio.Lock()
         self.service = ServiceRunner(
             bus,
             name=LEARNING_SERVICE_NAME,
-            version=LEARNING_SERVICE_VERSION,
+            version=WORKER_VERSION,
             description="Learns ranking weights and prompt aggregates from durable feedback events.",
             metadata={"stream": stream.spec.name, "consumer": settings.durable_name, "enabled": str(settings.enabled)},
-            health=self._health,
+            health=self.health,
             health_contract=LEARNING_HEALTH,
             default_concurrency=settings.endpoint_concurrency,
         )
@@ -95,36 +98,27 @@ class LearningWorker:
         self.service.add_endpoint(LEARNING_RECOMMENDATIONS, self._recommendations)
         self.service.add_endpoint(LEARNING_LABEL_STATS, self._label_stats)
 
-    @property
-    def running(self) -> bool:
-        return self.service.running
-
-    async def start(self) -> None:
-        if self.running:
-            return
+    async def _open(self, resources: AsyncExitStack) -> None:
+        """Serve, then consume; stopping undoes it in reverse: stop fetching, finish (and ack) the
+        batch in hand, then stop serving."""
         self._stopping.clear()
-        if self.settings.enabled:
-            self._consumer = await self.stream.consumer(
-                self.settings.durable_name, ack_wait=self.settings.ack_wait, max_deliver=self.settings.max_deliver
-            )
-            self._task = asyncio.create_task(self._consume(self._consumer), name="learning-consumer")
-            if self.settings.label_review_interval > 0:
-                self._reviewer = asyncio.create_task(self._review_labels(), name="learning-label-review")
         await self.service.start()
+        resources.push_async_callback(self.service.stop)
+        if not self.settings.enabled:
+            return
+        consumer = await self.stream.consumer(
+            self.settings.durable_name, ack_wait=self.settings.ack_wait, max_deliver=self.settings.max_deliver
+        )
+        resources.push_async_callback(consumer.close)
+        self._task = asyncio.create_task(self._consume(consumer), name="learning-consumer")
+        resources.push_async_callback(self._finish, self._task)
+        if self.settings.label_review_interval > 0:
+            self._reviewer = asyncio.create_task(self._review_labels(), name="learning-label-review")
+            resources.push_async_callback(self._finish, self._reviewer)
 
-    async def stop(self) -> None:
-        """Stop fetching, finish (and ack) the batch in hand, then stop serving."""
+    async def _finish(self, task: asyncio.Task[None]) -> None:
         self._stopping.set()
-        if self._reviewer is not None:
-            await self._reviewer
-            self._reviewer = None
-        if self._task is not None:
-            await self._task
-            self._task = None
-        if self._consumer is not None:
-            await self._consumer.close()
-            self._consumer = None
-        await self.service.stop()
+        await task
 
     async def _consume(self, consumer: DurableConsumer) -> None:
         needs_sync = True  # aggregates a previous run applied but never wrote back
@@ -238,7 +232,7 @@ class LearningWorker:
         timeout = self.settings.storage_timeout if remaining is None else min(remaining, self.settings.storage_timeout)
         return await label_stats(self.bus, self.state, request, timeout=timeout)
 
-    async def _health(self) -> dict[str, CheckResult]:
+    async def health(self) -> dict[str, CheckResult]:
         checks: dict[str, CheckResult] = {}
         try:
             stats = await self.state.stats()

@@ -1,7 +1,7 @@
 """The providers worker: vendor LLM clients and the offline provider behind one registry.
 
 ``ProviderRegistry`` holds every provider with its policy (timeout, retries, circuit breaker,
-concurrency, fallback order); ``build_providers_service`` serves it on the bus as
+concurrency, fallback order); ``ProvidersWorker`` serves it on the bus as
 ``alchemy.v1.providers.{list,get,test,complete,embed,health}``.
 """
 
@@ -9,7 +9,7 @@ from prompt_alchemy.workers.providers.offline import OfflinePromptEngineer, Offl
 from prompt_alchemy.workers.providers.registry import ProviderRegistry
 from prompt_alchemy.workers.providers.service import (
     PROVIDERS_SERVICE_NAME,
-    PROVIDERS_SERVICE_VERSION,
+    ProvidersWorker,
     build_providers_service,
 )
 from prompt_alchemy.workers.providers.settings import (
@@ -28,7 +28,6 @@ __all__ = [
     "OFFLINE_MODEL",
     "OFFLINE_PROVIDER",
     "PROVIDERS_SERVICE_NAME",
-    "PROVIDERS_SERVICE_VERSION",
     "OfflinePromptEngineer",
     "OfflineProvider",
     "ProviderKind",
@@ -36,6 +35,7 @@ __all__ = [
     "ProviderRegistry",
     "ProviderSettings",
     "ProvidersConfig",
+    "ProvidersWorker",
     "build_providers_service",
     "from_env",
 ]

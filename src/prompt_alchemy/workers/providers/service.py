@@ -9,6 +9,8 @@ the vendor and its deltas are published as ``TOKEN`` events (``token_events``) b
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+
 from prompt_alchemy.bus import Bus, RequestContext, ServiceRunner
 from prompt_alchemy.schemas import (
     ENGINE_ANALYZE,
@@ -20,6 +22,7 @@ from prompt_alchemy.schemas import (
     PROVIDERS_TEST,
 )
 from prompt_alchemy.schemas.brief import AnalyzeRequest, Brief
+from prompt_alchemy.schemas.health import CheckResult
 from prompt_alchemy.schemas.providers import (
     CompletionReply,
     CompletionRequest,
@@ -32,22 +35,43 @@ from prompt_alchemy.schemas.providers import (
     ProviderTestReply,
     ProviderTestRequest,
 )
+from prompt_alchemy.workers.lifecycle import WORKER_VERSION, Worker
 from prompt_alchemy.workers.providers.offline.briefing import analyze_idea
 from prompt_alchemy.workers.providers.registry import ProviderRegistry
 from prompt_alchemy.workers.providers.token_events import TokenPublisher
 
-__all__ = ["PROVIDERS_SERVICE_NAME", "PROVIDERS_SERVICE_VERSION", "build_providers_service"]
+__all__ = ["PROVIDERS_SERVICE_NAME", "ProvidersWorker", "build_providers_service"]
 
 PROVIDERS_SERVICE_NAME = "providers"
-PROVIDERS_SERVICE_VERSION = "0.1.0"
 
 
-def build_providers_service(bus: Bus, registry: ProviderRegistry, *, concurrency: int = 64) -> ServiceRunner:
-    """A ServiceRunner over ``registry``; ``start()`` it to serve. The caller closes the registry after ``stop()``."""
+class ProvidersWorker(Worker):
+    """The providers worker over ``registry`` (the caller's: it closes it after ``stop()``)."""
+
+    name = PROVIDERS_SERVICE_NAME
+
+    def __init__(self, bus: Bus, registry: ProviderRegistry, *, concurrency: int = 64) -> None:
+        super().__init__()
+        self.registry = registry
+        self.service = _service(bus, registry, concurrency)
+
+    async def _open(self, resources: AsyncExitStack) -> None:
+        await self.service.start()
+        resources.push_async_callback(self.service.stop)
+
+    async def health(self) -> dict[str, CheckResult]:
+        return await self.registry.health()
+
+
+build_providers_service = ProvidersWorker
+"""The providers worker's constructor by its older name (``async with`` it, or ``start()``/``stop()``)."""
+
+
+def _service(bus: Bus, registry: ProviderRegistry, concurrency: int) -> ServiceRunner:
     runner = ServiceRunner(
         bus,
         name=PROVIDERS_SERVICE_NAME,
-        version=PROVIDERS_SERVICE_VERSION,
+        version=WORKER_VERSION,
         description="LLM vendors and the offline provider: completions and embeddings with retries, "
         "circuit breaking, fallback and cost accounting.",
         health=registry.health,

@@ -1,15 +1,17 @@
-"""Provider settings as value objects, built from environment variables by ``from_env``.
+"""Provider settings: the readable options (``ProviderOptions``) and the value objects built from them.
 
 Settings hold the *names* of the key variables, never the keys: ``ProviderRegistry`` reads a
 key from the environment at call time, so a rotated key is picked up without a restart and no
 settings object can leak one.
 
+``ProviderOptions`` declares every option once; ``prompt_alchemy.config_reader`` reads them from
+the TOML file (``[prompt-alchemy.openai]``, ``[prompt-alchemy.providers]``) and the environment.
 Variables (per provider ``P`` in OPENAI, ANTHROPIC, GEMINI, OLLAMA, OPENROUTER, XAI,
 OPENAI_COMPATIBLE): ``P_BASE_URL`` (OLLAMA_HOST for Ollama), ``P_MODEL``, ``P_EMBEDDING_MODEL``,
-``P_MODELS`` (comma list), ``P_TIMEOUT_S``, ``P_MAX_RETRIES``, ``P_CONCURRENCY``. Keys:
-OPENAI_API_KEY, ANTHROPIC_API_KEY, GOOGLE_API_KEY or GEMINI_API_KEY (the first wins, as in Google's
-SDK), XAI_API_KEY, OPENROUTER_API_KEY, OPENAI_COMPATIBLE_API_KEY (optional). Global: PROVIDERS_DEFAULT,
-PROVIDERS_FALLBACK (comma list, ``none`` for no fallback), PROVIDERS_EMBED_DEFAULT,
+``P_MODELS`` (comma list), ``P_TIMEOUT_S``, ``P_MAX_RETRIES``, ``P_CONCURRENCY``. Keys (environment
+only): OPENAI_API_KEY, ANTHROPIC_API_KEY, GOOGLE_API_KEY or GEMINI_API_KEY (the first wins, as in
+Google's SDK), XAI_API_KEY, OPENROUTER_API_KEY, OPENAI_COMPATIBLE_API_KEY (optional). Global:
+PROVIDERS_DEFAULT, PROVIDERS_FALLBACK (comma list, ``none`` for no fallback), PROVIDERS_EMBED_DEFAULT,
 PROVIDERS_TIMEOUT_S, PROVIDERS_MAX_RETRIES, PROVIDERS_BACKOFF_BASE_S, PROVIDERS_BACKOFF_MAX_S,
 PROVIDERS_MAX_RETRY_AFTER_S, PROVIDERS_BREAKER_THRESHOLD, PROVIDERS_BREAKER_COOLDOWN_S,
 PROVIDERS_CONCURRENCY, PROVIDERS_CACHE_SIZE (0 disables the cache), PROVIDERS_PRICES_FILE,
@@ -18,25 +20,35 @@ OPENROUTER_REFERER, OPENROUTER_TITLE.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import TypeVar
+from typing import Annotated
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from prompt_alchemy.config_reader import comma_list, read_settings
 from prompt_alchemy.errors import ConfigError
 from prompt_alchemy.workers.providers.pricing import PriceTable, load_prices
 
 __all__ = [
+    "KEY_VARIABLES",
     "OFFLINE_EMBEDDING_MODEL",
     "OFFLINE_MODEL",
     "OFFLINE_PROVIDER",
     "PREFERENCE_ORDER",
+    "GeneralProviderOptions",
+    "OllamaOptions",
+    "OpenRouterOptions",
     "ProviderKind",
+    "ProviderOptions",
     "ProviderPolicy",
     "ProviderSettings",
     "ProvidersConfig",
+    "VendorOptions",
     "from_env",
+    "providers_config",
 ]
 
 OFFLINE_PROVIDER = "offline"
@@ -139,6 +151,78 @@ class ProvidersConfig:
         return next((settings for settings in self.providers if settings.name == name), None)
 
 
+class VendorOptions(BaseModel):
+    """One vendor's options; None keeps the vendor's default (or the providers' policy)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, validate_by_name=True)  # OPENAI_* also holds keys
+
+    base_url: str | None = None
+    model: str | None = None
+    embedding_model: str | None = None
+    models: Annotated[tuple[str, ...], NoDecode] = ()
+    timeout_s: float | None = Field(default=None, gt=0)
+    max_retries: int | None = Field(default=None, ge=0)
+    concurrency: int | None = Field(default=None, ge=1)
+
+    _lists = field_validator("models", mode="before")(comma_list)
+
+
+class OllamaOptions(VendorOptions):
+    """Ollama's base URL is OLLAMA_HOST (``host`` in the file), as in Ollama's own tools."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, validate_by_name=False)
+
+    base_url: str | None = Field(default=None, validation_alias="host")
+
+
+class OpenRouterOptions(VendorOptions):
+    """OpenRouter ranks apps by these headers."""
+
+    referer: str = "https://github.com/prompt-alchemy/prompt-alchemy"
+    title: str = "prompt-alchemy"
+
+
+class GeneralProviderOptions(BaseModel):
+    """Choices between providers and the policy every provider starts from (``PROVIDERS_*``)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    default: str | None = None
+    fallback: Annotated[tuple[str, ...] | None, NoDecode] = None  # "none": no fallback
+    embed_default: str | None = None
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=2, ge=0)
+    backoff_base_s: float = Field(default=0.5, ge=0)
+    backoff_max_s: float = Field(default=20.0, ge=0)
+    max_retry_after_s: float = Field(default=60.0, ge=0)
+    breaker_threshold: int = Field(default=5, ge=1)
+    breaker_cooldown_s: float = Field(default=30.0, ge=0)
+    concurrency: int = Field(default=8, ge=1)
+    cache_size: int = Field(default=512, ge=0)  # 0 disables the completion cache
+    prices_file: str | None = None
+
+    _lists = field_validator("fallback", mode="before")(comma_list)
+
+
+class ProviderOptions(BaseSettings):
+    """Every provider option, one section per vendor plus ``providers`` (read by ``config_reader``)."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True, validate_by_name=True)
+
+    providers: GeneralProviderOptions = GeneralProviderOptions()
+    openai: VendorOptions = VendorOptions()
+    anthropic: VendorOptions = VendorOptions()
+    gemini: VendorOptions = VendorOptions()
+    ollama: OllamaOptions = OllamaOptions()
+    openrouter: OpenRouterOptions = OpenRouterOptions()
+    xai: VendorOptions = VendorOptions()
+    openai_compatible: VendorOptions = VendorOptions()
+
+    def vendor_options(self) -> dict[str, VendorOptions]:
+        """Each vendor's options by provider name (``openai-compatible``, not ``openai_compatible``)."""
+        return {vendor.name: getattr(self, vendor.name.replace("-", "_")) for vendor in _VENDORS}
+
+
 # Which provider answers when nothing is configured: the first one with a key, offline last.
 PREFERENCE_ORDER: tuple[str, ...] = (
     "anthropic",
@@ -150,43 +234,6 @@ PREFERENCE_ORDER: tuple[str, ...] = (
     "ollama",
     OFFLINE_PROVIDER,
 )
-
-T = TypeVar("T", int, float)
-
-
-def _number(environ: Mapping[str, str], name: str, default: T, parse: Callable[[str], T]) -> T:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return parse(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name}={raw!r} is not a number") from exc
-
-
-def _policy(environ: Mapping[str, str], prefix: str | None, base: ProviderPolicy) -> ProviderPolicy:
-    if prefix is None:
-        return base
-    return replace(
-        base,
-        timeout_s=_number(environ, f"{prefix}_TIMEOUT_S", base.timeout_s, float),
-        max_retries=_number(environ, f"{prefix}_MAX_RETRIES", base.max_retries, int),
-        concurrency=_number(environ, f"{prefix}_CONCURRENCY", base.concurrency, int),
-    )
-
-
-def _global_policy(environ: Mapping[str, str]) -> ProviderPolicy:
-    base = ProviderPolicy()
-    return ProviderPolicy(
-        timeout_s=_number(environ, "PROVIDERS_TIMEOUT_S", base.timeout_s, float),
-        max_retries=_number(environ, "PROVIDERS_MAX_RETRIES", base.max_retries, int),
-        backoff_base_s=_number(environ, "PROVIDERS_BACKOFF_BASE_S", base.backoff_base_s, float),
-        backoff_max_s=_number(environ, "PROVIDERS_BACKOFF_MAX_S", base.backoff_max_s, float),
-        max_retry_after_s=_number(environ, "PROVIDERS_MAX_RETRY_AFTER_S", base.max_retry_after_s, float),
-        breaker_threshold=_number(environ, "PROVIDERS_BREAKER_THRESHOLD", base.breaker_threshold, int),
-        breaker_cooldown_s=_number(environ, "PROVIDERS_BREAKER_COOLDOWN_S", base.breaker_cooldown_s, float),
-        concurrency=_number(environ, "PROVIDERS_CONCURRENCY", base.concurrency, int),
-    )
 
 
 def _names(raw: str) -> tuple[str, ...]:
@@ -270,28 +317,33 @@ _VENDORS: tuple[_VendorDefaults, ...] = (
 )
 
 
-def _vendor_settings(vendor: _VendorDefaults, environ: Mapping[str, str], policy: ProviderPolicy) -> ProviderSettings:
+def _policy(options: VendorOptions, base: ProviderPolicy) -> ProviderPolicy:
+    return replace(
+        base,
+        timeout_s=base.timeout_s if options.timeout_s is None else options.timeout_s,
+        max_retries=base.max_retries if options.max_retries is None else options.max_retries,
+        concurrency=base.concurrency if options.concurrency is None else options.concurrency,
+    )
+
+
+def _vendor_settings(vendor: _VendorDefaults, options: VendorOptions, policy: ProviderPolicy) -> ProviderSettings:
     url_env = vendor.base_url_env or f"{vendor.prefix}_BASE_URL"
-    raw_url = environ.get(url_env, "").strip()
-    base_url = _url(raw_url) if raw_url else vendor.base_url
+    base_url = _url(options.base_url) if options.base_url and options.base_url.strip() else vendor.base_url
     headers: dict[str, str] = {}
-    if vendor.kind is ProviderKind.OPENROUTER:
-        headers = {
-            "HTTP-Referer": environ.get("OPENROUTER_REFERER", "https://github.com/prompt-alchemy/prompt-alchemy"),
-            "X-Title": environ.get("OPENROUTER_TITLE", "prompt-alchemy"),
-        }
+    if isinstance(options, OpenRouterOptions):
+        headers = {"HTTP-Referer": options.referer, "X-Title": options.title}
     hint = f"set {url_env}" if vendor.base_url is None else f"set {' or '.join(vendor.key_env)}"
     return ProviderSettings(
         name=vendor.name,
         kind=vendor.kind,
-        default_model=environ.get(f"{vendor.prefix}_MODEL", "").strip() or vendor.default_model,
+        default_model=options.model or vendor.default_model,
         base_url=base_url,
         api_key_env=vendor.key_env,
         key_required=vendor.key_required,
-        embedding_model=environ.get(f"{vendor.prefix}_EMBEDDING_MODEL", "").strip() or vendor.embedding_model,
-        models=_names(environ.get(f"{vendor.prefix}_MODELS", "")),
+        embedding_model=options.embedding_model or vendor.embedding_model,
+        models=options.models,
         headers=headers,
-        policy=_policy(environ, vendor.prefix, policy),
+        policy=_policy(options, policy),
         configure_hint=hint,
     )
 
@@ -308,21 +360,38 @@ def offline_settings() -> ProviderSettings:
     )
 
 
-def from_env(environ: Mapping[str, str] | None = None) -> ProvidersConfig:
-    """Every known provider, configured from ``environ`` (default: ``os.environ``); keys are not read."""
-    env = os.environ if environ is None else environ
-    policy = _global_policy(env)
-    providers = (*(_vendor_settings(vendor, env, policy) for vendor in _VENDORS), offline_settings())
-    fallback_raw = env.get("PROVIDERS_FALLBACK", "").strip()
+def providers_config(options: ProviderOptions) -> ProvidersConfig:
+    """Every known provider, configured from ``options``; keys are not read."""
+    general = options.providers
+    policy = ProviderPolicy(
+        timeout_s=general.timeout_s,
+        max_retries=general.max_retries,
+        backoff_base_s=general.backoff_base_s,
+        backoff_max_s=general.backoff_max_s,
+        max_retry_after_s=general.max_retry_after_s,
+        breaker_threshold=general.breaker_threshold,
+        breaker_cooldown_s=general.breaker_cooldown_s,
+        concurrency=general.concurrency,
+    )
+    vendors = options.vendor_options()
+    providers = (*(_vendor_settings(vendor, vendors[vendor.name], policy) for vendor in _VENDORS), offline_settings())
     fallback: tuple[str, ...] | None = None
-    if fallback_raw:
-        fallback = () if fallback_raw.lower() == "none" else _names(fallback_raw)
-    prices_file = env.get("PROVIDERS_PRICES_FILE", "").strip()
+    if general.fallback:
+        fallback = () if [name.lower() for name in general.fallback] == ["none"] else general.fallback
     return ProvidersConfig(
         providers=providers,
-        default=env.get("PROVIDERS_DEFAULT", "").strip() or None,
+        default=general.default,
         fallback_order=fallback,
-        embed_default=env.get("PROVIDERS_EMBED_DEFAULT", "").strip() or None,
-        prices=load_prices(prices_file) if prices_file else PriceTable(),
-        cache_size=_number(env, "PROVIDERS_CACHE_SIZE", 512, int),
+        embed_default=general.embed_default,
+        prices=load_prices(general.prices_file) if general.prices_file else PriceTable(),
+        cache_size=general.cache_size,
     )
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> ProvidersConfig:
+    """``providers_config`` of the options in ``environ`` (default: ``os.environ``) alone."""
+    return providers_config(read_settings(ProviderOptions, environ=environ))
+
+
+KEY_VARIABLES: tuple[str, ...] = tuple(dict.fromkeys(name for vendor in _VENDORS for name in vendor.key_env))
+"""Every vendor key variable: secrets, read from the environment at call time, never from a file."""

@@ -2,7 +2,7 @@
 
 Two backends behind one ``PromptStore`` contract: ``SqlitePromptStore`` (embedded default,
 exact numpy search) and ``RedisPromptStore`` (shared by any number of replicas, redisvl HNSW).
-``build_storage_service`` serves them on the bus.
+``StorageWorker`` serves them on the bus.
 """
 
 from prompt_alchemy.workers.storage.backend import Embedding, EmbeddingSpec, PromptStore, StoredPrompt
@@ -15,7 +15,7 @@ from prompt_alchemy.workers.storage.embedders import (
 from prompt_alchemy.workers.storage.prompt_memory import PromptMemory
 from prompt_alchemy.workers.storage.redis_schema import HnswParams
 from prompt_alchemy.workers.storage.redis_store import RedisPromptStore
-from prompt_alchemy.workers.storage.service import STORAGE_SERVICE_NAME, build_storage_service
+from prompt_alchemy.workers.storage.service import STORAGE_SERVICE_NAME, StorageWorker, build_storage_service
 from prompt_alchemy.workers.storage.sqlite_store import SqlitePromptStore
 from prompt_alchemy.workers.storage.vector_index import ExactVectorIndex
 
@@ -32,6 +32,7 @@ __all__ = [
     "ProviderEmbedder",
     "RedisPromptStore",
     "SqlitePromptStore",
+    "StorageWorker",
     "StoredPrompt",
     "WordLlamaEmbedder",
     "build_storage_service",

@@ -84,7 +84,12 @@ class PromptMemory:
     # -- life cycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the store and give a fresh store its first active model. Idempotent."""
+        """Open the store and give a fresh store its first active model. Idempotent.
+
+        Called once, before serving (``StorageWorker``). The operations below do not call it: both
+        stores open lazily and adopt the first embedding's model on the first write, so a store
+        that was down at start-up serves once it is back.
+        """
         if self._started:
             return
         async with self._start_lock:
@@ -125,7 +130,6 @@ class PromptMemory:
         )
 
     async def active_embedder(self) -> Embedder:
-        await self.start()
         spec = await self.store.active_model()
         if spec is None:
             return self.default_embedder
@@ -156,7 +160,6 @@ class PromptMemory:
     # -- prompts -------------------------------------------------------------------------------
 
     async def store_prompt(self, request: StoreRequest) -> StoreReply:
-        await self.start()
         existing = await self.store.find_by_hash(content_hash(request.content))
         if existing is not None:
             return StoreReply(id=existing.id, created=False, record=existing)
@@ -168,25 +171,20 @@ class PromptMemory:
         return await self.store.store(request, embedding)
 
     async def get(self, request: GetRequest) -> GetReply:
-        await self.start()
         return await self.store.get(request)
 
     async def update(self, request: UpdateRequest) -> UpdateReply:
-        await self.start()
         embedding = await self._embed_content(request.content) if request.content is not None else None
         return await self.store.update(request, embedding)
 
     async def set_aggregates(self, request: AggregatesRequest) -> UpdateReply:
         """Learning's aggregates of a prompt (``storage.aggregates``): no content, nothing to embed."""
-        await self.start()
         return await self.store.update(request, None)
 
     async def delete(self, request: DeleteRequest) -> DeleteReply:
-        await self.start()
         return await self.store.delete(request)
 
     async def search(self, request: SearchRequest) -> SearchReply:
-        await self.start()
         query: Embedding | None = None
         if request.query is not None:
             embedder = await self.active_embedder()
@@ -198,14 +196,12 @@ class PromptMemory:
         return await self.store.search(request, query)
 
     async def lineage(self, request: LineageRequest) -> LineageReply:
-        await self.start()
         return await self.store.lineage(request)
 
     # -- embeddings ----------------------------------------------------------------------------
 
     async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsReply:
         embedder = self.resolve_embedder(request.model) if request.model else await self.active_embedder()
-        await self.start()
         vectors, cached = await self._embed(embedder, request.texts, remember=True)
         return EmbeddingsReply(
             model=embedder.name,
@@ -217,12 +213,10 @@ class PromptMemory:
     # -- export / import -----------------------------------------------------------------------
 
     async def export(self, request: ExportRequest) -> ExportReply:
-        await self.start()
         page = await self.store.export_page(request)
         return ExportReply(lines=[encode_line(prompt) for prompt in page.prompts], next_cursor=page.next_cursor)
 
     async def import_lines(self, request: ImportRequest) -> ImportReply:
-        await self.start()
         errors: list[ImportLineError] = []
         parsed: list[tuple[int, StoredPrompt]] = []
         for number, line in enumerate(request.lines, start=1):
@@ -262,7 +256,6 @@ class PromptMemory:
 
     async def reembed(self, request: ReembedRequest) -> ReembedReply:
         """Embed every prompt with ``request.model`` and make it the searched model."""
-        await self.start()
         target = self.resolve_embedder(request.model)
         spec = await self._spec_of(target)
         moved = await self._move_vectors(target)
@@ -285,7 +278,6 @@ class PromptMemory:
     # -- stats and health ----------------------------------------------------------------------
 
     async def stats(self) -> StorageStats:
-        await self.start()
         return await self.store.stats()
 
     async def health(self) -> dict[str, CheckResult]:

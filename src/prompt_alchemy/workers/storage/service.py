@@ -8,12 +8,16 @@ middleware chain (composed by the runtime); ``<service>.health`` and ADR-32 disc
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
 from typing import TypeVar
 
 from pydantic import BaseModel
 
 from prompt_alchemy.bus import Bus, RequestContext, RequestHandler, ServiceRunner
+from prompt_alchemy.errors import Unavailable
+from prompt_alchemy.schemas.health import CheckResult
 from prompt_alchemy.schemas.registry import (
     STORAGE_AGGREGATES,
     STORAGE_CACHE_LOOKUP,
@@ -39,6 +43,7 @@ from prompt_alchemy.schemas.registry import (
     STORAGE_UPDATE,
 )
 from prompt_alchemy.schemas.storage import DeleteReply, DeleteRequest, StorageStats, StorageStatsRequest
+from prompt_alchemy.workers.lifecycle import WORKER_VERSION, Worker
 from prompt_alchemy.workers.storage.backend import PromptStore
 from prompt_alchemy.workers.storage.embedders import Embedder, WordLlamaEmbedder
 from prompt_alchemy.workers.storage.generation_cache import GenerationCache, GenerationCacheStats, GenerationCacheStore
@@ -54,14 +59,15 @@ from prompt_alchemy.workers.storage.sqlite_store import SqlitePromptStore
 
 __all__ = [
     "STORAGE_SERVICE_NAME",
-    "STORAGE_SERVICE_VERSION",
+    "StorageWorker",
     "build_storage_service",
     "generation_cache_for",
     "name_store_for",
 ]
 
+log = logging.getLogger(__name__)
+
 STORAGE_SERVICE_NAME = "storage"
-STORAGE_SERVICE_VERSION = "0.1.0"
 
 ReqT = TypeVar("ReqT", bound=BaseModel)
 RepT = TypeVar("RepT", bound=BaseModel)
@@ -94,32 +100,76 @@ def generation_cache_for(store: PromptStore) -> GenerationCacheStore:
     raise TypeError(f"no generation cache for a {type(store).__name__}: pass generation_cache=")
 
 
-def build_storage_service(
-    bus: Bus,
-    store: PromptStore,
-    embedder: Embedder | None = None,
-    *,
-    extra_embedders: Sequence[Embedder] = (),
-    concurrency: int = 32,
-    memory: PromptMemory | None = None,
-    names: NameStore | None = None,
-    generation_cache: GenerationCacheStore | None = None,
-    cache_stats: GenerationCacheStats | None = None,
-) -> ServiceRunner:
-    """A ServiceRunner serving every storage subject over ``store``; ``start()`` it to serve.
+class StorageWorker(Worker):
+    """The storage worker over ``store`` (the caller's: it closes it after ``stop()``).
 
     ``embedder`` (WordLlama when None) is the model a new store starts with; a store keeps the
-    model it has. ``<provider>/<model>`` embedders are reached through ``bus``. The caller
-    owns ``store``: stop the runner, then ``await store.close()``. Named prompts and labels are
-    kept in ``names``, by default beside the prompts (``name_store_for``) and closed with them;
-    so is the semantic cache of generations (``generation_cache_for``), whose hit and miss
-    counts go to ``cache_stats`` when given.
+    model it has. ``<provider>/<model>`` embedders are reached through ``bus``. Named prompts
+    and labels are kept in ``names``, by default beside the prompts (``name_store_for``) and
+    closed with them; so is the semantic cache of generations (``generation_cache_for``), whose
+    hit and miss counts go to ``cache_stats`` when given.
     """
-    memory = memory or PromptMemory(store, embedder or WordLlamaEmbedder(), bus=bus, extra_embedders=extra_embedders)
+
+    name = STORAGE_SERVICE_NAME
+
+    def __init__(
+        self,
+        bus: Bus,
+        store: PromptStore,
+        embedder: Embedder | None = None,
+        *,
+        extra_embedders: Sequence[Embedder] = (),
+        concurrency: int = 32,
+        memory: PromptMemory | None = None,
+        names: NameStore | None = None,
+        generation_cache: GenerationCacheStore | None = None,
+        cache_stats: GenerationCacheStats | None = None,
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.memory = memory or PromptMemory(
+            store, embedder or WordLlamaEmbedder(), bus=bus, extra_embedders=extra_embedders
+        )
+        self.service = _service(
+            bus,
+            store,
+            self.memory,
+            concurrency=concurrency,
+            names=names,
+            generation_cache=generation_cache,
+            cache_stats=cache_stats,
+        )
+
+    async def _open(self, resources: AsyncExitStack) -> None:
+        try:
+            await self.memory.start()
+        except Unavailable as error:  # serve anyway: the store opens on first use once it is back
+            log.warning("storage starts without its store: %s", error)
+        await self.service.start()
+        resources.push_async_callback(self.service.stop)
+
+    async def health(self) -> dict[str, CheckResult]:
+        return await self.memory.health()
+
+
+build_storage_service = StorageWorker
+"""The storage worker's constructor by its older name (``async with`` it, or ``start()``/``stop()``)."""
+
+
+def _service(
+    bus: Bus,
+    store: PromptStore,
+    memory: PromptMemory,
+    *,
+    concurrency: int,
+    names: NameStore | None,
+    generation_cache: GenerationCacheStore | None,
+    cache_stats: GenerationCacheStats | None,
+) -> ServiceRunner:
     runner = ServiceRunner(
         bus,
         name=STORAGE_SERVICE_NAME,
-        version=STORAGE_SERVICE_VERSION,
+        version=WORKER_VERSION,
         description="Prompts with lineage, history and embeddings; semantic search; JSON Lines export/import.",
         metadata={"backend": store.backend},
         health=memory.health,

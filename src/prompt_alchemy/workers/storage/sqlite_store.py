@@ -1,26 +1,25 @@
 """Embedded backend: SQLite in WAL mode plus an in-process exact numpy index.
 
-SQLite calls block, so every operation runs on ONE dedicated thread per store: writes are
-serialised without locks, the connection never crosses threads, and the event loop never
-waits on disk. The vector index lives on that same thread; it is loaded lazily on the first
+SQLite calls block, so every operation runs on ONE dedicated thread per store
+(``prompt_alchemy.sqlite_thread``, without group commit: each operation keeps its own
+transactions): writes are serialised without locks, the connection never crosses threads, and
+the event loop never waits on disk. The vector index lives on that same thread; it is loaded lazily on the first
 semantic search and then kept in step with every insert, update and delete.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
 from prompt_alchemy.errors import BadRequest, Conflict, NotFound, Unavailable
-from prompt_alchemy.private_files import private_dir, private_file
+from prompt_alchemy.private_files import private_dir
 from prompt_alchemy.schemas.health import CheckResult
 from prompt_alchemy.schemas.storage import (
     DeleteReply,
@@ -41,6 +40,7 @@ from prompt_alchemy.schemas.storage import (
     UpdateReply,
     UpdateRequest,
 )
+from prompt_alchemy.sqlite_thread import SqliteThread
 from prompt_alchemy.workers.storage.backend import (
     Embedding,
     EmbeddingSpec,
@@ -85,6 +85,10 @@ DATABASE_FILE = "storage.sqlite3"
 _IN_CHUNK = 500  # bound parameters per IN (...) list, well under SQLite's limit
 
 
+def _unavailable(problem: str) -> Unavailable:
+    return Unavailable(f"embedded storage failed: {problem}")
+
+
 def _blob(vector: FloatVector) -> bytes:
     return np.ascontiguousarray(vector, dtype="<f4").tobytes()
 
@@ -104,7 +108,8 @@ class SqlitePromptStore:
     def __init__(self, data_dir: str | os.PathLike[str]) -> None:
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / DATABASE_FILE
-        self._executor: ThreadPoolExecutor | None = None
+        self._thread: SqliteThread | None = None
+        self._opening = asyncio.Lock()
         self._db: sqlite3.Connection | None = None
         self._active: EmbeddingSpec | None = None
         self._index: ExactVectorIndex | None = None
@@ -116,16 +121,8 @@ class SqlitePromptStore:
     # -- plumbing ------------------------------------------------------------------------------
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
-        if self._executor is None:
-            await self.open()
-        assert self._executor is not None
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, functools.partial(function, *args))
-        except sqlite3.OperationalError as error:
-            raise Unavailable(f"embedded storage failed: {error}") from error
-        except sqlite3.DatabaseError as error:
-            raise Unavailable(f"embedded storage database error: {error}") from error
+        thread = self._thread or await self._open_thread()
+        return await thread.run(lambda _connection: function(*args))
 
     async def run_with_connection(self, function: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``function`` on the store's thread with its connection: for tables kept beside the
@@ -139,43 +136,50 @@ class SqlitePromptStore:
         return self._db
 
     async def open(self) -> None:
-        if self._executor is not None:
-            return
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
-        try:
-            await self._run(self._open_sync)
-        except BaseException:
-            self._executor.shutdown(wait=True)
-            self._executor = None
-            raise
+        if self._thread is None:
+            await self._open_thread()
 
-    def _open_sync(self) -> None:
-        private_dir(self.data_dir)
-        db = sqlite3.connect(private_file(self.path), isolation_level=None)
+    async def _open_thread(self) -> SqliteThread:
+        async with self._opening:
+            if self._thread is not None:
+                return self._thread
+            await asyncio.to_thread(private_dir, self.data_dir)
+            thread = SqliteThread(
+                self.path,
+                name="store",
+                setup=self._setup,
+                group_commit=False,
+                busy_timeout_ms=5000,
+                failure=_unavailable,
+                closed=_unavailable,
+            )
+            await thread.start()
+            try:
+                await thread.run(lambda _connection: self._load_meta())
+            except BaseException:
+                await thread.close()
+                raise
+            self._thread = thread
+            return thread
+
+    def _setup(self, db: sqlite3.Connection) -> None:
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA busy_timeout=5000")
         db.create_function("alchemy_contains", 2, text_contains, deterministic=True)
         db.executescript(SCHEMA)
         self._db = db
-        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+
+    def _load_meta(self) -> None:
+        meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
         if "model" in meta:
             self._active = EmbeddingSpec(meta["model"], int(meta["dimension"]))
 
     async def close(self) -> None:
-        if self._executor is None:
+        thread, self._thread = self._thread, None
+        if thread is None:
             return
-        executor = self._executor
-        await asyncio.get_running_loop().run_in_executor(executor, self._close_sync)
-        executor.shutdown(wait=True)
-        self._executor = None
-
-    def _close_sync(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        await thread.close()  # the thread closes the connection
+        self._db = None
         self._index = None
 
     def _transaction(self) -> _Transaction:

@@ -1,10 +1,15 @@
-"""One thread per SQLite database that runs every operation, with group commit.
+"""The one way prompt-alchemy runs SQLite off the event loop: a thread per database.
 
 SQLite calls block; running them on the event loop would stall every other task. Each database
-gets its own thread (one connection, never shared), fed by a queue. The thread takes whatever
-operations are queued (up to ``max_group``) and runs them in ONE transaction, each inside its own
-savepoint so that one failing operation does not undo the others: a burst of 256 publishes or acks
-costs one commit, not 256.
+gets its own thread (one connection, never shared), fed by a queue; ``await thread.run(op)``
+runs ``op(connection)`` there. Its users: the embedded stream log (``bus.streams.sqlite_log``),
+the learning state and the embedded prompt store.
+
+With ``group_commit`` (the default) the thread takes whatever operations are queued (up to
+``max_group``) and runs them in ONE transaction, each inside its own savepoint so that one
+failing operation does not undo the others: a burst of 256 publishes or acks costs one commit,
+not 256. Without it each operation runs on its own and manages its transactions itself (the
+prompt store, whose writes span several statements and tables).
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ ErrorFactory = Callable[[str], Exception]
 class SqliteThread:
     """Runs ``operation(connection)`` calls in a dedicated thread; ``await run(op)`` for the result.
 
+    ``setup(connection)`` runs once on the thread after the pragmas (schema, functions, row factory).
     ``synchronous``: NORMAL (the default, like JetStream's default) survives a process crash; FULL also
     survives a power cut at the cost of one fsync per group commit. sqlite3 errors become ``failure``
     (BusError by default); calls after ``close()`` raise ``closed`` (BusClosed by default).
@@ -67,10 +73,14 @@ class SqliteThread:
         synchronous: Synchronous = "NORMAL",
         setup: Callable[[sqlite3.Connection], None] | None = None,
         max_group: int = 1024,
+        group_commit: bool = True,
+        busy_timeout_ms: int = _BUSY_TIMEOUT_MS,
         failure: ErrorFactory = BusError,
         closed: ErrorFactory = BusClosed,
     ) -> None:
         self.path = path
+        self._group_commit = group_commit
+        self._busy_timeout_ms = busy_timeout_ms
         self._failure = failure
         self._closed_error = closed
         self._synchronous = synchronous
@@ -112,7 +122,7 @@ class SqliteThread:
     def _connect(self) -> sqlite3.Connection:
         private_file(self.path)  # 0600 before SQLite opens it; its -wal and -shm files follow
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        connection.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute(f"PRAGMA synchronous = {self._synchronous}")
         if self._setup is not None:
@@ -150,7 +160,19 @@ class SqliteThread:
             connection.close()
             self._fail_queued()
 
+    def _run_alone(self, connection: sqlite3.Connection, jobs: list[_Job]) -> None:
+        for job in jobs:
+            try:
+                result, error = job.operation(connection), None
+            except Exception as failure:
+                result, error = None, self._translated(failure)
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                job.loop.call_soon_threadsafe(_settle, job.future, result, error)
+
     def _run_group(self, connection: sqlite3.Connection, jobs: list[_Job]) -> None:
+        if not self._group_commit:
+            self._run_alone(connection, jobs)
+            return
         outcomes: list[tuple[_Job, Any, BaseException | None]] = []
         try:
             connection.execute("BEGIN IMMEDIATE")
