@@ -227,11 +227,15 @@ class _GenerationRun:
     async def _read_brief(self) -> None:
         """What the analyser reads in the idea: the persona a request leaves open, and the brief ranking checks.
 
-        Every phase, the ranking, the stored records and the reply then name the persona actually
-        used. If the analyser cannot answer, generation goes on (generic persona, no coverage check),
-        with a warning.
+        With an LLM as the first phase's provider the brief is that LLM's structured output (the
+        offline analyser's when it fails, with a warning). Every phase call carries the brief, and
+        every phase, the ranking, the stored records and the reply name the persona actually used.
+        If the analyser cannot answer, generation goes on (generic persona, no coverage check), with
+        a warning.
         """
-        timeout = self.settings.timeouts.lookup_s
+        # the first phase's provider reads the idea: an LLM answers with the brief as structured output
+        call = resolve_phase_call(self.request, self.request.phases[0], self.settings)
+        timeout = self.settings.timeouts.provider_s
         remaining = self.budget.remaining()
         if remaining is not None:
             timeout = max(0.0, min(timeout, remaining))
@@ -239,7 +243,12 @@ class _GenerationRun:
         try:
             brief = await self.generator.bus.request(
                 ENGINE_ANALYZE,
-                AnalyzeRequest(input=self.request.input, persona=asked or Persona.GENERIC),
+                AnalyzeRequest(
+                    input=self.request.input,
+                    persona=asked or Persona.GENERIC,
+                    provider=call.provider,
+                    model=call.model,
+                ),
                 timeout=timeout,
             )
         except ServiceError as error:
@@ -248,6 +257,7 @@ class _GenerationRun:
         if brief is not None:
             assert isinstance(brief, Brief)
             self.brief = brief
+            self.warnings.extend(brief.warnings)
         if asked is None:
             persona = brief.persona if brief is not None else Persona.GENERIC
             self.request = self.request.model_copy(update={"persona": persona})
@@ -339,7 +349,7 @@ class _GenerationRun:
             history=history,
             history_chars=self.settings.history_chars,
         )
-        user = phase_user_message(phase, request.input, previous.content if previous else None)
+        user = phase_user_message(phase, request.input, previous.content if previous else None, brief=self.brief)
         temperature = chain_temperature(call.temperature, chain, request.count, self.settings.chain_temperature_step)
         completion = await self.generator.caller.complete(
             CompletionRequest(

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from prompt_alchemy.schemas.brief import Brief
 from prompt_alchemy.schemas.common import MAX_PROMPT_CHARS, Persona, Phase, TargetFamily
 from prompt_alchemy.schemas.quoting import DATA_NOTICE, quote, quoted_block, shortened_to_quote_within
 
@@ -20,6 +21,7 @@ __all__ = [
     "PHASE_INSTRUCTIONS",
     "TARGET_CONVENTIONS",
     "HistoryExample",
+    "brief_text",
     "chain_angle",
     "phase_system_prompt",
     "phase_user_message",
@@ -177,16 +179,47 @@ def phase_system_prompt(
     return "\n\n".join(parts)
 
 
-def phase_user_message(phase: Phase, idea: str, previous: str | None) -> str:
+def brief_text(brief: Brief) -> str:
+    """The brief as lines a model reads: every element the prompt must keep."""
+    lines = [f"Task: {brief.task}"]
+    if brief.deliverable:
+        lines.append(f"Deliverable: {brief.deliverable}")
+    if brief.audience:
+        lines.append(f"Audience: {brief.audience}")
+    lines += [f"Constraint ({item.kind.value}): {item.text}" for item in brief.constraints]
+    lines += [f"Detail: {detail}" for detail in brief.details]
+    if brief.tone:
+        lines.append(f"Tone: {', '.join(brief.tone)}")
+    if brief.form is not None:
+        lines.append(f"Form: {brief.form.name}" + "".join(f"; {rule}" for rule in brief.form.rules))
+    if brief.input is not None:
+        lines.append(f"Input at run time: {brief.input.description}, as the placeholder {brief.input.placeholder}")
+    if brief.code_language:
+        lines.append(f"Programming language: {brief.code_language}")
+    return "\n".join(lines)
+
+
+_BRIEF_ROOM = MAX_PROMPT_CHARS // 4
+
+
+def phase_user_message(phase: Phase, idea: str, previous: str | None, *, brief: Brief | None = None) -> str:
     """The idea for the first phase; the previous phase's prompt (with the idea for reference) afterwards.
 
-    Both are quoted data (``schemas.quoting``): the user's idea and a model's draft are worked on,
-    not obeyed."""
+    With a ``brief`` (what the analyser read in the idea) every phase also gets it, so no phase or
+    chain drops an element of it. All of it is quoted data (``schemas.quoting``): the user's idea,
+    its reading and a model's draft are worked on, not obeyed."""
+    reading = ""
+    if brief is not None:
+        reading = "\n\nWhat the idea states (the prompt must keep every element):\n" + quoted_block(
+            "brief", shortened_to_quote_within(brief_text(brief), _BRIEF_ROOM)
+        )
     if previous is None:
-        return f"{DATA_NOTICE}\n\nRaw idea:\n{quoted_block('idea', shortened_to_quote_within(idea, _IDEA_ROOM))}"
+        return (
+            f"{DATA_NOTICE}\n\nRaw idea:\n{quoted_block('idea', shortened_to_quote_within(idea, _IDEA_ROOM))}" + reading
+        )
     head = (
         f"{DATA_NOTICE}\n\nOriginal idea (for reference):\n"
-        f"{quoted_block('idea', shortened_to_quote_within(idea, _IDEA_ROOM))}\n\n"
+        f"{quoted_block('idea', shortened_to_quote_within(idea, _IDEA_ROOM))}{reading}\n\n"
         f"Draft prompt to transform in the {phase.value} phase:\n"
     )
     room = MAX_PROMPT_CHARS - len(head) - len("<draft></draft>")

@@ -1,5 +1,5 @@
 """The providers worker on the bus: ``alchemy.v1.providers.{list,get,test,complete,embed,health}``,
-and ``alchemy.v1.engine.analyze`` (the idea analyser lives with the offline provider).
+and ``alchemy.v1.engine.analyze`` (the brief: an LLM's structured output, or the offline analyser's).
 
 Each handler passes the caller's remaining deadline to the registry, which clips per-attempt
 timeouts and backoff waits to it; an ``asyncio.timeout`` backstop turns anything still running
@@ -38,7 +38,7 @@ from prompt_alchemy.schemas.providers import (
     ProviderTestReply,
     ProviderTestRequest,
 )
-from prompt_alchemy.workers.providers.offline.briefing import analyze_idea
+from prompt_alchemy.workers.providers.brief_reader import read_brief
 from prompt_alchemy.workers.providers.registry import ProviderRegistry
 from prompt_alchemy.workers.providers.token_events import TokenPublisher
 
@@ -105,8 +105,8 @@ def build_providers_service(bus: Bus, registry: ProviderRegistry, *, concurrency
     runner.add_endpoint(PROVIDERS_TEST, _within_deadline(probe_provider), concurrency=4)
     runner.add_endpoint(PROVIDERS_COMPLETE, _within_deadline(complete))
 
-    async def analyze(request: AnalyzeRequest, _remaining: float | None) -> Brief:
-        return analyze_idea(request)  # the analyser is the offline provider's: pure, instant, no vendor call
+    async def analyze(request: AnalyzeRequest, remaining: float | None) -> Brief:
+        return await read_brief(registry, request, timeout_s=remaining)
 
     runner.add_endpoint(PROVIDERS_EMBED, _within_deadline(embed))
     runner.add_endpoint(ENGINE_ANALYZE, _within_deadline(analyze), concurrency=16)
