@@ -25,7 +25,12 @@ from prompt_alchemy.schemas.quoting import quote
 from prompt_alchemy.schemas.storage import Lineage, StoreRequest
 from prompt_alchemy.testing.vendors import FakeResponse, FakeVendorServer, RecordedRequest, Route, structured_reply
 from prompt_alchemy.workers.generation import EngineSettings, EngineWorker
-from prompt_alchemy.workers.generation.guidance import PERSONA_GUIDANCE, PHASE_INSTRUCTIONS, TARGET_CONVENTIONS
+from prompt_alchemy.workers.generation.guidance import (
+    CHAIN_APPROACHES,
+    PERSONA_GUIDANCE,
+    PHASE_INSTRUCTIONS,
+    TARGET_CONVENTIONS,
+)
 from prompt_alchemy.workers.generation.settings import EngineTimeouts
 from prompt_alchemy.workers.providers import ProviderRegistry
 from prompt_alchemy.workers.providers.brief_reader import BRIEF_INSTRUCTIONS
@@ -364,6 +369,14 @@ async def test_with_an_llm_the_brief_is_its_structured_output_and_every_phase_ca
         assert "<brief>" in user
         assert draft.task in user
     assert not any("offline analyser" in warning for warning in reply.warnings)
+    # and each chain is asked for its own approach (a procedure, worked examples), not one shared one
+    approaches = {
+        approach
+        for recorded in phase_requests(vendor, Route.OPENAI_CHAT)
+        for approach in CHAIN_APPROACHES
+        if approach in system_text(recorded)
+    }
+    assert approaches == set(CHAIN_APPROACHES[:2])
 
 
 async def test_an_llm_that_returns_no_valid_brief_leaves_it_to_the_offline_analyser_and_the_reply_says_so(

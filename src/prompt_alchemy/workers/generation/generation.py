@@ -39,7 +39,7 @@ from prompt_alchemy.workers.generation.completions import ProviderCaller
 from prompt_alchemy.workers.generation.deadline import Budget
 from prompt_alchemy.workers.generation.guidance import (
     HistoryExample,
-    chain_angle,
+    chain_approach,
     phase_system_prompt,
     phase_user_message,
 )
@@ -345,7 +345,7 @@ class _GenerationRun:
             target_family=self.family,
             target_model=request.target_model,
             final=final,
-            angle=chain_angle(chain, request.count),
+            approach=chain_approach(chain, request.count),
             history=history,
             history_chars=self.settings.history_chars,
         )

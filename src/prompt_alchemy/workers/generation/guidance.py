@@ -16,13 +16,13 @@ from prompt_alchemy.schemas.common import MAX_PROMPT_CHARS, Persona, Phase, Targ
 from prompt_alchemy.schemas.quoting import DATA_NOTICE, quote, quoted_block, shortened_to_quote_within
 
 __all__ = [
-    "CHAIN_ANGLES",
+    "CHAIN_APPROACHES",
     "PERSONA_GUIDANCE",
     "PHASE_INSTRUCTIONS",
     "TARGET_CONVENTIONS",
     "HistoryExample",
     "brief_text",
-    "chain_angle",
+    "chain_approach",
     "phase_system_prompt",
     "phase_user_message",
 ]
@@ -104,14 +104,25 @@ TARGET_CONVENTIONS: Mapping[TargetFamily, str] = MappingProxyType(
     }
 )
 
-CHAIN_ANGLES: tuple[str, ...] = (
-    "Favour directness: the shortest prompt that fully specifies the task.",
-    "Favour completeness: anticipate edge cases and include a worked example.",
-    "Favour structure: explicit numbered steps and a strict output template.",
-    "Favour the reader's context: spell out audience, background and success criteria.",
-    "Favour robustness: state what to do when information is missing or ambiguous.",
+CHAIN_APPROACHES: tuple[str, ...] = (
+    "Approach: step-by-step procedure. Write the prompt as a procedure the model follows in order: the "
+    "task and its context, then numbered steps in the order the work is done, then the rules that hold at "
+    "every step (every requirement of the idea), then the output format. One line per step; no examples.",
+    "Approach: worked examples. Teach by example: the task, its context and its requirements briefly, then "
+    "two few-shot slots the user fills with real pairs (an input placeholder and the expected output in "
+    "the required format, e.g. {{example_1_input}} and {{example_1_output}}), then the real input. Little "
+    "prose; the examples carry the level of detail.",
+    "Approach: constraint checklist. Build the prompt around an explicit checklist: the task and its "
+    "context, then every requirement of the idea as a checkbox item, a rubric with a pass condition per "
+    "criterion, stated defaults, and an instruction to verify every item before answering. Most detailed.",
+    "Approach: minimal specification. The shortest prompt that still keeps every element of the idea: one "
+    "task sentence, one list of every requirement, the output format. No steps, no examples, no rubric.",
+    "Approach: defensive. The task and every requirement, then explicit handling of missing, ambiguous or "
+    "conflicting input, the defaults to assume, and what never to invent.",
 )
-"""One emphasis per parallel chain, so ``count`` chains explore different prompts instead of one."""
+"""One approach per parallel chain: each asks for a different structure and level of detail, so
+``count`` chains give prompts that differ in substance, not in one line. Each keeps every element
+of the brief."""
 
 _IDEA_ROOM = MAX_PROMPT_CHARS // 4  # the quoted idea in a user message; the draft gets the rest
 
@@ -130,11 +141,11 @@ class HistoryExample:
     similarity: float | None
 
 
-def chain_angle(chain: int, count: int) -> str | None:
-    """The emphasis of one chain; a single chain keeps the plain instructions."""
+def chain_approach(chain: int, count: int) -> str | None:
+    """The approach of one chain; a single chain keeps the plain instructions."""
     if count <= 1:
         return None
-    return CHAIN_ANGLES[chain % len(CHAIN_ANGLES)]
+    return CHAIN_APPROACHES[chain % len(CHAIN_APPROACHES)]
 
 
 def _history_block(history: Sequence[HistoryExample], max_chars: int) -> str:
@@ -156,7 +167,7 @@ def phase_system_prompt(
     target_family: TargetFamily,
     target_model: str | None,
     final: bool,
-    angle: str | None = None,
+    approach: str | None = None,
     history: Sequence[HistoryExample] = (),
     history_chars: int = 1500,
 ) -> str:
@@ -170,8 +181,8 @@ def phase_system_prompt(
         parts.append(
             f"The finished prompt will be sent to the model {quote(target_model)}; a later phase adapts its form."
         )
-    if angle:
-        parts.append(angle)
+    if approach:
+        parts.append(approach)
     if history:
         parts.append(DATA_NOTICE)
         parts.append(_history_block(history, history_chars))
