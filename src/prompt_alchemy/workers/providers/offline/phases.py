@@ -172,6 +172,8 @@ _MISSING_IN_A_FORM = (
 def _missing_information(brief: IdeaBrief) -> tuple[str, ...]:
     """What to do when information is missing: a fixed creative form is not a factual document."""
     return _MISSING_IN_A_FORM if brief.form is not None and brief.form.creative else _MISSING_INFORMATION
+
+
 _STEPS = {
     Persona.CODE: (
         "Restate the interface you will implement: name, parameters, return value, errors.",
