@@ -19,7 +19,8 @@ the end marker) and ``FakeResponse.stream_error`` sends the vendor's in-stream e
 A chat request that asks for structured output in its vendor's way (OpenAI ``response_format``
 json_schema, Anthropic a forced tool via ``tool_choice``, Gemini ``responseSchema`` with
 ``responseMimeType: application/json``, Ollama a schema in ``format``) gets, unless scripted
-otherwise, one JSON object conforming to that schema and derived from the request (``structured_reply``):
+otherwise (``script(..., structured=True)``: its own queue), one JSON object conforming to that
+schema and derived from the request (``structured_reply``):
 as text, or as a ``tool_use`` block for Anthropic. The schema is checked as the vendor does
 (OpenAI strict: every property required, ``additionalProperties: false``; Gemini: no
 ``additionalProperties``, a JSON MIME type; Anthropic: the chosen tool exists).
@@ -382,6 +383,7 @@ class FakeVendorServer:
         self.api_keys = dict(api_keys or {})
         self.requests: list[RecordedRequest] = []
         self._scripts: dict[Route, deque[FakeResponse]] = defaultdict(deque)
+        self._structured_scripts: dict[Route, deque[FakeResponse]] = defaultdict(deque)
         self._stopping = asyncio.Event()
         self._arrived = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -441,9 +443,12 @@ class FakeVendorServer:
 
     # ---------------------------------------------------------------- scripting
 
-    def script(self, route: Route, *responses: FakeResponse) -> None:
-        """Queue answers for ``route``; once the queue is empty, a default success is sent."""
-        self._scripts[route].extend(responses)
+    def script(self, route: Route, *responses: FakeResponse, structured: bool = False) -> None:
+        """Queue answers for ``route``; once the queue is empty, a default success is sent.
+
+        Requests that ask for structured output take from their own queue (``structured=True``),
+        so scripting a route's text answers is not disturbed by an engine's structured calls."""
+        (self._structured_scripts if structured else self._scripts)[route].extend(responses)
 
     def requests_to(self, route: Route) -> list[RecordedRequest]:
         return [request for request in self.requests if request.route is route]
@@ -456,6 +461,7 @@ class FakeVendorServer:
     def reset(self) -> None:
         self.requests.clear()
         self._scripts.clear()
+        self._structured_scripts.clear()
 
     # ---------------------------------------------------------------- serving
 
@@ -506,7 +512,8 @@ class FakeVendorServer:
         problem = self._auth_problem(route.vendor, key_sent) or self._shape_problem(route, recorded)
         if problem is not None:
             return self._error(route.vendor, FakeResponse.error(problem[0], problem[1]), key_sent)
-        queue = self._scripts[route]
+        wants_schema = isinstance(body, dict) and _requested_schema(route, body) is not None
+        queue = (self._structured_scripts if wants_schema else self._scripts)[route]
         scripted = queue.popleft() if queue else FakeResponse.ok()
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)

@@ -140,8 +140,7 @@ async def test_a_failing_provider_falls_back_and_the_reply_says_so(
     bus: Bus, vendor: FakeVendorServer, start_providers: ProvidersFactory, engine: EngineWorker
 ) -> None:
     await start_providers(vendor_env(vendor, PROVIDERS_DEFAULT="openai", PROVIDERS_FALLBACK="anthropic,offline"))
-    # the first call reads the idea (a structured brief), then the three chains fail
-    vendor.script(Route.OPENAI_CHAT, FakeResponse.ok(), *[FakeResponse.error(500, "upstream exploded")] * 3)
+    vendor.script(Route.OPENAI_CHAT, *[FakeResponse.error(500, "upstream exploded")] * 3)
     reply = await bus.request(
         schemas.ENGINE_GENERATE,
         GenerateRequest(input=IDEA, count=3, phases=[Phase.PRIMA_MATERIA], save=False),
@@ -157,7 +156,7 @@ async def test_one_chain_lost_to_a_failure_does_not_fail_the_generation(
     bus: Bus, vendor: FakeVendorServer, start_providers: ProvidersFactory, engine: EngineWorker
 ) -> None:
     await start_providers(vendor_env(vendor, PROVIDERS_DEFAULT="openai", PROVIDERS_FALLBACK="none"))
-    vendor.script(Route.OPENAI_CHAT, FakeResponse.ok(), FakeResponse.error(400, "content policy"))  # brief, chain
+    vendor.script(Route.OPENAI_CHAT, FakeResponse.error(400, "content policy"))
     reply = await bus.request(
         schemas.ENGINE_GENERATE,
         GenerateRequest(input=IDEA, count=3, phases=[Phase.PRIMA_MATERIA, Phase.SOLUTIO], save=False),
@@ -176,14 +175,8 @@ async def test_a_deadline_stops_the_work_with_a_clear_error(
         vendor_env(vendor, PROVIDERS_DEFAULT="openai", PROVIDERS_FALLBACK="none", PROVIDERS_TIMEOUT_S="5")
     )
     await start_engine(EngineSettings(timeouts=EngineTimeouts(deadline_margin_s=0.3)))
-    # the brief and prima materia answer; solutio hangs past any deadline
-    vendor.script(
-        Route.OPENAI_CHAT,
-        FakeResponse.ok(),
-        FakeResponse.ok("draft one"),
-        FakeResponse.ok("draft two"),
-        FakeResponse.hang(),
-    )
+    # prima materia answers; solutio hangs past any deadline (the brief's structured call has its own script)
+    vendor.script(Route.OPENAI_CHAT, FakeResponse.ok("draft one"), FakeResponse.ok("draft two"), FakeResponse.hang())
     with pytest.raises(DeadlineExceeded) as caught:
         await bus.request(
             schemas.ENGINE_GENERATE,
@@ -383,7 +376,7 @@ async def test_an_llm_that_returns_no_valid_brief_leaves_it_to_the_offline_analy
     bus: Bus, vendor: FakeVendorServer, start_providers: ProvidersFactory, engine: EngineWorker
 ) -> None:
     await start_providers(vendor_env(vendor, PROVIDERS_DEFAULT="anthropic"))
-    vendor.script(Route.ANTHROPIC_MESSAGES, FakeResponse.ok("I'd rather chat than fill in a tool."))
+    vendor.script(Route.ANTHROPIC_MESSAGES, FakeResponse.ok("I'd rather chat than fill in a tool."), structured=True)
     reply = await bus.request(
         schemas.ENGINE_GENERATE,
         GenerateRequest(input=IDEA, count=1, phases=[Phase.PRIMA_MATERIA], save=False),

@@ -143,7 +143,7 @@ async def test_anything_but_a_valid_brief_falls_back_to_the_offline_analyser_and
     scripted: FakeResponse,
     why: str,
 ) -> None:
-    vendor.script(route, scripted)
+    vendor.script(route, scripted, structured=True)
     brief = await analyze(bus, provider=provider)
     assert brief.source == "offline"
     [warning] = brief.warnings
