@@ -391,3 +391,21 @@ def vendor_content(recorded: RecordedRequest) -> str:
     """What the fake answered to ``recorded`` when nothing was scripted: it is derived from the request."""
     schema = recorded.json["response_format"]["json_schema"]["schema"]
     return json.dumps(structured_reply(schema, recorded.json["messages"][-1]["content"]))
+
+
+async def test_a_brief_that_does_not_come_in_time_leaves_the_generation_to_go_on_without_it(
+    bus: Bus, vendor: FakeVendorServer, start_providers: ProvidersFactory, start_engine: EngineFactory
+) -> None:
+    # the hanging vendor call is abandoned by the providers worker after 5 s at most (teardown bound)
+    await start_providers(
+        vendor_env(vendor, PROVIDERS_DEFAULT="openai", PROVIDERS_FALLBACK="none", PROVIDERS_TIMEOUT_S="5")
+    )
+    await start_engine(EngineSettings(timeouts=EngineTimeouts(analyze_s=0.5)))
+    vendor.script(Route.OPENAI_CHAT, FakeResponse.hang(), structured=True)
+    reply = await bus.request(
+        schemas.ENGINE_GENERATE,
+        GenerateRequest(input=IDEA, count=1, phases=[Phase.PRIMA_MATERIA], save=False),
+        timeout=EVENTUALLY,
+    )
+    assert [prompt.provider for prompt in reply.prompts] == ["openai"]
+    assert any("the idea analyser did not answer" in warning for warning in reply.warnings)

@@ -18,7 +18,7 @@ import uuid
 
 from prompt_alchemy.bus import Bus, RequestContext
 from prompt_alchemy.bus.failures import as_service_error
-from prompt_alchemy.errors import BadRequest, DeadlineExceeded, ProviderError, ServiceError
+from prompt_alchemy.errors import BadRequest, BusError, DeadlineExceeded, ProviderError, ServiceError
 from prompt_alchemy.schemas.brief import AnalyzeRequest, Brief
 from prompt_alchemy.schemas.common import MAX_PROMPT_CHARS, Persona, Phase, TargetFamily, Usage
 from prompt_alchemy.schemas.engine import GenerateReply, GenerateRequest
@@ -235,7 +235,7 @@ class _GenerationRun:
         """
         # the first phase's provider reads the idea: an LLM answers with the brief as structured output
         call = resolve_phase_call(self.request, self.request.phases[0], self.settings)
-        timeout = self.settings.timeouts.provider_s
+        timeout = self.settings.timeouts.analyze_s
         remaining = self.budget.remaining()
         if remaining is not None:
             timeout = max(0.0, min(timeout, remaining))
@@ -251,8 +251,12 @@ class _GenerationRun:
                 ),
                 timeout=timeout,
             )
-        except ServiceError as error:
-            self.warnings.append(f"the idea analyser did not answer ({error.message}); the persona is generic")
+        except (ServiceError, BusError) as error:
+            remaining = self.budget.remaining()
+            if isinstance(error, BusError) and remaining is not None and remaining <= 0:
+                raise  # the caller's own deadline passed: nothing is left to generate with
+            failure = as_service_error(error, doing="reading the idea")
+            self.warnings.append(f"the idea analyser did not answer ({failure.message}); the persona is generic")
             brief = None
         if brief is not None:
             assert isinstance(brief, Brief)
