@@ -12,6 +12,7 @@ import pytest
 
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus
+from prompt_alchemy.errors import NotFound
 from prompt_alchemy.schemas.brief import BRIEF_JSON_SCHEMA, AnalyzeRequest, Brief, BriefDraft
 from prompt_alchemy.schemas.common import Persona
 from prompt_alchemy.testing.vendors import FakeResponse, FakeVendorServer, RecordedRequest, Route, structured_reply
@@ -211,3 +212,8 @@ async def test_the_fake_vendor_refuses_schemas_its_vendor_refuses(vendor: FakeVe
         }
         async with session.post(vendor.url + "/v1/messages", json=anthropic, headers=headers) as response:
             assert response.status == 400
+
+
+async def test_a_provider_that_is_not_configured_is_a_clear_not_found(bus: Bus, served: ProviderRegistry) -> None:
+    with pytest.raises(NotFound, match="unknown provider 'acme'"):
+        await analyze(bus, provider="acme")

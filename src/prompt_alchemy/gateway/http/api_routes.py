@@ -131,6 +131,7 @@ API_OPERATIONS: tuple[Operation, ...] = (
         "POST", f"{API_PREFIX}/prompts/analyze", "analyzeIdea", registry.ENGINE_ANALYZE.summary, "prompts",
         forward(registry.ENGINE_ANALYZE), request=registry.ENGINE_ANALYZE.request,
         body=registry.ENGINE_ANALYZE.request, reply=registry.ENGINE_ANALYZE.reply,
+        errors=NOT_FOUND,  # a provider the request names that is not configured
         description="The structured brief the phases work from: persona (and why), deliverable, the audience "
         "only when the idea states one, typed constraints, form rules, the input with its `{{placeholder}}`.",
     ),
