@@ -51,14 +51,19 @@ _TOPIC = re.compile(r"^(.{3,60}?)\s+(?:about|on how|on the topic of|explaining|d
 _QUALIFIER = re.compile(
     r"^(.{3,90}?)\s+((?:for|with|in|from|by|using|that|which|where|to|on|at|without|into)\s+.{3,})$", _I
 )
-_ITEM = r"[\w.+#/'-]+(?: [\w.+#/'-]+)?"
-_ENUMERATION = re.compile(rf"(?:{_ITEM}, )+{_ITEM},? (?:and|or) [\w.+#/'-]+", _I)
+_WORD = r"[\w.+#/'-]{1,40}"  # bounded, and an item starts only at a word start: linear on any input
+_ITEM = rf"{_WORD}(?: {_WORD})?"
+# A run of "item, item, ..." taken whole (possessive: no backtracking), ending in "item and/or word"
+# (group 1 set) or in a plain item; each run is read once, so this stays linear on any input.
+_ENUMERATION = re.compile(rf"(?<![\w.+#/'-])(?:{_ITEM}, )++(?:{_ITEM},? (?:and|or) ({_WORD})|{_ITEM})", _I)
 _KEPT_COMMA = "\u2063"  # an invisible separator standing for a comma inside an enumeration
 
 
 def _enumerations_kept(idea: str) -> str:
     """ "compare AWS, GCP and Azure": the commas of a list of items joined by and/or do not end a clause."""
-    return _ENUMERATION.sub(lambda match: match.group(0).replace(",", _KEPT_COMMA), idea)
+    return _ENUMERATION.sub(
+        lambda match: match.group(0).replace(",", _KEPT_COMMA) if match.group(1) else match.group(0), idea
+    )
 
 
 def _pieces(idea: str) -> list[str]:
