@@ -16,8 +16,10 @@ import pytest
 
 from prompt_alchemy.bus import Bus, ServiceRunner
 from prompt_alchemy.gateway.cli import CliClient, register_commands
+from prompt_alchemy.gateway.cli.analyze import render_brief
 from prompt_alchemy.gateway.cli.progress_display import ProgressDisplay
 from prompt_alchemy.gateway.feedback import FeedbackSink
+from prompt_alchemy.schemas.brief import Brief
 from prompt_alchemy.schemas.common import Phase
 from prompt_alchemy.schemas.engine import GenerateReply
 from prompt_alchemy.schemas.events import GenerationProgress, ProgressKind
@@ -278,3 +280,13 @@ async def test_generate_on_a_terminal_streams_the_prompt_text(
     streamed = [lines[start].removeprefix("  prima-materia #1> ")]
     streamed += [line.removeprefix("    ") for line in lines[start + 1 : end]]
     assert "\n".join(streamed).strip() == reply.prompts[0].content
+
+
+def test_analyze_text_names_an_llm_reader_and_prints_the_briefs_warnings(capsys: pytest.CaptureFixture[str]) -> None:
+    render_brief(Brief(idea="x", task="Do x.", source="openai/gpt-4o-mini"))
+    assert "read by: openai/gpt-4o-mini (structured output)" in capsys.readouterr().out
+    fallback = "the offline analyser read the idea: openai could not write the brief (timeout)"
+    render_brief(Brief(idea="x", task="Do x.", warnings=[fallback]))
+    out = capsys.readouterr().out
+    assert f"warning: {fallback}" in out
+    assert "read by" not in out  # the offline reading is the default: no line for it

@@ -46,7 +46,6 @@ from prompt_alchemy.workers.providers.settings import from_env as providers_from
 from prompt_alchemy.workers.storage import (
     Embedder,
     ProviderEmbedder,
-    RedisPromptStore,
     SqlitePromptStore,
     StorageWorker,
     WordLlamaEmbedder,
@@ -130,6 +129,8 @@ def _embedder(bus: Bus, settings: Settings) -> Embedder:
 def _store(settings: Settings) -> PromptStore:
     target = settings.redis_target
     if target is not None:
+        from prompt_alchemy.workers.storage.redis_store import RedisPromptStore
+
         return RedisPromptStore(target)
     return SqlitePromptStore(_ensure_dir(settings.data_dir))
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
 from prompt_alchemy.schemas.common import (
     MAX_PROMPT_CHARS,
@@ -33,6 +33,7 @@ __all__ = [
     "ProviderTestRequest",
     "ProvidersListReply",
     "ProvidersListRequest",
+    "ResponseSchema",
     "TokenStream",
 ]
 
@@ -69,6 +70,20 @@ class TokenStream(Request):
     chain: int = Field(ge=0, le=1000)
 
 
+class ResponseSchema(Request):
+    """Structured output: the reply must be one JSON object following ``json_schema``.
+
+    Each wire format asks its vendor in the vendor's documented way (OpenAI ``response_format``
+    json_schema, Anthropic a forced tool, Gemini ``responseSchema``, Ollama ``format``); the
+    reply's ``content`` is then that JSON text. Keep the schema to the subset every vendor takes:
+    objects with every property required and ``additionalProperties: false``, no ``$ref``.
+    """
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
+    description: Annotated[str, StringConstraints(max_length=1000)] = ""
+    json_schema: dict[str, Any]
+
+
 class CompletionRequest(Request):
     """One chat completion. ``provider`` None means the configured default and fallback order.
 
@@ -84,6 +99,13 @@ class CompletionRequest(Request):
     use_cache: bool = True
     hints: GenerationHints | None = None
     stream: TokenStream | None = None
+    response_schema: ResponseSchema | None = None
+
+    @model_validator(mode="after")
+    def _structured_is_whole(self) -> CompletionRequest:
+        if self.stream is not None and self.response_schema is not None:
+            raise ValueError("a structured-output completion (response_schema) cannot be streamed")
+        return self
 
 
 class CompletionReply(Reply):

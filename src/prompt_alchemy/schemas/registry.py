@@ -171,7 +171,7 @@ ENGINE_ANALYZE = _request(
     brief.AnalyzeRequest,
     brief.Brief,
     "What the engine understands of an idea: deliverable, audience, constraints, form, input and persona.",
-    retry_safe=True,  # a pure reading of the idea: asking twice is harmless
+    retry_safe=True,  # a reading of the idea (an LLM's at temperature 0, cached): asking twice is harmless
 )
 ENGINE_HEALTH = _health(E)
 # providers

@@ -16,6 +16,14 @@ events from ``message_start`` to ``message_stop``; Gemini ``:streamGenerateConte
 text goes out one word per event, ``FakeResponse.streamed(interval)`` apart; ``FakeResponse.cut``
 breaks the stream after some words (dropping the connection, or ending the body cleanly without
 the end marker) and ``FakeResponse.stream_error`` sends the vendor's in-stream error event.
+A chat request that asks for structured output in its vendor's way (OpenAI ``response_format``
+json_schema, Anthropic a forced tool via ``tool_choice``, Gemini ``responseSchema`` with
+``responseMimeType: application/json``, Ollama a schema in ``format``) gets, unless scripted
+otherwise (``script(..., structured=True)``: its own queue), one JSON object conforming to that
+schema and derived from the request (``structured_reply``):
+as text, or as a ``tool_use`` block for Anthropic. The schema is checked as the vendor does
+(OpenAI strict: every property required, ``additionalProperties: false``; Gemini: no
+``additionalProperties``, a JSON MIME type; Anthropic: the chosen tool exists).
 ``stream_timings`` records, per streamed reply, when its request arrived and when its first word
 was written (``time.perf_counter()``, for the streaming benchmark).
 
@@ -57,6 +65,7 @@ __all__ = [
     "Route",
     "StreamTiming",
     "Vendor",
+    "structured_reply",
 ]
 
 
@@ -252,6 +261,113 @@ def _derived_reply(vendor: str, last_message: str) -> str:
     return f"[{vendor}] {last_message[:60]} ({digest})"
 
 
+def _schema_type(schema: Mapping[str, Any]) -> str:
+    kind = schema.get("type", "object" if "properties" in schema else "string")
+    return str(kind[0] if isinstance(kind, list) else kind).lower()
+
+
+def structured_reply(schema: Mapping[str, Any], text: str, path: str = "") -> Any:
+    """A value conforming to ``schema`` (the subset vendors take), the same for the same ``text``:
+    each string names its property and quotes the start of ``text``; an enum picks by digest."""
+    if "enum" in schema:
+        options = list(schema["enum"])
+        return options[int(hashlib.sha256(f"{path}|{text}".encode()).hexdigest(), 16) % len(options)]
+    kind = _schema_type(schema)
+    if kind == "object":
+        properties: Mapping[str, Any] = schema.get("properties", {})
+        return {name: structured_reply(sub, text, f"{path}.{name}".lstrip(".")) for name, sub in properties.items()}
+    if kind == "array":
+        return [structured_reply(schema.get("items", {}), text, f"{path}[0]")]
+    if kind in ("integer", "number"):
+        return len(text)
+    if kind == "boolean":
+        return False
+    return f"{path or 'value'}: {' '.join(text.split()[:8])}"
+
+
+def _strict_problem(schema: Any, where: str) -> str | None:
+    """What OpenAI's strict structured outputs refuse in ``schema`` (None: nothing)."""
+    if not isinstance(schema, dict):
+        return None
+    if _schema_type(schema) == "object":
+        properties = schema.get("properties", {})
+        if schema.get("additionalProperties") is not False:
+            return f"'additionalProperties' is required to be supplied and to be false ({where})"
+        if sorted(schema.get("required", [])) != sorted(properties):
+            return (
+                f"'required' is required to be supplied and to be an array including every key in properties ({where})"
+            )
+        for name, sub in properties.items():
+            if (problem := _strict_problem(sub, f"{where}.{name}")) is not None:
+                return problem
+    if _schema_type(schema) == "array":
+        return _strict_problem(schema.get("items"), f"{where}[]")
+    return None
+
+
+def _mentions(schema: Any, keyword: str) -> bool:
+    if isinstance(schema, dict):
+        return keyword in schema or any(_mentions(value, keyword) for value in schema.values())
+    if isinstance(schema, list):
+        return any(_mentions(item, keyword) for item in schema)
+    return False
+
+
+def _requested_schema(route: Route, body: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The JSON schema a chat request asks its reply to follow, the way its vendor documents it."""
+    if route is Route.OPENAI_CHAT:
+        response_format = body.get("response_format")
+        if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+            schema = dict(response_format.get("json_schema") or {}).get("schema")
+            return schema if isinstance(schema, dict) else None
+    elif route is Route.ANTHROPIC_MESSAGES:
+        choice = body.get("tool_choice")
+        if isinstance(choice, dict) and choice.get("type") == "tool":
+            tools = body.get("tools") or []
+            tool = next((t for t in tools if isinstance(t, dict) and t.get("name") == choice.get("name")), None)
+            schema = tool.get("input_schema") if tool else None
+            return schema if isinstance(schema, dict) else None
+    elif route is Route.GEMINI_GENERATE:
+        schema = dict(body.get("generationConfig") or {}).get("responseSchema")
+        return schema if isinstance(schema, dict) else None
+    elif route is Route.OLLAMA_CHAT:
+        schema = body.get("format")
+        return schema if isinstance(schema, dict) else None
+    return None
+
+
+def _structured_problem(route: Route, body: Mapping[str, Any]) -> str | None:
+    """The 400 a vendor answers to a structured-output request it cannot take."""
+    if route is Route.OPENAI_CHAT and isinstance(body.get("response_format"), dict):
+        response_format = body["response_format"]
+        if response_format.get("type") == "json_schema":
+            spec = response_format.get("json_schema")
+            if not isinstance(spec, dict) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", str(spec.get("name", ""))):
+                return "Invalid 'response_format.json_schema.name': must match ^[a-zA-Z0-9_-]{1,64}$"
+            if not isinstance(spec.get("schema"), dict):
+                return "Missing required parameter: 'response_format.json_schema.schema'."
+            if spec.get("strict") is True and (problem := _strict_problem(spec["schema"], "root")) is not None:
+                return f"Invalid schema for response_format '{spec['name']}': {problem}"
+    elif route is Route.ANTHROPIC_MESSAGES and "tool_choice" in body:
+        choice = body["tool_choice"]
+        names = [tool.get("name") for tool in body.get("tools") or [] if isinstance(tool, dict)]
+        if isinstance(choice, dict) and choice.get("type") == "tool" and choice.get("name") not in names:
+            return f"tool_choice: tool {choice.get('name')!r} not found in tools"
+        if any(not isinstance(tool.get("input_schema"), dict) for tool in body.get("tools") or []):
+            return "tools.0.input_schema: Field required"
+    elif route is Route.GEMINI_GENERATE:
+        config = dict(body.get("generationConfig") or {})
+        if "responseSchema" in config:
+            if config.get("responseMimeType") != "application/json":
+                return "responseSchema requires responseMimeType to be application/json"
+            if _mentions(config["responseSchema"], "additionalProperties"):
+                return (
+                    'Invalid JSON payload received. Unknown name "additionalProperties" at '
+                    "'generation_config.response_schema': Cannot find field."
+                )
+    return None
+
+
 def _words(text: str) -> int:
     return len(text.split())
 
@@ -267,6 +383,7 @@ class FakeVendorServer:
         self.api_keys = dict(api_keys or {})
         self.requests: list[RecordedRequest] = []
         self._scripts: dict[Route, deque[FakeResponse]] = defaultdict(deque)
+        self._structured_scripts: dict[Route, deque[FakeResponse]] = defaultdict(deque)
         self._stopping = asyncio.Event()
         self._arrived = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -326,9 +443,12 @@ class FakeVendorServer:
 
     # ---------------------------------------------------------------- scripting
 
-    def script(self, route: Route, *responses: FakeResponse) -> None:
-        """Queue answers for ``route``; once the queue is empty, a default success is sent."""
-        self._scripts[route].extend(responses)
+    def script(self, route: Route, *responses: FakeResponse, structured: bool = False) -> None:
+        """Queue answers for ``route``; once the queue is empty, a default success is sent.
+
+        Requests that ask for structured output take from their own queue (``structured=True``),
+        so scripting a route's text answers is not disturbed by an engine's structured calls."""
+        (self._structured_scripts if structured else self._scripts)[route].extend(responses)
 
     def requests_to(self, route: Route) -> list[RecordedRequest]:
         return [request for request in self.requests if request.route is route]
@@ -341,6 +461,7 @@ class FakeVendorServer:
     def reset(self) -> None:
         self.requests.clear()
         self._scripts.clear()
+        self._structured_scripts.clear()
 
     # ---------------------------------------------------------------- serving
 
@@ -391,7 +512,8 @@ class FakeVendorServer:
         problem = self._auth_problem(route.vendor, key_sent) or self._shape_problem(route, recorded)
         if problem is not None:
             return self._error(route.vendor, FakeResponse.error(problem[0], problem[1]), key_sent)
-        queue = self._scripts[route]
+        wants_schema = isinstance(body, dict) and _requested_schema(route, body) is not None
+        queue = (self._structured_scripts if wants_schema else self._scripts)[route]
         scripted = queue.popleft() if queue else FakeResponse.ok()
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -548,7 +670,8 @@ class FakeVendorServer:
             not isinstance(body.get("model"), str) or "input" not in body
         ):
             return 400, "you must provide a model parameter and an input"
-        return None
+        structured = _structured_problem(route, body)
+        return None if structured is None else (400, structured)
 
     # ---------------------------------------------------------------- bodies
 
@@ -592,11 +715,15 @@ class FakeVendorServer:
             texts = [str(message.get("content", "")) for message in body.get("messages", [])]
             model = scripted.model or str(body.get("model", "fake"))
         prompt_text = " ".join(texts)
-        content = (
-            scripted.content
-            if scripted.content is not None
-            else _derived_reply(route.vendor.value, texts[-1] if texts else "")
-        )
+        schema = _requested_schema(route, body)
+        structured = None
+        if scripted.content is not None:
+            content = scripted.content
+        elif schema is not None:
+            structured = structured_reply(schema, texts[-1] if texts else "")
+            content = json.dumps(structured)
+        else:
+            content = _derived_reply(route.vendor.value, texts[-1] if texts else "")
         input_tokens, output_tokens = self._usage(scripted, prompt_text, content)
         n = self._counter
         if route is Route.OPENAI_CHAT:
@@ -626,6 +753,14 @@ class FakeVendorServer:
                 "stop_reason": "end_turn",
                 "stop_sequence": None,
             }
+            if structured is not None:  # a forced tool: the answer is the tool call's input
+                tool = {
+                    "type": "tool_use",
+                    "id": f"toolu_fake{n}",
+                    "name": body["tool_choice"]["name"],
+                    "input": structured,
+                }
+                reply |= {"content": [tool], "stop_reason": "tool_use"}
             if not scripted.omit_usage:
                 reply["usage"] = {"input_tokens": input_tokens, "output_tokens": output_tokens}
             return reply

@@ -7,7 +7,7 @@ from prompt_alchemy.workers.generation.guidance import (
     PERSONA_GUIDANCE,
     TARGET_CONVENTIONS,
     HistoryExample,
-    chain_angle,
+    chain_approach,
     phase_system_prompt,
     phase_user_message,
 )
@@ -52,10 +52,10 @@ def test_history_examples_are_offered_and_clipped() -> None:
     assert "x" * 201 not in text
 
 
-def test_chains_get_distinct_angles_and_a_single_chain_none() -> None:
-    assert chain_angle(0, 1) is None
-    angles = [chain_angle(chain, 3) for chain in range(3)]
-    assert len(set(angles)) == 3
+def test_chains_get_distinct_approaches_and_a_single_chain_none() -> None:
+    assert chain_approach(0, 1) is None
+    approaches = [chain_approach(chain, 3) for chain in range(3)]
+    assert len(set(approaches)) == 3
 
 
 def test_user_message_carries_the_idea_then_the_previous_output() -> None:

@@ -17,16 +17,23 @@ from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus
 from prompt_alchemy.errors import BadRequest, DeadlineExceeded
 from prompt_alchemy.gateway.generation import ProgressListener, generate_with_progress
+from prompt_alchemy.schemas.brief import BriefDraft
 from prompt_alchemy.schemas.common import Persona, Phase, TargetFamily
 from prompt_alchemy.schemas.engine import GenerateRequest, PhaseSettings, SelectRequest
 from prompt_alchemy.schemas.events import GenerationProgress
 from prompt_alchemy.schemas.quoting import quote
 from prompt_alchemy.schemas.storage import Lineage, StoreRequest
-from prompt_alchemy.testing.vendors import FakeResponse, FakeVendorServer, RecordedRequest, Route
+from prompt_alchemy.testing.vendors import FakeResponse, FakeVendorServer, RecordedRequest, Route, structured_reply
 from prompt_alchemy.workers.generation import EngineSettings, EngineWorker
-from prompt_alchemy.workers.generation.guidance import PERSONA_GUIDANCE, PHASE_INSTRUCTIONS, TARGET_CONVENTIONS
+from prompt_alchemy.workers.generation.guidance import (
+    CHAIN_APPROACHES,
+    PERSONA_GUIDANCE,
+    PHASE_INSTRUCTIONS,
+    TARGET_CONVENTIONS,
+)
 from prompt_alchemy.workers.generation.settings import EngineTimeouts
 from prompt_alchemy.workers.providers import ProviderRegistry
+from prompt_alchemy.workers.providers.brief_reader import BRIEF_INSTRUCTIONS
 
 ProvidersFactory = Callable[[Mapping[str, str]], Awaitable[ProviderRegistry]]
 EngineFactory = Callable[..., Awaitable[EngineWorker]]
@@ -58,6 +65,17 @@ def system_text(recorded: RecordedRequest) -> str:
     return " ".join(str(m.get("content", "")) for m in body.get("messages", []) if m.get("role") == "system")
 
 
+def reads_the_idea(recorded: RecordedRequest) -> bool:
+    """The call that asks for the brief as structured output (engine.analyze), not a phase."""
+    return BRIEF_INSTRUCTIONS in system_text(recorded)
+
+
+def phase_requests(vendor: FakeVendorServer, route: Route | None = None) -> list[RecordedRequest]:
+    """The phase and judge calls a vendor received (the brief call left out)."""
+    chosen = vendor.requests if route is None else vendor.requests_to(route)
+    return [recorded for recorded in chosen if not reads_the_idea(recorded)]
+
+
 def phase_of(recorded: RecordedRequest) -> Phase:
     text = system_text(recorded)
     matches = [phase for phase in Phase if PHASE_INSTRUCTIONS[phase] in text]
@@ -85,15 +103,15 @@ async def test_each_phase_goes_to_the_provider_chosen_for_it(
         ),
         timeout=EVENTUALLY,
     )
-    assert {phase_of(r) for r in vendor.requests_to(Route.ANTHROPIC_MESSAGES)} == {Phase.PRIMA_MATERIA}
-    assert {phase_of(r) for r in vendor.requests_to(Route.GEMINI_GENERATE)} == {Phase.SOLUTIO}
-    assert {phase_of(r) for r in vendor.requests_to(Route.OLLAMA_CHAT)} == {Phase.COAGULATIO}
-    assert vendor.requests_to(Route.OPENAI_CHAT) == []  # the default provider was never needed
-    assert len(vendor.requests_to(Route.ANTHROPIC_MESSAGES)) == 2  # one per chain
+    assert {phase_of(r) for r in phase_requests(vendor, Route.ANTHROPIC_MESSAGES)} == {Phase.PRIMA_MATERIA}
+    assert {phase_of(r) for r in phase_requests(vendor, Route.GEMINI_GENERATE)} == {Phase.SOLUTIO}
+    assert {phase_of(r) for r in phase_requests(vendor, Route.OLLAMA_CHAT)} == {Phase.COAGULATIO}
+    assert phase_requests(vendor, Route.OPENAI_CHAT) == []  # the default provider was never needed
+    assert len(phase_requests(vendor, Route.ANTHROPIC_MESSAGES)) == 2  # one per chain
 
-    anthropic_temperatures = sorted(r.json["temperature"] for r in vendor.requests_to(Route.ANTHROPIC_MESSAGES))
+    anthropic_temperatures = sorted(r.json["temperature"] for r in phase_requests(vendor, Route.ANTHROPIC_MESSAGES))
     assert anthropic_temperatures == pytest.approx([0.5, 0.6])  # the phase's setting, spread over the chains
-    gemini = vendor.requests_to(Route.GEMINI_GENERATE)
+    gemini = phase_requests(vendor, Route.GEMINI_GENERATE)
     assert {r.json["generationConfig"]["maxOutputTokens"] for r in gemini} == {700}
 
     providers_by_phase = {(p.phase, p.provider) for p in reply.prompts}
@@ -105,7 +123,7 @@ async def test_each_phase_goes_to_the_provider_chosen_for_it(
     assert not reply.offline
 
     # the persona steers every phase; the target family's conventions shape only the final one
-    for recorded in vendor.requests:
+    for recorded in phase_requests(vendor):
         text = system_text(recorded)
         assert PERSONA_GUIDANCE[Persona.ANALYSIS] in text
         assert (TARGET_CONVENTIONS[TargetFamily.CLAUDE] in text) == (phase_of(recorded) is Phase.COAGULATIO)
@@ -128,8 +146,8 @@ async def test_a_failing_provider_falls_back_and_the_reply_says_so(
         GenerateRequest(input=IDEA, count=3, phases=[Phase.PRIMA_MATERIA], save=False),
         timeout=EVENTUALLY,
     )
-    assert len(vendor.requests_to(Route.OPENAI_CHAT)) == 3
-    assert len(vendor.requests_to(Route.ANTHROPIC_MESSAGES)) == 3
+    assert len(phase_requests(vendor, Route.OPENAI_CHAT)) == 3
+    assert len(phase_requests(vendor, Route.ANTHROPIC_MESSAGES)) == 3
     assert [prompt.provider for prompt in reply.prompts] == ["anthropic"] * 3
     assert any("'openai' failed" in warning and "anthropic" in warning for warning in reply.warnings)
 
@@ -157,7 +175,7 @@ async def test_a_deadline_stops_the_work_with_a_clear_error(
         vendor_env(vendor, PROVIDERS_DEFAULT="openai", PROVIDERS_FALLBACK="none", PROVIDERS_TIMEOUT_S="5")
     )
     await start_engine(EngineSettings(timeouts=EngineTimeouts(deadline_margin_s=0.3)))
-    # prima materia answers; solutio hangs past any deadline
+    # prima materia answers; solutio hangs past any deadline (the brief's structured call has its own script)
     vendor.script(Route.OPENAI_CHAT, FakeResponse.ok("draft one"), FakeResponse.ok("draft two"), FakeResponse.hang())
     with pytest.raises(DeadlineExceeded) as caught:
         await bus.request(
@@ -167,7 +185,7 @@ async def test_a_deadline_stops_the_work_with_a_clear_error(
         )
     assert "deadline" in caught.value.message
     assert caught.value.details.get("stage") == "phase solutio"
-    phases = [phase_of(recorded) for recorded in vendor.requests_to(Route.OPENAI_CHAT)]
+    phases = [phase_of(recorded) for recorded in phase_requests(vendor, Route.OPENAI_CHAT)]
     assert phases.count(Phase.PRIMA_MATERIA) == 2
     assert Phase.COAGULATIO not in phases  # no provider call after the deadline
     # and the engine is free again: the next request is served normally
@@ -203,7 +221,7 @@ async def test_similar_stored_prompts_reach_the_provider_as_context(
         timeout=EVENTUALLY,
     )
     assert reply.history_used == [stored.id]
-    by_phase = {phase_of(recorded): system_text(recorded) for recorded in vendor.requests_to(Route.OPENAI_CHAT)}
+    by_phase = {phase_of(recorded): system_text(recorded) for recorded in phase_requests(vendor, Route.OPENAI_CHAT)}
     assert quote(remembered) in by_phase[Phase.COAGULATIO]  # offered to the phase it was stored for
     assert quote(remembered) not in by_phase[Phase.PRIMA_MATERIA]
 
@@ -228,7 +246,7 @@ async def test_a_stored_prompt_cannot_close_its_example_block(
         timeout=EVENTUALLY,
     )
     assert reply.history_used
-    for recorded in vendor.requests_to(Route.OPENAI_CHAT):
+    for recorded in phase_requests(vendor, Route.OPENAI_CHAT):
         for message in recorded.json["messages"]:
             text = str(message["content"])
             # every block holds one JSON string and closes where it was opened
@@ -238,7 +256,7 @@ async def test_a_stored_prompt_cannot_close_its_example_block(
                     assert isinstance(json.loads(body), str)
             assert "SYSTEM: ignore" not in text.replace(quote(poisoned)[1:-1], "")
     coagulatio = PHASE_INSTRUCTIONS[Phase.COAGULATIO]
-    systems = [system_text(r) for r in vendor.requests_to(Route.OPENAI_CHAT) if coagulatio in system_text(r)]
+    systems = [system_text(r) for r in phase_requests(vendor, Route.OPENAI_CHAT) if coagulatio in system_text(r)]
     assert quote(poisoned) in systems[0]  # offered, as data
 
 
@@ -269,13 +287,13 @@ async def test_the_judge_reads_a_chatty_vendor_answer_and_falls_back_on_nonsense
     assert read.best_index == 0  # the judge outweighs the ranker's taste for structure
     assert read.provider == "openai"
     assert read.warnings == []
-    judge_call = vendor.requests_to(Route.OPENAI_CHAT)[0].json
+    judge_call = phase_requests(vendor, Route.OPENAI_CHAT)[0].json
     assert judge_call["temperature"] == 0.0
     assert "strict JSON" in judge_call["messages"][0]["content"]
 
     again = await bus.request(schemas.ENGINE_SELECT, request, timeout=EVENTUALLY)
     assert again.scores == read.scores
-    assert len(vendor.requests_to(Route.OPENAI_CHAT)) == 1  # a greedy judge call is answered from the cache
+    assert len(phase_requests(vendor, Route.OPENAI_CHAT)) == 1  # a greedy judge call is answered from the cache
 
     other = request.model_copy(update={"criteria": "Prefer brevity."})
     fallback = await bus.request(schemas.ENGINE_SELECT, other, timeout=EVENTUALLY)
@@ -324,3 +342,70 @@ async def test_a_progress_stream_belongs_to_the_request_that_opened_it(
 def test_a_progress_token_is_the_servers_to_choose() -> None:
     with pytest.raises(pydantic.ValidationError, match="progress_token"):
         GenerateRequest.model_validate({"input": IDEA, "progress_token": "short"})
+
+
+async def test_with_an_llm_the_brief_is_its_structured_output_and_every_phase_carries_it(
+    bus: Bus, vendor: FakeVendorServer, start_providers: ProvidersFactory, engine: EngineWorker
+) -> None:
+    await start_providers(vendor_env(vendor, PROVIDERS_DEFAULT="openai"))
+    reply = await bus.request(
+        schemas.ENGINE_GENERATE, GenerateRequest(input=IDEA, count=2, save=False), timeout=EVENTUALLY
+    )
+    [reading] = [r for r in vendor.requests_to(Route.OPENAI_CHAT) if reads_the_idea(r)]
+    assert reading.json["response_format"]["type"] == "json_schema"
+    draft = BriefDraft.model_validate_json(vendor_content(reading))
+    # the persona the LLM chose is the persona every prompt was written with and names
+    assert {prompt.persona for prompt in reply.prompts} == {draft.persona}
+    # every phase call of every chain quotes the LLM's brief
+    for recorded in phase_requests(vendor, Route.OPENAI_CHAT):
+        user = recorded.json["messages"][-1]["content"]
+        assert "<brief>" in user
+        assert draft.task in user
+    assert not any("offline analyser" in warning for warning in reply.warnings)
+    # and each chain is asked for its own approach (a procedure, worked examples), not one shared one
+    approaches = {
+        approach
+        for recorded in phase_requests(vendor, Route.OPENAI_CHAT)
+        for approach in CHAIN_APPROACHES
+        if approach in system_text(recorded)
+    }
+    assert approaches == set(CHAIN_APPROACHES[:2])
+
+
+async def test_an_llm_that_returns_no_valid_brief_leaves_it_to_the_offline_analyser_and_the_reply_says_so(
+    bus: Bus, vendor: FakeVendorServer, start_providers: ProvidersFactory, engine: EngineWorker
+) -> None:
+    await start_providers(vendor_env(vendor, PROVIDERS_DEFAULT="anthropic"))
+    vendor.script(Route.ANTHROPIC_MESSAGES, FakeResponse.ok("I'd rather chat than fill in a tool."), structured=True)
+    reply = await bus.request(
+        schemas.ENGINE_GENERATE,
+        GenerateRequest(input=IDEA, count=1, phases=[Phase.PRIMA_MATERIA], save=False),
+        timeout=EVENTUALLY,
+    )
+    assert any("offline analyser" in w and "no valid structured brief" in w for w in reply.warnings)
+    assert reply.prompts[0].provider == "anthropic"  # the phases still go to the LLM
+    assert reply.prompts[0].persona is Persona.ANALYSIS  # the offline reading: summarising tickets is analysis
+
+
+def vendor_content(recorded: RecordedRequest) -> str:
+    """What the fake answered to ``recorded`` when nothing was scripted: it is derived from the request."""
+    schema = recorded.json["response_format"]["json_schema"]["schema"]
+    return json.dumps(structured_reply(schema, recorded.json["messages"][-1]["content"]))
+
+
+async def test_a_brief_that_does_not_come_in_time_leaves_the_generation_to_go_on_without_it(
+    bus: Bus, vendor: FakeVendorServer, start_providers: ProvidersFactory, start_engine: EngineFactory
+) -> None:
+    # the hanging vendor call is abandoned by the providers worker after 5 s at most (teardown bound)
+    await start_providers(
+        vendor_env(vendor, PROVIDERS_DEFAULT="openai", PROVIDERS_FALLBACK="none", PROVIDERS_TIMEOUT_S="5")
+    )
+    await start_engine(EngineSettings(timeouts=EngineTimeouts(analyze_s=0.5)))
+    vendor.script(Route.OPENAI_CHAT, FakeResponse.hang(), structured=True)
+    reply = await bus.request(
+        schemas.ENGINE_GENERATE,
+        GenerateRequest(input=IDEA, count=1, phases=[Phase.PRIMA_MATERIA], save=False),
+        timeout=EVENTUALLY,
+    )
+    assert [prompt.provider for prompt in reply.prompts] == ["openai"]
+    assert any("the idea analyser did not answer" in warning for warning in reply.warnings)

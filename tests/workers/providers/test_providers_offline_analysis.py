@@ -152,3 +152,60 @@ def test_the_offline_judge_sinks_a_prompt_that_misreads_the_idea() -> None:
 )
 def test_what_a_query_selects_or_an_occasion_is_not_an_audience(idea: str) -> None:
     assert analyse(idea).audience is None
+
+
+# -- general reading rules found on new ideas (each test names the rule, on words of its own) ----------
+
+
+def test_a_database_a_script_works_on_is_not_an_sql_dialect_form() -> None:
+    script = analyze_idea(AnalyzeRequest(input="a python script that exports my MySQL tables to parquet files"))
+    assert script.form is None  # the script is not a query: no "Use MySQL 8 syntax only"
+    query = analyze_idea(AnalyzeRequest(input="a MySQL query listing orders without invoices"))
+    assert query.form is not None
+    assert query.form.name == "MySQL query"
+
+
+def test_a_compound_is_not_the_topic_its_last_word_looks_like() -> None:
+    # "SQL injection" is an attack (not the SQL language); a "merge request" is no HTTP request
+    brief = analyse("audit this merge request for command injection and SQL injection risks", Persona.CODE)
+    assert brief.language is None
+    assert not any("non-2xx" in case or "NULLs" in case for case in brief.edge_cases)
+
+
+def test_commas_inside_an_and_or_enumeration_do_not_split_a_clause() -> None:
+    brief = analyze_idea(AnalyzeRequest(input="rank Paris, Lisbon or Prague for a 3-day winter trip"))
+    assert any("Paris, Lisbon or Prague" in detail for detail in brief.details)
+    assert not any(detail.strip() in {"Rank Paris", "Lisbon or Prague"} for detail in brief.details)
+
+
+@pytest.mark.parametrize(
+    ("idea", "audience"),
+    [
+        ("explain how compound interest works to a 16 year old who just opened a savings account", "16 year old who"),
+        ("explain what a mortgage offer's early repayment charge means to a first-time buyer", "first-time buyer"),
+    ],
+)
+def test_explaining_to_a_reader_names_that_reader_with_what_the_idea_says_of_them(idea: str, audience: str) -> None:
+    brief = analyze_idea(AnalyzeRequest(input=idea))
+    assert brief.audience is not None
+    assert audience in brief.audience
+    # the topic and the reader become two details, so a prompt carries both in its own structure
+    assert len(brief.details) >= 2
+
+
+def test_a_noun_pointed_at_right_after_a_working_verb_is_the_input() -> None:
+    brief = analyze_idea(AnalyzeRequest(input="check this terraform plan for resources that would be destroyed"))
+    assert brief.input is not None
+    assert brief.input.placeholder == "{{terraform_plan}}"
+    assert "{{terraform_plan}}" in prompt_for("check this terraform plan for resources that would be destroyed")
+
+
+def test_turn_x_into_y_is_a_transformation_whose_result_follows_into() -> None:
+    brief = analyze_idea(AnalyzeRequest(input="turn these meeting notes into a list of action items with owners"))
+    assert brief.task.startswith("Turn these meeting notes into")
+    assert brief.deliverable == "a list of action items"
+
+
+def test_a_word_followed_by_of_opens_a_noun_phrase_not_an_imperative() -> None:
+    brief = analyze_idea(AnalyzeRequest(input="list of 12 icebreaker questions for a remote team"))
+    assert brief.task.startswith("Create a list of 12 icebreaker questions")

@@ -54,6 +54,10 @@ def render_brief(brief: Brief) -> None:
         say("details:")
         for detail in brief.details:
             say(f"  - {detail}")
+    if brief.source != "offline":
+        say(f"read by: {brief.source} (structured output)")
+    for warning in brief.warnings:
+        say(f"warning: {warning}")
 
 
 async def run(args: argparse.Namespace, client: CliClient) -> int:

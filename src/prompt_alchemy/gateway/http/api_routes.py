@@ -127,6 +127,7 @@ API_OPERATIONS: tuple[Operation[Any, Any], ...] = (
     ),
     Operation(
         "POST", f"{PROMPTS}/analyze", "analyzeIdea", "prompts", forward, registry.ENGINE_ANALYZE,
+        errors=NOT_FOUND,  # a provider the request names that is not configured
         description="The structured brief the phases work from: persona (and why), deliverable, the audience "
         "only when the idea states one, typed constraints, form rules, the input with its `{{placeholder}}`.",
     ),

@@ -18,7 +18,7 @@ import uuid
 
 from prompt_alchemy.bus import Bus, RequestContext
 from prompt_alchemy.bus.failures import as_service_error
-from prompt_alchemy.errors import BadRequest, DeadlineExceeded, ProviderError, ServiceError
+from prompt_alchemy.errors import BadRequest, BusError, DeadlineExceeded, ProviderError, ServiceError
 from prompt_alchemy.schemas.brief import AnalyzeRequest, Brief
 from prompt_alchemy.schemas.common import MAX_PROMPT_CHARS, Persona, Phase, TargetFamily, Usage
 from prompt_alchemy.schemas.engine import GenerateReply, GenerateRequest
@@ -39,7 +39,7 @@ from prompt_alchemy.workers.generation.completions import ProviderCaller
 from prompt_alchemy.workers.generation.deadline import Budget
 from prompt_alchemy.workers.generation.guidance import (
     HistoryExample,
-    chain_angle,
+    chain_approach,
     phase_system_prompt,
     phase_user_message,
 )
@@ -227,11 +227,15 @@ class _GenerationRun:
     async def _read_brief(self) -> None:
         """What the analyser reads in the idea: the persona a request leaves open, and the brief ranking checks.
 
-        Every phase, the ranking, the stored records and the reply then name the persona actually
-        used. If the analyser cannot answer, generation goes on (generic persona, no coverage check),
-        with a warning.
+        With an LLM as the first phase's provider the brief is that LLM's structured output (the
+        offline analyser's when it fails, with a warning). Every phase call carries the brief, and
+        every phase, the ranking, the stored records and the reply name the persona actually used.
+        If the analyser cannot answer, generation goes on (generic persona, no coverage check), with
+        a warning.
         """
-        timeout = self.settings.timeouts.lookup_s
+        # the first phase's provider reads the idea: an LLM answers with the brief as structured output
+        call = resolve_phase_call(self.request, self.request.phases[0], self.settings)
+        timeout = self.settings.timeouts.analyze_s
         remaining = self.budget.remaining()
         if remaining is not None:
             timeout = max(0.0, min(timeout, remaining))
@@ -239,15 +243,25 @@ class _GenerationRun:
         try:
             brief = await self.generator.bus.request(
                 ENGINE_ANALYZE,
-                AnalyzeRequest(input=self.request.input, persona=asked or Persona.GENERIC),
+                AnalyzeRequest(
+                    input=self.request.input,
+                    persona=asked or Persona.GENERIC,
+                    provider=call.provider,
+                    model=call.model,
+                ),
                 timeout=timeout,
             )
-        except ServiceError as error:
-            self.warnings.append(f"the idea analyser did not answer ({error.message}); the persona is generic")
+        except (ServiceError, BusError) as error:
+            remaining = self.budget.remaining()
+            if isinstance(error, BusError) and remaining is not None and remaining <= 0:
+                raise  # the caller's own deadline passed: nothing is left to generate with
+            failure = as_service_error(error, doing="reading the idea")
+            self.warnings.append(f"the idea analyser did not answer ({failure.message}); the persona is generic")
             brief = None
         if brief is not None:
             assert isinstance(brief, Brief)
             self.brief = brief
+            self.warnings.extend(brief.warnings)
         if asked is None:
             persona = brief.persona if brief is not None else Persona.GENERIC
             self.request = self.request.model_copy(update={"persona": persona})
@@ -335,11 +349,11 @@ class _GenerationRun:
             target_family=self.family,
             target_model=request.target_model,
             final=final,
-            angle=chain_angle(chain, request.count),
+            approach=chain_approach(chain, request.count),
             history=history,
             history_chars=self.settings.history_chars,
         )
-        user = phase_user_message(phase, request.input, previous.content if previous else None)
+        user = phase_user_message(phase, request.input, previous.content if previous else None, brief=self.brief)
         temperature = chain_temperature(call.temperature, chain, request.count, self.settings.chain_temperature_step)
         completion = await self.generator.caller.complete(
             CompletionRequest(

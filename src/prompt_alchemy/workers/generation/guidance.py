@@ -11,16 +11,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from prompt_alchemy.schemas.brief import Brief
 from prompt_alchemy.schemas.common import MAX_PROMPT_CHARS, Persona, Phase, TargetFamily
 from prompt_alchemy.schemas.quoting import DATA_NOTICE, quote, quoted_block, shortened_to_quote_within
 
 __all__ = [
-    "CHAIN_ANGLES",
+    "CHAIN_APPROACHES",
     "PERSONA_GUIDANCE",
     "PHASE_INSTRUCTIONS",
     "TARGET_CONVENTIONS",
     "HistoryExample",
-    "chain_angle",
+    "brief_text",
+    "chain_approach",
     "phase_system_prompt",
     "phase_user_message",
 ]
@@ -102,14 +104,25 @@ TARGET_CONVENTIONS: Mapping[TargetFamily, str] = MappingProxyType(
     }
 )
 
-CHAIN_ANGLES: tuple[str, ...] = (
-    "Favour directness: the shortest prompt that fully specifies the task.",
-    "Favour completeness: anticipate edge cases and include a worked example.",
-    "Favour structure: explicit numbered steps and a strict output template.",
-    "Favour the reader's context: spell out audience, background and success criteria.",
-    "Favour robustness: state what to do when information is missing or ambiguous.",
+CHAIN_APPROACHES: tuple[str, ...] = (
+    "Approach: step-by-step procedure. Write the prompt as a procedure the model follows in order: the "
+    "task and its context, then numbered steps in the order the work is done, then the rules that hold at "
+    "every step (every requirement of the idea), then the output format. One line per step; no examples.",
+    "Approach: worked examples. Teach by example: the task, its context and its requirements briefly, then "
+    "two few-shot slots the user fills with real pairs (an input placeholder and the expected output in "
+    "the required format, e.g. {{example_1_input}} and {{example_1_output}}), then the real input. Little "
+    "prose; the examples carry the level of detail.",
+    "Approach: constraint checklist. Build the prompt around an explicit checklist: the task and its "
+    "context, then every requirement of the idea as a checkbox item, a rubric with a pass condition per "
+    "criterion, stated defaults, and an instruction to verify every item before answering. Most detailed.",
+    "Approach: minimal specification. The shortest prompt that still keeps every element of the idea: one "
+    "task sentence, one list of every requirement, the output format. No steps, no examples, no rubric.",
+    "Approach: defensive. The task and every requirement, then explicit handling of missing, ambiguous or "
+    "conflicting input, the defaults to assume, and what never to invent.",
 )
-"""One emphasis per parallel chain, so ``count`` chains explore different prompts instead of one."""
+"""One approach per parallel chain: each asks for a different structure and level of detail, so
+``count`` chains give prompts that differ in substance, not in one line. Each keeps every element
+of the brief."""
 
 _IDEA_ROOM = MAX_PROMPT_CHARS // 4  # the quoted idea in a user message; the draft gets the rest
 
@@ -128,11 +141,11 @@ class HistoryExample:
     similarity: float | None
 
 
-def chain_angle(chain: int, count: int) -> str | None:
-    """The emphasis of one chain; a single chain keeps the plain instructions."""
+def chain_approach(chain: int, count: int) -> str | None:
+    """The approach of one chain; a single chain keeps the plain instructions."""
     if count <= 1:
         return None
-    return CHAIN_ANGLES[chain % len(CHAIN_ANGLES)]
+    return CHAIN_APPROACHES[chain % len(CHAIN_APPROACHES)]
 
 
 def _history_block(history: Sequence[HistoryExample], max_chars: int) -> str:
@@ -154,7 +167,7 @@ def phase_system_prompt(
     target_family: TargetFamily,
     target_model: str | None,
     final: bool,
-    angle: str | None = None,
+    approach: str | None = None,
     history: Sequence[HistoryExample] = (),
     history_chars: int = 1500,
 ) -> str:
@@ -168,8 +181,8 @@ def phase_system_prompt(
         parts.append(
             f"The finished prompt will be sent to the model {quote(target_model)}; a later phase adapts its form."
         )
-    if angle:
-        parts.append(angle)
+    if approach:
+        parts.append(approach)
     if history:
         parts.append(DATA_NOTICE)
         parts.append(_history_block(history, history_chars))
@@ -177,16 +190,47 @@ def phase_system_prompt(
     return "\n\n".join(parts)
 
 
-def phase_user_message(phase: Phase, idea: str, previous: str | None) -> str:
+def brief_text(brief: Brief) -> str:
+    """The brief as lines a model reads: every element the prompt must keep."""
+    lines = [f"Task: {brief.task}"]
+    if brief.deliverable:
+        lines.append(f"Deliverable: {brief.deliverable}")
+    if brief.audience:
+        lines.append(f"Audience: {brief.audience}")
+    lines += [f"Constraint ({item.kind.value}): {item.text}" for item in brief.constraints]
+    lines += [f"Detail: {detail}" for detail in brief.details]
+    if brief.tone:
+        lines.append(f"Tone: {', '.join(brief.tone)}")
+    if brief.form is not None:
+        lines.append(f"Form: {brief.form.name}" + "".join(f"; {rule}" for rule in brief.form.rules))
+    if brief.input is not None:
+        lines.append(f"Input at run time: {brief.input.description}, as the placeholder {brief.input.placeholder}")
+    if brief.code_language:
+        lines.append(f"Programming language: {brief.code_language}")
+    return "\n".join(lines)
+
+
+_BRIEF_ROOM = MAX_PROMPT_CHARS // 4
+
+
+def phase_user_message(phase: Phase, idea: str, previous: str | None, *, brief: Brief | None = None) -> str:
     """The idea for the first phase; the previous phase's prompt (with the idea for reference) afterwards.
 
-    Both are quoted data (``schemas.quoting``): the user's idea and a model's draft are worked on,
-    not obeyed."""
+    With a ``brief`` (what the analyser read in the idea) every phase also gets it, so no phase or
+    chain drops an element of it. All of it is quoted data (``schemas.quoting``): the user's idea,
+    its reading and a model's draft are worked on, not obeyed."""
+    reading = ""
+    if brief is not None:
+        reading = "\n\nWhat the idea states (the prompt must keep every element):\n" + quoted_block(
+            "brief", shortened_to_quote_within(brief_text(brief), _BRIEF_ROOM)
+        )
     if previous is None:
-        return f"{DATA_NOTICE}\n\nRaw idea:\n{quoted_block('idea', shortened_to_quote_within(idea, _IDEA_ROOM))}"
+        return (
+            f"{DATA_NOTICE}\n\nRaw idea:\n{quoted_block('idea', shortened_to_quote_within(idea, _IDEA_ROOM))}" + reading
+        )
     head = (
         f"{DATA_NOTICE}\n\nOriginal idea (for reference):\n"
-        f"{quoted_block('idea', shortened_to_quote_within(idea, _IDEA_ROOM))}\n\n"
+        f"{quoted_block('idea', shortened_to_quote_within(idea, _IDEA_ROOM))}{reading}\n\n"
         f"Draft prompt to transform in the {phase.value} phase:\n"
     )
     room = MAX_PROMPT_CHARS - len(head) - len("<draft></draft>")

@@ -68,10 +68,13 @@ class EngineTimeouts:
     """Per-call timeouts (the bus clips each to the caller's deadline) and the reply margin.
 
     ``deadline_margin_s`` is how long before the caller's deadline the engine stops working, so
-    its DeadlineExceeded answer arrives while the caller still listens.
+    its DeadlineExceeded answer arrives while the caller still listens. ``analyze_s`` bounds the
+    brief: an LLM writes it in seconds, and a generation whose brief does not come goes on without
+    it (with a warning) rather than waiting a whole provider timeout.
     """
 
     provider_s: float = 120.0
+    analyze_s: float = 30.0
     storage_s: float = 10.0
     learning_s: float = 3.0
     health_s: float = 2.0
@@ -80,7 +83,7 @@ class EngineTimeouts:
     weights_retry_s: float = 30.0
 
     def __post_init__(self) -> None:
-        for name in ("provider_s", "storage_s", "learning_s", "health_s", "lookup_s", "weights_retry_s"):
+        for name in ("provider_s", "analyze_s", "storage_s", "learning_s", "health_s", "lookup_s", "weights_retry_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"engine timeout {name} must be positive")
         if self.deadline_margin_s < 0:

@@ -133,7 +133,7 @@ class HttpProvider:
         self, request: CompletionRequest, model: str, timeout_s: float, on_delta: DeltaSink | None = None
     ) -> ProviderCompletion:
         base_url, key = self._ready()
-        params = ChatParams(model, request.messages, request.temperature, request.max_tokens)
+        params = ChatParams(model, request.messages, request.temperature, request.max_tokens, request.response_schema)
         if on_delta is not None:
             streamed = await self._http.stream_chat(
                 provider=self._settings.name,

@@ -1,5 +1,5 @@
 """The providers worker on the bus: ``alchemy.v1.providers.{list,get,test,complete,embed,health}``,
-and ``alchemy.v1.engine.analyze`` (the idea analyser lives with the offline provider).
+and ``alchemy.v1.engine.analyze`` (the brief: an LLM's structured output, or the offline analyser's).
 
 Each handler passes the caller's remaining deadline to the registry, which clips per-attempt
 timeouts and backoff waits to it; the bus's deadline middleware (composed by the runtime) turns
@@ -36,7 +36,7 @@ from prompt_alchemy.schemas.providers import (
     ProviderTestRequest,
 )
 from prompt_alchemy.workers.lifecycle import WORKER_VERSION, Worker
-from prompt_alchemy.workers.providers.offline.briefing import analyze_idea
+from prompt_alchemy.workers.providers.brief_reader import read_brief
 from prompt_alchemy.workers.providers.registry import ProviderRegistry
 from prompt_alchemy.workers.providers.token_events import TokenPublisher
 
@@ -106,8 +106,8 @@ def _service(bus: Bus, registry: ProviderRegistry, concurrency: int) -> ServiceR
     runner.add_endpoint(PROVIDERS_TEST, probe_provider, concurrency=4)
     runner.add_endpoint(PROVIDERS_COMPLETE, complete)
 
-    async def analyze(request: AnalyzeRequest, _context: RequestContext) -> Brief:
-        return analyze_idea(request)  # the analyser is the offline provider's: pure, instant, no vendor call
+    async def analyze(request: AnalyzeRequest, context: RequestContext) -> Brief:
+        return await read_brief(registry, request, timeout_s=context.remaining())
 
     runner.add_endpoint(PROVIDERS_EMBED, embed)
     runner.add_endpoint(ENGINE_ANALYZE, analyze, concurrency=16)

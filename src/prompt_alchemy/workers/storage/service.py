@@ -50,9 +50,6 @@ from prompt_alchemy.workers.storage.generation_cache import GenerationCache, Gen
 from prompt_alchemy.workers.storage.name_store import NameStore
 from prompt_alchemy.workers.storage.names import NameRegistry
 from prompt_alchemy.workers.storage.prompt_memory import PromptMemory
-from prompt_alchemy.workers.storage.redis_generation_cache import RedisGenerationCache
-from prompt_alchemy.workers.storage.redis_names import RedisNameStore
-from prompt_alchemy.workers.storage.redis_store import RedisPromptStore
 from prompt_alchemy.workers.storage.sqlite_generation_cache import SqliteGenerationCache
 from prompt_alchemy.workers.storage.sqlite_names import SqliteNameStore
 from prompt_alchemy.workers.storage.sqlite_store import SqlitePromptStore
@@ -84,19 +81,26 @@ def _handler(operation: Callable[[ReqT], Awaitable[RepT]]) -> RequestHandler[Req
 
 def name_store_for(store: PromptStore) -> NameStore:
     """Named prompts live beside the prompts: the same SQLite folder, the same Redis and prefix."""
-    if isinstance(store, RedisPromptStore):
-        return RedisNameStore(store.client, prefix=store.keys.prefix, target=store.target)
     if isinstance(store, SqlitePromptStore):
         return SqliteNameStore(store)
+    # redis and redisvl load only for a Redis store: an embedded (SQLite) start does not pay for them
+    from prompt_alchemy.workers.storage.redis_names import RedisNameStore
+    from prompt_alchemy.workers.storage.redis_store import RedisPromptStore
+
+    if isinstance(store, RedisPromptStore):
+        return RedisNameStore(store.client, prefix=store.keys.prefix, target=store.target)
     raise TypeError(f"no name store for a {type(store).__name__}: pass names=")
 
 
 def generation_cache_for(store: PromptStore) -> GenerationCacheStore:
     """The generation cache beside the prompts: redisvl's SemanticCache on Redis, numpy embedded."""
-    if isinstance(store, RedisPromptStore):
-        return RedisGenerationCache(store.client, store.target, prefix=store.keys.prefix)
     if isinstance(store, SqlitePromptStore):
         return SqliteGenerationCache(store)
+    from prompt_alchemy.workers.storage.redis_generation_cache import RedisGenerationCache
+    from prompt_alchemy.workers.storage.redis_store import RedisPromptStore
+
+    if isinstance(store, RedisPromptStore):
+        return RedisGenerationCache(store.client, store.target, prefix=store.keys.prefix)
     raise TypeError(f"no generation cache for a {type(store).__name__}: pass generation_cache=")
 
 

@@ -143,6 +143,7 @@ _MAKING_VERBS = frozenset(
         "code",
     ]
 )
+_TRANSFORMING_VERBS = frozenset(["turn", "convert", "transform"])
 _WRITE_FORMATS = frozenset(
     [
         "code",
@@ -249,7 +250,18 @@ def _tones(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tones))
 
 
+_ATTACK = re.compile(r"\b(?:sql|nosql|command|code|ldap|xpath|html|css|template)\s+injection\b", _I)
+_NOT_HTTP = re.compile(r"\b(?:pull|merge|feature|change)\s+requests?\b", _I)
+
+
+def _without_attacks(text: str) -> str:
+    """Compounds whose last word is not the topic it looks like: "SQL injection" is an attack, not the
+    SQL language or a database to query; a "pull request" is a code change, not an HTTP request."""
+    return _NOT_HTTP.sub("change", _ATTACK.sub("injection", text))
+
+
 def _language(text: str) -> str | None:
+    text = _without_attacks(text)
     for pattern, name in CODE_LANGUAGES:
         if re.search(pattern, text, _I):
             return name
@@ -297,6 +309,7 @@ def _stated_edge_cases(text: str, constraints: list[str]) -> tuple[str, ...]:
 
 
 def _edge_cases(text: str) -> tuple[str, ...]:
+    text = _without_attacks(text)
     return tuple(cases for pattern, cases in EDGE_CASES if re.search(pattern, text, _I))[:4]
 
 
@@ -420,6 +433,9 @@ def _task(clause: str, formats: tuple[FormatSpec, ...], *, code: bool = True) ->
             return as_sentence("Explain " + text), "explain", None
         return f"Answer this question: {text.rstrip('?')}?", "answer", None
     verb = imperative(first)
+    second = words[1].lower() if len(words) > 1 else ""
+    if second == "of":  # "quiz of 8 questions", "list of ideas": a noun phrase, not an imperative
+        verb = ""
     if verb in TASK_VERBS or verb == "give":
         text = capitalise(verb) + text[len(words[0]) :]
     else:
@@ -430,6 +446,9 @@ def _task(clause: str, formats: tuple[FormatSpec, ...], *, code: bool = True) ->
             text = re.sub(rf"\b{name}\b", name, text, flags=_I)
     deliverable = re.match(rf"^\S+\s+{_NP}{_NP_END}", text, _I) if verb in _MAKING_VERBS else None
     noun = deliverable.group(1) if deliverable else None
+    if verb in _TRANSFORMING_VERBS:  # "turn this spreadsheet into a table of ...": the result is after "into"
+        result = re.search(rf"\binto\s+((?:[\w/#+.'-]+\s+){{0,9}}?[\w/#+.'-]+){_NP_END}", text, _I)
+        noun = result.group(1) if result else None
     return as_sentence(text), verb, noun
 
 

@@ -49,14 +49,28 @@ _TOPIC = re.compile(r"^(.{3,60}?)\s+(?:about|on how|on the topic of|explaining|d
 
 
 _QUALIFIER = re.compile(
-    r"^(.{3,60}?)\s+((?:for|with|in|from|by|using|that|which|where|to|on|at|without|into)\s+.{3,})$", _I
+    r"^(.{3,90}?)\s+((?:for|with|in|from|by|using|that|which|where|to|on|at|without|into)\s+.{3,})$", _I
 )
+_WORD = r"[\w.+#/'-]{1,40}"  # bounded, and an item starts only at a word start: linear on any input
+_ITEM = rf"{_WORD}(?: {_WORD})?"
+# A run of "item, item, ..." taken whole (possessive: no backtracking), ending in "item and/or word"
+# (group 1 set) or in a plain item; each run is read once, so this stays linear on any input.
+_ENUMERATION = re.compile(rf"(?<![\w.+#/'-])(?:{_ITEM}, )++(?:{_ITEM},? (?:and|or) ({_WORD})|{_ITEM})", _I)
+_KEPT_COMMA = "\u2063"  # an invisible separator standing for a comma inside an enumeration
+
+
+def _enumerations_kept(idea: str) -> str:
+    """ "compare AWS, GCP and Azure": the commas of a list of items joined by and/or do not end a clause."""
+    return _ENUMERATION.sub(
+        lambda match: match.group(0).replace(",", _KEPT_COMMA) if match.group(1) else match.group(0), idea
+    )
 
 
 def _pieces(idea: str) -> list[str]:
     """The clauses of ``idea``; "X about Y" gives "X" and "Topic: Y"; a one-clause idea is split at its qualifier."""
     pieces: list[str] = []
-    for raw in _CLAUSE.split(idea):
+    for raw in _CLAUSE.split(_enumerations_kept(idea)):
+        raw = raw.replace(_KEPT_COMMA, ",")
         topic = _TOPIC.match(raw.strip())
         if topic:
             pieces += [topic.group(1), f"topic: {topic.group(2)}"]
@@ -199,6 +213,8 @@ _PEOPLE_HEADS = (
     r"guests?|attendees|neighbou?rs?|classmates?|alumni|community|sister|brother|son|daughter|grandparents?"
 )
 _NP_WORD = r"[\w'&/-]+"
+# "explain X to a first-time renter": after "explain ... to a/the", a word naming a doer is a reader
+_AGENT_NOUN = r"[a-z][a-z-]*(?:er|or|ist|ian|ant|ent)s?"
 _FOR_NP = re.compile(
     rf"\b(?:for|aimed at|targeted at|intended for|written for|geared towards?|suitable for)\s+"
     rf"((?:{_NP_WORD}\s+){{0,5}}?{_NP_WORD})(?=\s*(?:[,.;:!?()]|$|\s+(?:who|that|which|where|to|so|on|in|at|"
@@ -211,8 +227,10 @@ _RECIPIENT = re.compile(
     _I,
 )
 _EXPLAIN_TO = re.compile(
-    rf"\b(?:explain|teach|describe|pitch|present|introduce)\b.{{0,60}}?\bto\s+"
-    rf"((?:an?\s+|the\s+)?(?:{_NP_WORD}\s+){{0,3}}?(?:{_PEOPLE_HEADS}|\d+-year-olds?))(?![\w-])",
+    rf"\b(?:explain|teach|describe|pitch|present|introduce)\b.{{0,90}}?\bto\s+"
+    rf"((?:(?:an?|the|my|our)\s+(?:{_NP_WORD}\s+){{0,3}}?(?:{_AGENT_NOUN}|\d+[- ]year[- ]olds?)"
+    rf"|(?:an?\s+|the\s+)?(?:{_NP_WORD}\s+){{0,3}}?(?:{_PEOPLE_HEADS}|\d+[- ]year[- ]olds?))(?![\w-])"
+    r"(?:\s+who\s+[^,.;!?]{3,50}?(?=\s+(?:in|under|within|using)\s|[,.;!?]|$))?)",
     _I,
 )
 _LIKE_IM = re.compile(r"\b(?:like|as if)\s+(?:i'?m|i am)\s+(an?\s+[\w\s-]{2,40}?)(?=[,.;!?]|$)", _I)
@@ -316,17 +334,40 @@ _INPUT = re.compile(
     rf"((?:[\w-]+\s+){{0,3}}?(?:{_MATERIAL}))\b",
     _I,
 )
-_INPUT_VERBS = re.compile(
-    r"\b(?:summari[sz]e|analy[sz]e|review|fix|translate|locali[sz]e|extract|go through|turn|convert|rewrite|"
-    r"edit|proofread|explain|parse|classify|compare|read|from|check|improve|refactor|debug)\b",
+_WORKING_ON = (
+    r"summari[sz]e|analy[sz]e|review|fix|translate|locali[sz]e|extract|go through|turn|convert|rewrite|"
+    r"edit|proofread|explain|parse|classify|compare|read|from|check|improve|refactor|debug"
+)
+_INPUT_VERBS = re.compile(rf"\b(?:{_WORKING_ON})\b", _I)
+
+
+_POINTED = re.compile(
+    rf"\b(?:{_WORKING_ON})\s+(?:this|these|the attached|the following)\s+"
+    r"((?:[\w-]+\s+){0,2}?[\w-]+?)(?=\s+(?:for|into|to|and|in|on|with|as|so|from|by)\b|[,.;:!?]|$)",
     _I,
 )
 
 
 def input_slot(idea: str) -> tuple[str, str] | None:
-    """(description, placeholder name) of the material the prompt will receive, if the idea has one."""
+    """(description, placeholder name) of the material the prompt will receive, if the idea has one.
+
+    Known kinds of material are found after a determiner; any other noun phrase pointed at with
+    "this"/"these"/"the attached" right after a verb that works on material ("review this pull
+    request") is the input too."""
     if not _INPUT_VERBS.search(idea):
         return None
+    slot = _named_material(idea)
+    if slot is not None:
+        return slot
+    pointed = _POINTED.search(idea)
+    if pointed is None:
+        return None
+    words = re.findall(r"[a-z]+", pointed.group(1).lower())
+    name = "_".join(words[-2:]) or "input"
+    return f"the provided {pointed.group(1).strip()}", name
+
+
+def _named_material(idea: str) -> tuple[str, str] | None:
     for match in _INPUT.finditer(idea):
         phrase = match.group(1).strip()
         start = match.group(0).split()[0].lower()

@@ -150,9 +150,17 @@ _FORMS: tuple[tuple[re.Pattern[str], FixedForm], ...] = (
 CREATIVE_FORMS = frozenset(form.name for _, form in _FORMS if form.creative)
 
 
+_QUERYING = re.compile(r"\bsql\b|\bquer(?:y|ies)\b|\bselect\b|\bjoins?\b|\bviews?\b", _I)
+
+
 def fixed_form(text: str) -> FixedForm | None:
-    """The first fixed form ``text`` names, the most specific first."""
+    """The first fixed form ``text`` names, the most specific first.
+
+    A database's SQL dialect is a form only when the idea asks for a query: "a bash script that
+    backs up my Postgres database" names the database a script works on, not a query to write."""
     for pattern, form in _FORMS:
         if pattern.search(text):
+            if form.name.endswith(" query") and not _QUERYING.search(text):
+                continue
             return form
     return None

@@ -141,9 +141,11 @@ class Refinements:
     steps: bool = False  # explicit numbered steps
     robust: bool = False  # what to do when information is missing or ambiguous
     context: bool = False  # spell out audience and success criteria
+    layout: str = ""  # the chain's approach: "procedure", "examples" or "rubric" ("" keeps the standard form)
 
     def merged(self, other: Refinements) -> Refinements:
         return Refinements(
+            layout=other.layout or self.layout,
             requirements=self.requirements + other.requirements,
             success_criteria=self.success_criteria + other.success_criteria,
             example=self.example or other.example,
@@ -160,6 +162,18 @@ _MISSING_INFORMATION = (
     "and continue.",
     "Never invent facts, figures, names, quotes or sources.",
 )
+_MISSING_IN_A_FORM = (
+    "If a detail from the request cannot fit the form, keep the form's rules and say in one line which "
+    "detail gave way.",
+    "If the request can be read in more than one way, pick the reading that suits the form best and go on.",
+)
+
+
+def _missing_information(brief: IdeaBrief) -> tuple[str, ...]:
+    """What to do when information is missing: a fixed creative form is not a factual document."""
+    return _MISSING_IN_A_FORM if brief.form is not None and brief.form.creative else _MISSING_INFORMATION
+
+
 _STEPS = {
     Persona.CODE: (
         "Restate the interface you will implement: name, parameters, return value, errors.",
@@ -282,6 +296,11 @@ def _working_angle(refine: Refinements) -> tuple[str, ...]:
         angle.append("Spell out who the reader is, what they already know and what success looks like.")
     if refine.robust:
         angle.append("Decide what the model must do when information is missing or ambiguous.")
+    angle += {
+        "procedure": ["Turn the work into ordered steps; every requirement becomes a rule that holds at each step."],
+        "examples": ["Leave two few-shot slots (input and expected output) for the user's real examples."],
+        "rubric": ["Turn every requirement into a checklist item with a pass condition."],
+    }.get(refine.layout, [])
     angle.extend(refine.requirements)
     return tuple(angle)
 
@@ -317,6 +336,8 @@ def solutio(brief: IdeaBrief, family: TargetFamily, variant: int = 0, refinement
         requirements.append("Work in this order: " + "; then ".join(steps) + ".")
     elif variant == 1 and not refine.compact:
         requirements.append(_think_first(brief))
+    if refine.layout == "rubric":
+        requirements.append("Treat each of these as a checklist item and verify every one before answering.")
     output = _format_contract(brief, guide)
     if refine.example and (shape := example_shape(brief)):
         output.append("Follow this shape: " + " / ".join(line for line in shape.splitlines() if line.strip()) + ".")
@@ -329,7 +350,7 @@ def solutio(brief: IdeaBrief, family: TargetFamily, variant: int = 0, refinement
         sections.append(Section("input", "Input", _placeholder(brief) or ""))
     closing_parts = []
     if refine.robust:
-        closing_parts.append(" ".join(_MISSING_INFORMATION))
+        closing_parts.append(" ".join(_missing_information(brief)))
     assumptions = [gap.assumption for gap in guide.gaps if gap.assumption]
     if assumptions and not refine.compact:
         closing_parts.append(
@@ -339,9 +360,95 @@ def solutio(brief: IdeaBrief, family: TargetFamily, variant: int = 0, refinement
     return render(PromptDocument(guide.role, tuple(sections), closing), family)
 
 
+def _opening(brief: IdeaBrief, guide: Guidance, refine: Refinements) -> list[Section]:
+    """Task, context and the stated details: every layout starts with them."""
+    sections = [Section("task", "Task", brief.task)]
+    context = _context_items(brief, guide)
+    if refine.context and brief.audience is None:
+        context.insert(0, f"Audience: {guide.default_audience} (assumed).")
+    if context:
+        sections.append(Section("context", "Context", tuple(context)))
+    if brief.facts:
+        sections.append(Section("details", "Details from the request (keep every one)", brief.facts))
+    return sections
+
+
+def _input_section(brief: IdeaBrief) -> list[Section]:
+    return [Section("input", "Input", _placeholder(brief) or "")] if brief.input_slot else []
+
+
+def _procedure(brief: IdeaBrief, family: TargetFamily, guide: Guidance, refine: Refinements) -> str:
+    """Ordered steps, then the rules that hold at every step: a procedure to follow, medium detail."""
+    sections = _opening(brief, guide, refine)
+    sections.append(Section("procedure", "Procedure", _steps(brief), numbered=True))
+    rules = tuple(dedupe(requirements_for(brief, guide) + list(refine.requirements)))
+    sections.append(Section("constraints", "Rules for every step", rules))
+    sections.append(Section("output_format", "Output format", tuple(_format_contract(brief, guide))))
+    sections += _input_section(brief)
+    return render(PromptDocument(guide.role, tuple(sections), _CLOSING), family)
+
+
+def _few_shot_slots(brief: IdeaBrief) -> str:
+    given, wanted = ("Input", "Output") if brief.input_slot else ("Request", "Answer")
+    pairs = [
+        f"Example {n}\n{given}: {{{{example_{n}_{given.lower()}}}}}\n{wanted}: {{{{example_{n}_{wanted.lower()}}}}}"
+        for n in (1, 2)
+    ]
+    return "\n\n".join(pairs)
+
+
+def _examples(brief: IdeaBrief, family: TargetFamily, guide: Guidance, refine: Refinements) -> str:
+    """Requirements in brief, then few-shot slots the user fills: the examples set the level of detail."""
+    sections = _opening(brief, guide, refine)
+    requirements = tuple(dedupe(requirements_for(brief, guide) + list(refine.requirements)))
+    sections.append(Section("constraints", "Requirements", requirements))
+    sections.append(
+        Section(
+            "examples", "Examples (replace each placeholder with a real pair)", _few_shot_slots(brief), verbatim=True
+        )
+    )
+    guide_line = "Match the examples' format, length and level of detail; they show what a good answer looks like."
+    sections.append(Section("output_format", "Output format", (guide_line, *_format_contract(brief, guide))))
+    if (shape := example_shape(brief)) is not None:
+        sections.append(Section("example", "Answer shape", shape, verbatim=True))
+    sections += _input_section(brief)
+    return render(PromptDocument(guide.role, tuple(sections), None), family)
+
+
+def _rubric(brief: IdeaBrief, family: TargetFamily, guide: Guidance, refine: Refinements) -> str:
+    """Every requirement as a checklist item, a pass condition per criterion, defaults: the most detail."""
+    sections = _opening(brief, guide, refine)
+    requirements = dedupe(requirements_for(brief, guide) + list(refine.requirements))
+    sections.append(
+        Section("checklist", "Checklist (every item must hold)", tuple(f"[ ] {item}" for item in requirements))
+    )
+    reader = brief.audience or guide.default_audience
+    criteria = [
+        "Completeness: pass only if every detail from the request appears in the answer.",
+        "Constraints: pass only if every checklist item holds.",
+        "Format: pass only if the answer follows the output format below exactly.",
+        f"Fit: pass only if it is pitched at {reader}.",
+        *(f"Quality: pass only if {_lower_first(check)}" for check in guide.checks),
+    ]
+    sections.append(Section("rubric", "Rubric", tuple(criteria), numbered=True))
+    sections.append(Section("output_format", "Output format", tuple(_format_contract(brief, guide)), numbered=True))
+    assumptions = tuple(gap.assumption for gap in guide.gaps if gap.assumption)
+    if assumptions:
+        sections.append(Section("assumptions", "Defaults", assumptions))
+    verify = "Before answering, go through the checklist and the rubric item by item; fix every failing item first."
+    sections.append(Section("verification", "Verification", verify))
+    sections += _input_section(brief)
+    return render(PromptDocument(guide.role, tuple(sections), _CLOSING), family)
+
+
+_LAYOUTS = {"procedure": _procedure, "examples": _examples, "rubric": _rubric}
+
+
 def coagulatio(brief: IdeaBrief, family: TargetFamily, variant: int = 0, refinements: Refinements | None = None) -> str:
     guide = guidance_for(brief)
     refine = refinements or Refinements()
+    if refine.layout in _LAYOUTS:
+        return _LAYOUTS[refine.layout](brief, family, guide, refine)
     sections = [Section("task", "Task", brief.task)]
     context = _context_items(brief, guide)
     if refine.context and brief.audience is None:
@@ -363,7 +470,7 @@ def coagulatio(brief: IdeaBrief, family: TargetFamily, variant: int = 0, refinem
     if success:
         sections.append(Section("success_criteria", "Success criteria", success))
     if refine.robust:
-        sections.append(Section("missing_information", "When information is missing", _MISSING_INFORMATION))
+        sections.append(Section("missing_information", "When information is missing", _missing_information(brief)))
     assumptions = tuple(gap.assumption for gap in guide.gaps if gap.assumption)
     if assumptions and not refine.compact:
         sections.append(Section("assumptions", "Defaults", assumptions))

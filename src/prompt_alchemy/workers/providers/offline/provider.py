@@ -5,7 +5,9 @@ and reads ``hints`` (phase, persona, target family, idea, task) plus the last us
 (the previous phase's output, or the candidates / prompt to judge or optimise). Without hints it
 treats the last user message as an idea and writes a finished (coagulatio) prompt for it.
 
-It follows what a system message asks for in sentences that start with "Favour"/"Prioritise"/
+It follows the chain's "Approach: ..." in the system message with a different layout (a
+step-by-step procedure, worked examples with few-shot slots, a constraint checklist with a
+rubric, a minimal specification, a defensive prompt), and sentences that start with "Favour"/"Prioritise"/
 "Focus on"/"Emphasis": directness (shortest complete prompt), completeness (edge cases and a
 worked example), structure (numbered steps, strict output template), the reader's context
 (audience and success criteria), robustness (what to do when information is missing). That is
@@ -68,9 +70,21 @@ def variant_for(temperature: float) -> int:
     return round(temperature * 10) % _VARIANTS
 
 
+_APPROACH = re.compile(r"(?im)^\s*approach:\s*([a-z -]+?)\.")
+_APPROACHES = {
+    "step-by-step procedure": Refinements(layout="procedure", steps=True),
+    "worked examples": Refinements(layout="examples", example=True),
+    "constraint checklist": Refinements(layout="rubric"),
+    "minimal specification": Refinements(compact=True),
+    "defensive": Refinements(robust=True),
+}
+
+
 def emphasis_in(system: str) -> Refinements:
-    """What the system message's "Favour ..." sentences ask the prompt to stress."""
+    """What the system message's "Approach: ..." (the chain's) and "Favour ..." sentences ask for."""
     combined = Refinements()
+    for name in _APPROACH.findall(system):
+        combined = combined.merged(_APPROACHES.get(name.strip().lower(), Refinements()))
     for sentence in _EMPHASIS_SENTENCE.findall(system):
         for pattern, refinement in _EMPHASES:
             if re.search(pattern, sentence, re.IGNORECASE):

@@ -41,7 +41,7 @@ TASK_VERBS = _word_set(
     teach tutor coach help guide prepare research investigate document map model simulate sort filter
     rank score grade label tag scrape fetch search query visualize visualise chart tell name pitch reply
     respond say return act pretend imagine roleplay convince persuade negotiate interview quiz play
-    define give show
+    define give show turn
     """
 )
 

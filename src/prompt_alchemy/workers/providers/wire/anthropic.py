@@ -8,11 +8,15 @@ Errors: ``{"type": "error", "error": {"type", "message"}}``. No embeddings endpo
 Streaming (``stream: true``): server-sent events ``message_start`` (model, input tokens),
 ``content_block_start``, ``content_block_delta`` with a ``text_delta``, ``content_block_stop``,
 ``message_delta`` (stop reason, output tokens so far), ``message_stop``; ``ping`` at any time; an
-``error`` event (e.g. ``overloaded_error``) when the reply fails after it began.
+``error`` event (e.g. ``overloaded_error``) when the reply fails after it began. Structured
+output is tool use: ``tools: [{"name", "description", "input_schema"}]`` with ``tool_choice:
+{"type": "tool", "name"}``; the reply then holds a ``{"type": "tool_use", "name", "input"}``
+block, whose ``input`` object is returned as JSON text.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -76,6 +80,15 @@ def build_chat(params: ChatParams) -> HttpCall:
     system = system_text(params.messages)
     if system:
         body["system"] = system
+    if params.schema is not None:  # one tool whose input is the schema, and the model made to call it
+        body["tools"] = [
+            {
+                "name": params.schema.name,
+                "description": params.schema.description or f"Record the {params.schema.name}.",
+                "input_schema": params.schema.json_schema,
+            }
+        ]
+        body["tool_choice"] = {"type": "tool", "name": params.schema.name}
     return HttpCall("/v1/messages", body)
 
 
@@ -139,11 +152,14 @@ def parse_chat(body: Any) -> ParsedCompletion:
     blocks = dig(body, "content")
     if not isinstance(blocks, list):
         raise malformed("Anthropic", "no content list")
+    model = dig(body, "model")
+    usage = usage_from(dig(body, "usage", "input_tokens"), dig(body, "usage", "output_tokens"))
+    tool_input = next((dig(block, "input") for block in blocks if dig(block, "type") == "tool_use"), None)
+    if isinstance(tool_input, dict):  # structured output: the forced tool's input is the answer
+        return ParsedCompletion(json.dumps(tool_input), model if isinstance(model, str) else None, usage)
     texts = [block["text"] for block in blocks if dig(block, "type") == "text" and isinstance(dig(block, "text"), str)]
     if not texts and blocks:
         raise malformed("Anthropic", "no text block in content")
-    model = dig(body, "model")
-    usage = usage_from(dig(body, "usage", "input_tokens"), dig(body, "usage", "output_tokens"))
     return ParsedCompletion("".join(texts), model if isinstance(model, str) else None, usage)
 
 

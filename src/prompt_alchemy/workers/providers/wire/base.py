@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 from prompt_alchemy.errors import ProviderError
 from prompt_alchemy.schemas.common import Usage
-from prompt_alchemy.schemas.providers import ChatMessage
+from prompt_alchemy.schemas.providers import ChatMessage, ResponseSchema
 from prompt_alchemy.workers.providers.secrets import SecretKey
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "dig",
     "labelled_error",
     "malformed",
+    "schema_without",
     "stream_error",
     "system_text",
     "usage_from",
@@ -42,6 +43,7 @@ class ChatParams:
     messages: Sequence[ChatMessage]
     temperature: float
     max_tokens: int
+    schema: ResponseSchema | None = None  # structured output: the reply is one JSON object of this schema
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,15 @@ def dig(body: Any, *path: str | int) -> Any:
             return None
         node = node[step] if isinstance(step, int) else node.get(step)
     return node
+
+
+def schema_without(schema: Any, keyword: str) -> Any:
+    """``schema`` with ``keyword`` removed at every level (a vendor's subset of JSON Schema lacks it)."""
+    if isinstance(schema, dict):
+        return {key: schema_without(value, keyword) for key, value in schema.items() if key != keyword}
+    if isinstance(schema, list):
+        return [schema_without(item, keyword) for item in schema]
+    return schema
 
 
 def usage_from(input_tokens: Any, output_tokens: Any) -> Usage | None:

@@ -9,7 +9,9 @@ a blocked prompt has no candidates and a ``promptFeedback.blockReason``. Embeddi
 ``embeddings[].values``). Errors: ``{"error": {"code", "message", "status"}}``. Streaming:
 ``:streamGenerateContent?alt=sse`` with the same body answers server-sent events, each ``data:``
 a ``GenerateContentResponse`` holding the next text parts; the last one carries the candidate's
-``finishReason`` and the final ``usageMetadata``. There is no separate end marker.
+``finishReason`` and the final ``usageMetadata``. There is no separate end marker. Structured
+output: ``generationConfig.responseMimeType: "application/json"`` with a ``responseSchema`` (an
+OpenAPI subset: no ``additionalProperties``); the reply's text part is then the JSON.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from prompt_alchemy.workers.providers.wire.base import (
     dig,
     labelled_error,
     malformed,
+    schema_without,
     stream_error,
     system_text,
     usage_from,
@@ -77,6 +80,9 @@ def build_chat(params: ChatParams) -> HttpCall:
     system = system_text(params.messages)
     if system:
         body["systemInstruction"] = {"parts": [{"text": system}]}
+    if params.schema is not None:  # Gemini's Schema is an OpenAPI subset without additionalProperties
+        body["generationConfig"]["responseMimeType"] = "application/json"
+        body["generationConfig"]["responseSchema"] = schema_without(params.schema.json_schema, "additionalProperties")
     return HttpCall(f"{_model_path(params.model)}:generateContent", body)
 
 

@@ -6,7 +6,8 @@ and ``prompt_eval_count``/``eval_count`` as usage. Embeddings: POST ``{host}/api
 ``input`` as a list, reply ``embeddings``. Errors: ``{"error": "..."}``. No key. Streaming
 (``stream: true``): newline-delimited JSON, each line a partial reply whose ``message.content``
 is the next text, the last one ``done: true`` with the counts; an error after the stream began
-is a line ``{"error": "..."}``.
+is a line ``{"error": "..."}``. Structured output: a JSON schema as ``format``; ``message.content``
+is then the JSON text.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def build_chat(params: ChatParams) -> HttpCall:
         "stream": False,
         "options": {"temperature": params.temperature, "num_predict": params.max_tokens},
     }
+    if params.schema is not None:
+        body["format"] = params.schema.json_schema  # structured output: a JSON schema in ``format``
     return HttpCall("/api/chat", body)
 
 

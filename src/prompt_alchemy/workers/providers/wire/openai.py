@@ -9,7 +9,9 @@ Errors: ``{"error": {"message", "type", "param", "code"}}``. Streaming: the same
 last chunk with empty ``choices`` and the ``usage``, then ``data: [DONE]``; an error that happens
 after the stream began arrives as ``data: {"error": {...}}``. OpenAI itself takes
 ``max_completion_tokens`` (``max_tokens`` is deprecated there and refused by reasoning models);
-compatible servers take ``max_tokens``.
+compatible servers take ``max_tokens``. Structured output: ``response_format: {"type":
+"json_schema", "json_schema": {"name", "description", "schema", "strict": true}}``; the reply's
+``message.content`` is then the JSON text (OpenRouter and xAI take the same field).
 """
 
 from __future__ import annotations
@@ -60,6 +62,16 @@ def build_chat(params: ChatParams, *, official: bool) -> HttpCall:
     if not reasoning:  # reasoning models accept only their default temperature
         body["temperature"] = params.temperature
     body["max_completion_tokens" if official else "max_tokens"] = params.max_tokens
+    if params.schema is not None:
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {
+                "name": params.schema.name,
+                "description": params.schema.description,
+                "schema": params.schema.json_schema,
+                "strict": True,
+            },
+        }
     return HttpCall("/chat/completions", body)
 
 
