@@ -409,3 +409,37 @@ def test_a_job_title_is_not_mistaken_for_the_audience() -> None:
     assert brief.persona is Persona.WRITING
     assert brief.length == "about 1 page"
     assert "hiring manager" in respond("write a cover letter for a junior data analyst position, formal tone, one page")
+
+
+def test_the_draft_is_read_from_its_quoted_block_not_from_the_header_above_it() -> None:
+    """The engine's later-phase message says "Draft prompt to transform ...:" and then quotes the draft as
+    a JSON string in <draft>: the draft is that string decoded, never the tag and its escapes (which made the
+    offline solutio phase copy `\\n\\nOpen questions:\\n- ...` into a requirement)."""
+    from prompt_alchemy.workers.generation.guidance import phase_user_message
+    from prompt_alchemy.workers.providers.offline.provider import draft_in
+
+    draft = 'You are a poet.\n\nTask:\nWrite it.\n\nOpen questions:\n- Who is "it" for?'
+    message = phase_user_message(Phase.SOLUTIO, "write me a poem about the sea", draft)
+    assert draft_in(message) == draft
+    assert draft_in(f"Draft prompt to improve:\n{draft}") == draft  # a hand-written message: the rest as written
+
+
+def test_no_offline_phase_carries_json_escapes_from_the_draft_it_transformed() -> None:
+    engineer = OfflinePromptEngineer()
+    idea = "write me a poem about the sea"
+    from prompt_alchemy.workers.generation.guidance import phase_user_message
+
+    previous: str | None = None
+    for phase in (Phase.PRIMA_MATERIA, Phase.SOLUTIO, Phase.COAGULATIO):
+        for approach in ("procedure", "examples", "rubric"):
+            request = CompletionRequest(
+                messages=[
+                    ChatMessage(role="system", content=f"Approach: {approach}."),
+                    ChatMessage(role="user", content=phase_user_message(phase, idea, previous)),
+                ],
+                hints=GenerationHints(idea=idea, phase=phase),
+            )
+            text = engineer.respond(request)
+            for leak in ("\\n", '\\"', "<draft>"):
+                assert leak not in text, (phase, approach, text)
+        previous = text

@@ -63,7 +63,13 @@ _EMPHASES: tuple[tuple[str, Refinements], ...] = (
     (r"\breader'?s? context\b|\baudience\b|\bsuccess criteria\b|\bbackground\b", Refinements(context=True)),
     (r"\brobust(?:ness)?\b|\bmissing\b|\bambigu", Refinements(robust=True)),
 )
-_DRAFT = re.compile(r"(?is)(?:<draft>(.*?)</draft>|<previous>(.*?)</previous>|\bdraft prompt\b[^\n]*:[ \t]*\n(.*)$)")
+# Where the previous phase's prompt is, best first: a quoted block wins over a "Draft prompt ...:" header
+# (the engine writes both, the header first; a hand-written message may have only the header).
+_DRAFTS = (
+    re.compile(r"(?is)<draft>(.*?)</draft>"),
+    re.compile(r"(?is)<previous>(.*?)</previous>"),
+    re.compile(r"(?is)\bdraft prompt\b[^\n]*:[ \t]*\n(.*)$"),
+)
 
 
 def variant_for(temperature: float) -> int:
@@ -94,10 +100,10 @@ def emphasis_in(system: str) -> Refinements:
 
 def draft_in(message: str) -> str:
     """The previous phase's prompt inside a user message ("Draft prompt ...:" or <draft>), else the message."""
-    match = _DRAFT.search(message)
-    if match is None:
-        return message
-    return unquote(next(group for group in match.groups() if group is not None)).strip()
+    for pattern in _DRAFTS:
+        if (match := pattern.search(message)) is not None:
+            return unquote(match.group(1)).strip()
+    return message
 
 
 _CHUNK = re.compile(r"(?:\S+\s*){1,6}|\s+")
