@@ -81,12 +81,29 @@ class _NatsSubscription:
         try:
             if self._transport.client.is_connected:
                 # nats-py's drain: UNSUB, a round trip, then every message already delivered is offered
-                await self._subscription.drain()  # type: ignore[no-untyped-call]
+                await self._drain_unless_lost()
             else:  # no server to confirm the UNSUB (it dropped our interest with the connection): no round trip
                 await self._subscription.unsubscribe()
         except nats.errors.Error as error:
             log.debug("unsubscribing %s: %s", self.subject, error)
         self._dispatcher.stop_intake()
+
+    async def _drain_unless_lost(self) -> None:
+        """nats-py's drain, unless the connection drops first: then its round trip would wait for a
+        reconnect that may never come (the drain would end only at the shutdown timeout)."""
+        drained = asyncio.ensure_future(self._subscription.drain())  # type: ignore[no-untyped-call]
+        lost = asyncio.ensure_future(self._transport._state.lost.wait())
+        try:
+            await asyncio.wait({drained, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+        if drained.done():
+            drained.result()
+            return
+        drained.cancel()
+        with contextlib.suppress(asyncio.CancelledError, nats.errors.Error):
+            await drained
+        await self._subscription.unsubscribe()
 
     async def unsubscribe(self) -> None:
         await self.stop_intake()
@@ -116,6 +133,7 @@ class _ConnectionState:
     def __init__(self) -> None:
         self.client: NatsClient | None = None
         self.lost_at: float | None = None
+        self.lost = asyncio.Event()  # set while disconnected
 
     def offline_for(self) -> float:
         return 0.0 if self.lost_at is None else asyncio.get_running_loop().time() - self.lost_at
@@ -123,10 +141,12 @@ class _ConnectionState:
     async def disconnected(self) -> None:
         if self.client is not None and not self.client.is_closed:  # not worth a warning on a deliberate close
             self.lost_at = asyncio.get_running_loop().time()
+            self.lost.set()
             log.warning("nats: disconnected; reconnecting")
 
     async def reconnected(self) -> None:
         self.lost_at = None
+        self.lost.clear()
         log.info("nats: reconnected")
 
 
