@@ -43,8 +43,12 @@ def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsClust
 
 @pytest.fixture
 def redis_sentinel_group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSentinelGroup]:
-    """A Redis primary + replica (Search + JSON) watched by three Sentinels, of the test's own."""
-    with RedisSentinelGroup(tmp_path_factory.mktemp("redis-ha")) as group:
+    """A Redis primary + replica (Search + JSON, AOF as deployed) watched by three Sentinels, of the test's own.
+
+    AOF as in `cluster --ha` and the HA compose file: a killed primary restarts with its data. Without it a
+    restarted primary came back empty, and when the Sentinels (1 s down-after on a loaded machine) failed
+    over once more, to it, the promoted replica resynced from it and every prompt was gone."""
+    with RedisSentinelGroup(tmp_path_factory.mktemp("redis-ha"), appendonly=True) as group:
         yield group
 
 

@@ -185,9 +185,11 @@ async def applied(http: aiohttp.ClientSession, api: str, count: int) -> Learning
 
 async def seed_prompts(traffic: Traffic) -> None:
     for n in range(SEED_PROMPTS):
-        best = (await traffic.generate(f"seed idea {n} for the feedback burst")).best
-        assert best is not None
-        assert best.id is not None
+        while True:  # a seed the store did not acknowledge (saved: false, e.g. WAIT timed out) is generated again
+            best = (await traffic.generate(f"seed idea {n} for the feedback burst")).best
+            assert best is not None
+            if best.saved and best.id is not None:
+                break
         traffic.prompt_ids.append(best.id)
 
 
