@@ -15,6 +15,7 @@ versioned as the installed package.
 
 from __future__ import annotations
 
+import abc
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Self
@@ -29,7 +30,7 @@ WORKER_VERSION = __version__
 """The version every worker announces in discovery and health: the installed package's."""
 
 
-class Worker:
+class Worker(abc.ABC):
     """Base of every worker: ``service`` is its ADR-32 service; subclasses implement ``_open`` and ``health``."""
 
     name: str
@@ -65,8 +66,9 @@ class Worker:
         if resources is not None:
             await resources.aclose()
 
+    @abc.abstractmethod
     async def _open(self, resources: AsyncExitStack) -> None:
-        raise NotImplementedError
+        """Acquire what the worker needs, registering each release on ``resources``; start serving last."""
 
     async def health(self) -> dict[str, CheckResult]:
         return {}
