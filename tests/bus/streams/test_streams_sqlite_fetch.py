@@ -11,6 +11,7 @@ from pathlib import Path
 from prompt_alchemy.bus import InMemoryBus
 from prompt_alchemy.bus.streams import StreamSpec, open_stream
 from prompt_alchemy.bus.streams.sqlite_log import SqliteLog
+from prompt_alchemy.testing.waiting import eventually
 
 
 async def test_a_fetch_cancelled_after_its_thread_took_messages_returns_them(tmp_path: Path) -> None:
@@ -32,11 +33,7 @@ async def test_a_fetch_cancelled_after_its_thread_took_messages_returns_them(tmp
         held = asyncio.ensure_future(stream.run(hold))
         await asyncio.to_thread(running.wait)
         fetch = asyncio.ensure_future(consumer.fetch(10, timeout=30.0))
-        for _turn in range(100):  # loop turns, no waiting: the fetch runs up to its queued take
-            if stream._thread._queue.qsize():
-                break
-            await asyncio.sleep(0)
-        assert stream._thread._queue.qsize() == 1
+        await eventually(lambda: stream._thread._queue.qsize() == 1, what="the fetch's take queued behind the hold")
         fetch.cancel()  # the stop arrives while the take is queued: the thread will still run it
         release.set()
         await held
