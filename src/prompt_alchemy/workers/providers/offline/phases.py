@@ -449,14 +449,7 @@ def coagulatio(brief: IdeaBrief, family: TargetFamily, variant: int = 0, refinem
     refine = refinements or Refinements()
     if refine.layout in _LAYOUTS:
         return _LAYOUTS[refine.layout](brief, family, guide, refine)
-    sections = [Section("task", "Task", brief.task)]
-    context = _context_items(brief, guide)
-    if refine.context and brief.audience is None:
-        context.insert(0, f"Audience: {guide.default_audience} (assumed).")
-    if context:
-        sections.append(Section("context", "Context", tuple(context)))
-    if brief.facts:
-        sections.append(Section("details", "Details from the request (keep every one)", brief.facts))
+    sections = _opening(brief, guide, refine)
     requirements = requirements_for(brief, guide) + list(refine.requirements)
     if variant == 1 and not refine.compact:
         requirements.append(_think_first(brief))
