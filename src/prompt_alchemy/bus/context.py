@@ -14,8 +14,8 @@ import random
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import TracebackType
+from types import MappingProxyType, TracebackType
+from typing import Any
 
 from prompt_alchemy.bus.liveness import ATTEMPT_HEADER
 from prompt_alchemy.errors import BadRequest
@@ -35,13 +35,14 @@ TRACEPARENT_HEADER = "traceparent"
 DEADLINE_HEADER = "Alchemy-Deadline"  # absolute deadline, Unix time in milliseconds
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
-_DEADLINE = re.compile(r"^[0-9]{1,15}$")  # Unix milliseconds: 15 digits reach the year 33658
+_MAX_DEADLINE_DIGITS = 15  # Unix milliseconds: 15 digits reach the year 33658
 
 
 def parse_deadline(raw: str) -> float:
     """An ``Alchemy-Deadline`` value as Unix seconds; BadRequest naming the header otherwise."""
     value = raw.strip()
-    if not _DEADLINE.match(value):
+    # str.isdigit accepts other scripts' digits and superscripts: the value must be ASCII 0-9
+    if not (value.isascii() and value.isdigit() and len(value) <= _MAX_DEADLINE_DIGITS):
         raise BadRequest(
             f"invalid {DEADLINE_HEADER} header {value[:40]!r}: expected the deadline as Unix time in milliseconds",
             details={"header": DEADLINE_HEADER},
@@ -65,14 +66,63 @@ def new_traceparent(trace_id: str | None = None) -> str:
     return f"00-{bits >> 64:032x}-{bits & 0xFFFFFFFFFFFFFFFF or 1:016x}-01"
 
 
-@dataclass(frozen=True, slots=True)
-class RequestContext:
-    """The trace and deadline of the message a handler is processing."""
+_UNPARSED: Any = object()
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
-    subject: str
-    traceparent: str
-    deadline: float | None = None  # Unix seconds
-    headers: Mapping[str, str] = field(default_factory=dict)
+
+class RequestContext:
+    """The trace and deadline of the message a handler is processing.
+
+    Made for every message a bus handles, so it only keeps the headers: the trace and the deadline
+    are read from them the first time they are asked for (most handlers never ask), then kept.
+    Treat it as immutable; two are equal when subject, trace, deadline and headers are.
+    """
+
+    __slots__ = ("_deadline", "_traceparent", "headers", "subject")
+
+    def __init__(
+        self,
+        subject: str,
+        traceparent: str | None = None,
+        deadline: float | None = _UNPARSED,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """``traceparent``/``deadline`` given are taken as they are; left out, they come from ``headers``."""
+        self.subject = subject
+        self.headers: Mapping[str, str] = _NO_HEADERS if headers is None else headers
+        self._traceparent = traceparent
+        self._deadline: Any = deadline
+
+    @classmethod
+    def from_headers(cls, subject: str, headers: Mapping[str, str] | None) -> RequestContext:
+        """The context a message's headers carry (read lazily: nothing is parsed here)."""
+        return cls(subject, None, _UNPARSED, headers)
+
+    @property
+    def traceparent(self) -> str:
+        """The caller's W3C ``traceparent``, or a new trace when it sent none (or an invalid one)."""
+        traceparent = self._traceparent
+        if traceparent is None:
+            traceparent = self.headers.get(TRACEPARENT_HEADER, "")
+            if len(traceparent) != 55 or not _TRACEPARENT.match(traceparent):
+                traceparent = new_traceparent()
+            self._traceparent = traceparent
+        return traceparent
+
+    @property
+    def deadline(self) -> float | None:
+        """The caller's deadline in Unix seconds; None without one (or with an invalid one, which the bus refuses)."""
+        deadline: float | None = self._deadline
+        if deadline is _UNPARSED:
+            raw = self.headers.get(DEADLINE_HEADER)
+            deadline = None
+            if raw:
+                try:
+                    deadline = parse_deadline(raw)
+                except BadRequest:
+                    pass
+            self._deadline = deadline
+        return deadline
 
     @property
     def attempt(self) -> int:
@@ -82,33 +132,36 @@ class RequestContext:
 
     @property
     def trace_id(self) -> str:
-        return self.traceparent.split("-")[1]
+        return self.traceparent[3:35]
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (negative when past), or None without a deadline."""
-        if self.deadline is None:
+        deadline = self.deadline
+        if deadline is None:
             return None
-        return self.deadline - time.time()
+        return deadline - time.time()
 
     @property
     def expired(self) -> bool:
         remaining = self.remaining()
         return remaining is not None and remaining <= 0
 
-    @classmethod
-    def from_headers(cls, subject: str, headers: Mapping[str, str] | None) -> RequestContext:
-        headers = headers or {}
-        traceparent = headers.get(TRACEPARENT_HEADER, "")
-        if not _TRACEPARENT.match(traceparent):
-            traceparent = new_traceparent()
-        deadline: float | None = None
-        raw_deadline = headers.get(DEADLINE_HEADER)
-        if raw_deadline:
-            try:
-                deadline = parse_deadline(raw_deadline)
-            except BadRequest:
-                deadline = None  # the bus refuses the request (Bus.serve); a context still exists
-        return cls(subject=subject, traceparent=traceparent, deadline=deadline, headers=headers)
+    def _key(self) -> tuple[object, ...]:
+        return (self.subject, self.traceparent, self.deadline, dict(self.headers))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RequestContext):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash((self.subject, self.traceparent, self.deadline))
+
+    def __repr__(self) -> str:
+        return (
+            f"RequestContext(subject={self.subject!r}, traceparent={self.traceparent!r}, "
+            f"deadline={self.deadline!r}, headers={dict(self.headers)!r})"
+        )
 
 
 _current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
@@ -153,19 +206,25 @@ def outgoing_headers(
     The trace id is inherited from the current context; the deadline is the earlier of the
     caller's own deadline and now + ``timeout``. The returned timeout is clipped to it.
     """
-    headers = dict(extra or {})
-    parent = current_context()
-    trace_id = parent.trace_id if parent else None
-    if TRACEPARENT_HEADER not in headers:
-        headers[TRACEPARENT_HEADER] = new_traceparent(trace_id)
+    parent = _current.get()
+    if extra:
+        headers = dict(extra)
+        explicit = headers.get(DEADLINE_HEADER)
+        if TRACEPARENT_HEADER not in headers:
+            headers[TRACEPARENT_HEADER] = new_traceparent(parent.trace_id if parent is not None else None)
+    else:
+        headers, explicit = {TRACEPARENT_HEADER: new_traceparent(parent.trace_id if parent is not None else None)}, None
     now = time.time()
-    deadline = now + timeout if timeout is not None else None
-    if parent is not None and parent.deadline is not None:
-        deadline = parent.deadline if deadline is None else min(deadline, parent.deadline)
-    if DEADLINE_HEADER in headers:
-        explicit = parse_deadline(headers[DEADLINE_HEADER])
-        deadline = explicit if deadline is None else min(deadline, explicit)
-    if deadline is not None:
-        headers[DEADLINE_HEADER] = str(int(deadline * 1000))
-        return headers, deadline - now
-    return headers, None
+    deadline = None if timeout is None else now + timeout
+    if parent is not None:
+        inherited = parent.deadline
+        if inherited is not None and (deadline is None or inherited < deadline):
+            deadline = inherited
+    if explicit is not None:
+        stated = parse_deadline(explicit)
+        if deadline is None or stated < deadline:
+            deadline = stated
+    if deadline is None:
+        return headers, None
+    headers[DEADLINE_HEADER] = str(int(deadline * 1000))
+    return headers, deadline - now

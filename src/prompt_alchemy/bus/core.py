@@ -18,6 +18,7 @@ from typing import Any, Self, TypeVar
 from pydantic import BaseModel
 
 from prompt_alchemy.bus.codec import (
+    ERROR_CODE_HEADER,
     decode,
     encode,
     encode_error,
@@ -113,7 +114,8 @@ class Bus:
     ) -> RepT:
         if not isinstance(contract, RequestContract):
             raise wrong_kind("a request contract", contract)
-        data = encode(validate(contract.request, payload), max_payload=self.max_payload)
+        model = contract.request
+        data = encode(payload if type(payload) is model else validate(model, payload), max_payload=self.max_payload)
         raw = await self._request(contract, contract.subject, data, timeout, headers)
         try:
             return decode(contract.reply, raw.data)
@@ -168,19 +170,23 @@ class Bus:
             raise PayloadTooLarge.over_limit("payload", len(data), self.max_payload)
         return await self._request(contract, subject, data, timeout, headers)
 
-    async def _request(
+    def _request(
         self,
         contract: RequestContract[Any, Any] | None,
         subject: str,
         data: bytes,
         timeout: float | None,
         headers: Mapping[str, str] | None,
-    ) -> RawMessage:
+    ) -> Awaitable[RawMessage]:
+        if self._send_chain is None:  # no layer sends: nothing to go through (one coroutine less)
+            return self._send(contract, subject, data, timeout, headers)
+        return self._chained(contract, self._send_chain(Sending(contract, subject, data, headers, timeout)))
+
+    @staticmethod
+    async def _chained(contract: RequestContract[Any, Any] | None, sent: Awaitable[RawMessage]) -> RawMessage:
         try:
-            if self._send_chain is None:
-                return await self._send(contract, subject, data, timeout, headers)
-            return await self._send_chain(Sending(contract, subject, data, headers, timeout))
-        except BusError as error:
+            return await sent
+        except BusError as error:  # a layer's own error: the request's service is its service too
             if error.service is None and contract is not None:
                 error.service = contract.service
             raise
@@ -204,42 +210,48 @@ class Bus:
         back to the queue group, whose live members share it; ``Alchemy-Attempt`` counts the sends
         that may have started the work (a declined one never did).
         """
-        out_headers, effective = outgoing_headers(timeout if timeout is not None else self.default_timeout, headers)
-        if effective is not None and effective <= 0:
-            raise DeadlineExceeded(f"the deadline passed before {subject} could be requested")
-        retry_safe = contract is not None and contract.retry_safe
-        deadline = time.monotonic() + (effective or 0.001)
-        lost, pause = 0, _FIRST_RESEND_PAUSE_S
-        while True:
-            try:
-                raw = await self.transport.request(subject, data, headers=out_headers, timeout=effective or 0.001)
-                break
-            except ResponderLost as error:
-                if not error.declined:
-                    lost += 1
-                    if lost >= self.transport.liveness.max_attempts or not (retry_safe or error.resendable):
+        try:
+            out_headers, effective = outgoing_headers(timeout if timeout is not None else self.default_timeout, headers)
+            if effective is not None and effective <= 0:
+                raise DeadlineExceeded(f"the deadline passed before {subject} could be requested")
+            retry_safe = contract is not None and contract.retry_safe
+            deadline = time.monotonic() + (effective or 0.001)
+            lost, pause = 0, _FIRST_RESEND_PAUSE_S
+            while True:
+                try:
+                    raw = await self.transport.request(subject, data, headers=out_headers, timeout=effective or 0.001)
+                    break
+                except ResponderLost as error:
+                    if not error.declined:
+                        lost += 1
+                        if lost >= self.transport.liveness.max_attempts or not (retry_safe or error.resendable):
+                            raise
+                    # A declined request goes back at once, then less eagerly while every instance is
+                    # full; a lost one waits half a heartbeat, time for nats-server to drop a frozen
+                    # replica from the queue group (its ping_interval), so the resend reaches a live one.
+                    pause = min(pause * 2, _LAST_RESEND_PAUSE_S) if error.declined else self.transport.liveness.interval / 2
+                    wait = pause * (0.5 + random.random())
+                    effective = deadline - time.monotonic() - wait
+                    if effective <= 0:
                         raise
-                # A declined request goes back at once, then less eagerly while every instance is
-                # full; a lost one waits half a heartbeat, time for nats-server to drop a frozen
-                # replica from the queue group (its ping_interval), so the resend reaches a live one.
-                pause = min(pause * 2, _LAST_RESEND_PAUSE_S) if error.declined else self.transport.liveness.interval / 2
-                wait = pause * (0.5 + random.random())
-                effective = deadline - time.monotonic() - wait
-                if effective <= 0:
-                    raise
-                if error.declined:
-                    log.debug("%s; resending", error)
-                else:  # the work may have started: the next send is the next attempt at it
-                    log.info("%s; resending (attempt %d)", error, lost + 1)
-                    out_headers = {
-                        **out_headers,
-                        ATTEMPT_HEADER: str(lost + 1),
-                    }  # a new dict: the last send may be held
-                await asyncio.sleep(wait)
-        failure = error_from_reply(raw.data, raw.headers)
-        if failure is not None:
-            raise failure
-        return raw
+                    if error.declined:
+                        log.debug("%s; resending", error)
+                    else:  # the work may have started: the next send is the next attempt at it
+                        log.info("%s; resending (attempt %d)", error, lost + 1)
+                        out_headers = {
+                            **out_headers,
+                            ATTEMPT_HEADER: str(lost + 1),
+                        }  # a new dict: the last send may be held
+                    await asyncio.sleep(wait)
+            if raw.headers and ERROR_CODE_HEADER in raw.headers:
+                failure = error_from_reply(raw.data, raw.headers)
+                if failure is not None:
+                    raise failure
+            return raw
+        except BusError as error:  # which service failed, for the caller's error (and the gateway's status)
+            if error.service is None and contract is not None:
+                error.service = contract.service
+            raise
 
     async def serve(
         self,
@@ -272,10 +284,11 @@ class Bus:
             try:
                 if len(message.data) > max_payload:
                     raise PayloadTooLarge.over_limit("request", len(message.data), max_payload)
-                if context.deadline is None:
+                deadline = context.deadline
+                if deadline is None:
                     if DEADLINE_HEADER in message.headers:
                         parse_deadline(message.headers[DEADLINE_HEADER])  # raises BadRequest naming it
-                elif context.deadline <= time.time():
+                elif deadline <= time.time():
                     raise DeadlineExceeded(f"the caller's deadline passed before {subject} was handled")
                 result = await handler(decode(request_model, message.data), context)
                 if not isinstance(result, reply_model):
@@ -289,6 +302,8 @@ class Bus:
 
         chain = compose_serve((*self.middleware, *middleware), endpoint)
 
+        transport = self.transport
+
         async def on_message(message: RawMessage) -> None:
             context = RequestContext.from_headers(message.subject, message.headers)
             with bound_context(context):
@@ -301,7 +316,14 @@ class Bus:
                     failure = internal_error(subject, error)
                 if failure is not None:
                     data, headers = encode_error(failure)
-                await self._reply(message, data, headers, failure)
+                if not message.reply:
+                    if failure is not None:
+                        log.warning("request on %s without reply subject failed: %s", subject, failure.message)
+                    return
+                try:  # the reply, sent here rather than through _reply: one coroutine less per request
+                    await transport.reply(message.reply, data, headers=headers)
+                except BusError as error:
+                    log.warning("could not reply on %s: %s", subject, error)
 
         return await self.transport.subscribe(
             subject,

@@ -24,15 +24,63 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import types
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Coroutine, Generator, Iterator
+from typing import Any
 
 from prompt_alchemy.bus.liveness import DECLINED, LOST, QUEUED, RUNNING, Signal
 from prompt_alchemy.bus.transport import RawHandler, RawMessage
+from prompt_alchemy.errors import RequestTimeout, ResponderLost
 
-__all__ = ["Dispatcher"]
+__all__ = ["Dispatcher", "InlineRun"]
 
 log = logging.getLogger(__name__)
+
+
+@types.coroutine
+def _resume(handling: Coroutine[Any, Any, None], waiting_for: Any) -> Generator[Any, Any, None]:
+    """Await the rest of a coroutine whose first step already ran and yielded ``waiting_for``.
+
+    What ``await`` does for a coroutine it starts (``yield from``), for one started by hand: each
+    value it yields goes to the running task, and what the task sends or throws back (a result,
+    a cancellation) goes into it.
+    """
+    while True:
+        try:
+            sent = yield waiting_for
+        except BaseException as error:  # thrown in by the task: a cancellation, or GeneratorExit
+            try:
+                waiting_for = handling.throw(error)
+            except StopIteration:
+                return
+        else:
+            try:
+                waiting_for = handling.send(sent)
+            except StopIteration:
+                return
+
+
+class InlineRun:
+    """A handler running in its requester's task, and how to stop it (its timeout scope)."""
+
+    __slots__ = ("aborted", "finished", "given_up", "message", "scope")
+
+    def __init__(self, message: RawMessage) -> None:
+        self.message = message
+        self.scope: asyncio.Timeout | None = None
+        self.aborted = False  # the dispatcher aborted it
+        self.given_up = False  # its requester gave it up (the reply can no longer be delivered)
+        self.finished: asyncio.Future[None] | None = None  # made by abort, to wait for the run to end
+
+    def give_up(self) -> None:
+        """Cancel the handler, not its requester (the request failed elsewhere: see ``on_failure``)."""
+        self.given_up = True
+        self._stop()
+
+    def _stop(self) -> None:
+        if self.scope is not None and self.finished is None and not self.scope.expired():
+            self.scope.reschedule(asyncio.get_running_loop().time())
 
 
 class Dispatcher:
@@ -51,19 +99,19 @@ class Dispatcher:
         self._signal = signal
         self._origin = contextvars.copy_context()
         self._tasks: dict[asyncio.Task[None], RawMessage] = {}
+        self._inline: dict[InlineRun, RawMessage] = {}  # handlers running in their requester's task
         self._queued: deque[RawMessage] = deque()
         self._signals: set[asyncio.Task[None]] = set()
         self._active = 0  # handlers not yet finished (a finished task may wait a loop turn to be forgotten)
         self._slot_freed = asyncio.Event()
         self._waiting = False  # the delivery loop waits for a slot: later messages queue behind it
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._idle: asyncio.Event | None = None  # made by wait_idle: most dispatchers are never waited for
         self._intake = True
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def in_flight(self) -> int:
-        return len(self._tasks)
+        return len(self._tasks) + len(self._inline)
 
     @property
     def queued(self) -> int:
@@ -111,18 +159,16 @@ class Dispatcher:
             self._start(message)
         elif self._intake and (len(self._queued) < self._backlog or not message.reply):
             self._queued.append(message)
-            self._idle.clear()
         else:
             self._send(message, DECLINED)
 
     def _start(self, message: RawMessage) -> None:
+        # No done callback (one more loop turn per message): the task forgets itself as it ends.
         self._active += 1
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-        task = self._loop.create_task(self._run_and_release(message), context=self._origin.copy())
-        self._tasks[task] = message
-        self._idle.clear()
-        task.add_done_callback(self._forget)
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        self._tasks[loop.create_task(self._run_and_release(message), context=self._origin.copy())] = message
 
     async def _run_and_release(self, message: RawMessage) -> None:
         try:
@@ -132,11 +178,64 @@ class Dispatcher:
         except Exception:
             log.exception("handler for %s failed", message.subject)
         finally:
-            self._active -= 1
-            if self._waiting:
-                self._slot_freed.set()
-            if self._queued and self._active < self._limit:
-                self._start(self._queued.popleft())
+            self._tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+            self._release()
+
+    def _release(self) -> None:
+        """A handler ended: its slot goes to the next queued request, or the dispatcher may be idle."""
+        self._active -= 1
+        if self._waiting:
+            self._slot_freed.set()
+        if self._queued and self._active < self._limit:
+            self._start(self._queued.popleft())
+        else:
+            self._check_idle()
+
+    # -- running a request in its requester's task (one process) ---------------------------
+    def can_run_inline(self) -> bool:
+        """Whether a request may start now in its requester's own task (``run_inline``)."""
+        return self._backlog is not None and self._intake and self._active < self._limit and not self._queued
+
+    async def run_inline(self, run: InlineRun, timeout: float) -> None:
+        """Handle ``message`` in the caller's task: a direct await instead of a task and two loop turns.
+
+        For a requester in the same process (the in-memory bus), which would only wait for the
+        reply. The handler holds a slot and is reported ``running`` like any other; it runs in
+        the caller's context (the bus binds the request's own context around it). It ends with the
+        caller: after ``timeout`` it is cancelled and ``RequestTimeout`` raised; when the dispatcher
+        aborts, it is cancelled and ``ResponderLost`` raised (as a ``lost`` status would); when the
+        request fails elsewhere (``run.give_up()``), it is cancelled and this returns.
+        """
+        message = run.message
+        self._active += 1
+        self._inline[run] = message
+        try:
+            handling = self._handler(message)
+            try:  # its first step at once: a handler that never waits costs no timer and no loop turn
+                waiting_for = handling.send(None)
+            except StopIteration:
+                return
+            async with asyncio.timeout(timeout) as run.scope:  # it waits: from now on the timeout bounds it
+                await _resume(handling, waiting_for)
+        except TimeoutError:
+            if run.scope is None or not run.scope.expired():
+                log.exception("handler for %s failed", message.subject)
+                return
+            if run.aborted:
+                raise ResponderLost.of(message.subject, started=True) from None
+            if run.given_up:
+                return
+            raise RequestTimeout(f"no reply on {message.subject} within {timeout:.3f}s", subject=message.subject)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("handler for %s failed", message.subject)
+        finally:
+            run.scope = None  # ended: nothing left to stop
+            del self._inline[run]
+            if run.finished is not None:
+                run.finished.set_result(None)
+            self._release()
 
     async def _run(self, message: RawMessage) -> None:
         try:
@@ -146,20 +245,20 @@ class Dispatcher:
         except Exception:
             log.exception("handler for %s failed", message.subject)
 
-    def _forget(self, task: asyncio.Task[None]) -> None:
-        self._tasks.pop(task, None)
-        self._check_idle()
-
     def _check_idle(self) -> None:
-        if not self._tasks and not self._queued and not self._signals:
+        if self._idle is not None and self.idle:
             self._idle.set()
+
+    @property
+    def idle(self) -> bool:
+        """No handler running, nothing queued, every status sent."""
+        return not self._tasks and not self._inline and not self._queued and not self._signals
 
     def _send(self, message: RawMessage, status: str) -> None:
         if not message.reply or self._signal is None:
             return
         task = asyncio.get_running_loop().create_task(self._signal(message.reply, status))
         self._signals.add(task)
-        self._idle.clear()
         task.add_done_callback(self._signal_sent)
 
     def _signal_sent(self, task: asyncio.Task[None]) -> None:
@@ -170,7 +269,7 @@ class Dispatcher:
 
     # -- liveness (HeldRequests) -----------------------------------------------------------
     def held(self) -> Iterator[tuple[str, str]]:
-        for message in list(self._tasks.values()):
+        for message in [*self._tasks.values(), *self._inline.values()]:
             if message.reply:
                 yield message.reply, RUNNING
         for message in list(self._queued):
@@ -191,6 +290,11 @@ class Dispatcher:
 
     async def wait_idle(self) -> None:
         """Return once no handler task is running and every status is sent."""
+        if self.idle:
+            return
+        if self._idle is None:
+            self._idle = asyncio.Event()
+        self._idle.clear()
         await self._idle.wait()
 
     async def abort(self) -> None:
@@ -202,10 +306,21 @@ class Dispatcher:
         running = dict(self._tasks)
         for task in running:
             task.cancel()
+        inline = list(self._inline)
+        loop = asyncio.get_running_loop()
+        for run in inline:
+            run.aborted = True
+            run._stop()  # cancels the handler, not its requester
+            run.finished = loop.create_future()
         if running:
             await asyncio.gather(*running, return_exceptions=True)
+        for task in running:  # a task cancelled before it ever ran has not forgotten itself
+            if self._tasks.pop(task, None) is not None:
+                self._release()
         for message in running.values():
             self._send(message, LOST)
+        if inline:
+            await asyncio.gather(*(run.finished for run in inline if run.finished is not None))
         if self._signals:
             await asyncio.gather(*list(self._signals), return_exceptions=True)
 

@@ -88,13 +88,25 @@ class Liveness:
 
 # -- requester side ----------------------------------------------------------------------------
 class _Pending(Generic[MessageT]):
-    __slots__ = ("future", "silent", "state", "subject")
+    """A reply waited for. ``on_failure`` is called if the request fails here (its responder
+    declared or gone lost): for a requester not awaiting ``future`` meanwhile (it runs the handler)."""
+
+    __slots__ = ("future", "on_failure", "silent", "state", "subject")
 
     def __init__(self, future: asyncio.Future[MessageT], subject: str) -> None:
         self.future = future
         self.subject = subject
         self.silent = 0.0  # seconds of silence counted while this loop ran (its own stalls are not)
         self.state: str | None = None
+        self.on_failure: Callable[[], None] | None = None
+
+    def fail(self, error: BaseException) -> None:
+        self.future.set_exception(error)
+        if self.on_failure is not None:
+            self.on_failure()
+
+
+Waiting = _Pending  # what ``PendingReplies.add`` hands the requester
 
 
 class PendingReplies(Generic[MessageT]):
@@ -111,13 +123,13 @@ class PendingReplies(Generic[MessageT]):
     def __len__(self) -> int:
         return len(self._pending)
 
-    def add(self, token: str, subject: str) -> asyncio.Future[MessageT]:
+    def add(self, token: str, subject: str) -> Waiting[MessageT]:
+        """Wait for the reply to the request sent with ``token``: its ``future``, and ``on_failure``."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[MessageT] = loop.create_future()
-        self._pending[token] = _Pending(future, subject)
+        pending = self._pending[token] = _Pending(loop.create_future(), subject)
         if self._sweeper is None:
             self._arm(loop)
-        return future
+        return pending
 
     def remove(self, token: str) -> None:
         self._pending.pop(token, None)
@@ -139,14 +151,12 @@ class PendingReplies(Generic[MessageT]):
                 self.declined += 1
             else:
                 self.lost += 1
-            pending.future.set_exception(
-                ResponderLost.of(pending.subject, started=started, declined=status == DECLINED)
-            )
+            pending.fail(ResponderLost.of(pending.subject, started=started, declined=status == DECLINED))
 
     def fail_all(self, error: Callable[[], BaseException]) -> None:
         for pending in self._pending.values():
             if not pending.future.done():
-                pending.future.set_exception(error())
+                pending.fail(error())
         self._pending.clear()
         if self._sweeper is not None:
             self._sweeper.cancel()
@@ -167,9 +177,7 @@ class PendingReplies(Generic[MessageT]):
             if pending.silent > self.liveness.window and not pending.future.done():
                 started = None if pending.state is None else pending.state == RUNNING
                 self.lost += 1
-                pending.future.set_exception(
-                    ResponderLost.of(pending.subject, started=started, silent_for=pending.silent)
-                )
+                pending.fail(ResponderLost.of(pending.subject, started=started, silent_for=pending.silent))
         self._sweeper = None
         if self._pending:
             self._last_sweep = now

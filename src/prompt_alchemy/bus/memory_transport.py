@@ -11,9 +11,10 @@ import asyncio
 import itertools
 import random
 import secrets
+import time
 from collections.abc import Mapping
 
-from prompt_alchemy.bus.dispatch import Dispatcher
+from prompt_alchemy.bus.dispatch import Dispatcher, InlineRun
 from prompt_alchemy.bus.liveness import LIVENESS_HEADER, Heartbeats, Liveness, PendingReplies
 from prompt_alchemy.bus.transport import DEFAULT_MAX_PAYLOAD, RawHandler, RawMessage
 from prompt_alchemy.errors import BusClosed, BusError, NoResponders, PayloadTooLarge, RequestTimeout
@@ -40,15 +41,15 @@ class _MemorySubscription:
         self._transport = transport
         self._pending: asyncio.Queue[RawMessage | None] = asyncio.Queue()
         signal = transport.signal if backlog is not None else None
-        self._dispatcher = Dispatcher(handler, concurrency, backlog=backlog, signal=signal)
+        self.dispatcher = Dispatcher(handler, concurrency, backlog=backlog, signal=signal)
         self._reader = asyncio.get_running_loop().create_task(self._read(), name=f"memory-sub:{subject}")
         self.active = True
-        if self._dispatcher.serves_requests:
-            transport.heartbeats.register(self._dispatcher)
+        if self.dispatcher.serves_requests:
+            transport.heartbeats.register(self.dispatcher)
 
     def deliver(self, message: RawMessage) -> None:
         # Nothing queued and a free slot: start the handler now instead of waking the reader first.
-        if self._pending.empty() and self._dispatcher.try_start(message):
+        if self._pending.empty() and self.dispatcher.try_start(message):
             return
         self._pending.put_nowait(message)
 
@@ -57,7 +58,7 @@ class _MemorySubscription:
             message = await self._pending.get()
             if message is None:
                 return
-            await self._dispatcher.dispatch(message)
+            await self.dispatcher.dispatch(message)
 
     async def stop_intake(self) -> None:
         if not self.active:
@@ -66,20 +67,20 @@ class _MemorySubscription:
         self._transport._remove(self)
         self._pending.put_nowait(None)  # everything delivered before it is still offered
         await self._reader
-        self._dispatcher.stop_intake()
+        self.dispatcher.stop_intake()
 
     async def unsubscribe(self) -> None:
         await self.stop_intake()
-        await self._dispatcher.wait_idle()
-        self._transport.heartbeats.unregister(self._dispatcher)
+        await self.dispatcher.wait_idle()
+        self._transport.heartbeats.unregister(self.dispatcher)
 
     async def abort(self) -> None:
         self.active = False
         self._transport._remove(self)
         self._reader.cancel()
         await asyncio.gather(self._reader, return_exceptions=True)
-        await self._dispatcher.cancel()
-        self._transport.heartbeats.unregister(self._dispatcher)
+        await self.dispatcher.cancel()
+        self._transport.heartbeats.unregister(self.dispatcher)
 
 
 def _expire(future: asyncio.Future[RawMessage], subject: str, timeout: float) -> None:
@@ -118,8 +119,11 @@ class InMemoryTransport:
 
     # -- routing ---------------------------------------------------------------------------
     def _interest(self, subject: str) -> list[_MemorySubscription]:
+        """Who listens on ``subject``; BusError for an invalid subject (checked once per subject)."""
         route = self._routes.get(subject)
         if route is None:
+            if not is_valid_subject(subject):
+                raise BusError(f"invalid subject {subject!r}", subject=subject)
             route = [sub for sub in self._subscriptions if matches(sub.subject, subject)]
             if len(self._routes) > 10_000:  # subjects with request ids in them would grow it forever
                 self._routes.clear()
@@ -153,8 +157,10 @@ class InMemoryTransport:
         self._route(RawMessage(subject=subject, data=data, headers=dict(headers or _NO_HEADERS), reply=reply))
 
     async def reply(self, reply: str, data: bytes, *, headers: Mapping[str, str] | None = None) -> None:
-        self._check_open()
-        self._check_size(reply, data)
+        if self._closed:
+            raise BusClosed("the in-memory bus is closed")
+        if len(data) > self.max_payload:
+            raise PayloadTooLarge.over_limit(f"message on {reply}", len(data), self.max_payload)
         if reply.startswith(self._inbox_root):
             # The requester only reads a reply: no copy of the headers, no route to look up.
             message = RawMessage(subject=reply, data=data, headers=headers or _NO_HEADERS, reply=None)
@@ -165,34 +171,71 @@ class InMemoryTransport:
             raise BusError(f"invalid subject {reply!r}", subject=reply)
 
     def _route(self, message: RawMessage) -> None:
+        self._deliver(message, self._interest(message.subject), inline=False)
+
+    def _deliver(
+        self, message: RawMessage, interest: list[_MemorySubscription], *, inline: bool
+    ) -> Dispatcher | None:
+        """Every plain subscriber gets ``message``, and one member of each queue group.
+
+        ``inline``: the first chosen member that could start it at once is returned instead of
+        given it, for the caller to run it in its own task (``Dispatcher.run_inline``).
+        """
+        if len(interest) == 1:  # the common case: one endpoint, one instance
+            subscription = interest[0]
+            if inline and subscription.queue and subscription.dispatcher.can_run_inline():
+                return subscription.dispatcher
+            subscription.deliver(message)
+            return None
         groups: dict[str, list[_MemorySubscription]] = {}
-        for subscription in self._interest(message.subject):
+        for subscription in interest:
             if subscription.queue:
                 groups.setdefault(subscription.queue, []).append(subscription)
             else:
                 subscription.deliver(message)
+        here: Dispatcher | None = None
         for members in groups.values():
-            random.choice(members).deliver(message)
+            chosen = random.choice(members)
+            if inline and here is None and chosen.dispatcher.can_run_inline():
+                here = chosen.dispatcher
+            else:
+                chosen.deliver(message)
+        return here
 
     async def request(
         self, subject: str, data: bytes, *, headers: Mapping[str, str] | None, timeout: float
     ) -> RawMessage:
-        self._check_open()
-        if not is_valid_subject(subject):
-            raise BusError(f"invalid subject {subject!r}", subject=subject)
-        if not self._interest(subject):
+        """A request to a responder that can start it now runs in this task (a direct await, no
+        task, no loop turn); otherwise it is delivered as on NATS and the reply awaited."""
+        if self._closed:
+            raise BusClosed("the in-memory bus is closed")
+        interest = self._routes.get(subject) or self._interest(subject)
+        if not interest:
             raise NoResponders(f"no responders on {subject}", subject=subject)
-        self._check_size(subject, data)
+        if len(data) > self.max_payload:
+            raise PayloadTooLarge.over_limit(f"message on {subject}", len(data), self.max_payload)
         token = str(next(self._inbox_ids))
-        future = self._replies.add(token, subject)
-        # A plain timer on the future: cheaper than an asyncio.timeout() scope on this hot path.
-        timer = future.get_loop().call_later(timeout, _expire, future, subject, timeout)
+        waiting = self._replies.add(token, subject)
+        future = waiting.future
         try:
             # The subject is checked above: route at once. The headers are the caller's own (see Transport).
-            self._route(RawMessage(subject, data, headers or _NO_HEADERS, self._inbox_root + token))
-            return await future
+            message = RawMessage(subject, data, headers or _NO_HEADERS, self._inbox_root + token)
+            here = self._deliver(message, interest, inline=True)
+            if here is not None:
+                started = time.monotonic()
+                run = InlineRun(message)
+                waiting.on_failure = run.give_up
+                await here.run_inline(run, timeout)
+                if future.done():  # the handler replied (or was declared lost)
+                    return future.result()
+                timeout -= time.monotonic() - started  # its reply could not be sent: wait for one as usual
+            # A plain timer on the future: cheaper than an asyncio.timeout() scope on this hot path.
+            timer = future.get_loop().call_later(max(timeout, 0.0), _expire, future, subject, timeout)
+            try:
+                return await future
+            finally:
+                timer.cancel()
         finally:
-            timer.cancel()
             self._replies.remove(token)
 
     async def signal(self, reply: str, status: str) -> None:

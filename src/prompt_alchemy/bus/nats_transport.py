@@ -220,7 +220,7 @@ class _ReplyInbox:
         ResponderLost when the responder holding it goes silent, declines or drops it."""
         prefix = self._prefix or await self._open()
         token = str(next(self._tokens))
-        future = self.pending.add(token, subject)
+        future = self.pending.add(token, subject).future
         timer = asyncio.get_running_loop().call_later(timeout, _expire, future)
         try:
             await self._client.publish(subject, data, reply=prefix + token, headers=headers)
