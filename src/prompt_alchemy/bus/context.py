@@ -38,16 +38,24 @@ _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _MAX_DEADLINE_DIGITS = 15  # Unix milliseconds: 15 digits reach the year 33658
 
 
-def parse_deadline(raw: str) -> float:
-    """An ``Alchemy-Deadline`` value as Unix seconds; BadRequest naming the header otherwise."""
+def _deadline_or_none(raw: str) -> float | None:
     value = raw.strip()
     # str.isdigit accepts other scripts' digits and superscripts: the value must be ASCII 0-9
-    if not (value.isascii() and value.isdigit() and len(value) <= _MAX_DEADLINE_DIGITS):
+    if value.isascii() and value.isdigit() and len(value) <= _MAX_DEADLINE_DIGITS:
+        return int(value) / 1000.0
+    return None
+
+
+def parse_deadline(raw: str) -> float:
+    """An ``Alchemy-Deadline`` value as Unix seconds; BadRequest naming the header otherwise."""
+    deadline = _deadline_or_none(raw)
+    if deadline is None:
         raise BadRequest(
-            f"invalid {DEADLINE_HEADER} header {value[:40]!r}: expected the deadline as Unix time in milliseconds",
+            f"invalid {DEADLINE_HEADER} header {raw.strip()[:40]!r}: "
+            "expected the deadline as Unix time in milliseconds",
             details={"header": DEADLINE_HEADER},
         )
-    return int(value) / 1000.0
+    return deadline
 
 
 _ids = random.Random()
@@ -115,12 +123,7 @@ class RequestContext:
         deadline: float | None = self._deadline
         if deadline is _UNPARSED:
             raw = self.headers.get(DEADLINE_HEADER)
-            deadline = None
-            if raw:
-                try:
-                    deadline = parse_deadline(raw)
-                except BadRequest:
-                    pass
+            deadline = _deadline_or_none(raw) if raw else None
             self._deadline = deadline
         return deadline
 

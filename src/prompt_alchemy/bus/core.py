@@ -12,6 +12,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -54,7 +55,7 @@ from prompt_alchemy.errors import (
 from prompt_alchemy.schemas.contract import EventContract, RequestContract, wrong_kind
 from prompt_alchemy.schemas.subjects import matches
 
-__all__ = ["Bus", "EventHandler", "InMemoryBus", "NatsBus", "RequestHandler"]
+__all__ = ["Bus", "EventHandler", "InMemoryBus", "NatsBus", "RequestHandler", "ServeStats"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,20 @@ _FIRST_RESEND_PAUSE_S = 0.01  # before resending a declined or lost request; dou
 _LAST_RESEND_PAUSE_S = 0.16
 _DISCOVERY_PREFIX = "$SRV."
 _NO_HEADERS: Mapping[str, str] = {}
+
+
+@dataclass(slots=True)
+class ServeStats:
+    """What one served endpoint has done (ADR-32 ``$SRV.STATS``); ``processing_time`` in nanoseconds."""
+
+    num_requests: int = 0
+    num_errors: int = 0
+    processing_time: int = 0
+    last_error: str = ""
+
+    def failed(self, error: ServiceError) -> None:
+        self.num_errors += 1
+        self.last_error = f"{error.code}:{error.message}"
 
 
 class Bus:
@@ -229,7 +244,9 @@ class Bus:
                     # A declined request goes back at once, then less eagerly while every instance is
                     # full; a lost one waits half a heartbeat, time for nats-server to drop a frozen
                     # replica from the queue group (its ping_interval), so the resend reaches a live one.
-                    pause = min(pause * 2, _LAST_RESEND_PAUSE_S) if error.declined else self.transport.liveness.interval / 2
+                    pause = (
+                        min(pause * 2, _LAST_RESEND_PAUSE_S) if error.declined else self.transport.liveness.interval / 2
+                    )
                     wait = pause * (0.5 + random.random())
                     effective = deadline - time.monotonic() - wait
                     if effective <= 0:
@@ -262,15 +279,19 @@ class Bus:
         concurrency: int = 16,
         backlog: int | None = None,
         middleware: Sequence[Middleware] = (),
+        stats: ServeStats | None = None,
     ) -> Subscription:
         """Answer requests on a contract's subject with ``handler``; used by ``ServiceRunner``.
 
         The handler runs inside the bus's chain, then ``middleware`` (this endpoint's own layers).
+        ``stats`` counts every request handled and every error answered (ADR-32's endpoint
+        statistics), kept by the innermost step itself: a layer would cost a coroutine per request.
         At most ``concurrency`` handlers run; at most ``backlog`` requests (default: as many)
         wait for a slot; the rest are declined so that another instance takes them.
         """
         if not isinstance(contract, RequestContract):
             raise wrong_kind("a request contract", contract)
+        served = ServeStats() if stats is None else stats
         subject, request_model, reply_model, max_payload = (
             contract.subject,
             contract.request,
@@ -281,6 +302,7 @@ class Bus:
         async def endpoint(call: Serving) -> bytes:
             """The innermost step: check, decode, handle, encode; every failure a ServiceError."""
             message, context = call.message, call.context
+            started = time.perf_counter_ns()
             try:
                 if len(message.data) > max_payload:
                     raise PayloadTooLarge.over_limit("request", len(message.data), max_payload)
@@ -295,10 +317,17 @@ class Bus:
                     raise TypeError(f"handler returned {type(result).__name__}, not {reply_model.__name__}")
                 return encode(result, max_payload=max_payload)
             except (ServiceError, NoResponders, RequestTimeout) as error:
-                raise as_service_error(error) from error
+                failure = as_service_error(error)
+                served.failed(failure)
+                raise failure from error
             except Exception as error:
                 log.exception("handler of %s failed (trace %s)", subject, context.trace_id)
-                raise internal_error(subject, error) from error
+                failure = internal_error(subject, error)
+                served.failed(failure)
+                raise failure from error
+            finally:
+                served.num_requests += 1
+                served.processing_time += time.perf_counter_ns() - started
 
         chain = compose_serve((*self.middleware, *middleware), endpoint)
 

@@ -39,24 +39,26 @@ log = logging.getLogger(__name__)
 
 
 @types.coroutine
-def _resume(handling: Coroutine[Any, Any, None], waiting_for: Any) -> Generator[Any, Any, None]:
+def _resume(
+    handling: Coroutine[Any, Any, None], waiting_for: Any, context: contextvars.Context
+) -> Generator[Any, Any, None]:
     """Await the rest of a coroutine whose first step already ran and yielded ``waiting_for``.
 
-    What ``await`` does for a coroutine it starts (``yield from``), for one started by hand: each
-    value it yields goes to the running task, and what the task sends or throws back (a result,
-    a cancellation) goes into it.
+    What ``await`` does for a coroutine it starts (``yield from``), for one started by hand, and
+    with every step run in ``context`` (as a task would): each value it yields goes to the running
+    task, and what the task sends or throws back (a result, a cancellation) goes into it.
     """
     while True:
         try:
             sent = yield waiting_for
         except BaseException as error:  # thrown in by the task: a cancellation, or GeneratorExit
             try:
-                waiting_for = handling.throw(error)
+                waiting_for = context.run(handling.throw, error)
             except StopIteration:
                 return
         else:
             try:
-                waiting_for = handling.send(sent)
+                waiting_for = context.run(handling.send, sent)
             except StopIteration:
                 return
 
@@ -168,9 +170,12 @@ class Dispatcher:
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
-        self._tasks[loop.create_task(self._run_and_release(message), context=self._origin.copy())] = message
+        itself: list[asyncio.Task[None]] = []  # filled before the task first runs: cheaper than current_task()
+        task = loop.create_task(self._run_and_release(message, itself), context=self._origin.copy())
+        itself.append(task)
+        self._tasks[task] = message
 
-    async def _run_and_release(self, message: RawMessage) -> None:
+    async def _run_and_release(self, message: RawMessage, itself: list[asyncio.Task[None]]) -> None:
         try:
             await self._handler(message)
         except asyncio.CancelledError:
@@ -178,7 +183,7 @@ class Dispatcher:
         except Exception:
             log.exception("handler for %s failed", message.subject)
         finally:
-            self._tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+            self._tasks.pop(itself[0], None)
             self._release()
 
     def _release(self) -> None:
@@ -210,13 +215,16 @@ class Dispatcher:
         self._active += 1
         self._inline[run] = message
         try:
-            handling = self._handler(message)
-            try:  # its first step at once: a handler that never waits costs no timer and no loop turn
-                waiting_for = handling.send(None)
+            # In a copy of the subscriber's context, as a task would run it: what the handler binds
+            # stays its own. Its first step at once: a handler that never waits costs no timer.
+            context = self._origin.copy()
+            handling = context.run(self._handler, message)
+            try:
+                waiting_for = context.run(handling.send, None)
             except StopIteration:
                 return
             async with asyncio.timeout(timeout) as run.scope:  # it waits: from now on the timeout bounds it
-                await _resume(handling, waiting_for)
+                await _resume(handling, waiting_for, context)
         except TimeoutError:
             if run.scope is None or not run.scope.expired():
                 log.exception("handler for %s failed", message.subject)
@@ -225,7 +233,9 @@ class Dispatcher:
                 raise ResponderLost.of(message.subject, started=True) from None
             if run.given_up:
                 return
-            raise RequestTimeout(f"no reply on {message.subject} within {timeout:.3f}s", subject=message.subject)
+            raise RequestTimeout(
+                f"no reply on {message.subject} within {timeout:.3f}s", subject=message.subject
+            ) from None
         except asyncio.CancelledError:
             raise
         except Exception:

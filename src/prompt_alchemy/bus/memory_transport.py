@@ -173,9 +173,7 @@ class InMemoryTransport:
     def _route(self, message: RawMessage) -> None:
         self._deliver(message, self._interest(message.subject), inline=False)
 
-    def _deliver(
-        self, message: RawMessage, interest: list[_MemorySubscription], *, inline: bool
-    ) -> Dispatcher | None:
+    def _deliver(self, message: RawMessage, interest: list[_MemorySubscription], *, inline: bool) -> Dispatcher | None:
         """Every plain subscriber gets ``message``, and one member of each queue group.
 
         ``inline``: the first chosen member that could start it at once is returned instead of

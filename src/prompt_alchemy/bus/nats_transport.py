@@ -9,6 +9,7 @@ import logging
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import nats
@@ -50,6 +51,9 @@ class NatsOptions:
             "reconnect_time_wait": self.reconnect_time_wait,
             "max_reconnect_attempts": self.max_reconnect_attempts,
             "allow_reconnect": True,
+            # The transport checks every subject it is given (once per subject on its hot path);
+            # nats-py would check them again on every publish, reply subject included.
+            "skip_subject_validation": True,
         }
         for key in ("user", "password", "token", "user_credentials", "tls"):
             value = getattr(self, key)
@@ -151,6 +155,7 @@ class _ConnectionState:
 
 
 _NO_RESPONDERS_STATUS = "503"
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 _NATS_FAILURES = (nats.errors.Error, TimeoutError)
 """What nats-py raises; ``_bus_error`` turns each into our tree (``TimeoutError`` is our own reply timer)."""
@@ -246,6 +251,7 @@ class NatsTransport:
         self.heartbeats = Heartbeats(self.liveness, self.signal, offline_for=self._state.offline_for)
         self._subscriptions: list[_NatsSubscription] = []
         self._inbox = _ReplyInbox(client, self.liveness)
+        self._valid_subjects: set[str] = set()  # checked once each: requests go to a few subjects, often
 
     @property
     def subscription_count(self) -> int:
@@ -304,6 +310,8 @@ class NatsTransport:
     ) -> None:
         if not is_valid_subject(subject):
             raise BusError(f"invalid subject {subject!r}", subject=subject)
+        if reply and not is_valid_subject(reply):
+            raise BusError(f"invalid reply subject {reply!r}", subject=subject)
         try:
             await self.client.publish(subject, data, reply=reply or "", headers=_as_dict(headers))
         except _NATS_FAILURES as error:
@@ -322,8 +330,12 @@ class NatsTransport:
     async def request(
         self, subject: str, data: bytes, *, headers: Mapping[str, str] | None, timeout: float
     ) -> RawMessage:
-        if not is_valid_subject(subject):
-            raise BusError(f"invalid subject {subject!r}", subject=subject)
+        if subject not in self._valid_subjects:
+            if not is_valid_subject(subject):
+                raise BusError(f"invalid subject {subject!r}", subject=subject)
+            if len(self._valid_subjects) > 10_000:  # subjects with ids in them would grow it forever
+                self._valid_subjects.clear()
+            self._valid_subjects.add(subject)
         try:
             msg = await self._inbox.request(subject, data, _as_dict(headers), timeout)
         except ResponderLost:
@@ -334,7 +346,7 @@ class NatsTransport:
             raise _bus_error(
                 error, f"request {subject}", subject=subject, size=len(data), limit=self.max_payload
             ) from error
-        return RawMessage(subject=msg.subject, data=msg.data, headers=msg.headers or {}, reply=msg.reply or None)
+        return RawMessage(msg.subject, msg.data, msg.headers or _NO_HEADERS, msg.reply or None)
 
     async def signal(self, reply: str, status: str) -> None:
         """A liveness status on a reply subject (see ``bus.liveness``)."""
@@ -353,11 +365,18 @@ class NatsTransport:
             raise BusError(f"invalid subject pattern {subject!r}", subject=subject)
         signal = self.signal if backlog is not None else None
         dispatcher = Dispatcher(handler, concurrency, backlog=backlog, signal=signal)
+        on_message: Callable[[Msg], Awaitable[None]]
+        if dispatcher.serves_requests:
+            offer = dispatcher.try_start  # a request is started, queued or declined at once: nothing to await
 
-        async def on_message(msg: Msg) -> None:
-            await dispatcher.dispatch(
-                RawMessage(subject=msg.subject, data=msg.data, headers=msg.headers or {}, reply=msg.reply or None)
-            )
+            async def on_message(msg: Msg) -> None:
+                offer(RawMessage(msg.subject, msg.data, msg.headers or _NO_HEADERS, msg.reply or None))
+
+        else:
+            dispatch = dispatcher.dispatch
+
+            async def on_message(msg: Msg) -> None:
+                await dispatch(RawMessage(msg.subject, msg.data, msg.headers or _NO_HEADERS, msg.reply or None))
 
         try:
             subscription = await self.client.subscribe(subject, queue=queue or "", cb=on_message)

@@ -26,10 +26,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from prompt_alchemy.bus.context import RequestContext
-from prompt_alchemy.bus.core import Bus, RequestHandler
-from prompt_alchemy.bus.middleware import Middleware, ServeNext, Serving
-from prompt_alchemy.bus.transport import RawMessage, Subscription
-from prompt_alchemy.errors import ConfigError, ServiceError
+from prompt_alchemy.bus.core import Bus, RequestHandler, ServeStats
+from prompt_alchemy.bus.transport import RawHandler, RawMessage, Subscription
+from prompt_alchemy.errors import ConfigError
 from prompt_alchemy.schemas.contract import RequestContract
 from prompt_alchemy.schemas.health import (
     CheckResult,
@@ -67,35 +66,20 @@ def discovery_subject(verb: str, name: str | None = None, instance_id: str | Non
 
 
 @dataclass(eq=False)
-class Endpoint(Middleware):
-    """One served contract with its ADR-32 counters (the endpoint's own layer of the chain)."""
+class Endpoint:
+    """One served contract and its ADR-32 counters (kept by the bus: ``Bus.serve(stats=...)``)."""
 
     contract: RequestContract[Any, Any]
     handler: RequestHandler[Any, Any]
     concurrency: int
     queue_group: str
     backlog: int | None = None
-    num_requests: int = 0
-    num_errors: int = 0
-    processing_time: int = 0
-    last_error: str = ""
+    served: ServeStats = field(default_factory=ServeStats)
     subscription: Subscription | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
         return self.contract.method
-
-    async def serve(self, call: Serving, call_next: ServeNext) -> bytes:
-        started = time.perf_counter_ns()
-        try:
-            return await call_next(call)
-        except ServiceError as error:
-            self.num_errors += 1
-            self.last_error = f"{error.code}:{error.message}"
-            raise
-        finally:
-            self.num_requests += 1
-            self.processing_time += time.perf_counter_ns() - started
 
     def info(self) -> EndpointInfo:
         return EndpointInfo(
@@ -111,15 +95,16 @@ class Endpoint(Middleware):
         )
 
     def stats(self) -> EndpointStats:
-        average = self.processing_time // self.num_requests if self.num_requests else 0
+        served = self.served
+        average = served.processing_time // served.num_requests if served.num_requests else 0
         return EndpointStats(
             name=self.name,
             subject=self.contract.subject,
             queue_group=self.queue_group,
-            num_requests=self.num_requests,
-            num_errors=self.num_errors,
-            last_error=self.last_error,
-            processing_time=self.processing_time,
+            num_requests=served.num_requests,
+            num_errors=served.num_errors,
+            last_error=served.last_error,
+            processing_time=served.processing_time,
             average_processing_time=average,
         )
 
@@ -212,7 +197,7 @@ class ServiceRunner:
                 queue=endpoint.queue_group,
                 concurrency=endpoint.concurrency,
                 backlog=endpoint.backlog,
-                middleware=(endpoint,),
+                stats=endpoint.served,
             )
         for verb, responder in (("PING", self._ping), ("INFO", self._info), ("STATS", self._stats)):
             for target in (
@@ -262,7 +247,7 @@ class ServiceRunner:
         for subscription in discovery:
             await subscription.unsubscribe()
 
-    def _responder(self, build: Callable[[], BaseModel]) -> Callable[[RawMessage], Awaitable[None]]:
+    def _responder(self, build: Callable[[], BaseModel]) -> RawHandler:
         async def respond(message: RawMessage) -> None:
             document = build().model_dump(mode="json")
             await self.bus.respond(message, json.dumps(document).encode())

@@ -6,9 +6,9 @@ does serialisation, validation, errors and context the same way for both.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from prompt_alchemy.bus.liveness import Heartbeats, Liveness
@@ -27,7 +27,8 @@ class RawMessage(NamedTuple):
     reply: str | None = None
 
 
-RawHandler = Callable[[RawMessage], Awaitable[None]]
+RawHandler = Callable[[RawMessage], Coroutine[Any, Any, None]]
+"""An ``async def`` taking a message: a coroutine function, which a dispatcher may start by hand."""
 
 
 class Subscription(Protocol):
