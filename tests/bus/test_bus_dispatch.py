@@ -68,3 +68,27 @@ async def test_a_handler_does_not_see_the_publishers_context_variables(bus: Bus)
     async with asyncio.timeout(EVENTUALLY):
         await done.wait()
     assert seen == ["nobody"]
+
+
+async def test_a_request_handler_neither_sees_nor_changes_its_requesters_context_variables(bus: Bus) -> None:
+    """In one process a request is handled in its requester's own task; its context stays its own all the same."""
+    seen: list[str] = []
+
+    async def handle(message: RawMessage) -> None:
+        seen.append(caller.get())
+        caller.set("handler")  # left set on purpose: it must not reach the requester
+        await asyncio.sleep(0)  # and after a wait, the handler still runs in its own context
+        seen.append(caller.get())
+        assert message.reply is not None
+        await bus.transport.reply(message.reply, b"done")
+
+    await bus.transport.subscribe("test.dispatch.request", handle, queue="q", concurrency=4, backlog=4)
+    await bus.transport.flush()
+    token = caller.set("requester")
+    try:
+        reply = await bus.transport.request("test.dispatch.request", b"x", headers=None, timeout=EVENTUALLY)
+        assert caller.get() == "requester"
+    finally:
+        caller.reset(token)
+    assert reply.data == b"done"
+    assert seen == ["nobody", "handler"]
