@@ -30,11 +30,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from prompt_alchemy.errors import ConfigError, ResponderLost
+from prompt_alchemy.errors import ConfigError, RequestTimeout, ResponderLost
 
 __all__ = [
     "ATTEMPT_HEADER",
@@ -91,11 +92,13 @@ class _Pending(Generic[MessageT]):
     """A reply waited for. ``on_failure`` is called if the request fails here (its responder
     declared or gone lost): for a requester not awaiting ``future`` meanwhile (it runs the handler)."""
 
-    __slots__ = ("future", "on_failure", "silent", "state", "subject")
+    __slots__ = ("expires", "future", "on_failure", "silent", "state", "subject", "timeout")
 
-    def __init__(self, future: asyncio.Future[MessageT], subject: str) -> None:
+    def __init__(self, future: asyncio.Future[MessageT], subject: str, timeout: float, expires: float) -> None:
         self.future = future
         self.subject = subject
+        self.timeout = timeout
+        self.expires = expires  # loop time
         self.silent = 0.0  # seconds of silence counted while this loop ran (its own stalls are not)
         self.state: str | None = None
         self.on_failure: Callable[[], None] | None = None
@@ -117,18 +120,26 @@ class PendingReplies(Generic[MessageT]):
         self._pending: dict[str, _Pending[MessageT]] = {}
         self._sweeper: asyncio.TimerHandle | None = None
         self._last_sweep = 0.0
+        # One timer for the earliest timeout, not one per request: requests mostly share a
+        # timeout, so a new one rarely expires first, and most end long before theirs.
+        self._expiry: asyncio.TimerHandle | None = None
+        self._next_expiry = math.inf
         self.declined = 0  # requests their responder declined (counters for tests and metrics)
         self.lost = 0  # requests whose responder went silent or dropped them
 
     def __len__(self) -> int:
         return len(self._pending)
 
-    def add(self, token: str, subject: str) -> Waiting[MessageT]:
-        """Wait for the reply to the request sent with ``token``: its ``future``, and ``on_failure``."""
+    def add(self, token: str, subject: str, timeout: float) -> Waiting[MessageT]:
+        """Wait for the reply to the request sent with ``token``: its ``future`` (``RequestTimeout``
+        after ``timeout`` seconds, ``ResponderLost`` when its responder is lost), and ``on_failure``."""
         loop = asyncio.get_running_loop()
-        pending = self._pending[token] = _Pending(loop.create_future(), subject)
+        expires = loop.time() + timeout
+        pending = self._pending[token] = _Pending(loop.create_future(), subject, timeout, expires)
         if self._sweeper is None:
             self._arm(loop)
+        if expires < self._next_expiry:
+            self._arm_expiry(loop, expires)
         return pending
 
     def remove(self, token: str) -> None:
@@ -161,6 +172,32 @@ class PendingReplies(Generic[MessageT]):
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry, self._next_expiry = None, math.inf
+
+    def _arm_expiry(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._next_expiry = when
+        self._expiry = loop.call_at(when, self._expire, loop)
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Fail every request whose timeout passed; arm the timer for the next one."""
+        self._expiry, self._next_expiry = None, math.inf
+        now, earliest = loop.time(), math.inf
+        for pending in list(self._pending.values()):
+            if pending.future.done():
+                continue
+            if pending.expires <= now:
+                timeout = RequestTimeout(
+                    f"no reply on {pending.subject} within {pending.timeout:.3f}s", subject=pending.subject
+                )
+                pending.fail(timeout)
+            elif pending.expires < earliest:
+                earliest = pending.expires
+        if earliest < self._next_expiry:
+            self._arm_expiry(loop, earliest)
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
         self._last_sweep = loop.time()

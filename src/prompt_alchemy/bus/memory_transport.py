@@ -11,13 +11,12 @@ import asyncio
 import itertools
 import random
 import secrets
-import time
 from collections.abc import Mapping
 
 from prompt_alchemy.bus.dispatch import Dispatcher, InlineRun
 from prompt_alchemy.bus.liveness import LIVENESS_HEADER, Heartbeats, Liveness, PendingReplies
 from prompt_alchemy.bus.transport import DEFAULT_MAX_PAYLOAD, RawHandler, RawMessage
-from prompt_alchemy.errors import BusClosed, BusError, NoResponders, PayloadTooLarge, RequestTimeout
+from prompt_alchemy.errors import BusClosed, BusError, NoResponders, PayloadTooLarge
 from prompt_alchemy.schemas.subjects import is_valid_pattern, is_valid_subject, matches
 
 __all__ = ["InMemoryTransport"]
@@ -81,11 +80,6 @@ class _MemorySubscription:
         await asyncio.gather(self._reader, return_exceptions=True)
         await self.dispatcher.cancel()
         self._transport.heartbeats.unregister(self.dispatcher)
-
-
-def _expire(future: asyncio.Future[RawMessage], subject: str, timeout: float) -> None:
-    if not future.done():
-        future.set_exception(RequestTimeout(f"no reply on {subject} within {timeout:.3f}s", subject=subject))
 
 
 class InMemoryTransport:
@@ -213,26 +207,17 @@ class InMemoryTransport:
         if len(data) > self.max_payload:
             raise PayloadTooLarge.over_limit(f"message on {subject}", len(data), self.max_payload)
         token = str(next(self._inbox_ids))
-        waiting = self._replies.add(token, subject)
-        future = waiting.future
+        waiting = self._replies.add(token, subject, timeout)
         try:
             # The subject is checked above: route at once. The headers are the caller's own (see Transport).
             message = RawMessage(subject, data, headers or _NO_HEADERS, self._inbox_root + token)
             here = self._deliver(message, interest, inline=True)
             if here is not None:
-                started = time.monotonic()
                 run = InlineRun(message)
                 waiting.on_failure = run.give_up
                 await here.run_inline(run, timeout)
-                if future.done():  # the handler replied (or was declared lost)
-                    return future.result()
-                timeout -= time.monotonic() - started  # its reply could not be sent: wait for one as usual
-            # A plain timer on the future: cheaper than an asyncio.timeout() scope on this hot path.
-            timer = future.get_loop().call_later(max(timeout, 0.0), _expire, future, subject, timeout)
-            try:
-                return await future
-            finally:
-                timer.cancel()
+            # the reply, a failure, or (a handler whose reply could not be sent) RequestTimeout in time
+            return await waiting.future
         finally:
             self._replies.remove(token)
 

@@ -188,17 +188,12 @@ def _as_dict(headers: Mapping[str, str] | None) -> dict[str, str] | None:
     return headers if isinstance(headers, dict) else dict(headers)
 
 
-def _expire(future: asyncio.Future[Msg]) -> None:
-    if not future.done():
-        future.set_exception(TimeoutError())
-
-
 class _ReplyInbox:
     """Every reply this connection waits for arrives on one wildcard subscription.
 
     nats-py's own ``request`` does the same but draws a random token per call (a syscall) and
-    wraps the wait in ``asyncio.wait_for``; a counter and a plain timer per request cost less,
-    and requests are the bus's hot path. Liveness statuses arrive on the same inbox.
+    wraps the wait in ``asyncio.wait_for``; a counter, and one timer for the earliest of all the timeouts
+    (``PendingReplies``), cost less, and requests are the bus's hot path. Liveness statuses arrive on the same inbox.
     """
 
     def __init__(self, client: NatsClient, liveness: Liveness) -> None:
@@ -221,17 +216,15 @@ class _ReplyInbox:
         self.pending.deliver(msg.subject[len(self._prefix) :], msg.headers, msg)
 
     async def request(self, subject: str, data: bytes, headers: dict[str, str] | None, timeout: float) -> Msg:
-        """The reply; TimeoutError after ``timeout``; NoRespondersError when the server says nobody listens;
+        """The reply; RequestTimeout after ``timeout``; NoRespondersError when the server says nobody listens;
         ResponderLost when the responder holding it goes silent, declines or drops it."""
         prefix = self._prefix or await self._open()
         token = str(next(self._tokens))
-        future = self.pending.add(token, subject).future
-        timer = asyncio.get_running_loop().call_later(timeout, _expire, future)
+        future = self.pending.add(token, subject, timeout).future
         try:
             await self._client.publish(subject, data, reply=prefix + token, headers=headers)
             msg = await future
         finally:
-            timer.cancel()
             self.pending.remove(token)
         if msg.headers and not msg.data and msg.headers.get("Status") == _NO_RESPONDERS_STATUS:
             raise nats.errors.NoRespondersError
@@ -338,10 +331,8 @@ class NatsTransport:
             self._valid_subjects.add(subject)
         try:
             msg = await self._inbox.request(subject, data, _as_dict(headers), timeout)
-        except ResponderLost:
+        except (ResponderLost, RequestTimeout):  # the inbox's own: already ours
             raise
-        except TimeoutError as error:  # our reply timer
-            raise RequestTimeout(f"no reply on {subject} within {timeout:.3f}s", subject=subject) from error
         except _NATS_FAILURES as error:
             raise _bus_error(
                 error, f"request {subject}", subject=subject, size=len(data), limit=self.max_payload
