@@ -10,7 +10,10 @@ On one nats-server (core NATS), with the responders in a separate process as a w
   pydantic models (logging off).
 
 In one process: ``InMemoryBus`` (the same ``ServiceRunner`` endpoint) vs a raw asyncio future
-round trip through a responder task, with and without pydantic on both ends.
+round trip through a responder task, with and without pydantic on both ends. ``InMemoryBus`` runs a
+request whose responder has a free slot in the requester's own task (a direct await); this
+handler never waits, so each request completes within its caller's step and the 64 callers in
+effect take turns: its 64-task row measures the same path as its 1-task row.
 
 The payload is the real ``providers.complete`` contract: a ~250-byte ``CompletionRequest`` and a
 ~250-byte ``CompletionReply``. Each variant runs at 1 and 64 concurrent requesting tasks; runs

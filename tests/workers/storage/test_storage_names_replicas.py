@@ -55,7 +55,7 @@ async def test_concurrent_moves_on_two_replicas_lose_nothing(bus: Bus, replicas:
         )
     )
     per_replica = [
-        sum(endpoint.num_requests for endpoint in runner.service.endpoints if endpoint.name == "label_set")
+        sum(endpoint.served.num_requests for endpoint in runner.service.endpoints if endpoint.name == "label_set")
         for runner in replicas
     ]
     assert sum(per_replica) == 30
