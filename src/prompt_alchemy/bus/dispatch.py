@@ -104,7 +104,7 @@ class Dispatcher:
         self._inline: dict[InlineRun, RawMessage] = {}  # handlers running in their requester's task
         self._queued: deque[RawMessage] = deque()
         self._signals: set[asyncio.Task[None]] = set()
-        self._active = 0  # handlers not yet finished (a finished task may wait a loop turn to be forgotten)
+        self._active = 0  # handlers started and not yet finished (tasks and inline runs)
         self._slot_freed = asyncio.Event()
         self._waiting = False  # the delivery loop waits for a slot: later messages queue behind it
         self._idle: asyncio.Event | None = None  # made by wait_idle: most dispatchers are never waited for
@@ -170,7 +170,8 @@ class Dispatcher:
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
-        itself: list[asyncio.Task[None]] = []  # filled before the task first runs: cheaper than current_task()
+        # Filled before the task first runs (Python 3.11 starts no task eagerly): cheaper than current_task().
+        itself: list[asyncio.Task[None]] = []
         task = loop.create_task(self._run_and_release(message, itself), context=self._origin.copy())
         itself.append(task)
         self._tasks[task] = message
@@ -205,11 +206,12 @@ class Dispatcher:
         """Handle ``message`` in the caller's task: a direct await instead of a task and two loop turns.
 
         For a requester in the same process (the in-memory bus), which would only wait for the
-        reply. The handler holds a slot and is reported ``running`` like any other; it runs in
-        the caller's context (the bus binds the request's own context around it). It ends with the
-        caller: after ``timeout`` it is cancelled and ``RequestTimeout`` raised; when the dispatcher
-        aborts, it is cancelled and ``ResponderLost`` raised (as a ``lost`` status would); when the
-        request fails elsewhere (``run.give_up()``), it is cancelled and this returns.
+        reply. The handler holds a slot and is reported ``running`` like any other, and runs in a
+        copy of the subscriber's context as a task would. It ends with the caller: after
+        ``timeout`` it is cancelled and ``RequestTimeout`` raised; when the dispatcher aborts, it is
+        cancelled and ``ResponderLost`` raised (as a ``lost`` status would); when the request fails
+        elsewhere (``run.give_up()``), it is cancelled and this returns; when the caller is
+        cancelled, so is it.
         """
         message = run.message
         self._active += 1
