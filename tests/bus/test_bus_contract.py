@@ -85,6 +85,25 @@ async def test_slow_responder_is_a_timeout_not_no_responders(bus: Bus) -> None:
     release.set()
 
 
+async def test_each_request_times_out_at_its_own_timeout_whatever_else_is_waiting(bus: Bus) -> None:
+    """One timer serves every pending reply: a shorter timeout after a longer one still ends first."""
+    release = asyncio.Event()
+
+    async def stuck(request: GetRequest, _ctx: RequestContext) -> GetReply:
+        await release.wait()
+        return GetReply(record=record(request.id))
+
+    await serve_get(bus, stuck)
+    patient = asyncio.create_task(bus.request(schemas.STORAGE_GET, GetRequest(id="patient"), timeout=EVENTUALLY * 6))
+    async with asyncio.timeout(EVENTUALLY):  # far below the patient request's own timeout
+        for request_id, timeout in (("short", 0.1), ("shorter", 0.05), ("longer", 0.2)):
+            with pytest.raises(RequestTimeout):
+                await bus.request(schemas.STORAGE_GET, GetRequest(id=request_id), timeout=timeout)
+    assert not patient.done()
+    release.set()
+    assert (await patient).record.id == "patient"
+
+
 async def test_service_error_travels_typed_with_adr32_headers(bus: Bus) -> None:
     async def missing(request: GetRequest, _ctx: RequestContext) -> GetReply:
         raise NotFound(f"no prompt with id {request.id!r}", details={"id": request.id})
