@@ -87,10 +87,11 @@ async def record_feedback(
     request: web.Request, operation: Operation[FeedbackEvent, FeedbackAccepted]
 ) -> web.StreamResponse:
     # The one rule the document cannot state (it spans the path and the body): a 409, not a 422.
-    if (await read_json_object(request)).get("chosen_over") == request.match_info["id"]:
+    body = await read_json_object(request)
+    if body.get("chosen_over") == request.match_info["id"]:
         message = "a prompt cannot be chosen over itself: chosen_over names the prompt of the path"
         raise Conflict(message, details={"field": "chosen_over"})
-    parsed = await parse_request(request, operation)
+    parsed = await parse_request(request, operation, body=body)
     # The server says who and when: neither is the caller's to choose (see gateway.feedback).
     event = parsed.model_copy(update={"origin": caller_origin(request), "created_at": utc_now()})
     accepted = await submit_feedback(request.app[BUS], request.app[FEEDBACK], event, request.app[FEEDBACK_GATE])
