@@ -28,6 +28,7 @@ from prompt_alchemy.gateway.http.state import (
     BUS,
     FEEDBACK,
     FEEDBACK_GATE,
+    KNOWN_PROMPTS,
     LABELS,
     METRICS,
     OPENAPI,
@@ -35,6 +36,7 @@ from prompt_alchemy.gateway.http.state import (
     SETTINGS,
 )
 from prompt_alchemy.gateway.http.webapp import WEBAPP_PATHS, add_webapp_routes
+from prompt_alchemy.gateway.known_prompts import KnownPrompts
 from prompt_alchemy.gateway.label_cache import LabelCache
 
 __all__ = ["create_app"]
@@ -105,6 +107,7 @@ def create_app(
     app[BUS] = bus
     app[FEEDBACK] = feedback
     app[FEEDBACK_GATE] = FeedbackGate(settings.feedback_limits)
+    app[KNOWN_PROMPTS] = KnownPrompts(bus)
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[OPENAPI] = openapi_document(settings)
