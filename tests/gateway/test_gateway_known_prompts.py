@@ -9,10 +9,11 @@ import aiohttp
 import pytest
 
 from prompt_alchemy import schemas
-from prompt_alchemy.bus import Bus
+from prompt_alchemy.bus import Bus, RequestContext
 from prompt_alchemy.errors import NotFound
-from prompt_alchemy.gateway.known_prompts import KnownPrompts
-from prompt_alchemy.schemas.storage import DeleteRequest, StoreRequest
+from prompt_alchemy.gateway.known_prompts import LOOKUP_TASK, KnownPrompts
+from prompt_alchemy.schemas.storage import DeleteRequest, GetReply, GetRequest, StoreRequest
+from prompt_alchemy.testing.waiting import eventually
 from prompt_alchemy.workers.storage import StorageWorker
 
 T = 30.0
@@ -113,3 +114,24 @@ async def test_feedback_on_a_prompt_deleted_through_the_gateway_is_a_404_at_once
     async with http.post(url, json={"rating": 5}) as response:
         assert response.status == 404
         assert (await response.json())["details"] == {"field": "prompt_id", "id": prompt_id}
+
+
+async def test_close_ends_the_lookups_under_way(gateway_bus: Bus) -> None:
+    release = asyncio.Event()
+
+    async def slow_get(_request: GetRequest, _context: RequestContext) -> GetReply:
+        await release.wait()
+        raise AssertionError("answered after the door closed")
+
+    subscription = await gateway_bus.serve(schemas.STORAGE_GET, slow_get)
+    known = KnownPrompts(gateway_bus)
+    try:
+        waiting = asyncio.ensure_future(known.check("slow-prompt", "prompt_id"))
+        lookups = await eventually(lambda: [task for task in asyncio.all_tasks() if task.get_name() == LOOKUP_TASK])
+        await known.close()
+        assert all(task.done() for task in lookups)
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+    finally:
+        release.set()
+        await subscription.unsubscribe()

@@ -32,9 +32,10 @@ from prompt_alchemy.errors import BusError, DeadlineExceeded, NotFound, Unavaila
 from prompt_alchemy.schemas.registry import STORAGE_GET
 from prompt_alchemy.schemas.storage import GetRequest
 
-__all__ = ["LOOKUP_TIMEOUT_S", "KnownPrompts", "check_known"]
+__all__ = ["LOOKUP_TASK", "LOOKUP_TIMEOUT_S", "KnownPrompts", "check_known"]
 
 LOOKUP_TIMEOUT_S = 5.0
+LOOKUP_TASK = "known-prompts-lookup"  # the name of a lookup's task
 
 
 async def check_known(bus: Bus, prompt_id: str, field: str) -> None:
@@ -93,6 +94,15 @@ class KnownPrompts:
         if await self._answer(prompt_id) is _Answer.MISSING:
             raise _not_found(prompt_id, field)
 
+    async def close(self) -> None:
+        """End the lookups under way (their callers see them cancelled) and forget everything."""
+        lookups = list(self._lookups.values())
+        self._lookups.clear()
+        self._confirmed.clear()
+        for lookup in lookups:
+            lookup.cancel()
+        await asyncio.gather(*lookups, return_exceptions=True)
+
     def forget(self, prompt_id: str) -> None:
         """The prompt was deleted: ask storage next time, and do not remember a lookup already under way."""
         self._confirmed.pop(prompt_id, None)
@@ -104,7 +114,7 @@ class KnownPrompts:
             return _Answer.FOUND
         lookup = self._lookups.get(prompt_id)
         if lookup is None:
-            lookup = asyncio.create_task(self._look_up(prompt_id), name="known-prompts-lookup")
+            lookup = asyncio.create_task(self._look_up(prompt_id), name=LOOKUP_TASK)
             self._lookups[prompt_id] = lookup
         # shielded: a caller that goes away does not cancel the answer the others wait for
         return await asyncio.shield(lookup)
