@@ -11,7 +11,9 @@ on one nats-server, each waiting for the stream's acknowledgement:
   on the bus) so a typo is a 404, then ``publish_event``; the 202 means durably stored.
 
 No learning worker runs: "accepted" is the front door's promise, consumption is another matter.
-Concurrency 1 and 64; interleaved rounds, medians.
+Concurrency 1 and 64; interleaved rounds, medians. A second table says how much CPU each process
+spent per event: on two shared cores the rates follow the total, and the bench process is the
+client of every variant (nats-py for the first two, an aiohttp client for HTTP).
 
     .venv/bin/python bench/feedback.py            # 5 rounds of 2 s per variant and concurrency
     .venv/bin/python bench/feedback.py --quick    # 3 rounds of 0.3 s
@@ -32,7 +34,7 @@ import nats
 
 from _load import Series, Variant, measure, rate_table
 from _processes import PROMPT_ALCHEMY, Child
-from _report import Report, markdown_table, progress, quick_parser, ratio
+from _report import Report, markdown_table, micros, progress, quick_parser, ratio
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import NatsBus
 from prompt_alchemy.bus.streams import JetStreamStream, publish_event
@@ -87,6 +89,20 @@ def table(results: dict[str, Series]) -> str:
     return rate_table(results, CONCURRENCY, first="path to a durable event", unit="events")
 
 
+PROCESSES = ("bench (client)", "serve api", "worker storage", "nats-server")
+
+
+def cpu_table(results: dict[str, Series]) -> str:
+    """CPU per event in each process at the highest concurrency: where a path's cost sits."""
+    concurrency = max(CONCURRENCY)
+    headers = ["path to a durable event", *(f"{concurrency} tasks: {name}" for name in PROCESSES), "total"]
+    rows = []
+    for series in results.values():
+        cpu = series.cpu_per_call(concurrency)
+        rows.append([series.label, *(micros(cpu[name]) for name in PROCESSES), micros(sum(cpu.values()))])
+    return markdown_table(headers, rows)
+
+
 def ratios(results: dict[str, Series]) -> str:
     pairs = [
         ("HTTP gateway / raw JetStream publish", "http", "raw"),
@@ -118,12 +134,14 @@ async def main(quick: bool) -> int:
         bus = await NatsBus.connect(server.url)
         stored = await bus.request(schemas.STORAGE_STORE, StoreRequest(content="Summarise the meeting notes."))
         await bus.drain()
+        pids = (os.getpid(), api.pid, storage.pid, server.pid or 0)
         results = await measure(
             await variants(stack, server.url, api_url, stored.id),
             CONCURRENCY,
             rounds,
             seconds,
             warmup=min(seconds, 0.5),
+            processes=dict(zip(PROCESSES, pids, strict=True)),
         )
     report.add(
         f"One nats-server (JetStream, file storage) on 127.0.0.1; stream {FEEDBACK_STREAM.name}, every publish waits",
@@ -133,6 +151,10 @@ async def main(quick: bool) -> int:
         table(results),
         "",
         ratios(results),
+        "",
+        "CPU per event (user + system, 10 ms ticks over each round; medians):",
+        "",
+        cpu_table(results),
         "",
     )
     report.write()

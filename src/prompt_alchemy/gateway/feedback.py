@@ -2,8 +2,9 @@
 
 The runtime owns the durable publisher (a JetStream stream on NATS, an SQLite log embedded)
 and passes it in as a ``FeedbackSink``; the gateway never knows which. Before publishing, the
-prompts the event names are looked up so a typo is a 404 instead of a silently useless event;
-when storage cannot answer, the event is still accepted — feedback must not be lost because a
+prompts the event names are looked up so a typo is a 404 instead of a silently useless event
+(``known_prompts``: a door may remember for a few seconds which ones storage confirmed); when
+storage cannot answer, the event is still accepted — feedback must not be lost because a
 dependency is down.
 
 The front door also says who sent the event: ``origin`` (an API key's fingerprint, a client
@@ -17,31 +18,18 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 
 from prompt_alchemy.bus import Bus
-from prompt_alchemy.errors import BusError, DeadlineExceeded, NotFound, RateLimited, Unavailable
+from prompt_alchemy.errors import RateLimited
+from prompt_alchemy.gateway.known_prompts import KnownPrompts, check_known
 from prompt_alchemy.gateway.rate_limit import RateLimiter
 from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent
-from prompt_alchemy.schemas.registry import STORAGE_GET
-from prompt_alchemy.schemas.storage import GetRequest
 
 __all__ = ["FeedbackGate", "FeedbackLimits", "FeedbackSink", "key_origin", "submit_feedback"]
 
 FeedbackSink = Callable[[FeedbackEvent], Awaitable[FeedbackAccepted]]
 """Persists a feedback event durably and says so; resending the same ``event_id`` is harmless."""
-
-LOOKUP_TIMEOUT_S = 5.0
-
-
-async def _known(bus: Bus, prompt_id: str, field: str) -> None:
-    try:
-        await bus.request(STORAGE_GET, GetRequest(id=prompt_id), timeout=LOOKUP_TIMEOUT_S)
-    except NotFound as error:
-        raise NotFound(
-            f"no prompt with id {prompt_id!r} ({field})", details={"field": field, "id": prompt_id}
-        ) from error
-    except (BusError, Unavailable, DeadlineExceeded):
-        return  # storage is down or slow: accept the event anyway, it is durable
 
 
 def key_origin(api_key: str) -> str:
@@ -85,13 +73,18 @@ class FeedbackGate:
 
 
 async def submit_feedback(
-    bus: Bus, sink: FeedbackSink, event: FeedbackEvent, gate: FeedbackGate | None = None
+    bus: Bus,
+    sink: FeedbackSink,
+    event: FeedbackEvent,
+    gate: FeedbackGate | None = None,
+    known: KnownPrompts | None = None,
 ) -> FeedbackAccepted:
-    """Apply the door's feedback limits, check the named prompts exist (when storage can tell),
-    then publish durably."""
+    """Apply the door's feedback limits, check the named prompts exist (when storage can tell;
+    through the door's ``known`` prompts when it keeps them), then publish durably."""
     if gate is not None:
         gate.admit(event)
-    await _known(bus, event.prompt_id, "prompt_id")
+    check = known.check if known is not None else partial(check_known, bus)
+    await check(event.prompt_id, "prompt_id")
     if event.chosen_over is not None:
-        await _known(bus, event.chosen_over, "chosen_over")
+        await check(event.chosen_over, "chosen_over")
     return await sink(event)

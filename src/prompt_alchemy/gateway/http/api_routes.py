@@ -18,14 +18,14 @@ from prompt_alchemy.gateway.http.operations import Operation, QueryParam, Reques
 from prompt_alchemy.gateway.http.request_parsing import parse_request, read_json_object, trace_headers
 from prompt_alchemy.gateway.http.responses import encoded_response, model_response
 from prompt_alchemy.gateway.http.sse import stream_generation, wants_event_stream
-from prompt_alchemy.gateway.http.state import BUS, FEEDBACK, FEEDBACK_GATE, METRICS, SETTINGS
+from prompt_alchemy.gateway.http.state import BUS, FEEDBACK, FEEDBACK_GATE, KNOWN_PROMPTS, METRICS, SETTINGS
 from prompt_alchemy.gateway.model_views import model_without
 from prompt_alchemy.schemas import registry
 from prompt_alchemy.schemas.common import utc_now
 from prompt_alchemy.schemas.engine import GenerateReply, GenerateRequest
 from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent
 from prompt_alchemy.schemas.providers import ProviderTestRequest
-from prompt_alchemy.schemas.storage import UpdateRequest
+from prompt_alchemy.schemas.storage import DeleteReply, DeleteRequest, UpdateRequest
 
 __all__ = ["API_OPERATIONS", "API_PREFIX", "FeedbackBody", "ProviderTestBody", "UpdateBody", "forward", "send"]
 
@@ -73,6 +73,15 @@ async def generate(request: web.Request, operation: Operation[GenerateRequest, G
     return await send(request, operation, payload)
 
 
+async def delete_prompt(request: web.Request, operation: Operation[DeleteRequest, DeleteReply]) -> web.StreamResponse:
+    """Forward the deletion; then feedback on the prompt is a 404 again at once (``known_prompts``)."""
+    payload = await parse_request(request, operation)
+    try:
+        return await send(request, operation, payload)
+    finally:  # even when the answer was lost: the prompt may be gone
+        request.app[KNOWN_PROMPTS].forget(payload.id)
+
+
 def caller_origin(request: web.Request) -> str:
     """Who sent the request, for learning's vote counting: the API key's fingerprint (the security
     middleware has checked it) or, with authentication off, the client address."""
@@ -87,13 +96,15 @@ async def record_feedback(
     request: web.Request, operation: Operation[FeedbackEvent, FeedbackAccepted]
 ) -> web.StreamResponse:
     # The one rule the document cannot state (it spans the path and the body): a 409, not a 422.
-    if (await read_json_object(request)).get("chosen_over") == request.match_info["id"]:
+    body = await read_json_object(request)
+    if body.get("chosen_over") == request.match_info["id"]:
         message = "a prompt cannot be chosen over itself: chosen_over names the prompt of the path"
         raise Conflict(message, details={"field": "chosen_over"})
-    parsed = await parse_request(request, operation)
+    parsed = await parse_request(request, operation, body=body)
     # The server says who and when: neither is the caller's to choose (see gateway.feedback).
     event = parsed.model_copy(update={"origin": caller_origin(request), "created_at": utc_now()})
-    accepted = await submit_feedback(request.app[BUS], request.app[FEEDBACK], event, request.app[FEEDBACK_GATE])
+    app = request.app
+    accepted = await submit_feedback(app[BUS], app[FEEDBACK], event, app[FEEDBACK_GATE], app[KNOWN_PROMPTS])
     return model_response(accepted, operation.status)
 
 
@@ -153,7 +164,8 @@ API_OPERATIONS: tuple[Operation[Any, Any], ...] = (
         errors=(*NOT_FOUND, 409),  # 409: another prompt has that content
     ),
     Operation(
-        "DELETE", f"{PROMPTS}/{{id}}", "deletePrompt", "prompts", forward, registry.STORAGE_DELETE, errors=NOT_FOUND
+        "DELETE", f"{PROMPTS}/{{id}}", "deletePrompt", "prompts", delete_prompt, registry.STORAGE_DELETE,
+        errors=NOT_FOUND,
     ),
     Operation(
         "GET", f"{PROMPTS}/{{id}}/lineage", "getPromptLineage", "prompts", forward, registry.STORAGE_LINEAGE,

@@ -28,6 +28,7 @@ from prompt_alchemy.gateway.http.state import (
     BUS,
     FEEDBACK,
     FEEDBACK_GATE,
+    KNOWN_PROMPTS,
     LABELS,
     METRICS,
     OPENAPI,
@@ -35,6 +36,7 @@ from prompt_alchemy.gateway.http.state import (
     SETTINGS,
 )
 from prompt_alchemy.gateway.http.webapp import WEBAPP_PATHS, add_webapp_routes
+from prompt_alchemy.gateway.known_prompts import KnownPrompts
 from prompt_alchemy.gateway.label_cache import LabelCache
 
 __all__ = ["create_app"]
@@ -105,16 +107,18 @@ def create_app(
     app[BUS] = bus
     app[FEEDBACK] = feedback
     app[FEEDBACK_GATE] = FeedbackGate(settings.feedback_limits)
+    app[KNOWN_PROMPTS] = known = KnownPrompts(bus)
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[OPENAPI] = openapi_document(settings)
     app[PUBLIC_ROUTES] = frozenset((*(op.path for op in ops if op.public), *WEBAPP_PATHS))
     app[LABELS] = labels = LabelCache(bus, timeout=settings.request_timeout_s)
 
-    async def close_labels(_app: web.Application) -> None:
+    async def close_caches(_app: web.Application) -> None:
         await labels.close()
+        await known.close()
 
-    app.on_cleanup.append(close_labels)
+    app.on_cleanup.append(close_caches)
     _add_routes(app, ops)
     add_webapp_routes(app)
     if settings.cors_origins:

@@ -45,6 +45,7 @@ class HttpMetrics:
         self.rate_limited = Counter(
             "alchemy_http_rate_limited", "Requests refused by the per-caller rate limit.", registry=self.registry
         )
+        self._labelled: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.sse_events = Counter(
             "alchemy_http_sse_events", "Server-sent events written, by event name.", ["event"], registry=self.registry
         )
@@ -67,8 +68,21 @@ class HttpMetrics:
                 raise
             finally:
                 self.in_flight.dec()
-                route = route_label(request)
-                self.requests.labels(request.method, route, str(status)).inc()
-                self.duration.labels(request.method, route).observe(time.perf_counter() - started)
+                answered, duration = self._children(request.method, route_label(request), status)
+                answered.inc()
+                duration.observe(time.perf_counter() - started)
 
         return measure
+
+    def _children(self, method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+        """The labelled counter and histogram of one (method, route, status), looked up once:
+        ``labels()`` builds and locks its key on every call (prometheus_client's docs suggest
+        keeping the child). As many as the metrics' own children, no more."""
+        key = (method, route, status)
+        children = self._labelled.get(key)
+        if children is None:
+            children = self._labelled[key] = (
+                self.requests.labels(method, route, str(status)),
+                self.duration.labels(method, route),
+            )
+        return children

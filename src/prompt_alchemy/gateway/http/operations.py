@@ -77,8 +77,10 @@ class Operation(Generic[RequestT, ReplyT]):
     event_stream: bool = False  # also answers ``Accept: text/event-stream``
     media_type: str = "application/json"
     description: str = ""
+    _path_params: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_path_params", tuple(_PATH_PARAM.findall(self.path)))  # read per request
         contract = self.contract
         if contract is not None:
             if self.request is not None or self.reply is not None:
@@ -109,7 +111,7 @@ class Operation(Generic[RequestT, ReplyT]):
 
     @property
     def path_params(self) -> tuple[str, ...]:
-        return tuple(_PATH_PARAM.findall(self.path))
+        return self._path_params
 
     def field_of(self, path_param: str) -> str:
         return self.path_fields.get(path_param, path_param)
