@@ -116,6 +116,31 @@ async def test_the_deadline_layer_answers_deadline_exceeded_when_the_callers_dea
     assert "deadline passed during alchemy.v1.storage.get" in failure.message
 
 
+async def test_each_handler_is_stopped_at_its_own_deadline_whatever_else_the_layer_bounds(
+    bus_factory: BusFactory,
+) -> None:
+    """One timer serves every handler: a deadline earlier than one already running still ends first."""
+    server = await bus_factory()
+    server.use(Deadline())
+    await serve(server)
+    client = await bus_factory()
+
+    def ask(seconds: float) -> Awaitable[RawMessage]:
+        deadline = str(int((time.time() + seconds) * 1000))
+        return client.transport.request(
+            schemas.STORAGE_GET.subject, b'{"id": "slow"}', headers={DEADLINE_HEADER: deadline}, timeout=EVENTUALLY * 9
+        )
+
+    patient = asyncio.create_task(ask(EVENTUALLY * 6))
+    async with asyncio.timeout(EVENTUALLY):  # far below the patient handler's own deadline
+        for seconds in (0.3, 0.2, 0.4):
+            raw = await ask(seconds)
+            assert isinstance(error_from_reply(raw.data, raw.headers), DeadlineExceeded)
+    assert not patient.done()
+    patient.cancel()
+    await asyncio.gather(patient, return_exceptions=True)
+
+
 async def test_a_failing_layer_is_an_internal_error_reply_not_a_silent_drop(bus_factory: BusFactory) -> None:
     class Broken(Middleware):
         async def serve(self, call: Serving, call_next: ServeNext) -> bytes:

@@ -25,7 +25,7 @@ from prompt_alchemy.runtime.logs import JsonFormatter, RequestLog, TraceFilter
 from prompt_alchemy.runtime.metrics import ProcessMetrics
 from prompt_alchemy.runtime.service_registry import ServiceRegistry
 from prompt_alchemy.runtime.settings import DeploymentMode, Settings
-from prompt_alchemy.runtime.telemetry import Telemetry
+from prompt_alchemy.runtime.telemetry import Telemetry, bus_middleware
 from prompt_alchemy.schemas.common import Phase
 from prompt_alchemy.schemas.engine import GenerateRequest
 from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent
@@ -269,3 +269,15 @@ async def test_the_semantic_cache_counts_hits_and_misses(make_settings: Settings
     assert value(found, "alchemy_generation_cache_hits_total") == 1
     assert value(found, "alchemy_generation_cache_misses_total") == 2
     assert value(found, "alchemy_generation_cache_stored_total") == 2
+
+
+def test_the_request_log_joins_the_bus_chain_only_when_its_lines_would_be_written() -> None:
+    logger = logging.getLogger("prompt_alchemy.requests")
+    level = logger.level
+    try:
+        logger.setLevel(logging.INFO)
+        assert not any(isinstance(layer, RequestLog) for layer in bus_middleware(None))
+        logger.setLevel(logging.DEBUG)
+        assert isinstance(bus_middleware(None)[0], RequestLog)  # the outermost layer
+    finally:
+        logger.setLevel(level)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -86,21 +88,76 @@ def compose_send(layers: Sequence[Middleware], send: SendNext) -> SendNext | Non
     return handler if wrapped else None
 
 
+class _Watch:
+    """A handler the ``Deadline`` layer bounds: its task, when its deadline passes (loop time), and
+    how many cancellations its task had pending when it started (as ``asyncio.timeout`` keeps)."""
+
+    __slots__ = ("cancelling", "fired", "task", "when")
+
+    def __init__(self, task: asyncio.Task[Any], when: float) -> None:
+        self.task = task
+        self.when = when
+        self.cancelling = task.cancelling()
+        self.fired = False
+
+
 class Deadline(Middleware):
     """Cancel a handler when its caller's deadline passes, and answer ``DeadlineExceeded``.
 
     A request whose deadline passed before it was handled never reaches a handler (the bus
-    refuses it); this layer bounds the handler itself.
+    refuses it); this layer bounds the handler itself. It works as ``asyncio.timeout`` does (the
+    handler's task is cancelled, the cancellation turned into the answer unless someone else
+    cancelled the task too), but one loop timer, armed for the earliest deadline, serves every
+    handler it bounds: a scope per request cost each one a timer handle with its own context
+    copy, a heap entry and two coroutines (13 us of a 37 us in-process round trip), and almost
+    every handler ends long before its deadline.
     """
 
+    def __init__(self) -> None:
+        self._watches: dict[_Watch, None] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
+        self._next = math.inf
+
     async def serve(self, call: Serving, call_next: ServeNext) -> bytes:
-        remaining = call.context.remaining()
-        if remaining is None:
+        deadline = call.context.deadline
+        task = asyncio.current_task()
+        if deadline is None or task is None:
             return await call_next(call)
+        loop = task.get_loop()
+        watch = _Watch(task, loop.time() + max(deadline - time.time(), 0.0))
+        self._watches[watch] = None
+        if watch.when < self._next or loop is not self._timer_loop:
+            self._arm(loop, watch.when)
         try:
-            async with asyncio.timeout(max(remaining, 0.0)) as scope:
-                return await call_next(call)
-        except TimeoutError as error:
-            if scope.expired():
-                raise DeadlineExceeded(f"the caller's deadline passed during {call.contract.subject}") from error
+            return await call_next(call)
+        except asyncio.CancelledError:
+            if watch.fired:
+                watch.fired = False
+                if task.uncancel() <= watch.cancelling:  # ours alone: the caller's deadline passed
+                    raise DeadlineExceeded(f"the caller's deadline passed during {call.contract.subject}") from None
             raise
+        finally:
+            del self._watches[watch]
+            if watch.fired:  # it fired, but the handler ended another way: take our cancellation back
+                task.uncancel()
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._next, self._timer_loop = when, loop
+        self._timer = loop.call_at(when, self._fire, loop)
+
+    def _fire(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer, self._next = None, math.inf
+        now, earliest = loop.time(), math.inf
+        for watch in self._watches:
+            if watch.fired or watch.task.get_loop() is not loop:
+                continue
+            if watch.when <= now:
+                watch.fired = True
+                watch.task.cancel()
+            elif watch.when < earliest:
+                earliest = watch.when
+        if earliest < math.inf:
+            self._arm(loop, earliest)

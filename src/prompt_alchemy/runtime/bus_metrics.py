@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter as Tally
 from collections.abc import Iterator
+from typing import TypeVar, cast
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -20,6 +21,8 @@ from prompt_alchemy.bus.middleware import Middleware, ServeNext, Serving
 from prompt_alchemy.errors import ServiceError
 
 __all__ = ["LATENCY_BUCKETS", "BusMetrics"]
+
+MetricT = TypeVar("MetricT", Counter, Histogram)
 
 LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -54,6 +57,7 @@ class BusMetrics(Middleware):
             "alchemy_bus_errors", "Requests answered with an error, by subject and status code", ["subject", "code"],
             registry=registry,
         )  # fmt: skip
+        self._children: dict[tuple[object, ...], Counter | Histogram] = {}
         self.latency = Histogram(
             "alchemy_bus_request_seconds", "Time to handle a request, by subject", ["subject"], registry=registry,
             buckets=LATENCY_BUCKETS,
@@ -67,12 +71,21 @@ class BusMetrics(Middleware):
             return await call_next(call)
         except ServiceError as error:
             code = str(error.code)
-            self.errors.labels(subject, code).inc()
+            self._child(self.errors, subject, code).inc()
             raise
         finally:
             self.in_flight[subject] -= 1
-            self.requests.labels(subject, code).inc()
-            self.latency.labels(subject).observe(time.perf_counter() - started)
+            self._child(self.requests, subject, code).inc()
+            self._child(self.latency, subject).observe(time.perf_counter() - started)
+
+    def _child(self, metric: MetricT, *labels: str) -> MetricT:
+        """``metric.labels(*labels)``, kept: prometheus-client checks and locks on every lookup, and
+        the label sets are few (the registry's subjects times the status codes)."""
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return cast(MetricT, child)
 
     def attach(self, bus: Bus) -> None:
         bus.use(self)

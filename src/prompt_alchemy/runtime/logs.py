@@ -68,8 +68,13 @@ class RequestLog(Middleware):
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._log = logger or logging.getLogger("prompt_alchemy.requests")
 
+    @property
+    def enabled(self) -> bool:
+        """Whether it would write anything now (its logger takes DEBUG lines)."""
+        return self._log.isEnabledFor(logging.DEBUG)
+
     async def serve(self, call: Serving, call_next: ServeNext) -> bytes:
-        if not self._log.isEnabledFor(logging.DEBUG):
+        if not self.enabled:
             return await call_next(call)
         started, code = time.perf_counter(), 200
         try:

@@ -15,10 +15,14 @@ __all__ = ["Telemetry", "bus_middleware"]
 def bus_middleware(metrics: ProcessMetrics | None) -> tuple[Middleware, ...]:
     """The chain around every request a process's bus serves, outermost first — composed here only.
 
-    The request log, then the metrics (they time and count every outcome, a deadline answer
-    included), then the caller's deadline around the handler.
+    The request log (only when its DEBUG lines would be written: logging is configured before the
+    bus is made, and a layer that only passes requests through would cost each one a coroutine),
+    then the metrics (they time and count every outcome, a deadline answer included), then the
+    caller's deadline around the handler.
     """
-    return (RequestLog(), *((metrics.bus,) if metrics is not None else ()), Deadline())
+    request_log = RequestLog()
+    logs = (request_log,) if request_log.enabled else ()
+    return (*logs, *((metrics.bus,) if metrics is not None else ()), Deadline())
 
 
 @dataclass(frozen=True, slots=True)
