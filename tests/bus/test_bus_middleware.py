@@ -98,19 +98,28 @@ async def test_a_send_layer_sees_every_request_with_its_contract(bus: Bus) -> No
     assert seen == [f"send {schemas.STORAGE_GET.subject} storage"]
 
 
-async def test_the_deadline_layer_answers_deadline_exceeded_when_the_callers_deadline_passes(
-    bus_factory: BusFactory,
-) -> None:
+async def deadline_server(bus_factory: BusFactory) -> Bus:
+    """A client of a storage endpoint whose bus has the ``Deadline`` layer (and ``slow`` never ends)."""
     server = await bus_factory()
     server.use(Deadline())
     await serve(server)
-    client = await bus_factory()
-    # Through the transport, so that the requester's own timer (clipped to the same deadline) does
-    # not race the answer: what is under test is the responder's side.
-    deadline = str(int((time.time() + 0.3) * 1000))
-    raw = await client.transport.request(
-        schemas.STORAGE_GET.subject, b'{"id": "slow"}', headers={DEADLINE_HEADER: deadline}, timeout=EVENTUALLY
+    return await bus_factory()
+
+
+async def ask_slow(client: Bus, deadline_in: float, timeout: float = EVENTUALLY) -> RawMessage:
+    """Through the transport, so that the requester's own timer (clipped to the same deadline) does
+    not race the answer: what is under test is the responder's side."""
+    deadline = str(int((time.time() + deadline_in) * 1000))
+    return await client.transport.request(
+        schemas.STORAGE_GET.subject, b'{"id": "slow"}', headers={DEADLINE_HEADER: deadline}, timeout=timeout
     )
+
+
+async def test_the_deadline_layer_answers_deadline_exceeded_when_the_callers_deadline_passes(
+    bus_factory: BusFactory,
+) -> None:
+    client = await deadline_server(bus_factory)
+    raw = await ask_slow(client, 0.3)
     failure = error_from_reply(raw.data, raw.headers)
     assert isinstance(failure, DeadlineExceeded)
     assert "deadline passed during alchemy.v1.storage.get" in failure.message
@@ -120,21 +129,11 @@ async def test_each_handler_is_stopped_at_its_own_deadline_whatever_else_the_lay
     bus_factory: BusFactory,
 ) -> None:
     """One timer serves every handler: a deadline earlier than one already running still ends first."""
-    server = await bus_factory()
-    server.use(Deadline())
-    await serve(server)
-    client = await bus_factory()
-
-    def ask(seconds: float) -> Awaitable[RawMessage]:
-        deadline = str(int((time.time() + seconds) * 1000))
-        return client.transport.request(
-            schemas.STORAGE_GET.subject, b'{"id": "slow"}', headers={DEADLINE_HEADER: deadline}, timeout=EVENTUALLY * 9
-        )
-
-    patient = asyncio.create_task(ask(EVENTUALLY * 6))
+    client = await deadline_server(bus_factory)
+    patient = asyncio.create_task(ask_slow(client, EVENTUALLY * 6, timeout=EVENTUALLY * 9))
     async with asyncio.timeout(EVENTUALLY):  # far below the patient handler's own deadline
         for seconds in (0.3, 0.2, 0.4):
-            raw = await ask(seconds)
+            raw = await ask_slow(client, seconds)
             assert isinstance(error_from_reply(raw.data, raw.headers), DeadlineExceeded)
     assert not patient.done()
     patient.cancel()

@@ -73,6 +73,12 @@ _DISCOVERY_PREFIX = "$SRV."
 _NO_HEADERS: Mapping[str, str] = {}
 
 
+def _name_service(error: BusError, contract: RequestContract[Any, Any] | None) -> None:
+    """A failure names the service that should have answered (from the contract) unless it already does."""
+    if error.service is None and contract is not None:
+        error.service = contract.service
+
+
 @dataclass(slots=True)
 class ServeStats:
     """What one served endpoint has done (ADR-32 ``$SRV.STATS``); ``processing_time`` in nanoseconds."""
@@ -202,8 +208,7 @@ class Bus:
         try:
             return await sent
         except BusError as error:  # a layer's own error: the request's service is its service too
-            if error.service is None and contract is not None:
-                error.service = contract.service
+            _name_service(error, contract)
             raise
 
     def _send_call(self, call: Sending) -> Awaitable[RawMessage]:
@@ -266,8 +271,7 @@ class Bus:
                     raise failure
             return raw
         except BusError as error:  # which service failed, for the caller's error (and the gateway's status)
-            if error.service is None and contract is not None:
-                error.service = contract.service
+            _name_service(error, contract)
             raise
 
     async def serve(
