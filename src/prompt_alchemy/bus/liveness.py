@@ -35,6 +35,7 @@ from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from prompt_alchemy.bus.earliest_timer import EarliestTimer
 from prompt_alchemy.errors import ConfigError, RequestTimeout, ResponderLost
 
 __all__ = [
@@ -120,10 +121,7 @@ class PendingReplies(Generic[MessageT]):
         self._pending: dict[str, _Pending[MessageT]] = {}
         self._sweeper: asyncio.TimerHandle | None = None
         self._last_sweep = 0.0
-        # One timer for the earliest timeout, not one per request: requests mostly share a
-        # timeout, so a new one rarely expires first, and most end long before theirs.
-        self._expiry: asyncio.TimerHandle | None = None
-        self._next_expiry = math.inf
+        self._expiry = EarliestTimer(self._expire)  # one timer for every request's timeout
         self.declined = 0  # requests their responder declined (counters for tests and metrics)
         self.lost = 0  # requests whose responder went silent or dropped them
 
@@ -138,8 +136,7 @@ class PendingReplies(Generic[MessageT]):
         pending = self._pending[token] = _Pending(loop.create_future(), subject, timeout, expires)
         if self._sweeper is None:
             self._arm(loop)
-        if expires < self._next_expiry:
-            self._arm_expiry(loop, expires)
+        self._expiry.watch(loop, expires)
         return pending
 
     def remove(self, token: str) -> None:
@@ -172,20 +169,11 @@ class PendingReplies(Generic[MessageT]):
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-        if self._expiry is not None:
-            self._expiry.cancel()
-            self._expiry, self._next_expiry = None, math.inf
+        self._expiry.cancel()
 
-    def _arm_expiry(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
-        if self._expiry is not None:
-            self._expiry.cancel()
-        self._next_expiry = when
-        self._expiry = loop.call_at(when, self._expire, loop)
-
-    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Fail every request whose timeout passed; arm the timer for the next one."""
-        self._expiry, self._next_expiry = None, math.inf
-        now, earliest = loop.time(), math.inf
+    def _expire(self, now: float) -> float:
+        """Fail every request whose timeout passed; the next timeout (``math.inf`` for none)."""
+        earliest = math.inf
         for pending in list(self._pending.values()):
             if pending.future.done():
                 continue
@@ -196,8 +184,7 @@ class PendingReplies(Generic[MessageT]):
                 pending.fail(timeout)
             elif pending.expires < earliest:
                 earliest = pending.expires
-        if earliest < self._next_expiry:
-            self._arm_expiry(loop, earliest)
+        return earliest
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
         self._last_sweep = loop.time()

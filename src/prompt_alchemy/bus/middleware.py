@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prompt_alchemy.bus.context import RequestContext
+from prompt_alchemy.bus.earliest_timer import EarliestTimer
 from prompt_alchemy.bus.transport import RawMessage
 from prompt_alchemy.errors import DeadlineExceeded
 from prompt_alchemy.schemas.contract import RequestContract
@@ -115,9 +116,7 @@ class Deadline(Middleware):
 
     def __init__(self) -> None:
         self._watches: dict[_Watch, None] = {}
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_loop: asyncio.AbstractEventLoop | None = None
-        self._next = math.inf
+        self._timer = EarliestTimer(self._expire)
 
     async def serve(self, call: Serving, call_next: ServeNext) -> bytes:
         deadline = call.context.deadline
@@ -127,8 +126,7 @@ class Deadline(Middleware):
         loop = task.get_loop()
         watch = _Watch(task, loop.time() + max(deadline - time.time(), 0.0))
         self._watches[watch] = None
-        if watch.when < self._next or loop is not self._timer_loop:
-            self._arm(loop, watch.when)
+        self._timer.watch(loop, watch.when)
         try:
             return await call_next(call)
         except asyncio.CancelledError:
@@ -142,22 +140,15 @@ class Deadline(Middleware):
             if watch.fired:  # it fired, but the handler ended another way: take our cancellation back
                 task.uncancel()
 
-    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._next, self._timer_loop = when, loop
-        self._timer = loop.call_at(when, self._fire, loop)
-
-    def _fire(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._timer, self._next = None, math.inf
-        now, earliest = loop.time(), math.inf
+    def _expire(self, now: float) -> float:
+        """Cancel every handler whose deadline passed; the next deadline (``math.inf`` for none)."""
+        earliest, loop = math.inf, asyncio.get_running_loop()
         for watch in self._watches:
-            if watch.fired or watch.task.get_loop() is not loop:
+            if watch.fired or watch.task.get_loop() is not loop:  # a handler of another (test's) loop
                 continue
             if watch.when <= now:
                 watch.fired = True
                 watch.task.cancel()
             elif watch.when < earliest:
                 earliest = watch.when
-        if earliest < math.inf:
-            self._arm(loop, earliest)
+        return earliest
