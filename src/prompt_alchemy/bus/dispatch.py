@@ -26,10 +26,10 @@ import contextvars
 import logging
 import types
 from collections import deque
-from collections.abc import Coroutine, Generator, Iterator
+from collections.abc import Callable, Coroutine, Generator, Iterator
 from typing import Any
 
-from prompt_alchemy.bus.liveness import DECLINED, LOST, QUEUED, RUNNING, Signal
+from prompt_alchemy.bus.liveness import DECLINED, LOST, QUEUED, RUNNING, Signal, Waiting
 from prompt_alchemy.bus.transport import RawHandler, RawMessage
 from prompt_alchemy.errors import RequestTimeout, ResponderLost
 
@@ -64,12 +64,20 @@ def _resume(
 
 
 class InlineRun:
-    """A handler running in its requester's task, and how to stop it (its timeout scope)."""
+    """A handler running in its requester's task, and how to stop it (its timeout scope).
 
-    __slots__ = ("aborted", "finished", "given_up", "message", "scope")
+    ``on_wait(run, timeout)`` is called once if the handler waits (its first step did not finish
+    it): what only a waiting handler needs, such as the watch on its responder's liveness, is set
+    up then, so a handler that answers at once costs none of it.
+    """
 
-    def __init__(self, message: RawMessage) -> None:
+    __slots__ = ("aborted", "finished", "given_up", "message", "on_wait", "reply", "scope", "waiting")
+
+    def __init__(self, message: RawMessage, on_wait: Callable[[InlineRun, float], None] | None = None) -> None:
         self.message = message
+        self.on_wait = on_wait
+        self.reply: RawMessage | None = None  # kept here by the transport when it arrives
+        self.waiting: Waiting[RawMessage] | None = None  # what on_wait set up, if it did
         self.scope: asyncio.Timeout | None = None
         self.aborted = False  # the dispatcher aborted it
         self.given_up = False  # its requester gave it up (the reply can no longer be delivered)
@@ -225,6 +233,8 @@ class Dispatcher:
                 waiting_for = context.run(handling.send, None)
             except StopIteration:
                 return
+            if run.on_wait is not None:
+                run.on_wait(run, timeout)
             async with asyncio.timeout(timeout) as run.scope:  # it waits: from now on the timeout bounds it
                 await _resume(handling, waiting_for, context)
         except TimeoutError:

@@ -91,8 +91,10 @@ class InMemoryTransport:
         self._subscriptions: list[_MemorySubscription] = []
         self._routes: dict[str, list[_MemorySubscription]] = {}
         self._replies: PendingReplies[RawMessage] = PendingReplies(self.liveness)
+        self._inline: dict[str, InlineRun] = {}  # requests running in their requester's task, by token
         self._inbox_ids = itertools.count()
         self._inbox_root = _INBOX_PREFIX + secrets.token_hex(8) + "."
+        self._inbox_root_length = len(self._inbox_root)
         self._closed = False
 
     @property
@@ -105,7 +107,8 @@ class InMemoryTransport:
 
     @property
     def pending_requests(self) -> int:
-        return len(self._replies)
+        # an inline run that waits is also watched in the replies: count it once
+        return len(self._replies) + sum(1 for run in self._inline.values() if run.waiting is None)
 
     @property
     def is_closed(self) -> bool:
@@ -157,8 +160,13 @@ class InMemoryTransport:
             raise PayloadTooLarge.over_limit(f"message on {reply}", len(data), self.max_payload)
         if reply.startswith(self._inbox_root):
             # The requester only reads a reply: no copy of the headers, no route to look up.
-            message = RawMessage(subject=reply, data=data, headers=headers or _NO_HEADERS, reply=None)
-            self._replies.deliver(reply[len(self._inbox_root) :], headers, message)
+            token = reply[self._inbox_root_length :]
+            run = self._inline.get(token)
+            if run is not None and run.reply is None and not (headers and LIVENESS_HEADER in headers):
+                # its handler runs in the requester's task: the reply is kept in the run itself
+                run.reply = RawMessage(reply, data, headers or _NO_HEADERS, None)
+                return
+            self._replies.deliver(token, headers, RawMessage(reply, data, headers or _NO_HEADERS, None))
         elif is_valid_subject(reply):  # someone else's inbox (a raw publisher's)
             self._route(RawMessage(subject=reply, data=data, headers=dict(headers or _NO_HEADERS), reply=None))
         else:
@@ -198,7 +206,7 @@ class InMemoryTransport:
         self, subject: str, data: bytes, *, headers: Mapping[str, str] | None, timeout: float
     ) -> RawMessage:
         """A request to a responder that can start it now runs in this task (a direct await, no
-        task, no loop turn); otherwise it is delivered as on NATS and the reply awaited."""
+        task, no loop turn, no reply future); otherwise it is delivered as on NATS and the reply awaited."""
         if self._closed:
             raise BusClosed("the in-memory bus is closed")
         interest = self._routes.get(subject) or self._interest(subject)
@@ -207,19 +215,50 @@ class InMemoryTransport:
         if len(data) > self.max_payload:
             raise PayloadTooLarge.over_limit(f"message on {subject}", len(data), self.max_payload)
         token = str(next(self._inbox_ids))
-        waiting = self._replies.add(token, subject, timeout)
-        try:
-            # The subject is checked above: route at once. The headers are the caller's own (see Transport).
-            message = RawMessage(subject, data, headers or _NO_HEADERS, self._inbox_root + token)
-            here = self._deliver(message, interest, inline=True)
-            if here is not None:
-                run = InlineRun(message)
-                waiting.on_failure = run.give_up
+        # The subject is checked above: route at once. The headers are the caller's own (see Transport).
+        message = RawMessage(subject, data, headers or _NO_HEADERS, self._inbox_root + token)
+        here = self._deliver(message, interest, inline=True)
+        if here is not None:
+            run = self._inline[token] = InlineRun(message, self._watch)
+            try:
                 await here.run_inline(run, timeout)
-            # the reply, a failure, or (a handler whose reply could not be sent) RequestTimeout in time
+            except BaseException:  # it timed out, its responder aborted, or the requester was cancelled
+                self._unwatch(token, run)
+                raise
+            finally:
+                del self._inline[token]
+            waiting = run.waiting
+            if run.reply is not None:  # its own, or another subscriber's that came first
+                self._unwatch(token, run)
+                return run.reply
+            if waiting is None:  # it ended without replying, and without waiting
+                if self._closed:
+                    raise BusClosed("the in-memory bus closed while waiting for a reply")
+                waiting = self._replies.add(token, subject, timeout)
+            # No reply (it could not be sent): as on NATS, one is waited for until the timeout
+            # (another subscriber of the subject may still answer), unless the request failed.
+        else:
+            waiting = self._replies.add(token, subject, timeout)
+        try:
             return await waiting.future
         finally:
             self._replies.remove(token)
+
+    def _unwatch(self, token: str, run: InlineRun) -> None:
+        """The request ended in its run: the liveness watch (if it waited) ends too, and a failure
+        it found meanwhile is not also the answer."""
+        if run.waiting is not None:
+            self._replies.remove(token)
+            if run.waiting.future.done():
+                run.waiting.future.exception()  # read, so asyncio does not report it as lost
+
+    def _watch(self, run: InlineRun, timeout: float) -> None:
+        """An inline handler waits: its responder's liveness and the request's timeout are watched
+        as for any other request, and a failure found there gives the handler up."""
+        message = run.message
+        assert message.reply is not None
+        waiting = run.waiting = self._replies.add(message.reply[self._inbox_root_length :], message.subject, timeout)
+        waiting.on_failure = run.give_up
 
     async def signal(self, reply: str, status: str) -> None:
         """A liveness status on a reply subject (see ``bus.liveness``)."""
@@ -265,4 +304,6 @@ class InMemoryTransport:
     async def _close_inboxes(self) -> None:
         self._closed = True
         await self.heartbeats.close()
+        for run in self._inline.values():
+            run.give_up()  # its requester raises BusClosed (a waiting one: from fail_all below)
         self._replies.fail_all(lambda: BusClosed("the in-memory bus closed while waiting for a reply"))
