@@ -26,6 +26,7 @@ __all__ = [
     "RequestContext",
     "bound_context",
     "current_context",
+    "header_deadline",
     "new_traceparent",
     "outgoing_headers",
     "parse_deadline",
@@ -44,6 +45,12 @@ def _deadline_or_none(raw: str) -> float | None:
     if value.isascii() and value.isdigit() and len(value) <= _MAX_DEADLINE_DIGITS:
         return int(value) / 1000.0
     return None
+
+
+def header_deadline(headers: Mapping[str, str]) -> float | None:
+    """The deadline a message's headers carry, in Unix seconds; None without one (or an invalid one)."""
+    raw = headers.get(DEADLINE_HEADER)
+    return _deadline_or_none(raw) if raw else None
 
 
 def parse_deadline(raw: str) -> float:
@@ -132,9 +139,7 @@ class RequestContext:
         """The caller's deadline in Unix seconds; None without one (or with an invalid one, which the bus refuses)."""
         deadline: float | None = self._deadline
         if deadline is _UNPARSED:
-            raw = self.headers.get(DEADLINE_HEADER)
-            deadline = _deadline_or_none(raw) if raw else None
-            self._deadline = deadline
+            deadline = self._deadline = header_deadline(self.headers)
         return deadline
 
     @property

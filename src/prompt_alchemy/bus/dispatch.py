@@ -13,7 +13,10 @@ Two disciplines:
   now, or waits in a bounded backlog where the heartbeat reports it ``queued``, or is
   ``declined`` at once so its requester resends it to another instance of the queue group.
   A replica therefore holds only what it can start soon, and what it holds is visible to the
-  requesters: if it dies, nothing waits out a deadline.
+  requesters: if it dies, nothing waits out a deadline. The backlog is served earliest deadline
+  first, and a request with an earlier deadline than the latest one waiting takes its place
+  (that one is declined instead): under overload, a request declined before does not lose the
+  freed places again and again to newer ones while it waits out its resend pause.
 
 Handler tasks run in a copy of the subscriber's context (as of the subscription), never in the
 context of whoever happened to deliver the message.
@@ -22,13 +25,16 @@ context of whoever happened to deliver the message.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextvars
+import itertools
 import logging
+import math
 import types
-from collections import deque
 from collections.abc import Callable, Coroutine, Generator, Iterator
 from typing import Any
 
+from prompt_alchemy.bus.context import header_deadline
 from prompt_alchemy.bus.liveness import DECLINED, LOST, QUEUED, RUNNING, Signal, Waiting
 from prompt_alchemy.bus.transport import RawHandler, RawMessage
 from prompt_alchemy.errors import RequestTimeout, ResponderLost
@@ -93,6 +99,46 @@ class InlineRun:
             self.scope.reschedule(asyncio.get_running_loop().time())
 
 
+class _Backlog(list[tuple[float, int, RawMessage]]):
+    """Requests waiting for a slot, earliest deadline first; in arrival order among equal deadlines
+    (and after every deadline, those without one). A list, so that asking whether anything waits
+    costs no Python call on the hot path."""
+
+    __slots__ = ("_arrivals",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._arrivals = itertools.count()
+
+    def messages(self) -> list[RawMessage]:
+        return [message for _, _, message in self]
+
+    def _entry(self, message: RawMessage) -> tuple[float, int, RawMessage]:
+        deadline = header_deadline(message.headers) if message.headers else None
+        return (math.inf if deadline is None else deadline, next(self._arrivals), message)
+
+    def push(self, message: RawMessage) -> None:
+        bisect.insort(self, self._entry(message))
+
+    def take(self) -> RawMessage:
+        return self.pop(0)[2]
+
+    def displace(self, message: RawMessage) -> RawMessage | None:
+        """Queue ``message`` in place of the waiting request with the latest deadline, if that is
+        later than its own and it can be resent (it has a reply subject); that request is returned.
+        None: nothing later waits, and ``message`` is not queued."""
+        entry = self._entry(message)
+        for index in range(len(self) - 1, -1, -1):
+            later = self[index]
+            if later[0] <= entry[0]:
+                return None
+            if later[2].reply:
+                del self[index]
+                bisect.insort(self, entry)
+                return later[2]
+        return None
+
+
 class Dispatcher:
     def __init__(
         self, handler: RawHandler, limit: int = 1, *, backlog: int | None = None, signal: Signal | None = None
@@ -110,7 +156,7 @@ class Dispatcher:
         self._origin = contextvars.copy_context()
         self._tasks: dict[asyncio.Task[None], RawMessage] = {}
         self._inline: dict[InlineRun, RawMessage] = {}  # handlers running in their requester's task
-        self._queued: deque[RawMessage] = deque()
+        self._queued = _Backlog()
         self._signals: set[asyncio.Task[None]] = set()
         self._active = 0  # handlers started and not yet finished (tasks and inline runs)
         self._slot_freed = asyncio.Event()
@@ -168,7 +214,9 @@ class Dispatcher:
         if self._intake and self._active < self._limit and not self._queued:
             self._start(message)
         elif self._intake and (len(self._queued) < self._backlog or not message.reply):
-            self._queued.append(message)
+            self._queued.push(message)
+        elif self._intake and (displaced := self._queued.displace(message)) is not None:
+            self._send(displaced, DECLINED)  # its requester resends it; an earlier deadline waits in its place
         else:
             self._send(message, DECLINED)
 
@@ -201,7 +249,7 @@ class Dispatcher:
         if self._waiting:
             self._slot_freed.set()
         if self._queued and self._active < self._limit:
-            self._start(self._queued.popleft())
+            self._start(self._queued.take())
         else:
             self._check_idle()
 
@@ -294,7 +342,7 @@ class Dispatcher:
         for message in [*self._tasks.values(), *self._inline.values()]:
             if message.reply:
                 yield message.reply, RUNNING
-        for message in list(self._queued):
+        for message in self._queued.messages():
             if message.reply:
                 yield message.reply, QUEUED
 
@@ -303,7 +351,7 @@ class Dispatcher:
         """Take nothing more; requests waiting for a slot are declined, to be resent elsewhere."""
         self._intake = False
         while self._queued:
-            message = self._queued.popleft()
+            message = self._queued.take()
             if message.reply:
                 self._send(message, DECLINED)
             else:
@@ -321,7 +369,7 @@ class Dispatcher:
 
     async def abort(self) -> None:
         """Cancel every running handler (requesters told ``lost``) and decline the queued ones."""
-        queued = [message for message in self._queued if message.reply]
+        queued = [message for message in self._queued.messages() if message.reply]
         self._queued.clear()
         for message in queued:
             self._send(message, DECLINED)
