@@ -276,8 +276,8 @@ def test_the_request_log_joins_the_bus_chain_only_when_its_lines_would_be_writte
     level = logger.level
     try:
         logger.setLevel(logging.INFO)
-        assert not any(isinstance(layer, RequestLog) for layer in bus_middleware(None))
+        assert not any(isinstance(layer, RequestLog) for layer in bus_middleware(None, deadline_margin_s=0.25))
         logger.setLevel(logging.DEBUG)
-        assert isinstance(bus_middleware(None)[0], RequestLog)  # the outermost layer
+        assert isinstance(bus_middleware(None, deadline_margin_s=0.25)[0], RequestLog)  # the outermost layer
     finally:
         logger.setLevel(level)

@@ -172,7 +172,6 @@ def engine_settings(settings: Settings) -> EngineSettings:
         learning_s=settings.engine_learning_timeout,
         health_s=settings.engine_health_timeout,
         lookup_s=settings.engine_lookup_timeout,
-        deadline_margin_s=settings.engine_deadline_margin,
         weights_retry_s=settings.engine_weights_retry,
     )
     return EngineSettings(

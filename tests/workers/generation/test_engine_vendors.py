@@ -15,6 +15,7 @@ import pytest
 
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus
+from prompt_alchemy.bus.middleware import Deadline
 from prompt_alchemy.errors import BadRequest, DeadlineExceeded
 from prompt_alchemy.gateway.generation import ProgressListener, generate_with_progress
 from prompt_alchemy.schemas.brief import BriefDraft
@@ -170,11 +171,12 @@ async def test_one_chain_lost_to_a_failure_does_not_fail_the_generation(
 async def test_a_deadline_stops_the_work_with_a_clear_error(
     bus: Bus, vendor: FakeVendorServer, start_providers: ProvidersFactory, start_engine: EngineFactory
 ) -> None:
+    bus.use(Deadline(margin_s=0.3))  # as the runtime composes every bus: the engine answers before the caller's timer
     # the hanging vendor call is abandoned by the providers worker after 5 s at most (teardown bound)
     await start_providers(
         vendor_env(vendor, PROVIDERS_DEFAULT="openai", PROVIDERS_FALLBACK="none", PROVIDERS_TIMEOUT_S="5")
     )
-    await start_engine(EngineSettings(timeouts=EngineTimeouts(deadline_margin_s=0.3)))
+    await start_engine()
     # prima materia answers; solutio hangs past any deadline (the brief's structured call has its own script)
     vendor.script(Route.OPENAI_CHAT, FakeResponse.ok("draft one"), FakeResponse.ok("draft two"), FakeResponse.hang())
     with pytest.raises(DeadlineExceeded) as caught:
