@@ -155,3 +155,33 @@ def micros(seconds: float) -> str:
 
 def millis(seconds: float) -> str:
     return f"{seconds * 1e3:,.2f} ms"
+
+
+@dataclass(frozen=True)
+class FirstTokens:
+    """What a streaming benchmark measured in one deployment, per phase: from the vendor writing its
+    first token to the client having it (``added``), the vendor's own time to first token, and
+    where the client times it, POST to the generation's first token (``client_ttft``)."""
+
+    name: str
+    added: list[float]
+    vendor_ttft: list[float]
+    errors: int
+    client_ttft: list[float] | None = None
+
+
+def first_token_table(results: Sequence[FirstTokens], target_added_s: float) -> str:
+    """The percentile table of bench/streaming.py and bench/webapp.py: the added p99 against the target."""
+    client = any(m.client_ttft is not None for m in results)
+    headers = ["deployment", "first tokens", "vendor TTFT p50", "vendor TTFT p99", "added p50", "added p99"]
+    headers += ["target (p99)", *(["client TTFT p50"] if client else []), "errors"]
+    rows: list[list[object]] = []
+    for m in results:
+        p99 = percentile(m.added, 99)
+        row: list[object] = [m.name, len(m.added), millis(median(m.vendor_ttft)), millis(percentile(m.vendor_ttft, 99))]
+        row += [millis(median(m.added)), millis(p99)]
+        row.append(f"≤ {target_added_s * 1000:.0f} ms {target_mark(p99, target_added_s, at_most=True)}")
+        if client:
+            row.append(millis(median(m.client_ttft)) if m.client_ttft else "n/a")
+        rows.append([*row, m.errors])
+    return markdown_table(headers, rows, align="lrrrrrl" + "r" * (len(headers) - 7))

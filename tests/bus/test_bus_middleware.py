@@ -13,7 +13,15 @@ from prompt_alchemy.bus import Bus, RequestContext, ServiceRunner, current_conte
 from prompt_alchemy.bus.codec import error_from_reply
 from prompt_alchemy.bus.context import DEADLINE_HEADER
 from prompt_alchemy.bus.failures import as_service_error
-from prompt_alchemy.bus.middleware import Deadline, Middleware, Sending, SendNext, ServeNext, Serving
+from prompt_alchemy.bus.middleware import (
+    Deadline,
+    Middleware,
+    Sending,
+    SendNext,
+    ServeNext,
+    Serving,
+    handler_deadline,
+)
 from prompt_alchemy.bus.transport import RawMessage
 from prompt_alchemy.errors import BadRequest, DeadlineExceeded, NoResponders, NotFound, ServiceError
 from prompt_alchemy.schemas.storage import GetReply, GetRequest, PromptRecord
@@ -98,10 +106,10 @@ async def test_a_send_layer_sees_every_request_with_its_contract(bus: Bus) -> No
     assert seen == [f"send {schemas.STORAGE_GET.subject} storage"]
 
 
-async def deadline_server(bus_factory: BusFactory) -> Bus:
+async def deadline_server(bus_factory: BusFactory, margin_s: float = 0.0) -> Bus:
     """A client of a storage endpoint whose bus has the ``Deadline`` layer (and ``slow`` never ends)."""
     server = await bus_factory()
-    server.use(Deadline())
+    server.use(Deadline(margin_s))
     await serve(server)
     return await bus_factory()
 
@@ -138,6 +146,40 @@ async def test_each_handler_is_stopped_at_its_own_deadline_whatever_else_the_lay
     assert not patient.done()
     patient.cancel()
     await asyncio.gather(patient, return_exceptions=True)
+
+
+async def test_a_margin_answers_the_caller_before_its_own_timer_ends_the_request(bus_factory: BusFactory) -> None:
+    """Without a margin the layer's answer races the requester's timer (both at the deadline)."""
+    client = await deadline_server(bus_factory, margin_s=0.25)
+    with pytest.raises(DeadlineExceeded) as caught:
+        await client.request(schemas.STORAGE_GET, GetRequest(id="slow"), timeout=1.0)
+    assert "deadline passed during alchemy.v1.storage.get" in caught.value.message
+
+
+async def test_the_handler_reads_its_bound_and_the_margin_never_takes_more_than_a_tenth(
+    bus_factory: BusFactory,
+) -> None:
+    remaining: list[float] = []
+
+    async def budget(request: GetRequest, _context: RequestContext) -> GetReply:
+        bound = handler_deadline()
+        assert bound is not None
+        assert not bound.expired()
+        remaining.append(bound.remaining())
+        return GetReply(record=record(request.id))
+
+    server = await bus_factory()
+    server.use(Deadline(margin_s=1.0))
+    runner = ServiceRunner(server, name="storage", version="1.0.0")
+    runner.add_endpoint(schemas.STORAGE_GET, budget)
+    await runner.start()
+    client = await bus_factory()
+    await client.request(schemas.STORAGE_GET, GetRequest(id="p1"), timeout=30.0)
+    await client.request(schemas.STORAGE_GET, GetRequest(id="p2"), timeout=2.0)
+    generous, tight = remaining
+    assert 28.0 < generous < 29.001  # the whole margin
+    assert 1.0 < tight < 1.801  # a tenth of the two seconds, not the whole second
+    assert handler_deadline() is None  # outside a handler: nothing bounds the caller
 
 
 async def test_a_failing_layer_is_an_internal_error_reply_not_a_silent_drop(bus_factory: BusFactory) -> None:

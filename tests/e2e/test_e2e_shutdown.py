@@ -20,13 +20,14 @@ from prompt_alchemy import schemas
 from prompt_alchemy.bus import NatsBus
 from prompt_alchemy.errors import DeadlineExceeded, NoResponders, RequestTimeout
 from prompt_alchemy.runtime.child_process import ChildProcess
-from prompt_alchemy.runtime.components import Running, start_providers
+from prompt_alchemy.runtime.components import providers_worker
 from prompt_alchemy.runtime.settings import Settings
 from prompt_alchemy.schemas.common import Phase
 from prompt_alchemy.schemas.engine import GenerateReply, GenerateRequest
 from prompt_alchemy.testing.servers import NatsServer
 from prompt_alchemy.testing.tcp_proxy import TcpProxy
 from prompt_alchemy.testing.vendors import FakeResponse, FakeVendorServer, Route
+from prompt_alchemy.workers.lifecycle import Worker
 
 pytestmark = pytest.mark.slow
 
@@ -45,13 +46,12 @@ async def client_bus(private_nats_server: NatsServer) -> AsyncIterator[NatsBus]:
 @pytest.fixture
 async def providers(
     private_nats_server: NatsServer, vendor_env: dict[str, str], tmp_path: Path
-) -> AsyncIterator[Running]:
+) -> AsyncIterator[Worker]:
     """The real providers worker, in this process, on its own NATS connection, calling the fake vendor."""
     bus = await NatsBus.connect(private_nats_server.url)
     settings = Settings.load(env={"HOME": str(tmp_path)}, overrides={"data_dir": tmp_path / "providers"})
-    running = await start_providers(bus, settings, environ=vendor_env)
-    yield running
-    await running.stop()
+    async with providers_worker(bus, settings, environ=vendor_env) as worker:
+        yield worker
     await bus.drain()
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from prompt_alchemy.bus import Bus, InMemoryBus, NatsBus
 from prompt_alchemy.gateway.http import HttpServer, HttpSettings, create_app
-from prompt_alchemy.runtime.components import Running, start_engine, start_providers, start_storage
+from prompt_alchemy.runtime.components import engine_worker, providers_worker, storage_worker
 from prompt_alchemy.runtime.settings import Settings
 from prompt_alchemy.schemas.engine import GenerateReply
 from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent
@@ -67,24 +67,21 @@ async def gateway(bus_kind: str, tmp_path: Path, request: pytest.FixtureRequest)
         server: NatsServer = request.getfixturevalue("nats_server")
         workers_bus = await NatsBus.connect(server.url)
         gateway_bus = await NatsBus.connect(server.url)
-    running: list[Running] = []
+    transport = gateway_bus.transport
+    assert isinstance(transport, CountedTransport)
+    app = create_app(
+        gateway_bus, _no_feedback, HttpSettings(port=0, health_services=("engine", "providers", "storage"))
+    )
     try:
-        running.append(await start_providers(workers_bus, settings, environ={}))
-        running.append(await start_storage(workers_bus, settings))
-        running.append(await start_engine(workers_bus, settings))
-        transport = gateway_bus.transport
-        assert isinstance(transport, CountedTransport)
-        app = create_app(
-            gateway_bus, _no_feedback, HttpSettings(port=0, health_services=("engine", "providers", "storage"))
-        )
         async with (
+            providers_worker(workers_bus, settings, environ={}),
+            storage_worker(workers_bus, settings),
+            engine_worker(workers_bus, settings),
             HttpServer(app, "127.0.0.1", 0) as http_server,
             aiohttp.ClientSession(base_url=http_server.url) as http,
         ):
             yield Gateway(http, transport)
     finally:
-        for worker in reversed(running):
-            await worker.stop()
         await gateway_bus.drain()
         if workers_bus is not gateway_bus:
             await workers_bus.drain()

@@ -15,7 +15,7 @@ import pytest
 
 from prompt_alchemy.bus import NatsBus
 from prompt_alchemy.gateway.http import HttpServer, HttpSettings, create_app
-from prompt_alchemy.runtime.components import Running, start_engine, start_providers, start_storage
+from prompt_alchemy.runtime.components import engine_worker, providers_worker, storage_worker
 from prompt_alchemy.runtime.settings import Settings
 from prompt_alchemy.schemas.common import Phase
 from prompt_alchemy.schemas.engine import GenerateReply
@@ -35,17 +35,17 @@ async def nats_gateway(nats_server: NatsServer, tmp_path: Path) -> AsyncIterator
     settings = Settings.load(env={"HOME": str(tmp_path)}, overrides={"data_dir": tmp_path / "data"})
     workers_bus = await NatsBus.connect(nats_server.url)
     gateway_bus = await NatsBus.connect(nats_server.url)
-    running: list[Running] = []
+    app = create_app(gateway_bus, _no_feedback, HttpSettings(port=0, health_services=("engine", "providers")))
     try:
-        running.append(await start_providers(workers_bus, settings, environ={}))
-        running.append(await start_storage(workers_bus, settings))
-        running.append(await start_engine(workers_bus, settings))
-        app = create_app(gateway_bus, _no_feedback, HttpSettings(port=0, health_services=("engine", "providers")))
-        async with HttpServer(app, "127.0.0.1", 0) as server, aiohttp.ClientSession(base_url=server.url) as session:
+        async with (
+            providers_worker(workers_bus, settings, environ={}),
+            storage_worker(workers_bus, settings),
+            engine_worker(workers_bus, settings),
+            HttpServer(app, "127.0.0.1", 0) as server,
+            aiohttp.ClientSession(base_url=server.url) as session,
+        ):
             yield session
     finally:
-        for worker in reversed(running):
-            await worker.stop()
         await gateway_bus.drain()
         await workers_bus.drain()
 

@@ -20,7 +20,7 @@ from mcp import Client
 from prompt_alchemy.bus import Bus
 from prompt_alchemy.gateway.http import HttpServer, HttpSettings, create_app
 from prompt_alchemy.gateway.mcp import create_server
-from prompt_alchemy.runtime.components import Running, start_engine, start_providers, start_storage
+from prompt_alchemy.runtime.components import engine_worker, providers_worker, storage_worker
 from prompt_alchemy.runtime.settings import Settings
 from prompt_alchemy.schemas.common import Phase
 from prompt_alchemy.schemas.engine import GenerateReply
@@ -52,19 +52,17 @@ async def stack(bus_factory: BusFactory, tmp_path: Path) -> AsyncIterator[Stack]
     settings = Settings.load(env={"HOME": str(tmp_path)}, overrides={"data_dir": tmp_path / "data"})
     workers_bus = await bus_factory()
     gateway_bus = await bus_factory()
-    running: list[Running] = []
     async with FakeVendorServer() as vendor:
         environ = {**vendor.env(), "OPENAI_API_KEY": "k", "PROVIDERS_FALLBACK": "none"}
-        try:
-            running.append(await start_providers(workers_bus, settings, environ=environ))
-            running.append(await start_storage(workers_bus, settings))
-            running.append(await start_engine(workers_bus, settings))
-            app = create_app(gateway_bus, _no_feedback, HttpSettings(port=0))
-            async with HttpServer(app, "127.0.0.1", 0) as server, aiohttp.ClientSession(base_url=server.url) as http:
-                yield Stack(http, gateway_bus, vendor)
-        finally:
-            for worker in reversed(running):
-                await worker.stop()
+        app = create_app(gateway_bus, _no_feedback, HttpSettings(port=0))
+        async with (
+            providers_worker(workers_bus, settings, environ=environ),
+            storage_worker(workers_bus, settings),
+            engine_worker(workers_bus, settings),
+            HttpServer(app, "127.0.0.1", 0) as server,
+            aiohttp.ClientSession(base_url=server.url) as http,
+        ):
+            yield Stack(http, gateway_bus, vendor)
 
 
 def split_stream(events: list[dict[str, str]]) -> tuple[list[GenerationProgress], list[tuple[int, dict[str, object]]]]:

@@ -19,11 +19,12 @@ from prompt_alchemy.bus import Bus, NatsBus
 from prompt_alchemy.errors import NoResponders
 from prompt_alchemy.gateway.health import check_health
 from prompt_alchemy.runtime.components import (
+    engine_worker,
+    enter_worker,
+    learning_worker,
     open_feedback_stream,
-    start_engine,
-    start_learning,
-    start_providers,
-    start_storage,
+    providers_worker,
+    storage_worker,
 )
 from prompt_alchemy.runtime.embedded import EmbeddedRuntime
 from prompt_alchemy.runtime.metrics import ProcessMetrics
@@ -107,8 +108,8 @@ async def test_learning_down_generation_works_and_feedback_is_kept_until_it_is_b
         cluster_stack.push_async_callback(bus.drain)
         return bus
 
-    for start in (start_providers, start_storage, start_engine):
-        cluster_stack.push_async_callback((await start(await connect(), settings)).stop)
+    for worker in (providers_worker, storage_worker, engine_worker):
+        await enter_worker(cluster_stack, worker(await connect(), settings), None)
     client = await connect()
     stream, publish = await open_feedback_stream(client, settings)
     cluster_stack.push_async_callback(stream.close)
@@ -124,7 +125,7 @@ async def test_learning_down_generation_works_and_feedback_is_kept_until_it_is_b
     learning_bus = await connect()
     learning_stream, _ = await open_feedback_stream(learning_bus, settings)
     cluster_stack.push_async_callback(learning_stream.close)
-    cluster_stack.push_async_callback((await start_learning(learning_bus, settings, learning_stream)).stop)
+    await enter_worker(cluster_stack, learning_worker(learning_bus, settings, learning_stream), None)
 
     async def stats_once_reachable() -> LearningStats | None:
         try:  # its subscriptions reach the server on its own connection: a moment after start() returns
@@ -144,15 +145,10 @@ async def test_storage_down_generation_answers_with_prompts_marked_not_saved(
     bus_factory: BusFactory, make_settings: SettingsFactory
 ) -> None:
     settings = make_settings()
-    providers = await start_providers(await bus_factory(), settings)
-    engine = await start_engine(await bus_factory(), settings)
-    try:
+    async with providers_worker(await bus_factory(), settings), engine_worker(await bus_factory(), settings):
         client = await bus_factory()
         reply = await generate(client, list(Phase))
         health = await client.request(schemas.ENGINE_HEALTH, HealthRequest(), timeout=WAIT_S)
-    finally:
-        await engine.stop()
-        await providers.stop()
     assert [prompt.phase for prompt in reply.prompts] == list(Phase)
     assert not any(prompt.saved for prompt in reply.prompts)
     assert any("storage" in warning for warning in reply.warnings), reply.warnings
@@ -185,15 +181,14 @@ async def test_a_provider_down_is_skipped_for_the_next_in_the_fallback_order(
     settings = make_settings()
     metrics = ProcessMetrics("providers", DeploymentMode.MICROSERVICE.value)
     telemetry = Telemetry(ServiceRegistry(DeploymentMode.MICROSERVICE), metrics)
-    providers = await start_providers(await bus_factory(), settings, environ=environ, telemetry=telemetry)
-    engine = await start_engine(await bus_factory(), settings)
-    try:
+    async with AsyncExitStack() as workers:
+        await enter_worker(
+            workers, providers_worker(await bus_factory(), settings, environ, telemetry=telemetry), telemetry
+        )
+        await enter_worker(workers, engine_worker(await bus_factory(), settings), None)
         client = await bus_factory()
         reply = await generate(client, list(Phase))
         listing = await client.request(schemas.PROVIDERS_LIST, ProvidersListRequest(), timeout=WAIT_S)
-    finally:
-        await engine.stop()
-        await providers.stop()
 
     assert [prompt.provider for prompt in reply.prompts] == ["anthropic"] * 3
     assert len(vendor.requests_to(Route.ANTHROPIC_MESSAGES)) == 3

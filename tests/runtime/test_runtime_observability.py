@@ -7,6 +7,7 @@ import io
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack
 
 import aiohttp
 import pytest
@@ -19,7 +20,7 @@ from prompt_alchemy.bus.discovery import discover_info, discover_stats
 from prompt_alchemy.errors import BadRequest, ProviderError
 from prompt_alchemy.gateway.health import check_health
 from prompt_alchemy.gateway.http import HttpServer, HttpSettings, create_app
-from prompt_alchemy.runtime.components import start_engine, start_providers, start_storage
+from prompt_alchemy.runtime.components import engine_worker, enter_worker, providers_worker, storage_worker
 from prompt_alchemy.runtime.embedded import EmbeddedRuntime
 from prompt_alchemy.runtime.logs import JsonFormatter, RequestLog, TraceFilter
 from prompt_alchemy.runtime.metrics import ProcessMetrics
@@ -63,21 +64,16 @@ async def test_every_service_and_front_door_is_discoverable_with_where_it_runs(
     settings = make_settings()
     process = telemetry()
     process.services.tag("metrics", "http://127.0.0.1:9/metrics")
-    running = [
-        await start_providers(await bus_factory(), settings, telemetry=process),
-        await start_storage(await bus_factory(), settings, telemetry=process),
-        await start_engine(await bus_factory(), settings, telemetry=process),
-    ]
-    client = await bus_factory()
-    door = await process.services.open_front_door(client, "api", "http://127.0.0.1:8080/api/v1")
-    try:
+    async with AsyncExitStack() as workers:
+        await enter_worker(workers, providers_worker(await bus_factory(), settings, telemetry=process), process)
+        await enter_worker(workers, storage_worker(await bus_factory(), settings, telemetry=process), process)
+        await enter_worker(workers, engine_worker(await bus_factory(), settings), process)
+        client = await bus_factory()
+        door = await process.services.open_front_door(client, "api", "http://127.0.0.1:8080/api/v1")
         infos = {info.name: info for info in await discover_info(client, expected=4, wait=WAIT_S)}
         report = await check_health(client, ("engine", "providers", "storage"))
         await process.services.close_front_doors()
         after = {info.name for info in await discover_info(client, expected=3, wait=WAIT_S)}
-    finally:
-        for worker in reversed(running):
-            await worker.stop()
 
     assert set(infos) == {"providers", "storage", "engine", "api"}
     for info in infos.values():
@@ -144,10 +140,10 @@ async def test_in_flight_handlers_are_a_gauge_and_workers_serve_their_own_metric
     assert process.metrics is not None
     bus = await bus_factory()
     process.metrics.attach(bus)
-    providers = await start_providers(bus, make_settings(), environ=environ, telemetry=process)
     vendor.script(Route.OPENAI_CHAT, FakeResponse.hang())
     complete = schemas.PROVIDERS_COMPLETE.subject
-    try:
+    async with AsyncExitStack() as workers:
+        await enter_worker(workers, providers_worker(bus, make_settings(), environ=environ, telemetry=process), process)
         client = await bus_factory()
         request = CompletionRequest(
             provider="openai", fallback=False, messages=[ChatMessage(role="user", content="hi")]
@@ -170,8 +166,6 @@ async def test_in_flight_handlers_are_a_gauge_and_workers_serve_their_own_metric
             with pytest.raises(ProviderError):
                 await call
             idle = await scraped()
-    finally:
-        await providers.stop()
     assert f'alchemy_bus_requests_in_flight{{subject="{complete}"}} 0.0' in idle
 
 
@@ -199,20 +193,16 @@ async def test_every_hop_logs_the_callers_trace_id(
     buses = [await bus_factory() for _ in range(3)]
     for bus in buses:
         RequestLog().attach(bus)
-    running = [
-        await start_providers(buses[0], settings),
-        await start_storage(buses[1], settings),
-        await start_engine(buses[2], settings),
-    ]
     traceparent = new_traceparent()
     trace_id = traceparent.split("-")[1]
-    try:
+    async with (
+        providers_worker(buses[0], settings),
+        storage_worker(buses[1], settings),
+        engine_worker(buses[2], settings),
+    ):
         client = await bus_factory()
         request = GenerateRequest(input="release notes for a CLI tool", count=1, phases=[Phase.COAGULATIO])
         await client.request(schemas.ENGINE_GENERATE, request, timeout=WAIT_S, headers={"traceparent": traceparent})
-    finally:
-        for worker in reversed(running):
-            await worker.stop()
     lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
     lines = [line for line in lines if line["logger"] == "prompt_alchemy.requests"]
     traced = {line["subject"] for line in lines if line["trace_id"] == trace_id}
@@ -276,8 +266,8 @@ def test_the_request_log_joins_the_bus_chain_only_when_its_lines_would_be_writte
     level = logger.level
     try:
         logger.setLevel(logging.INFO)
-        assert not any(isinstance(layer, RequestLog) for layer in bus_middleware(None))
+        assert not any(isinstance(layer, RequestLog) for layer in bus_middleware(None, deadline_margin_s=0.25))
         logger.setLevel(logging.DEBUG)
-        assert isinstance(bus_middleware(None)[0], RequestLog)  # the outermost layer
+        assert isinstance(bus_middleware(None, deadline_margin_s=0.25)[0], RequestLog)  # the outermost layer
     finally:
         logger.setLevel(level)

@@ -85,7 +85,8 @@ async def test_storage_that_cannot_serve_closes_its_store(
 
     monkeypatch.setattr(components, "SqlitePromptStore", RecordingStore)
     with pytest.raises(AlchemyError):
-        await components.start_storage(await _closed_bus(), make_settings())
+        async with components.storage_worker(await _closed_bus(), make_settings()):
+            pass
     assert len(closed) == 1
 
 
@@ -102,7 +103,8 @@ async def test_providers_that_cannot_serve_close_their_registry(
 
     monkeypatch.setattr(components, "MeteredProviderRegistry", RecordingRegistry)
     with pytest.raises(AlchemyError):
-        await components.start_providers(await _closed_bus(), make_settings())
+        async with components.providers_worker(await _closed_bus(), make_settings()):
+            pass
     assert closed == ["registry"]
 
 

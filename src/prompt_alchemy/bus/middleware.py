@@ -15,6 +15,7 @@ layer here or in the runtime.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import math
 import time
@@ -25,10 +26,21 @@ from typing import Any
 from prompt_alchemy.bus.context import RequestContext
 from prompt_alchemy.bus.earliest_timer import EarliestTimer
 from prompt_alchemy.bus.transport import RawMessage
-from prompt_alchemy.errors import DeadlineExceeded
+from prompt_alchemy.errors import ConfigError, DeadlineExceeded
 from prompt_alchemy.schemas.contract import RequestContract
 
-__all__ = ["Deadline", "Middleware", "SendNext", "Sending", "ServeNext", "Serving", "compose_send", "compose_serve"]
+__all__ = [
+    "Deadline",
+    "HandlerDeadline",
+    "Middleware",
+    "SendNext",
+    "Sending",
+    "ServeNext",
+    "Serving",
+    "compose_send",
+    "compose_serve",
+    "handler_deadline",
+]
 
 
 @dataclass(slots=True)
@@ -89,9 +101,13 @@ def compose_send(layers: Sequence[Middleware], send: SendNext) -> SendNext | Non
     return handler if wrapped else None
 
 
-class _Watch:
-    """A handler the ``Deadline`` layer bounds: its task, when its deadline passes (loop time), and
-    how many cancellations its task had pending when it started (as ``asyncio.timeout`` keeps)."""
+_MARGIN_SHARE = 0.1  # a margin never takes more than a tenth of what the caller gave
+
+
+class HandlerDeadline:
+    """The ``Deadline`` layer's bound on one handler: its task, when the layer stops it (loop time),
+    whether it has, and how many cancellations its task had pending when it started (as
+    ``asyncio.timeout`` keeps). ``handler_deadline()`` gives it to the handler it bounds."""
 
     __slots__ = ("cancelling", "fired", "task", "when")
 
@@ -101,21 +117,49 @@ class _Watch:
         self.cancelling = task.cancelling()
         self.fired = False
 
+    def remaining(self) -> float:
+        """Seconds until the layer stops the handler (negative once that time has passed)."""
+        return self.when - self.task.get_loop().time()
+
+    def expired(self) -> bool:
+        """The layer cancelled the handler at its deadline, and nothing else cancelled it too.
+
+        A handler that catches that cancellation may answer ``DeadlineExceeded`` itself, naming what
+        it was doing (the layer takes its cancellation back when the handler ends, however it ends).
+        """
+        return self.fired and self.task.cancelling() <= self.cancelling + 1
+
+
+_bounding: contextvars.ContextVar[HandlerDeadline | None] = contextvars.ContextVar("handler_deadline", default=None)
+
+
+def handler_deadline() -> HandlerDeadline | None:
+    """The ``Deadline`` layer's bound on the handler running now (None: no layer, or no deadline)."""
+    return _bounding.get()
+
 
 class Deadline(Middleware):
-    """Cancel a handler when its caller's deadline passes, and answer ``DeadlineExceeded``.
+    """Cancel a handler a margin before its caller's deadline, and answer ``DeadlineExceeded``.
 
     A request whose deadline passed before it was handled never reaches a handler (the bus
-    refuses it); this layer bounds the handler itself. It works as ``asyncio.timeout`` does (the
-    handler's task is cancelled, the cancellation turned into the answer unless someone else
-    cancelled the task too), but one loop timer, armed for the earliest deadline, serves every
-    handler it bounds: a scope per request cost each one a timer handle with its own context
-    copy, a heap entry and two coroutines (13 us of a 37 us in-process round trip), and almost
-    every handler ends long before its deadline.
+    refuses it); this layer bounds the handler itself. ``margin_s`` (at most a tenth of what the
+    caller gave) stops it early enough that the answer reaches the caller before the caller's own
+    timer ends the request. A handler that wants to say what it was doing reads its bound with
+    ``handler_deadline()`` (what is left; whether the cancellation it caught is this layer's) and
+    answers its own ``DeadlineExceeded`` — one deadline scope per request, whoever names it.
+
+    It works as ``asyncio.timeout`` does (the handler's task is cancelled, the cancellation turned
+    into the answer unless someone else cancelled the task too), but one loop timer, armed for the
+    earliest deadline, serves every handler it bounds: a scope per request cost each one a timer
+    handle with its own context copy, a heap entry and two coroutines (13 us of a 37 us in-process
+    round trip), and almost every handler ends long before its deadline.
     """
 
-    def __init__(self) -> None:
-        self._watches: dict[_Watch, None] = {}
+    def __init__(self, margin_s: float = 0.0) -> None:
+        if margin_s < 0:
+            raise ConfigError("the deadline margin must be >= 0")
+        self.margin_s = margin_s
+        self._watches: dict[HandlerDeadline, None] = {}
         self._timer = EarliestTimer(self._expire)
 
     async def serve(self, call: Serving, call_next: ServeNext) -> bytes:
@@ -124,9 +168,11 @@ class Deadline(Middleware):
         if deadline is None or task is None:
             return await call_next(call)
         loop = task.get_loop()
-        watch = _Watch(task, loop.time() + max(deadline - time.time(), 0.0))
+        left = max(deadline - time.time(), 0.0)
+        watch = HandlerDeadline(task, loop.time() + left - min(self.margin_s, left * _MARGIN_SHARE))
         self._watches[watch] = None
         self._timer.watch(loop, watch.when)
+        bound = _bounding.set(watch)
         try:
             return await call_next(call)
         except asyncio.CancelledError:
@@ -136,6 +182,7 @@ class Deadline(Middleware):
                     raise DeadlineExceeded(f"the caller's deadline passed during {call.contract.subject}") from None
             raise
         finally:
+            _bounding.reset(bound)
             del self._watches[watch]
             if watch.fired:  # it fired, but the handler ended another way: take our cancellation back
                 task.uncancel()

@@ -4,9 +4,8 @@ Each ``*_worker`` function is an async context manager: it acquires what the wor
 provider registry and its HTTP session, a store, a learning state), enters the worker, and on
 exit drains the worker before releasing them — or releases them at once if the worker fails to
 start. The runtime enters them on one ``AsyncExitStack`` (``enter_worker``): monolithic mode all
-of them on one in-memory bus, microservice mode one per process on NATS. ``start_*`` do the same
-outside a stack and return a ``Running`` whose ``stop()`` undoes it. Given a ``Telemetry``, each
-registers its ADR-32 service (discovery metadata) and what it can measure (provider replies, the
+of them on one in-memory bus, microservice mode one per process on NATS. Given a ``Telemetry``,
+each registers its ADR-32 service (discovery metadata) and what it can measure (provider replies, the
 store, the learning state) with the process's metrics.
 """
 
@@ -16,7 +15,6 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from prompt_alchemy import schemas
@@ -55,7 +53,6 @@ from prompt_alchemy.workers.storage.generation_cache import GenerationCacheStats
 
 __all__ = [
     "FeedbackPublisher",
-    "Running",
     "WorkerScope",
     "engine_settings",
     "engine_worker",
@@ -64,22 +61,10 @@ __all__ = [
     "learning_worker",
     "open_feedback_stream",
     "providers_worker",
-    "start_engine",
-    "start_learning",
-    "start_providers",
-    "start_storage",
     "storage_worker",
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Running:
-    """A started worker: its name and how to stop it gracefully (and release what it was given)."""
-
-    name: str
-    stop: Callable[[], Awaitable[None]]
 
 
 WorkerScope = AbstractAsyncContextManager[Worker]
@@ -91,13 +76,6 @@ async def enter_worker(stack: AsyncExitStack, scope: WorkerScope, telemetry: Tel
     if telemetry is not None:
         telemetry.services.register(worker.service)
     return worker
-
-
-async def _started(scope: WorkerScope, telemetry: Telemetry | None) -> Running:
-    async with AsyncExitStack() as stack:
-        worker = await enter_worker(stack, scope, telemetry)
-        return Running(worker.name, stack.pop_all().aclose)
-    raise AssertionError("unreachable")  # pragma: no cover - mypy cannot see that the body returns
 
 
 @asynccontextmanager
@@ -172,7 +150,6 @@ def engine_settings(settings: Settings) -> EngineSettings:
         learning_s=settings.engine_learning_timeout,
         health_s=settings.engine_health_timeout,
         lookup_s=settings.engine_lookup_timeout,
-        deadline_margin_s=settings.engine_deadline_margin,
         weights_retry_s=settings.engine_weights_retry,
     )
     return EngineSettings(
@@ -229,27 +206,6 @@ async def learning_worker(
         if telemetry is not None and telemetry.metrics is not None:
             telemetry.metrics.state.watch_learning(state, stream, options.durable_name)
         yield await stack.enter_async_context(worker)
-
-
-async def start_providers(
-    bus: Bus, settings: Settings, environ: Mapping[str, str] | None = None, *, telemetry: Telemetry | None = None
-) -> Running:
-    """``providers_worker`` started outside a stack: ``stop()`` drains it and closes its registry."""
-    return await _started(providers_worker(bus, settings, environ, telemetry=telemetry), telemetry)
-
-
-async def start_storage(bus: Bus, settings: Settings, *, telemetry: Telemetry | None = None) -> Running:
-    return await _started(storage_worker(bus, settings, telemetry=telemetry), telemetry)
-
-
-async def start_engine(bus: Bus, settings: Settings, *, telemetry: Telemetry | None = None) -> Running:
-    return await _started(engine_worker(bus, settings), telemetry)
-
-
-async def start_learning(
-    bus: Bus, settings: Settings, stream: DurableStream | None = None, *, telemetry: Telemetry | None = None
-) -> Running:
-    return await _started(learning_worker(bus, settings, stream, telemetry=telemetry), telemetry)
 
 
 FeedbackPublisher = Callable[[FeedbackEvent], Awaitable[FeedbackAccepted]]

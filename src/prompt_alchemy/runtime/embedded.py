@@ -37,7 +37,9 @@ class EmbeddedRuntime:
         self.bus: Bus = bus or InMemoryBus(
             default_timeout=settings.request_timeout,
             liveness=settings.liveness,
-            middleware=bus_middleware(telemetry.metrics if telemetry is not None else None),
+            middleware=bus_middleware(
+                telemetry.metrics if telemetry is not None else None, deadline_margin_s=settings.engine_deadline_margin
+            ),
         )
         self.telemetry = telemetry
         self._stack: AsyncExitStack | None = None

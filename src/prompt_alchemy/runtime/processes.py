@@ -226,7 +226,7 @@ def _worker_scope(kind: ServiceType, bus: Bus, settings: Settings, telemetry: Te
 async def _start_worker(stack: AsyncExitStack, settings: Settings, kind: ServiceType) -> None:
     telemetry = _telemetry(settings, kind.value, DeploymentMode.MICROSERVICE)
     bus = await stack.enter_async_context(_cluster_bus(settings, kind.value))
-    bus.use(*bus_middleware(telemetry.metrics))
+    bus.use(*bus_middleware(telemetry.metrics, deadline_margin_s=settings.engine_deadline_margin))
     await components.enter_worker(stack, _worker_scope(kind, bus, settings, telemetry), telemetry)
     await _open_metrics(stack, telemetry, settings, listener=True)
     await telemetry.services.confirm(bus)

@@ -189,7 +189,9 @@ class Settings(ProviderOptions):
     engine_learning_timeout: float = Field(default=3.0, gt=0, le=600)
     engine_health_timeout: float = Field(default=2.0, gt=0, le=600)
     engine_lookup_timeout: float = Field(default=5.0, gt=0, le=600)  # a named prompt or label lookup
-    engine_deadline_margin: float = Field(default=0.25, ge=0, le=60)  # answer this long before the deadline
+    engine_deadline_margin: float = Field(
+        default=0.25, ge=0, le=60
+    )  # every handler answers this long before its deadline
     engine_weights_retry: float = Field(default=30.0, gt=0, le=3600)  # reload weights after learning was silent
     engine_provider: str | None = None  # None: the providers worker's default and fallback order
     judge_provider: str | None = None  # the LLM judge's provider (None: as generation)

@@ -12,17 +12,18 @@ from prompt_alchemy.runtime.service_registry import ServiceRegistry
 __all__ = ["Telemetry", "bus_middleware"]
 
 
-def bus_middleware(metrics: ProcessMetrics | None) -> tuple[Middleware, ...]:
+def bus_middleware(metrics: ProcessMetrics | None, *, deadline_margin_s: float) -> tuple[Middleware, ...]:
     """The chain around every request a process's bus serves, outermost first — composed here only.
 
     The request log (only when its DEBUG lines would be written: logging is configured before the
     bus is made, and a layer that only passes requests through would cost each one a coroutine),
     then the metrics (they time and count every outcome, a deadline answer included), then the
-    caller's deadline around the handler.
+    caller's deadline around the handler, stopping it ``deadline_margin_s`` early (ENGINE_DEADLINE_MARGIN:
+    the engine reads that bound to name the stage a generation stopped in).
     """
     request_log = RequestLog()
     logs = (request_log,) if request_log.enabled else ()
-    return (*logs, *((metrics.bus,) if metrics is not None else ()), Deadline())
+    return (*logs, *((metrics.bus,) if metrics is not None else ()), Deadline(deadline_margin_s))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,12 @@ import pytest
 
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus
+from prompt_alchemy.bus.middleware import Deadline
 from prompt_alchemy.errors import BadRequest, DeadlineExceeded
 from prompt_alchemy.gateway.generation import ProgressListener, generate_with_progress
 from prompt_alchemy.schemas.brief import BriefDraft
 from prompt_alchemy.schemas.common import Persona, Phase, TargetFamily
-from prompt_alchemy.schemas.engine import GenerateRequest, PhaseSettings, SelectRequest
+from prompt_alchemy.schemas.engine import BatchRequest, GenerateRequest, PhaseSettings, SelectRequest
 from prompt_alchemy.schemas.events import GenerationProgress
 from prompt_alchemy.schemas.quoting import quote
 from prompt_alchemy.schemas.storage import Lineage, StoreRequest
@@ -170,11 +171,12 @@ async def test_one_chain_lost_to_a_failure_does_not_fail_the_generation(
 async def test_a_deadline_stops_the_work_with_a_clear_error(
     bus: Bus, vendor: FakeVendorServer, start_providers: ProvidersFactory, start_engine: EngineFactory
 ) -> None:
+    bus.use(Deadline(margin_s=0.3))  # as the runtime composes every bus: the engine answers before the caller's timer
     # the hanging vendor call is abandoned by the providers worker after 5 s at most (teardown bound)
     await start_providers(
         vendor_env(vendor, PROVIDERS_DEFAULT="openai", PROVIDERS_FALLBACK="none", PROVIDERS_TIMEOUT_S="5")
     )
-    await start_engine(EngineSettings(timeouts=EngineTimeouts(deadline_margin_s=0.3)))
+    await start_engine()
     # prima materia answers; solutio hangs past any deadline (the brief's structured call has its own script)
     vendor.script(Route.OPENAI_CHAT, FakeResponse.ok("draft one"), FakeResponse.ok("draft two"), FakeResponse.hang())
     with pytest.raises(DeadlineExceeded) as caught:
@@ -268,6 +270,25 @@ async def test_a_target_model_that_is_not_a_model_name_is_refused(bus: Bus, targ
             schemas.ENGINE_GENERATE, GenerateRequest.model_construct(input=IDEA, target_model=target_model), timeout=5
         )
     assert "target_model" in caught.value.message
+
+
+async def test_a_batch_stopped_by_its_deadline_answers_each_item_naming_its_stage(
+    bus: Bus, vendor: FakeVendorServer, start_providers: ProvidersFactory, start_engine: EngineFactory
+) -> None:
+    bus.use(Deadline(margin_s=0.3))  # before the workers serve: their endpoints take the chain as it is then
+    await start_providers(
+        vendor_env(vendor, PROVIDERS_DEFAULT="openai", PROVIDERS_FALLBACK="none", PROVIDERS_TIMEOUT_S="5")
+    )
+    await start_engine()
+    vendor.script(Route.OPENAI_CHAT, FakeResponse.ok("draft"), FakeResponse.hang())  # the second item hangs
+    item = GenerateRequest(input=IDEA, count=1, phases=[Phase.PRIMA_MATERIA], save=False)
+    reply = await bus.request(schemas.ENGINE_BATCH, BatchRequest(items=[item, item], concurrency=1), timeout=3.0)
+    assert (reply.succeeded, reply.failed) == (1, 1)
+    done, stopped = reply.results
+    assert done.ok
+    assert stopped.error is not None
+    assert stopped.error.kind == "deadline_exceeded"
+    assert stopped.error.details["stage"] == "phase prima-materia"
 
 
 async def test_the_judge_reads_a_chatty_vendor_answer_and_falls_back_on_nonsense(

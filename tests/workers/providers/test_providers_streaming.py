@@ -268,3 +268,23 @@ async def test_a_stream_payload_that_is_not_json_is_a_malformed_response(
         await registry.complete(request("openai"), on_delta=Deltas())
     assert caught.value.details["reason"] == "malformed_response"
     assert not caught.value.retriable
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "gemini", "openai"])
+async def test_a_streamed_request_does_not_follow_a_redirect_and_the_key_never_leaves(
+    provider: str, vendor: FakeVendorServer, make_registry: RegistryFactory
+) -> None:
+    """As a plain request (issue 13): a followed redirect replays the key headers to the other origin."""
+    route, env = VENDORS[provider]
+    async with FakeVendorServer() as elsewhere:
+        vendor.script(route, FakeResponse.redirect(f"{elsewhere.url}/elsewhere"))
+        registry = make_registry({name: "k-secret" for name in env})
+        with pytest.raises(ProviderError) as caught:
+            await registry.complete(request(provider), on_delta=Deltas())
+        assert elsewhere.requests == []  # nothing, and so no key, reached the other origin
+    error = caught.value
+    assert error.details["reason"] == "redirect"
+    assert error.details["vendor_status"] == 307
+    assert not error.retriable
+    assert f"{elsewhere.url}/elsewhere" in error.message
+    assert "k-secret" not in error.message

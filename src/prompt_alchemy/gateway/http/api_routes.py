@@ -27,7 +27,16 @@ from prompt_alchemy.schemas.learning import FeedbackAccepted, FeedbackEvent
 from prompt_alchemy.schemas.providers import ProviderTestRequest
 from prompt_alchemy.schemas.storage import DeleteReply, DeleteRequest, UpdateRequest
 
-__all__ = ["API_OPERATIONS", "API_PREFIX", "FeedbackBody", "ProviderTestBody", "UpdateBody", "forward", "send"]
+__all__ = [
+    "API_OPERATIONS",
+    "API_PREFIX",
+    "FeedbackBody",
+    "ProviderTestBody",
+    "UpdateBody",
+    "caller_key",
+    "forward",
+    "send",
+]
 
 API_PREFIX = "/api/v1"
 
@@ -82,14 +91,20 @@ async def delete_prompt(request: web.Request, operation: Operation[DeleteRequest
         request.app[KNOWN_PROMPTS].forget(payload.id)
 
 
-def caller_origin(request: web.Request) -> str:
-    """Who sent the request, for learning's vote counting: the API key's fingerprint (the security
-    middleware has checked it) or, with authentication off, the client address."""
+def caller_key(request: web.Request) -> str | None:
+    """``key:<fingerprint>`` of the caller's API key (the security middleware has checked it; never
+    the key itself), or None when the door demands no key."""
     if request.app[SETTINGS].auth_enabled:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             return key_origin(token.strip())
-    return f"address:{request.remote or 'unknown'}"
+    return None
+
+
+def caller_origin(request: web.Request) -> str:
+    """Who sent the request, for learning's vote counting: the API key's fingerprint or, with
+    authentication off, the client address."""
+    return caller_key(request) or f"address:{request.remote or 'unknown'}"
 
 
 async def record_feedback(

@@ -1,8 +1,8 @@
 """The ``/api/v1/registry`` operations: named prompts, their labels, history and stats.
 
 Serving by label (``GET /registry/{name}``) answers from the gateway's ``LabelCache``; every
-other operation forwards one bus contract. Who moved a label is the caller: ``key:<index>`` of
-the API key it presented, or ``http`` when the gateway demands no key.
+other operation forwards one bus contract. Who moved a label is the caller: ``key:<fingerprint>``
+of the API key it presented, or ``http`` when the gateway demands no key.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from typing import Any
 
 from aiohttp import web
 
-from prompt_alchemy.gateway.feedback import key_origin
-from prompt_alchemy.gateway.http.api_routes import API_PREFIX, NOT_FOUND, forward, send
+from prompt_alchemy.gateway.http.api_routes import API_PREFIX, NOT_FOUND, caller_key, forward, send
 from prompt_alchemy.gateway.http.operations import Operation, QueryParam
 from prompt_alchemy.gateway.http.request_parsing import parse_request
 from prompt_alchemy.gateway.http.responses import model_response
-from prompt_alchemy.gateway.http.state import LABELS, SETTINGS
+from prompt_alchemy.gateway.http.state import LABELS
 from prompt_alchemy.gateway.model_views import model_without
 from prompt_alchemy.schemas import registry
 from prompt_alchemy.schemas.labels import LabelSetRequest, NameSetRequest, ServedPrompt, ServeRequest
@@ -30,13 +29,9 @@ CONFLICT = (409,)
 
 
 def caller_actor(request: web.Request) -> str:
-    """``key:<fingerprint>`` of the caller's API key (the door has checked it; the same fingerprint
-    learning sees as the feedback origin, never the key), or ``http`` with authentication off."""
-    if request.app[SETTINGS].auth_enabled:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return key_origin(token.strip())
-    return "http"
+    """``key:<fingerprint>`` of the caller's API key (the same fingerprint learning sees as the
+    feedback origin), or ``http`` with authentication off."""
+    return caller_key(request) or "http"
 
 
 async def forward_as_caller(request: web.Request, operation: Operation[Any, Any]) -> web.StreamResponse:

@@ -1,44 +1,39 @@
 """The caller's deadline as a work budget: stop spending provider calls once it is gone.
 
-The bus already clips every nested request to the caller's deadline; this adds the engine's own
-part: no new provider call starts after the deadline, the whole operation is cancelled when it
-passes, and the answer is a clear ``DeadlineExceeded`` sent a little *before* the deadline (the
-margin) so the caller receives it instead of a bare timeout.
+The bus bounds every handler: its ``Deadline`` layer cancels the handler a margin before the
+caller's deadline (so the answer arrives while the caller still listens), and clips every nested
+request to that deadline. The engine only adds what the layer cannot know: no new provider call
+starts once the budget is spent, and the ``DeadlineExceeded`` it answers names the stage that ran
+out. It reads the layer's bound (``handler_deadline``) rather than keeping a second timer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from prompt_alchemy.bus import RequestContext
+from prompt_alchemy.bus.middleware import HandlerDeadline, handler_deadline
 from prompt_alchemy.errors import DeadlineExceeded
 
 __all__ = ["Budget"]
 
-_MARGIN_SHARE = 0.1  # never reserve more than a tenth of what the caller gave
-
 
 @dataclass(frozen=True, slots=True)
 class Budget:
-    """Unix-time point after which the engine does no more work (None: no deadline)."""
+    """What the bus's ``Deadline`` layer leaves the running handler (``bound`` None: no deadline)."""
 
-    stop_at: float | None
+    bound: HandlerDeadline | None
     what: str = "the request"
 
     @classmethod
-    def from_context(cls, context: RequestContext | None, margin_s: float, what: str = "the request") -> Budget:
-        if context is None or context.deadline is None:
-            return cls(None, what)
-        remaining = context.deadline - time.time()
-        margin = min(margin_s, max(0.0, remaining) * _MARGIN_SHARE)
-        return cls(context.deadline - margin, what)
+    def current(cls, what: str = "the request") -> Budget:
+        """The budget of the handler running now, as the ``Deadline`` layer bounds it."""
+        return cls(handler_deadline(), what)
 
     def remaining(self) -> float | None:
-        return None if self.stop_at is None else self.stop_at - time.time()
+        return None if self.bound is None else self.bound.remaining()
 
     def exceeded(self, doing: str) -> DeadlineExceeded:
         return DeadlineExceeded(
@@ -52,19 +47,21 @@ class Budget:
         if remaining is not None and remaining <= 0:
             raise self.exceeded(doing)
 
-    @asynccontextmanager
-    async def scope(self, doing: str) -> AsyncIterator[None]:
-        """Cancel the enclosed work when the budget runs out and raise DeadlineExceeded instead."""
-        remaining = self.remaining()
-        if remaining is None:
-            yield
-            return
+    def expired(self) -> bool:
+        """The ``Deadline`` layer has cancelled this handler for its deadline (and nothing else has)."""
+        return self.bound is not None and self.bound.expired()
+
+    @contextmanager
+    def stops(self, doing: str) -> Iterator[None]:
+        """Where the layer's cancellation of the enclosed work becomes DeadlineExceeded naming ``doing``.
+
+        As ``asyncio.timeout`` turns its own cancellation into ``TimeoutError`` where its scope
+        ends; any other cancellation (a shutdown) passes through as it is.
+        """
         self.check(doing)
-        loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout_at(loop.time() + remaining) as timeout:
-                yield
-        except TimeoutError as error:
-            if timeout.expired():
-                raise self.exceeded(doing) from error
-            raise
+            yield
+        except asyncio.CancelledError:
+            if not self.expired():
+                raise
+            raise self.exceeded(doing) from None

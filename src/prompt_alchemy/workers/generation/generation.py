@@ -106,7 +106,7 @@ class Generator:
         progress = ProgressReporter(
             self.bus, request_id, token=request.progress_token, attempt=context.attempt if context else 1
         )
-        budget = Budget.from_context(context, self.settings.timeouts.deadline_margin_s, what=f"generation {request_id}")
+        budget = Budget.current(what=f"generation {request_id}")
         self.weights.refresh_if_stale()
         cached = await self._from_cache(request, request_id, progress)
         if cached is not None:
@@ -123,7 +123,7 @@ class Generator:
             },
         )
         try:
-            async with budget.scope("the generation finished"):
+            with budget.stops("the generation finished"):
                 reply = fitting(await run.execute(), self.bus.max_payload)
         except Exception as error:
             failure = as_service_error(error, doing="generation")

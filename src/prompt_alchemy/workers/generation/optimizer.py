@@ -70,10 +70,10 @@ class Optimizer:
         self.weights = weights
 
     async def optimize(self, request: OptimizeRequest, context: RequestContext | None) -> OptimizeReply:
-        budget = Budget.from_context(context, self.settings.timeouts.deadline_margin_s, what="optimisation")
+        budget = Budget.current(what="optimisation")
         self.weights.refresh_if_stale()
         run = _OptimizationRun(self, request, budget)
-        async with budget.scope("the optimisation finished"):
+        with budget.stops("the optimisation finished"):
             return await run.execute()
 
 

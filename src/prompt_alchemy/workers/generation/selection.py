@@ -28,14 +28,14 @@ class Selector:
     async def select(self, request: SelectRequest, context: RequestContext | None) -> SelectReply:
         if not self.settings.judge_enabled:
             raise Unavailable("the LLM judge is disabled on this engine")
-        budget = Budget.from_context(context, self.settings.timeouts.deadline_margin_s, what="judging")
+        budget = Budget.current(what="judging")
         weights = self.weights.current
         inputs = [
             RankingInput(content=candidate, input=request.input, persona=request.persona)
             for candidate in request.candidates
         ]
         ranker = [score_candidate(ranking, weights) for ranking in inputs]
-        async with budget.scope("the judge answered"):
+        with budget.stops("the judge answered"):
             outcome = await self.judge.evaluate(
                 JudgeRequest(
                     task=request.input,

@@ -65,12 +65,11 @@ class EngineLimits:
 
 @dataclass(frozen=True, slots=True)
 class EngineTimeouts:
-    """Per-call timeouts (the bus clips each to the caller's deadline) and the reply margin.
+    """Per-call timeouts (the bus clips each to the caller's deadline; its ``Deadline`` layer stops
+    the engine a margin before it, so the answer arrives while the caller still listens).
 
-    ``deadline_margin_s`` is how long before the caller's deadline the engine stops working, so
-    its DeadlineExceeded answer arrives while the caller still listens. ``analyze_s`` bounds the
-    brief: an LLM writes it in seconds, and a generation whose brief does not come goes on without
-    it (with a warning) rather than waiting a whole provider timeout.
+    ``analyze_s`` bounds the brief: an LLM writes it in seconds, and a generation whose brief does
+    not come goes on without it (with a warning) rather than waiting a whole provider timeout.
     """
 
     provider_s: float = 120.0
@@ -79,15 +78,12 @@ class EngineTimeouts:
     learning_s: float = 3.0
     health_s: float = 2.0
     lookup_s: float = 5.0
-    deadline_margin_s: float = 0.25
     weights_retry_s: float = 30.0
 
     def __post_init__(self) -> None:
         for name in ("provider_s", "analyze_s", "storage_s", "learning_s", "health_s", "lookup_s", "weights_retry_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"engine timeout {name} must be positive")
-        if self.deadline_margin_s < 0:
-            raise ConfigError("deadline_margin_s must be >= 0")
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +44,15 @@ _SNIPPET_CHARS = 300
 
 def is_retriable_status(status: int) -> bool:
     return status in _RETRIABLE_STATUSES or status >= 500
+
+
+class _Received:
+    """Characters of a streamed reply passed on so far."""
+
+    __slots__ = ("characters",)
+
+    def __init__(self) -> None:
+        self.characters = 0
 
 
 class VendorHttp:
@@ -76,50 +86,15 @@ class VendorHttp:
         now: Callable[[], datetime],
     ) -> Any:
         """POST ``call`` to ``url`` and return the decoded JSON of a 2xx reply."""
-        headers = {"Content-Type": "application/json", **extra_headers, **call.headers, **wire.auth_headers(key)}
-        target = url.rstrip("/") + call.path
-        try:
-            async with self._open().post(
-                target,
-                json=call.body,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=timeout_s),
-                allow_redirects=False,
-            ) as response:
-                raw = await response.read()
-                status = response.status
-                retry_after = parse_retry_after(response.headers.get("Retry-After"), now())
-                location = response.headers.get("Location", "")
-        except TimeoutError as exc:
-            raise ProviderError(
-                f"{provider}: no answer from {wire.vendor} within {timeout_s:g}s",
-                code=504,
-                retriable=True,
-                details={"provider": provider, "reason": "timeout"},
-            ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            reason = redact(f"{type(exc).__name__}: {exc}", [key])
-            raise ProviderError(
-                f"{provider}: cannot reach {wire.vendor} ({reason})",
-                retriable=True,
-                details={"provider": provider, "reason": "connection"},
-            ) from exc
-        if 300 <= status < 400:
-            where = redact(location.split("?")[0], [key]) or "nowhere"
-            raise ProviderError(
-                f"{provider}: {wire.vendor} answered with a redirect (HTTP {status}) to {where}; vendor calls do "
-                "not follow redirects: set the provider's base URL to the final address",
-                details={"provider": provider, "reason": "redirect", "vendor_status": status},
-            )
-        if status >= 400:
-            raise self._vendor_error(provider, wire, status, raw, retry_after, key)
+        async with self._send(provider, wire, url, call, key, extra_headers, timeout_s, now) as response:
+            raw = await response.read()
         try:
             return json.loads(raw)
         except ValueError:
             snippet = redact(raw[:80].decode("utf-8", "replace"), [key])
             raise ProviderError(
                 f"{provider}: malformed {wire.vendor} response: not JSON ({snippet!r})",
-                details={"provider": provider, "reason": "malformed_response", "vendor_status": status},
+                details={"provider": provider, "reason": "malformed_response", "vendor_status": response.status},
             ) from None
 
     async def stream_chat(
@@ -136,57 +111,98 @@ class VendorHttp:
         on_delta: DeltaSink,
     ) -> ParsedCompletion:
         """POST ``call`` for a streamed reply; every text delta goes to ``on_delta`` as it arrives."""
-        headers = {"Content-Type": "application/json", **extra_headers, **call.headers, **wire.auth_headers(key)}
-        target = url.rstrip("/") + call.path
         reader = wire.stream_reader()
-        received = 0
-        try:
-            async with self._open().post(
-                target, json=call.body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s)
-            ) as response:
-                if response.status >= 400:
-                    raw = await response.read()
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"), now())
-                    raise self._vendor_error(provider, wire, response.status, raw, retry_after, key)
-                chunks = response.content.iter_any()
-                frames = ndjson_payloads(chunks) if wire.framing == "ndjson" else sse_events(chunks)
-                async for event, data in frames:
-                    payload = _decode_payload(provider, wire, data, key)
-                    try:
-                        delta = reader.feed(event, payload)
-                    except ProviderError as error:
-                        raise ProviderError(
-                            redact(f"{provider}: {error.message}", [key]),
-                            code=error.code,
-                            retriable=error.retriable,
-                            details={**error.details, "provider": provider},
-                        ) from None
-                    if delta:
-                        received += len(delta)
-                        await on_delta(delta)
-        except TimeoutError as exc:
-            raise ProviderError(
-                f"{provider}: {wire.vendor} did not finish its streamed reply within {timeout_s:g}s"
-                f" ({received} characters received)",
-                code=504,
-                retriable=True,
-                details={"provider": provider, "reason": "stream_cut" if received else "timeout"},
-            ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            reason = redact(f"{type(exc).__name__}: {exc}", [key])
-            raise ProviderError(
-                f"{provider}: the {wire.vendor} stream broke after {received} characters ({reason})",
-                retriable=True,
-                details={"provider": provider, "reason": "stream_cut" if received else "connection"},
-            ) from exc
+        received = _Received()
+        async with self._send(provider, wire, url, call, key, extra_headers, timeout_s, now, received) as response:
+            chunks = response.content.iter_any()
+            frames = ndjson_payloads(chunks) if wire.framing == "ndjson" else sse_events(chunks)
+            async for event, data in frames:
+                payload = _decode_payload(provider, wire, data, key)
+                try:
+                    delta = reader.feed(event, payload)
+                except ProviderError as error:
+                    raise ProviderError(
+                        redact(f"{provider}: {error.message}", [key]),
+                        code=error.code,
+                        retriable=error.retriable,
+                        details={**error.details, "provider": provider},
+                    ) from None
+                if delta:
+                    received.characters += len(delta)
+                    await on_delta(delta)
         if not reader.finished:
             raise ProviderError(
                 f"{provider}: the {wire.vendor} stream ended before its end marker "
-                f"after {received} characters: the reply is incomplete",
+                f"after {received.characters} characters: the reply is incomplete",
                 retriable=True,
                 details={"provider": provider, "reason": "stream_cut"},
             )
         return reader.result()
+
+    @asynccontextmanager
+    async def _send(
+        self,
+        provider: str,
+        wire: WireFormat,
+        url: str,
+        call: HttpCall,
+        key: SecretKey | None,
+        extra_headers: Mapping[str, str],
+        timeout_s: float,
+        now: Callable[[], datetime],
+        received: _Received | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """POST ``call`` and give the 2xx response; the one translation of both kinds of call.
+
+        A redirect or an error status is a ProviderError before the block runs; a timeout or a
+        connection failure, before or inside the block (while the body is read), is a retriable
+        one. ``received`` (a streamed call) counts what was passed on, which makes a failure
+        after the first text a ``stream_cut``.
+        """
+        headers = {"Content-Type": "application/json", **extra_headers, **call.headers, **wire.auth_headers(key)}
+        try:
+            async with self._open().post(
+                url.rstrip("/") + call.path,
+                json=call.body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+                allow_redirects=False,
+            ) as response:
+                status = response.status
+                if 300 <= status < 400:
+                    where = redact(response.headers.get("Location", "").split("?")[0], [key]) or "nowhere"
+                    raise ProviderError(
+                        f"{provider}: {wire.vendor} answered with a redirect (HTTP {status}) to {where}; vendor "
+                        "calls do not follow redirects: set the provider's base URL to the final address",
+                        details={"provider": provider, "reason": "redirect", "vendor_status": status},
+                    )
+                if status >= 400:
+                    raw = await response.read()
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"), now())
+                    raise self._vendor_error(provider, wire, status, raw, retry_after, key)
+                yield response
+        except TimeoutError as exc:
+            if received is None:
+                message, reason = f"no answer from {wire.vendor} within {timeout_s:g}s", "timeout"
+            else:
+                message = (
+                    f"{wire.vendor} did not finish its streamed reply within {timeout_s:g}s"
+                    f" ({received.characters} characters received)"
+                )
+                reason = "stream_cut" if received.characters else "timeout"
+            raise ProviderError(
+                f"{provider}: {message}", code=504, retriable=True, details={"provider": provider, "reason": reason}
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            cause = redact(f"{type(exc).__name__}: {exc}", [key])
+            if received is None:
+                message, reason = f"cannot reach {wire.vendor} ({cause})", "connection"
+            else:
+                message = f"the {wire.vendor} stream broke after {received.characters} characters ({cause})"
+                reason = "stream_cut" if received.characters else "connection"
+            raise ProviderError(
+                f"{provider}: {message}", retriable=True, details={"provider": provider, "reason": reason}
+            ) from exc
 
     @staticmethod
     def _vendor_error(
