@@ -127,9 +127,11 @@ class RedisLearningState:
             raise Unavailable(f"the learning state in Redis failed: {error}") from error
 
     @contextlib.asynccontextmanager
-    async def _locked(self) -> AsyncIterator[None]:
+    async def _locked(self, *, recorded: Sequence[str] = ()) -> AsyncIterator[None]:
         """Exclusive among replicas; on success, confirmed on the target's replicas before the lock
         goes, so an event is acked on the stream only once a failover cannot lose its effect.
+        ``recorded``: event ids the block leaves in ``facts`` — confirmed as read back from the node
+        that replicated them (``_confirm_recorded``), not merely as written.
 
         A lock whose release failed because Redis went away may survive on a promoted replica until
         its timeout: its token is kept and the lock released with it once Redis answers again, so
@@ -143,7 +145,9 @@ class RedisLearningState:
                 raise redis_errors.LockError("timed out waiting for another learning replica")
             try:
                 yield
-                if self.target is not None:
+                if recorded:
+                    await self._confirm_recorded(recorded)
+                elif self.target is not None:
                     await self.target.confirm_replicated(self._redis)
             finally:
                 try:
@@ -160,13 +164,42 @@ class RedisLearningState:
             await self._redis.lock(self._lock_name).do_release(token)
         self._orphaned_lock = None
 
+    async def _read_facts(self, ids: list[str]) -> list[bytes | str | None]:
+        """``facts`` of ``ids``, from a node whose data the target's replicas hold (``read_confirmed``).
+
+        What decides that an event was applied — and so may be acked — must survive a failover. A
+        fact a node holds unconfirmed (its batch's ``WAIT`` failed, the batch is being retried) is no
+        proof: a failover to a replica that never got it discards it, and the event with it.
+        """
+        if self.target is None:
+            values: list[bytes | str | None] = await self._redis.hmget(self._facts, ids)
+            return values
+        (values,) = await self.target.read_confirmed(self._redis, lambda pipe: pipe.hmget(self._facts, ids))
+        return list(values)
+
+    async def _confirm_recorded(self, event_ids: Sequence[str]) -> None:
+        """``Unavailable`` unless every one of ``event_ids`` is in ``facts`` on a confirmed node.
+
+        The writes of ``apply`` and its confirmation can reach different nodes (a pooled connection to
+        a demoted primary, a reconnect to the promoted one): reading the facts back in the
+        confirmation itself is what proves the confirmed node holds them.
+        """
+        ids = list(dict.fromkeys(event_ids))
+        missing = sum(1 for value in await self._read_facts(ids) if value is None)
+        if missing:
+            raise Unavailable(
+                f"{missing} of {len(ids)} feedback events are not recorded on the Redis primary that confirmed "
+                "the batch (a failover in between); retrying is safe"
+            )
+
     # -- reads ---------------------------------------------------------------------------------
     async def unseen(self, event_ids: Sequence[str]) -> set[str]:
+        """The events not applied yet; an event reported applied is so on the target's replicas too."""
         ids = list(dict.fromkeys(event_ids))
         if not ids:
             return set()
         async with self._guard():
-            present = await self._redis.hmget(self._facts, ids)
+            present = await self._read_facts(ids)
         return {event_id for event_id, value in zip(ids, present, strict=True) if value is None}
 
     async def features(self, prompt_ids: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -242,7 +275,7 @@ class RedisLearningState:
         batch = list(facts)
         if not batch:
             return ApplyOutcome(applied=0, duplicates=0)
-        async with self._locked():
+        async with self._locked(recorded=[fact.event_id for fact in batch]):
             unique = list({fact.event_id: fact for fact in batch}.values())
             present = await self._redis.hmget(self._facts, [fact.event_id for fact in unique])
             new = [fact for fact, value in zip(unique, present, strict=True) if value is None]
