@@ -23,6 +23,7 @@ from prompt_alchemy.testing.waiting import eventually
 from prompt_alchemy.workers.learning import FeedbackFact, LearningSettings, RedisLearningState, build_learning_worker
 from prompt_alchemy.workers.learning.stream import FEEDBACK_STREAM
 
+_RESTORED_LEASE_S = 3600  # longer than the wait for a lock: only releasing it lets apply through
 SETTINGS = LearningSettings(outage_backoff=0.1, fetch_timeout=0.2, retry_delay=0.05)
 
 
@@ -41,10 +42,31 @@ async def test_a_lock_whose_release_was_lost_is_released_by_its_holder_not_waite
         # What a failover leaves: the lock this state took reached the replica, its release did not.
         token = b"held-when-the-primary-died"
         assert await state._redis.lock(f"{prefix}:lock", timeout=60).acquire(token=token)
-        state._orphaned_lock = token
+        state._remember_finished(token)
         async with asyncio.timeout(10):  # the lock's own timeout is 60 s
             outcome = await state.apply([fact(1)])
         assert outcome.applied == 1
+        await state.drop()
+    finally:
+        await state.close()
+
+
+async def test_a_lock_released_once_and_restored_by_a_second_failover_is_released_again(
+    redis_server: RedisServer,
+) -> None:
+    """The double failover: the lock held when the primary died is released on the promoted replica,
+    then comes back with the old primary's data when the Sentinels fail over to it again."""
+    prefix = f"test-learning-{uuid.uuid4().hex[:12]}"
+    state = await RedisLearningState.open(redis_server.url, prefix=prefix)
+    lock = state._redis.lock(f"{prefix}:lock", timeout=_RESTORED_LEASE_S)
+    try:
+        token = b"held-when-the-primary-died"
+        assert await lock.acquire(token=token)
+        state._remember_finished(token)
+        assert (await state.apply([fact(1)])).applied == 1  # released on the promoted replica
+        assert await lock.acquire(token=token)  # ... and back, from the old primary's AOF
+        # A lock held by anyone else is waited for (and given up on, Unavailable) for 60 s.
+        assert (await state.apply([fact(2)])).applied == 1
         await state.drop()
     finally:
         await state.close()
