@@ -15,7 +15,7 @@ and retrying it is safe because every write the workers do is idempotent).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,20 +106,38 @@ class RedisTarget:
         connections, so a one-key write on this connection is the barrier: replication is one
         ordered stream, and a replica that has it has everything written before.
         """
-        if self.wait_replicas == 0:
-            return
+        if self.wait_replicas:
+            await self.read_confirmed(client, lambda _pipe: None)
+
+    async def read_confirmed(
+        self, client: aioredis.Redis, reads: Callable[[aioredis.client.Pipeline], object]
+    ) -> list[Any]:
+        """The answers of the reads ``reads`` queues on a pipeline, once ``wait_replicas`` replicas hold
+        everything those answers were read from; else ``Unavailable``.
+
+        The reads, the barrier write and ``WAIT`` go in one pipeline, on one connection, so they all
+        reach the same node: what it answered is confirmed, not just what the caller wrote. A value a
+        node holds unconfirmed — a write whose ``WAIT`` failed — is no proof: that node's data may be
+        discarded by a failover to a replica that never got it.
+        """
         async with client.pipeline(transaction=False) as pipe:
-            pipe.incr(_BARRIER_KEY)
-            pipe.wait(self.wait_replicas, int(self.wait_timeout * 1000))
+            reads(pipe)
+            queued = len(pipe)
+            if self.wait_replicas:
+                pipe.incr(_BARRIER_KEY)
+                pipe.wait(self.wait_replicas, int(self.wait_timeout * 1000))
             try:
-                _, acked = await pipe.execute()
+                replies: list[Any] = await pipe.execute()
             except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as error:
                 raise Unavailable(f"Redis ({self.describe()}) is unreachable: {error}") from error
-        if int(acked) < self.wait_replicas:
-            raise Unavailable(
-                f"the write reached {acked} of the {self.wait_replicas} Redis replica(s) it needs within "
-                f"{self.wait_timeout:g}s ({self.describe()}); it is not acknowledged, retrying is safe"
-            )
+        if self.wait_replicas:
+            acked = int(replies[-1])
+            if acked < self.wait_replicas:
+                raise Unavailable(
+                    f"the write reached {acked} of the {self.wait_replicas} Redis replica(s) it needs within "
+                    f"{self.wait_timeout:g}s ({self.describe()}); it is not acknowledged, retrying is safe"
+                )
+        return replies[:queued]
 
 
 async def close_client(client: aioredis.Redis) -> None:

@@ -1,13 +1,30 @@
-"""The learning state after a Redis failover: a lock stranded on the promoted replica does not stall
-learning (a failover mid-apply itself is proven with real processes in tests/e2e/test_e2e_ha.py)."""
+"""The learning state after Redis failovers: a lock stranded on the promoted replica does not stall
+learning, and a failover back to a primary that never resynced loses no accepted event (a single
+failover mid-apply is also proven with real processes in tests/e2e/test_e2e_ha.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
 
+import redis
+
+from prompt_alchemy import schemas
+from prompt_alchemy.bus import Bus, InMemoryBus
+from prompt_alchemy.bus.streams import open_stream, publish_event
+from prompt_alchemy.redis_target import RedisTarget
+from prompt_alchemy.schemas.learning import FeedbackEvent, LearningStatsRequest
+from prompt_alchemy.testing.redis_sentinel import RedisSentinelGroup
 from prompt_alchemy.testing.servers import RedisServer
-from prompt_alchemy.workers.learning import FeedbackFact, RedisLearningState
+from prompt_alchemy.testing.waiting import eventually
+from prompt_alchemy.workers.learning import FeedbackFact, LearningSettings, RedisLearningState, build_learning_worker
+from prompt_alchemy.workers.learning.stream import FEEDBACK_STREAM
+
+_RESTORED_LEASE_S = 3600  # longer than the wait for a lock: only releasing it lets apply through
+SETTINGS = LearningSettings(outage_backoff=0.1, fetch_timeout=0.2, retry_delay=0.05)
 
 
 def fact(index: int) -> FeedbackFact:
@@ -25,10 +42,161 @@ async def test_a_lock_whose_release_was_lost_is_released_by_its_holder_not_waite
         # What a failover leaves: the lock this state took reached the replica, its release did not.
         token = b"held-when-the-primary-died"
         assert await state._redis.lock(f"{prefix}:lock", timeout=60).acquire(token=token)
-        state._orphaned_lock = token
+        state._remember_finished(token)
         async with asyncio.timeout(10):  # the lock's own timeout is 60 s
             outcome = await state.apply([fact(1)])
         assert outcome.applied == 1
         await state.drop()
     finally:
         await state.close()
+
+
+async def test_a_lock_released_once_and_restored_by_a_second_failover_is_released_again(
+    redis_server: RedisServer,
+) -> None:
+    """The double failover: the lock held when the primary died is released on the promoted replica,
+    then comes back with the old primary's data when the Sentinels fail over to it again."""
+    prefix = f"test-learning-{uuid.uuid4().hex[:12]}"
+    state = await RedisLearningState.open(redis_server.url, prefix=prefix)
+    lock = state._redis.lock(f"{prefix}:lock", timeout=_RESTORED_LEASE_S)
+    try:
+        token = b"held-when-the-primary-died"
+        assert await lock.acquire(token=token)
+        state._remember_finished(token)
+        assert (await state.apply([fact(1)])).applied == 1  # released on the promoted replica
+        assert await lock.acquire(token=token)  # ... and back, from the old primary's AOF
+        # A lock held by anyone else is waited for (and given up on, Unavailable) for 60 s.
+        assert (await state.apply([fact(2)])).applied == 1
+        await state.drop()
+    finally:
+        await state.close()
+
+
+class WatchedState(RedisLearningState):
+    """The real Redis learning state, counting the reads that decide which events were applied before."""
+
+    dedup_reads = 0
+
+    async def unseen(self, event_ids: Sequence[str]) -> set[str]:
+        self.dedup_reads += 1
+        return await super().unseen(event_ids)
+
+
+def redis_command(port: int, *words: str | int) -> Any:
+    with redis.Redis(host="127.0.0.1", port=port, socket_timeout=5) as client:
+        return client.execute_command(*words)
+
+
+def delay_full_syncs(node: RedisServer, seconds: int) -> None:
+    """As a primary, ``node`` starts a replica's full sync only ``seconds`` after it asked (0: at once)."""
+    redis_command(node.port, "CONFIG", "SET", "repl-diskless-sync", "yes", "repl-diskless-sync-delay", seconds)
+
+
+def sentinels_know_replica(group: RedisSentinelGroup, port: int) -> bool:
+    """Every Sentinel sees ``port`` as a healthy replica (a candidate for a failover)."""
+    for address in group.sentinels:
+        with redis.Redis(host="127.0.0.1", port=int(address.rpartition(":")[2]), socket_timeout=5) as sentinel:
+            replicas = sentinel.sentinel_slaves(group.service)
+        if not any(
+            int(r["port"]) == port and r["is_slave"] and not r["is_sdown"] and not r["is_disconnected"]
+            for r in replicas
+        ):
+            return False
+    return True
+
+
+def force_failover(group: RedisSentinelGroup) -> bool:
+    """``SENTINEL FAILOVER``; False while no replica qualifies yet (the Sentinels refresh what they know)."""
+    address = group.sentinels[0]
+    try:
+        return bool(redis_command(int(address.rpartition(":")[2]), "SENTINEL", "FAILOVER", group.service))
+    except redis.ResponseError:
+        return False
+
+
+async def test_a_failover_back_to_a_primary_that_never_resynced_loses_no_accepted_event(
+    tmp_path: Path,
+    redis_sentinel_group: RedisSentinelGroup,
+    storage_starter: Callable[[Bus, Path], Awaitable[Any]],
+    seed: Callable[[Bus, int], Awaitable[list[str]]],
+) -> None:
+    """The double failover of a loaded e2e run, forced: the primary is SIGKILLed, the replica promoted,
+    the old primary restarted from its AOF — and promoted again before it had synced from the replica
+    (the Sentinels, 1 s down-after on a loaded machine, did that on their own). Events the replica
+    took meanwhile were never confirmed (WAIT found no synced replica); they must not be acked on
+    the strength of that replica's unconfirmed data: each is applied once on the primary that stays."""
+    group = redis_sentinel_group
+    first = group.current_primary()
+    second = group.replica if first is group.primary else group.primary
+    bus = InMemoryBus()
+    stream = await open_stream(bus, FEEDBACK_STREAM, data_dir=tmp_path / "streams")
+    target = RedisTarget.sentinel(group.sentinels, group.service, wait_replicas=1, wait_timeout=0.5)
+    state = await WatchedState.open(target, prefix=f"test-learning-{uuid.uuid4().hex[:12]}")
+    published = 0
+
+    async def publish(count: int) -> None:
+        nonlocal published
+        for _ in range(count):
+            event = FeedbackEvent(prompt_id=prompt_ids[published % len(prompt_ids)], rating=published % 5 + 1)
+            await publish_event(stream, schemas.LEARNING_FEEDBACK, event)
+            published += 1
+
+    async def drained() -> bool:
+        consumer = (await stream.info()).consumers.get(SETTINGS.durable_name)
+        return consumer is not None and consumer.pending == 0 and consumer.ack_pending == 0
+
+    def facts_on(node: RedisServer) -> int:
+        return int(redis_command(node.port, "HLEN", f"{state.prefix}:facts"))
+
+    async def retried(what: str) -> None:
+        """Until learning has gone through its batch once more, from its first read (or acked it all)."""
+        reads = state.dedup_reads
+
+        async def probe() -> bool:
+            return state.dedup_reads >= reads + 2 or await drained()
+
+        await eventually(probe, what=what)
+
+    worker = build_learning_worker(bus, stream, state, SETTINGS)
+    try:
+        await storage_starter(bus, tmp_path / "storage")
+        prompt_ids = await seed(bus, 5)
+        await worker.start()
+        await publish(40)
+        await eventually(lambda: facts_on(first) == 40 and facts_on(second) == 40, what="40 events applied")
+
+        # 1. The primary dies; the replica is promoted; the old primary comes back with its AOF data
+        #    and waits for a full sync that the new primary holds back.
+        first.kill()
+        await asyncio.to_thread(group.wait_for_failover, first.port)
+        delay_full_syncs(second, 3600)
+        await asyncio.to_thread(group.restart, first)
+        await eventually(lambda: sentinels_know_replica(group, first.port), what="the old primary known as replica")
+
+        # 2. Learning takes new events while nothing can be confirmed (the only replica never synced):
+        #    what it writes meanwhile stays on the new primary alone.
+        await publish(20)
+        await retried("learning tried its batch on the new primary")
+
+        # 3. Failover back to the old primary, its data as it was when it died; the demoted one keeps its
+        #    own data (its resync held back) while learning retries the batch it holds.
+        delay_full_syncs(first, 3600)
+        await eventually(lambda: force_failover(group), what="SENTINEL FAILOVER accepted")
+        await asyncio.to_thread(group.wait_for_failover, second.port)
+        await retried("learning tried its batch again after the failover back")
+        delay_full_syncs(first, 0)
+
+        # 4. Every accepted event applied exactly once on the surviving data, and learning goes on.
+        await eventually(drained, what="every delivered event acknowledged")
+        await publish(10)
+        await eventually(drained, what="learning applies new events after the failovers")
+        stats = await bus.request(schemas.LEARNING_STATS, LearningStatsRequest())
+        assert len(await state.facts()) == published
+        assert stats.events_processed == published
+        assert sum(stats.rating_distribution.values()) + stats.ignored_votes == published
+        assert stats.dead_lettered == 0
+    finally:
+        await worker.stop()
+        await stream.close()
+        await state.close()
+        await bus.close()

@@ -13,10 +13,12 @@ import asyncio
 import contextlib
 import json
 import secrets
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 
 import redis.asyncio as aioredis
 import redis.exceptions as redis_errors
+from redis.asyncio.lock import Lock
 
 from prompt_alchemy.errors import ConfigError, Unavailable
 from prompt_alchemy.redis_target import RedisTarget, close_client
@@ -39,6 +41,7 @@ __all__ = ["DEFAULT_PREFIX", "RedisLearningState"]
 
 DEFAULT_PREFIX = "alchemy:learning"
 _LOCK_TIMEOUT_S = 60.0
+_LOCK_POLL_S = 0.1
 _SOCKET_TIMEOUT_S = 10.0
 _WEIGHT_VERSIONS_KEPT = 100
 
@@ -72,7 +75,7 @@ class RedisLearningState:
         self._weights = f"{prefix}:weights"
         self._history = f"{prefix}:weights:history"
         self._lock_name = f"{prefix}:lock"
-        self._orphaned_lock: bytes | None = None  # the token of a lock whose release Redis never got
+        self._finished_locks: dict[bytes, float] = {}  # token of a lock section that is over -> end of its lease
         self._votes = f"{prefix}:votes"
         self._influence = f"{prefix}:influence"
 
@@ -127,46 +130,88 @@ class RedisLearningState:
             raise Unavailable(f"the learning state in Redis failed: {error}") from error
 
     @contextlib.asynccontextmanager
-    async def _locked(self) -> AsyncIterator[None]:
+    async def _locked(self, *, recorded: Sequence[str] = ()) -> AsyncIterator[None]:
         """Exclusive among replicas; on success, confirmed on the target's replicas before the lock
         goes, so an event is acked on the stream only once a failover cannot lose its effect.
+        ``recorded``: event ids the block leaves in ``facts`` — confirmed as read back from the node
+        that replicated them (``_confirm_recorded``), not merely as written.
 
-        A lock whose release failed because Redis went away may survive on a promoted replica until
-        its timeout: its token is kept and the lock released with it once Redis answers again, so
-        learning resumes right after a failover rather than a lock timeout later.
+        The lock of a section that is over can come back: its release never reached Redis (the
+        primary died), or reached a primary whose data a failover then discarded for a replica's
+        copy, taken before the release. Its token is remembered until its lease ends, and a lock
+        found held under such a token is released at once, so learning resumes right after a
+        failover rather than a lease (60 s) later.
         """
         async with self._guard():
-            await self._release_orphaned_lock()
-            lock = self._redis.lock(self._lock_name, timeout=_LOCK_TIMEOUT_S, blocking_timeout=_LOCK_TIMEOUT_S)
+            lock = self._redis.lock(self._lock_name, timeout=_LOCK_TIMEOUT_S)
             token = secrets.token_hex(16).encode()
-            if not await lock.acquire(token=token):
-                raise redis_errors.LockError("timed out waiting for another learning replica")
+            await self._acquire(lock, token)
             try:
                 yield
-                if self.target is not None:
+                if recorded:
+                    await self._confirm_recorded(recorded)
+                elif self.target is not None:
                     await self.target.confirm_replicated(self._redis)
             finally:
-                try:
-                    await lock.release()
-                except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError):
-                    self._orphaned_lock = token
-                    raise
+                self._remember_finished(token)
+                await lock.release()
 
-    async def _release_orphaned_lock(self) -> None:
-        token = self._orphaned_lock
-        if token is None:
-            return
-        with contextlib.suppress(redis_errors.LockNotOwnedError):  # expired, or never reached the replica
-            await self._redis.lock(self._lock_name).do_release(token)
-        self._orphaned_lock = None
+    async def _acquire(self, lock: Lock, token: bytes) -> None:
+        """Take ``lock`` with ``token``, releasing a comeback of a finished section's lock on the way."""
+        deadline = time.monotonic() + _LOCK_TIMEOUT_S
+        while not await lock.acquire(token=token, blocking=False):
+            now = time.monotonic()
+            held = await self._redis.get(self._lock_name)
+            holder = held.encode() if isinstance(held, str) else held
+            if holder is not None and self._finished_locks.get(holder, 0.0) > now:
+                with contextlib.suppress(redis_errors.LockNotOwnedError):  # expired or released meanwhile
+                    await lock.do_release(holder)
+                continue
+            if now >= deadline:
+                raise redis_errors.LockError("timed out waiting for another learning replica")
+            await asyncio.sleep(_LOCK_POLL_S)  # another replica holds it: ask again, as redis-py does
+
+    def _remember_finished(self, token: bytes) -> None:
+        now = time.monotonic()
+        self._finished_locks = {held: end for held, end in self._finished_locks.items() if end > now}
+        self._finished_locks[token] = now + _LOCK_TIMEOUT_S
+
+    async def _read_facts(self, ids: list[str]) -> list[bytes | str | None]:
+        """``facts`` of ``ids``, from a node whose data the target's replicas hold (``read_confirmed``).
+
+        What decides that an event was applied — and so may be acked — must survive a failover. A
+        fact a node holds unconfirmed (its batch's ``WAIT`` failed, the batch is being retried) is no
+        proof: a failover to a replica that never got it discards it, and the event with it.
+        """
+        if self.target is None:
+            values: list[bytes | str | None] = await self._redis.hmget(self._facts, ids)
+            return values
+        (values,) = await self.target.read_confirmed(self._redis, lambda pipe: pipe.hmget(self._facts, ids))
+        return list(values)
+
+    async def _confirm_recorded(self, event_ids: Sequence[str]) -> None:
+        """``Unavailable`` unless every one of ``event_ids`` is in ``facts`` on a confirmed node.
+
+        The writes of ``apply`` and its confirmation can reach different nodes (a pooled connection to
+        a demoted primary, a reconnect to the promoted one): reading the facts back in the
+        confirmation itself is what proves the confirmed node holds them.
+        """
+        ids = list(dict.fromkeys(event_ids))
+        missing = sum(1 for value in await self._read_facts(ids) if value is None)
+        if missing:
+            raise Unavailable(
+                f"{missing} of {len(ids)} feedback events are not recorded on the Redis primary that confirmed "
+                "the batch (a failover in between); retrying is safe"
+            )
 
     # -- reads ---------------------------------------------------------------------------------
     async def unseen(self, event_ids: Sequence[str]) -> set[str]:
+        """The events not applied yet; an event reported applied is so on the target's replicas too."""
         ids = list(dict.fromkeys(event_ids))
         if not ids:
             return set()
         async with self._guard():
-            present = await self._redis.hmget(self._facts, ids)
+            present = await self._read_facts(ids)
         return {event_id for event_id, value in zip(ids, present, strict=True) if value is None}
 
     async def features(self, prompt_ids: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -242,7 +287,7 @@ class RedisLearningState:
         batch = list(facts)
         if not batch:
             return ApplyOutcome(applied=0, duplicates=0)
-        async with self._locked():
+        async with self._locked(recorded=[fact.event_id for fact in batch]):
             unique = list({fact.event_id: fact for fact in batch}.values())
             present = await self._redis.hmget(self._facts, [fact.event_id for fact in unique])
             new = [fact for fact, value in zip(unique, present, strict=True) if value is None]
