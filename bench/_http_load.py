@@ -18,6 +18,7 @@ close`` from the server closes that connection and the next call opens another.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from urllib.parse import urlsplit
 
 __all__ = ["LeanHttpClient", "UnexpectedAnswer"]
@@ -90,10 +91,8 @@ class LeanHttpClient:
         for connection in connections:
             self._discard(connection)
         for connection in connections:
-            try:
+            with contextlib.suppress(ConnectionError):
                 await connection.writer.wait_closed()
-            except ConnectionError:
-                pass
 
     async def _connect(self) -> _Connection:
         reader, writer = await asyncio.open_connection(self.host, self.port)
