@@ -145,6 +145,18 @@ async def test_metrics_count_requests_by_route_template(
     assert "/api/v1/prompts/a1" not in text
 
 
+async def test_metrics_count_the_requests_in_flight(http: aiohttp.ClientSession) -> None:
+    """The scrape itself is being answered while the gauge is read; nothing else is."""
+    for _ in range(2):
+        async with http.get("/metrics") as response:
+            text = await response.text()
+        assert "alchemy_http_requests_in_flight 1.0" in text.splitlines()
+    async with http.get(STATS) as response:
+        assert response.status == 503  # a failed request leaves the count as it found it
+    async with http.get("/metrics") as response:
+        assert "alchemy_http_requests_in_flight 1.0" in (await response.text()).splitlines()
+
+
 async def test_metrics_can_be_switched_off(start_gateway: GatewayFactory) -> None:
     http = await start_gateway(HttpSettings(port=0, metrics=False))
     async with http.get("/metrics") as response:

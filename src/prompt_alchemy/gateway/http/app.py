@@ -13,13 +13,7 @@ from prompt_alchemy.gateway.access import Gatekeeper
 from prompt_alchemy.gateway.feedback import FeedbackGate, FeedbackSink
 from prompt_alchemy.gateway.http.cors import CorsPolicy
 from prompt_alchemy.gateway.http.metrics import HttpMetrics
-from prompt_alchemy.gateway.http.middleware import (
-    body_size_middleware,
-    error_middleware,
-    origin_middleware,
-    security_middleware,
-    trace_middleware,
-)
+from prompt_alchemy.gateway.http.middleware import gateway_middleware
 from prompt_alchemy.gateway.http.openapi import openapi_document
 from prompt_alchemy.gateway.http.operations import Operation
 from prompt_alchemy.gateway.http.routes import operations
@@ -93,16 +87,8 @@ def create_app(
     metrics = HttpMetrics(metrics_registry)
     cors = CorsPolicy(settings.cors_origins)
     gatekeeper = Gatekeeper(settings.access)
-    middlewares = [
-        trace_middleware(),
-        *([metrics.middleware()] if settings.metrics else []),
-        error_middleware(settings),
-        origin_middleware(gatekeeper),
-        cors.preflight_middleware(),
-        security_middleware(gatekeeper),
-        body_size_middleware(settings),
-    ]
-    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
+    middleware = gateway_middleware(settings, gatekeeper, cors, metrics if settings.metrics else None)
+    app = web.Application(middlewares=[middleware], client_max_size=settings.max_body_bytes)
     ops = operations(settings)
     app[BUS] = bus
     app[FEEDBACK] = feedback

@@ -8,7 +8,6 @@ send them without credentials.
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
 __all__ = ["CorsPolicy"]
 
@@ -39,18 +38,15 @@ class CorsPolicy:
         if not self.any_origin:
             response.headers.add("Vary", "Origin")
 
-    def preflight_middleware(self) -> Middleware:
-        @web.middleware
-        async def preflight(request: web.Request, handler: Handler) -> web.StreamResponse:
-            origin = request.headers.get("Origin")
-            is_preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
-            if not is_preflight or origin is None:
-                return await handler(request)
-            response = web.Response(status=204)
-            if self.allows(origin):
-                response.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
-                response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
-                response.headers["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE_S
-            return response
-
-        return preflight
+    def preflight(self, request: web.Request) -> web.Response | None:
+        """The answer to a CORS preflight ``OPTIONS``, or None when the request is not one."""
+        origin = request.headers.get("Origin")
+        is_preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+        if not is_preflight or origin is None:
+            return None
+        response = web.Response(status=204)
+        if self.allows(origin):
+            response.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
+            response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
+            response.headers["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE_S
+        return response

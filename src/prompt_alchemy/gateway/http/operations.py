@@ -78,9 +78,13 @@ class Operation(Generic[RequestT, ReplyT]):
     media_type: str = "application/json"
     description: str = ""
     _path_params: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
+    _owned: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
+    _body_fields: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_path_params", tuple(_PATH_PARAM.findall(self.path)))  # read per request
+        owned = frozenset((*(self.field_of(name) for name in self._path_params), *self.fixed))
+        object.__setattr__(self, "_owned", owned)
         contract = self.contract
         if contract is not None:
             if self.request is not None or self.reply is not None:
@@ -94,6 +98,8 @@ class Operation(Generic[RequestT, ReplyT]):
             raise TypeError(f"{self.operation_id}: an operation without a contract needs a summary")
         if self.body is None and self.method in BODY_METHODS:
             object.__setattr__(self, "body", self.request)
+        if self.body is not None:
+            object.__setattr__(self, "_body_fields", frozenset(self.body.model_fields))
 
     @property
     def bus_contract(self) -> RequestContract[RequestT, ReplyT]:
@@ -112,6 +118,16 @@ class Operation(Generic[RequestT, ReplyT]):
     @property
     def path_params(self) -> tuple[str, ...]:
         return self._path_params
+
+    @property
+    def owned_fields(self) -> frozenset[str]:
+        """Fields the gateway fills (from the path, or ``fixed``): never the body's to set."""
+        return self._owned
+
+    @property
+    def body_fields(self) -> frozenset[str]:
+        """The documented body's fields (none without a body)."""
+        return self._body_fields
 
     def field_of(self, path_param: str) -> str:
         return self.path_fields.get(path_param, path_param)

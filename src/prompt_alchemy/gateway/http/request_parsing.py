@@ -184,8 +184,7 @@ async def parse_request(
     view: tuple[type[BaseModel], dict[str, Any]] | None = None  # the documented body, if narrower
     if operation.body is not None:
         payload = body if body is not None else await read_json_object(request, optional=operation.body_optional)
-        owned = [operation.field_of(name) for name in operation.path_params] + list(operation.fixed)
-        clashing = sorted(set(payload) & set(owned))
+        clashing = sorted(payload.keys() & operation.owned_fields)
         if clashing:
             errors = [{"field": name, "message": "set by the gateway, not the body", "type": "extra_forbidden"}
                       for name in clashing]  # fmt: skip
@@ -193,7 +192,7 @@ async def parse_request(
         if operation.body is not model:
             # The documented body first: a field the gateway owns (an event's time, its origin) is
             # named and refused, not silently accepted because the bus model has it.
-            if not payload.keys() <= operation.body.model_fields.keys():
+            if not payload.keys() <= operation.body_fields:
                 validate_model(operation.body, payload)
             view = (operation.body, dict(payload))
     elif operation.query:
