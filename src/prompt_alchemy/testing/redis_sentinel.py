@@ -6,6 +6,10 @@ index exists on whichever is promoted); the Sentinels are the same redis-server 
 Sentinels that have not heard from the primary for ``down_after_ms`` promotes the replica.
 ``primary_port()`` asks a Sentinel who the primary is now; a killed node restarted with
 ``restart(node)`` comes back as a replica of the current primary (Sentinel reconfigures it).
+
+To lose a write the way a double failover does — the node promoted never got it —
+``delay_full_syncs`` holds a primary's full syncs back, ``knows_replica`` says when the Sentinels
+would promote a node, and ``request_failover`` is ``SENTINEL FAILOVER``.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
+
+import redis
 
 from prompt_alchemy.errors import ConfigError
 from prompt_alchemy.testing.servers import RedisServer, _Process, free_port
 
-__all__ = ["RedisSentinelGroup", "SentinelServer"]
+__all__ = ["RedisSentinelGroup", "SentinelServer", "redis_command"]
 
 SERVICE = "alchemy"
 _READY_TIMEOUT_S = 30.0
@@ -38,6 +44,12 @@ def _command(port: int, *words: str) -> bytes:
             return sock.recv(65536)
     except OSError:
         return b""
+
+
+def redis_command(port: int, *words: str | int) -> Any:
+    """One command to the Redis (or Sentinel) on ``port``, on a client closed right after; its reply."""
+    with redis.Redis(host="127.0.0.1", port=port, socket_timeout=5) as client:
+        return client.execute_command(*words)
 
 
 class SentinelServer(_Process):
@@ -179,6 +191,30 @@ class RedisSentinelGroup:
 
         self._wait(promoted)
         return self.current_primary()
+
+    @staticmethod
+    def delay_full_syncs(node: RedisServer, seconds: int) -> None:
+        """As a primary, ``node`` starts a replica's full sync only ``seconds`` after it asked (0: at once)."""
+        redis_command(node.port, "CONFIG", "SET", "repl-diskless-sync", "yes", "repl-diskless-sync-delay", seconds)
+
+    def knows_replica(self, port: int) -> bool:
+        """Every Sentinel sees ``port`` as a healthy replica (a candidate for a failover)."""
+        for address in self.sentinels:
+            with redis.Redis(host="127.0.0.1", port=int(address.rpartition(":")[2]), socket_timeout=5) as sentinel:
+                replicas = sentinel.sentinel_slaves(self.service)
+            if not any(
+                int(r["port"]) == port and r["is_slave"] and not r["is_sdown"] and not r["is_disconnected"]
+                for r in replicas
+            ):
+                return False
+        return True
+
+    def request_failover(self) -> bool:
+        """``SENTINEL FAILOVER``; False while no replica qualifies yet (the Sentinels refresh what they know)."""
+        try:
+            return bool(redis_command(int(self.sentinels[0].rpartition(":")[2]), "SENTINEL", "FAILOVER", self.service))
+        except redis.ResponseError:
+            return False
 
     @staticmethod
     def _wait(condition: Callable[[], bool]) -> None:

@@ -10,14 +10,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus, InMemoryBus
 from prompt_alchemy.bus.streams import open_stream, publish_event
 from prompt_alchemy.redis_target import RedisTarget
 from prompt_alchemy.schemas.learning import FeedbackEvent, LearningStatsRequest
-from prompt_alchemy.testing.redis_sentinel import RedisSentinelGroup
+from prompt_alchemy.testing.redis_sentinel import RedisSentinelGroup, redis_command
 from prompt_alchemy.testing.servers import RedisServer
 from prompt_alchemy.testing.waiting import eventually
 from prompt_alchemy.workers.learning import FeedbackFact, LearningSettings, RedisLearningState, build_learning_worker
@@ -82,38 +80,6 @@ class WatchedState(RedisLearningState):
         return await super().unseen(event_ids)
 
 
-def redis_command(port: int, *words: str | int) -> Any:
-    with redis.Redis(host="127.0.0.1", port=port, socket_timeout=5) as client:
-        return client.execute_command(*words)
-
-
-def delay_full_syncs(node: RedisServer, seconds: int) -> None:
-    """As a primary, ``node`` starts a replica's full sync only ``seconds`` after it asked (0: at once)."""
-    redis_command(node.port, "CONFIG", "SET", "repl-diskless-sync", "yes", "repl-diskless-sync-delay", seconds)
-
-
-def sentinels_know_replica(group: RedisSentinelGroup, port: int) -> bool:
-    """Every Sentinel sees ``port`` as a healthy replica (a candidate for a failover)."""
-    for address in group.sentinels:
-        with redis.Redis(host="127.0.0.1", port=int(address.rpartition(":")[2]), socket_timeout=5) as sentinel:
-            replicas = sentinel.sentinel_slaves(group.service)
-        if not any(
-            int(r["port"]) == port and r["is_slave"] and not r["is_sdown"] and not r["is_disconnected"]
-            for r in replicas
-        ):
-            return False
-    return True
-
-
-def force_failover(group: RedisSentinelGroup) -> bool:
-    """``SENTINEL FAILOVER``; False while no replica qualifies yet (the Sentinels refresh what they know)."""
-    address = group.sentinels[0]
-    try:
-        return bool(redis_command(int(address.rpartition(":")[2]), "SENTINEL", "FAILOVER", group.service))
-    except redis.ResponseError:
-        return False
-
-
 async def test_a_failover_back_to_a_primary_that_never_resynced_loses_no_accepted_event(
     tmp_path: Path,
     redis_sentinel_group: RedisSentinelGroup,
@@ -169,9 +135,9 @@ async def test_a_failover_back_to_a_primary_that_never_resynced_loses_no_accepte
         #    and waits for a full sync that the new primary holds back.
         first.kill()
         await asyncio.to_thread(group.wait_for_failover, first.port)
-        delay_full_syncs(second, 3600)
+        group.delay_full_syncs(second, 3600)
         await asyncio.to_thread(group.restart, first)
-        await eventually(lambda: sentinels_know_replica(group, first.port), what="the old primary known as replica")
+        await eventually(lambda: group.knows_replica(first.port), what="the old primary known as replica")
 
         # 2. Learning takes new events while nothing can be confirmed (the only replica never synced):
         #    what it writes meanwhile stays on the new primary alone.
@@ -180,11 +146,11 @@ async def test_a_failover_back_to_a_primary_that_never_resynced_loses_no_accepte
 
         # 3. Failover back to the old primary, its data as it was when it died; the demoted one keeps its
         #    own data (its resync held back) while learning retries the batch it holds.
-        delay_full_syncs(first, 3600)
-        await eventually(lambda: force_failover(group), what="SENTINEL FAILOVER accepted")
+        group.delay_full_syncs(first, 3600)
+        await eventually(group.request_failover, what="SENTINEL FAILOVER accepted")
         await asyncio.to_thread(group.wait_for_failover, second.port)
         await retried("learning tried its batch again after the failover back")
-        delay_full_syncs(first, 0)
+        group.delay_full_syncs(first, 0)
 
         # 4. Every accepted event applied exactly once on the surviving data, and learning goes on.
         await eventually(drained, what="every delivered event acknowledged")
