@@ -8,20 +8,27 @@ retriable ``Unavailable`` for it and may resend it (stores are deduplicated by c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
 
 import pytest
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
-from prompt_alchemy.errors import Unavailable
+from prompt_alchemy.errors import NotFound, Unavailable
 from prompt_alchemy.redis_target import RedisTarget
+from prompt_alchemy.schemas.common import utc_now
+from prompt_alchemy.schemas.labels import PromptName
 from prompt_alchemy.schemas.storage import GetRequest, SearchRequest, StoreReply, StoreRequest
-from prompt_alchemy.testing.redis_sentinel import RedisSentinelGroup
+from prompt_alchemy.testing.redis_sentinel import RedisSentinelGroup, redis_command
 from prompt_alchemy.testing.servers import RedisServer
 from prompt_alchemy.testing.waiting import eventually
 from prompt_alchemy.workers.storage.embedders import WordLlamaEmbedder
 from prompt_alchemy.workers.storage.prompt_memory import PromptMemory
+from prompt_alchemy.workers.storage.redis_names import RedisNameStore
 from prompt_alchemy.workers.storage.redis_store import RedisPromptStore
 
 IDEAS = 60
@@ -98,3 +105,107 @@ async def test_a_write_no_replica_confirms_is_not_acknowledged(redis_server: Red
         await store.drop()
     finally:
         await memory.close()
+
+
+Probe = Callable[[], Awaitable[bool]]
+
+
+async def store_a_prompt(store: RedisPromptStore) -> Probe:
+    """Store a prompt (``Unavailable`` if not acknowledged); a probe of whether it is there."""
+    reply = await store.store(StoreRequest(content="A prompt written just before the primary changes"), None)
+
+    async def present() -> bool:
+        try:
+            await store.get(GetRequest(id=reply.id))
+        except NotFound:
+            return False
+        return True
+
+    return present
+
+
+async def name_a_prompt(store: RedisPromptStore) -> Probe:
+    """Create a name (a label move's compare-and-set); a probe of whether it is there. A resend finds
+    the name there if an unacknowledged attempt landed (the compare-and-set fails): nothing to check."""
+    names = RedisNameStore(store.client, prefix=store.keys.prefix, target=store.target)
+    document = PromptName(name="greeting", versions=[], created_at=utc_now(), revision=1)
+    await names.save(document, expected_revision=None, move=None)
+
+    async def present() -> bool:
+        return await names.load("greeting") is not None
+
+    return present
+
+
+@pytest.mark.parametrize("write", [store_a_prompt, name_a_prompt], ids=["prompt", "name"])
+async def test_a_write_confirmed_after_a_failover_to_a_node_without_it_is_not_reported_saved(
+    redis_sentinel_group: RedisSentinelGroup,
+    monkeypatch: pytest.MonkeyPatch,
+    write: Callable[[RedisPromptStore], Coroutine[Any, Any, Probe]],
+) -> None:
+    """A write lands on the primary; before it is confirmed the Sentinels fail over to a node that never
+    got it, and the old primary resyncs from that node, dropping the write. A confirmation on the new
+    primary (its replica in sync) must not acknowledge a write that node does not hold. (Both failed
+    before the write was confirmed where it was taken: reported saved, then gone.)
+
+    The failover is forced as in the learning double-failover test: the first primary dies, the replica
+    is promoted and holds back the old primary's full sync; the write reaches the promoted node alone,
+    and ``SENTINEL FAILOVER`` goes back to the old primary, which never got it. The confirmation is
+    held (``read_confirmed``, where every acknowledged Redis write is confirmed) until then."""
+    group = redis_sentinel_group
+    first = group.current_primary()
+    second = group.replica if first is group.primary else group.primary
+    confirming, failed_over = asyncio.Event(), asyncio.Event()
+    confirm = RedisTarget.read_confirmed
+
+    async def held(self: RedisTarget, client: Redis, reads: Callable[[Pipeline], object]) -> list[Any]:
+        confirming.set()
+        await failed_over.wait()
+        return await confirm(self, client, reads)
+
+    monkeypatch.setattr(RedisTarget, "read_confirmed", held)
+
+    # The primary dies, the replica is promoted; the old primary is back, its full sync held back.
+    first.kill()
+    await asyncio.to_thread(group.wait_for_failover, first.port)
+    group.delay_full_syncs(second, 3600)
+    await asyncio.to_thread(group.restart, first)
+    await eventually(lambda: group.knows_replica(first.port), what="the old primary known as replica")
+
+    target = RedisTarget.sentinel(group.sentinels, group.service, wait_replicas=1, wait_timeout=0.5)
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    store = RedisPromptStore(target, prefix=prefix, socket_timeout=1.0, operation_timeout=60.0)
+    writing: asyncio.Task[Probe] | None = None
+    try:
+        await store.open()
+        writing = asyncio.create_task(write(store))
+        # Held where the write is confirmed: after the write when it goes first (a prompt's transaction),
+        # before it when it goes in the confirming pipeline itself (a name's script).
+        await eventually(confirming.is_set, what="the write's confirmation held")
+
+        # Back to the old primary, which never got the write; the demoted node resyncs from it.
+        group.delay_full_syncs(first, 3600)
+        await eventually(group.request_failover, what="SENTINEL FAILOVER accepted")
+        await asyncio.to_thread(group.wait_for_failover, second.port)
+        group.delay_full_syncs(first, 0)
+        await asyncio.to_thread(group.wait_replicated, first.port, replicas=1)
+        assert not redis_command(first.port, "KEYS", f"{prefix}:*")  # what the write did so far is lost
+        failed_over.set()
+
+        try:
+            present = await writing
+        except Unavailable:
+            pass  # not reported saved: what the failover lost was never acknowledged
+        else:
+            assert await present(), "a write reported saved is gone after the failover"
+        monkeypatch.undo()
+        # Not saved: resending is safe, and what is then acknowledged is there.
+        present = await eventually(lambda: write(store), what="the write acknowledged", ignoring=(Unavailable,))
+        assert await present()
+    finally:
+        failed_over.set()
+        if writing is not None and not writing.done():
+            writing.cancel()
+        with contextlib.suppress(BaseException):
+            await writing if writing is not None else None
+        await store.close()
