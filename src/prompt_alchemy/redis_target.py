@@ -6,7 +6,7 @@ Sentinels for the current primary, and a connection to a demoted primary (``READ
 so after a failover the next command reaches the promoted replica without a restart.
 
 Redis replicates asynchronously: a write the primary has applied can die with it. With
-``wait_replicas`` > 0, ``confirm_replicated`` runs after each write and raises ``Unavailable``
+``wait_replicas`` > 0, ``confirm_written`` runs after each write and raises ``Unavailable``
 unless that many replicas hold it (``WAIT``), so an acknowledged write survives the loss of the
 primary; a write that could not be confirmed is reported as failed (it may or may not survive,
 and retrying it is safe because every write the workers do is idempotent).
@@ -131,26 +131,18 @@ class RedisTarget:
         client: redis.Redis = manager.master_for(self.service, redis_class=redis.Redis)
         return client
 
-    async def confirm_replicated(self, client: aioredis.Redis) -> None:
-        """Return once ``wait_replicas`` replicas hold every write made so far, else ``Unavailable``.
-
-        ``WAIT`` counts the writes of the connection it runs on; the workers' writes ran on pooled
-        connections, so a one-key write on this connection is the barrier: replication is one
-        ordered stream, and a replica that has it has everything written before.
-        """
-        if self.wait_replicas:
-            await self.read_confirmed(client, lambda _pipe: None)
-
     def write_proof(self) -> WriteProof:
         """A fresh proof for one write, to pass to ``confirm_written`` once the write is done."""
         return WriteProof(f"{_PROOF_PREFIX}{secrets.token_hex(16)}" if self.wait_replicas else None)
 
     async def confirm_written(self, client: aioredis.Redis, proof: WriteProof) -> None:
-        """``confirm_replicated``, on a node that holds the write ``proof`` was set with; ``Unavailable``
-        if the node the confirmation reached does not (a failover between the write and now).
+        """Return once ``wait_replicas`` replicas hold the write ``proof`` was set with, else ``Unavailable``
+        — also if the node the confirmation reached does not hold it (a failover since the write).
 
-        Without a written proof (the operation wrote nothing, or not through ``proof``) this is the
-        bare barrier of ``confirm_replicated``.
+        ``WAIT`` counts the writes of the connection it runs on, so a one-key write on the confirming
+        connection is the barrier: replication is one ordered stream, and a replica that has it has
+        everything that node held before. Without a written proof (the operation wrote nothing) this
+        is that bare barrier.
         """
         if not self.wait_replicas:
             return

@@ -1,6 +1,6 @@
 """Storage behind Redis Sentinel: the primary is SIGKILLed mid-write and nothing acknowledged is lost.
 
-A store is acknowledged only once the replica holds it (``RedisTarget.confirm_replicated``, i.e.
+A store is acknowledged only once the replica holds it (``RedisTarget.confirm_written``, i.e.
 ``WAIT``), so whatever the promoted replica lacks was never acknowledged; the caller got a
 retriable ``Unavailable`` for it and may resend it (stores are deduplicated by content).
 """
