@@ -14,6 +14,7 @@ would promote a node, and ``request_failover`` is ``SENTINEL FAILOVER``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -25,11 +26,13 @@ from types import TracebackType
 from typing import Any, Self
 
 import redis
+import redis.asyncio as aioredis
 
 from prompt_alchemy.errors import ConfigError
+from prompt_alchemy.redis_target import RedisTarget
 from prompt_alchemy.testing.servers import RedisServer, _Process, free_port
 
-__all__ = ["RedisSentinelGroup", "SentinelServer", "redis_command"]
+__all__ = ["HeldConfirmations", "RedisSentinelGroup", "SentinelServer", "redis_command"]
 
 SERVICE = "alchemy"
 _READY_TIMEOUT_S = 30.0
@@ -50,6 +53,44 @@ def redis_command(port: int, *words: str | int) -> Any:
     """One command to the Redis (or Sentinel) on ``port``, on a client closed right after; its reply."""
     with redis.Redis(host="127.0.0.1", port=port, socket_timeout=5) as client:
         return client.execute_command(*words)
+
+
+class HeldConfirmations:
+    """``with HeldConfirmations() as held:`` every ``RedisTarget.read_confirmed`` — where each acknowledged
+    Redis write is confirmed — waits for ``held.release()``, so a test can put a failover between a
+    write and its confirmation. ``held.confirming`` is set once one is waiting."""
+
+    def __init__(self) -> None:
+        self.confirming = asyncio.Event()
+        self._released = asyncio.Event()
+        self._confirm = RedisTarget.read_confirmed
+
+    def release(self) -> None:
+        self._released.set()
+
+    async def _held(
+        self, target: RedisTarget, client: aioredis.Redis, reads: Callable[[aioredis.client.Pipeline], object]
+    ) -> list[Any]:
+        self.confirming.set()
+        await self._released.wait()
+        return await self._confirm(target, client, reads)
+
+    def __enter__(self) -> Self:
+        held = self
+
+        async def read_confirmed(
+            target: RedisTarget, client: aioredis.Redis, reads: Callable[[aioredis.client.Pipeline], object]
+        ) -> list[Any]:
+            return await held._held(target, client, reads)
+
+        RedisTarget.read_confirmed = read_confirmed  # type: ignore[method-assign, assignment]
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        RedisTarget.read_confirmed = self._confirm  # type: ignore[method-assign]
+        self._released.set()
 
 
 class SentinelServer(_Process):
@@ -215,6 +256,29 @@ class RedisSentinelGroup:
             return bool(redis_command(int(self.sentinels[0].rpartition(":")[2]), "SENTINEL", "FAILOVER", self.service))
         except redis.ResponseError:
             return False
+
+    def promote_replica_holding_back_old_primary(self) -> tuple[RedisServer, RedisServer]:
+        """The primary is SIGKILLed, the replica promoted, the old primary restarted (from its AOF) as
+        its replica — its full sync held back. ``(old primary, new primary)``; what the new primary
+        takes now is on it alone."""
+        first = self.current_primary()
+        second = self.replica if first is self.primary else self.primary
+        first.kill()
+        self.wait_for_failover(first.port)
+        self.delay_full_syncs(second, 3600)
+        self.restart(first)
+        self._wait(lambda: self.knows_replica(first.port))
+        return first, second
+
+    def fail_back(self, first: RedisServer, second: RedisServer) -> None:
+        """After ``promote_replica_holding_back_old_primary``: ``SENTINEL FAILOVER`` back to ``first``,
+        which never resynced, then ``second`` resynced from it — what ``second`` took meanwhile is gone
+        and ``first`` has a replica in sync (a ``WAIT`` on it succeeds)."""
+        self.delay_full_syncs(first, 3600)
+        self._wait(self.request_failover)
+        self.wait_for_failover(second.port)
+        self.delay_full_syncs(first, 0)
+        self.wait_replicated(first.port, replicas=1)
 
     @staticmethod
     def _wait(condition: Callable[[], bool]) -> None:

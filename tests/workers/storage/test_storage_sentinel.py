@@ -15,15 +15,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from prompt_alchemy.errors import NotFound, Unavailable
 from prompt_alchemy.redis_target import RedisTarget
 from prompt_alchemy.schemas.common import utc_now
 from prompt_alchemy.schemas.labels import PromptName
 from prompt_alchemy.schemas.storage import GetRequest, SearchRequest, StoreReply, StoreRequest
-from prompt_alchemy.testing.redis_sentinel import RedisSentinelGroup, redis_command
+from prompt_alchemy.testing.redis_sentinel import HeldConfirmations, RedisSentinelGroup, redis_command
 from prompt_alchemy.testing.servers import RedisServer
 from prompt_alchemy.testing.waiting import eventually
 from prompt_alchemy.workers.storage.embedders import WordLlamaEmbedder
@@ -140,7 +138,7 @@ async def name_a_prompt(store: RedisPromptStore) -> Probe:
 @pytest.mark.parametrize("write", [store_a_prompt, name_a_prompt], ids=["prompt", "name"])
 async def test_a_write_confirmed_after_a_failover_to_a_node_without_it_is_not_reported_saved(
     redis_sentinel_group: RedisSentinelGroup,
-    monkeypatch: pytest.MonkeyPatch,
+    held_confirmations: HeldConfirmations,
     write: Callable[[RedisPromptStore], Coroutine[Any, Any, Probe]],
 ) -> None:
     """A write lands on the primary; before it is confirmed the Sentinels fail over to a node that never
@@ -148,30 +146,12 @@ async def test_a_write_confirmed_after_a_failover_to_a_node_without_it_is_not_re
     primary (its replica in sync) must not acknowledge a write that node does not hold. (Both failed
     before the write was confirmed where it was taken: reported saved, then gone.)
 
-    The failover is forced as in the learning double-failover test: the first primary dies, the replica
-    is promoted and holds back the old primary's full sync; the write reaches the promoted node alone,
+    The failover is forced as in the learning double-failover test: the primary dies, the replica is
+    promoted and holds back the old primary's full sync; the write reaches the promoted node alone,
     and ``SENTINEL FAILOVER`` goes back to the old primary, which never got it. The confirmation is
-    held (``read_confirmed``, where every acknowledged Redis write is confirmed) until then."""
+    held (``held_confirmations``) until then."""
     group = redis_sentinel_group
-    first = group.current_primary()
-    second = group.replica if first is group.primary else group.primary
-    confirming, failed_over = asyncio.Event(), asyncio.Event()
-    confirm = RedisTarget.read_confirmed
-
-    async def held(self: RedisTarget, client: Redis, reads: Callable[[Pipeline], object]) -> list[Any]:
-        confirming.set()
-        await failed_over.wait()
-        return await confirm(self, client, reads)
-
-    monkeypatch.setattr(RedisTarget, "read_confirmed", held)
-
-    # The primary dies, the replica is promoted; the old primary is back, its full sync held back.
-    first.kill()
-    await asyncio.to_thread(group.wait_for_failover, first.port)
-    group.delay_full_syncs(second, 3600)
-    await asyncio.to_thread(group.restart, first)
-    await eventually(lambda: group.knows_replica(first.port), what="the old primary known as replica")
-
+    first, second = await asyncio.to_thread(group.promote_replica_holding_back_old_primary)
     target = RedisTarget.sentinel(group.sentinels, group.service, wait_replicas=1, wait_timeout=0.5)
     prefix = f"test-{uuid.uuid4().hex[:12]}"
     store = RedisPromptStore(target, prefix=prefix, socket_timeout=1.0, operation_timeout=60.0)
@@ -181,16 +161,12 @@ async def test_a_write_confirmed_after_a_failover_to_a_node_without_it_is_not_re
         writing = asyncio.create_task(write(store))
         # Held where the write is confirmed: after the write when it goes first (a prompt's transaction),
         # before it when it goes in the confirming pipeline itself (a name's script).
-        await eventually(confirming.is_set, what="the write's confirmation held")
-
-        # Back to the old primary, which never got the write; the demoted node resyncs from it.
-        group.delay_full_syncs(first, 3600)
-        await eventually(group.request_failover, what="SENTINEL FAILOVER accepted")
-        await asyncio.to_thread(group.wait_for_failover, second.port)
-        group.delay_full_syncs(first, 0)
-        await asyncio.to_thread(group.wait_replicated, first.port, replicas=1)
+        await eventually(
+            lambda: held_confirmations.confirming.is_set() or writing.done(), what="the write done or held"
+        )
+        await asyncio.to_thread(group.fail_back, first, second)
         assert not redis_command(first.port, "KEYS", f"{prefix}:*")  # what the write did so far is lost
-        failed_over.set()
+        held_confirmations.release()
 
         try:
             present = await writing
@@ -198,14 +174,12 @@ async def test_a_write_confirmed_after_a_failover_to_a_node_without_it_is_not_re
             pass  # not reported saved: what the failover lost was never acknowledged
         else:
             assert await present(), "a write reported saved is gone after the failover"
-        monkeypatch.undo()
         # Not saved: resending is safe, and what is then acknowledged is there.
         present = await eventually(lambda: write(store), what="the write acknowledged", ignoring=(Unavailable,))
         assert await present()
     finally:
-        failed_over.set()
-        if writing is not None and not writing.done():
-            writing.cancel()
-        with contextlib.suppress(BaseException):
-            await writing if writing is not None else None
+        held_confirmations.release()
+        if writing is not None:
+            with contextlib.suppress(BaseException):
+                await writing
         await store.close()
