@@ -13,7 +13,7 @@ import pytest
 
 from prompt_alchemy.bus import Bus, InMemoryBus, NatsBus
 from prompt_alchemy.testing.nats_cluster import NatsCluster
-from prompt_alchemy.testing.redis_sentinel import RedisSentinelGroup
+from prompt_alchemy.testing.redis_sentinel import HeldConfirmations, RedisSentinelGroup
 from prompt_alchemy.testing.servers import NatsServer, RedisServer
 
 BUS_KINDS = ["memory", "nats"]
@@ -50,6 +50,13 @@ def redis_sentinel_group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
     over once more, to it, the promoted replica resynced from it and every prompt was gone."""
     with RedisSentinelGroup(tmp_path_factory.mktemp("redis-ha"), appendonly=True) as group:
         yield group
+
+
+@pytest.fixture
+def held_confirmations() -> Iterator[HeldConfirmations]:
+    """Redis write confirmations wait until ``release()``: room for a failover between write and confirmation."""
+    with HeldConfirmations() as held:
+        yield held
 
 
 @pytest.fixture(scope="session")

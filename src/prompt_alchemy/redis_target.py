@@ -6,15 +6,23 @@ Sentinels for the current primary, and a connection to a demoted primary (``READ
 so after a failover the next command reaches the promoted replica without a restart.
 
 Redis replicates asynchronously: a write the primary has applied can die with it. With
-``wait_replicas`` > 0, ``confirm_replicated`` runs after each write and raises ``Unavailable``
+``wait_replicas`` > 0, ``confirm_written`` runs after each write and raises ``Unavailable``
 unless that many replicas hold it (``WAIT``), so an acknowledged write survives the loss of the
 primary; a write that could not be confirmed is reported as failed (it may or may not survive,
 and retrying it is safe because every write the workers do is idempotent).
+
+``WAIT`` confirms what the node it runs on holds, and during a failover two commands of one client
+can reach two nodes. So a write is confirmed on the node that took it: the write itself goes in the
+confirming pipeline (``read_confirmed``: one pipeline is one connection, one node), or — a
+``WATCH``/``MULTI`` transaction, whose connection redis-py releases at ``EXEC`` — it sets a
+``WriteProof`` key in its transaction, and the confirmation deletes that key on the node it confirms
+on (``confirm_written``): no key there, the write is not on the confirmed node, and not acknowledged.
 """
 
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,9 +35,33 @@ from redis.asyncio.sentinel import Sentinel
 
 from prompt_alchemy.errors import Unavailable
 
-__all__ = ["RedisTarget", "close_blocking_client", "close_client", "parse_host_port"]
+__all__ = ["RedisTarget", "WriteProof", "close_blocking_client", "close_client", "parse_host_port"]
 
 _BARRIER_KEY = "alchemy:replication-barrier"
+_PROOF_PREFIX = "alchemy:replication-proof:"
+_PROOF_TTL_MS = 600_000  # a proof whose confirmation failed is left behind: it expires
+
+
+class WriteProof:
+    """A one-off key a write sets in its own transaction, so that its confirmation (``confirm_written``)
+    can tell whether the node it confirms on took that write. Inert (``key`` None) without ``WAIT``."""
+
+    __slots__ = ("key", "written")
+
+    def __init__(self, key: str | None) -> None:
+        self.key = key
+        self.written = False
+
+    async def execute(self, pipe: aioredis.client.Pipeline) -> list[Any]:
+        """``pipe.execute()`` with the proof queued last in it (inside its ``MULTI``, for a transaction);
+        the replies of what the caller queued."""
+        if self.key is None:
+            replies: list[Any] = await pipe.execute()
+            return replies
+        pipe.set(self.key, b"1", px=_PROOF_TTL_MS)
+        replies = await pipe.execute()
+        self.written = True
+        return replies[:-1]
 
 
 def parse_host_port(text: str) -> tuple[str, int]:
@@ -99,26 +131,45 @@ class RedisTarget:
         client: redis.Redis = manager.master_for(self.service, redis_class=redis.Redis)
         return client
 
-    async def confirm_replicated(self, client: aioredis.Redis) -> None:
-        """Return once ``wait_replicas`` replicas hold every write made so far, else ``Unavailable``.
+    def write_proof(self) -> WriteProof:
+        """A fresh proof for one write, to pass to ``confirm_written`` once the write is done."""
+        return WriteProof(f"{_PROOF_PREFIX}{secrets.token_hex(16)}" if self.wait_replicas else None)
 
-        ``WAIT`` counts the writes of the connection it runs on; the workers' writes ran on pooled
-        connections, so a one-key write on this connection is the barrier: replication is one
-        ordered stream, and a replica that has it has everything written before.
+    async def confirm_written(self, client: aioredis.Redis, proof: WriteProof) -> None:
+        """Return once ``wait_replicas`` replicas hold the write ``proof`` was set with, else ``Unavailable``
+        — also if the node the confirmation reached does not hold it (a failover since the write).
+
+        ``WAIT`` counts the writes of the connection it runs on, so a one-key write on the confirming
+        connection is the barrier: replication is one ordered stream, and a replica that has it has
+        everything that node held before. Without a written proof (the operation wrote nothing) this
+        is that bare barrier.
         """
-        if self.wait_replicas:
+        if not self.wait_replicas:
+            return
+        if proof.key is None or not proof.written:
             await self.read_confirmed(client, lambda _pipe: None)
+            return
+        key = proof.key
+        (found,) = await self.read_confirmed(client, lambda pipe: pipe.delete(key))
+        if not int(found):
+            raise Unavailable(
+                f"the write is not on the Redis primary that confirmed it ({self.describe()}): a failover in "
+                "between; it is not acknowledged, retrying is safe"
+            )
 
     async def read_confirmed(
         self, client: aioredis.Redis, reads: Callable[[aioredis.client.Pipeline], object]
     ) -> list[Any]:
-        """The answers of the reads ``reads`` queues on a pipeline, once ``wait_replicas`` replicas hold
-        everything those answers were read from; else ``Unavailable``.
+        """The answers of the commands ``reads`` queues on a pipeline, once ``wait_replicas`` replicas
+        hold everything those answers were read from (and what they wrote); else ``Unavailable``.
 
-        The reads, the barrier write and ``WAIT`` go in one pipeline, on one connection, so they all
-        reach the same node: what it answered is confirmed, not just what the caller wrote. A value a
-        node holds unconfirmed — a write whose ``WAIT`` failed — is no proof: that node's data may be
-        discarded by a failover to a replica that never got it.
+        The commands, the barrier write and ``WAIT`` go in one pipeline, on one connection, so they
+        all reach the same node: what it answered is confirmed, not just what the caller wrote. A
+        value a node holds unconfirmed — a write whose ``WAIT`` failed — is no proof: that node's
+        data may be discarded by a failover to a replica that never got it. redis-py sends a
+        pipeline's commands on one connection; a retry after a broken connection resends all of
+        them, on the reconnected connection, so they still reach one node together. Queue no
+        ``Script`` objects: redis-py loads those on another pooled connection first — use ``eval``.
         """
         async with client.pipeline(transaction=False) as pipe:
             reads(pipe)

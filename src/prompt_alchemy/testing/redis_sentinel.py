@@ -6,10 +6,15 @@ index exists on whichever is promoted); the Sentinels are the same redis-server 
 Sentinels that have not heard from the primary for ``down_after_ms`` promotes the replica.
 ``primary_port()`` asks a Sentinel who the primary is now; a killed node restarted with
 ``restart(node)`` comes back as a replica of the current primary (Sentinel reconfigures it).
+
+To lose a write the way a double failover does — the node promoted never got it —
+``delay_full_syncs`` holds a primary's full syncs back, ``knows_replica`` says when the Sentinels
+would promote a node, and ``request_failover`` is ``SENTINEL FAILOVER``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -18,12 +23,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
+
+import redis
+import redis.asyncio as aioredis
 
 from prompt_alchemy.errors import ConfigError
+from prompt_alchemy.redis_target import RedisTarget
 from prompt_alchemy.testing.servers import RedisServer, _Process, free_port
 
-__all__ = ["RedisSentinelGroup", "SentinelServer"]
+__all__ = ["HeldConfirmations", "RedisSentinelGroup", "SentinelServer", "redis_command"]
 
 SERVICE = "alchemy"
 _READY_TIMEOUT_S = 30.0
@@ -38,6 +47,50 @@ def _command(port: int, *words: str) -> bytes:
             return sock.recv(65536)
     except OSError:
         return b""
+
+
+def redis_command(port: int, *words: str | int) -> Any:
+    """One command to the Redis (or Sentinel) on ``port``, on a client closed right after; its reply."""
+    with redis.Redis(host="127.0.0.1", port=port, socket_timeout=5) as client:
+        return client.execute_command(*words)
+
+
+class HeldConfirmations:
+    """``with HeldConfirmations() as held:`` every ``RedisTarget.read_confirmed`` — where each acknowledged
+    Redis write is confirmed — waits for ``held.release()``, so a test can put a failover between a
+    write and its confirmation. ``held.confirming`` is set once one is waiting."""
+
+    def __init__(self) -> None:
+        self.confirming = asyncio.Event()
+        self._released = asyncio.Event()
+        self._confirm = RedisTarget.read_confirmed
+
+    def release(self) -> None:
+        self._released.set()
+
+    async def _held(
+        self, target: RedisTarget, client: aioredis.Redis, reads: Callable[[aioredis.client.Pipeline], object]
+    ) -> list[Any]:
+        self.confirming.set()
+        await self._released.wait()
+        return await self._confirm(target, client, reads)
+
+    def __enter__(self) -> Self:
+        held = self
+
+        async def read_confirmed(
+            target: RedisTarget, client: aioredis.Redis, reads: Callable[[aioredis.client.Pipeline], object]
+        ) -> list[Any]:
+            return await held._held(target, client, reads)
+
+        RedisTarget.read_confirmed = read_confirmed  # type: ignore[method-assign, assignment]
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        RedisTarget.read_confirmed = self._confirm  # type: ignore[method-assign]
+        self._released.set()
 
 
 class SentinelServer(_Process):
@@ -179,6 +232,53 @@ class RedisSentinelGroup:
 
         self._wait(promoted)
         return self.current_primary()
+
+    @staticmethod
+    def delay_full_syncs(node: RedisServer, seconds: int) -> None:
+        """As a primary, ``node`` starts a replica's full sync only ``seconds`` after it asked (0: at once)."""
+        redis_command(node.port, "CONFIG", "SET", "repl-diskless-sync", "yes", "repl-diskless-sync-delay", seconds)
+
+    def knows_replica(self, port: int) -> bool:
+        """Every Sentinel sees ``port`` as a healthy replica (a candidate for a failover)."""
+        for address in self.sentinels:
+            with redis.Redis(host="127.0.0.1", port=int(address.rpartition(":")[2]), socket_timeout=5) as sentinel:
+                replicas = sentinel.sentinel_slaves(self.service)
+            if not any(
+                int(r["port"]) == port and r["is_slave"] and not r["is_sdown"] and not r["is_disconnected"]
+                for r in replicas
+            ):
+                return False
+        return True
+
+    def request_failover(self) -> bool:
+        """``SENTINEL FAILOVER``; False while no replica qualifies yet (the Sentinels refresh what they know)."""
+        try:
+            return bool(redis_command(int(self.sentinels[0].rpartition(":")[2]), "SENTINEL", "FAILOVER", self.service))
+        except redis.ResponseError:
+            return False
+
+    def promote_replica_holding_back_old_primary(self) -> tuple[RedisServer, RedisServer]:
+        """The primary is SIGKILLed, the replica promoted, the old primary restarted (from its AOF) as
+        its replica — its full sync held back. ``(old primary, new primary)``; what the new primary
+        takes now is on it alone."""
+        first = self.current_primary()
+        second = self.replica if first is self.primary else self.primary
+        first.kill()
+        self.wait_for_failover(first.port)
+        self.delay_full_syncs(second, 3600)
+        self.restart(first)
+        self._wait(lambda: self.knows_replica(first.port))
+        return first, second
+
+    def fail_back(self, first: RedisServer, second: RedisServer) -> None:
+        """After ``promote_replica_holding_back_old_primary``: ``SENTINEL FAILOVER`` back to ``first``,
+        which never resynced, then ``second`` resynced from it — what ``second`` took meanwhile is gone
+        and ``first`` has a replica in sync (a ``WAIT`` on it succeeds)."""
+        self.delay_full_syncs(first, 3600)
+        self._wait(self.request_failover)
+        self.wait_for_failover(second.port)
+        self.delay_full_syncs(first, 0)
+        self.wait_replicated(first.port, replicas=1)
 
     @staticmethod
     def _wait(condition: Callable[[], bool]) -> None:

@@ -1,6 +1,6 @@
 """Storage behind Redis Sentinel: the primary is SIGKILLed mid-write and nothing acknowledged is lost.
 
-A store is acknowledged only once the replica holds it (``RedisTarget.confirm_replicated``, i.e.
+A store is acknowledged only once the replica holds it (``RedisTarget.confirm_written``, i.e.
 ``WAIT``), so whatever the promoted replica lacks was never acknowledged; the caller got a
 retriable ``Unavailable`` for it and may resend it (stores are deduplicated by content).
 """
@@ -8,20 +8,25 @@ retriable ``Unavailable`` for it and may resend it (stores are deduplicated by c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
 
 import pytest
 
-from prompt_alchemy.errors import Unavailable
+from prompt_alchemy.errors import NotFound, Unavailable
 from prompt_alchemy.redis_target import RedisTarget
+from prompt_alchemy.schemas.common import utc_now
+from prompt_alchemy.schemas.labels import PromptName
 from prompt_alchemy.schemas.storage import GetRequest, SearchRequest, StoreReply, StoreRequest
-from prompt_alchemy.testing.redis_sentinel import RedisSentinelGroup
+from prompt_alchemy.testing.redis_sentinel import HeldConfirmations, RedisSentinelGroup, redis_command
 from prompt_alchemy.testing.servers import RedisServer
 from prompt_alchemy.testing.waiting import eventually
 from prompt_alchemy.workers.storage.embedders import WordLlamaEmbedder
 from prompt_alchemy.workers.storage.prompt_memory import PromptMemory
+from prompt_alchemy.workers.storage.redis_names import RedisNameStore
 from prompt_alchemy.workers.storage.redis_store import RedisPromptStore
 
 IDEAS = 60
@@ -98,3 +103,83 @@ async def test_a_write_no_replica_confirms_is_not_acknowledged(redis_server: Red
         await store.drop()
     finally:
         await memory.close()
+
+
+Probe = Callable[[], Awaitable[bool]]
+
+
+async def store_a_prompt(store: RedisPromptStore) -> Probe:
+    """Store a prompt (``Unavailable`` if not acknowledged); a probe of whether it is there."""
+    reply = await store.store(StoreRequest(content="A prompt written just before the primary changes"), None)
+
+    async def present() -> bool:
+        try:
+            await store.get(GetRequest(id=reply.id))
+        except NotFound:
+            return False
+        return True
+
+    return present
+
+
+async def name_a_prompt(store: RedisPromptStore) -> Probe:
+    """Create a name (a label move's compare-and-set); a probe of whether it is there. A resend finds
+    the name there if an unacknowledged attempt landed (the compare-and-set fails): nothing to check."""
+    names = RedisNameStore(store.client, prefix=store.keys.prefix, target=store.target)
+    document = PromptName(name="greeting", versions=[], created_at=utc_now(), revision=1)
+    await names.save(document, expected_revision=None, move=None)
+
+    async def present() -> bool:
+        return await names.load("greeting") is not None
+
+    return present
+
+
+@pytest.mark.parametrize("write", [store_a_prompt, name_a_prompt], ids=["prompt", "name"])
+async def test_a_write_confirmed_after_a_failover_to_a_node_without_it_is_not_reported_saved(
+    redis_sentinel_group: RedisSentinelGroup,
+    held_confirmations: HeldConfirmations,
+    write: Callable[[RedisPromptStore], Coroutine[Any, Any, Probe]],
+) -> None:
+    """A write lands on the primary; before it is confirmed the Sentinels fail over to a node that never
+    got it, and the old primary resyncs from that node, dropping the write. A confirmation on the new
+    primary (its replica in sync) must not acknowledge a write that node does not hold. (Both failed
+    before the write was confirmed where it was taken: reported saved, then gone.)
+
+    The failover is forced as in the learning double-failover test: the primary dies, the replica is
+    promoted and holds back the old primary's full sync; the write reaches the promoted node alone,
+    and ``SENTINEL FAILOVER`` goes back to the old primary, which never got it. The confirmation is
+    held (``held_confirmations``) until then."""
+    group = redis_sentinel_group
+    first, second = await asyncio.to_thread(group.promote_replica_holding_back_old_primary)
+    target = RedisTarget.sentinel(group.sentinels, group.service, wait_replicas=1, wait_timeout=0.5)
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    store = RedisPromptStore(target, prefix=prefix, socket_timeout=1.0, operation_timeout=60.0)
+    writing: asyncio.Task[Probe] | None = None
+    try:
+        await store.open()
+        writing = asyncio.create_task(write(store))
+        # Held where the write is confirmed: after the write when it goes first (a prompt's transaction),
+        # before it when it goes in the confirming pipeline itself (a name's script).
+        await eventually(
+            lambda: held_confirmations.confirming.is_set() or writing.done(), what="the write done or held"
+        )
+        await asyncio.to_thread(group.fail_back, first, second)
+        assert not redis_command(first.port, "KEYS", f"{prefix}:*")  # what the write did so far is lost
+        held_confirmations.release()
+
+        try:
+            present = await writing
+        except Unavailable:
+            pass  # not reported saved: what the failover lost was never acknowledged
+        else:
+            assert await present(), "a write reported saved is gone after the failover"
+        # Not saved: resending is safe, and what is then acknowledged is there.
+        present = await eventually(lambda: write(store), what="the write acknowledged", ignoring=(Unavailable,))
+        assert await present()
+    finally:
+        held_confirmations.release()
+        if writing is not None:
+            with contextlib.suppress(BaseException):
+                await writing
+        await store.close()

@@ -21,7 +21,7 @@ import redis.exceptions as redis_errors
 from redis.asyncio.lock import Lock
 
 from prompt_alchemy.errors import ConfigError, Unavailable
-from prompt_alchemy.redis_target import RedisTarget, close_client
+from prompt_alchemy.redis_target import RedisTarget, WriteProof, close_client
 from prompt_alchemy.schemas.learning import Weights
 from prompt_alchemy.schemas.ranking import DEFAULT_WEIGHTS
 from prompt_alchemy.workers.learning.aggregates import PromptAggregate
@@ -130,11 +130,13 @@ class RedisLearningState:
             raise Unavailable(f"the learning state in Redis failed: {error}") from error
 
     @contextlib.asynccontextmanager
-    async def _locked(self, *, recorded: Sequence[str] = ()) -> AsyncIterator[None]:
+    async def _locked(self, *, recorded: Sequence[str] = ()) -> AsyncIterator[WriteProof]:
         """Exclusive among replicas; on success, confirmed on the target's replicas before the lock
         goes, so an event is acked on the stream only once a failover cannot lose its effect.
         ``recorded``: event ids the block leaves in ``facts`` — confirmed as read back from the node
-        that replicated them (``_confirm_recorded``), not merely as written.
+        that replicated them (``_confirm_recorded``), not merely as written. Else the block executes
+        its write through the proof yielded, and it is confirmed on the node that took it
+        (``RedisTarget.confirm_written``).
 
         The lock of a section that is over can come back: its release never reached Redis (the
         primary died), or reached a primary whose data a failover then discarded for a replica's
@@ -146,12 +148,13 @@ class RedisLearningState:
             lock = self._redis.lock(self._lock_name, timeout=_LOCK_TIMEOUT_S)
             token = secrets.token_hex(16).encode()
             await self._acquire(lock, token)
+            proof = self._write_proof()
             try:
-                yield
+                yield proof
                 if recorded:
                     await self._confirm_recorded(recorded)
                 elif self.target is not None:
-                    await self.target.confirm_replicated(self._redis)
+                    await self.target.confirm_written(self._redis, proof)
             finally:
                 self._remember_finished(token)
                 await lock.release()
@@ -170,6 +173,9 @@ class RedisLearningState:
             if now >= deadline:
                 raise redis_errors.LockError("timed out waiting for another learning replica")
             await asyncio.sleep(_LOCK_POLL_S)  # another replica holds it: ask again, as redis-py does
+
+    def _write_proof(self) -> WriteProof:
+        return WriteProof(None) if self.target is None else self.target.write_proof()
 
     def _remember_finished(self, token: bytes) -> None:
         now = time.monotonic()
@@ -279,9 +285,16 @@ class RedisLearningState:
             )
 
     async def count_duplicates(self, count: int) -> None:
+        """Count ``count`` redelivered events; confirmed like ``apply`` (they are acked after this), on
+        the node that took the count. No lock: ``HINCRBY`` is atomic on its own."""
         if count:
             async with self._guard():
-                await self._redis.hincrby(self._counters, DUPLICATES, count)
+                proof = self._write_proof()
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.hincrby(self._counters, DUPLICATES, count)
+                    await proof.execute(pipe)
+                if self.target is not None:
+                    await self.target.confirm_written(self._redis, proof)
 
     async def apply(self, facts: Sequence[FeedbackFact], trainer: OnlineTrainer | None = None) -> ApplyOutcome:
         batch = list(facts)
@@ -344,20 +357,22 @@ class RedisLearningState:
     async def mark_synced(self, revisions: Mapping[str, int]) -> None:
         if not revisions:
             return
-        async with self._locked():
+        async with self._locked() as proof:
             current = await self._load_aggregates(list(revisions))
             done = [
                 pid for pid, revision in revisions.items() if pid not in current or current[pid].revision <= revision
             ]
             if done:
-                await self._redis.srem(self._unsynced, *done)
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.srem(self._unsynced, *done)
+                    await proof.execute(pipe)
 
     async def refit(self, refitter: Refitter) -> Weights:
-        async with self._locked():
+        async with self._locked() as proof:
             facts = await self.facts()
             version = (await self._current_weights()).version + 1
             weights = await asyncio.to_thread(refitter, facts, version)
             async with self._redis.pipeline(transaction=True) as pipe:
                 self._queue_weights(pipe, weights)
-                await pipe.execute()
+                await proof.execute(pipe)
         return weights

@@ -1,7 +1,9 @@
 """Named prompts on Redis, shared by every storage replica: a hash per name, a list of moves.
 
 The compare-and-set of a name and the append of its move run in one Lua script, so they are
-atomic across replicas. Keys live under the prompt store's prefix (``drop()`` removes them too).
+atomic across replicas; with a ``RedisTarget``, the script runs in the pipeline that confirms it
+(``read_confirmed``), so a move is acknowledged only from the node that ran it. Keys live under
+the prompt store's prefix (``drop()`` removes them too).
 """
 
 from __future__ import annotations
@@ -80,12 +82,14 @@ class RedisNameStore:
             str(document.revision),
             "" if move is None else move.model_dump_json(),
         ]
+        keys = [self._name_key(document.name), self._moves_key(document.name)]
         async with self._guard():
-            done = await self._save_script(
-                keys=[self._name_key(document.name), self._moves_key(document.name)], args=args
-            )
-            if done and self._target is not None:
-                await self._target.confirm_replicated(self._client)
+            if self._target is None:
+                done = await self._save_script(keys=keys, args=args)
+            else:  # the script, the barrier and WAIT on one connection: confirmed where it ran
+                (done,) = await self._target.read_confirmed(
+                    self._client, lambda pipe: pipe.eval(_SAVE, len(keys), *keys, *args)
+                )
         return bool(done)
 
     async def names(self, limit: int) -> list[str]:

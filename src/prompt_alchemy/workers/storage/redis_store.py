@@ -34,7 +34,7 @@ from redisvl.query import FilterQuery, VectorQuery
 from redisvl.query.filter import FilterExpression, Num, Tag
 
 from prompt_alchemy.errors import BadRequest, Conflict, NotFound, Unavailable
-from prompt_alchemy.redis_target import RedisTarget, close_client
+from prompt_alchemy.redis_target import RedisTarget, WriteProof, close_client
 from prompt_alchemy.schemas.health import CheckResult
 from prompt_alchemy.schemas.storage import (
     DeleteReply,
@@ -96,6 +96,7 @@ log = logging.getLogger(__name__)
 __all__ = ["RedisPromptStore"]
 
 _SCAN_BATCH = 200
+_NO_PROOF = WriteProof(None)  # what a read's guard yields
 _VECTOR_FIELDS = ("embedding_model", "embedding_dim", "embedding")
 _MAX_KNN = 10_000
 _LINEAGE_CHUNK = 100
@@ -156,18 +157,21 @@ class RedisPromptStore:
         return self._client
 
     @contextlib.asynccontextmanager
-    async def _guard(self, *, bounded: bool = True, write: bool = False) -> AsyncIterator[None]:
+    async def _guard(self, *, bounded: bool = True, write: bool = False) -> AsyncIterator[WriteProof]:
         """Translate redis and redisvl failures; bound the whole operation in time.
 
         ``bounded=False`` is for re-indexing after a model change, which takes as long as the
         store is large; each command still has its socket timeout. ``write=True``: the operation
-        succeeds only once the target's replicas hold it (``RedisTarget.confirm_replicated``).
+        succeeds only once the target's replicas hold it — on the node that took it: the write
+        executes its last pipeline (its transaction) through the proof yielded here
+        (``RedisTarget.confirm_written``).
         """
+        proof = self.target.write_proof() if write else _NO_PROOF
         try:
             async with asyncio.timeout(self._operation_timeout if bounded else None):
-                yield
+                yield proof
                 if write:
-                    await self.target.confirm_replicated(self.client)
+                    await self.target.confirm_written(self.client, proof)
         except (redis_errors.ConnectionError, redis_errors.TimeoutError, TimeoutError, OSError) as error:
             self._lost(error)
             raise Unavailable(f"Redis at {self._safe_url} is unreachable: {error}") from error
@@ -304,11 +308,13 @@ class RedisPromptStore:
             return await self._active()
 
     async def set_active_model(self, spec: EmbeddingSpec) -> None:
-        async with self._guard(bounded=False, write=True):
-            await self._set_active(spec)
+        async with self._guard(bounded=False, write=True) as proof:
+            await self._set_active(spec, proof)
 
-    async def _set_active(self, spec: EmbeddingSpec) -> None:
-        await self.client.hset(self.keys.meta, mapping={"model": spec.model, "dimension": spec.dimension})
+    async def _set_active(self, spec: EmbeddingSpec, proof: WriteProof = _NO_PROOF) -> None:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.meta, mapping={"model": spec.model, "dimension": spec.dimension})
+            await proof.execute(pipe)
         await self._ensure_index(spec.dimension)
 
     async def _checked_active(self, embedding: Embedding, *, vector_field: str) -> EmbeddingSpec:
@@ -374,7 +380,7 @@ class RedisPromptStore:
     # -- writes --------------------------------------------------------------------------------
 
     async def store(self, request: StoreRequest, embedding: Embedding | None) -> StoreReply:
-        async with self._guard(write=True):
+        async with self._guard(write=True) as proof:
             if embedding is not None:
                 await self._checked_active(embedding, vector_field="embedding")
             record = new_record(
@@ -394,7 +400,7 @@ class RedisPromptStore:
                             pipe.set(claim, record.id)
                             pipe.hset(self.keys.prompt(record.id), mapping=fields)
                             pipe.hincrby(self.keys.meta, "prompts", 1)
-                            await pipe.execute()
+                            await proof.execute(pipe)
                             return StoreReply(id=record.id, created=True, record=record)
                     except redis_errors.WatchError:
                         continue
@@ -404,7 +410,7 @@ class RedisPromptStore:
                 # The owner was deleted between our two reads: try to claim the content again.
 
     async def update(self, request: PromptEdit, embedding: Embedding | None) -> UpdateReply:
-        async with self._guard(write=True):
+        async with self._guard(write=True) as proof:
             if edited_content(request) is not None and embedding is not None:
                 await self._checked_active(embedding, vector_field="embedding")
             key = self.keys.prompt(request.id)
@@ -446,13 +452,13 @@ class RedisPromptStore:
                             pipe.delete(self.keys.content(previous.content_hash))
                             pipe.rpush(self.keys.versions(updated.id), encode_version(previous))
                             pipe.hincrby(self.keys.meta, "versions", 1)
-                        await pipe.execute()
+                        await proof.execute(pipe)
                         return UpdateReply(record=updated)
                     except redis_errors.WatchError:
                         continue
 
     async def delete(self, request: DeleteRequest) -> DeleteReply:
-        async with self._guard(write=True):
+        async with self._guard(write=True) as proof:
             key = self.keys.prompt(request.id)
             versions = self.keys.versions(request.id)
             while True:
@@ -467,7 +473,7 @@ class RedisPromptStore:
                         pipe.delete(key, versions, self.keys.content(_text(digest)))
                         pipe.hincrby(self.keys.meta, "prompts", -1)
                         pipe.hincrby(self.keys.meta, "versions", -int(version_count))
-                        await pipe.execute()
+                        await proof.execute(pipe)
                         return DeleteReply(id=request.id, deleted=True)
                     except redis_errors.WatchError:
                         continue
@@ -666,10 +672,10 @@ class RedisPromptStore:
             return ExportPage(prompts=prompts, next_cursor=next_cursor)
 
     async def import_prompts(self, prompts: Sequence[StoredPrompt]) -> list[ImportOutcome]:
-        async with self._guard(write=True):
-            return await self._import(list(prompts))
+        async with self._guard(write=True) as proof:
+            return await self._import(list(prompts), proof)
 
-    async def _import(self, prompts: list[StoredPrompt]) -> list[ImportOutcome]:
+    async def _import(self, prompts: list[StoredPrompt], proof: WriteProof) -> list[ImportOutcome]:
         outcomes: list[ImportOutcome | None] = [None] * len(prompts)
         records = [p.record.model_copy(update={"content_hash": content_hash(p.record.content)}) for p in prompts]
         active = await self._active()
@@ -725,7 +731,7 @@ class RedisPromptStore:
                 written += 1
             if written:
                 pipe.hincrby(self.keys.meta, "prompts", written)
-                await pipe.execute()
+                await proof.execute(pipe)
         return [outcome or ImportOutcome(ImportStatus.REJECTED, "not processed") for outcome in outcomes]
 
     # -- re-embedding --------------------------------------------------------------------------
@@ -764,7 +770,7 @@ class RedisPromptStore:
             }
 
     async def put_embeddings(self, vectors: Mapping[str, Embedding]) -> int:
-        async with self._guard(write=True):
+        async with self._guard(write=True) as proof:
             if not vectors:
                 return 0
             async with self.client.pipeline(transaction=False) as pipe:
@@ -777,7 +783,7 @@ class RedisPromptStore:
                         int(embedding.vector.size),
                         vector_bytes(embedding.vector),
                     )
-                results = await pipe.execute()
+                results = await proof.execute(pipe)
             return sum(int(result) for result in results)
 
     # -- embedding cache -----------------------------------------------------------------------
