@@ -1,10 +1,12 @@
 """Distributed backend: Redis with the Search module through redisvl's AsyncSearchIndex.
 
 All state is in Redis (prompts, versions, dedupe keys, the active model, the embedding cache),
-so any number of storage replicas share it. Read-modify-write operations are optimistic
-transactions (WATCH/MULTI) and retry on conflict. Vectors live in an HNSW cosine index filtered
-by tag and numeric fields; ``text`` (a substring, which RediSearch's tokenised text search
-cannot express) is checked on the candidates the index returns.
+so any number of storage replicas share it. A new prompt is written by one Lua script (the
+active model checked, the content claimed, the hash written: one round trip, atomic); the other
+read-modify-write operations are optimistic transactions (WATCH/MULTI) and retry on conflict.
+Vectors live in an HNSW cosine index filtered by tag and numeric fields; ``text`` (a substring,
+which RediSearch's tokenised text search cannot express) is checked on the candidates the index
+returns.
 
 Every command has a socket timeout and each operation an overall one, so Redis being down is a
 retriable ``Unavailable`` within seconds, never a hang; redis-py reconnects on the next call.
