@@ -228,6 +228,7 @@ class Sample:
     errors: int
     cpu_per_request: float  # seconds of CPU, all processes of the deployment and the fake vendor
     busiest: str
+    cpu_by_process: dict[str, float] = field(default_factory=dict)  # seconds of CPU per generation, by process
 
 
 _ideas = itertools.count()
@@ -297,13 +298,15 @@ class ClosedLoop:
             progress(f"{len(errors)} failed requests, e.g. {errors[0]}")
         elapsed = ended - began
         busiest = max(used, key=lambda name: used[name])
+        generations = max(len(latencies), 1)
         return Sample(
             len(latencies) / elapsed,
             percentile(latencies, 50),
             percentile(latencies, 99),
             len(errors),
-            sum(used.values()) / max(len(latencies), 1),
+            sum(used.values()) / generations,
             f"{busiest} {used[busiest] / elapsed:.0%}",
+            {name: seconds / generations for name, seconds in used.items()},
         )
 
 
@@ -489,6 +492,33 @@ def results_table(results: list[Result]) -> str:
     return markdown_table(headers, [result.row() for result in results], align="lrrrrrl")
 
 
+def process_role(name: str) -> str:
+    """A process's column in the CPU table: replicas and cluster nodes of one kind share it."""
+    for prefix in ("worker generation", "nats-server", "redis", "sentinel"):
+        if name.startswith(prefix):
+            return prefix
+    return name
+
+
+def cpu_by_process_table(results: list[Result]) -> str:
+    """Median CPU per generation of each kind of process (replicas and cluster nodes summed)."""
+    roles: list[str] = []
+    rows = []
+    for result in results:
+        by_role: dict[str, list[float]] = {}
+        for sample in result.samples:
+            summed: dict[str, float] = {}
+            for name, seconds in sample.cpu_by_process.items():
+                summed[process_role(name)] = summed.get(process_role(name), 0.0) + seconds
+            for role, seconds in summed.items():
+                by_role.setdefault(role, []).append(seconds)
+                if role not in roles:
+                    roles.append(role)
+        rows.append((result.label, {role: median(values) for role, values in by_role.items()}))
+    table = [[label, *(millis(cpu[role]) if role in cpu else "-" for role in roles)] for label, cpu in rows]
+    return markdown_table(["deployment", *roles], table, align="l" + "r" * len(roles))
+
+
 def loads_table(results: list[Result]) -> str:
     rows = [
         [result.label, load.endpoint, load.instance, load.requests, f"{load.average_ms:,.1f} ms"]
@@ -567,6 +597,11 @@ async def main(quick: bool) -> int:
         "storage write there also waits for the Redis replica (WAIT), and each feedback publish for 2 of 3 nodes.",
         "",
         results_table(results),
+        "",
+        "CPU per generation by process (medians of the windows; engine replicas, NATS nodes, Redis nodes and",
+        "Sentinels each summed into one column):",
+        "",
+        cpu_by_process_table(results),
         "",
         markdown_table(
             ["ratio", "value", "target"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -33,7 +33,8 @@ from prompt_alchemy.schemas.storage import (
     StoreRequest,
     UpdateRequest,
 )
-from prompt_alchemy.workers.storage.embedders import WORDLLAMA_MODEL
+from prompt_alchemy.workers.storage.backend import PromptStore
+from prompt_alchemy.workers.storage.embedders import WORDLLAMA_MODEL, Embedder, FloatVector
 from prompt_alchemy.workers.storage.prompt_memory import PromptMemory
 
 DIM = 256
@@ -512,6 +513,50 @@ async def test_embeddings_are_cached_by_model_and_text(memory: PromptMemory) -> 
     with pytest.raises(BadRequest) as caught:
         await memory.embeddings(EmbeddingsRequest(texts=["x"], model="no-such-model"))
     assert caught.value.details["field"] == "model"
+
+
+class CountingEmbedder:
+    """Another embedder's vectors, recording every text it is asked to embed."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.texts: list[str] = []
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    async def load(self) -> None:
+        await self.inner.load()
+
+    async def embed(self, texts: Sequence[str]) -> list[FloatVector]:
+        self.texts += texts
+        return await self.inner.embed(texts)
+
+
+async def test_a_prompt_is_embedded_without_looking_in_the_embedding_cache(
+    store_factory: Callable[[str], PromptStore], hashing_embedder: Embedder
+) -> None:
+    """The cache serves texts that come back (queries); stored content is deduplicated by hash
+    before it is embedded, so a cache lookup per store would cost a round trip for no hit."""
+    embedder = CountingEmbedder(hashing_embedder)
+    memory = PromptMemory(store_factory("main"), embedder)
+    await memory.start()
+    try:
+        text = "A prompt about rivers and their deltas"
+        assert (await memory.embeddings(EmbeddingsRequest(texts=[text]))).cached == [False]
+        stored = await memory.store_prompt(StoreRequest(content=text))
+        assert embedder.texts == [text, text]  # embedded again, not read from the cache
+        assert stored.record.embedding_model == embedder.name
+        assert (await memory.embeddings(EmbeddingsRequest(texts=[text]))).cached == [True]  # the cache is intact
+        hit = (await memory.search(SearchRequest(query=text, limit=1))).hits[0]
+        assert (hit.record.id, hit.similarity) == (stored.id, pytest.approx(1.0, abs=1e-5))
+    finally:
+        await memory.close()
 
 
 # -- export / import ---------------------------------------------------------------------------

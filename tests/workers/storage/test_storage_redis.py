@@ -6,10 +6,11 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import pytest
+from redis.asyncio.connection import Connection
 
 from prompt_alchemy.errors import Unavailable
 from prompt_alchemy.schemas.storage import AggregatesRequest, GetRequest, ReembedRequest, SearchRequest, StoreRequest
@@ -111,3 +112,39 @@ async def test_redis_down_is_unavailable_in_time_then_recovers(
     finally:
         await memory.close()
         server.stop(remove_data=True)
+
+
+class CountingConnection(Connection):
+    """A redis-py connection that counts its writes: one per command or pipeline, i.e. one round trip."""
+
+    writes = 0
+
+    async def send_packed_command(self, command: bytes | str | Iterable[bytes], check_health: bool = True) -> None:
+        CountingConnection.writes += 1
+        await super().send_packed_command(command, check_health)
+
+
+@pytest.fixture
+async def counted(redis_server: RedisServer, hashing_embedder: Embedder) -> AsyncIterator[PromptMemory]:
+    """A Redis-backed memory whose client counts its round trips (``CountingConnection.writes``)."""
+    store = RedisPromptStore(redis_server.url, prefix=f"test-{uuid.uuid4().hex[:12]}-counted")
+    store.client.connection_pool.connection_class = CountingConnection  # before its first connection
+    memory = PromptMemory(store, hashing_embedder)
+    await memory.start()
+    await memory.store_prompt(StoreRequest(content="the first store loads the store script"))
+    yield memory
+    await store.drop()
+    await memory.close()
+
+
+async def test_storing_a_prompt_takes_two_round_trips(counted: PromptMemory) -> None:
+    """The dedupe lookup and the active model in one pipeline, then one script that checks the
+    model, claims the content and writes the prompt (it took seven: 20-odd per generation)."""
+    before = CountingConnection.writes
+    first = await counted.store_prompt(StoreRequest(content="A prompt about rivers"))
+    assert first.created
+    assert CountingConnection.writes - before == 2
+    before = CountingConnection.writes
+    again = await counted.store_prompt(StoreRequest(content="A prompt about rivers"))
+    assert (again.created, again.id) == (False, first.id)
+    assert CountingConnection.writes - before == 2  # the lookup, then the existing record

@@ -130,10 +130,11 @@ class PromptMemory:
         )
 
     async def active_embedder(self) -> Embedder:
-        spec = await self.store.active_model()
-        if spec is None:
-            return self.default_embedder
-        return self.resolve_embedder(spec.model, field="embedding_model")
+        return self._embedder_of(await self.store.active_model())
+
+    def _embedder_of(self, active: EmbeddingSpec | None) -> Embedder:
+        """The embedder of the active model ``active`` (the default one for a store without a model)."""
+        return self.default_embedder if active is None else self.resolve_embedder(active.model, field="embedding_model")
 
     async def _embed(
         self, embedder: Embedder, texts: Sequence[str], *, remember: bool
@@ -152,29 +153,37 @@ class PromptMemory:
         vectors = [cached[digest] if digest in cached else fresh[digest] for digest in digests]
         return vectors, [digest in cached for digest in digests]
 
-    async def _embed_content(self, content: str) -> Embedding:
-        embedder = await self.active_embedder()
-        vectors, _ = await self._embed(embedder, [content], remember=False)
-        return Embedding(embedder.name, vectors[0])
+    async def _embed_content(self, content: str, active: EmbeddingSpec | None) -> Embedding:
+        """A prompt's vector, by the model ``active`` names, computed without the embedding cache.
+
+        The cache serves texts that come back (search queries, ``storage.embeddings``); a prompt's
+        content is stored once (the content hash deduplicates), so looking it up there would cost
+        a round trip to the store on every write for a hit that practically never happens.
+        """
+        embedder = self._embedder_of(active)
+        (raw,) = await embedder.embed([content])
+        return Embedding(embedder.name, as_unit_vector(raw, field="texts"))
 
     # -- prompts -------------------------------------------------------------------------------
 
     async def store_prompt(self, request: StoreRequest) -> StoreReply:
-        existing = await self.store.find_by_hash(content_hash(request.content))
+        existing, active = await self.store.find_for_store(content_hash(request.content))
         if existing is not None:
             return StoreReply(id=existing.id, created=False, record=existing)
         if request.embedding is not None:
             assert request.embedding_model is not None  # the schema requires it with an embedding
             embedding = Embedding(request.embedding_model, as_unit_vector(request.embedding, field="embedding"))
         else:
-            embedding = await self._embed_content(request.content)
+            embedding = await self._embed_content(request.content, active)
         return await self.store.store(request, embedding)
 
     async def get(self, request: GetRequest) -> GetReply:
         return await self.store.get(request)
 
     async def update(self, request: UpdateRequest) -> UpdateReply:
-        embedding = await self._embed_content(request.content) if request.content is not None else None
+        embedding = None
+        if request.content is not None:
+            embedding = await self._embed_content(request.content, await self.store.active_model())
         return await self.store.update(request, embedding)
 
     async def set_aggregates(self, request: AggregatesRequest) -> UpdateReply:

@@ -1,10 +1,12 @@
 """Distributed backend: Redis with the Search module through redisvl's AsyncSearchIndex.
 
 All state is in Redis (prompts, versions, dedupe keys, the active model, the embedding cache),
-so any number of storage replicas share it. Read-modify-write operations are optimistic
-transactions (WATCH/MULTI) and retry on conflict. Vectors live in an HNSW cosine index filtered
-by tag and numeric fields; ``text`` (a substring, which RediSearch's tokenised text search
-cannot express) is checked on the candidates the index returns.
+so any number of storage replicas share it. A new prompt is written by one Lua script (the
+active model checked, the content claimed, the hash written: one round trip, atomic); the other
+read-modify-write operations are optimistic transactions (WATCH/MULTI) and retry on conflict.
+Vectors live in an HNSW cosine index filtered by tag and numeric fields; ``text`` (a substring,
+which RediSearch's tokenised text search cannot express) is checked on the candidates the index
+returns.
 
 Every command has a socket timeout and each operation an overall one, so Redis being down is a
 retriable ``Unavailable`` within seconds, never a hang; redis-py reconnects on the next call.
@@ -107,6 +109,31 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   return 1
 end
 return 0
+"""
+
+
+# Store a new prompt in one round trip: check the active model, claim the content, write the hash.
+# KEYS: content claim, prompt hash, meta. ARGV: prompt id, model ('' when there is no vector),
+# dimension, then the hash's field/value pairs. Replies {'stored'}, {'inactive'} (no active model
+# yet), {'model', model, dimension} (the vector is not of the active model) or {'owner', id}.
+_STORE_NEW = """
+if ARGV[2] ~= '' then
+  local active = redis.call('HMGET', KEYS[3], 'model', 'dimension')
+  if not active[1] or not active[2] then
+    return {'inactive'}
+  end
+  if active[1] ~= ARGV[2] or tonumber(active[2]) ~= tonumber(ARGV[3]) then
+    return {'model', active[1], active[2]}
+  end
+end
+local owner = redis.call('GET', KEYS[1])
+if owner then
+  return {'owner', owner}
+end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], unpack(ARGV, 4))
+redis.call('HINCRBY', KEYS[3], 'prompts', 1)
+return {'stored'}
 """
 
 
@@ -278,8 +305,9 @@ class RedisPromptStore:
             return None
         return await self._ensure_index(active.dimension)
 
-    async def _query(self, query: Any) -> list[dict[str, Any]]:
-        index = await self._search_index()
+    async def _query(self, query: Any, active: EmbeddingSpec | None = None) -> list[dict[str, Any]]:
+        """Run ``query`` on the index; ``active``: the model the caller just read (saves reading it again)."""
+        index = await self._ensure_index(active.dimension) if active is not None else await self._search_index()
         if index is None:
             return []
         try:
@@ -350,6 +378,17 @@ class RedisPromptStore:
     async def _history(self, prompt_id: str) -> list[PromptVersion]:
         return [decode_version(raw) for raw in await self.client.lrange(self.keys.versions(prompt_id), 0, -1)]
 
+    async def find_for_store(self, content_hash: str) -> tuple[PromptRecord | None, EmbeddingSpec | None]:
+        async with self._guard():
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.get(self.keys.content(content_hash))
+                pipe.hmget(self.keys.meta, ["model", "dimension"])
+                owner, (model, dimension) = await pipe.execute()
+            active = None if model is None or dimension is None else EmbeddingSpec(_text(model), int(dimension))
+            if owner is None:
+                return None, active
+            return (await self._records([_text(owner)])).get(_text(owner)), active
+
     async def find_by_hash(self, content_hash: str) -> PromptRecord | None:
         async with self._guard():
             owner = await self.client.get(self.keys.content(content_hash))
@@ -380,34 +419,48 @@ class RedisPromptStore:
     # -- writes --------------------------------------------------------------------------------
 
     async def store(self, request: StoreRequest, embedding: Embedding | None) -> StoreReply:
+        """One script checks the model, claims the content and writes the prompt, atomically.
+
+        One round trip where a WATCH/GET/MULTI transaction after a read of the active model took
+        four; the model check is now part of the write, so a model changed by another replica in
+        between can no longer slip a vector of the old model into the index. The script runs in
+        the write's transaction with its proof (see ``_guard``): confirmed on the node that ran it.
+        """
         async with self._guard(write=True) as proof:
-            if embedding is not None:
-                await self._checked_active(embedding, vector_field="embedding")
             record = new_record(
                 request,
                 embedding_model=embedding.model if embedding else None,
                 embedding_dim=int(embedding.vector.size) if embedding else None,
             )
             fields, _empty = encode_record(record, embedding.vector if embedding else None)
-            claim = self.keys.content(record.content_hash)
+            keys = [self.keys.content(record.content_hash), self.keys.prompt(record.id), self.keys.meta]
+            model, dimension = (embedding.model, int(embedding.vector.size)) if embedding else ("", 0)
+            args: list[Any] = [record.id, model, dimension]
+            for name, value in fields.items():
+                args += (name, value)
             while True:
                 async with self.client.pipeline(transaction=True) as pipe:
-                    try:
-                        await pipe.watch(claim)
-                        owner = await pipe.get(claim)
-                        if owner is None:
-                            pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-                            pipe.set(claim, record.id)
-                            pipe.hset(self.keys.prompt(record.id), mapping=fields)
-                            pipe.hincrby(self.keys.meta, "prompts", 1)
-                            await proof.execute(pipe)
-                            return StoreReply(id=record.id, created=True, record=record)
-                    except redis_errors.WatchError:
-                        continue
-                existing = (await self._records([_text(owner)])).get(_text(owner))
+                    # EVAL, not a registered script: redis-py loads a pipelined script over another
+                    # pooled connection first, which may reach another node during a failover
+                    pipe.eval(_STORE_NEW, len(keys), *keys, *args)
+                    (outcome,) = await proof.execute(pipe)
+                status = _text(outcome[0])
+                if status == "stored":
+                    return StoreReply(id=record.id, created=True, record=record)
+                if status == "inactive":
+                    assert embedding is not None  # the script checks the model only for a vector
+                    await self._set_active(embedding.spec)  # a fresh store adopts the first vector's model
+                    continue
+                if status == "model":
+                    assert embedding is not None
+                    active = EmbeddingSpec(_text(outcome[1]), int(outcome[2]))
+                    check_embedding(active, embedding, vector_field="embedding")
+                    raise BadRequest(f"embedding is not of the store's model {active.model!r}")  # unreachable
+                owner = _text(outcome[1])
+                existing = (await self._records([owner])).get(owner)
                 if existing is not None:
                     return StoreReply(id=existing.id, created=False, record=existing)
-                # The owner was deleted between our two reads: try to claim the content again.
+                # The owner was deleted between the script and our read: try to claim the content again.
 
     async def update(self, request: PromptEdit, embedding: Embedding | None) -> UpdateReply:
         async with self._guard(write=True) as proof:
@@ -490,7 +543,7 @@ class RedisPromptStore:
             if active is None:
                 return SearchReply(hits=[], embedding_model=query.model)
             check_embedding(active, query, vector_field="vector")
-            ranked = await self._nearest(request, query, after)
+            ranked = await self._nearest(request, query, after, active)
             page = ranked[: request.limit]
             records = await self._records([hit.id for hit in page])
             hits = [SearchHit(record=records[hit.id], similarity=hit.similarity) for hit in page if hit.id in records]
@@ -500,7 +553,9 @@ class RedisPromptStore:
                 next_cursor = Cursor(fingerprint, page[-1].key, page[-1].id, delivered).encode()
             return SearchReply(hits=hits, next_cursor=next_cursor, embedding_model=active.model)
 
-    async def _nearest(self, request: SearchRequest, query: Embedding, after: Cursor | None) -> list[RankedHit]:
+    async def _nearest(
+        self, request: SearchRequest, query: Embedding, after: Cursor | None, active: EmbeddingSpec
+    ) -> list[RankedHit]:
         """Up to limit+1 hits ranked after the cursor: KNN with the filters, widened until enough pass."""
         wanted = request.limit + 1
         position = SearchAfter(after.sort_value, after.last_id) if after else None
@@ -519,7 +574,7 @@ class RedisPromptStore:
                 num_results=k,
                 ef_runtime=max(k, self.hnsw.ef_runtime),
             )
-            rows = await self._query(knn)
+            rows = await self._query(knn, active)
             ranked: list[RankedHit] = []
             lowest = None
             for row in rows:

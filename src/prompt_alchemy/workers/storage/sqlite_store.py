@@ -254,6 +254,10 @@ class SqlitePromptStore:
         )
         return [row_to_version(row) for row in rows]
 
+    async def find_for_store(self, content_hash: str) -> tuple[PromptRecord | None, EmbeddingSpec | None]:
+        existing = await self._run(self._find_by_hash_sync, content_hash)
+        return existing, self._active
+
     async def find_by_hash(self, content_hash: str) -> PromptRecord | None:
         return await self._run(self._find_by_hash_sync, content_hash)
 
