@@ -15,12 +15,13 @@ would promote a node, and ``request_failover`` is ``SENTINEL FAILOVER``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -28,11 +29,14 @@ from typing import Any, Self
 import redis
 import redis.asyncio as aioredis
 
-from prompt_alchemy.errors import ConfigError
+from prompt_alchemy.errors import ConfigError, Unavailable
 from prompt_alchemy.redis_target import RedisTarget
 from prompt_alchemy.testing.servers import RedisServer, _Process, free_port
+from prompt_alchemy.testing.waiting import eventually
 
-__all__ = ["HeldConfirmations", "RedisSentinelGroup", "SentinelServer", "redis_command"]
+__all__ = ["HeldConfirmations", "RedisSentinelGroup", "SentinelServer", "redis_command", "write_across_a_failback"]
+
+Probe = Callable[[], Awaitable[bool]]  # whether what a write wrote is there
 
 SERVICE = "alchemy"
 _READY_TIMEOUT_S = 30.0
@@ -309,3 +313,40 @@ class RedisSentinelGroup:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop(remove_data=True)
+
+
+async def write_across_a_failback(
+    group: RedisSentinelGroup,
+    nodes: tuple[RedisServer, RedisServer],
+    held: HeldConfirmations,
+    write: Callable[[], Awaitable[Probe]],
+    prefix: str,
+) -> None:
+    """A write reaches the promoted node of ``promote_replica_holding_back_old_primary`` (``nodes``)
+    alone; its confirmation is held while the Sentinels fail back to the old primary, which never got
+    it. The write must not be acknowledged — or be there; a resend is then acknowledged, and there.
+
+    ``write`` does one write and returns a probe of whether it is there; ``prefix``: its keys' prefix.
+    """
+    first, second = nodes
+    writing = asyncio.ensure_future(write())
+    try:
+        await eventually(lambda: held.confirming.is_set() or writing.done(), what="the write done or held")
+        await asyncio.to_thread(group.fail_back, first, second)
+        if redis_command(first.port, "KEYS", f"{prefix}:*"):
+            raise AssertionError("the failback should have lost what the write did so far")
+        held.release()
+        try:
+            present = await writing
+        except Unavailable:
+            pass  # not acknowledged: what the failover lost was never acknowledged
+        else:
+            if not await present():
+                raise AssertionError("a write acknowledged is gone after the failover")
+        present = await eventually(write, what="the write acknowledged", ignoring=(Unavailable,))
+        if not await present():
+            raise AssertionError("a resent write acknowledged is not there")
+    finally:
+        held.release()
+        with contextlib.suppress(BaseException):
+            await writing

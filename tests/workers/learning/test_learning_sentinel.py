@@ -5,7 +5,6 @@ failover mid-apply is also proven with real processes in tests/e2e/test_e2e_ha.p
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
@@ -16,11 +15,16 @@ import pytest
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus, InMemoryBus
 from prompt_alchemy.bus.streams import open_stream, publish_event
-from prompt_alchemy.errors import Unavailable
 from prompt_alchemy.redis_target import RedisTarget
 from prompt_alchemy.schemas.learning import FeedbackEvent, LearningStatsRequest
 from prompt_alchemy.schemas.ranking import DEFAULT_WEIGHTS
-from prompt_alchemy.testing.redis_sentinel import HeldConfirmations, RedisSentinelGroup, redis_command
+from prompt_alchemy.testing.redis_sentinel import (
+    HeldConfirmations,
+    Probe,
+    RedisSentinelGroup,
+    redis_command,
+    write_across_a_failback,
+)
 from prompt_alchemy.testing.servers import RedisServer
 from prompt_alchemy.testing.waiting import eventually
 from prompt_alchemy.workers.learning import FeedbackFact, LearningSettings, RedisLearningState, build_learning_worker
@@ -174,9 +178,6 @@ async def test_a_failover_back_to_a_primary_that_never_resynced_loses_no_accepte
         await bus.close()
 
 
-Probe = Callable[[], Awaitable[bool]]
-
-
 async def count_duplicates(state: RedisLearningState) -> Probe:
     """Count redelivered events (``Unavailable`` if not acknowledged); a probe of whether they are counted."""
     await state.count_duplicates(3)
@@ -211,25 +212,7 @@ async def test_a_learning_write_confirmed_after_a_failover_to_a_node_without_it_
     first, second = await asyncio.to_thread(group.promote_replica_holding_back_old_primary)
     target = RedisTarget.sentinel(group.sentinels, group.service, wait_replicas=1, wait_timeout=0.5)
     state = await RedisLearningState.open(target, prefix=f"test-learning-{uuid.uuid4().hex[:12]}")
-    writing = asyncio.create_task(write(state))
     try:
-        await eventually(
-            lambda: held_confirmations.confirming.is_set() or writing.done(), what="the write done or held"
-        )
-        await asyncio.to_thread(group.fail_back, first, second)
-        assert not redis_command(first.port, "KEYS", f"{state.prefix}:*")  # what the write did is lost
-        held_confirmations.release()
-
-        try:
-            present = await writing
-        except Unavailable:
-            pass  # not reported done: what the failover lost was never acknowledged
-        else:
-            assert await present(), "a write reported done is gone after the failover"
-        present = await eventually(lambda: write(state), what="the write acknowledged", ignoring=(Unavailable,))
-        assert await present()
+        await write_across_a_failback(group, (first, second), held_confirmations, lambda: write(state), state.prefix)
     finally:
-        held_confirmations.release()
-        with contextlib.suppress(BaseException):
-            await writing
         await state.close()

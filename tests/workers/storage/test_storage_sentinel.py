@@ -8,10 +8,9 @@ retriable ``Unavailable`` for it and may resend it (stores are deduplicated by c
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -21,7 +20,12 @@ from prompt_alchemy.redis_target import RedisTarget
 from prompt_alchemy.schemas.common import utc_now
 from prompt_alchemy.schemas.labels import PromptName
 from prompt_alchemy.schemas.storage import GetRequest, SearchRequest, StoreReply, StoreRequest
-from prompt_alchemy.testing.redis_sentinel import HeldConfirmations, RedisSentinelGroup, redis_command
+from prompt_alchemy.testing.redis_sentinel import (
+    HeldConfirmations,
+    Probe,
+    RedisSentinelGroup,
+    write_across_a_failback,
+)
 from prompt_alchemy.testing.servers import RedisServer
 from prompt_alchemy.testing.waiting import eventually
 from prompt_alchemy.workers.storage.embedders import WordLlamaEmbedder
@@ -105,9 +109,6 @@ async def test_a_write_no_replica_confirms_is_not_acknowledged(redis_server: Red
         await memory.close()
 
 
-Probe = Callable[[], Awaitable[bool]]
-
-
 async def store_a_prompt(store: RedisPromptStore) -> Probe:
     """Store a prompt (``Unavailable`` if not acknowledged); a probe of whether it is there."""
     reply = await store.store(StoreRequest(content="A prompt written just before the primary changes"), None)
@@ -155,31 +156,10 @@ async def test_a_write_confirmed_after_a_failover_to_a_node_without_it_is_not_re
     target = RedisTarget.sentinel(group.sentinels, group.service, wait_replicas=1, wait_timeout=0.5)
     prefix = f"test-{uuid.uuid4().hex[:12]}"
     store = RedisPromptStore(target, prefix=prefix, socket_timeout=1.0, operation_timeout=60.0)
-    writing: asyncio.Task[Probe] | None = None
     try:
         await store.open()
-        writing = asyncio.create_task(write(store))
-        # Held where the write is confirmed: after the write when it goes first (a prompt's transaction),
-        # before it when it goes in the confirming pipeline itself (a name's script).
-        await eventually(
-            lambda: held_confirmations.confirming.is_set() or writing.done(), what="the write done or held"
-        )
-        await asyncio.to_thread(group.fail_back, first, second)
-        assert not redis_command(first.port, "KEYS", f"{prefix}:*")  # what the write did so far is lost
-        held_confirmations.release()
-
-        try:
-            present = await writing
-        except Unavailable:
-            pass  # not reported saved: what the failover lost was never acknowledged
-        else:
-            assert await present(), "a write reported saved is gone after the failover"
-        # Not saved: resending is safe, and what is then acknowledged is there.
-        present = await eventually(lambda: write(store), what="the write acknowledged", ignoring=(Unavailable,))
-        assert await present()
+        # The confirmation is held after the write when it goes first (a prompt's transaction), before
+        # it when it goes in the confirming pipeline itself (a name's script).
+        await write_across_a_failback(group, (first, second), held_confirmations, lambda: write(store), prefix)
     finally:
-        held_confirmations.release()
-        if writing is not None:
-            with contextlib.suppress(BaseException):
-                await writing
         await store.close()
