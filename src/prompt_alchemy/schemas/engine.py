@@ -98,9 +98,11 @@ class GenerateRequest(Request):
     cache: bool = True
     """False: never answer from the semantic cache of earlier generations (still fills it)."""
     request_id: Identifier | None = None
-    # Where the engine publishes this request's progress (``events.generation.<progress_token>``).
-    # A front door sets a fresh random one for every request it follows, so a second request
-    # reusing a ``request_id`` can neither read nor inject into the first one's stream.
+    # Where the engine publishes this request's progress and streamed text
+    # (``events.generation.<progress_token>``). A front door sets a fresh random one for every
+    # request it follows, so a second request reusing a ``request_id`` can neither read nor inject
+    # into the first one's stream. None: nobody follows the request; nothing is published and the
+    # completions are not streamed from the vendor.
     progress_token: ProgressToken | None = None
 
     @field_validator("phases")

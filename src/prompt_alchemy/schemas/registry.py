@@ -367,7 +367,7 @@ EVENTS_GENERATION = EventContract(
     Service.EVENTS,
     "generation",
     GenerationProgress,
-    "Live progress of one generation; the last token is its request id.",
+    "Live progress of one generation; the last token is the progress_token its request named.",
 )
 EVENTS_WEIGHTS_UPDATED = EventContract(
     f"{PREFIX}.events.weights.updated",

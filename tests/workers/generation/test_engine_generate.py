@@ -184,7 +184,9 @@ async def test_pushed_weights_are_used_for_the_next_ranking(bus: Bus, engine: En
     assert after.best.scores.ranker < before.best.scores.ranker  # structured prompts are now penalised
 
 
-async def collect_events(bus: Bus, request_id: str) -> tuple[list[GenerationProgress], asyncio.Event]:
+async def collect_events(bus: Bus, token: str | None = None) -> tuple[list[GenerationProgress], asyncio.Event]:
+    """The events published on ``token``'s stream (every generation's, without one), and an event
+    set when a generation there completed or failed."""
     events: list[GenerationProgress] = []
     finished = asyncio.Event()
 
@@ -193,17 +195,27 @@ async def collect_events(bus: Bus, request_id: str) -> tuple[list[GenerationProg
         if event.kind in (ProgressKind.COMPLETED, ProgressKind.FAILED):
             finished.set()
 
-    await bus.subscribe(schemas.EVENTS_GENERATION, on_event, subject=schemas.generation_events_subject(request_id))
+    subject = schemas.generation_events_subject(token) if token else None
+    await bus.subscribe(schemas.EVENTS_GENERATION, on_event, subject=subject)
     return events, finished
+
+
+FIRST_TOKEN = "first-progress-stream"
+SECOND_TOKEN = "second-progress-stream"
 
 
 @pytest.mark.usefixtures("storage", "offline_providers")
 async def test_progress_events_arrive_in_order_and_only_for_their_request(bus: Bus, engine: EngineWorker) -> None:
-    first_events, first_done = await collect_events(bus, "req-first")
-    second_events, second_done = await collect_events(bus, "req-second")
+    first_events, first_done = await collect_events(bus, FIRST_TOKEN)
+    second_events, second_done = await collect_events(bus, SECOND_TOKEN)
     first, _second = await asyncio.gather(
-        generate(bus, GenerateRequest(input=IDEA, count=3, request_id="req-first")),
-        generate(bus, GenerateRequest(input="Write a limerick about a cat", count=2, request_id="req-second")),
+        generate(bus, GenerateRequest(input=IDEA, count=3, request_id="req-first", progress_token=FIRST_TOKEN)),
+        generate(
+            bus,
+            GenerateRequest(
+                input="Write a limerick about a cat", count=2, request_id="req-second", progress_token=SECOND_TOKEN
+            ),
+        ),
     )
     async with asyncio.timeout(EVENTUALLY):
         await first_done.wait()
@@ -235,6 +247,21 @@ async def test_progress_events_arrive_in_order_and_only_for_their_request(bus: B
     assert phases_started == list(Phase)
     candidates = [event for event in first_events if event.kind is ProgressKind.CANDIDATE]
     assert {event.data["content"] for event in candidates} == {prompt.content for prompt in first.prompts}
+
+
+@pytest.mark.usefixtures("storage", "offline_providers")
+async def test_a_request_nobody_follows_publishes_no_events(bus: Bus, engine: EngineWorker) -> None:
+    """No progress token, no stream: nothing is published (not even the streamed text). A followed
+    request after it shows the listener would have seen them: one publisher's events arrive in order."""
+    seen, followed_done = await collect_events(bus)
+    await generate(bus, GenerateRequest(input=IDEA, count=2, request_id="nobody-follows"))
+    followed = await generate(
+        bus, GenerateRequest(input=IDEA, count=1, request_id="followed", progress_token=FIRST_TOKEN)
+    )
+    async with asyncio.timeout(EVENTUALLY):
+        await followed_done.wait()
+    assert {event.request_id for event in seen} == {followed.request_id}
+    assert any(event.kind is ProgressKind.TOKEN for event in seen)
 
 
 async def test_a_generated_request_id_is_returned_when_none_is_given(

@@ -6,6 +6,7 @@ is observable: no prompt is stored and no phase event is published.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -34,17 +35,25 @@ async def test_a_reworded_idea_is_answered_from_the_cache(bus: Bus, engine: Engi
     assert not first.cached
     before = await stored(bus)
     events: list[GenerationProgress] = []
+    completed = asyncio.Event()
 
     async def on_event(event: GenerationProgress, _context: RequestContext) -> None:
         events.append(event)
+        if event.kind is ProgressKind.COMPLETED:
+            completed.set()
 
+    stream = "again-progress-stream"
     subscription = await bus.subscribe(
-        schemas.EVENTS_GENERATION, on_event, subject=schemas.generation_events_subject("again-1")
+        schemas.EVENTS_GENERATION, on_event, subject=schemas.generation_events_subject(stream)
     )
     try:
         again = await bus.request(
-            schemas.ENGINE_GENERATE, GenerateRequest(input=REWORDED, count=2, request_id="again-1"), timeout=T
+            schemas.ENGINE_GENERATE,
+            GenerateRequest(input=REWORDED, count=2, request_id="again-1", progress_token=stream),
+            timeout=T,
         )
+        async with asyncio.timeout(T):
+            await completed.wait()
     finally:
         await subscription.unsubscribe()
     assert (again.cached, again.cached_from, again.request_id, again.input) == (
@@ -58,7 +67,8 @@ async def test_a_reworded_idea_is_answered_from_the_cache(bus: Bus, engine: Engi
     assert [prompt.id for prompt in again.prompts] == [prompt.id for prompt in first.prompts]
     assert again.cost_usd == 0.0
     assert await stored(bus) == before
-    assert ProgressKind.PHASE_STARTED not in {event.kind for event in events}
+    assert [event.kind for event in events] == [ProgressKind.STARTED, ProgressKind.COMPLETED]
+    assert events[0].data == {"cached": True}
 
     different = await bus.request(
         schemas.ENGINE_GENERATE, GenerateRequest(input="Write a SQL query for yearly sales", count=2), timeout=T

@@ -42,6 +42,9 @@ async def test_capabilities_without_providers_are_complete_but_list_none(bus: Bu
     assert any("providers unavailable" in warning for warning in reply.warnings)
 
 
+LONELY_STREAM = "lonely-progress-stream"
+
+
 async def test_generate_without_providers_is_unavailable_and_says_so_in_progress(
     bus: Bus, engine: EngineWorker
 ) -> None:
@@ -53,10 +56,12 @@ async def test_generate_without_providers_is_unavailable_and_says_so_in_progress
         if event.kind is ProgressKind.FAILED:
             failed.set()
 
-    await bus.subscribe(schemas.EVENTS_GENERATION, collect, subject=schemas.generation_events_subject("lonely-1"))
+    await bus.subscribe(schemas.EVENTS_GENERATION, collect, subject=schemas.generation_events_subject(LONELY_STREAM))
     with pytest.raises(Unavailable) as caught:
         await bus.request(
-            schemas.ENGINE_GENERATE, GenerateRequest(input="an idea", request_id="lonely-1"), timeout=EVENTUALLY
+            schemas.ENGINE_GENERATE,
+            GenerateRequest(input="an idea", request_id="lonely-1", progress_token=LONELY_STREAM),
+            timeout=EVENTUALLY,
         )
     assert caught.value.retriable
     async with asyncio.timeout(EVENTUALLY):
@@ -129,8 +134,10 @@ async def test_progress_from_concurrent_emitters_keeps_seq_order(bus: Bus) -> No
         if len(received) == total:
             done.set()
 
-    await bus.subscribe(schemas.EVENTS_GENERATION, collect, subject=schemas.generation_events_subject("order-1"))
-    reporter = ProgressReporter(bus, "order-1")
+    await bus.subscribe(
+        schemas.EVENTS_GENERATION, collect, subject=schemas.generation_events_subject("order-progress-stream")
+    )
+    reporter = ProgressReporter(bus, "order-1", token="order-progress-stream")
     await asyncio.gather(*(reporter.emit(ProgressKind.CANDIDATE, chain=index % 3) for index in range(total)))
     async with asyncio.timeout(EVENTUALLY):
         await done.wait()

@@ -366,9 +366,11 @@ class _GenerationRun:
                 temperature=temperature,
                 max_tokens=call.max_tokens,
                 use_cache=temperature == 0.0,  # sampling asks for a fresh answer; greedy decoding may reuse one
-                stream=TokenStream(
+                stream=TokenStream(  # streamed from the vendor only for a request someone follows
                     request_id=self.request_id, progress_token=request.progress_token, phase=phase, chain=chain
-                ),
+                )
+                if self.progress.followed
+                else None,
                 hints=GenerationHints(
                     phase=phase,
                     persona=request.persona or Persona.GENERIC,

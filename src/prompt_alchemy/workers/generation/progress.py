@@ -1,7 +1,9 @@
 """Live progress of one generation on ``alchemy.v1.events.generation.<progress token>``.
 
-The subject's last token is the request's ``progress_token`` (a front door's fresh random one),
-or its ``request_id`` when a bus client set no token.
+The subject's last token is the request's ``progress_token``: a front door's fresh random one
+when it follows the request, or a bus client's own. A request without a token is followed by
+nobody: its events are numbered but not published (a generation would otherwise send ~45
+messages that every hop encodes and routes for no listener).
 
 Sequence numbers are given and published under one lock, so events of concurrent chains still
 leave in ``seq`` order and a listener (SSE, MCP progress, CLI) can detect gaps. Progress is a
@@ -32,7 +34,7 @@ class ProgressReporter:
         self.bus = bus
         self.request_id = request_id
         self.attempt = attempt  # the send of the request this run serves (a resend after failover: 2, ...)
-        self.subject = schemas.generation_events_subject(token or request_id)
+        self.subject = schemas.generation_events_subject(token) if token is not None else None
         self._seq = 0
         self._lock = asyncio.Lock()
         self._broken = False
@@ -40,6 +42,11 @@ class ProgressReporter:
     @property
     def published(self) -> int:
         return self._seq
+
+    @property
+    def followed(self) -> bool:
+        """Whether the request named a stream to publish to (someone follows it)."""
+        return self.subject is not None
 
     async def emit(
         self,
@@ -51,6 +58,10 @@ class ProgressReporter:
         message: str = "",
         data: dict[str, Any] | None = None,
     ) -> None:
+        if self.subject is None:
+            self._seq += 1
+            return
+        subject = self.subject
         async with self._lock:
             event = GenerationProgress(
                 request_id=self.request_id,
@@ -65,7 +76,7 @@ class ProgressReporter:
             )
             self._seq += 1
             try:
-                await self.bus.publish(schemas.EVENTS_GENERATION, event, subject=self.subject)
+                await self.bus.publish(schemas.EVENTS_GENERATION, event, subject=subject)
             except AlchemyError as error:
                 if not self._broken:  # one line per request is enough
                     log.warning("progress of %s not published: %s", self.request_id, error)
