@@ -12,8 +12,8 @@ import asyncio
 import time
 
 from prompt_alchemy.bus.context import DEADLINE_HEADER
-from prompt_alchemy.bus.dispatch import Dispatcher
-from prompt_alchemy.bus.liveness import DECLINED
+from prompt_alchemy.bus.dispatch import OVERFLOW_PER_SLOT, QUEUE_AFTER_DECLINES, Dispatcher
+from prompt_alchemy.bus.liveness import DECLINED, DECLINED_HEADER
 from prompt_alchemy.bus.transport import RawMessage
 
 EVENTUALLY = 10.0  # liveness bound, never a statement about speed
@@ -35,8 +35,10 @@ class Recorder:
         self.statuses.append((reply, status))
 
 
-def request(name: str, *, seconds_left: float | None, reply: bool = True) -> RawMessage:
+def request(name: str, *, seconds_left: float | None, reply: bool = True, declined: int = 0) -> RawMessage:
     headers = {} if seconds_left is None else {DEADLINE_HEADER: str(int((time.time() + seconds_left) * 1000))}
+    if declined:
+        headers[DECLINED_HEADER] = str(declined)
     return RawMessage("test.backlog", name.encode(), headers, f"_INBOX.{name}" if reply else None)
 
 
@@ -83,3 +85,32 @@ async def test_a_waiting_message_nobody_could_resend_is_never_displaced() -> Non
     await finish(dispatcher, recorder)
     assert recorder.started == ["running", "no-reply"]
     assert recorder.statuses == [("_INBOX.sooner", DECLINED)]
+
+
+async def test_a_request_every_instance_declined_waits_beyond_the_backlog_in_deadline_order() -> None:
+    """Resending it again would not start it sooner, only cost every hop a message per pause."""
+    recorder = Recorder()
+    dispatcher = Dispatcher(recorder.handle, 1, backlog=1, signal=recorder.signal)
+    dispatcher.try_start(request("running", seconds_left=60))
+    dispatcher.try_start(request("waiting", seconds_left=60))
+    dispatcher.try_start(request("fresh", seconds_left=90))  # the backlog is full: declined
+    dispatcher.try_start(request("once", seconds_left=90, declined=QUEUE_AFTER_DECLINES - 1))  # declined again
+    dispatcher.try_start(request("bounced", seconds_left=90, declined=QUEUE_AFTER_DECLINES))
+    dispatcher.try_start(request("garbled", seconds_left=90)._replace(headers={DECLINED_HEADER: "many"}))
+    assert dispatcher.queued == 2
+    await finish(dispatcher, recorder)
+    assert recorder.started == ["running", "waiting", "bounced"]
+    assert recorder.statuses == [("_INBOX.fresh", DECLINED), ("_INBOX.once", DECLINED), ("_INBOX.garbled", DECLINED)]
+
+
+async def test_the_places_beyond_the_backlog_are_bounded_per_slot() -> None:
+    recorder = Recorder()
+    dispatcher = Dispatcher(recorder.handle, 2, backlog=0, signal=recorder.signal)
+    beyond = OVERFLOW_PER_SLOT * 2
+    for index in range(2 + beyond):
+        dispatcher.try_start(request(f"r{index}", seconds_left=60 + index, declined=QUEUE_AFTER_DECLINES))
+    dispatcher.try_start(request("one-too-many", seconds_left=600, declined=QUEUE_AFTER_DECLINES))
+    assert dispatcher.queued == beyond
+    await finish(dispatcher, recorder)
+    assert recorder.started == [f"r{index}" for index in range(2 + beyond)]
+    assert recorder.statuses == [("_INBOX.one-too-many", DECLINED)]

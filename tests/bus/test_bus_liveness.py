@@ -16,6 +16,7 @@ import pytest
 
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus, InMemoryBus, NatsBus, RequestContext, ServiceRunner
+from prompt_alchemy.bus.dispatch import QUEUE_AFTER_DECLINES
 from prompt_alchemy.bus.failures import as_service_error
 from prompt_alchemy.bus.liveness import ATTEMPT_HEADER, Liveness
 from prompt_alchemy.errors import NoResponders, ResponderLost, Unavailable
@@ -186,6 +187,38 @@ async def test_a_full_instance_declines_and_the_request_waits_its_turn(buses: Bu
     # declined at least once before a slot was free, yet still its first attempt: a declined send
     # never started the work (counting declines once pushed Alchemy-Attempt past its bound)
     assert attempts == [1, 1]
+
+
+async def test_a_request_declined_by_every_instance_waits_its_turn_instead_of_bouncing(buses: BusFactory) -> None:
+    """Declined twice (every instance it reached was full), the third send is held: no more
+    resends for as long as the slot stays taken."""
+    client, server = await buses(), await buses()
+    release = asyncio.Event()
+    served: list[str] = []
+
+    async def one_at_a_time(request: GetRequest, _context: RequestContext) -> GetReply:
+        served.append(request.id)
+        if request.id == "first":
+            await release.wait()
+        return GetReply(record=record(request.id))
+
+    await serve(server, one_at_a_time, concurrency=1, backlog=0)
+    declines = client.transport.replies  # type: ignore[attr-defined]
+    first = asyncio.create_task(client.request(schemas.STORAGE_GET, GetRequest(id="first"), timeout=60))
+    await eventually(lambda: served == ["first"])
+    second = asyncio.create_task(client.request(schemas.STORAGE_GET, GetRequest(id="second"), timeout=60))
+    await eventually(lambda: declines.declined == QUEUE_AFTER_DECLINES)
+    # six more statuses: at least three heartbeat ticks (one for "first" each), time enough for
+    # several more resend pauses had the request kept bouncing
+    heartbeats = server.transport.heartbeats
+    sent = heartbeats.sent
+    await eventually(lambda: heartbeats.sent >= sent + 6)
+    release.set()
+    async with asyncio.timeout(EVENTUALLY):
+        assert (await first).record.id == "first"
+        assert (await second).record.id == "second"
+    assert declines.declined == QUEUE_AFTER_DECLINES
+    assert served == ["first", "second"]
 
 
 async def test_stop_declines_queued_requests_to_another_instance_and_finishes_running_ones(

@@ -35,7 +35,7 @@ from prompt_alchemy.bus.context import (
     parse_deadline,
 )
 from prompt_alchemy.bus.failures import as_service_error
-from prompt_alchemy.bus.liveness import ATTEMPT_HEADER, Liveness
+from prompt_alchemy.bus.liveness import ATTEMPT_HEADER, DECLINED_HEADER, Liveness
 from prompt_alchemy.bus.memory_transport import InMemoryTransport
 from prompt_alchemy.bus.middleware import Middleware, Sending, SendNext, Serving, compose_send, compose_serve
 from prompt_alchemy.bus.nats_transport import NatsOptions, NatsTransport
@@ -236,7 +236,7 @@ class Bus:
                 raise DeadlineExceeded(f"the deadline passed before {subject} could be requested")
             retry_safe = contract is not None and contract.retry_safe
             deadline = time.monotonic() + (effective or 0.001)
-            lost, pause = 0, _FIRST_RESEND_PAUSE_S
+            lost, declined, pause = 0, 0, _FIRST_RESEND_PAUSE_S
             while True:
                 try:
                     raw = await self.transport.request(subject, data, headers=out_headers, timeout=effective or 0.001)
@@ -257,7 +257,11 @@ class Bus:
                     if effective <= 0:
                         raise
                     if error.declined:
+                        declined += 1
                         log.debug("%s; resending", error)
+                        # a new dict: the last send may be held; the count lets a full instance
+                        # queue a request that found every instance full (``Dispatcher``)
+                        out_headers = {**out_headers, DECLINED_HEADER: str(declined)}
                     else:  # the work may have started: the next send is the next attempt at it
                         log.info("%s; resending (attempt %d)", error, lost + 1)
                         out_headers = {

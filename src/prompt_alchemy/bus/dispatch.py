@@ -17,6 +17,11 @@ Two disciplines:
   first, and a request with an earlier deadline than the latest one waiting takes its place
   (that one is declined instead): under overload, a request declined before does not lose the
   freed places again and again to newer ones while it waits out its resend pause.
+  A request declined ``QUEUE_AFTER_DECLINES`` times (its ``Alchemy-Declined`` header) found every
+  instance it reached full: it waits here even beyond the backlog (up to ``OVERFLOW_PER_SLOT``
+  places per slot more), in deadline order, reported ``queued`` like the rest. Resending it again
+  and again would not start it sooner; it would only cost each hop a message every resend pause
+  (~9 resends per generation at one engine replica and 16 clients).
 
 Handler tasks run in a copy of the subscriber's context (as of the subscription), never in the
 context of whoever happened to deliver the message.
@@ -35,7 +40,7 @@ from collections.abc import Callable, Coroutine, Generator, Iterator
 from typing import Any
 
 from prompt_alchemy.bus.context import header_deadline
-from prompt_alchemy.bus.liveness import DECLINED, LOST, QUEUED, RUNNING, Signal, Waiting
+from prompt_alchemy.bus.liveness import DECLINED, DECLINED_HEADER, LOST, QUEUED, RUNNING, Signal, Waiting
 from prompt_alchemy.bus.transport import RawHandler, RawMessage
 from prompt_alchemy.errors import RequestTimeout, ResponderLost
 
@@ -97,6 +102,19 @@ class InlineRun:
     def _stop(self) -> None:
         if self.scope is not None and self.finished is None and not self.scope.expired():
             self.scope.reschedule(asyncio.get_running_loop().time())
+
+
+QUEUE_AFTER_DECLINES = 2  # declines after which a request waits beyond the backlog
+OVERFLOW_PER_SLOT = 16  # how many such requests may wait beyond it, per handler slot
+
+
+def _declines(message: RawMessage) -> int:
+    """How often instances declined this request before (its requester's count; 0 if unreadable)."""
+    raw = message.headers.get(DECLINED_HEADER) if message.headers else None
+    try:
+        return int(raw) if raw else 0
+    except ValueError:
+        return 0
 
 
 class _Backlog(list[tuple[float, int, RawMessage]]):
@@ -213,7 +231,14 @@ class Dispatcher:
         assert self._backlog is not None
         if self._intake and self._active < self._limit and not self._queued:
             self._start(message)
-        elif self._intake and (len(self._queued) < self._backlog or not message.reply):
+        elif self._intake and (
+            len(self._queued) < self._backlog
+            or not message.reply
+            or (
+                len(self._queued) < self._backlog + OVERFLOW_PER_SLOT * self._limit
+                and _declines(message) >= QUEUE_AFTER_DECLINES
+            )
+        ):
             self._queued.push(message)
         elif self._intake and (displaced := self._queued.displace(message)) is not None:
             self._send(displaced, DECLINED)  # its requester resends it; an earlier deadline waits in its place

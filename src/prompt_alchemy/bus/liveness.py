@@ -41,6 +41,7 @@ from prompt_alchemy.errors import ConfigError, RequestTimeout, ResponderLost
 __all__ = [
     "ATTEMPT_HEADER",
     "DECLINED",
+    "DECLINED_HEADER",
     "LIVENESS_HEADER",
     "LOST",
     "QUEUED",
@@ -55,6 +56,7 @@ log = logging.getLogger(__name__)
 
 LIVENESS_HEADER = "Alchemy-Liveness"
 ATTEMPT_HEADER = "Alchemy-Attempt"  # 1 for the first send of a request, 2 for its first resend...
+DECLINED_HEADER = "Alchemy-Declined"  # on a resend: how often instances of the group declined it so far
 QUEUED, RUNNING, DECLINED, LOST = "queued", "running", "declined", "lost"
 _INTERIM = frozenset({QUEUED, RUNNING})
 
