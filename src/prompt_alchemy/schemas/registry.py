@@ -74,6 +74,7 @@ __all__ = [
     "STORAGE_SEARCH",
     "STORAGE_STATS",
     "STORAGE_STORE",
+    "STORAGE_STORE_BATCH",
     "STORAGE_UPDATE",
     "WEIGHTS_UPDATED",
     "AnyContract",
@@ -214,6 +215,14 @@ STORAGE_STORE = _request(
     storage.StoreReply,
     "Store a prompt (deduplicated by content).",
     retry_safe=True,  # deduplicated by content
+)
+STORAGE_STORE_BATCH = _request(
+    S,
+    "store_batch",
+    storage.StoreBatchRequest,
+    storage.StoreBatchReply,
+    "Store prompts in order, a parent before its children (a generation's candidates in one request).",
+    retry_safe=True,  # deduplicated by content, item by item
 )
 STORAGE_GET = _request(
     S, "get", storage.GetRequest, storage.GetReply, "One prompt, optionally with its history.", retry_safe=True
@@ -388,7 +397,8 @@ _CONTRACTS: tuple[AnyContract, ...] = (
     ENGINE_GENERATE, ENGINE_OPTIMIZE, ENGINE_BATCH, ENGINE_SELECT, ENGINE_CAPABILITIES, ENGINE_ANALYZE,
     ENGINE_HEALTH,
     PROVIDERS_LIST, PROVIDERS_GET, PROVIDERS_TEST, PROVIDERS_COMPLETE, PROVIDERS_EMBED, PROVIDERS_HEALTH,
-    STORAGE_STORE, STORAGE_GET, STORAGE_UPDATE, STORAGE_AGGREGATES, STORAGE_DELETE, STORAGE_SEARCH, STORAGE_LINEAGE,
+    STORAGE_STORE, STORAGE_STORE_BATCH, STORAGE_GET, STORAGE_UPDATE, STORAGE_AGGREGATES, STORAGE_DELETE,
+    STORAGE_SEARCH, STORAGE_LINEAGE,
     STORAGE_EMBEDDINGS, STORAGE_EXPORT, STORAGE_IMPORT, STORAGE_REEMBED, STORAGE_STATS, STORAGE_HEALTH,
     STORAGE_NAME_SET, STORAGE_NAME_GET, STORAGE_LABEL_SET, STORAGE_LABEL_GET, STORAGE_LABEL_HISTORY,
     STORAGE_LABEL_SERVED, STORAGE_LABEL_POLICIES, STORAGE_CACHE_LOOKUP, STORAGE_CACHE_PUT,

@@ -48,6 +48,9 @@ __all__ = [
     "SearchRequest",
     "StorageStats",
     "StorageStatsRequest",
+    "StoreBatchItem",
+    "StoreBatchReply",
+    "StoreBatchRequest",
     "StoreReply",
     "StoreRequest",
     "UpdateReply",
@@ -124,6 +127,39 @@ class StoreReply(Reply):
     id: str
     created: bool
     record: PromptRecord
+
+
+class StoreBatchItem(Request):
+    """One prompt of a batch. ``parent``: the index of an earlier item of the batch, whose id
+    becomes this prompt's ``lineage.parent_id`` (a generation's chains, stored in one request)."""
+
+    prompt: StoreRequest
+    parent: int | None = Field(default=None, ge=0)
+
+
+MAX_STORE_BATCH = 64
+
+
+class StoreBatchRequest(Request):
+    """Store prompts in order, each as ``storage.store`` would (deduplicated by content)."""
+
+    items: list[StoreBatchItem] = Field(min_length=1, max_length=MAX_STORE_BATCH)
+
+    @model_validator(mode="after")
+    def _parents_come_first(self) -> StoreBatchRequest:
+        for index, item in enumerate(self.items):
+            if item.parent is None:
+                continue
+            if item.parent >= index:
+                raise ValueError(f"items[{index}].parent must be the index of an earlier item, not {item.parent}")
+            if item.prompt.lineage.parent_id is not None:
+                raise ValueError(f"items[{index}] names its parent twice: give parent or lineage.parent_id")
+        return self
+
+
+class StoreBatchReply(Reply):
+    results: list[StoreReply]
+    """One per item, in the order of the request."""
 
 
 class GetRequest(Request):

@@ -30,6 +30,8 @@ from prompt_alchemy.schemas.storage import (
     SearchFilters,
     SearchReply,
     SearchRequest,
+    StoreBatchItem,
+    StoreBatchRequest,
     StoreRequest,
     UpdateRequest,
 )
@@ -108,6 +110,56 @@ async def test_concurrent_duplicates_store_one_prompt(memory: PromptMemory) -> N
     assert len({reply.id for reply in replies}) == 1
     assert sum(reply.created for reply in replies) == 1
     assert (await memory.stats()).prompts == 1
+
+
+async def test_a_batch_stores_in_order_with_parents_from_the_batch(memory: PromptMemory) -> None:
+    known = await memory.store_prompt(StoreRequest(content="Explain recursion", tags=["old"]))
+    chains = ["Sort a list of integers in Python", "Compose a short poem about the ocean at night"]
+    items = [
+        StoreBatchItem(prompt=StoreRequest(content=text, lineage=Lineage(phase="prima-materia"))) for text in chains
+    ]
+    items += [
+        StoreBatchItem(prompt=StoreRequest(content=f"{text}, step by step", lineage=Lineage(phase="solutio")), parent=i)
+        for i, text in enumerate(chains)
+    ]
+    items.append(StoreBatchItem(prompt=StoreRequest(content="Explain recursion", tags=["new"]), parent=0))
+    items.append(StoreBatchItem(prompt=StoreRequest(content="Sort a list of integers in Python")))  # a repeat
+    reply = await memory.store_batch(StoreBatchRequest(items=items))
+    results = reply.results
+    assert [result.created for result in results] == [True, True, True, True, False, False]
+    assert results[4].id == known.id
+    assert results[4].record.tags == ["old"]  # stored before: kept as it was, as storage.store does
+    assert results[5].id == results[0].id
+    for child, parent in ((2, 0), (3, 1)):
+        stored = (await memory.get(GetRequest(id=results[child].id))).record
+        assert stored.lineage.parent_id == results[parent].id
+        assert stored.lineage.phase == "solutio"
+    assert (await memory.stats()).prompts == 5
+    # every new prompt got its vector: semantic search finds each
+    hits = (await memory.search(SearchRequest(query="poetry about the sea", limit=1))).hits
+    assert hits[0].record.id == results[1].id
+
+
+async def test_a_batch_checks_every_given_vector_before_storing_anything(memory: PromptMemory) -> None:
+    items = [
+        StoreBatchItem(prompt=request_with_vector("first", vector((0, 1.0)))),
+        StoreBatchItem(prompt=request_with_vector("second", vector((1, 0.0)))),  # no direction
+    ]
+    with pytest.raises(BadRequest) as caught:
+        await memory.store_batch(StoreBatchRequest(items=items))
+    assert caught.value.details["field"] == "items[1].prompt.embedding"
+    assert (await memory.stats()).prompts == 0
+
+
+def test_a_batch_names_a_parent_that_does_not_come_first_or_twice() -> None:
+    child = StoreRequest(content="child")
+    with pytest.raises(pydantic.ValidationError, match=r"items\[1\]\.parent must be the index of an earlier item"):
+        StoreBatchRequest(items=[StoreBatchItem(prompt=child), StoreBatchItem(prompt=child, parent=1)])
+    named = StoreRequest(content="child", lineage=Lineage(parent_id="abc"))
+    with pytest.raises(pydantic.ValidationError, match="names its parent twice"):
+        StoreBatchRequest(items=[StoreBatchItem(prompt=child), StoreBatchItem(prompt=named, parent=0)])
+    with pytest.raises(pydantic.ValidationError, match="at least 1 item"):
+        StoreBatchRequest(items=[])
 
 
 async def test_unknown_ids_are_not_found(memory: PromptMemory) -> None:

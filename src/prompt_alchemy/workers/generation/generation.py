@@ -25,7 +25,7 @@ from prompt_alchemy.schemas.engine import GenerateReply, GenerateRequest
 from prompt_alchemy.schemas.events import ProgressKind
 from prompt_alchemy.schemas.providers import ChatMessage, CompletionRequest, GenerationHints, TokenStream
 from prompt_alchemy.schemas.registry import ENGINE_ANALYZE
-from prompt_alchemy.schemas.storage import StoreRequest
+from prompt_alchemy.schemas.storage import MAX_STORE_BATCH, StoreBatchItem, StoreBatchRequest, StoreRequest
 from prompt_alchemy.workers.generation.call_plan import PhaseCall, chain_temperature, resolve_phase_call
 from prompt_alchemy.workers.generation.candidate_ranking import JudgingCost, apply_brief_coverage, rank_candidates
 from prompt_alchemy.workers.generation.candidates import (
@@ -63,6 +63,15 @@ OFFLINE_WARNING = (
 
 def new_request_id() -> str:
     return uuid.uuid4().hex
+
+
+BATCH_HEADROOM_BYTES = 64 * 1024  # headers and the batch's own JSON around its items
+
+
+def _stored_size(candidate: Candidate, request: GenerateRequest) -> int:
+    """A generous bound on the bytes one candidate adds to a store batch and to its reply (which
+    carries the record back): its texts twice (JSON escapes), and room for lineage and tags."""
+    return 2 * (len(candidate.content.encode()) + len((request.input or "").encode())) + 2048
 
 
 def fitting(reply: GenerateReply, max_payload: int) -> GenerateReply:
@@ -453,32 +462,50 @@ class _GenerationRun:
 
     # -- saving ----------------------------------------------------------------------------
     async def _save(self) -> None:
-        """Store phase by phase: a prompt's parent (same chain, previous phase) is stored before it."""
-        for phase in self.request.phases:
-            members = [candidate for candidate in self.candidates if candidate.phase is phase]
-            await asyncio.gather(*(self._save_one(candidate) for candidate in members))
+        """Store the candidates in as few ``storage.store_batch`` requests as fit a message (one,
+        in practice), phase by phase: a prompt's parent (same chain, previous phase) is stored
+        before it, in the same request or an earlier one."""
+        order = {phase: position for position, phase in enumerate(self.request.phases)}
+        pending = sorted(self.candidates, key=lambda candidate: (order[candidate.phase], candidate.chain))
+        budget = self.storage.bus.max_payload - BATCH_HEADROOM_BYTES
+        while pending:
+            size, count = 0, 0
+            for candidate in pending[:MAX_STORE_BATCH]:
+                size += _stored_size(candidate, self.request)
+                if count and size > budget:
+                    break
+                count += 1
+            chunk, pending = pending[:count], pending[count:]
+            await self._save_batch(chunk)
 
-    async def _save_one(self, candidate: Candidate) -> None:
-        reply = await self.storage.store(
-            StoreRequest(
-                content=candidate.content,
-                input=self.request.input,
-                tags=self.request.tags,
-                source="generate",
-                lineage=lineage_of(candidate, self.request, self.request_id),
+    async def _save_batch(self, chunk: list[Candidate]) -> None:
+        position = {id(candidate): index for index, candidate in enumerate(chunk)}
+        items = [
+            StoreBatchItem(
+                prompt=StoreRequest(
+                    content=candidate.content,
+                    input=self.request.input,
+                    tags=self.request.tags,
+                    source="generate",
+                    lineage=lineage_of(candidate, self.request, self.request_id),  # a parent stored earlier
+                ),
+                parent=position.get(id(candidate.parent)) if candidate.parent is not None else None,
             )
-        )
+            for candidate in chunk
+        ]
+        reply = await self.storage.store_batch(StoreBatchRequest(items=items))
         if reply is None:
             return
-        candidate.stored_id = reply.id
-        await self.progress.emit(
-            ProgressKind.SAVED,
-            phase=candidate.phase,
-            chain=candidate.chain,
-            prompt_id=reply.id,
-            message=f"saved {candidate.phase.value} chain {candidate.chain}",
-            data={"created": reply.created, "parent_id": candidate.parent_id},
-        )
+        for candidate, stored in zip(chunk, reply.results, strict=True):
+            candidate.stored_id = stored.id
+            await self.progress.emit(
+                ProgressKind.SAVED,
+                phase=candidate.phase,
+                chain=candidate.chain,
+                prompt_id=stored.id,
+                message=f"saved {candidate.phase.value} chain {candidate.chain}",
+                data={"created": stored.created, "parent_id": candidate.parent_id},
+            )
 
     # -- the reply ---------------------------------------------------------------------------
     def _reply(self, weights_version: int) -> GenerateReply:

@@ -17,6 +17,8 @@ from prompt_alchemy.schemas.storage import (
     GetRequest,
     SearchReply,
     SearchRequest,
+    StoreBatchReply,
+    StoreBatchRequest,
     StoreReply,
     StoreRequest,
 )
@@ -50,6 +52,15 @@ class StorageLink:
             return None
         try:
             return await self.bus.request(schemas.STORAGE_STORE, request, timeout=self.timeout_s)
+        except AlchemyError as error:
+            self._failed(error, "saving")
+            return None
+
+    async def store_batch(self, request: StoreBatchRequest) -> StoreBatchReply | None:
+        if not self.available:
+            return None
+        try:
+            return await self.bus.request(schemas.STORAGE_STORE_BATCH, request, timeout=self.timeout_s)
         except AlchemyError as error:
             self._failed(error, "saving")
             return None

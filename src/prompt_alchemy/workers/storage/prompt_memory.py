@@ -34,6 +34,8 @@ from prompt_alchemy.schemas.storage import (
     SearchReply,
     SearchRequest,
     StorageStats,
+    StoreBatchReply,
+    StoreBatchRequest,
     StoreReply,
     StoreRequest,
     UpdateReply,
@@ -176,6 +178,40 @@ class PromptMemory:
         else:
             embedding = await self._embed_content(request.content, active)
         return await self.store.store(request, embedding)
+
+    async def store_batch(self, request: StoreBatchRequest) -> StoreBatchReply:
+        """Each item as ``store_prompt`` would store it, in order (a parent before its children);
+        the new prompts' vectors come from one embedder call instead of one per prompt."""
+        items = request.items
+        found = [await self.store.find_for_store(content_hash(item.prompt.content)) for item in items]
+        wanted = {
+            index: spec
+            for index, (item, (existing, spec)) in enumerate(zip(items, found, strict=True))
+            if existing is None and item.prompt.embedding is None
+        }
+        vectors: dict[int, Embedding] = {}
+        for index, item in enumerate(items):  # a caller's vector is checked before anything is stored
+            if found[index][0] is None and item.prompt.embedding is not None:
+                assert item.prompt.embedding_model is not None  # the schema requires it with an embedding
+                vector = as_unit_vector(item.prompt.embedding, field=f"items[{index}].prompt.embedding")
+                vectors[index] = Embedding(item.prompt.embedding_model, vector)
+        for spec in set(wanted.values()):  # one model in practice; a model change mid-batch: one call each
+            indices = [index for index, active in wanted.items() if active == spec]
+            embedder = self._embedder_of(spec)
+            raw = await embedder.embed([items[index].prompt.content for index in indices])
+            for index, vector in zip(indices, raw, strict=True):
+                vectors[index] = Embedding(embedder.name, as_unit_vector(vector, field="texts"))
+        results: list[StoreReply] = []
+        for index, (item, (existing, _spec)) in enumerate(zip(items, found, strict=True)):
+            prompt = item.prompt
+            if item.parent is not None:
+                lineage = prompt.lineage.model_copy(update={"parent_id": results[item.parent].id})
+                prompt = prompt.model_copy(update={"lineage": lineage})
+            if existing is not None:
+                results.append(StoreReply(id=existing.id, created=False, record=existing))
+            else:
+                results.append(await self.store.store(prompt, vectors[index]))
+        return StoreBatchReply(results=results)
 
     async def get(self, request: GetRequest) -> GetReply:
         return await self.store.get(request)

@@ -40,6 +40,7 @@ from prompt_alchemy.schemas.registry import (
     STORAGE_SEARCH,
     STORAGE_STATS,
     STORAGE_STORE,
+    STORAGE_STORE_BATCH,
     STORAGE_UPDATE,
 )
 from prompt_alchemy.schemas.storage import DeleteReply, DeleteRequest, StorageStats, StorageStatsRequest
@@ -195,6 +196,7 @@ def _service(
         return reply
 
     runner.add_endpoint(STORAGE_STORE, _handler(memory.store_prompt))
+    runner.add_endpoint(STORAGE_STORE_BATCH, _handler(memory.store_batch))
     runner.add_endpoint(STORAGE_GET, _handler(memory.get))
     runner.add_endpoint(STORAGE_UPDATE, _handler(memory.update))
     runner.add_endpoint(STORAGE_AGGREGATES, _handler(memory.set_aggregates))
