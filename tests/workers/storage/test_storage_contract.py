@@ -151,6 +151,19 @@ async def test_a_batch_checks_every_given_vector_before_storing_anything(memory:
     assert (await memory.stats()).prompts == 0
 
 
+async def test_a_batch_into_a_fresh_store_adopts_the_model_of_its_vectors(memory: PromptMemory) -> None:
+    items = [
+        StoreBatchItem(prompt=request_with_vector("north", vector((0, 1.0)))),
+        StoreBatchItem(prompt=request_with_vector("east", vector((1, 1.0)))),
+        StoreBatchItem(prompt=request_with_vector("north-east", vector((0, 1.0), (1, 1.0))), parent=0),
+    ]
+    results = (await memory.store_batch(StoreBatchRequest(items=items))).results
+    assert [result.created for result in results] == [True, True, True]
+    assert results[2].record.lineage.parent_id == results[0].id
+    found = await memory.search(SearchRequest(vector=vector((1, 1.0)), embedding_model=WORDLLAMA_MODEL, limit=3))
+    assert [hit.record.id for hit in found.hits] == [results[1].id, results[2].id, results[0].id]
+
+
 def test_a_batch_names_a_parent_that_does_not_come_first_or_twice() -> None:
     child = StoreRequest(content="child")
     with pytest.raises(pydantic.ValidationError, match=r"items\[1\]\.parent must be the index of an earlier item"):

@@ -120,8 +120,17 @@ class PromptStore(Protocol):
     async def find_for_store(self, content_hash: str) -> tuple[PromptRecord | None, EmbeddingSpec | None]:
         """``find_by_hash`` and ``active_model`` together: what storing a prompt reads first (one round trip)."""
 
+    async def find_many_for_store(
+        self, content_hashes: Sequence[str]
+    ) -> tuple[list[PromptRecord | None], EmbeddingSpec | None]:
+        """``find_for_store`` for many contents at once, in order."""
+
     async def store(self, request: StoreRequest, embedding: Embedding | None) -> StoreReply:
         """Insert, or return the existing prompt with the same content (created=False)."""
+
+    async def store_many(self, items: Sequence[tuple[StoreRequest, Embedding | None]]) -> list[StoreReply]:
+        """``store`` for each item, together (one transaction on Redis); the replies in order. The
+        items are independent: none names another as its parent."""
 
     async def get(self, request: GetRequest) -> GetReply: ...
 

@@ -379,15 +379,23 @@ class RedisPromptStore:
         return [decode_version(raw) for raw in await self.client.lrange(self.keys.versions(prompt_id), 0, -1)]
 
     async def find_for_store(self, content_hash: str) -> tuple[PromptRecord | None, EmbeddingSpec | None]:
+        (existing,), active = await self.find_many_for_store([content_hash])
+        return existing, active
+
+    async def find_many_for_store(
+        self, content_hashes: Sequence[str]
+    ) -> tuple[list[PromptRecord | None], EmbeddingSpec | None]:
+        """The owners of the contents and the active model in one pipeline; their records in a second."""
         async with self._guard():
             async with self.client.pipeline(transaction=False) as pipe:
-                pipe.get(self.keys.content(content_hash))
                 pipe.hmget(self.keys.meta, ["model", "dimension"])
-                owner, (model, dimension) = await pipe.execute()
+                for digest in content_hashes:
+                    pipe.get(self.keys.content(digest))
+                (model, dimension), *owners = await pipe.execute()
             active = None if model is None or dimension is None else EmbeddingSpec(_text(model), int(dimension))
-            if owner is None:
-                return None, active
-            return (await self._records([_text(owner)])).get(_text(owner)), active
+            ids = [None if owner is None else _text(owner) for owner in owners]
+            records = await self._records([prompt_id for prompt_id in ids if prompt_id is not None])
+            return [None if prompt_id is None else records.get(prompt_id) for prompt_id in ids], active
 
     async def find_by_hash(self, content_hash: str) -> PromptRecord | None:
         async with self._guard():
@@ -419,48 +427,79 @@ class RedisPromptStore:
     # -- writes --------------------------------------------------------------------------------
 
     async def store(self, request: StoreRequest, embedding: Embedding | None) -> StoreReply:
-        """One script checks the model, claims the content and writes the prompt, atomically.
+        (reply,) = await self.store_many([(request, embedding)])
+        return reply
 
-        One round trip where a WATCH/GET/MULTI transaction after a read of the active model took
-        four; the model check is now part of the write, so a model changed by another replica in
-        between can no longer slip a vector of the old model into the index. The script runs in
-        the write's transaction with its proof (see ``_guard``): confirmed on the node that ran it.
+    async def store_many(self, items: Sequence[tuple[StoreRequest, Embedding | None]]) -> list[StoreReply]:
+        """One script per prompt checks the model, claims the content and writes the prompt,
+        atomically; the scripts of every item go in one transaction (one round trip).
+
+        The model check is part of each write, so a model changed by another replica in between
+        cannot slip a vector of the old model into the index. The transaction carries the
+        write's proof (see ``_guard``): confirmed on the node that ran it.
         """
         async with self._guard(write=True) as proof:
-            record = new_record(
-                request,
-                embedding_model=embedding.model if embedding else None,
-                embedding_dim=int(embedding.vector.size) if embedding else None,
-            )
-            fields, _empty = encode_record(record, embedding.vector if embedding else None)
-            keys = [self.keys.content(record.content_hash), self.keys.prompt(record.id), self.keys.meta]
-            model, dimension = (embedding.model, int(embedding.vector.size)) if embedding else ("", 0)
-            args: list[Any] = [record.id, model, dimension]
-            for name, value in fields.items():
-                args += (name, value)
-            while True:
+            records = [
+                new_record(
+                    request,
+                    embedding_model=embedding.model if embedding else None,
+                    embedding_dim=int(embedding.vector.size) if embedding else None,
+                )
+                for request, embedding in items
+            ]
+            replies: dict[int, StoreReply] = {}
+            pending = list(range(len(items)))
+            while pending:
                 async with self.client.pipeline(transaction=True) as pipe:
-                    # EVAL, not a registered script: redis-py loads a pipelined script over another
-                    # pooled connection first, which may reach another node during a failover
-                    pipe.eval(_STORE_NEW, len(keys), *keys, *args)
-                    (outcome,) = await proof.execute(pipe)
-                status = _text(outcome[0])
-                if status == "stored":
-                    return StoreReply(id=record.id, created=True, record=record)
-                if status == "inactive":
-                    assert embedding is not None  # the script checks the model only for a vector
-                    await self._set_active(embedding.spec)  # a fresh store adopts the first vector's model
-                    continue
-                if status == "model":
-                    assert embedding is not None
-                    active = EmbeddingSpec(_text(outcome[1]), int(outcome[2]))
-                    check_embedding(active, embedding, vector_field="embedding")
-                    raise BadRequest(f"embedding is not of the store's model {active.model!r}")  # unreachable
-                owner = _text(outcome[1])
-                existing = (await self._records([owner])).get(owner)
-                if existing is not None:
-                    return StoreReply(id=existing.id, created=False, record=existing)
-                # The owner was deleted between the script and our read: try to claim the content again.
+                    for index in pending:
+                        # EVAL, not a registered script: redis-py loads a pipelined script over another
+                        # pooled connection first, which may reach another node during a failover
+                        pipe.eval(
+                            _STORE_NEW, 3, *self._store_keys(records[index]), *self._store_args(records, items, index)
+                        )
+                    outcomes = await proof.execute(pipe)
+                owners: dict[int, str] = {}
+                adopt: EmbeddingSpec | None = None
+                for index, outcome in zip(pending, outcomes, strict=True):
+                    status, embedding = _text(outcome[0]), items[index][1]
+                    if status == "stored":
+                        replies[index] = StoreReply(id=records[index].id, created=True, record=records[index])
+                    elif status == "inactive":
+                        assert embedding is not None  # the script checks the model only for a vector
+                        adopt = adopt or embedding.spec  # a fresh store adopts the first vector's model
+                    elif status == "model":
+                        assert embedding is not None
+                        active = EmbeddingSpec(_text(outcome[1]), int(outcome[2]))
+                        check_embedding(active, embedding, vector_field="embedding")
+                        raise BadRequest(f"embedding is not of the store's model {active.model!r}")  # unreachable
+                    else:
+                        owners[index] = _text(outcome[1])
+                ours = {records[index].id: records[index] for index in replies}  # a repeat inside the batch
+                found = await self._records([owner for owner in owners.values() if owner not in ours])
+                for index, owner in owners.items():
+                    existing = ours.get(owner) or found.get(owner)
+                    if existing is not None:
+                        replies[index] = StoreReply(id=existing.id, created=False, record=existing)
+                    # else: the owner was deleted between the script and our read: claim the content again
+                if adopt is not None:
+                    await self._set_active(adopt)
+                pending = [index for index in pending if index not in replies]
+            return [replies[index] for index in range(len(items))]
+
+    def _store_keys(self, record: PromptRecord) -> list[str]:
+        return [self.keys.content(record.content_hash), self.keys.prompt(record.id), self.keys.meta]
+
+    @staticmethod
+    def _store_args(
+        records: Sequence[PromptRecord], items: Sequence[tuple[StoreRequest, Embedding | None]], index: int
+    ) -> list[Any]:
+        embedding = items[index][1]
+        fields, _empty = encode_record(records[index], embedding.vector if embedding else None)
+        model, dimension = (embedding.model, int(embedding.vector.size)) if embedding else ("", 0)
+        args: list[Any] = [records[index].id, model, dimension]
+        for name, value in fields.items():
+            args += (name, value)
+        return args
 
     async def update(self, request: PromptEdit, embedding: Embedding | None) -> UpdateReply:
         async with self._guard(write=True) as proof:

@@ -258,6 +258,12 @@ class SqlitePromptStore:
         existing = await self._run(self._find_by_hash_sync, content_hash)
         return existing, self._active
 
+    async def find_many_for_store(
+        self, content_hashes: Sequence[str]
+    ) -> tuple[list[PromptRecord | None], EmbeddingSpec | None]:
+        existing = await self._run(lambda: [self._find_by_hash_sync(digest) for digest in content_hashes])
+        return existing, self._active
+
     async def find_by_hash(self, content_hash: str) -> PromptRecord | None:
         return await self._run(self._find_by_hash_sync, content_hash)
 
@@ -283,6 +289,10 @@ class SqlitePromptStore:
 
     async def store(self, request: StoreRequest, embedding: Embedding | None) -> StoreReply:
         return await self._run(self._store_sync, request, embedding)
+
+    async def store_many(self, items: Sequence[tuple[StoreRequest, Embedding | None]]) -> list[StoreReply]:
+        """``store`` for each item, in one trip to the store's thread."""
+        return await self._run(lambda: [self._store_sync(request, embedding) for request, embedding in items])
 
     def _store_sync(self, request: StoreRequest, embedding: Embedding | None) -> StoreReply:
         existing = self._find_by_hash_sync(content_hash(request.content))
