@@ -284,7 +284,8 @@ async def test_cluster_serves_survives_a_killed_replica_and_loses_no_feedback(
     assert metric(providers, "alchemy_provider_circuit_state", provider="openai", state="closed") == 1
     storage = await scrape(http, await cluster.metrics_url(cluster.workers[ServiceType.STORAGE][0]))
     assert metric(storage, "alchemy_storage_prompts") >= 1
-    assert metric(storage, "alchemy_bus_requests_total", subject="alchemy.v1.storage.store") >= len(succeeded) + 11
+    batches = metric(storage, "alchemy_bus_requests_total", subject="alchemy.v1.storage.store_batch")
+    assert batches >= len(succeeded) + 11  # one per generation: its candidates in one request
     restarted = cluster.workers[ServiceType.LEARNING][-1]
     learned = await scrape(http, await cluster.metrics_url(restarted))
     assert metric(learned, "alchemy_learning_feedback_processed") == 2 * BURST
@@ -366,7 +367,7 @@ async def test_monolith_serves_drains_on_sigterm_and_keeps_feedback_across_a_res
     best = await generate_saved_and_found(
         http, api, "a map of a tidal island for a fantasy novel", query="tidal island map", trace_id=trace_id
     )
-    assert {"alchemy.v1.engine.generate", "alchemy.v1.providers.complete", "alchemy.v1.storage.store"} <= (
+    assert {"alchemy.v1.engine.generate", "alchemy.v1.providers.complete", "alchemy.v1.storage.store_batch"} <= (
         traced_subjects(process, trace_id)
     )
     for rating in (3, 4, 5, 4, 5):

@@ -8,10 +8,15 @@ timeout, not one per prompt.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from pydantic import BaseModel
+
 from prompt_alchemy import schemas
 from prompt_alchemy.bus import Bus
 from prompt_alchemy.bus.failures import is_unreachable
 from prompt_alchemy.errors import AlchemyError, NotFound, ServiceError, Unavailable
+from prompt_alchemy.schemas.contract import RequestContract
 from prompt_alchemy.schemas.storage import (
     GetReply,
     GetRequest,
@@ -24,6 +29,9 @@ from prompt_alchemy.schemas.storage import (
 )
 
 __all__ = ["StorageLink"]
+
+ReqT = TypeVar("ReqT", bound=BaseModel)
+RepT = TypeVar("RepT", bound=BaseModel)
 
 
 class StorageLink:
@@ -47,32 +55,24 @@ class StorageLink:
             return
         self.warnings.append(f"storage refused {doing}: {error}")
 
-    async def store(self, request: StoreRequest) -> StoreReply | None:
+    async def _ask(self, contract: RequestContract[ReqT, RepT], request: ReqT, doing: str) -> RepT | None:
+        """The reply, or None once storage is down or refused (``doing`` names the step in the warning)."""
         if not self.available:
             return None
         try:
-            return await self.bus.request(schemas.STORAGE_STORE, request, timeout=self.timeout_s)
+            return await self.bus.request(contract, request, timeout=self.timeout_s)
         except AlchemyError as error:
-            self._failed(error, "saving")
+            self._failed(error, doing)
             return None
+
+    async def store(self, request: StoreRequest) -> StoreReply | None:
+        return await self._ask(schemas.STORAGE_STORE, request, "saving")
 
     async def store_batch(self, request: StoreBatchRequest) -> StoreBatchReply | None:
-        if not self.available:
-            return None
-        try:
-            return await self.bus.request(schemas.STORAGE_STORE_BATCH, request, timeout=self.timeout_s)
-        except AlchemyError as error:
-            self._failed(error, "saving")
-            return None
+        return await self._ask(schemas.STORAGE_STORE_BATCH, request, "saving")
 
     async def search(self, request: SearchRequest) -> SearchReply | None:
-        if not self.available:
-            return None
-        try:
-            return await self.bus.request(schemas.STORAGE_SEARCH, request, timeout=self.timeout_s)
-        except AlchemyError as error:
-            self._failed(error, "history search")
-            return None
+        return await self._ask(schemas.STORAGE_SEARCH, request, "history search")
 
     async def get(self, prompt_id: str) -> GetReply:
         """A stored prompt the caller asked for by id: here a missing storage is an error."""
