@@ -17,9 +17,9 @@ DESIGN_TABLE = {
     Service.ENGINE: {"generate", "optimize", "batch", "select", "capabilities", "analyze", "health"},
     Service.PROVIDERS: {"list", "get", "test", "complete", "embed", "health"},
     Service.STORAGE: {
-        "store", "store_batch", "get", "update", "delete", "search", "embeddings", "export", "import", "stats",
-        "health", "lineage", "reembed", "aggregates", "name_set", "name_get", "label_set", "label_get", "label_history",
-        "label_served", "label_policies", "cache_lookup", "cache_put",
+        "store", "store_batch", "get", "update", "delete", "search", "search_batch", "embeddings", "export",
+        "import", "stats", "health", "lineage", "reembed", "aggregates", "name_set", "name_get", "label_set",
+        "label_get", "label_history", "label_served", "label_policies", "cache_lookup", "cache_put",
     },
     Service.LEARNING: {"feedback", "update_weights", "weights", "stats", "recommendations", "label_stats", "health"},
 }  # fmt: skip

@@ -72,6 +72,7 @@ __all__ = [
     "STORAGE_NAME_SET",
     "STORAGE_REEMBED",
     "STORAGE_SEARCH",
+    "STORAGE_SEARCH_BATCH",
     "STORAGE_STATS",
     "STORAGE_STORE",
     "STORAGE_STORE_BATCH",
@@ -233,6 +234,14 @@ STORAGE_UPDATE = _request(
 STORAGE_DELETE = _request(S, "delete", storage.DeleteRequest, storage.DeleteReply, "Delete a prompt.", retry_safe=False)
 STORAGE_SEARCH = _request(
     S, "search", storage.SearchRequest, storage.SearchReply, "Semantic and filtered search.", retry_safe=True
+)
+STORAGE_SEARCH_BATCH = _request(
+    S,
+    "search_batch",
+    storage.SearchBatchRequest,
+    storage.SearchBatchReply,
+    "Several searches in one request (a generation's history, one per phase).",
+    retry_safe=True,
 )
 STORAGE_LINEAGE = _request(
     S, "lineage", storage.LineageRequest, storage.LineageReply, "Ancestors and descendants.", retry_safe=True
@@ -398,7 +407,7 @@ _CONTRACTS: tuple[AnyContract, ...] = (
     ENGINE_HEALTH,
     PROVIDERS_LIST, PROVIDERS_GET, PROVIDERS_TEST, PROVIDERS_COMPLETE, PROVIDERS_EMBED, PROVIDERS_HEALTH,
     STORAGE_STORE, STORAGE_STORE_BATCH, STORAGE_GET, STORAGE_UPDATE, STORAGE_AGGREGATES, STORAGE_DELETE,
-    STORAGE_SEARCH, STORAGE_LINEAGE,
+    STORAGE_SEARCH, STORAGE_SEARCH_BATCH, STORAGE_LINEAGE,
     STORAGE_EMBEDDINGS, STORAGE_EXPORT, STORAGE_IMPORT, STORAGE_REEMBED, STORAGE_STATS, STORAGE_HEALTH,
     STORAGE_NAME_SET, STORAGE_NAME_GET, STORAGE_LABEL_SET, STORAGE_LABEL_GET, STORAGE_LABEL_HISTORY,
     STORAGE_LABEL_SERVED, STORAGE_LABEL_POLICIES, STORAGE_CACHE_LOOKUP, STORAGE_CACHE_PUT,

@@ -42,6 +42,8 @@ __all__ = [
     "PromptVersion",
     "ReembedReply",
     "ReembedRequest",
+    "SearchBatchReply",
+    "SearchBatchRequest",
     "SearchFilters",
     "SearchHit",
     "SearchReply",
@@ -262,6 +264,18 @@ class SearchReply(Reply):
     hits: list[SearchHit]
     next_cursor: str | None = None
     embedding_model: str | None = None
+
+
+class SearchBatchRequest(Request):
+    """Several searches in one request (a generation's history, one per phase); a query text that
+    repeats is embedded once."""
+
+    searches: list[SearchRequest] = Field(min_length=1, max_length=16)
+
+
+class SearchBatchReply(Reply):
+    replies: list[SearchReply]
+    """One per search, in the order of the request."""
 
 
 class LineageRequest(Request):

@@ -27,6 +27,7 @@ from prompt_alchemy.schemas.storage import (
     Lineage,
     LineageRequest,
     ReembedRequest,
+    SearchBatchRequest,
     SearchFilters,
     SearchReply,
     SearchRequest,
@@ -315,6 +316,34 @@ async def test_semantic_query_finds_the_related_prompt(memory: PromptMemory) -> 
     ):
         hits = (await memory.search(SearchRequest(query=query, limit=4))).hits
         assert hits[0].record.id == ids[expected], query
+
+
+async def test_a_search_batch_answers_each_search_as_alone(memory: PromptMemory) -> None:
+    for text, phase in (
+        ("Write a Python function that sorts a list of integers", "prima-materia"),
+        ("Sort integers in Python, step by step", "solutio"),
+        ("Compose a short poem about the ocean at night", "prima-materia"),
+    ):
+        await memory.store_prompt(StoreRequest(content=text, lineage=Lineage(phase=phase)))
+    searches = [
+        SearchRequest(query="python code to sort numbers", filters=SearchFilters(phase="prima-materia"), limit=1),
+        SearchRequest(query="python code to sort numbers", filters=SearchFilters(phase="solutio"), limit=2),
+        SearchRequest(query="poetry about the sea", limit=3, min_similarity=0.2),
+        SearchRequest(filters=SearchFilters(phase="solutio")),  # a listing, no query
+    ]
+    batch = await memory.search_batch(SearchBatchRequest(searches=searches))
+    alone = [await memory.search(search) for search in searches]
+    assert [[hit.record.id for hit in reply.hits] for reply in batch.replies] == [
+        [hit.record.id for hit in reply.hits] for reply in alone
+    ]
+    assert [len(reply.hits) for reply in batch.replies] == [1, 1, len(alone[2].hits), 1]
+    with pytest.raises(BadRequest) as caught:
+        await memory.search_batch(
+            SearchBatchRequest(
+                searches=[searches[0], SearchRequest(vector=[0.0] * DIM, embedding_model=WORDLLAMA_MODEL)]
+            )
+        )
+    assert caught.value.details["field"] == "searches[1].vector"
 
 
 async def test_wrong_dimension_or_model_is_a_bad_request_naming_the_field(memory: PromptMemory) -> None:

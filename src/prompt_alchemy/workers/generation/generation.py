@@ -208,6 +208,7 @@ class _GenerationRun:
         self.candidates: list[Candidate] = []
         self.warnings: list[str] = []
         self.history_used: list[str] = []
+        self.history: dict[Phase, list[HistoryExample]] = {}
         self.judging = JudgingCost()
         self.brief: Brief | None = None
         self.stage = "starting"
@@ -218,6 +219,8 @@ class _GenerationRun:
     async def execute(self) -> GenerateReply:
         self.stage = "analysing the idea"
         await self._read_brief()
+        self.stage = "searching history"
+        await self._find_history()
         request = self.request
         latest: dict[int, Candidate | None] = dict.fromkeys(range(request.count))
         for phase in request.phases:
@@ -291,7 +294,7 @@ class _GenerationRun:
                 "chains": sorted(latest),
             },
         )
-        history = await self._history(phase)
+        history = self.history.get(phase, [])
         chains = sorted(latest)
         results = await asyncio.gather(
             *(self._step(phase, call, chain, latest[chain], history, final=final) for chain in chains),
@@ -321,25 +324,26 @@ class _GenerationRun:
         )
         return survivors
 
-    async def _history(self, phase: Phase) -> list[HistoryExample]:
+    async def _find_history(self) -> None:
+        """Every phase's history examples, found before the first phase (one storage request)."""
         request = self.request
         if not (request.use_history and self.settings.history_enabled):
-            return []
+            return
         threshold = request.history_min_similarity
         if threshold is None:
             threshold = self.settings.history_min_similarity
-        examples = await find_history(
+        self.history = await find_history(
             self.storage,
             idea=request.input,
-            phase=phase,
+            phases=request.phases,
             min_similarity=threshold,
             limit=self.settings.history_limit,
             exclude_request=self.request_id,
         )
-        for example in examples:
-            if example.id not in self.history_used:
-                self.history_used.append(example.id)
-        return examples
+        for examples in self.history.values():
+            for example in examples:
+                if example.id not in self.history_used:
+                    self.history_used.append(example.id)
 
     async def _step(
         self,

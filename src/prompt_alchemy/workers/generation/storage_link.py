@@ -20,8 +20,8 @@ from prompt_alchemy.schemas.contract import RequestContract
 from prompt_alchemy.schemas.storage import (
     GetReply,
     GetRequest,
-    SearchReply,
-    SearchRequest,
+    SearchBatchReply,
+    SearchBatchRequest,
     StoreBatchReply,
     StoreBatchRequest,
     StoreReply,
@@ -71,8 +71,8 @@ class StorageLink:
     async def store_batch(self, request: StoreBatchRequest) -> StoreBatchReply | None:
         return await self._ask(schemas.STORAGE_STORE_BATCH, request, "saving")
 
-    async def search(self, request: SearchRequest) -> SearchReply | None:
-        return await self._ask(schemas.STORAGE_SEARCH, request, "history search")
+    async def search_batch(self, request: SearchBatchRequest) -> SearchBatchReply | None:
+        return await self._ask(schemas.STORAGE_SEARCH_BATCH, request, "history search")
 
     async def get(self, prompt_id: str) -> GetReply:
         """A stored prompt the caller asked for by id: here a missing storage is an error."""

@@ -9,7 +9,7 @@ another model. The service module only maps subjects onto these methods.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from prompt_alchemy.errors import BadRequest, ConfigError, Unavailable
@@ -31,6 +31,8 @@ from prompt_alchemy.schemas.storage import (
     LineageRequest,
     ReembedReply,
     ReembedRequest,
+    SearchBatchReply,
+    SearchBatchRequest,
     SearchReply,
     SearchRequest,
     StorageStats,
@@ -239,15 +241,34 @@ class PromptMemory:
         return await self.store.delete(request)
 
     async def search(self, request: SearchRequest) -> SearchReply:
-        query: Embedding | None = None
-        if request.query is not None:
+        (reply,) = await self._searches([request], vector_field=lambda _index: "vector")
+        return reply
+
+    async def search_batch(self, request: SearchBatchRequest) -> SearchBatchReply:
+        """Each search as ``storage.search`` runs it; the distinct query texts embedded together."""
+        replies = await self._searches(request.searches, vector_field=lambda index: f"searches[{index}].vector")
+        return SearchBatchReply(replies=replies)
+
+    async def _searches(
+        self, searches: Sequence[SearchRequest], *, vector_field: Callable[[int], str]
+    ) -> list[SearchReply]:
+        texts = list(dict.fromkeys(search.query for search in searches if search.query is not None))
+        by_text: dict[str, Embedding] = {}
+        if texts:
             embedder = await self.active_embedder()
-            vectors, _ = await self._embed(embedder, [request.query], remember=True)
-            query = Embedding(embedder.name, vectors[0])
-        elif request.vector is not None:
-            assert request.embedding_model is not None  # the schema requires it with a vector
-            query = Embedding(request.embedding_model, as_unit_vector(request.vector, field="vector"))
-        return await self.store.search(request, query)
+            vectors, _ = await self._embed(embedder, texts, remember=True)
+            by_text = {text: Embedding(embedder.name, vector) for text, vector in zip(texts, vectors, strict=True)}
+        queries: list[Embedding | None] = []
+        for index, search in enumerate(searches):  # every given vector is checked before any search runs
+            if search.query is not None:
+                queries.append(by_text[search.query])
+            elif search.vector is not None:
+                assert search.embedding_model is not None  # the schema requires it with a vector
+                vector = as_unit_vector(search.vector, field=vector_field(index))
+                queries.append(Embedding(search.embedding_model, vector))
+            else:
+                queries.append(None)
+        return [await self.store.search(search, query) for search, query in zip(searches, queries, strict=True)]
 
     async def lineage(self, request: LineageRequest) -> LineageReply:
         return await self.store.lineage(request)

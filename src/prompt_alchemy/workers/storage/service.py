@@ -38,6 +38,7 @@ from prompt_alchemy.schemas.registry import (
     STORAGE_NAME_SET,
     STORAGE_REEMBED,
     STORAGE_SEARCH,
+    STORAGE_SEARCH_BATCH,
     STORAGE_STATS,
     STORAGE_STORE,
     STORAGE_STORE_BATCH,
@@ -202,6 +203,7 @@ def _service(
     runner.add_endpoint(STORAGE_AGGREGATES, _handler(memory.set_aggregates))
     runner.add_endpoint(STORAGE_DELETE, _handler(delete))
     runner.add_endpoint(STORAGE_SEARCH, _handler(memory.search))
+    runner.add_endpoint(STORAGE_SEARCH_BATCH, _handler(memory.search_batch))
     runner.add_endpoint(STORAGE_LINEAGE, _handler(memory.lineage))
     runner.add_endpoint(STORAGE_EMBEDDINGS, _handler(memory.embeddings))
     runner.add_endpoint(STORAGE_EXPORT, _handler(memory.export), concurrency=4)
