@@ -9,7 +9,7 @@ threads: the event loop, the embedding thread, SQLite's thread) — the median o
 of many operations, which stays comparable on a busy machine where wall-clock time does not.
 The Redis server's own CPU per operation (``/proc/<pid>/stat``) is reported next to it.
 
-    .venv/bin/python bench/storage_ops.py            # 1,500 prompts, 5 windows of 200 ops
+    .venv/bin/python bench/storage_ops.py            # 1,500 prompts, 9 windows of 150 ops
     .venv/bin/python bench/storage_ops.py --quick    # 500 prompts, 3 windows of 60 ops
 
 The table is printed and written to bench/results/storage_ops-<date>.md (``-quick`` with --quick).
@@ -172,7 +172,7 @@ def spread(values: list[float]) -> str:
 
 
 async def main(quick: bool) -> int:
-    shape = Shape(prefill=500, windows=3, ops=60) if quick else Shape(prefill=1500, windows=5, ops=200)
+    shape = Shape(prefill=500, windows=3, ops=60) if quick else Shape(prefill=1500, windows=9, ops=150)
     report = Report(
         "storage_ops",
         "Storage worker CPU per operation",

@@ -142,6 +142,28 @@ class PromptMemory:
         """Unit vectors for ``texts`` and whether each came from the cache (model + text hash)."""
         digests = [text_hash(text) for text in texts]
         cached = await self.store.cached_embeddings(embedder.name, sorted(set(digests)))
+        return await self._embed_missing(embedder, texts, digests, cached, remember=remember)
+
+    async def _embed_active(self, texts: Sequence[str]) -> tuple[Embedder, list[FloatVector], list[bool]]:
+        """``_embed`` with the active model's embedder, read together with the cache (one store round trip)."""
+        digests = [text_hash(text) for text in texts]
+        unique = sorted(set(digests))
+        active, cached = await self.store.active_and_cached(self.default_embedder.name, unique)
+        embedder = self._embedder_of(active)
+        if embedder.name != (active.model if active else self.default_embedder.name):
+            cached = await self.store.cached_embeddings(embedder.name, unique)  # not the cache that was read
+        vectors, hits = await self._embed_missing(embedder, texts, digests, cached, remember=True)
+        return embedder, vectors, hits
+
+    async def _embed_missing(
+        self,
+        embedder: Embedder,
+        texts: Sequence[str],
+        digests: Sequence[str],
+        cached: dict[str, FloatVector],
+        *,
+        remember: bool,
+    ) -> tuple[list[FloatVector], list[bool]]:
         missing = list(dict.fromkeys(text for text, digest in zip(texts, digests, strict=True) if digest not in cached))
         fresh: dict[str, FloatVector] = {}
         if missing:
@@ -196,8 +218,7 @@ class PromptMemory:
     async def search(self, request: SearchRequest) -> SearchReply:
         query: Embedding | None = None
         if request.query is not None:
-            embedder = await self.active_embedder()
-            vectors, _ = await self._embed(embedder, [request.query], remember=True)
+            embedder, vectors, _ = await self._embed_active([request.query])
             query = Embedding(embedder.name, vectors[0])
         elif request.vector is not None:
             assert request.embedding_model is not None  # the schema requires it with a vector
@@ -210,8 +231,11 @@ class PromptMemory:
     # -- embeddings ----------------------------------------------------------------------------
 
     async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsReply:
-        embedder = self.resolve_embedder(request.model) if request.model else await self.active_embedder()
-        vectors, cached = await self._embed(embedder, request.texts, remember=True)
+        if request.model:
+            embedder = self.resolve_embedder(request.model)
+            vectors, cached = await self._embed(embedder, request.texts, remember=True)
+        else:
+            embedder, vectors, cached = await self._embed_active(request.texts)
         return EmbeddingsReply(
             model=embedder.name,
             dimension=int(vectors[0].size),
