@@ -447,7 +447,8 @@ class RedisPromptStore:
             for name, value in fields.items():
                 args += (name, value)
             while True:
-                async with self.client.pipeline(transaction=True) as pipe:
+                # A transaction only when the proof joins the write: the script alone is atomic.
+                async with self.client.pipeline(transaction=not proof.inert) as pipe:
                     # EVAL, not a registered script: redis-py loads a pipelined script over another
                     # pooled connection first, which may reach another node during a failover
                     pipe.eval(_STORE_NEW, len(keys), *keys, *args)
