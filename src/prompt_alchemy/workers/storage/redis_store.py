@@ -544,15 +544,13 @@ class RedisPromptStore:
 
     async def search(self, request: SearchRequest, query: Embedding | None) -> SearchReply:
         async with self._guard():
-            fingerprint = query_fingerprint(request)
-            after = Cursor.decode(request.cursor, fingerprint=fingerprint) if request.cursor else None
+            # The fingerprint only when a cursor is read or written (it hashes the whole request).
+            after = Cursor.decode(request.cursor, fingerprint=query_fingerprint(request)) if request.cursor else None
             if query is None:
-                return await self._newest_first(request, after, fingerprint, await self._active())
-            return await self._nearest_page(request, query, after, fingerprint)
+                return await self._newest_first(request, after, await self._active())
+            return await self._nearest_page(request, query, after)
 
-    async def _nearest_page(
-        self, request: SearchRequest, query: Embedding, after: Cursor | None, fingerprint: str
-    ) -> SearchReply:
+    async def _nearest_page(self, request: SearchRequest, query: Embedding, after: Cursor | None) -> SearchReply:
         """Up to limit hits ranked after the cursor: KNN with the filters, widened until enough pass.
 
         The first KNN goes in one pipeline with the read of the active model (checked before any of
@@ -595,7 +593,7 @@ class RedisPromptStore:
         next_cursor = None
         if len(ranked) > request.limit and page:
             delivered = (after.delivered if after else 0) + len(page)
-            next_cursor = Cursor(fingerprint, page[-1].key, page[-1].id, delivered).encode()
+            next_cursor = Cursor(query_fingerprint(request), page[-1].key, page[-1].id, delivered).encode()
         return SearchReply(hits=hits, next_cursor=next_cursor, embedding_model=active.model)
 
     def _knn_command(self, blob: bytes, expression: FilterExpression | None, fields: list[str], k: int) -> list[Any]:
@@ -695,7 +693,7 @@ class RedisPromptStore:
         return found[:wanted]
 
     async def _newest_first(
-        self, request: SearchRequest, after: Cursor | None, fingerprint: str, active: EmbeddingSpec | None
+        self, request: SearchRequest, after: Cursor | None, active: EmbeddingSpec | None
     ) -> SearchReply:
         expression = filter_expression(request.filters)
         after_key = None
@@ -716,7 +714,7 @@ class RedisPromptStore:
         if len(ids) > request.limit and page:
             last = page[-1]
             delivered = (after.delivered if after else 0) + len(page)
-            next_cursor = Cursor(fingerprint, to_micros(last.created_at), last.id, delivered).encode()
+            next_cursor = Cursor(query_fingerprint(request), to_micros(last.created_at), last.id, delivered).encode()
         model = active.model if active else None
         return SearchReply(hits=[SearchHit(record=r) for r in page], next_cursor=next_cursor, embedding_model=model)
 
