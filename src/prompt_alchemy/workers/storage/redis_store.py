@@ -4,9 +4,11 @@ All state is in Redis (prompts, versions, dedupe keys, the active model, the emb
 so any number of storage replicas share it. A new prompt is written by one Lua script (the
 active model checked, the content claimed, the hash written: one round trip, atomic); the other
 read-modify-write operations are optimistic transactions (WATCH/MULTI) and retry on conflict.
-Vectors live in an HNSW cosine index filtered by tag and numeric fields; ``text`` (a substring,
-which RediSearch's tokenised text search cannot express) is checked on the candidates the index
-returns.
+redisvl's AsyncSearchIndex manages the index and runs the filter scans; the KNN is the query
+redisvl builds, sent as a plain FT.SEARCH so that it can share a pipeline with the read of the
+active model. Vectors live in an HNSW cosine index filtered by tag and numeric fields; ``text``
+(a substring, which RediSearch's tokenised text search cannot express) is checked on the
+candidates the index returns.
 
 Every command has a socket timeout and each operation an overall one, so Redis being down is a
 retriable ``Unavailable`` within seconds, never a hang; redis-py reconnects on the next call.
