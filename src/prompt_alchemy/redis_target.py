@@ -52,6 +52,11 @@ class WriteProof:
         self.key = key
         self.written = False
 
+    @property
+    def inert(self) -> bool:
+        """No key to set (no ``WAIT``): ``execute`` queues nothing, a lone atomic command needs no ``MULTI``."""
+        return self.key is None
+
     async def execute(self, pipe: aioredis.client.Pipeline) -> list[Any]:
         """``pipe.execute()`` with the proof queued last in it (inside its ``MULTI``, for a transaction);
         the replies of what the caller queued."""

@@ -365,6 +365,16 @@ async def test_wrong_dimension_or_model_is_a_bad_request_naming_the_field(memory
     assert (await memory.stats()).prompts == 0
 
 
+async def test_a_wrong_dimension_is_a_bad_request_also_on_a_store_already_searched(memory: PromptMemory) -> None:
+    """The store's model is checked before the vector query's answer means anything, whatever the
+    backend asked its index in the same round trip."""
+    await memory.store_prompt(StoreRequest(content="a prompt about rivers"))
+    assert (await memory.search(SearchRequest(query="rivers"))).hits
+    with pytest.raises(BadRequest) as caught:
+        await memory.search(SearchRequest(vector=[1.0, 0.0, 0.0], embedding_model=WORDLLAMA_MODEL))
+    assert caught.value.details["field"] == "vector"
+
+
 # -- filters -----------------------------------------------------------------------------------
 
 

@@ -148,3 +148,17 @@ async def test_storing_a_prompt_takes_two_round_trips(counted: PromptMemory) -> 
     again = await counted.store_prompt(StoreRequest(content="A prompt about rivers"))
     assert (again.created, again.id) == (False, first.id)
     assert CountingConnection.writes - before == 2  # the lookup, then the existing record
+
+
+async def test_searching_by_query_text_takes_three_round_trips(counted: PromptMemory) -> None:
+    """The active model with the embedding cache, then the model again with the KNN, then the page's
+    records (it took five: the model was read twice on its own); a text not cached yet adds its write."""
+    stored = await counted.store_prompt(StoreRequest(content="A prompt about rivers"))
+    before = CountingConnection.writes
+    first = await counted.search(SearchRequest(query="rivers", limit=6))
+    assert first.hits[0].record.id == stored.id
+    assert CountingConnection.writes - before == 4
+    before = CountingConnection.writes
+    again = await counted.search(SearchRequest(query="rivers", limit=6))
+    assert again == first
+    assert CountingConnection.writes - before == 3

@@ -161,6 +161,12 @@ class PromptStore(Protocol):
 
     async def cached_embeddings(self, model: str, text_hashes: Sequence[str]) -> dict[str, FloatVector]: ...
 
+    async def active_and_cached(
+        self, default_model: str, text_hashes: Sequence[str]
+    ) -> tuple[EmbeddingSpec | None, dict[str, FloatVector]]:
+        """``active_model`` and ``cached_embeddings`` of its model (``default_model`` for a store without
+        one) together: what embedding a query text reads first (one round trip)."""
+
     async def cache_embeddings(self, model: str, vectors: Mapping[str, FloatVector]) -> None: ...
 
     async def stats(self) -> StorageStats: ...

@@ -146,6 +146,28 @@ class PromptMemory:
         """Unit vectors for ``texts`` and whether each came from the cache (model + text hash)."""
         digests = [text_hash(text) for text in texts]
         cached = await self.store.cached_embeddings(embedder.name, sorted(set(digests)))
+        return await self._embed_missing(embedder, texts, digests, cached, remember=remember)
+
+    async def _embed_active(self, texts: Sequence[str]) -> tuple[Embedder, list[FloatVector], list[bool]]:
+        """``_embed`` with the active model's embedder, read together with the cache (one store round trip)."""
+        digests = [text_hash(text) for text in texts]
+        unique = sorted(set(digests))
+        active, cached = await self.store.active_and_cached(self.default_embedder.name, unique)
+        embedder = self._embedder_of(active)
+        if embedder.name != (active.model if active else self.default_embedder.name):
+            cached = await self.store.cached_embeddings(embedder.name, unique)  # not the cache that was read
+        vectors, hits = await self._embed_missing(embedder, texts, digests, cached, remember=True)
+        return embedder, vectors, hits
+
+    async def _embed_missing(
+        self,
+        embedder: Embedder,
+        texts: Sequence[str],
+        digests: Sequence[str],
+        cached: dict[str, FloatVector],
+        *,
+        remember: bool,
+    ) -> tuple[list[FloatVector], list[bool]]:
         missing = list(dict.fromkeys(text for text, digest in zip(texts, digests, strict=True) if digest not in cached))
         fresh: dict[str, FloatVector] = {}
         if missing:
@@ -255,8 +277,7 @@ class PromptMemory:
         texts = list(dict.fromkeys(search.query for search in searches if search.query is not None))
         by_text: dict[str, Embedding] = {}
         if texts:
-            embedder = await self.active_embedder()
-            vectors, _ = await self._embed(embedder, texts, remember=True)
+            embedder, vectors, _ = await self._embed_active(texts)
             by_text = {text: Embedding(embedder.name, vector) for text, vector in zip(texts, vectors, strict=True)}
         queries: list[Embedding | None] = []
         for index, search in enumerate(searches):  # every given vector is checked before any search runs
@@ -276,8 +297,11 @@ class PromptMemory:
     # -- embeddings ----------------------------------------------------------------------------
 
     async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsReply:
-        embedder = self.resolve_embedder(request.model) if request.model else await self.active_embedder()
-        vectors, cached = await self._embed(embedder, request.texts, remember=True)
+        if request.model:
+            embedder = self.resolve_embedder(request.model)
+            vectors, cached = await self._embed(embedder, request.texts, remember=True)
+        else:
+            embedder, vectors, cached = await self._embed_active(request.texts)
         return EmbeddingsReply(
             model=embedder.name,
             dimension=int(vectors[0].size),

@@ -4,9 +4,11 @@ All state is in Redis (prompts, versions, dedupe keys, the active model, the emb
 so any number of storage replicas share it. A new prompt is written by one Lua script (the
 active model checked, the content claimed, the hash written: one round trip, atomic); the other
 read-modify-write operations are optimistic transactions (WATCH/MULTI) and retry on conflict.
-Vectors live in an HNSW cosine index filtered by tag and numeric fields; ``text`` (a substring,
-which RediSearch's tokenised text search cannot express) is checked on the candidates the index
-returns.
+redisvl's AsyncSearchIndex manages the index and runs the filter scans; the KNN is the query
+redisvl builds, sent as a plain FT.SEARCH so that it can share a pipeline with the read of the
+active model. Vectors live in an HNSW cosine index filtered by tag and numeric fields; ``text``
+(a substring, which RediSearch's tokenised text search cannot express) is checked on the
+candidates the index returns.
 
 Every command has a socket timeout and each operation an overall one, so Redis being down is a
 retriable ``Unavailable`` within seconds, never a hang; redis-py reconnects on the next call.
@@ -30,7 +32,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.commands.search import reducers
 from redis.commands.search.aggregation import AggregateRequest
-from redisvl.exceptions import RedisVLError
+from redisvl.exceptions import RedisSearchError, RedisVLError
 from redisvl.index import AsyncSearchIndex
 from redisvl.query import FilterQuery, VectorQuery
 from redisvl.query.filter import FilterExpression, Num, Tag
@@ -165,6 +167,9 @@ class RedisPromptStore:
         self._index: AsyncSearchIndex | None = None
         self._index_dimension: int | None = None
         self._index_lock = asyncio.Lock()
+        # The active model this replica read last: a guess of which embedding cache to read in the
+        # same round trip as the model itself, never taken for the active model.
+        self._last_model: str | None = None
 
     @property
     def backend(self) -> str:
@@ -305,9 +310,9 @@ class RedisPromptStore:
             return None
         return await self._ensure_index(active.dimension)
 
-    async def _query(self, query: Any, active: EmbeddingSpec | None = None) -> list[dict[str, Any]]:
-        """Run ``query`` on the index; ``active``: the model the caller just read (saves reading it again)."""
-        index = await self._ensure_index(active.dimension) if active is not None else await self._search_index()
+    async def _query(self, query: Any) -> list[dict[str, Any]]:
+        """Run ``query`` on the index (the filter scans; the KNN goes through ``_knn``)."""
+        index = await self._search_index()
         if index is None:
             return []
         try:
@@ -326,10 +331,15 @@ class RedisPromptStore:
     # -- embedding model -----------------------------------------------------------------------
 
     async def _active(self) -> EmbeddingSpec | None:
-        model, dimension = await self.client.hmget(self.keys.meta, ["model", "dimension"])
+        return self._seen(await self.client.hmget(self.keys.meta, ["model", "dimension"]))
+
+    def _seen(self, meta: Sequence[bytes | str | None]) -> EmbeddingSpec | None:
+        """The active model from an HMGET of meta's model and dimension (remembered as a guess only)."""
+        model, dimension = meta
         if model is None or dimension is None:
             return None
-        return EmbeddingSpec(_text(model), int(dimension))
+        self._last_model = _text(model)
+        return EmbeddingSpec(self._last_model, int(dimension))
 
     async def active_model(self) -> EmbeddingSpec | None:
         async with self._guard():
@@ -391,8 +401,8 @@ class RedisPromptStore:
                 pipe.hmget(self.keys.meta, ["model", "dimension"])
                 for digest in content_hashes:
                     pipe.get(self.keys.content(digest))
-                (model, dimension), *owners = await pipe.execute()
-            active = None if model is None or dimension is None else EmbeddingSpec(_text(model), int(dimension))
+                meta, *owners = await pipe.execute()
+            active = self._seen(meta)
             ids = [None if owner is None else _text(owner) for owner in owners]
             records = await self._records([prompt_id for prompt_id in ids if prompt_id is not None])
             return [None if prompt_id is None else records.get(prompt_id) for prompt_id in ids], active
@@ -432,11 +442,12 @@ class RedisPromptStore:
 
     async def store_many(self, items: Sequence[tuple[StoreRequest, Embedding | None]]) -> list[StoreReply]:
         """One script per prompt checks the model, claims the content and writes the prompt,
-        atomically; the scripts of every item go in one transaction (one round trip).
+        atomically; the scripts of every item go in one pipeline (one round trip), a transaction
+        with the write's proof when writes wait for replicas.
 
         The model check is part of each write, so a model changed by another replica in between
-        cannot slip a vector of the old model into the index. The transaction carries the
-        write's proof (see ``_guard``): confirmed on the node that ran it.
+        cannot slip a vector of the old model into the index. With a proof, the writes are
+        confirmed on the node that ran them (see ``_guard``).
         """
         async with self._guard(write=True) as proof:
             records = [
@@ -450,7 +461,9 @@ class RedisPromptStore:
             replies: dict[int, StoreReply] = {}
             pending = list(range(len(items)))
             while pending:
-                async with self.client.pipeline(transaction=True) as pipe:
+                # A transaction only when the proof joins the writes: each script alone is atomic,
+                # and the items are independent of one another.
+                async with self.client.pipeline(transaction=not proof.inert) as pipe:
                     for index in pending:
                         # EVAL, not a registered script: redis-py loads a pipelined script over another
                         # pooled connection first, which may reach another node during a failover
@@ -574,52 +587,40 @@ class RedisPromptStore:
 
     async def search(self, request: SearchRequest, query: Embedding | None) -> SearchReply:
         async with self._guard():
-            fingerprint = query_fingerprint(request)
-            after = Cursor.decode(request.cursor, fingerprint=fingerprint) if request.cursor else None
-            active = await self._active()
+            # The fingerprint only when a cursor is read or written (it hashes the whole request).
+            after = Cursor.decode(request.cursor, fingerprint=query_fingerprint(request)) if request.cursor else None
             if query is None:
-                return await self._newest_first(request, after, fingerprint, active)
-            if active is None:
-                return SearchReply(hits=[], embedding_model=query.model)
-            check_embedding(active, query, vector_field="vector")
-            ranked = await self._nearest(request, query, after, active)
-            page = ranked[: request.limit]
-            records = await self._records([hit.id for hit in page])
-            hits = [SearchHit(record=records[hit.id], similarity=hit.similarity) for hit in page if hit.id in records]
-            next_cursor = None
-            if len(ranked) > request.limit and page:
-                delivered = (after.delivered if after else 0) + len(page)
-                next_cursor = Cursor(fingerprint, page[-1].key, page[-1].id, delivered).encode()
-            return SearchReply(hits=hits, next_cursor=next_cursor, embedding_model=active.model)
+                return await self._newest_first(request, after, await self._active())
+            return await self._nearest_page(request, query, after)
 
-    async def _nearest(
-        self, request: SearchRequest, query: Embedding, after: Cursor | None, active: EmbeddingSpec
-    ) -> list[RankedHit]:
-        """Up to limit+1 hits ranked after the cursor: KNN with the filters, widened until enough pass."""
+    async def _nearest_page(self, request: SearchRequest, query: Embedding, after: Cursor | None) -> SearchReply:
+        """Up to limit hits ranked after the cursor: KNN with the filters, widened until enough pass.
+
+        The first KNN goes in one pipeline with the read of the active model (checked before any of
+        its rows is used): one round trip where reading the model and searching took two. The
+        records are read for the page only: returning them with the KNN's rows costs more to parse
+        than the round trip it saves.
+        """
         wanted = request.limit + 1
         position = SearchAfter(after.sort_value, after.last_id) if after else None
         k = min((after.delivered if after else 0) + wanted, MAX_DELIVERED)  # RediSearch's result cap
         floor = similarity_key(request.min_similarity)
         blob = vector_bytes(query.vector)
         expression = filter_expression(request.filters, model=query.model)
-        fields = ["prompt_id", "content"] if request.text else ["prompt_id"]
         needle = request.text.casefold() if request.text else None
+        fields = ["prompt_id", "content"] if needle else ["prompt_id"]
+        active, rows = await self._active_and_knn(self._knn_command(blob, expression, fields, k), query)
+        if active is None:
+            return SearchReply(hits=[], embedding_model=query.model)
         while True:
-            knn = VectorQuery(
-                vector=blob,
-                vector_field_name="embedding",
-                return_fields=fields,
-                filter_expression=expression,
-                num_results=k,
-                ef_runtime=max(k, self.hnsw.ef_runtime),
-            )
-            rows = await self._query(knn, active)
+            if rows is None:
+                rows = await self._knn(self._knn_command(blob, expression, fields, k), active)
             ranked: list[RankedHit] = []
             lowest = None
             for row in rows:
-                hit = RankedHit(str(row["prompt_id"]), 1.0 - float(row["vector_distance"]))
+                hit = RankedHit(_text(row[b"prompt_id"]), 1.0 - float(row[b"vector_distance"]))
                 lowest = hit.key if lowest is None else min(lowest, hit.key)
-                if hit.key < floor or (needle is not None and needle not in str(row.get("content", "")).casefold()):
+                if hit.key < floor or (needle is not None and needle not in _text(row.get(b"content", b"")).casefold()):
                     continue
                 if position is not None and not _ranks_after(hit, position):
                     continue
@@ -627,8 +628,78 @@ class RedisPromptStore:
             ranked.sort(key=lambda hit: (-hit.key, hit.id))
             exhausted = len(rows) < k or k >= _MAX_KNN or (lowest is not None and lowest < floor)
             if len(ranked) >= wanted or exhausted:
-                return ranked[:wanted]
-            k = min(k * 4, _MAX_KNN)
+                break
+            k, rows = min(k * 4, _MAX_KNN), None
+        page = ranked[: request.limit]
+        records = await self._records([hit.id for hit in page])
+        hits = [SearchHit(record=records[hit.id], similarity=hit.similarity) for hit in page if hit.id in records]
+        next_cursor = None
+        if len(ranked) > request.limit and page:
+            delivered = (after.delivered if after else 0) + len(page)
+            next_cursor = Cursor(query_fingerprint(request), page[-1].key, page[-1].id, delivered).encode()
+        return SearchReply(hits=hits, next_cursor=next_cursor, embedding_model=active.model)
+
+    def _knn_command(self, blob: bytes, expression: FilterExpression | None, fields: list[str], k: int) -> list[Any]:
+        """FT.SEARCH as redisvl's ``index.query(VectorQuery(...))`` sends it.
+
+        redisvl builds the query; redis-py sends it as a plain command, without redisvl's and
+        redis-py's per-query result objects (a third of a search's CPU went there).
+        """
+        knn = VectorQuery(
+            vector=blob,
+            vector_field_name="embedding",
+            return_fields=fields,
+            filter_expression=expression,
+            num_results=k,
+            ef_runtime=max(k, self.hnsw.ef_runtime),
+        )
+        params: list[Any] = []
+        for name, value in knn.params.items():
+            params += (name, value)
+        return ["FT.SEARCH", self.keys.index_name, *knn.get_args(), "PARAMS", len(params), *params]
+
+    async def _active_and_knn(
+        self, command: list[Any], query: Embedding
+    ) -> tuple[EmbeddingSpec | None, list[dict[bytes, bytes]] | None]:
+        """The active model, ``query`` checked against it, and, if this replica knows the index of its
+        dimension, the KNN's rows (None: the caller runs the KNN once the index is ensured)."""
+        index_dimension = self._index_dimension if self._index is not None else None
+        if index_dimension is None:
+            active = await self._active()
+            if active is not None:
+                check_embedding(active, query, vector_field="vector")
+            return active, None
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hmget(self.keys.meta, ["model", "dimension"])
+            pipe.execute_command(*command)
+            meta, reply = await pipe.execute(raise_on_error=False)
+        if isinstance(meta, Exception):
+            raise meta
+        active = self._seen(meta)
+        if active is None:
+            return None, None
+        check_embedding(active, query, vector_field="vector")  # before the KNN's reply means anything
+        if active.dimension != index_dimension:
+            return active, None
+        if isinstance(reply, redis_errors.ResponseError):
+            if _lost_index(reply):
+                return active, None  # the caller's KNN rebuilds it
+            raise RedisSearchError(f"Error while searching: {reply}") from reply
+        return active, _search_rows(reply)
+
+    async def _knn(self, command: list[Any], active: EmbeddingSpec) -> list[dict[bytes, bytes]]:
+        await self._ensure_index(active.dimension)
+        try:
+            reply = await self.client.execute_command(*command)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+        except redis_errors.ResponseError as error:
+            if not _lost_index(error):
+                raise RedisSearchError(f"Error while searching: {error}") from error
+            # Redis lost the index (a restart without persistence, a flush): build it again once.
+            self._index = None
+            if await self._search_index() is None:
+                return []
+            reply = await self.client.execute_command(*command)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+        return _search_rows(reply)
 
     async def _scan_ordered(
         self,
@@ -665,7 +736,7 @@ class RedisPromptStore:
         return found[:wanted]
 
     async def _newest_first(
-        self, request: SearchRequest, after: Cursor | None, fingerprint: str, active: EmbeddingSpec | None
+        self, request: SearchRequest, after: Cursor | None, active: EmbeddingSpec | None
     ) -> SearchReply:
         expression = filter_expression(request.filters)
         after_key = None
@@ -686,7 +757,7 @@ class RedisPromptStore:
         if len(ids) > request.limit and page:
             last = page[-1]
             delivered = (after.delivered if after else 0) + len(page)
-            next_cursor = Cursor(fingerprint, to_micros(last.created_at), last.id, delivered).encode()
+            next_cursor = Cursor(query_fingerprint(request), to_micros(last.created_at), last.id, delivered).encode()
         model = active.model if active else None
         return SearchReply(hits=[SearchHit(record=r) for r in page], next_cursor=next_cursor, embedding_model=model)
 
@@ -889,6 +960,27 @@ class RedisPromptStore:
             values = await self.client.hmget(self.keys.embedding_cache(model), list(text_hashes))
         return {digest: _vector(value) for digest, value in zip(text_hashes, values, strict=True) if value is not None}
 
+    async def active_and_cached(
+        self, default_model: str, text_hashes: Sequence[str]
+    ) -> tuple[EmbeddingSpec | None, dict[str, FloatVector]]:
+        """The model and the cache of the model this replica saw last, in one pipeline; a second
+        read of the cache only when the model turns out to be another one (it changed)."""
+        if not text_hashes:
+            return await self.active_model(), {}
+        async with self._guard():
+            guess = self._last_model or default_model
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.hmget(self.keys.meta, ["model", "dimension"])
+                pipe.hmget(self.keys.embedding_cache(guess), list(text_hashes))
+                meta, values = await pipe.execute()
+            active = self._seen(meta)
+            model = active.model if active else default_model
+            if model != guess:
+                values = await self.client.hmget(self.keys.embedding_cache(model), list(text_hashes))
+        return active, {
+            digest: _vector(value) for digest, value in zip(text_hashes, values, strict=True) if value is not None
+        }
+
     async def cache_embeddings(self, model: str, vectors: Mapping[str, FloatVector]) -> None:
         if not vectors:
             return
@@ -947,6 +1039,17 @@ def _ranks_after(hit: RankedHit, position: SearchAfter) -> bool:
 
 def _and(left: FilterExpression | None, right: FilterExpression) -> FilterExpression:
     return right if left is None else left & right
+
+
+def _lost_index(error: redis_errors.ResponseError) -> bool:
+    return "no such index" in str(error).lower()
+
+
+def _search_rows(reply: Any) -> list[dict[bytes, bytes]]:
+    """The returned fields of each document of a raw FT.SEARCH reply, RESP3 (a map) or RESP2 (a list)."""
+    if isinstance(reply, dict):
+        return [result[b"extra_attributes"] for result in reply[b"results"]]
+    return [dict(zip(fields[::2], fields[1::2], strict=True)) for fields in reply[2::2] if fields]
 
 
 def _text(value: bytes | str) -> str:

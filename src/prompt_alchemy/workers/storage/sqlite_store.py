@@ -581,6 +581,17 @@ class SqlitePromptStore:
     async def cached_embeddings(self, model: str, text_hashes: Sequence[str]) -> dict[str, FloatVector]:
         return await self._run(self._cached_sync, model, list(text_hashes))
 
+    async def active_and_cached(
+        self, default_model: str, text_hashes: Sequence[str]
+    ) -> tuple[EmbeddingSpec | None, dict[str, FloatVector]]:
+        return await self._run(self._active_and_cached_sync, default_model, list(text_hashes))
+
+    def _active_and_cached_sync(
+        self, default_model: str, text_hashes: list[str]
+    ) -> tuple[EmbeddingSpec | None, dict[str, FloatVector]]:
+        active = self._active
+        return active, self._cached_sync(active.model if active else default_model, text_hashes)
+
     def _cached_sync(self, model: str, text_hashes: list[str]) -> dict[str, FloatVector]:
         found: dict[str, FloatVector] = {}
         for chunk in _chunks(text_hashes):
