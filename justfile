@@ -144,7 +144,8 @@ cluster-ha *args:
 deploy-ha:
     docker compose -f {{ha}} up -d --build
 
+# (-n 0: in this process, so that -s shows each run's summary; pytest-xdist workers' output is not shown)
 # schemathesis with every check, N examples per operation, against a live `serve --all` and the
 # microservice gateway on Redis (both started by the test); the reports land in the test's tmp dir
 schemathesis examples="200":
-    SCHEMATHESIS_EXAMPLES={{examples}} {{venv}}/pytest tests/e2e/test_e2e_schemathesis.py -s -q
+    SCHEMATHESIS_EXAMPLES={{examples}} {{venv}}/pytest tests/e2e/test_e2e_schemathesis.py -n 0 -s -q

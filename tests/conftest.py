@@ -20,6 +20,22 @@ BUS_KINDS = ["memory", "nats"]
 
 BusFactory = Callable[[], Awaitable[Bus]]
 
+# Tests that start a topology of their own (three nats-servers; a Redis pair with three Sentinels) take
+# 10-20 s each, as the ``slow`` ones do.
+OWN_TOPOLOGY_FIXTURES = frozenset({"nats_cluster", "redis_sentinel_group"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the long tests first: the suite runs on several pytest-xdist workers (pyproject's addopts), which
+    take one test at a time (``--maxschedchunk 1``), so the long ones spread over the workers from the start
+    and the short ones fill the gaps, instead of a few long ones left at the end running while the other
+    workers idle. The sort is stable: every other test keeps its order."""
+
+    def long_first(item: pytest.Item) -> bool:
+        return not (item.get_closest_marker("slow") or OWN_TOPOLOGY_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+    items.sort(key=long_first)
+
 
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
