@@ -117,13 +117,11 @@ class PromptStore(Protocol):
 
     async def find_by_hash(self, content_hash: str) -> PromptRecord | None: ...
 
-    async def find_for_store(self, content_hash: str) -> tuple[PromptRecord | None, EmbeddingSpec | None]:
-        """``find_by_hash`` and ``active_model`` together: what storing a prompt reads first (one round trip)."""
-
     async def find_many_for_store(
         self, content_hashes: Sequence[str]
     ) -> tuple[list[PromptRecord | None], EmbeddingSpec | None]:
-        """``find_for_store`` for many contents at once, in order."""
+        """What storing prompts reads first, together: the prompt already holding each content (in
+        order; None where none does) and the active model."""
 
     async def store(self, request: StoreRequest, embedding: Embedding | None) -> StoreReply:
         """Insert, or return the existing prompt with the same content (created=False)."""

@@ -179,72 +179,70 @@ class PromptMemory:
         vectors = [cached[digest] if digest in cached else fresh[digest] for digest in digests]
         return vectors, [digest in cached for digest in digests]
 
-    async def _embed_content(self, content: str, active: EmbeddingSpec | None) -> Embedding:
-        """A prompt's vector, by the model ``active`` names, computed without the embedding cache.
+    async def _embed_contents(self, contents: Sequence[str], active: EmbeddingSpec | None) -> list[Embedding]:
+        """Prompts' vectors, by the model ``active`` names, computed without the embedding cache.
 
         The cache serves texts that come back (search queries, ``storage.embeddings``); a prompt's
         content is stored once (the content hash deduplicates), so looking it up there would cost
         a round trip to the store on every write for a hit that practically never happens.
         """
         embedder = self._embedder_of(active)
-        (raw,) = await embedder.embed([content])
-        return Embedding(embedder.name, as_unit_vector(raw, field="texts"))
+        return [Embedding(embedder.name, as_unit_vector(raw, field="texts")) for raw in await embedder.embed(contents)]
 
     # -- prompts -------------------------------------------------------------------------------
 
     async def store_prompt(self, request: StoreRequest) -> StoreReply:
-        existing, active = await self.store.find_for_store(content_hash(request.content))
-        if existing is not None:
-            return StoreReply(id=existing.id, created=False, record=existing)
-        if request.embedding is not None:
-            assert request.embedding_model is not None  # the schema requires it with an embedding
-            embedding = Embedding(request.embedding_model, as_unit_vector(request.embedding, field="embedding"))
-        else:
-            embedding = await self._embed_content(request.content, active)
-        return await self.store.store(request, embedding)
+        (reply,) = await self._store_family([(request, None)], vector_field=lambda _index: "embedding")
+        return reply
 
     async def store_batch(self, request: StoreBatchRequest) -> StoreBatchReply:
-        """Each item as ``store_prompt`` would store it, a parent before its children: one read for
-        every item, one embedder call for the new ones, then one ``store_many`` per generation of
-        the family (a 3-phase generation: 3 writes, not 9)."""
-        items = request.items
-        found, active = await self.store.find_many_for_store([content_hash(item.prompt.content) for item in items])
+        """Each item as ``store_prompt`` would store it, a parent before its children."""
+        items = [(item.prompt, item.parent) for item in request.items]
+        replies = await self._store_family(items, vector_field=lambda index: f"items[{index}].prompt.embedding")
+        return StoreBatchReply(results=replies)
+
+    async def _store_family(
+        self, items: Sequence[tuple[StoreRequest, int | None]], *, vector_field: Callable[[int], str]
+    ) -> list[StoreReply]:
+        """Prompts, each with the index of an earlier one as its parent (or None): one read for every
+        item, one embedder call for the new ones, then one ``store_many`` per generation of the
+        family (a 3-phase generation: 3 writes, not 9)."""
+        found, active = await self.store.find_many_for_store([content_hash(prompt.content) for prompt, _ in items])
         vectors: dict[int, Embedding] = {}
         computed: list[int] = []
-        for index, item in enumerate(items):  # a caller's vector is checked before anything is stored
+        for index, (prompt, _parent) in enumerate(items):  # a caller's vector is checked before anything is stored
             if found[index] is not None:
                 continue
-            if item.prompt.embedding is None:
+            if prompt.embedding is None:
                 computed.append(index)
                 continue
-            assert item.prompt.embedding_model is not None  # the schema requires it with an embedding
-            vector = as_unit_vector(item.prompt.embedding, field=f"items[{index}].prompt.embedding")
-            vectors[index] = Embedding(item.prompt.embedding_model, vector)
+            assert prompt.embedding_model is not None  # the schema requires it with an embedding
+            vectors[index] = Embedding(
+                prompt.embedding_model, as_unit_vector(prompt.embedding, field=vector_field(index))
+            )
         if computed:
-            embedder = self._embedder_of(active)
-            raw = await embedder.embed([items[index].prompt.content for index in computed])
-            for index, values in zip(computed, raw, strict=True):
-                vectors[index] = Embedding(embedder.name, as_unit_vector(values, field="texts"))
+            embeddings = await self._embed_contents([items[index][0].content for index in computed], active)
+            vectors.update(zip(computed, embeddings, strict=True))
         replies: dict[int, StoreReply] = {
             index: StoreReply(id=existing.id, created=False, record=existing)
             for index, existing in enumerate(found)
             if existing is not None
         }
         depth: list[int] = []
-        for item in items:  # a parent comes first (the schema checks), so its depth is known
-            depth.append(0 if item.parent is None else depth[item.parent] + 1)
+        for _prompt, parent in items:  # a parent comes first (the schema checks), so its depth is known
+            depth.append(0 if parent is None else depth[parent] + 1)
         for level in range(max(depth) + 1):
             batch = [index for index in range(len(items)) if depth[index] == level and index not in replies]
             writes = []
             for index in batch:
-                prompt, parent = items[index].prompt, items[index].parent
+                prompt, parent = items[index]
                 if parent is not None:
                     lineage = prompt.lineage.model_copy(update={"parent_id": replies[parent].id})
                     prompt = prompt.model_copy(update={"lineage": lineage})
                 writes.append((prompt, vectors[index]))
             if writes:
                 replies.update(zip(batch, await self.store.store_many(writes), strict=True))
-        return StoreBatchReply(results=[replies[index] for index in range(len(items))])
+        return [replies[index] for index in range(len(items))]
 
     async def get(self, request: GetRequest) -> GetReply:
         return await self.store.get(request)
@@ -252,7 +250,7 @@ class PromptMemory:
     async def update(self, request: UpdateRequest) -> UpdateReply:
         embedding = None
         if request.content is not None:
-            embedding = await self._embed_content(request.content, await self.store.active_model())
+            (embedding,) = await self._embed_contents([request.content], await self.store.active_model())
         return await self.store.update(request, embedding)
 
     async def set_aggregates(self, request: AggregatesRequest) -> UpdateReply:

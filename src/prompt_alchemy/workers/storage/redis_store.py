@@ -388,10 +388,6 @@ class RedisPromptStore:
     async def _history(self, prompt_id: str) -> list[PromptVersion]:
         return [decode_version(raw) for raw in await self.client.lrange(self.keys.versions(prompt_id), 0, -1)]
 
-    async def find_for_store(self, content_hash: str) -> tuple[PromptRecord | None, EmbeddingSpec | None]:
-        (existing,), active = await self.find_many_for_store([content_hash])
-        return existing, active
-
     async def find_many_for_store(
         self, content_hashes: Sequence[str]
     ) -> tuple[list[PromptRecord | None], EmbeddingSpec | None]:

@@ -254,10 +254,6 @@ class SqlitePromptStore:
         )
         return [row_to_version(row) for row in rows]
 
-    async def find_for_store(self, content_hash: str) -> tuple[PromptRecord | None, EmbeddingSpec | None]:
-        existing = await self._run(self._find_by_hash_sync, content_hash)
-        return existing, self._active
-
     async def find_many_for_store(
         self, content_hashes: Sequence[str]
     ) -> tuple[list[PromptRecord | None], EmbeddingSpec | None]:
