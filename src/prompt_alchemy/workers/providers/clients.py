@@ -17,7 +17,7 @@ from typing import Protocol
 from prompt_alchemy.errors import ProviderError, Unavailable, Unprocessable
 from prompt_alchemy.schemas.common import Usage
 from prompt_alchemy.schemas.providers import CompletionRequest, ProviderCapabilities
-from prompt_alchemy.workers.providers.http_client import DeltaSink, VendorHttp
+from prompt_alchemy.workers.providers.http_client import DeltaSink, VendorHttp, VendorTarget
 from prompt_alchemy.workers.providers.secrets import SecretKey, read_key, redact
 from prompt_alchemy.workers.providers.settings import ProviderKind, ProviderSettings
 from prompt_alchemy.workers.providers.token_estimate import estimate_usage
@@ -119,48 +119,30 @@ class HttpProvider:
     def _key(self) -> SecretKey | None:
         return read_key(self._settings.api_key_env, self._environ)
 
-    def _ready(self) -> tuple[str, SecretKey | None]:
+    def _target(self) -> VendorTarget:
+        settings = self._settings
         reason = self.unavailable_reason()
-        if reason is not None or self._settings.base_url is None:
+        if reason is not None or settings.base_url is None:
             raise Unavailable(
-                f"provider {self._settings.name!r} is not available: {reason}",
+                f"provider {settings.name!r} is not available: {reason}",
                 retriable=False,
-                details={"provider": self._settings.name, "reason": reason},
+                details={"provider": settings.name, "reason": reason},
             )
-        return self._settings.base_url, self._key()
+        return VendorTarget(settings.name, self._wire, settings.base_url, self._key(), settings.headers, self._now)
 
     async def complete(
         self, request: CompletionRequest, model: str, timeout_s: float, on_delta: DeltaSink | None = None
     ) -> ProviderCompletion:
-        base_url, key = self._ready()
+        target = self._target()
         params = ChatParams(model, request.messages, request.temperature, request.max_tokens, request.response_schema)
         if on_delta is not None:
-            streamed = await self._http.stream_chat(
-                provider=self._settings.name,
-                wire=self._wire,
-                url=base_url,
-                call=self._wire.stream_call(params),
-                key=key,
-                extra_headers=self._settings.headers,
-                timeout_s=timeout_s,
-                now=self._now,
-                on_delta=on_delta,
-            )
+            streamed = await self._http.stream_chat(target, self._wire.stream_call(params), timeout_s, on_delta)
             return self._completion(request, model, streamed)
-        body = await self._http.post_json(
-            provider=self._settings.name,
-            wire=self._wire,
-            url=base_url,
-            call=self._wire.chat_call(params),
-            key=key,
-            extra_headers=self._settings.headers,
-            timeout_s=timeout_s,
-            now=self._now,
-        )
+        body = await self._http.post_json(target, self._wire.chat_call(params), timeout_s)
         try:
             parsed = self._wire.parse_chat(body)
         except ProviderError as error:
-            raise self._named(error, key) from None
+            raise self._named(error, target.key) from None
         return self._completion(request, model, parsed)
 
     @staticmethod
@@ -169,25 +151,16 @@ class HttpProvider:
         return ProviderCompletion(parsed.content, parsed.model or model, usage)
 
     async def embed(self, texts: Sequence[str], model: str, timeout_s: float) -> ProviderEmbeddings:
-        base_url, key = self._ready()
+        target = self._target()
         if self._settings.embedding_model is None:
             raise Unprocessable(
                 f"provider {self._settings.name!r} offers no embeddings", details={"provider": self._settings.name}
             )
-        body = await self._http.post_json(
-            provider=self._settings.name,
-            wire=self._wire,
-            url=base_url,
-            call=self._wire.embed_call(model, texts),
-            key=key,
-            extra_headers=self._settings.headers,
-            timeout_s=timeout_s,
-            now=self._now,
-        )
+        body = await self._http.post_json(target, self._wire.embed_call(model, texts), timeout_s)
         try:
             parsed = self._wire.parse_embed(body, len(texts))
         except ProviderError as error:
-            raise self._named(error, key) from None
+            raise self._named(error, target.key) from None
         return ProviderEmbeddings(parsed.vectors, model, parsed.usage or estimate_usage(texts))
 
     def _named(self, error: ProviderError, key: SecretKey | None) -> ProviderError:

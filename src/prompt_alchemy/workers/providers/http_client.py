@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +34,15 @@ from prompt_alchemy.workers.providers.policy import parse_retry_after
 from prompt_alchemy.workers.providers.secrets import SecretKey, redact
 from prompt_alchemy.workers.providers.wire.base import HttpCall, ParsedCompletion, WireFormat
 
-__all__ = ["USER_AGENT", "DeltaSink", "VendorHttp", "is_retriable_status", "ndjson_payloads", "sse_events"]
+__all__ = [
+    "USER_AGENT",
+    "DeltaSink",
+    "VendorHttp",
+    "VendorTarget",
+    "is_retriable_status",
+    "ndjson_payloads",
+    "sse_events",
+]
 
 DeltaSink = Callable[[str], Awaitable[None]]
 
@@ -55,6 +64,19 @@ class _Received:
         self.characters = 0
 
 
+@dataclass(frozen=True, slots=True)
+class VendorTarget:
+    """Where a provider's calls go: its name and wire format, base URL, key and extra headers,
+    and its clock (for ``Retry-After`` dates)."""
+
+    provider: str
+    wire: WireFormat
+    url: str
+    key: SecretKey | None
+    extra_headers: Mapping[str, str]
+    now: Callable[[], datetime]
+
+
 class VendorHttp:
     """One ``aiohttp.ClientSession`` for every vendor call of a registry, opened lazily."""
 
@@ -73,20 +95,10 @@ class VendorHttp:
             await self._session.close()
         self._session = None
 
-    async def post_json(
-        self,
-        *,
-        provider: str,
-        wire: WireFormat,
-        url: str,
-        call: HttpCall,
-        key: SecretKey | None,
-        extra_headers: Mapping[str, str],
-        timeout_s: float,
-        now: Callable[[], datetime],
-    ) -> Any:
-        """POST ``call`` to ``url`` and return the decoded JSON of a 2xx reply."""
-        async with self._send(provider, wire, url, call, key, extra_headers, timeout_s, now) as response:
+    async def post_json(self, target: VendorTarget, call: HttpCall, timeout_s: float) -> Any:
+        """POST ``call`` to the target and return the decoded JSON of a 2xx reply."""
+        provider, wire, key = target.provider, target.wire, target.key
+        async with self._send(target, call, timeout_s) as response:
             raw = await response.read()
         try:
             return json.loads(raw)
@@ -98,22 +110,13 @@ class VendorHttp:
             ) from None
 
     async def stream_chat(
-        self,
-        *,
-        provider: str,
-        wire: WireFormat,
-        url: str,
-        call: HttpCall,
-        key: SecretKey | None,
-        extra_headers: Mapping[str, str],
-        timeout_s: float,
-        now: Callable[[], datetime],
-        on_delta: DeltaSink,
+        self, target: VendorTarget, call: HttpCall, timeout_s: float, on_delta: DeltaSink
     ) -> ParsedCompletion:
         """POST ``call`` for a streamed reply; every text delta goes to ``on_delta`` as it arrives."""
+        provider, wire, key = target.provider, target.wire, target.key
         reader = wire.stream_reader()
         received = _Received()
-        async with self._send(provider, wire, url, call, key, extra_headers, timeout_s, now, received) as response:
+        async with self._send(target, call, timeout_s, received) as response:
             chunks = response.content.iter_any()
             frames = ndjson_payloads(chunks) if wire.framing == "ndjson" else sse_events(chunks)
             async for event, data in frames:
@@ -141,16 +144,7 @@ class VendorHttp:
 
     @asynccontextmanager
     async def _send(
-        self,
-        provider: str,
-        wire: WireFormat,
-        url: str,
-        call: HttpCall,
-        key: SecretKey | None,
-        extra_headers: Mapping[str, str],
-        timeout_s: float,
-        now: Callable[[], datetime],
-        received: _Received | None = None,
+        self, target: VendorTarget, call: HttpCall, timeout_s: float, received: _Received | None = None
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """POST ``call`` and give the 2xx response; the one translation of both kinds of call.
 
@@ -159,10 +153,11 @@ class VendorHttp:
         one. ``received`` (a streamed call) counts what was passed on, which makes a failure
         after the first text a ``stream_cut``.
         """
-        headers = {"Content-Type": "application/json", **extra_headers, **call.headers, **wire.auth_headers(key)}
+        provider, wire, key = target.provider, target.wire, target.key
+        headers = {"Content-Type": "application/json", **target.extra_headers, **call.headers, **wire.auth_headers(key)}
         try:
             async with self._open().post(
-                url.rstrip("/") + call.path,
+                target.url.rstrip("/") + call.path,
                 json=call.body,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout_s),
@@ -178,7 +173,7 @@ class VendorHttp:
                     )
                 if status >= 400:
                     raw = await response.read()
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"), now())
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"), target.now())
                     raise self._vendor_error(provider, wire, status, raw, retry_after, key)
                 yield response
         except TimeoutError as exc:
