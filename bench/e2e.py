@@ -5,7 +5,9 @@ on) is driven at a fixed concurrency by an aiohttp client loop. The LLM is a loc
 OpenAI's wire format (``prompt_alchemy.testing.vendors``) that answers every completion after a fixed
 delay, in a process of its own. The deployments are the product's own processes:
 
-- monolithic: ``prompt-alchemy serve --all`` (in-memory bus, SQLite storage);
+- monolithic: ``prompt-alchemy serve --all`` (in-memory bus, SQLite storage); then the same on a
+  bench-started Redis (``REDIS_URL``), the microservices' storage, so the ratio of the two splits the
+  microservices' extra CPU into what Redis costs and what the bus and the process split cost;
 - microservices: ``worker providers|storage|learning|generation`` and ``serve api`` as separate OS
   processes on a bench-started nats-server and Redis; then a second ``worker generation``;
 - HA: the same processes (two engine replicas) on three clustered nats-servers (feedback streams
@@ -148,11 +150,14 @@ async def vendor_process() -> AsyncIterator[tuple[str, int]]:
 
 
 @asynccontextmanager
-async def monolithic(vendor_url: str, work: Path) -> AsyncIterator[Deployment]:
-    env = product_env(vendor_url, work / "monolithic")
+async def monolithic(vendor_url: str, work: Path, redis: RedisServer | None = None) -> AsyncIterator[Deployment]:
+    """``serve --all`` on SQLite, or on ``redis`` (whose CPU then counts): the microservices' storage."""
+    name = "monolithic" if redis is None else "monolithic-redis"
+    env = product_env(vendor_url, work / name, None if redis is None else {"REDIS_URL": redis.url})
+    servers = {} if redis is None else {"redis": redis.pid or 0}
     with Child("serve --all", [PROMPT_ALCHEMY, "serve", "--all"], env) as child:
         url = (await asyncio.to_thread(child.start, API_URL)).group(1)
-        yield Deployment(url, {"serve --all": child.pid})
+        yield Deployment(url, {"serve --all": child.pid, **servers})
 
 
 class Cluster:
@@ -563,6 +568,11 @@ async def main(quick: bool) -> int:
         progress("monolithic: starting serve --all")
         async with monolithic(vendor_url, work) as deployment:
             results.append(await measure("monolithic (serve --all)", deployment, vendor_pid, runs, seconds, warmup))
+        progress("monolithic on Redis: starting Redis and serve --all")
+        with RedisServer(work / "redis-monolithic") as redis_monolithic:
+            async with monolithic(vendor_url, work, redis_monolithic) as deployment:
+                label = "monolithic on Redis (serve --all, REDIS_URL)"
+                results.append(await measure(label, deployment, vendor_pid, runs, seconds, warmup))
         nats = stack.enter_context(NatsServer(work / "nats"))
         redis = stack.enter_context(RedisServer(work / "redis"))
         cluster = Cluster.single(vendor_url, nats, redis, work)
@@ -584,8 +594,11 @@ async def main(quick: bool) -> int:
         await ha.start_engine()
         label = "HA: 3 NATS nodes (R3), Redis + replica + Sentinels, 2 engine replicas"
         results.append(await measure(label, deployment, vendor_pid, runs, seconds, warmup))
-    scaling = ratio(results[2].rate, results[1].rate)
-    cpu_ratio = ratio(cpu_per_generation(results[1]), cpu_per_generation(results[0]))
+    monolith, monolith_redis, one, two, ha_result = results
+    scaling = ratio(two.rate, one.rate)
+    cpu_ratio = ratio(cpu_per_generation(one), cpu_per_generation(monolith))
+    same_storage = ratio(cpu_per_generation(one), cpu_per_generation(monolith_redis))
+    redis_cost = ratio(cpu_per_generation(monolith_redis), cpu_per_generation(monolith))
     report.add(
         f"Fake OpenAI-wire vendor answers every completion after {VENDOR_LATENCY_S * 1000:.0f} ms (own process). A",
         "generation = 3 phases x 3 candidates = 9 completions, one `storage.store_batch` of the 9 prompts with",
@@ -609,16 +622,18 @@ async def main(quick: bool) -> int:
             ["ratio", "value", "target"],
             [
                 ["2 engine replicas / 1 (throughput)", f"{scaling:.2f}x", f"≥ 1.8x {target_mark(scaling, 1.8)}"],
-                ["microservices 1 replica / monolithic", f"{ratio(results[1].rate, results[0].rate):.2f}x", "-"],
+                ["microservices 1 replica / monolithic", f"{ratio(one.rate, monolith.rate):.2f}x", "-"],
                 [
                     "microservices 1 replica / monolithic (CPU per generation)",
                     f"{cpu_ratio:.2f}x",
                     f"≤ 1.3x {target_mark(cpu_ratio, 1.3, at_most=True)}",
                 ],
-                ["HA / microservices, 2 replicas (throughput)", f"{ratio(results[3].rate, results[2].rate):.2f}x", "-"],
+                ["of which: monolithic on Redis / on SQLite (CPU per generation)", f"{redis_cost:.2f}x", "-"],
+                ["microservices 1 replica / monolithic on Redis (CPU per generation)", f"{same_storage:.2f}x", "-"],
+                ["HA / microservices, 2 replicas (throughput)", f"{ratio(ha_result.rate, two.rate):.2f}x", "-"],
                 [
                     "HA / microservices, 2 replicas (CPU per generation)",
-                    f"{ratio(cpu_per_generation(results[3]), cpu_per_generation(results[2])):.2f}x",
+                    f"{ratio(cpu_per_generation(ha_result), cpu_per_generation(two)):.2f}x",
                     "-",
                 ],
             ],
