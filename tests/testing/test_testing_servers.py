@@ -1,8 +1,13 @@
-"""The nats-server helper's optional monitoring: what benchmarks read open subscriptions from."""
+"""The server helpers: ports that stay free until the server binds them, and nats-server's optional
+monitoring (what benchmarks read open subscriptions from)."""
 
 from __future__ import annotations
 
 import asyncio
+import random
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +15,55 @@ import pytest
 
 from prompt_alchemy.bus import NatsBus, NatsOptions, RawMessage
 from prompt_alchemy.errors import ConfigError
-from prompt_alchemy.testing.servers import NatsServer
+from prompt_alchemy.testing.servers import NatsServer, RedisServer, ephemeral_port_range, free_port
 
 SUBJECT = "alchemy.test.monitored"
+
+
+def test_free_ports_come_from_below_the_range_the_kernel_gives_outgoing_connections() -> None:
+    low, _ = ephemeral_port_range()
+    ports = [free_port() for _ in range(20)]
+    assert all(1024 <= port < low for port in ports), ports
+    assert len(set(ports)) == len(ports)  # this process holds each reservation: none is handed out twice
+
+
+def _sample_starting_with(monkeypatch: pytest.MonkeyPatch, first: int) -> None:
+    """free_port tries ``first`` before the random ones it would try anyway."""
+    real_sample = random.sample
+
+    def sample(population: range, k: int) -> list[int]:
+        return [first, *real_sample(population, k - 1)]
+
+    monkeypatch.setattr(random, "sample", sample)
+
+
+def test_a_port_another_process_was_given_is_not_handed_out_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    code = "import sys; from prompt_alchemy.testing.servers import free_port; print(free_port(), flush=True); input()"
+    other = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout is not None
+        taken = int(other.stdout.readline())
+        _sample_starting_with(monkeypatch, taken)
+        assert free_port() != taken
+    finally:
+        other.communicate("\n")
+
+
+def test_a_port_something_listens_on_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        busy = listener.getsockname()[1]
+        _sample_starting_with(monkeypatch, busy)
+        assert free_port() != busy
+
+
+def test_redis_listens_on_the_reserved_port(tmp_path: Path) -> None:
+    with RedisServer(tmp_path / "redis") as server:
+        assert server.port < ephemeral_port_range()[0]
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as connection:
+            connection.sendall(b"PING\r\n")
+            assert connection.recv(16).startswith(b"+PONG")
 
 
 async def _ignore(_message: RawMessage) -> None:

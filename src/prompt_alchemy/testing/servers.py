@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import fcntl
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -28,15 +30,57 @@ from typing import Any, Self
 from prompt_alchemy.errors import ConfigError
 from prompt_alchemy.private_files import private_dir, private_file
 
-__all__ = ["NatsServer", "RedisServer", "free_port"]
+__all__ = ["NatsServer", "RedisServer", "ephemeral_port_range", "free_port"]
 
 _READY_TIMEOUT_S = 20.0
 
 
+_EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_RESERVED_PORTS_DIR = Path(tempfile.gettempdir()) / f"alchemy-reserved-ports-{os.getuid()}"
+_PORT_SPAN = 16_384  # the ports below the kernel's ephemeral range that free_port() hands out
+_reservations: list[int] = []  # descriptors of this process's port locks, held until it exits
+
+
+def ephemeral_port_range() -> tuple[int, int]:
+    """The ports the kernel gives outgoing connections and ``bind(0)`` (Linux's default when unknown)."""
+    try:
+        low, high = (int(value) for value in _EPHEMERAL_RANGE_FILE.read_text().split())
+    except (OSError, ValueError):
+        return 32768, 60999
+    return low, high
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 for a server that binds it later: free now, and kept free meanwhile.
+
+    A port from ``bind(0)`` is released before the server binds it, and in between the kernel may
+    give it to any outgoing connection (they come from the same ephemeral range) or to another
+    test process: the server then fails with "address already in use". These ports come from below
+    the ephemeral range, where the kernel hands out none, and each is reserved by a lock that this
+    process holds until it exits, so no other process of ours (parallel test workers) takes it.
+    """
+    low, _ = ephemeral_port_range()
+    first = max(1024, low - _PORT_SPAN)
+    if low - first < 1024:  # no room below the ephemeral range on this machine: the kernel's choice
+        return _bound_port(0)
+    _RESERVED_PORTS_DIR.mkdir(mode=0o700, exist_ok=True)
+    for port in random.sample(range(first, low), 256):
+        descriptor = os.open(_RESERVED_PORTS_DIR / str(port), os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _bound_port(port)
+        except OSError:  # reserved by another process, or something listens on it
+            os.close(descriptor)
+            continue
+        _reservations.append(descriptor)
+        return port
+    raise ConfigError(f"no free port between {first} and {low} on 127.0.0.1 after 256 tries")
+
+
+def _bound_port(port: int) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: TIME_WAIT is no obstacle
+        sock.bind(("127.0.0.1", port))
         return int(sock.getsockname()[1])
 
 
