@@ -601,8 +601,9 @@ async def main(quick: bool) -> int:
     redis_cost = ratio(cpu_per_generation(monolith_redis), cpu_per_generation(monolith))
     report.add(
         f"Fake OpenAI-wire vendor answers every completion after {VENDOR_LATENCY_S * 1000:.0f} ms (own process). A",
-        "generation = 3 phases x 3 candidates = 9 completions, one `storage.store_batch` of the 9 prompts with",
-        "WordLlama embeddings, 3 history searches; nobody follows its progress (a plain POST).",
+        "generation = 3 phases x 3 candidates = 9 completions (one `providers.complete_batch` per phase), one",
+        "`storage.store_batch` of the 9 prompts with WordLlama embeddings, 3 history searches (one",
+        "`storage.search_batch`); nobody follows its progress (a plain POST).",
         f"ENGINE_CONCURRENCY={ENGINE_CONCURRENCY} per engine replica "
         f"({'honoured by the runtime' if wired else '**not wired into the engine by the runtime**'}); "
         f"{CLIENT_CONCURRENCY} concurrent HTTP clients (aiohttp, keep-alive).",
@@ -641,7 +642,7 @@ async def main(quick: bool) -> int:
         ),
         "",
         "Where the time goes in the microservice runs (the services' own ADR-32 `$SRV.STATS`, over the measured",
-        "runs): a generation waits for 9 completions in 3 sequential phases, and storage on its critical path.",
+        "runs): a generation waits for 3 batches of 3 completions (one per phase), and storage on its critical path.",
         "",
         loads_table(results),
         "",

@@ -367,7 +367,7 @@ async def test_monolith_serves_drains_on_sigterm_and_keeps_feedback_across_a_res
     best = await generate_saved_and_found(
         http, api, "a map of a tidal island for a fantasy novel", query="tidal island map", trace_id=trace_id
     )
-    assert {"alchemy.v1.engine.generate", "alchemy.v1.providers.complete", "alchemy.v1.storage.store_batch"} <= (
+    assert {"alchemy.v1.engine.generate", "alchemy.v1.providers.complete_batch", "alchemy.v1.storage.store_batch"} <= (
         traced_subjects(process, trace_id)
     )
     for rating in (3, 4, 5, 4, 5):

@@ -207,7 +207,7 @@ async def test_every_hop_logs_the_callers_trace_id(
     lines = [line for line in lines if line["logger"] == "prompt_alchemy.requests"]
     traced = {line["subject"] for line in lines if line["trace_id"] == trace_id}
     assert traced >= {
-        schemas.ENGINE_GENERATE.subject, schemas.PROVIDERS_COMPLETE.subject, schemas.STORAGE_STORE_BATCH.subject,
+        schemas.ENGINE_GENERATE.subject, schemas.PROVIDERS_COMPLETE_BATCH.subject, schemas.STORAGE_STORE_BATCH.subject,
         schemas.STORAGE_SEARCH_BATCH.subject,
     }  # fmt: skip
     spans = {line["subject"]: line["span_id"] for line in lines if line["trace_id"] == trace_id}

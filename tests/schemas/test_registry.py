@@ -15,7 +15,7 @@ from prompt_alchemy.schemas.subjects import is_valid_pattern, is_valid_subject, 
 
 DESIGN_TABLE = {
     Service.ENGINE: {"generate", "optimize", "batch", "select", "capabilities", "analyze", "health"},
-    Service.PROVIDERS: {"list", "get", "test", "complete", "embed", "health"},
+    Service.PROVIDERS: {"list", "get", "test", "complete", "complete_batch", "embed", "health"},
     Service.STORAGE: {
         "store", "store_batch", "get", "update", "delete", "search", "search_batch", "embeddings", "export",
         "import", "stats", "health", "lineage", "reembed", "aggregates", "name_set", "name_get", "label_set",

@@ -16,10 +16,15 @@ from prompt_alchemy.schemas.common import (
     TargetFamily,
     Usage,
 )
+from prompt_alchemy.schemas.errors import ErrorBody
 
 __all__ = [
+    "MAX_COMPLETION_BATCH",
     "ChatMessage",
     "CircuitState",
+    "CompletionBatchReply",
+    "CompletionBatchRequest",
+    "CompletionOutcome",
     "CompletionReply",
     "CompletionRequest",
     "EmbedReply",
@@ -119,6 +124,35 @@ class CompletionReply(Reply):
     fallback_from: list[str] = Field(default_factory=list)
     cached: bool = False
     offline: bool = False
+
+
+MAX_COMPLETION_BATCH = 16
+
+
+class CompletionBatchRequest(Request):
+    """Completions asked together (one generation phase's chains): each answered as
+    ``providers.complete`` would answer it alone, all at once; one that fails fails only itself."""
+
+    items: list[CompletionRequest] = Field(min_length=1, max_length=MAX_COMPLETION_BATCH)
+
+
+class CompletionOutcome(Reply):
+    """One item's answer: its ``reply``, or the ``error`` ``providers.complete`` would have raised."""
+
+    reply: CompletionReply | None = None
+    error: ErrorBody | None = None
+
+    @model_validator(mode="after")
+    def _reply_or_error(self) -> CompletionOutcome:
+        if (self.reply is None) == (self.error is None):
+            raise ValueError("an outcome holds either a reply or an error")
+        return self
+
+
+class CompletionBatchReply(Reply):
+    """One outcome per item, in the order of the items."""
+
+    results: list[CompletionOutcome]
 
 
 class EmbedRequest(Request):

@@ -47,6 +47,7 @@ __all__ = [
     "LEARNING_WEIGHTS",
     "PREFIX",
     "PROVIDERS_COMPLETE",
+    "PROVIDERS_COMPLETE_BATCH",
     "PROVIDERS_EMBED",
     "PROVIDERS_GET",
     "PROVIDERS_HEALTH",
@@ -203,6 +204,14 @@ PROVIDERS_COMPLETE = _request(
     providers.CompletionReply,
     "One chat completion with retries, circuit breaking and fallback.",
     retry_safe=True,  # a completion has no side effect but its cost
+)
+PROVIDERS_COMPLETE_BATCH = _request(
+    P,
+    "complete_batch",
+    providers.CompletionBatchRequest,
+    providers.CompletionBatchReply,
+    "Chat completions answered together, each as providers.complete would (a generation phase's chains).",
+    retry_safe=True,  # completions have no side effect but their cost
 )
 PROVIDERS_EMBED = _request(
     P, "embed", providers.EmbedRequest, providers.EmbedReply, "Embeddings from a provider.", retry_safe=True
@@ -405,7 +414,8 @@ EVENTS_LABEL_MOVED = EventContract(
 _CONTRACTS: tuple[AnyContract, ...] = (
     ENGINE_GENERATE, ENGINE_OPTIMIZE, ENGINE_BATCH, ENGINE_SELECT, ENGINE_CAPABILITIES, ENGINE_ANALYZE,
     ENGINE_HEALTH,
-    PROVIDERS_LIST, PROVIDERS_GET, PROVIDERS_TEST, PROVIDERS_COMPLETE, PROVIDERS_EMBED, PROVIDERS_HEALTH,
+    PROVIDERS_LIST, PROVIDERS_GET, PROVIDERS_TEST, PROVIDERS_COMPLETE, PROVIDERS_COMPLETE_BATCH, PROVIDERS_EMBED,
+    PROVIDERS_HEALTH,
     STORAGE_STORE, STORAGE_STORE_BATCH, STORAGE_GET, STORAGE_UPDATE, STORAGE_AGGREGATES, STORAGE_DELETE,
     STORAGE_SEARCH, STORAGE_SEARCH_BATCH, STORAGE_LINEAGE,
     STORAGE_EMBEDDINGS, STORAGE_EXPORT, STORAGE_IMPORT, STORAGE_REEMBED, STORAGE_STATS, STORAGE_HEALTH,

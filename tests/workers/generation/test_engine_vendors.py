@@ -14,8 +14,8 @@ import pydantic
 import pytest
 
 from prompt_alchemy import schemas
-from prompt_alchemy.bus import Bus
-from prompt_alchemy.bus.middleware import Deadline
+from prompt_alchemy.bus import Bus, RawMessage
+from prompt_alchemy.bus.middleware import Deadline, Middleware, Sending, SendNext
 from prompt_alchemy.errors import BadRequest, DeadlineExceeded
 from prompt_alchemy.gateway.generation import ProgressListener, generate_with_progress
 from prompt_alchemy.schemas.brief import BriefDraft
@@ -151,6 +151,29 @@ async def test_a_failing_provider_falls_back_and_the_reply_says_so(
     assert len(phase_requests(vendor, Route.ANTHROPIC_MESSAGES)) == 3
     assert [prompt.provider for prompt in reply.prompts] == ["anthropic"] * 3
     assert any("'openai' failed" in warning and "anthropic" in warning for warning in reply.warnings)
+
+
+class SentSubjects(Middleware):
+    def __init__(self) -> None:
+        self.subjects: list[str] = []
+
+    async def send(self, call: Sending, call_next: SendNext) -> RawMessage:
+        self.subjects.append(call.subject)
+        return await call_next(call)
+
+
+async def test_each_phase_asks_providers_once_for_all_its_chains(
+    bus: Bus, vendor: FakeVendorServer, start_providers: ProvidersFactory, engine: EngineWorker
+) -> None:
+    await start_providers(vendor_env(vendor, PROVIDERS_DEFAULT="openai", PROVIDERS_FALLBACK="none"))
+    sent = SentSubjects()
+    bus.use(sent)
+    reply = await bus.request(schemas.ENGINE_GENERATE, GenerateRequest(input=IDEA, count=3), timeout=EVENTUALLY)
+
+    assert len(reply.prompts) == 9
+    assert len(phase_requests(vendor, Route.OPENAI_CHAT)) == 9  # every chain's own vendor call
+    assert sent.subjects.count(schemas.PROVIDERS_COMPLETE_BATCH.subject) == 3  # one request per phase
+    assert schemas.PROVIDERS_COMPLETE.subject not in sent.subjects
 
 
 async def test_one_chain_lost_to_a_failure_does_not_fail_the_generation(

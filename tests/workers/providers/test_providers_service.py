@@ -12,6 +12,7 @@ from prompt_alchemy.errors import NotFound, ProviderError, Unprocessable
 from prompt_alchemy.schemas.health import HealthRequest
 from prompt_alchemy.schemas.providers import (
     ChatMessage,
+    CompletionBatchRequest,
     CompletionRequest,
     EmbedRequest,
     GenerationHints,
@@ -80,6 +81,25 @@ async def test_vendor_completion_and_its_errors_over_the_bus(
 
     with pytest.raises(NotFound):
         await bus.request(schemas.PROVIDERS_COMPLETE, ask.model_copy(update={"provider": "acme"}), timeout=TIMEOUT)
+
+
+async def test_a_batch_answers_each_completion_as_complete_would_one_failure_failing_only_itself(
+    bus: Bus, served: ProviderRegistry, vendor: FakeVendorServer
+) -> None:
+    vendor.script(Route.OPENAI_CHAT, FakeResponse.ok("first"), FakeResponse.ok("third"))
+    ask = CompletionRequest(provider="openai", messages=[ChatMessage(role="user", content="hi")], fallback=False)
+    items = [ask, ask.model_copy(update={"provider": "acme"}), ask.model_copy(update={"temperature": 0.9})]
+    reply = await bus.request(schemas.PROVIDERS_COMPLETE_BATCH, CompletionBatchRequest(items=items), timeout=TIMEOUT)
+
+    first, unknown, third = reply.results
+    assert first.reply is not None
+    assert third.reply is not None
+    assert {first.reply.content, third.reply.content} == {"first", "third"}  # both asked at once: either order
+    assert len(vendor.requests) == 2
+    assert unknown.reply is None
+    assert unknown.error is not None
+    assert isinstance(unknown.error.to_error(), NotFound)  # what providers.complete raises for it
+    assert "acme" in unknown.error.message
 
 
 async def test_embed_and_test_over_the_bus(bus: Bus, served: ProviderRegistry, vendor: FakeVendorServer) -> None:

@@ -1,7 +1,8 @@
 """``engine.generate``: the three alchemical phases over ``count`` parallel chains, ranked and saved.
 
 One request runs phase by phase. In each phase every live chain sends its previous output (the
-idea, for the first phase) to a provider; all chains of a phase finish before the next begins,
+idea, for the first phase) to a provider, all of them in one ``providers.complete_batch`` (one
+request per phase, not one per chain); all chains of a phase finish before the next begins,
 so history, progress and per-phase settings stay per phase. A chain whose provider fails is
 dropped with a warning; the request fails only when no chain survives a phase. Then every
 candidate is scored (ranker with the learned weights, plus the LLM judge when asked), and saved
@@ -23,7 +24,13 @@ from prompt_alchemy.schemas.brief import AnalyzeRequest, Brief
 from prompt_alchemy.schemas.common import MAX_PROMPT_CHARS, Persona, Phase, TargetFamily, Usage
 from prompt_alchemy.schemas.engine import GenerateReply, GenerateRequest
 from prompt_alchemy.schemas.events import ProgressKind
-from prompt_alchemy.schemas.providers import ChatMessage, CompletionRequest, GenerationHints, TokenStream
+from prompt_alchemy.schemas.providers import (
+    ChatMessage,
+    CompletionReply,
+    CompletionRequest,
+    GenerationHints,
+    TokenStream,
+)
 from prompt_alchemy.schemas.registry import ENGINE_ANALYZE
 from prompt_alchemy.schemas.storage import MAX_STORE_BATCH, StoreBatchItem, StoreBatchRequest, StoreRequest
 from prompt_alchemy.workers.generation.call_plan import PhaseCall, chain_temperature, resolve_phase_call
@@ -296,10 +303,8 @@ class _GenerationRun:
         )
         history = self.history.get(phase, [])
         chains = sorted(latest)
-        results = await asyncio.gather(
-            *(self._step(phase, call, chain, latest[chain], history, final=final) for chain in chains),
-            return_exceptions=True,
-        )
+        asked = [self._completion_request(phase, call, chain, latest[chain], history, final=final) for chain in chains]
+        results = await self._complete(phase, chains, asked, latest)
         survivors: dict[int, Candidate | None] = {}
         failures: list[ServiceError] = []
         for chain, result in zip(chains, results, strict=True):
@@ -345,7 +350,7 @@ class _GenerationRun:
                 if example.id not in self.history_used:
                     self.history_used.append(example.id)
 
-    async def _step(
+    def _completion_request(
         self,
         phase: Phase,
         call: PhaseCall,
@@ -354,7 +359,7 @@ class _GenerationRun:
         history: list[HistoryExample],
         *,
         final: bool,
-    ) -> Candidate:
+    ) -> CompletionRequest:
         request = self.request
         system = phase_system_prompt(
             phase=phase,
@@ -368,36 +373,52 @@ class _GenerationRun:
         )
         user = phase_user_message(phase, request.input, previous.content if previous else None, brief=self.brief)
         temperature = chain_temperature(call.temperature, chain, request.count, self.settings.chain_temperature_step)
-        completion = await self.generator.caller.complete(
-            CompletionRequest(
-                provider=call.provider,
-                model=call.model,
-                messages=[
-                    ChatMessage(role="system", content=system[:MAX_PROMPT_CHARS]),
-                    ChatMessage(role="user", content=user[:MAX_PROMPT_CHARS]),
-                ],
-                temperature=temperature,
-                max_tokens=call.max_tokens,
-                use_cache=temperature == 0.0,  # sampling asks for a fresh answer; greedy decoding may reuse one
-                stream=TokenStream(  # streamed from the vendor only for a request someone follows
-                    request_id=self.request_id, progress_token=request.progress_token, phase=phase, chain=chain
-                )
-                if self.progress.followed
-                else None,
-                hints=GenerationHints(
-                    phase=phase,
-                    persona=request.persona or Persona.GENERIC,
-                    persona_fixed=True,
-                    target_family=self.family,
-                    idea=request.input,
-                    task="generate",
-                ),
+        return CompletionRequest(
+            provider=call.provider,
+            model=call.model,
+            messages=[
+                ChatMessage(role="system", content=system[:MAX_PROMPT_CHARS]),
+                ChatMessage(role="user", content=user[:MAX_PROMPT_CHARS]),
+            ],
+            temperature=temperature,
+            max_tokens=call.max_tokens,
+            use_cache=temperature == 0.0,  # sampling asks for a fresh answer; greedy decoding may reuse one
+            stream=TokenStream(  # streamed from the vendor only for a request someone follows
+                request_id=self.request_id, progress_token=request.progress_token, phase=phase, chain=chain
+            )
+            if self.progress.followed
+            else None,
+            hints=GenerationHints(
+                phase=phase,
+                persona=request.persona or Persona.GENERIC,
+                persona_fixed=True,
+                target_family=self.family,
+                idea=request.input,
+                task="generate",
             ),
-            self.budget,
-            doing=f"{phase.value} chain {chain}",
         )
-        self.warnings.extend(completion.warnings)
-        reply = completion.reply
+
+    async def _complete(
+        self, phase: Phase, chains: list[int], asked: list[CompletionRequest], latest: dict[int, Candidate | None]
+    ) -> list[Candidate | BaseException]:
+        """Every chain's candidate, or what stopped it (the deadline or a cancellation is raised)."""
+        doing = [f"{phase.value} chain {chain}" for chain in chains]
+        answers = await self.generator.caller.complete_batch(asked, self.budget, doing=doing)
+        results: list[Candidate | BaseException] = []
+        for chain, request, answer in zip(chains, asked, answers, strict=True):
+            if isinstance(answer, ServiceError):
+                results.append(answer)
+                continue
+            self.warnings.extend(answer.warnings)
+            try:
+                results.append(await self._candidate(phase, chain, request, answer.reply, latest[chain]))
+            except ProviderError as error:
+                results.append(error)
+        return results
+
+    async def _candidate(
+        self, phase: Phase, chain: int, request: CompletionRequest, reply: CompletionReply, previous: Candidate | None
+    ) -> Candidate:
         content = reply.content.strip()[:MAX_PROMPT_CHARS]
         if not content:
             raise ProviderError(f"{reply.provider}/{reply.model} returned an empty prompt")
@@ -407,7 +428,7 @@ class _GenerationRun:
             content=content,
             provider=reply.provider,
             model=reply.model,
-            temperature=temperature,
+            temperature=request.temperature,
             usage=reply.usage,
             cost_usd=reply.cost_usd,
             latency_ms=reply.latency_ms,

@@ -1,4 +1,4 @@
-"""The providers worker on the bus: ``alchemy.v1.providers.{list,get,test,complete,embed,health}``,
+"""The providers worker on the bus: ``alchemy.v1.providers.{list,get,test,complete,complete_batch,embed,health}``,
 and ``alchemy.v1.engine.analyze`` (the brief: an LLM's structured output, or the offline analyser's).
 
 Each handler passes the caller's remaining deadline to the registry, which clips per-attempt
@@ -9,12 +9,16 @@ the vendor and its deltas are published as ``TOKEN`` events (``token_events``) b
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AsyncExitStack
 
 from prompt_alchemy.bus import Bus, RequestContext, ServiceRunner
+from prompt_alchemy.bus.failures import as_service_error
+from prompt_alchemy.errors import DeadlineExceeded
 from prompt_alchemy.schemas import (
     ENGINE_ANALYZE,
     PROVIDERS_COMPLETE,
+    PROVIDERS_COMPLETE_BATCH,
     PROVIDERS_EMBED,
     PROVIDERS_GET,
     PROVIDERS_HEALTH,
@@ -22,8 +26,12 @@ from prompt_alchemy.schemas import (
     PROVIDERS_TEST,
 )
 from prompt_alchemy.schemas.brief import AnalyzeRequest, Brief
+from prompt_alchemy.schemas.errors import ErrorBody
 from prompt_alchemy.schemas.health import CheckResult
 from prompt_alchemy.schemas.providers import (
+    CompletionBatchReply,
+    CompletionBatchRequest,
+    CompletionOutcome,
     CompletionReply,
     CompletionRequest,
     EmbedReply,
@@ -88,15 +96,34 @@ def _service(bus: Bus, registry: ProviderRegistry, concurrency: int) -> ServiceR
     async def probe_provider(request: ProviderTestRequest, _context: RequestContext) -> ProviderTestReply:
         return await registry.test(request)
 
-    async def complete(request: CompletionRequest, context: RequestContext) -> CompletionReply:
-        remaining = context.remaining()
+    async def complete_one(request: CompletionRequest, timeout_s: float | None) -> CompletionReply:
         if request.stream is None:
-            return await registry.complete(request, timeout_s=remaining)
+            return await registry.complete(request, timeout_s=timeout_s)
         publisher = TokenPublisher(bus, request.stream)
         try:
-            return await registry.complete(request, timeout_s=remaining, on_delta=publisher.send)
+            return await registry.complete(request, timeout_s=timeout_s, on_delta=publisher.send)
         finally:
             await publisher.close()
+
+    async def complete(request: CompletionRequest, context: RequestContext) -> CompletionReply:
+        return await complete_one(request, context.remaining())
+
+    async def complete_batch(request: CompletionBatchRequest, context: RequestContext) -> CompletionBatchReply:
+        """Every item at once, each answered as ``complete`` would; the caller's deadline ends them all."""
+        remaining = context.remaining()
+        answers = await asyncio.gather(
+            *(complete_one(item, remaining) for item in request.items), return_exceptions=True
+        )
+        results: list[CompletionOutcome] = []
+        for index, answer in enumerate(answers):
+            if isinstance(answer, DeadlineExceeded) or not isinstance(answer, CompletionReply | Exception):
+                raise answer  # the whole request's deadline passed, or it was cancelled
+            if isinstance(answer, CompletionReply):
+                results.append(CompletionOutcome(reply=answer))
+            else:
+                failure = as_service_error(answer, doing=f"completion {index} of the batch")
+                results.append(CompletionOutcome(error=ErrorBody.from_error(failure)))
+        return CompletionBatchReply(results=results)
 
     async def embed(request: EmbedRequest, context: RequestContext) -> EmbedReply:
         return await registry.embed(request, timeout_s=context.remaining())
@@ -105,6 +132,7 @@ def _service(bus: Bus, registry: ProviderRegistry, concurrency: int) -> ServiceR
     runner.add_endpoint(PROVIDERS_GET, get_provider, concurrency=8)
     runner.add_endpoint(PROVIDERS_TEST, probe_provider, concurrency=4)
     runner.add_endpoint(PROVIDERS_COMPLETE, complete)
+    runner.add_endpoint(PROVIDERS_COMPLETE_BATCH, complete_batch)
 
     async def analyze(request: AnalyzeRequest, context: RequestContext) -> Brief:
         return await read_brief(registry, request, timeout_s=context.remaining())
