@@ -4,6 +4,7 @@ The first signal starts the drain: front doors leave discovery and stop taking r
 in-flight requests finish, workers ack what they processed, connections close — in the reverse
 order of start-up (an ``AsyncExitStack``). The drain is bounded by ``SHUTDOWN_TIMEOUT``; a second
 signal cuts it short. A clean drain exits 0; a cut one, or one during which the bus was lost, 1.
+Once started, the process's start-up heap is frozen out of the garbage collector (``heap``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 
 from prompt_alchemy.errors import BusError
+from prompt_alchemy.runtime.heap import settle_heap
 
 __all__ = ["EXIT_CUT_SHORT", "EXIT_DRAINED", "ShutdownSignals", "serve_until_signalled"]
 
@@ -88,6 +90,7 @@ async def serve_until_signalled(
         except BaseException:
             await _bounded(stack.aclose(), signals, shutdown_timeout)
             raise
+        settle_heap()  # what start-up built lives as long as the process: out of the collector's way
         await signals.requested.wait()
         announce("shutting down: draining in-flight requests")
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -40,7 +40,12 @@ _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # no control characters: these are parts of
 
 
 def _new_event_id() -> str:
-    return uuid.uuid4().hex
+    """A random UUID (version 4) as 32 hex digits, exactly as ``uuid.uuid4().hex``, without
+    building the ``UUID`` object: a third of its cost, and a front door makes one per event."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 _SIGNALS = {"rating": "integer", "effectiveness": "number", "helpful": "boolean", "chosen_over": "string"}

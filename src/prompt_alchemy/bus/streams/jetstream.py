@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -87,6 +88,7 @@ def _translate(error: Exception, action: str) -> AlchemyError:
 
 
 _NATS_ERRORS = (nats.errors.Error, TimeoutError)
+EXPECTED_STREAM_HEADER = "Nats-Expected-Stream"  # the server refuses to store the message in another stream
 
 
 def _cluster_forming(error: BaseException) -> bool:
@@ -99,11 +101,20 @@ def _cluster_forming(error: BaseException) -> bool:
 class JetStreamStream:
     """A ``DurableStream`` on JetStream (file storage, limits retention)."""
 
-    def __init__(self, client: NatsClient, js: JetStreamContext, spec: StreamSpec, *, max_payload: int) -> None:
+    def __init__(
+        self,
+        client: NatsClient,
+        js: JetStreamContext,
+        spec: StreamSpec,
+        *,
+        max_payload: int,
+        api_timeout: float = DEFAULT_API_TIMEOUT_S,
+    ) -> None:
         self.spec = spec
         self.max_payload = max_payload
         self._client = client
         self._js = js
+        self._api_timeout = api_timeout
         self._consumers: list[JetStreamConsumer] = []
 
     @classmethod
@@ -124,7 +135,7 @@ class JetStreamStream:
         if not 1 <= replicas <= 5:
             raise ConfigError(f"stream replicas must be 1 to 5, not {replicas}")
         js = client.jetstream(timeout=api_timeout)
-        stream = cls(client, js, spec, max_payload=min(max_payload, client.max_payload))
+        stream = cls(client, js, spec, max_payload=min(max_payload, client.max_payload), api_timeout=api_timeout)
         await stream._ensure(
             JsStreamConfig(
                 name=spec.name,
@@ -181,13 +192,21 @@ class JetStreamStream:
     async def publish(
         self, subject: str, data: bytes, *, msg_id: str, headers: Mapping[str, str] | None = None
     ) -> PublishAck:
+        """What ``JetStreamContext.publish`` does — a request on the subject that the stream
+        answers with its ack once stored — reading the ack's three fields from its JSON rather
+        than building nats-py's ``PubAck`` by dataclass introspection on every event."""
         check_publishable(self.spec, subject, data, msg_id=msg_id, max_payload=self.max_payload)
-        all_headers = {**(headers or {}), MSG_ID_HEADER: msg_id}
+        all_headers = {**(headers or {}), MSG_ID_HEADER: msg_id, EXPECTED_STREAM_HEADER: self.spec.name}
         try:
-            ack = await self._js.publish(subject, data, headers=all_headers, stream=self.spec.name)
+            reply = await self._client.request(subject, data, timeout=self._api_timeout, headers=all_headers)
+            ack = json.loads(reply.data)
+            if "error" in ack:
+                nats.js.errors.APIError.from_error(ack["error"])  # raises the error the server named
+        except nats.errors.NoRespondersError as error:  # no stream captures the subject
+            raise _translate(nats.js.errors.NoStreamResponseError(), f"publish on {subject}") from error
         except _NATS_ERRORS as error:
             raise _translate(error, f"publish on {subject}") from error
-        return PublishAck(stream=ack.stream, sequence=ack.seq, duplicate=bool(ack.duplicate))
+        return PublishAck(stream=ack["stream"], sequence=ack["seq"], duplicate=bool(ack.get("duplicate")))
 
     async def _publish_dead_letter(self, delivery: Delivery, reason: str) -> None:
         headers = {

@@ -115,9 +115,9 @@ async def record_feedback(
     if body.get("chosen_over") == request.match_info["id"]:
         message = "a prompt cannot be chosen over itself: chosen_over names the prompt of the path"
         raise Conflict(message, details={"field": "chosen_over"})
-    parsed = await parse_request(request, operation, body=body)
     # The server says who and when: neither is the caller's to choose (see gateway.feedback).
-    event = parsed.model_copy(update={"origin": caller_origin(request), "created_at": utc_now()})
+    stamp = {"origin": caller_origin(request), "created_at": utc_now().isoformat()}
+    event = await parse_request(request, operation, body=body, stamp=stamp)
     app = request.app
     accepted = await submit_feedback(app[BUS], app[FEEDBACK], event, app[FEEDBACK_GATE], app[KNOWN_PROMPTS])
     return model_response(accepted, operation.status)

@@ -61,10 +61,11 @@ class HttpMetrics:
         self._in_flight += 1
         return time.perf_counter()
 
-    def answered(self, request: web.Request, status: int, started: float) -> None:
-        """The request that ``started`` at ``started`` is answered (or failed) with ``status``."""
+    def answered(self, method: str, route: str, status: int, started: float) -> None:
+        """The request that ``started`` at ``started`` is answered (or failed) with ``status``;
+        ``route`` is its ``route_label``."""
         self._in_flight -= 1
-        answered, duration = self._children(request.method, route_label(request), status)
+        answered, duration = self._children(method, route, status)
         answered.inc()
         duration.observe(time.perf_counter() - started)
 

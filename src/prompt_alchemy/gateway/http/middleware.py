@@ -76,9 +76,9 @@ def _check_host_and_origin(gatekeeper: Gatekeeper, request: web.Request) -> None
     gatekeeper.check_origin(request.headers.get("Origin"), host)
 
 
-def _check_caller(gatekeeper: Gatekeeper, request: web.Request) -> None:
+def _check_caller(gatekeeper: Gatekeeper, request: web.Request, route: str) -> None:
     """The bearer API key and the per-caller rate limit, on every route that is not public."""
-    if route_label(request) in request.app[PUBLIC_ROUTES]:
+    if route in request.app[PUBLIC_ROUTES]:
         return
     caller = gatekeeper.authenticate(request.headers.get("Authorization"), request.remote)
     try:
@@ -103,14 +103,31 @@ def gateway_middleware(
     """The chain of the module docstring; ``metrics`` None leaves the requests uncounted."""
     max_body = settings.max_body_bytes
 
-    async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    @web.middleware
+    async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = route_label(request)
+        started = metrics.started() if metrics is not None else 0.0
+        status = 500
+        try:
+            with bound_context(_request_context(request)):
+                response = await _answer(request, handler, route)
+            status = response.status
+            return response
+        except web.HTTPException as error:  # a redirect: aiohttp answers it
+            status = error.status
+            raise
+        finally:
+            if metrics is not None:
+                metrics.answered(request.method, route, status, started)
+
+    async def _answer(request: web.Request, handler: Handler, route: str) -> web.StreamResponse:
         """errors around the checks and the handler."""
         try:
             _check_host_and_origin(gatekeeper, request)
             preflight = cors.preflight(request)
             if preflight is not None:
                 return preflight
-            _check_caller(gatekeeper, request)
+            _check_caller(gatekeeper, request, route)
             _check_body_size(max_body, request)
             return await handler(request)
         except web.HTTPException as error:
@@ -129,22 +146,5 @@ def gateway_middleware(
                 log.warning("%s %s failed: %s %s", request.method, request.path, body.code, body.message)
             headers = {"WWW-Authenticate": 'Bearer realm="prompt-alchemy"'} if body.code == 401 else None
             return error_response(body, headers)
-
-    @web.middleware
-    async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
-        with bound_context(_request_context(request)):
-            if metrics is None:
-                return await answer(request, handler)
-            started = metrics.started()
-            status = 500
-            try:
-                response = await answer(request, handler)
-                status = response.status
-                return response
-            except web.HTTPException as error:
-                status = error.status
-                raise
-            finally:
-                metrics.answered(request, status, started)
 
     return gateway

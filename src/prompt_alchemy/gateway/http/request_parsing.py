@@ -16,6 +16,7 @@ import json
 import math
 import re
 import types
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Union, get_args, get_origin
 
@@ -172,12 +173,18 @@ def _query_payload(request: web.Request, operation: Operation[Any, Any], model: 
 
 
 async def parse_request(
-    request: web.Request, operation: Operation[RequestT, Any], *, body: dict[str, Any] | None = None
+    request: web.Request,
+    operation: Operation[RequestT, Any],
+    *,
+    body: dict[str, Any] | None = None,
+    stamp: Mapping[str, Any] | None = None,
 ) -> RequestT:
     """Path parameters, then the body or query string, then the gateway's fixed fields.
 
     ``body``: the JSON object ``read_json_object`` already read from this request (a handler
-    that looks at the body first need not have it decoded twice).
+    that looks at the body first need not have it decoded twice). ``stamp``: JSON values the
+    gateway sets on this one request (who sent it, when), validated with the rest rather than
+    copied into the model after; the documented body cannot set them.
     """
     model = operation.request_model
     payload: dict[str, Any] = {}
@@ -203,6 +210,8 @@ async def parse_request(
     for name in operation.path_params:
         payload[operation.field_of(name)] = request.match_info[name]
     payload.update(operation.fixed)
+    if stamp:
+        payload.update(stamp)
     try:
         return validate_model(model, payload, strict=True)
     except Unprocessable:
