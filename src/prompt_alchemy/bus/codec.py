@@ -51,12 +51,12 @@ def _summary(errors: list[dict[str, str]]) -> str:
 
 def decode(model: type[ModelT], data: bytes | str, *, what: str | None = None) -> ModelT:
     """Parse and validate JSON into ``model``; a ``BadRequest`` naming the fields otherwise."""
-    name = what or model.__name__
     try:
         # what ``model_validate_json`` calls, without its wrapper: this runs twice per request
         decoded: ModelT = model.__pydantic_validator__.validate_json(data)
         return decoded
     except pydantic.ValidationError as error:
+        name = what or model.__name__
         errors = field_errors(error)
         if errors and errors[0]["type"] == "json_invalid":
             raise BadRequest(

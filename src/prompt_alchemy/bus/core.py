@@ -30,6 +30,7 @@ from prompt_alchemy.bus.codec import (
 from prompt_alchemy.bus.context import (
     DEADLINE_HEADER,
     RequestContext,
+    bind_context,
     bound_context,
     outgoing_headers,
     parse_deadline,
@@ -71,6 +72,9 @@ _FIRST_RESEND_PAUSE_S = 0.01  # before resending a declined or lost request; dou
 _LAST_RESEND_PAUSE_S = 0.16
 _DISCOVERY_PREFIX = "$SRV."
 _NO_HEADERS: Mapping[str, str] = {}
+_from_headers = RequestContext.from_headers
+_perf_counter_ns = time.perf_counter_ns
+_wall_clock = time.time
 
 
 def _name_service(error: BusError, contract: RequestContract[Any, Any] | None) -> None:
@@ -137,7 +141,11 @@ class Bus:
             raise wrong_kind("a request contract", contract)
         model = contract.request
         data = encode(payload if type(payload) is model else validate(model, payload), max_payload=self.max_payload)
-        raw = await self._request(contract, contract.subject, data, timeout, headers)
+        if self._send_chain is None:  # no layer sends: straight to the transport (one call less)
+            raw = await self._send(contract, contract.subject, data, timeout, headers)
+        else:
+            sending = Sending(contract, contract.subject, data, headers, timeout)
+            raw = await self._chained(contract, self._send_chain(sending))
         try:
             return decode(contract.reply, raw.data)
         except BadRequest as error:
@@ -222,53 +230,16 @@ class Bus:
         timeout: float | None,
         headers: Mapping[str, str] | None,
     ) -> RawMessage:
-        """Send and wait for the reply, resending when the responder is lost and that is safe.
-
-        A declined request (its handler never ran) is resent after a short jittered pause, as
-        often as the deadline allows; a lost one is resent, at most ``max_attempts`` sends in
-        all, when the contract says a retry is safe or it was never started. Every resend goes
-        back to the queue group, whose live members share it; ``Alchemy-Attempt`` counts the sends
-        that may have started the work (a declined one never did).
-        """
+        """Send and wait for the reply, resending when the responder is lost and that is safe (``_resend``)."""
         try:
-            out_headers, effective = outgoing_headers(timeout if timeout is not None else self.default_timeout, headers)
+            out_headers, effective = outgoing_headers(self.default_timeout if timeout is None else timeout, headers)
             if effective is not None and effective <= 0:
                 raise DeadlineExceeded(f"the deadline passed before {subject} could be requested")
-            retry_safe = contract is not None and contract.retry_safe
-            deadline = time.monotonic() + (effective or 0.001)
-            lost, declined, pause = 0, 0, _FIRST_RESEND_PAUSE_S
-            while True:
-                try:
-                    raw = await self.transport.request(subject, data, headers=out_headers, timeout=effective or 0.001)
-                    break
-                except ResponderLost as error:
-                    if not error.declined:
-                        lost += 1
-                        if lost >= self.transport.liveness.max_attempts or not (retry_safe or error.resendable):
-                            raise
-                    # A declined request goes back at once, then less eagerly while every instance is
-                    # full; a lost one waits half a heartbeat, time for nats-server to drop a frozen
-                    # replica from the queue group (its ping_interval), so the resend reaches a live one.
-                    pause = (
-                        min(pause * 2, _LAST_RESEND_PAUSE_S) if error.declined else self.transport.liveness.interval / 2
-                    )
-                    wait = pause * (0.5 + random.random())
-                    effective = deadline - time.monotonic() - wait
-                    if effective <= 0:
-                        raise
-                    if error.declined:
-                        declined += 1
-                        log.debug("%s; resending", error)
-                        # a new dict: the last send may be held; the count lets a full instance
-                        # queue a request that found every instance full (``Dispatcher``)
-                        out_headers = {**out_headers, DECLINED_HEADER: str(declined)}
-                    else:  # the work may have started: the next send is the next attempt at it
-                        log.info("%s; resending (attempt %d)", error, lost + 1)
-                        out_headers = {
-                            **out_headers,
-                            ATTEMPT_HEADER: str(lost + 1),
-                        }  # a new dict: the last send may be held
-                    await asyncio.sleep(wait)
+            sent_at = time.monotonic()
+            try:
+                raw = await self.transport.request(subject, data, headers=out_headers, timeout=effective or 0.001)
+            except ResponderLost as error:
+                raw = await self._resend(contract, subject, data, out_headers, sent_at + (effective or 0.001), error)
             if raw.headers and ERROR_CODE_HEADER in raw.headers:
                 failure = error_from_reply(raw.data, raw.headers)
                 if failure is not None:
@@ -277,6 +248,54 @@ class Bus:
         except BusError as error:  # which service failed, for the caller's error (and the gateway's status)
             _name_service(error, contract)
             raise
+
+    async def _resend(
+        self,
+        contract: RequestContract[Any, Any] | None,
+        subject: str,
+        data: bytes,
+        out_headers: dict[str, str],
+        deadline: float,
+        error: ResponderLost,
+    ) -> RawMessage:
+        """Resend a request whose first send failed with ``error``, until one is answered.
+
+        A declined request (its handler never ran) is resent after a short jittered pause, as
+        often as the deadline (``time.monotonic``) allows; a lost one is resent, at most
+        ``max_attempts`` sends in all, when the contract says a retry is safe or it was never
+        started. Every resend goes back to the queue group, whose live members share it;
+        ``Alchemy-Attempt`` counts the sends that may have started the work (a declined one never did).
+        """
+        retry_safe = contract is not None and contract.retry_safe
+        liveness = self.transport.liveness
+        lost, declined, pause = 0, 0, _FIRST_RESEND_PAUSE_S
+        while True:
+            if not error.declined:
+                lost += 1
+                if lost >= liveness.max_attempts or not (retry_safe or error.resendable):
+                    raise error
+            # A declined request goes back at once, then less eagerly while every instance is
+            # full; a lost one waits half a heartbeat, time for nats-server to drop a frozen
+            # replica from the queue group (its ping_interval), so the resend reaches a live one.
+            pause = min(pause * 2, _LAST_RESEND_PAUSE_S) if error.declined else liveness.interval / 2
+            wait = pause * (0.5 + random.random())
+            effective = deadline - time.monotonic() - wait
+            if effective <= 0:
+                raise error
+            if error.declined:
+                declined += 1
+                log.debug("%s; resending", error)
+                # a new dict: the last send may be held; the count lets a full instance
+                # queue a request that found every instance full (``Dispatcher``)
+                out_headers = {**out_headers, DECLINED_HEADER: str(declined)}
+            else:  # the work may have started: the next send is the next attempt at it
+                log.info("%s; resending (attempt %d)", error, lost + 1)
+                out_headers = {**out_headers, ATTEMPT_HEADER: str(lost + 1)}  # a new dict: the last send may be held
+            await asyncio.sleep(wait)
+            try:
+                return await self.transport.request(subject, data, headers=out_headers, timeout=effective)
+            except ResponderLost as again:
+                error = again
 
     async def serve(
         self,
@@ -307,20 +326,20 @@ class Bus:
             self.max_payload,
         )
 
-        async def endpoint(call: Serving) -> bytes:
+        async def answer(message: RawMessage, context: RequestContext) -> bytes:
             """The innermost step: check, decode, handle, encode; every failure a ServiceError."""
-            message, context = call.message, call.context
-            started = time.perf_counter_ns()
+            started = _perf_counter_ns()
             try:
-                if len(message.data) > max_payload:
-                    raise PayloadTooLarge.over_limit("request", len(message.data), max_payload)
+                data = message.data
+                if len(data) > max_payload:
+                    raise PayloadTooLarge.over_limit("request", len(data), max_payload)
                 deadline = context.deadline
                 if deadline is None:
                     if DEADLINE_HEADER in message.headers:
                         parse_deadline(message.headers[DEADLINE_HEADER])  # raises BadRequest naming it
-                elif deadline <= time.time():
+                elif deadline <= _wall_clock():
                     raise DeadlineExceeded(f"the caller's deadline passed before {subject} was handled")
-                result = await handler(decode(request_model, message.data), context)
+                result = await handler(decode(request_model, data), context)
                 if not isinstance(result, reply_model):
                     raise TypeError(f"handler returned {type(result).__name__}, not {reply_model.__name__}")
                 return encode(result, max_payload=max_payload)
@@ -335,32 +354,42 @@ class Bus:
                 raise failure from error
             finally:
                 served.num_requests += 1
-                served.processing_time += time.perf_counter_ns() - started
+                served.processing_time += _perf_counter_ns() - started
+
+        def endpoint(call: Serving) -> Awaitable[bytes]:
+            return answer(call.message, call.context)
 
         chain = compose_serve((*self.middleware, *middleware), endpoint)
-
+        layered = chain is not endpoint  # without a layer that serves, no ``Serving`` is made
         transport = self.transport
 
         async def on_message(message: RawMessage) -> None:
-            context = RequestContext.from_headers(message.subject, message.headers)
-            with bound_context(context):
-                try:
-                    data, headers, failure = await chain(Serving(contract, message, context)), _NO_HEADERS, None
-                except ServiceError as error:
-                    failure = error
-                except Exception as error:  # a middleware failed
-                    log.exception("middleware around %s failed (trace %s)", subject, context.trace_id)
-                    failure = internal_error(subject, error)
-                if failure is not None:
-                    data, headers = encode_error(failure)
-                if not message.reply:
-                    if failure is not None:
-                        log.warning("request on %s without reply subject failed: %s", subject, failure.message)
-                    return
-                try:  # the reply, sent here rather than through _reply: one coroutine less per request
-                    await transport.reply(message.reply, data, headers=headers)
-                except BusError as error:
-                    log.warning("could not reply on %s: %s", subject, error)
+            context = _from_headers(message.subject, message.headers)
+            # The transport's Dispatcher runs every request handler in a context of its own (a copy
+            # of the subscriber's), which ends with it: bound for good, no reset to pay for.
+            bind_context(context)
+            try:
+                data = await (chain(Serving(contract, message, context)) if layered else answer(message, context))
+            except ServiceError as error:
+                failure = error
+            except Exception as error:  # a middleware failed
+                log.exception("middleware around %s failed (trace %s)", subject, context.trace_id)
+                failure = internal_error(subject, error)
+            else:
+                if message.reply:  # the reply, sent here rather than through _reply: one coroutine less
+                    try:
+                        await transport.reply(message.reply, data, headers=_NO_HEADERS)
+                    except BusError as error:
+                        log.warning("could not reply on %s: %s", subject, error)
+                return
+            data, headers = encode_error(failure)
+            if not message.reply:
+                log.warning("request on %s without reply subject failed: %s", subject, failure.message)
+                return
+            try:
+                await transport.reply(message.reply, data, headers=headers)
+            except BusError as error:
+                log.warning("could not reply on %s: %s", subject, error)
 
         return await self.transport.subscribe(
             subject,

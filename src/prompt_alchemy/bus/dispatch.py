@@ -271,6 +271,11 @@ class Dispatcher:
     def _release(self) -> None:
         """A handler ended: its slot goes to the next queued request, or the dispatcher may be idle."""
         self._active -= 1
+        if self._waiting or self._queued or self._idle is not None:
+            self._after_release()
+
+    def _after_release(self) -> None:
+        """What a freed slot may set off: a waiting delivery, a queued request, an idle dispatcher."""
         if self._waiting:
             self._slot_freed.set()
         if self._queued and self._active < self._limit:
@@ -283,29 +288,56 @@ class Dispatcher:
         """Whether a request may start now in its requester's own task (``run_inline``)."""
         return self._backlog is not None and self._intake and self._active < self._limit and not self._queued
 
-    async def run_inline(self, run: InlineRun, timeout: float) -> None:
-        """Handle ``message`` in the caller's task: a direct await instead of a task and two loop turns.
+    def run_inline(self, run: InlineRun, timeout: float) -> Coroutine[Any, Any, None] | None:
+        """Handle ``run.message`` in the caller's task: a direct await instead of a task and two loop turns.
 
         For a requester in the same process (the in-memory bus), which would only wait for the
-        reply. The handler holds a slot and is reported ``running`` like any other, and runs in a
-        copy of the subscriber's context as a task would. It ends with the caller: after
-        ``timeout`` it is cancelled and ``RequestTimeout`` raised; when the dispatcher aborts, it is
-        cancelled and ``ResponderLost`` raised (as a ``lost`` status would); when the request fails
-        elsewhere (``run.give_up()``), it is cancelled and this returns; when the caller is
-        cancelled, so is it.
+        reply. The handler's first step runs here and now; None if that finished it, else what
+        the caller awaits for the rest (``_finish_inline``). The handler holds a slot and is
+        reported ``running`` like any other, and runs in a copy of the subscriber's context as a
+        task would. It ends with the caller: after ``timeout`` it is cancelled and
+        ``RequestTimeout`` raised; when the dispatcher aborts, it is cancelled and
+        ``ResponderLost`` raised (as a ``lost`` status would); when the request fails elsewhere
+        (``run.give_up()``), it is cancelled and this returns; when the caller is cancelled, so is it.
         """
         message = run.message
         self._active += 1
         self._inline[run] = message
+        # In a copy of the subscriber's context, as a task would run it: what the handler binds
+        # stays its own. Its first step at once: a handler that never waits costs no timer.
+        context = self._origin.copy()
         try:
-            # In a copy of the subscriber's context, as a task would run it: what the handler binds
-            # stays its own. Its first step at once: a handler that never waits costs no timer.
-            context = self._origin.copy()
             handling = context.run(self._handler, message)
-            try:
-                waiting_for = context.run(handling.send, None)
-            except StopIteration:
-                return
+            waiting_for = context.run(handling.send, None)
+        except StopIteration:
+            pass
+        except Exception:
+            log.exception("handler for %s failed", message.subject)
+        except BaseException:  # a cancellation it raised itself, or an exit: the caller's own
+            self._end_inline(run)
+            raise
+        else:
+            return self._finish_inline(run, timeout, handling, waiting_for, context)
+        # _end_inline written out (no scope was made): the way almost every in-process request ends
+        del self._inline[run]
+        if run.finished is not None:
+            run.finished.set_result(None)
+        self._active -= 1
+        if self._waiting or self._queued or self._idle is not None:
+            self._after_release()
+        return None
+
+    async def _finish_inline(
+        self,
+        run: InlineRun,
+        timeout: float,
+        handling: Coroutine[Any, Any, None],
+        waiting_for: Any,
+        context: contextvars.Context,
+    ) -> None:
+        """The rest of an inline run whose handler waits (see ``run_inline``)."""
+        message = run.message
+        try:
             if run.on_wait is not None:
                 run.on_wait(run, timeout)
             async with asyncio.timeout(timeout) as run.scope:  # it waits: from now on the timeout bounds it
@@ -326,11 +358,14 @@ class Dispatcher:
         except Exception:
             log.exception("handler for %s failed", message.subject)
         finally:
-            run.scope = None  # ended: nothing left to stop
-            del self._inline[run]
-            if run.finished is not None:
-                run.finished.set_result(None)
-            self._release()
+            self._end_inline(run)
+
+    def _end_inline(self, run: InlineRun) -> None:
+        run.scope = None  # ended: nothing left to stop
+        del self._inline[run]
+        if run.finished is not None:
+            run.finished.set_result(None)
+        self._release()
 
     async def _run(self, message: RawMessage) -> None:
         try:

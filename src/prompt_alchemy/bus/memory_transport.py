@@ -23,6 +23,7 @@ __all__ = ["InMemoryTransport"]
 
 _INBOX_PREFIX = "_INBOX."
 _NO_HEADERS: Mapping[str, str] = {}
+_message = tuple.__new__  # RawMessage's own __new__ is a Python call more: made twice per request
 
 
 class _MemorySubscription:
@@ -91,7 +92,7 @@ class InMemoryTransport:
         self._subscriptions: list[_MemorySubscription] = []
         self._routes: dict[str, list[_MemorySubscription]] = {}
         self._replies: PendingReplies[RawMessage] = PendingReplies(self.liveness)
-        self._inline: dict[str, InlineRun] = {}  # requests running in their requester's task, by token
+        self._inline: dict[str, InlineRun] = {}  # requests running in their requester's task, by reply subject
         self._inbox_ids = itertools.count()
         self._inbox_root = _INBOX_PREFIX + secrets.token_hex(8) + "."
         self._inbox_root_length = len(self._inbox_root)
@@ -158,15 +159,14 @@ class InMemoryTransport:
             raise BusClosed("the in-memory bus is closed")
         if len(data) > self.max_payload:
             raise PayloadTooLarge.over_limit(f"message on {reply}", len(data), self.max_payload)
-        if reply.startswith(self._inbox_root):
-            # The requester only reads a reply: no copy of the headers, no route to look up.
+        run = self._inline.get(reply)
+        if run is not None and run.reply is None and not (headers and LIVENESS_HEADER in headers):
+            # its handler runs in the requester's task, which only reads the reply: it is kept in
+            # the run itself (no copy of the headers, no route to look up)
+            run.reply = _message(RawMessage, (reply, data, headers or _NO_HEADERS, None))
+        elif reply.startswith(self._inbox_root):
             token = reply[self._inbox_root_length :]
-            run = self._inline.get(token)
-            if run is not None and run.reply is None and not (headers and LIVENESS_HEADER in headers):
-                # its handler runs in the requester's task: the reply is kept in the run itself
-                run.reply = RawMessage(reply, data, headers or _NO_HEADERS, None)
-                return
-            self._replies.deliver(token, headers, RawMessage(reply, data, headers or _NO_HEADERS, None))
+            self._replies.deliver(token, headers, _message(RawMessage, (reply, data, headers or _NO_HEADERS, None)))
         elif is_valid_subject(reply):  # someone else's inbox (a raw publisher's)
             self._route(RawMessage(subject=reply, data=data, headers=dict(headers or _NO_HEADERS), reply=None))
         else:
@@ -215,21 +215,25 @@ class InMemoryTransport:
         if len(data) > self.max_payload:
             raise PayloadTooLarge.over_limit(f"message on {subject}", len(data), self.max_payload)
         token = str(next(self._inbox_ids))
+        reply = self._inbox_root + token
         # The subject is checked above: route at once. The headers are the caller's own (see Transport).
-        message = RawMessage(subject, data, headers or _NO_HEADERS, self._inbox_root + token)
+        message = _message(RawMessage, (subject, data, headers or _NO_HEADERS, reply))
         here = self._deliver(message, interest, inline=True)
         if here is not None:
-            run = self._inline[token] = InlineRun(message, self._watch)
+            run = self._inline[reply] = InlineRun(message, self._watch)
             try:
-                await here.run_inline(run, timeout)
+                rest = here.run_inline(run, timeout)
+                if rest is not None:  # the handler waits
+                    await rest
             except BaseException:  # it timed out, its responder aborted, or the requester was cancelled
                 self._unwatch(token, run)
                 raise
             finally:
-                del self._inline[token]
+                del self._inline[reply]
             waiting = run.waiting
             if run.reply is not None:  # its own, or another subscriber's that came first
-                self._unwatch(token, run)
+                if waiting is not None:
+                    self._unwatch(token, run)
                 return run.reply
             if waiting is None:  # it ended without replying, and without waiting
                 if self._closed:
