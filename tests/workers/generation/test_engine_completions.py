@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from prompt_alchemy.bus import DEFAULT_MAX_PAYLOAD
-from prompt_alchemy.schemas.providers import MAX_COMPLETION_BATCH, ChatMessage, CompletionRequest
+from prompt_alchemy.schemas.providers import MAX_COMPLETION_BATCH, ChatMessage, CompletionRequest, ResponseSchema
 from prompt_alchemy.testing.waiting import eventually
 from prompt_alchemy.workers.generation.completions import CallSlots, message_batches
 
@@ -30,6 +30,13 @@ def test_a_phases_chains_go_in_one_batch_unless_it_would_not_fit_a_message() -> 
     assert [index for batch in long for index in batch] == list(range(10))
     assert len(long) > 2
     assert all(len(batch) * 200_000 < DEFAULT_MAX_PAYLOAD for batch in long)
+    # a structured-output schema's size is measured, not guessed
+    schema = ResponseSchema(name="brief", json_schema={"type": "object", "description": "x" * 40_000})
+    structured = completion(100).model_copy(update={"response_schema": schema})
+    assert message_batches([structured] * 3, DEFAULT_MAX_PAYLOAD) == [[0, 1, 2]]
+    many = message_batches([structured] * 30, DEFAULT_MAX_PAYLOAD)  # 30 x ~40 kB does not fit 1 MiB
+    assert len(many) >= 2
+    assert [index for batch in many for index in batch] == list(range(30))
     # the reply may be long even when the request is short: max_tokens bounds it
     assert len(message_batches([completion(100, max_tokens=32_768)] * 3, DEFAULT_MAX_PAYLOAD)) == 3
 

@@ -35,6 +35,7 @@ __all__ = ["CallSlots", "Completion", "ProviderCaller", "message_batches"]
 BATCH_HEADROOM_BYTES = 64 * 1024  # headers and the batch's own JSON around its items
 _REPLY_BYTES_PER_TOKEN = 4 * 6  # ~4 characters a token, each at most 6 bytes of JSON (an escape)
 _REQUEST_JSON = CompletionRequest.__pydantic_serializer__
+MAX_BYTES = 1 << 62  # more than any message may carry
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +161,8 @@ def message_batches(requests: Sequence[CompletionRequest], max_payload: int) -> 
     ``max_tokens`` of text at the worst JSON size of a character.
     """
     budget = max_payload - BATCH_HEADROOM_BYTES
+    if len(requests) <= MAX_COMPLETION_BATCH and sum(map(_upper_bound, requests)) <= budget:
+        return [list(range(len(requests)))]  # surely one message: nothing is encoded twice
     batches: list[list[int]] = []
     current: list[int] = []
     asked = answered = 0
@@ -175,6 +178,17 @@ def message_batches(requests: Sequence[CompletionRequest], max_payload: int) -> 
     if current:
         batches.append(current)
     return batches
+
+
+def _upper_bound(request: CompletionRequest) -> int:
+    """Bytes that surely hold the request and its reply, without encoding it: every character of
+    its texts at its worst JSON size, plus room for the other fields (unbounded with a schema)."""
+    if request.response_schema is not None:
+        return MAX_BYTES  # a schema's size is unknown without encoding it: measure the request
+    chars = sum(len(message.content) for message in request.messages)
+    if request.hints is not None and request.hints.idea:
+        chars += len(request.hints.idea)
+    return 2 * (6 * chars + 4096) + _REPLY_BYTES_PER_TOKEN * request.max_tokens
 
 
 def _outcome(outcome: CompletionOutcome, doing: str) -> Completion | ServiceError:
