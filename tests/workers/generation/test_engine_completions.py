@@ -58,15 +58,21 @@ class Holder:
         await self.task
 
 
+async def line_up(slots: CallSlots, started: list[str], *takers: tuple[str, int]) -> list[Holder]:
+    """The first taker holds its slots; each next one is in line (in this order) before the next comes."""
+    (first_name, first_calls), *rest = takers
+    holders = [Holder(slots, first_calls, started, first_name)]
+    await eventually(lambda: started == [first_name])
+    for name, calls in rest:
+        holders.append(Holder(slots, calls, started, name))
+        await eventually(lambda: slots.waiting, lambda waiting: waiting == len(holders) - 1)
+    return holders
+
+
 async def test_a_batch_waits_for_all_its_slots_without_holding_some_meanwhile() -> None:
     slots = CallSlots(4)
     started: list[str] = []
-    first = Holder(slots, 2, started, "first")
-    await eventually(lambda: started == ["first"])
-    batch = Holder(slots, 3, started, "batch")
-    await eventually(lambda: slots.waiting == 1)
-    single = Holder(slots, 1, started, "single")
-    await eventually(lambda: slots.waiting == 2)
+    first, batch, single = await line_up(slots, started, ("first", 2), ("batch", 3), ("single", 1))
     assert started == ["first"]  # 2 slots are free, but the batch of 3 is first in line: the single waits behind it
     assert slots.free == 2
 
@@ -88,12 +94,8 @@ async def test_a_batch_bigger_than_the_limit_runs_alone() -> None:
 async def test_a_cancelled_waiter_leaves_the_line_and_returns_nothing_it_did_not_take() -> None:
     slots = CallSlots(2)
     started: list[str] = []
-    held = Holder(slots, 1, started, "held")
-    await eventually(lambda: started == ["held"])
-    waiting = Holder(slots, 2, started, "waiting")
-    await eventually(lambda: slots.waiting == 1)
-    behind = Holder(slots, 1, started, "behind")
-    await eventually(lambda: slots.waiting == 2)  # it fits, but keeps its place behind the batch
+    # "behind" fits, but keeps its place behind the waiting batch
+    held, waiting, behind = await line_up(slots, started, ("held", 1), ("waiting", 2), ("behind", 1))
     waiting.task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting.task
