@@ -58,7 +58,7 @@ nats port="4222":
 redis port="6379":
     {{venv}}/python -m prompt_alchemy.testing redis --port {{port}} --data-dir data/redis
 
-# Run the idea evaluation set (../shared/eval/ideas-dev.jsonl, or FILE) through the offline engine; print the table
+# Run the idea evaluation set (tests/data/ideas-dev.jsonl, or FILE) through the offline engine; print the table
 eval file="":
     {{venv}}/python -m prompt_alchemy.testing.idea_eval {{file}}
 

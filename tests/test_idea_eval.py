@@ -1,7 +1,8 @@
 """The idea evaluation set through the real embedded generate path: the quality targets hold.
 
-The set lives in ``../shared/eval/`` beside the repository (CI keeps a copy of shared/ beside the
-clone). Without it this test fails: a quality gate that silently skips is no gate.
+The set is ``tests/data/ideas-dev.jsonl``, a copy of the team's ``shared/eval/ideas-dev.jsonl``
+kept in the repository so that a clone anywhere runs the gate. Without it this test fails: a
+quality gate that silently skips is no gate.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The idea evaluation set, run through the real embedded generate path and scored.
 
-Each line of the set (``../shared/eval/ideas-dev.jsonl`` beside the repository) holds an idea,
+Each line of the set (``tests/data/ideas-dev.jsonl``, the team's ``shared/eval/ideas-dev.jsonl``
+copied into the repository so that any clone runs the gate) holds an idea,
 the persona a good tool picks by itself, and regexes that must (``must_include``) or must not
 (``must_not_include``) match the best final prompt. ``must_include`` is scored on the prompt
 with every verbatim copy of the idea removed: a fact counts only when the prompt carries it into
@@ -35,7 +36,7 @@ __all__ = [
     "without_idea",
 ]
 
-EVAL_FILE = Path(__file__).resolve().parents[3].parent / "shared" / "eval" / "ideas-dev.jsonl"
+EVAL_FILE = Path(__file__).resolve().parents[3] / "tests" / "data" / "ideas-dev.jsonl"
 PERSONA_TARGET = 0.90
 INCLUDE_TARGET = 0.90
 EXCLUDE_LIMIT = 2
@@ -119,7 +120,7 @@ class EvalReport:
 def load_eval_set(path: Path = EVAL_FILE) -> list[EvalLine]:
     """Every line of the set; a missing file is an error, never an empty set."""
     if not path.is_file():
-        raise FileNotFoundError(f"the idea evaluation set {path} is missing (shared/eval/ beside the repository)")
+        raise FileNotFoundError(f"the idea evaluation set {path} is missing")
     lines: list[EvalLine] = []
     for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not raw.strip():
