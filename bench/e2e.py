@@ -13,13 +13,18 @@ delay, in a process of its own. The deployments are the product's own processes:
 - HA: the same processes (two engine replicas) on three clustered nats-servers (feedback streams
   R3) and a Redis primary + replica behind three Sentinels, every write confirmed on the replica.
 
+The two monoliths and the microservices with one engine replica run side by side and take turns
+under load, round after round, so the ratios between them compare the same machine: this shared
+2-core host's speed drifts by up to 30 % within minutes, and rows measured one after the other
+took that drift into their ratio.
+
 ENGINE_CONCURRENCY bounds the generate requests one engine replica handles at once, so with enough
 client concurrency the engine replicas are the bottleneck (provider-bound, not CPU-bound) and a
 second replica should double throughput. Also measured: the gateway's own overhead, as HTTP minus
 a direct bus request to the same worker, in interleaved pairs at concurrency 1.
 
-    .venv/bin/python bench/e2e.py            # 3 windows of 10 s per deployment after a 5 s warm-up
-    .venv/bin/python bench/e2e.py --quick    # 3 windows of 2 s after 3 s
+    .venv/bin/python bench/e2e.py            # 3 rounds: per deployment a 5 s warm-up, a 10 s window
+    .venv/bin/python bench/e2e.py --quick    # 3 rounds of a 3 s warm-up and a 2 s window
 
 Targets: 2 replicas / 1 replica >= 1.8 (provider-bound); gateway overhead <= 1 ms at p50.
 """
@@ -372,35 +377,59 @@ class Result:
         ]
 
 
+async def first_generation(session: aiohttp.ClientSession, label: str, deployment: Deployment) -> None:
+    status, body = await post_generate(session, deployment.api_url)
+    if status != 200 or not isinstance(body, dict) or body.get("offline") or not body.get("prompts"):
+        raise RuntimeError(f"{label}: the first generation did not come from the fake vendor: {status} {body}")
+
+
+async def loaded_window(
+    session: aiohttp.ClientSession, deployment: Deployment, processes: Mapping[str, int], seconds: float, warmup: float
+) -> Sample:
+    """Load ``deployment`` with the closed loop, wait ``warmup`` s for a steady state, measure one window."""
+    load = ClosedLoop(session, deployment, CLIENT_CONCURRENCY)
+    load.start(stagger=4 * VENDOR_LATENCY_S / CLIENT_CONCURRENCY)
+    try:
+        await asyncio.sleep(warmup)
+        return await load.window(seconds, processes)
+    finally:
+        await load.stop()
+
+
 async def measure(
-    label: str, deployment: Deployment, vendor_pid: int, runs: int, seconds: float, warmup: float
-) -> Result:
-    connector = aiohttp.TCPConnector(limit=CLIENT_CONCURRENCY)
+    deployments: Mapping[str, Deployment], vendor_pid: int, runs: int, seconds: float, warmup: float
+) -> list[Result]:
+    """``runs`` rounds in which each deployment in turn is loaded for a warm-up and one window.
+
+    Deployments measured together run side by side, the others idle while one is loaded, so a
+    change in the machine's own speed during the run falls on every one of them alike: their
+    ratios compare like with like. The CPU counted is the loaded deployment's and the vendor's;
+    requests a stopped load abandoned finish during the next one's warm-up, outside any window.
+    """
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-    processes = {**deployment.processes, "fake vendor": vendor_pid}
+    samples: dict[str, list[Sample]] = {label: [] for label in deployments}
     async with AsyncExitStack() as stack:
-        session = await stack.enter_async_context(aiohttp.ClientSession(connector=connector, timeout=timeout))
-        status, body = await post_generate(session, deployment.api_url)
-        if status != 200 or not isinstance(body, dict) or body.get("offline") or not body.get("prompts"):
-            raise RuntimeError(f"{label}: the first generation did not come from the fake vendor: {status} {body}")
-        bus = None
-        if deployment.nats_url is not None:
-            bus = await NatsBus.connect(deployment.nats_url.split(","))
-            stack.push_async_callback(bus.drain)
-        load = ClosedLoop(session, deployment, CLIENT_CONCURRENCY)
-        load.start(stagger=4 * VENDOR_LATENCY_S / CLIENT_CONCURRENCY)
-        try:
-            progress(f"{label}: warm-up")
-            await asyncio.sleep(warmup)
-            before = await endpoint_counters(bus) if bus else {}
-            samples = []
-            for run in range(runs):
-                progress(f"{label}: window {run + 1}/{runs}")
-                samples.append(await load.window(seconds, processes))
-            loads = endpoint_loads(before, await endpoint_counters(bus)) if bus else []
-        finally:
-            await load.stop()
-    return Result(label, samples, loads)
+        sessions: dict[str, aiohttp.ClientSession] = {}
+        buses: dict[str, NatsBus] = {}
+        for label, deployment in deployments.items():
+            connector = aiohttp.TCPConnector(limit=CLIENT_CONCURRENCY)
+            session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+            sessions[label] = await stack.enter_async_context(session)
+            await first_generation(sessions[label], label, deployment)
+            if deployment.nats_url is not None:
+                buses[label] = await NatsBus.connect(deployment.nats_url.split(","))
+                stack.push_async_callback(buses[label].drain)
+        before = {label: await endpoint_counters(bus) for label, bus in buses.items()}
+        for run in range(runs):
+            for label, deployment in deployments.items():
+                progress(f"{label}: warm-up and window {run + 1}/{runs}")
+                processes = {**deployment.processes, "fake vendor": vendor_pid}
+                samples[label].append(await loaded_window(sessions[label], deployment, processes, seconds, warmup))
+        results = []
+        for label in deployments:
+            loads = endpoint_loads(before[label], await endpoint_counters(buses[label])) if label in buses else []
+            results.append(Result(label, samples[label], loads))
+    return results
 
 
 # -- the gateway's own cost --------------------------------------------------------------------
@@ -565,26 +594,27 @@ async def main(quick: bool) -> int:
     async with AsyncExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-e2e-")))
         vendor_url, vendor_pid = await stack.enter_async_context(vendor_process())
-        progress("monolithic: starting serve --all")
-        async with monolithic(vendor_url, work) as deployment:
-            results.append(await measure("monolithic (serve --all)", deployment, vendor_pid, runs, seconds, warmup))
-        progress("monolithic on Redis: starting Redis and serve --all")
-        with RedisServer(work / "redis-monolithic") as redis_monolithic:
-            async with monolithic(vendor_url, work, redis_monolithic) as deployment:
-                label = "monolithic on Redis (serve --all, REDIS_URL)"
-                results.append(await measure(label, deployment, vendor_pid, runs, seconds, warmup))
-        nats = stack.enter_context(NatsServer(work / "nats"))
-        redis = stack.enter_context(RedisServer(work / "redis"))
-        cluster = Cluster.single(vendor_url, nats, redis, work)
-        stack.callback(cluster.stop)
-        progress("microservices: starting nats-server, Redis and five processes")
-        deployment = await cluster.start()
-        results.append(await measure("microservices, 1 engine replica", deployment, vendor_pid, runs, seconds, warmup))
-        await cluster.start_engine()
-        results.append(await measure("microservices, 2 engine replicas", deployment, vendor_pid, runs, seconds, warmup))
-        progress("gateway overhead")
-        overheads = await gateway_overhead(deployment, generate_pairs, get_pairs)
-        cluster.stop()  # idle processes would still take memory and scheduler time from the HA run
+        async with AsyncExitStack() as side:  # stopped before the HA run: idle processes take scheduler time
+            progress("starting the monolith on SQLite, the monolith on Redis and the microservices")
+            monolith = await side.enter_async_context(monolithic(vendor_url, work))
+            redis_monolithic = side.enter_context(RedisServer(work / "redis-monolithic"))
+            monolith_on_redis = await side.enter_async_context(monolithic(vendor_url, work, redis_monolithic))
+            nats = side.enter_context(NatsServer(work / "nats"))
+            redis = side.enter_context(RedisServer(work / "redis"))
+            cluster = Cluster.single(vendor_url, nats, redis, work)
+            side.callback(cluster.stop)
+            deployment = await cluster.start()
+            side_by_side = {
+                "monolithic (serve --all)": monolith,
+                "monolithic on Redis (serve --all, REDIS_URL)": monolith_on_redis,
+                "microservices, 1 engine replica": deployment,
+            }
+            results += await measure(side_by_side, vendor_pid, runs, seconds, warmup)
+            await cluster.start_engine()
+            label = "microservices, 2 engine replicas"
+            results += await measure({label: deployment}, vendor_pid, runs, seconds, warmup)
+            progress("gateway overhead")
+            overheads = await gateway_overhead(deployment, generate_pairs, get_pairs)
         progress("HA: starting 3 nats-servers, Redis primary + replica + 3 Sentinels and six processes")
         nats_ha = stack.enter_context(NatsCluster(work / "nats-ha"))
         redis_ha = stack.enter_context(RedisSentinelGroup(work / "redis-ha"))
@@ -593,7 +623,7 @@ async def main(quick: bool) -> int:
         deployment = await ha.start()
         await ha.start_engine()
         label = "HA: 3 NATS nodes (R3), Redis + replica + Sentinels, 2 engine replicas"
-        results.append(await measure(label, deployment, vendor_pid, runs, seconds, warmup))
+        results += await measure({label: deployment}, vendor_pid, runs, seconds, warmup)
     monolith, monolith_redis, one, two, ha_result = results
     scaling = ratio(two.rate, one.rate)
     cpu_ratio = ratio(cpu_per_generation(one), cpu_per_generation(monolith))
@@ -607,7 +637,10 @@ async def main(quick: bool) -> int:
         f"ENGINE_CONCURRENCY={ENGINE_CONCURRENCY} per engine replica "
         f"({'honoured by the runtime' if wired else '**not wired into the engine by the runtime**'}); "
         f"{CLIENT_CONCURRENCY} concurrent HTTP clients (aiohttp, keep-alive).",
-        f"Under steady load, {runs} windows of {seconds} s after a {warmup} s warm-up; medians of the windows.",
+        f"{runs} rounds; in each, every deployment in turn is loaded for a {warmup} s warm-up and a {seconds} s",
+        "window (medians of the windows). The two monoliths and the microservices with one engine replica run side by",
+        "side, idle while another one is loaded, so a drift of the machine's speed during the run (this shared",
+        "host drifts by up to 30 % within minutes) falls on all three alike; the later rows run after them.",
         "CPU per generation sums every process of the deployment and the fake vendor; 'busiest process' is its",
         "share of one core. The HA row counts all 3 nats-servers, both Redis nodes and the 3 Sentinels; each",
         "storage write there also waits for the Redis replica (WAIT), and each feedback publish for 2 of 3 nodes.",
