@@ -13,7 +13,7 @@ import time
 
 from prompt_alchemy.bus.context import DEADLINE_HEADER
 from prompt_alchemy.bus.dispatch import OVERFLOW_PER_SLOT, QUEUE_AFTER_DECLINES, Dispatcher
-from prompt_alchemy.bus.liveness import DECLINED, DECLINED_HEADER
+from prompt_alchemy.bus.liveness import DECLINED, DECLINED_HEADER, FOLLOW, LIVENESS_HEADER, QUEUED, RUNNING
 from prompt_alchemy.bus.transport import RawMessage
 
 EVENTUALLY = 10.0  # liveness bound, never a statement about speed
@@ -35,8 +35,13 @@ class Recorder:
         self.statuses.append((reply, status))
 
 
-def request(name: str, *, seconds_left: float | None, reply: bool = True, declined: int = 0) -> RawMessage:
+def request(
+    name: str, *, seconds_left: float | None, reply: bool = True, declined: int = 0, follows: bool = True
+) -> RawMessage:
+    """A request; ``follows``: its requester reads liveness statuses (as our transports do), else a plain client's."""
     headers = {} if seconds_left is None else {DEADLINE_HEADER: str(int((time.time() + seconds_left) * 1000))}
+    if follows:
+        headers[LIVENESS_HEADER] = FOLLOW
     if declined:
         headers[DECLINED_HEADER] = str(declined)
     return RawMessage("test.backlog", name.encode(), headers, f"_INBOX.{name}" if reply else None)
@@ -96,7 +101,8 @@ async def test_a_request_every_instance_declined_waits_beyond_the_backlog_in_dea
     dispatcher.try_start(request("fresh", seconds_left=90))  # the backlog is full: declined
     dispatcher.try_start(request("once", seconds_left=90, declined=QUEUE_AFTER_DECLINES - 1))  # declined again
     dispatcher.try_start(request("bounced", seconds_left=90, declined=QUEUE_AFTER_DECLINES))
-    dispatcher.try_start(request("garbled", seconds_left=90)._replace(headers={DECLINED_HEADER: "many"}))
+    garbled = request("garbled", seconds_left=90)
+    dispatcher.try_start(garbled._replace(headers={**garbled.headers, DECLINED_HEADER: "many"}))
     assert dispatcher.queued == 2
     await finish(dispatcher, recorder)
     assert recorder.started == ["running", "waiting", "bounced"]
@@ -114,3 +120,43 @@ async def test_the_places_beyond_the_backlog_are_bounded_per_slot() -> None:
     await finish(dispatcher, recorder)
     assert recorder.started == [f"r{index}" for index in range(2 + beyond)]
     assert recorder.statuses == [("_INBOX.one-too-many", DECLINED)]
+
+
+async def test_a_plain_nats_requester_is_never_declined_displaced_or_sent_a_status() -> None:
+    """A requester without ``Alchemy-Liveness: follow`` (``nats req``, another language's client)
+    would take a status for its reply and could not resend a declined request: it waits its turn."""
+    recorder = Recorder()
+    dispatcher = Dispatcher(recorder.handle, 1, backlog=1, signal=recorder.signal)
+    dispatcher.try_start(request("running", seconds_left=60, follows=False))
+    dispatcher.try_start(request("plain", seconds_left=90, follows=False))
+    dispatcher.try_start(request("plain-too", seconds_left=90, follows=False))  # beyond the backlog: it waits
+    dispatcher.try_start(request("sooner", seconds_left=30))  # a follower: nothing it could displace, declined
+    assert dispatcher.queued == 2
+    assert list(dispatcher.held()) == []  # the heartbeat sends the plain requesters nothing
+    dispatcher.try_start(request("follower", seconds_left=120, declined=QUEUE_AFTER_DECLINES))
+    assert list(dispatcher.held()) == [("_INBOX.follower", QUEUED)]
+    await finish(dispatcher, recorder)
+    assert recorder.started == ["running", "plain", "plain-too", "follower"]
+    assert recorder.statuses == [("_INBOX.sooner", DECLINED)]
+
+
+async def test_when_intake_stops_a_plain_requesters_waiting_request_runs_instead_of_being_declined() -> None:
+    recorder = Recorder()
+    dispatcher = Dispatcher(recorder.handle, 1, backlog=2, signal=recorder.signal)
+    dispatcher.try_start(request("running", seconds_left=60))
+    dispatcher.try_start(request("plain", seconds_left=60, follows=False))
+    dispatcher.try_start(request("follower", seconds_left=60))
+    assert list(dispatcher.held()) == [("_INBOX.running", RUNNING), ("_INBOX.follower", QUEUED)]
+    dispatcher.stop_intake()
+    await finish(dispatcher, recorder)
+    assert recorder.started == ["running", "plain"]
+    assert recorder.statuses == [("_INBOX.follower", DECLINED)]
+
+
+async def test_on_the_in_memory_bus_every_requester_follows_liveness() -> None:
+    recorder = Recorder()
+    dispatcher = Dispatcher(recorder.handle, 1, backlog=0, signal=recorder.signal, every_requester_follows=True)
+    dispatcher.try_start(request("running", seconds_left=60, follows=False))
+    dispatcher.try_start(request("fresh", seconds_left=60, follows=False))
+    await finish(dispatcher, recorder)
+    assert recorder.statuses == [("_INBOX.fresh", DECLINED)]

@@ -12,6 +12,7 @@ import hashlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import nats
 import pytest
 
 from prompt_alchemy import schemas
@@ -331,3 +332,48 @@ async def test_in_process_a_handler_that_holds_the_loop_is_not_fenced() -> None:
     finally:
         await runner.stop()
         await bus.close()
+
+
+async def test_a_plain_nats_requester_gets_its_reply_never_a_status(nats_server: NatsServer) -> None:
+    """A client that is not ours (``nats req``, another language's ``Request``) takes the first message
+    on its reply subject for the reply: it is sent no status and never declined, and waits its turn."""
+    server = await NatsBus.connect(nats_server.url, liveness=LIVENESS)
+    follower = await NatsBus.connect(nats_server.url, liveness=LIVENESS)
+    plain = await nats.connect(nats_server.url)
+    release = asyncio.Event()
+    started: list[str] = []
+
+    async def one_at_a_time(request: GetRequest, _context: RequestContext) -> GetReply:
+        started.append(request.id)
+        await release.wait()
+        return GetReply(record=record(request.id))
+
+    runner = await serve(server, one_at_a_time, concurrency=1, backlog=1)
+    try:
+        body = GetRequest(id="running").model_dump_json().encode()
+        running = asyncio.create_task(plain.request(schemas.STORAGE_GET.subject, body, timeout=EVENTUALLY))
+        await eventually(lambda: started == ["running"])
+        waiting = asyncio.create_task(plain.request(schemas.STORAGE_GET.subject, b'{"id": "waiting"}', timeout=60))
+        beyond = asyncio.create_task(plain.request(schemas.STORAGE_GET.subject, b'{"id": "beyond"}', timeout=60))
+        followed = asyncio.create_task(follower.request(schemas.STORAGE_GET, GetRequest(id="followed"), timeout=60))
+        await eventually(lambda: follower.transport.replies.declined >= QUEUE_AFTER_DECLINES)  # type: ignore[attr-defined]
+        heartbeats = server.transport.heartbeats  # type: ignore[attr-defined]
+        await eventually(lambda: heartbeats.sent >= 3)  # ticks pass: the held follower hears, the plain ones not
+        assert [task.done() for task in (running, waiting, beyond)] == [False, False, False]
+        release.set()
+        async with asyncio.timeout(EVENTUALLY):
+            replies = [await task for task in (running, waiting, beyond)]
+            assert (await followed).record.id == "followed"
+        assert [GetReply.model_validate_json(reply.data).record.id for reply in replies] == [
+            "running",
+            "waiting",
+            "beyond",
+        ]
+        assert all(not reply.headers for reply in replies)
+        assert started == ["running", "followed", "waiting", "beyond"]  # earliest deadline first: theirs is unset
+    finally:
+        release.set()  # a failure above must not leave the handler holding the drain
+        await runner.stop()
+        await plain.close()
+        await follower.close()
+        await server.close()

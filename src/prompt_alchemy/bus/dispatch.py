@@ -40,7 +40,17 @@ from collections.abc import Callable, Coroutine, Generator, Iterator
 from typing import Any
 
 from prompt_alchemy.bus.context import header_deadline
-from prompt_alchemy.bus.liveness import DECLINED, DECLINED_HEADER, LOST, QUEUED, RUNNING, Signal, Waiting
+from prompt_alchemy.bus.liveness import (
+    DECLINED,
+    DECLINED_HEADER,
+    FOLLOW,
+    LIVENESS_HEADER,
+    LOST,
+    QUEUED,
+    RUNNING,
+    Signal,
+    Waiting,
+)
 from prompt_alchemy.bus.transport import RawHandler, RawMessage
 from prompt_alchemy.errors import RequestTimeout, ResponderLost
 
@@ -141,16 +151,16 @@ class _Backlog(list[tuple[float, int, RawMessage]]):
     def take(self) -> RawMessage:
         return self.pop(0)[2]
 
-    def displace(self, message: RawMessage) -> RawMessage | None:
+    def displace(self, message: RawMessage, follows: Callable[[RawMessage], bool]) -> RawMessage | None:
         """Queue ``message`` in place of the waiting request with the latest deadline, if that is
-        later than its own and it can be resent (it has a reply subject); that request is returned.
-        None: nothing later waits, and ``message`` is not queued."""
+        later than its own and it can be resent (its requester ``follows`` statuses); that request
+        is returned. None: nothing later waits, and ``message`` is not queued."""
         entry = self._entry(message)
         for index in range(len(self) - 1, -1, -1):
             later = self[index]
             if later[0] <= entry[0]:
                 return None
-            if later[2].reply:
+            if follows(later[2]):
                 del self[index]
                 bisect.insort(self, entry)
                 return later[2]
@@ -159,8 +169,16 @@ class _Backlog(list[tuple[float, int, RawMessage]]):
 
 class Dispatcher:
     def __init__(
-        self, handler: RawHandler, limit: int = 1, *, backlog: int | None = None, signal: Signal | None = None
+        self,
+        handler: RawHandler,
+        limit: int = 1,
+        *,
+        backlog: int | None = None,
+        signal: Signal | None = None,
+        every_requester_follows: bool = False,
     ) -> None:
+        """``every_requester_follows``: every request with a reply subject comes from a requester that
+        reads liveness statuses (the in-memory bus); else only those that say so (``Alchemy-Liveness: follow``)."""
         if limit < 1:
             raise ValueError("concurrency limit must be at least 1")
         if (backlog is None) != (signal is None):
@@ -182,6 +200,7 @@ class Dispatcher:
         self._idle: asyncio.Event | None = None  # made by wait_idle: most dispatchers are never waited for
         self._intake = True
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._every_requester_follows = every_requester_follows
 
     @property
     def in_flight(self) -> int:
@@ -227,20 +246,27 @@ class Dispatcher:
                 self._waiting = False
         self._start(message)
 
+    def follows(self, message: RawMessage) -> bool:
+        """Whether the requester of ``message`` reads liveness statuses: only such a request is sent
+        statuses, declined or displaced (anyone else would take a status for its reply)."""
+        if not message.reply:
+            return False
+        return self._every_requester_follows or message.headers.get(LIVENESS_HEADER) == FOLLOW
+
     def _offer(self, message: RawMessage) -> None:
         assert self._backlog is not None
         if self._intake and self._active < self._limit and not self._queued:
             self._start(message)
         elif self._intake and (
             len(self._queued) < self._backlog
-            or not message.reply
+            or not self.follows(message)  # nothing could tell its requester to go elsewhere: it waits
             or (
                 len(self._queued) < self._backlog + OVERFLOW_PER_SLOT * self._limit
                 and _declines(message) >= QUEUE_AFTER_DECLINES
             )
         ):
             self._queued.push(message)
-        elif self._intake and (displaced := self._queued.displace(message)) is not None:
+        elif self._intake and (displaced := self._queued.displace(message, self.follows)) is not None:
             self._send(displaced, DECLINED)  # its requester resends it; an earlier deadline waits in its place
         else:
             self._send(message, DECLINED)
@@ -385,8 +411,9 @@ class Dispatcher:
         return not self._tasks and not self._inline and not self._queued and not self._signals
 
     def _send(self, message: RawMessage, status: str) -> None:
-        if not message.reply or self._signal is None:
+        if self._signal is None or not self.follows(message):
             return
+        assert message.reply is not None
         task = asyncio.get_running_loop().create_task(self._signal(message.reply, status))
         self._signals.add(task)
         task.add_done_callback(self._signal_sent)
@@ -400,10 +427,10 @@ class Dispatcher:
     # -- liveness (HeldRequests) -----------------------------------------------------------
     def held(self) -> Iterator[tuple[str, str]]:
         for message in [*self._tasks.values(), *self._inline.values()]:
-            if message.reply:
+            if message.reply and self.follows(message):
                 yield message.reply, RUNNING
         for message in self._queued.messages():
-            if message.reply:
+            if message.reply and self.follows(message):
                 yield message.reply, QUEUED
 
     # -- stopping --------------------------------------------------------------------------
@@ -412,7 +439,7 @@ class Dispatcher:
         self._intake = False
         while self._queued:
             message = self._queued.take()
-            if message.reply:
+            if self.follows(message):
                 self._send(message, DECLINED)
             else:
                 self._start(message)  # nobody would resend it: it was accepted, so it runs
@@ -429,7 +456,7 @@ class Dispatcher:
 
     async def abort(self) -> None:
         """Cancel every running handler (requesters told ``lost``) and decline the queued ones."""
-        queued = [message for message in self._queued.messages() if message.reply]
+        queued = self._queued.messages()  # a plain requester's is dropped untold: it has its own timeout
         self._queued.clear()
         for message in queued:
             self._send(message, DECLINED)

@@ -12,6 +12,13 @@ sends header-only status messages on the request's reply subject.
                                  its backlog, or it is draining); the handler never ran
     Alchemy-Liveness: lost       final: the handler was cancelled without a reply (abort, fence)
 
+A requester says that it follows these statuses with ``Alchemy-Liveness: follow`` on its request
+(our NATS transport always does). A request without it comes from a plain NATS client (``nats
+req``, another language's ``Request``), which would take the first status for its reply: it gets
+no status, is never declined (it waits for a slot, as a request declined twice does, since its
+requester cannot resend it) and relies on its own timeout. On the in-memory bus every requester
+is this package's transport, so every request follows.
+
 ``Heartbeats`` (responder side) sends ``queued``/``running`` for every request a transport holds,
 every ``interval``; a request shorter than that costs no extra message. ``PendingReplies``
 (requester side) fails a request with ``ResponderLost`` once nothing was heard for ``window``
@@ -42,6 +49,7 @@ __all__ = [
     "ATTEMPT_HEADER",
     "DECLINED",
     "DECLINED_HEADER",
+    "FOLLOW",
     "LIVENESS_HEADER",
     "LOST",
     "QUEUED",
@@ -58,6 +66,7 @@ LIVENESS_HEADER = "Alchemy-Liveness"
 ATTEMPT_HEADER = "Alchemy-Attempt"  # 1 for the first send of a request, 2 for its first resend...
 DECLINED_HEADER = "Alchemy-Declined"  # on a resend: how often instances of the group declined it so far
 QUEUED, RUNNING, DECLINED, LOST = "queued", "running", "declined", "lost"
+FOLLOW = "follow"  # on a request: its requester reads statuses (a plain NATS client would take one for its reply)
 _INTERIM = frozenset({QUEUED, RUNNING})
 
 MessageT = TypeVar("MessageT")

@@ -41,7 +41,8 @@ class _MemorySubscription:
         self._transport = transport
         self._pending: asyncio.Queue[RawMessage | None] = asyncio.Queue()
         signal = transport.signal if backlog is not None else None
-        self.dispatcher = Dispatcher(handler, concurrency, backlog=backlog, signal=signal)
+        # every requester here is a transport of this package, which reads liveness statuses
+        self.dispatcher = Dispatcher(handler, concurrency, backlog=backlog, signal=signal, every_requester_follows=True)
         self._reader = asyncio.get_running_loop().create_task(self._read(), name=f"memory-sub:{subject}")
         self.active = True
         if self.dispatcher.serves_requests:

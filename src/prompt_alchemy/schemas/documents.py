@@ -148,6 +148,14 @@ def asyncapi_document() -> dict[str, Any]:
         "properties": {
             "traceparent": {"type": "string", "description": "W3C trace context of the request."},
             "Alchemy-Deadline": {"type": "string", "description": "The caller's deadline, Unix time in ms."},
+            "Alchemy-Liveness": {
+                "type": "string",
+                "description": (
+                    "On a request, 'follow': the requester reads header-only status messages on its reply"
+                    " subject before the reply (Alchemy-Liveness: queued, running, declined or lost). Without"
+                    " it a request is sent no status and never declined: a plain NATS client gets its reply only."
+                ),
+            },
         },
     }
     schemas["ErrorHeaders"] = {
