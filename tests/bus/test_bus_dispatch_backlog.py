@@ -13,10 +13,11 @@ import time
 
 from prompt_alchemy.bus.context import DEADLINE_HEADER
 from prompt_alchemy.bus.dispatch import OVERFLOW_PER_SLOT, QUEUE_AFTER_DECLINES, Dispatcher
-from prompt_alchemy.bus.liveness import DECLINED, DECLINED_HEADER, FOLLOW, LIVENESS_HEADER, QUEUED, RUNNING
+from prompt_alchemy.bus.liveness import DECLINED, DECLINED_HEADER, FOLLOWER_MARK, QUEUED, RUNNING
 from prompt_alchemy.bus.transport import RawMessage
 
 EVENTUALLY = 10.0  # liveness bound, never a statement about speed
+FOLLOWER = f"_INBOX.n.{FOLLOWER_MARK}."  # a reply subject of a requester that reads statuses
 
 
 class Recorder:
@@ -40,11 +41,10 @@ def request(
 ) -> RawMessage:
     """A request; ``follows``: its requester reads liveness statuses (as our transports do), else a plain client's."""
     headers = {} if seconds_left is None else {DEADLINE_HEADER: str(int((time.time() + seconds_left) * 1000))}
-    if follows:
-        headers[LIVENESS_HEADER] = FOLLOW
     if declined:
         headers[DECLINED_HEADER] = str(declined)
-    return RawMessage("test.backlog", name.encode(), headers, f"_INBOX.{name}" if reply else None)
+    inbox = FOLLOWER if follows else "_INBOX.n."
+    return RawMessage("test.backlog", name.encode(), headers, inbox + name if reply else None)
 
 
 async def finish(dispatcher: Dispatcher, recorder: Recorder) -> None:
@@ -78,7 +78,7 @@ async def test_a_request_with_an_earlier_deadline_takes_the_place_of_the_latest_
     dispatcher.try_start(request("newest", seconds_left=120))  # nothing later waits: declined
     await finish(dispatcher, recorder)
     assert recorder.started == ["running", "resent"]
-    assert recorder.statuses == [("_INBOX.newer", DECLINED), ("_INBOX.newest", DECLINED)]
+    assert recorder.statuses == [(FOLLOWER + "newer", DECLINED), (FOLLOWER + "newest", DECLINED)]
 
 
 async def test_a_waiting_message_nobody_could_resend_is_never_displaced() -> None:
@@ -89,7 +89,7 @@ async def test_a_waiting_message_nobody_could_resend_is_never_displaced() -> Non
     dispatcher.try_start(request("sooner", seconds_left=30))
     await finish(dispatcher, recorder)
     assert recorder.started == ["running", "no-reply"]
-    assert recorder.statuses == [("_INBOX.sooner", DECLINED)]
+    assert recorder.statuses == [(FOLLOWER + "sooner", DECLINED)]
 
 
 async def test_a_request_every_instance_declined_waits_beyond_the_backlog_in_deadline_order() -> None:
@@ -101,12 +101,11 @@ async def test_a_request_every_instance_declined_waits_beyond_the_backlog_in_dea
     dispatcher.try_start(request("fresh", seconds_left=90))  # the backlog is full: declined
     dispatcher.try_start(request("once", seconds_left=90, declined=QUEUE_AFTER_DECLINES - 1))  # declined again
     dispatcher.try_start(request("bounced", seconds_left=90, declined=QUEUE_AFTER_DECLINES))
-    garbled = request("garbled", seconds_left=90)
-    dispatcher.try_start(garbled._replace(headers={**garbled.headers, DECLINED_HEADER: "many"}))
+    dispatcher.try_start(request("garbled", seconds_left=90)._replace(headers={DECLINED_HEADER: "many"}))
     assert dispatcher.queued == 2
     await finish(dispatcher, recorder)
     assert recorder.started == ["running", "waiting", "bounced"]
-    assert recorder.statuses == [("_INBOX.fresh", DECLINED), ("_INBOX.once", DECLINED), ("_INBOX.garbled", DECLINED)]
+    assert recorder.statuses == [(FOLLOWER + name, DECLINED) for name in ("fresh", "once", "garbled")]
 
 
 async def test_the_places_beyond_the_backlog_are_bounded_per_slot() -> None:
@@ -119,11 +118,11 @@ async def test_the_places_beyond_the_backlog_are_bounded_per_slot() -> None:
     assert dispatcher.queued == beyond
     await finish(dispatcher, recorder)
     assert recorder.started == [f"r{index}" for index in range(2 + beyond)]
-    assert recorder.statuses == [("_INBOX.one-too-many", DECLINED)]
+    assert recorder.statuses == [(FOLLOWER + "one-too-many", DECLINED)]
 
 
 async def test_a_plain_nats_requester_is_never_declined_displaced_or_sent_a_status() -> None:
-    """A requester without ``Alchemy-Liveness: follow`` (``nats req``, another language's client)
+    """A requester whose reply subject does not say it follows (``nats req``, another language's client)
     would take a status for its reply and could not resend a declined request: it waits its turn."""
     recorder = Recorder()
     dispatcher = Dispatcher(recorder.handle, 1, backlog=1, signal=recorder.signal)
@@ -134,10 +133,10 @@ async def test_a_plain_nats_requester_is_never_declined_displaced_or_sent_a_stat
     assert dispatcher.queued == 2
     assert list(dispatcher.held()) == []  # the heartbeat sends the plain requesters nothing
     dispatcher.try_start(request("follower", seconds_left=120, declined=QUEUE_AFTER_DECLINES))
-    assert list(dispatcher.held()) == [("_INBOX.follower", QUEUED)]
+    assert list(dispatcher.held()) == [(FOLLOWER + "follower", QUEUED)]
     await finish(dispatcher, recorder)
     assert recorder.started == ["running", "plain", "plain-too", "follower"]
-    assert recorder.statuses == [("_INBOX.sooner", DECLINED)]
+    assert recorder.statuses == [(FOLLOWER + "sooner", DECLINED)]
 
 
 async def test_when_intake_stops_a_plain_requesters_waiting_request_runs_instead_of_being_declined() -> None:
@@ -146,11 +145,11 @@ async def test_when_intake_stops_a_plain_requesters_waiting_request_runs_instead
     dispatcher.try_start(request("running", seconds_left=60))
     dispatcher.try_start(request("plain", seconds_left=60, follows=False))
     dispatcher.try_start(request("follower", seconds_left=60))
-    assert list(dispatcher.held()) == [("_INBOX.running", RUNNING), ("_INBOX.follower", QUEUED)]
+    assert list(dispatcher.held()) == [(FOLLOWER + "running", RUNNING), (FOLLOWER + "follower", QUEUED)]
     dispatcher.stop_intake()
     await finish(dispatcher, recorder)
     assert recorder.started == ["running", "plain"]
-    assert recorder.statuses == [("_INBOX.follower", DECLINED)]
+    assert recorder.statuses == [(FOLLOWER + "follower", DECLINED)]
 
 
 async def test_on_the_in_memory_bus_every_requester_follows_liveness() -> None:
@@ -159,4 +158,4 @@ async def test_on_the_in_memory_bus_every_requester_follows_liveness() -> None:
     dispatcher.try_start(request("running", seconds_left=60, follows=False))
     dispatcher.try_start(request("fresh", seconds_left=60, follows=False))
     await finish(dispatcher, recorder)
-    assert recorder.statuses == [("_INBOX.fresh", DECLINED)]
+    assert recorder.statuses == [("_INBOX.n.fresh", DECLINED)]

@@ -355,6 +355,8 @@ async def test_a_plain_nats_requester_gets_its_reply_never_a_status(nats_server:
         await eventually(lambda: started == ["running"])
         waiting = asyncio.create_task(plain.request(schemas.STORAGE_GET.subject, b'{"id": "waiting"}', timeout=60))
         beyond = asyncio.create_task(plain.request(schemas.STORAGE_GET.subject, b'{"id": "beyond"}', timeout=60))
+        await eventually(lambda: plain.stats["out_msgs"] == 3)
+        await plain.flush()  # nats-server has routed both before the follower's request: they arrive first
         followed = asyncio.create_task(follower.request(schemas.STORAGE_GET, GetRequest(id="followed"), timeout=60))
         await eventually(lambda: follower.transport.replies.declined >= QUEUE_AFTER_DECLINES)  # type: ignore[attr-defined]
         heartbeats = server.transport.heartbeats  # type: ignore[attr-defined]

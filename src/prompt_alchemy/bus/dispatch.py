@@ -43,13 +43,12 @@ from prompt_alchemy.bus.context import header_deadline
 from prompt_alchemy.bus.liveness import (
     DECLINED,
     DECLINED_HEADER,
-    FOLLOW,
-    LIVENESS_HEADER,
     LOST,
     QUEUED,
     RUNNING,
     Signal,
     Waiting,
+    follows_statuses,
 )
 from prompt_alchemy.bus.transport import RawHandler, RawMessage
 from prompt_alchemy.errors import RequestTimeout, ResponderLost
@@ -178,7 +177,7 @@ class Dispatcher:
         every_requester_follows: bool = False,
     ) -> None:
         """``every_requester_follows``: every request with a reply subject comes from a requester that
-        reads liveness statuses (the in-memory bus); else only those that say so (``Alchemy-Liveness: follow``)."""
+        reads liveness statuses (the in-memory bus); else only those whose reply subject says so."""
         if limit < 1:
             raise ValueError("concurrency limit must be at least 1")
         if (backlog is None) != (signal is None):
@@ -251,7 +250,7 @@ class Dispatcher:
         statuses, declined or displaced (anyone else would take a status for its reply)."""
         if not message.reply:
             return False
-        return self._every_requester_follows or message.headers.get(LIVENESS_HEADER) == FOLLOW
+        return self._every_requester_follows or follows_statuses(message.reply)
 
     def _offer(self, message: RawMessage) -> None:
         assert self._backlog is not None

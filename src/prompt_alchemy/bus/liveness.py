@@ -12,8 +12,9 @@ sends header-only status messages on the request's reply subject.
                                  its backlog, or it is draining); the handler never ran
     Alchemy-Liveness: lost       final: the handler was cancelled without a reply (abort, fence)
 
-A requester says that it follows these statuses with ``Alchemy-Liveness: follow`` on its request
-(our NATS transport always does). A request without it comes from a plain NATS client (``nats
+A requester says that it follows these statuses by its reply subject: the next-to-last token of
+ours is ``alchemy-liveness`` (``_INBOX.<nuid>.alchemy-liveness.<n>``; a request header would cost
+every request a header line to parse). Any other request comes from a plain NATS client (``nats
 req``, another language's ``Request``), which would take the first status for its reply: it gets
 no status, is never declined (it waits for a slot, as a request declined twice does, since its
 requester cannot resend it) and relies on its own timeout. On the in-memory bus every requester
@@ -49,7 +50,7 @@ __all__ = [
     "ATTEMPT_HEADER",
     "DECLINED",
     "DECLINED_HEADER",
-    "FOLLOW",
+    "FOLLOWER_MARK",
     "LIVENESS_HEADER",
     "LOST",
     "QUEUED",
@@ -58,6 +59,7 @@ __all__ = [
     "HeldRequests",
     "Liveness",
     "PendingReplies",
+    "follows_statuses",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,15 @@ LIVENESS_HEADER = "Alchemy-Liveness"
 ATTEMPT_HEADER = "Alchemy-Attempt"  # 1 for the first send of a request, 2 for its first resend...
 DECLINED_HEADER = "Alchemy-Declined"  # on a resend: how often instances of the group declined it so far
 QUEUED, RUNNING, DECLINED, LOST = "queued", "running", "declined", "lost"
-FOLLOW = "follow"  # on a request: its requester reads statuses (a plain NATS client would take one for its reply)
+FOLLOWER_MARK = "alchemy-liveness"  # next-to-last token of a reply subject whose requester reads statuses
+_FOLLOWER_DOTTED = f".{FOLLOWER_MARK}."
+
+
+def follows_statuses(reply: str) -> bool:
+    """Whether the requester behind ``reply`` reads statuses (a plain NATS client would take one for its reply)."""
+    return _FOLLOWER_DOTTED in reply
+
+
 _INTERIM = frozenset({QUEUED, RUNNING})
 
 MessageT = TypeVar("MessageT")

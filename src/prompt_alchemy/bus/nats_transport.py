@@ -19,7 +19,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as NatsSubscription
 
 from prompt_alchemy.bus.dispatch import Dispatcher
-from prompt_alchemy.bus.liveness import FOLLOW, LIVENESS_HEADER, Heartbeats, Liveness, PendingReplies
+from prompt_alchemy.bus.liveness import FOLLOWER_MARK, LIVENESS_HEADER, Heartbeats, Liveness, PendingReplies
 from prompt_alchemy.bus.transport import RawHandler, RawMessage
 from prompt_alchemy.errors import BusClosed, BusError, NoResponders, PayloadTooLarge, RequestTimeout, ResponderLost
 from prompt_alchemy.schemas.subjects import is_valid_pattern, is_valid_subject
@@ -181,20 +181,6 @@ def _bus_error(
     return BusError(f"NATS failed; cannot {doing}: {error or type(error).__name__}", subject=subject)
 
 
-_FOLLOWING = {LIVENESS_HEADER: FOLLOW}  # read only: nats-py encodes headers at once
-
-
-def _following(headers: Mapping[str, str] | None) -> dict[str, str]:
-    """A request's headers saying that this requester reads liveness statuses (``bus.liveness``).
-
-    The caller's dict gains the header (the bus builds a fresh one per send; nats-py encodes it at once)."""
-    if not headers:
-        return _FOLLOWING
-    following = headers if isinstance(headers, dict) else dict(headers)
-    following[LIVENESS_HEADER] = FOLLOW
-    return following
-
-
 def _as_dict(headers: Mapping[str, str] | None) -> dict[str, str] | None:
     """What nats-py takes: a dict, or None for none. nats-py encodes it at once: no copy needed."""
     if not headers:
@@ -221,7 +207,8 @@ class _ReplyInbox:
     async def _open(self) -> str:
         async with self._opening:  # the first requests may arrive together
             if self._subscription is None:
-                prefix = self._client.new_inbox() + "."
+                # the token says that this requester reads liveness statuses (``bus.liveness``)
+                prefix = f"{self._client.new_inbox()}.{FOLLOWER_MARK}."
                 self._subscription = await self._client.subscribe(prefix + "*", cb=self._on_reply)
                 self._prefix = prefix
         return self._prefix
@@ -344,7 +331,7 @@ class NatsTransport:
                 self._valid_subjects.clear()
             self._valid_subjects.add(subject)
         try:
-            msg = await self._inbox.request(subject, data, _following(headers), timeout)
+            msg = await self._inbox.request(subject, data, _as_dict(headers), timeout)
         except (ResponderLost, RequestTimeout):  # the inbox's own: already ours
             raise
         except _NATS_FAILURES as error:

@@ -114,7 +114,10 @@ def asyncapi_document() -> dict[str, Any]:
             operation["reply"] = {
                 "address": {
                     "location": "$message.header#/reply",
-                    "description": "The NATS reply subject (inbox) of the request.",
+                    "description": (
+                        "The NATS reply subject (inbox) of the request. A requester whose reply subject has the"
+                        " token 'alchemy-liveness' before its last reads status messages (Alchemy-Liveness header)."
+                    ),
                 },
                 "messages": [
                     {"$ref": f"#/channels/{channel_id}/messages/reply"},
@@ -151,9 +154,9 @@ def asyncapi_document() -> dict[str, Any]:
             "Alchemy-Liveness": {
                 "type": "string",
                 "description": (
-                    "On a request, 'follow': the requester reads header-only status messages on its reply"
-                    " subject before the reply (Alchemy-Liveness: queued, running, declined or lost). Without"
-                    " it a request is sent no status and never declined: a plain NATS client gets its reply only."
+                    "On a header-only status message before the reply (queued, running, declined or lost),"
+                    " sent only to a requester whose reply subject has the token 'alchemy-liveness' before"
+                    " its last; any other requester gets its reply only and is never declined."
                 ),
             },
         },
