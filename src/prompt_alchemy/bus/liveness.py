@@ -21,7 +21,12 @@ requester cannot resend it) and relies on its own timeout. On the in-memory bus 
 is this package's transport, so every request follows.
 
 ``Heartbeats`` (responder side) sends ``queued``/``running`` for every request a transport holds,
-every ``interval``; a request shorter than that costs no extra message. ``PendingReplies``
+every ``interval``; a request shorter than that costs no extra message. On NATS the statuses of
+one tick go out as one message per requester inbox, a *status list* on
+``<inbox prefix>.statuses`` (``Alchemy-Liveness: list``; one line per status, then the tokens it
+is about: ``queued 3 7``), not one message per request: at one engine replica with 16 clients
+that was 3.2 of the 21.6 messages of a generation. Final statuses (``declined``, ``lost``) go to
+each request's own reply subject at once. ``PendingReplies``
 (requester side) fails a request with ``ResponderLost`` once nothing was heard for ``window``
 (3 s by default), with what it last knew: never started (``queued``: any request may be resent),
 started, or unknown. ``Bus.request`` then resends what is safe to resend.
@@ -55,11 +60,14 @@ __all__ = [
     "LOST",
     "QUEUED",
     "RUNNING",
+    "STATUS_LIST",
     "Heartbeats",
     "HeldRequests",
     "Liveness",
     "PendingReplies",
+    "SignalMany",
     "follows_statuses",
+    "status_lists",
 ]
 
 log = logging.getLogger(__name__)
@@ -72,9 +80,30 @@ FOLLOWER_MARK = "alchemy-liveness"  # next-to-last token of a reply subject whos
 _FOLLOWER_DOTTED = f".{FOLLOWER_MARK}."
 
 
+STATUS_LIST = "list"  # the Alchemy-Liveness header of a status list
+_STATUS_LIST_SUBJECT_END = "statuses"  # last token of a status list's subject (request tokens are numbers)
+
+
 def follows_statuses(reply: str) -> bool:
     """Whether the requester behind ``reply`` reads statuses (a plain NATS client would take one for its reply)."""
     return _FOLLOWER_DOTTED in reply
+
+
+def status_lists(statuses: Iterable[tuple[str, str]]) -> dict[str, bytes]:
+    """Interim statuses as one status list per requester inbox: {subject: body}.
+
+    ``statuses`` are (reply subject, QUEUED or RUNNING) of requests whose requester follows.
+    """
+    by_inbox: dict[str, dict[str, list[str]]] = {}
+    for reply, status in statuses:
+        inbox, _, token = reply.rpartition(".")
+        by_inbox.setdefault(inbox, {}).setdefault(status, []).append(token)
+    return {
+        f"{inbox}.{_STATUS_LIST_SUBJECT_END}": "\n".join(
+            f"{status} {' '.join(tokens)}" for status, tokens in lines.items()
+        ).encode()
+        for inbox, lines in by_inbox.items()
+    }
 
 
 _INTERIM = frozenset({QUEUED, RUNNING})
@@ -163,8 +192,12 @@ class PendingReplies(Generic[MessageT]):
     def remove(self, token: str) -> None:
         self._pending.pop(token, None)
 
-    def deliver(self, token: str, headers: Mapping[str, str] | None, message: MessageT) -> None:
-        """A message arrived on a reply subject: the reply itself, or a liveness status."""
+    def deliver(self, token: str, headers: Mapping[str, str] | None, message: MessageT, data: bytes = b"") -> None:
+        """A message arrived on a reply subject: the reply itself, a liveness status, or (``data``)
+        a status list about several requests."""
+        if token == _STATUS_LIST_SUBJECT_END:
+            self._heard(data)
+            return
         pending = self._pending.get(token)
         if pending is None or pending.future.done():
             return  # a reply to a request given up (a woken replica, a late duplicate): dropped
@@ -181,6 +214,17 @@ class PendingReplies(Generic[MessageT]):
             else:
                 self.lost += 1
             pending.fail(ResponderLost.of(pending.subject, started=started, declined=status == DECLINED))
+
+    def _heard(self, status_list: bytes) -> None:
+        for line in status_list.decode(errors="replace").splitlines():
+            status, *tokens = line.split(" ")
+            if status not in _INTERIM:
+                continue
+            for token in tokens:
+                pending = self._pending.get(token)
+                if pending is not None and not pending.future.done():
+                    pending.silent = 0.0
+                    pending.state = status
 
     def fail_all(self, error: Callable[[], BaseException]) -> None:
         for pending in self._pending.values():
@@ -245,6 +289,9 @@ class HeldRequests(Protocol):
 Signal = Callable[[str, str], Coroutine[Any, Any, None]]
 """Send a liveness status (second argument) to a reply subject (first)."""
 
+SignalMany = Callable[[list[tuple[str, str]]], Coroutine[Any, Any, None]]
+"""Send one tick's interim statuses, (reply subject, status) each; how is the transport's choice."""
+
 
 class Heartbeats:
     """One ticker per transport: statuses for every held request, and the self-fence."""
@@ -252,13 +299,13 @@ class Heartbeats:
     def __init__(
         self,
         liveness: Liveness,
-        signal: Signal,
+        signal: SignalMany,
         *,
         offline_for: Callable[[], float] | None = None,
         fence: bool = True,
     ) -> None:
-        """``fence=False`` where requesters share this loop (the in-memory bus): a stall stops their
-        clocks too, so they are still waiting and nothing held may be given up."""
+        """``signal`` sends one tick's statuses. ``fence=False`` where requesters share this loop (the
+        in-memory bus): a stall stops their clocks too, so they are still waiting and nothing held may be given up."""
         self.liveness = liveness
         self._signal = signal
         self._fence_enabled = fence
@@ -302,13 +349,14 @@ class Heartbeats:
             yield from holder.held()
 
     async def _send(self, statuses: list[tuple[str, str]]) -> None:
-        for reply, status in statuses:
-            try:
-                await self._signal(reply, status)
-            except Exception as error:  # the connection is down: the fence will act if it lasts
-                log.debug("heartbeat on %s not sent: %s", reply, error)
-                return
-            self.sent += 1
+        if not statuses:
+            return
+        try:
+            await self._signal(statuses)
+        except Exception as error:  # the connection is down: the fence will act if it lasts
+            log.debug("heartbeat statuses not sent: %s", error)
+            return
+        self.sent += len(statuses)
 
     async def _fence(self, stall: float, offline: float) -> None:
         held = sum(1 for _ in self._held())

@@ -89,7 +89,7 @@ class InMemoryTransport:
         self.max_payload = max_payload
         self.liveness = liveness or Liveness()
         # Requesters share this loop: a stall stops their clocks too, so a stalled handler is not fenced.
-        self.heartbeats = Heartbeats(self.liveness, self.signal, fence=False)
+        self.heartbeats = Heartbeats(self.liveness, self.signal_each, fence=False)
         self._subscriptions: list[_MemorySubscription] = []
         self._routes: dict[str, list[_MemorySubscription]] = {}
         self._replies: PendingReplies[RawMessage] = PendingReplies(self.liveness)
@@ -269,6 +269,11 @@ class InMemoryTransport:
         """A liveness status on a reply subject (see ``bus.liveness``)."""
         if not self._closed:
             await self.reply(reply, b"", headers={LIVENESS_HEADER: status})
+
+    async def signal_each(self, statuses: list[tuple[str, str]]) -> None:
+        """A heartbeat's statuses, each on its own reply subject: in one process a message costs no wire."""
+        for reply, status in statuses:
+            await self.signal(reply, status)
 
     async def subscribe(
         self,

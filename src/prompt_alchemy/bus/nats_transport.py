@@ -19,7 +19,15 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as NatsSubscription
 
 from prompt_alchemy.bus.dispatch import Dispatcher
-from prompt_alchemy.bus.liveness import FOLLOWER_MARK, LIVENESS_HEADER, Heartbeats, Liveness, PendingReplies
+from prompt_alchemy.bus.liveness import (
+    FOLLOWER_MARK,
+    LIVENESS_HEADER,
+    STATUS_LIST,
+    Heartbeats,
+    Liveness,
+    PendingReplies,
+    status_lists,
+)
 from prompt_alchemy.bus.transport import RawHandler, RawMessage
 from prompt_alchemy.errors import BusClosed, BusError, NoResponders, PayloadTooLarge, RequestTimeout, ResponderLost
 from prompt_alchemy.schemas.subjects import is_valid_pattern, is_valid_subject
@@ -181,6 +189,9 @@ def _bus_error(
     return BusError(f"NATS failed; cannot {doing}: {error or type(error).__name__}", subject=subject)
 
 
+_STATUS_LIST_HEADERS = {LIVENESS_HEADER: STATUS_LIST}  # read only: nats-py encodes headers at once
+
+
 def _as_dict(headers: Mapping[str, str] | None) -> dict[str, str] | None:
     """What nats-py takes: a dict, or None for none. nats-py encodes it at once: no copy needed."""
     if not headers:
@@ -214,7 +225,7 @@ class _ReplyInbox:
         return self._prefix
 
     async def _on_reply(self, msg: Msg) -> None:
-        self.pending.deliver(msg.subject[len(self._prefix) :], msg.headers, msg)
+        self.pending.deliver(msg.subject[len(self._prefix) :], msg.headers, msg, msg.data)
 
     async def request(self, subject: str, data: bytes, headers: dict[str, str] | None, timeout: float) -> Msg:
         """The reply; RequestTimeout after ``timeout``; NoRespondersError when the server says nobody listens;
@@ -242,7 +253,7 @@ class NatsTransport:
         self.liveness = liveness or Liveness()
         self._state = state or _ConnectionState()
         self._state.client = client
-        self.heartbeats = Heartbeats(self.liveness, self.signal, offline_for=self._state.offline_for)
+        self.heartbeats = Heartbeats(self.liveness, self.signal_lists, offline_for=self._state.offline_for)
         self._subscriptions: list[_NatsSubscription] = []
         self._inbox = _ReplyInbox(client, self.liveness)
         self._valid_subjects: set[str] = set()  # checked once each: requests go to a few subjects, often
@@ -343,6 +354,11 @@ class NatsTransport:
     async def signal(self, reply: str, status: str) -> None:
         """A liveness status on a reply subject (see ``bus.liveness``)."""
         await self.reply(reply, b"", headers={LIVENESS_HEADER: status})
+
+    async def signal_lists(self, statuses: list[tuple[str, str]]) -> None:
+        """A heartbeat's statuses as one status list per requester inbox (see ``bus.liveness``)."""
+        for subject, body in status_lists(statuses).items():
+            await self.reply(subject, body, headers=_STATUS_LIST_HEADERS)
 
     async def subscribe(
         self,

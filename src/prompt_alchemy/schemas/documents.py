@@ -156,7 +156,9 @@ def asyncapi_document() -> dict[str, Any]:
                 "description": (
                     "On a header-only status message before the reply (queued, running, declined or lost),"
                     " sent only to a requester whose reply subject has the token 'alchemy-liveness' before"
-                    " its last; any other requester gets its reply only and is never declined."
+                    " its last; any other requester gets its reply only and is never declined. 'list' on a"
+                    " heartbeat's status list to such an inbox (subject <inbox>.statuses): a line per status"
+                    " with the inbox tokens of the requests it is about, e.g. 'queued 3 7'."
                 ),
             },
         },
