@@ -61,6 +61,19 @@ def attempt_of(context: RequestContext) -> int:
     return context.attempt
 
 
+class Holder:
+    """A ``storage.get`` handler that records each request it starts and holds it until released."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.release = asyncio.Event()
+
+    async def __call__(self, request: GetRequest, _context: RequestContext) -> GetReply:
+        self.started.append(request.id)
+        await self.release.wait()
+        return GetReply(record=record(request.id))
+
+
 async def serve(bus: Bus, handler, *, name: str = "storage", concurrency: int = 4, backlog: int | None = None):  # type: ignore[no-untyped-def]
     runner = ServiceRunner(bus, name=name, version="1.0.0")
     runner.add_endpoint(schemas.STORAGE_GET, handler, concurrency=concurrency, backlog=backlog)
@@ -341,14 +354,8 @@ async def test_a_plain_nats_requester_gets_its_reply_never_a_status(nats_server:
     server = await NatsBus.connect(nats_server.url, liveness=LIVENESS)
     follower = await NatsBus.connect(nats_server.url, liveness=LIVENESS)
     plain = await nats.connect(nats_server.url)
-    release = asyncio.Event()
-    started: list[str] = []
-
-    async def one_at_a_time(request: GetRequest, _context: RequestContext) -> GetReply:
-        started.append(request.id)
-        await release.wait()
-        return GetReply(record=record(request.id))
-
+    one_at_a_time = Holder()
+    started, release = one_at_a_time.started, one_at_a_time.release
     runner = await serve(server, one_at_a_time, concurrency=1, backlog=1)
     try:
         body = GetRequest(id="running").model_dump_json().encode()
@@ -403,14 +410,8 @@ async def test_on_nats_a_tick_sends_each_requester_one_status_list_that_keeps_al
 
     await spy.subscribe("_INBOX.>", cb=on_inbox_message)
     await spy.flush()
-    release = asyncio.Event()
-    started: list[str] = []
-
-    async def hold(request: GetRequest, _context: RequestContext) -> GetReply:
-        started.append(request.id)
-        await release.wait()
-        return GetReply(record=record(request.id))
-
+    hold = Holder()
+    started, release = hold.started, hold.release
     runner = await serve(server, hold, concurrency=2, backlog=2)
     try:
         ids = [f"r{n}" for n in range(4)]
