@@ -84,7 +84,7 @@ async def variants(
 
     bus = await NatsBus.connect(nats_url)
     stack.push_async_callback(bus.drain)
-    stream = await JetStreamStream.open(bus.transport.client, FEEDBACK_STREAM)
+    stream = await JetStreamStream.open(bus.transport, FEEDBACK_STREAM)
     stack.push_async_callback(stream.close)
 
     async def stream_publish() -> None:

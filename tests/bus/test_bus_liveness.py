@@ -434,3 +434,34 @@ async def test_on_nats_a_tick_sends_each_requester_one_status_list_that_keeps_al
         await spy.close()
         await client.close()
         await server.close()
+
+
+async def test_an_unwatched_request_waits_out_a_silence_that_gives_a_watched_one_up(nats_server: NatsServer) -> None:
+    """The NATS server answers JetStream publishes itself and sends no statuses: such a request
+    (``watched=False``) shares the reply inbox but only its timeout ends it, while a request to the
+    same silent responder that expects statuses is given up after the liveness window."""
+    requester = await NatsBus.connect(nats_server.url, liveness=LIVENESS)
+    silent = await nats.connect(nats_server.url)
+    held: list[Msg] = []
+
+    async def hold(msg: Msg) -> None:
+        held.append(msg)
+
+    await silent.subscribe("silent.server", cb=hold)
+    await silent.flush()
+    transport = requester.transport
+    try:
+        unwatched = asyncio.create_task(
+            transport.request("silent.server", b"unwatched", headers=None, timeout=60, watched=False)
+        )
+        with pytest.raises(ResponderLost):
+            await transport.request("silent.server", b"watched", headers=None, timeout=60)
+        assert not unwatched.done()
+        assert sorted(msg.data for msg in held) == [b"unwatched", b"watched"]
+        unwatched_msg = next(msg for msg in held if msg.data == b"unwatched")
+        await silent.publish(unwatched_msg.reply, b"the answer")
+        async with asyncio.timeout(EVENTUALLY):
+            assert (await unwatched).data == b"the answer"
+    finally:
+        await silent.close()
+        await requester.close()

@@ -178,12 +178,17 @@ class PendingReplies(Generic[MessageT]):
     def __len__(self) -> int:
         return len(self._pending)
 
-    def add(self, token: str, subject: str, timeout: float) -> Waiting[MessageT]:
+    def add(self, token: str, subject: str, timeout: float, *, watched: bool = True) -> Waiting[MessageT]:
         """Wait for the reply to the request sent with ``token``: its ``future`` (``RequestTimeout``
-        after ``timeout`` seconds, ``ResponderLost`` when its responder is lost), and ``on_failure``."""
+        after ``timeout`` seconds, ``ResponderLost`` when its responder is lost), and ``on_failure``.
+
+        ``watched=False``: the responder sends no statuses (the NATS server itself, answering for
+        JetStream), so its silence says nothing and only the timeout ends the wait."""
         loop = asyncio.get_running_loop()
         expires = loop.time() + timeout
         pending = self._pending[token] = _Pending(loop.create_future(), subject, timeout, expires)
+        if not watched:
+            pending.silent = -math.inf  # never counts up to the window
         if self._sweeper is None:
             self._arm(loop)
         self._expiry.watch(loop, expires)

@@ -227,12 +227,14 @@ class _ReplyInbox:
     async def _on_reply(self, msg: Msg) -> None:
         self.pending.deliver(msg.subject[len(self._prefix) :], msg.headers, msg, msg.data)
 
-    async def request(self, subject: str, data: bytes, headers: dict[str, str] | None, timeout: float) -> Msg:
+    async def request(
+        self, subject: str, data: bytes, headers: dict[str, str] | None, timeout: float, *, watched: bool = True
+    ) -> Msg:
         """The reply; RequestTimeout after ``timeout``; NoRespondersError when the server says nobody listens;
-        ResponderLost when the responder holding it goes silent, declines or drops it."""
+        ResponderLost when the responder holding it goes silent (``watched`` only), declines or drops it."""
         prefix = self._prefix or await self._open()
         token = str(next(self._tokens))
-        future = self.pending.add(token, subject, timeout).future
+        future = self.pending.add(token, subject, timeout, watched=watched).future
         try:
             await self._client.publish(subject, data, reply=prefix + token, headers=headers)
             msg = await future
@@ -333,8 +335,21 @@ class NatsTransport:
             ) from error
 
     async def request(
-        self, subject: str, data: bytes, *, headers: Mapping[str, str] | None, timeout: float
+        self,
+        subject: str,
+        data: bytes,
+        *,
+        headers: Mapping[str, str] | None,
+        timeout: float,
+        watched: bool = True,
     ) -> RawMessage:
+        """The reply, on the connection's one reply inbox; errors are the bus's.
+
+        ``watched=False`` for a request the NATS server answers itself (a JetStream publish
+        acknowledgement): it sends no liveness statuses, so only ``timeout`` ends the wait. Such
+        requests share the inbox rather than take nats-py's ``request``, which draws a random
+        inbox token (a syscall), a future and an ``asyncio.wait_for`` per call.
+        """
         if subject not in self._valid_subjects:
             if not is_valid_subject(subject):
                 raise BusError(f"invalid subject {subject!r}", subject=subject)
@@ -342,7 +357,7 @@ class NatsTransport:
                 self._valid_subjects.clear()
             self._valid_subjects.add(subject)
         try:
-            msg = await self._inbox.request(subject, data, _as_dict(headers), timeout)
+            msg = await self._inbox.request(subject, data, _as_dict(headers), timeout, watched=watched)
         except (ResponderLost, RequestTimeout):  # the inbox's own: already ours
             raise
         except _NATS_FAILURES as error:

@@ -28,5 +28,5 @@ async def open_stream(
     ``replicas`` to JetStream only (copies of the stream in a NATS cluster).
     """
     if isinstance(bus, NatsBus):
-        return await JetStreamStream.open(bus.transport.client, spec, max_payload=bus.max_payload, replicas=replicas)
+        return await JetStreamStream.open(bus.transport, spec, max_payload=bus.max_payload, replicas=replicas)
     return await SqliteLog.open(spec, data_dir, max_payload=bus.max_payload, synchronous=synchronous)

@@ -20,12 +20,12 @@ from typing import Any
 
 import nats.errors
 import nats.js.errors
-from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType
 from nats.js.api import StreamConfig as JsStreamConfig
 
+from prompt_alchemy.bus.nats_transport import NatsTransport
 from prompt_alchemy.bus.streams.model import (
     DEAD_LETTER_ATTEMPTS_HEADER,
     DEAD_LETTER_REASON_HEADER,
@@ -48,7 +48,9 @@ from prompt_alchemy.errors import (
     BusClosed,
     BusError,
     ConfigError,
+    NoResponders,
     PayloadTooLarge,
+    RequestTimeout,
     Unavailable,
 )
 
@@ -103,7 +105,7 @@ class JetStreamStream:
 
     def __init__(
         self,
-        client: NatsClient,
+        transport: NatsTransport,
         js: JetStreamContext,
         spec: StreamSpec,
         *,
@@ -112,7 +114,7 @@ class JetStreamStream:
     ) -> None:
         self.spec = spec
         self.max_payload = max_payload
-        self._client = client
+        self._transport = transport
         self._js = js
         self._api_timeout = api_timeout
         self._consumers: list[JetStreamConsumer] = []
@@ -120,7 +122,7 @@ class JetStreamStream:
     @classmethod
     async def open(
         cls,
-        client: NatsClient,
+        transport: NatsTransport,
         spec: StreamSpec,
         *,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
@@ -134,8 +136,8 @@ class JetStreamStream:
         """
         if not 1 <= replicas <= 5:
             raise ConfigError(f"stream replicas must be 1 to 5, not {replicas}")
-        js = client.jetstream(timeout=api_timeout)
-        stream = cls(client, js, spec, max_payload=min(max_payload, client.max_payload), api_timeout=api_timeout)
+        js = transport.client.jetstream(timeout=api_timeout)
+        stream = cls(transport, js, spec, max_payload=min(max_payload, transport.max_payload), api_timeout=api_timeout)
         await stream._ensure(
             JsStreamConfig(
                 name=spec.name,
@@ -193,19 +195,29 @@ class JetStreamStream:
         self, subject: str, data: bytes, *, msg_id: str, headers: Mapping[str, str] | None = None
     ) -> PublishAck:
         """What ``JetStreamContext.publish`` does — a request on the subject that the stream
-        answers with its ack once stored — reading the ack's three fields from its JSON rather
-        than building nats-py's ``PubAck`` by dataclass introspection on every event."""
+        answers with its ack once stored — on the transport's reply inbox (no inbox, future and
+        timer per call), reading the ack's three fields from its JSON rather than building
+        nats-py's ``PubAck`` by dataclass introspection on every event."""
         check_publishable(self.spec, subject, data, msg_id=msg_id, max_payload=self.max_payload)
         all_headers = {**(headers or {}), MSG_ID_HEADER: msg_id, EXPECTED_STREAM_HEADER: self.spec.name}
+        action = f"publish on {subject}"
         try:
-            reply = await self._client.request(subject, data, timeout=self._api_timeout, headers=all_headers)
+            reply = await self._transport.request(
+                subject, data, headers=all_headers, timeout=self._api_timeout, watched=False
+            )
             ack = json.loads(reply.data)
             if "error" in ack:
                 nats.js.errors.APIError.from_error(ack["error"])  # raises the error the server named
-        except nats.errors.NoRespondersError as error:  # no stream captures the subject
-            raise _translate(nats.js.errors.NoStreamResponseError(), f"publish on {subject}") from error
+        except NoResponders as error:  # no stream captures the subject
+            raise _translate(nats.js.errors.NoStreamResponseError(), action) from error
+        except RequestTimeout as error:
+            raise _translate(nats.errors.TimeoutError(), action) from error
+        except BusClosed as error:
+            if self._transport.is_closed:
+                raise _translate(nats.errors.ConnectionClosedError(), action) from error
+            raise _translate(nats.errors.ConnectionReconnectingError(), action) from error
         except _NATS_ERRORS as error:
-            raise _translate(error, f"publish on {subject}") from error
+            raise _translate(error, action) from error
         return PublishAck(stream=ack["stream"], sequence=ack["seq"], duplicate=bool(ack.get("duplicate")))
 
     async def _publish_dead_letter(self, delivery: Delivery, reason: str) -> None:
