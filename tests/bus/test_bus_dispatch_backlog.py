@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from prompt_alchemy.bus.census import Census
 from prompt_alchemy.bus.context import DEADLINE_HEADER
 from prompt_alchemy.bus.dispatch import OVERFLOW_PER_SLOT, QUEUE_AFTER_DECLINES, Dispatcher
 from prompt_alchemy.bus.liveness import DECLINED, DECLINED_HEADER, FOLLOWER_MARK, QUEUED, RUNNING
@@ -159,3 +160,50 @@ async def test_on_the_in_memory_bus_every_requester_follows_liveness() -> None:
     dispatcher.try_start(request("fresh", seconds_left=60, follows=False))
     await finish(dispatcher, recorder)
     assert recorder.statuses == [("_INBOX.n.fresh", DECLINED)]
+
+
+class SettledCensus(Census):
+    """A census whose answer is known; counts how often the dispatcher says it is full."""
+
+    def __init__(self, *, alone: bool) -> None:
+        super().__init__(self._count)
+        self.alone = alone
+        self.asked = 0
+
+    async def _count(self) -> int:
+        raise AssertionError("the answer is settled: no census is taken")
+
+    def full(self) -> None:
+        self.asked += 1
+
+
+async def test_an_instance_with_no_peer_holds_beyond_the_backlog_what_it_would_decline() -> None:
+    """Declined, the request would come back to this same instance: it waits here in deadline order,
+    within the places beyond the backlog that a request every instance declined may take."""
+    recorder = Recorder()
+    census = SettledCensus(alone=True)
+    dispatcher = Dispatcher(recorder.handle, 1, backlog=1, signal=recorder.signal, census=census)
+    dispatcher.try_start(request("running", seconds_left=60))
+    dispatcher.try_start(request("waiting", seconds_left=90))
+    assert census.asked == 0  # within the backlog: nobody asks whether others could take it
+    for index in range(OVERFLOW_PER_SLOT):
+        dispatcher.try_start(request(f"beyond{index}", seconds_left=30 + index))
+    dispatcher.try_start(request("one-too-many", seconds_left=600))
+    assert dispatcher.queued == 1 + OVERFLOW_PER_SLOT
+    await finish(dispatcher, recorder)
+    assert recorder.started == ["running", *(f"beyond{index}" for index in range(OVERFLOW_PER_SLOT)), "waiting"]
+    assert recorder.statuses == [(FOLLOWER + "one-too-many", DECLINED)]
+    assert census.asked == OVERFLOW_PER_SLOT  # each full moment keeps the census going
+
+
+async def test_an_instance_with_peers_declines_beyond_the_backlog_and_keeps_asking() -> None:
+    recorder = Recorder()
+    census = SettledCensus(alone=False)
+    dispatcher = Dispatcher(recorder.handle, 1, backlog=0, signal=recorder.signal, census=census)
+    dispatcher.try_start(request("running", seconds_left=60))
+    dispatcher.try_start(request("fresh", seconds_left=60))
+    dispatcher.try_start(request("bounced", seconds_left=60, declined=QUEUE_AFTER_DECLINES))
+    await finish(dispatcher, recorder)
+    assert recorder.started == ["running", "bounced"]
+    assert recorder.statuses == [(FOLLOWER + "fresh", DECLINED)]
+    assert census.asked == 2

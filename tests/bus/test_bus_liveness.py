@@ -17,11 +17,13 @@ import pytest
 from nats.aio.msg import Msg
 
 from prompt_alchemy import schemas
-from prompt_alchemy.bus import Bus, InMemoryBus, NatsBus, RequestContext, ServiceRunner
+from prompt_alchemy.bus import Bus, InMemoryBus, NatsBus, RequestContext, ServiceRunner, discovery_subject
 from prompt_alchemy.bus.dispatch import QUEUE_AFTER_DECLINES
 from prompt_alchemy.bus.failures import as_service_error
 from prompt_alchemy.bus.liveness import ATTEMPT_HEADER, Liveness
+from prompt_alchemy.bus.transport import RawMessage
 from prompt_alchemy.errors import NoResponders, ResponderLost, Unavailable
+from prompt_alchemy.schemas.health import ServicePing
 from prompt_alchemy.schemas.storage import DeleteReply, DeleteRequest, GetReply, GetRequest, PromptRecord
 from prompt_alchemy.testing.servers import NatsServer
 from prompt_alchemy.testing.waiting import eventually
@@ -79,6 +81,17 @@ async def serve(bus: Bus, handler, *, name: str = "storage", concurrency: int = 
     runner.add_endpoint(schemas.STORAGE_GET, handler, concurrency=concurrency, backlog=backlog)
     await runner.start()
     return runner
+
+
+async def pretend_a_peer(bus: Bus, name: str = "storage") -> None:
+    """Another instance of ``name`` as discovery sees it (busy in another process): a full instance's
+    census counts it, so that instance declines what it cannot hold, as it would among full peers."""
+
+    async def answer(message: RawMessage) -> None:
+        await bus.respond(message, ServicePing(name=name, id="peer", version="1.0.0").model_dump_json().encode())
+
+    await bus.serve_raw(discovery_subject("PING", name), answer)
+    await bus.transport.flush()
 
 
 async def test_a_killed_responder_is_noticed_at_once_and_a_safe_request_goes_to_another_instance(
@@ -217,6 +230,7 @@ async def test_a_request_declined_by_every_instance_waits_its_turn_instead_of_bo
             await release.wait()
         return GetReply(record=record(request.id))
 
+    await pretend_a_peer(server)  # every instance full: the census must not stop the declines
     await serve(server, one_at_a_time, concurrency=1, backlog=0)
     declines = client.transport.replies  # type: ignore[attr-defined]
     first = asyncio.create_task(client.request(schemas.STORAGE_GET, GetRequest(id="first"), timeout=60))
@@ -234,6 +248,51 @@ async def test_a_request_declined_by_every_instance_waits_its_turn_instead_of_bo
         assert (await second).record.id == "second"
     assert declines.declined == QUEUE_AFTER_DECLINES
     assert served == ["first", "second"]
+
+
+async def test_a_full_instance_with_no_peer_holds_what_it_would_decline(buses: BusFactory) -> None:
+    """Declined, a request would come back to the same instance (two messages and a resend pause
+    for nothing): once its census finds no other instance, a full one holds it instead."""
+    client, server = await buses(), await buses()
+    one_at_a_time = Holder()
+    runner = await serve(server, one_at_a_time, concurrency=1, backlog=0)
+    declines = client.transport.replies  # type: ignore[attr-defined]
+    requests = [asyncio.create_task(client.request(schemas.STORAGE_GET, GetRequest(id="first"), timeout=60))]
+    await eventually(lambda: one_at_a_time.started == ["first"])
+    requests.append(asyncio.create_task(client.request(schemas.STORAGE_GET, GetRequest(id="second"), timeout=60)))
+    await eventually(lambda: declines.declined >= 1)  # the first time full: peers assumed, a census begins
+    await eventually(lambda: runner.census.taken >= 1)
+    assert runner.census.alone
+    declined = declines.declined
+    requests.append(asyncio.create_task(client.request(schemas.STORAGE_GET, GetRequest(id="third"), timeout=60)))
+    heartbeats = server.transport.heartbeats
+    sent = heartbeats.sent
+    await eventually(lambda: heartbeats.sent >= sent + 6)  # ticks pass: time for resends, had it been declined
+    one_at_a_time.release.set()
+    async with asyncio.timeout(EVENTUALLY):
+        assert [(await request).record.id for request in requests] == ["first", "second", "third"]
+    assert declines.declined == declined
+    assert one_at_a_time.started == ["first", "second", "third"]
+    await runner.stop()
+
+
+async def test_a_full_instance_whose_census_finds_a_peer_declines_as_before(buses: BusFactory) -> None:
+    client, server = await buses(), await buses()
+    one_at_a_time = Holder()
+    await pretend_a_peer(server)
+    runner = await serve(server, one_at_a_time, concurrency=1, backlog=0)
+    declines = client.transport.replies  # type: ignore[attr-defined]
+    requests = [asyncio.create_task(client.request(schemas.STORAGE_GET, GetRequest(id="first"), timeout=60))]
+    await eventually(lambda: one_at_a_time.started == ["first"])
+    requests.append(asyncio.create_task(client.request(schemas.STORAGE_GET, GetRequest(id="second"), timeout=60)))
+    await eventually(lambda: runner.census.taken >= 1)
+    assert not runner.census.alone
+    requests.append(asyncio.create_task(client.request(schemas.STORAGE_GET, GetRequest(id="third"), timeout=60)))
+    await eventually(lambda: declines.declined >= 2 * QUEUE_AFTER_DECLINES)  # both bounced until held
+    one_at_a_time.release.set()
+    async with asyncio.timeout(EVENTUALLY):
+        assert [(await request).record.id for request in requests] == ["first", "second", "third"]
+    await runner.stop()
 
 
 async def test_stop_declines_queued_requests_to_another_instance_and_finishes_running_ones(
@@ -356,6 +415,7 @@ async def test_a_plain_nats_requester_gets_its_reply_never_a_status(nats_server:
     plain = await nats.connect(nats_server.url)
     one_at_a_time = Holder()
     started, release = one_at_a_time.started, one_at_a_time.release
+    await pretend_a_peer(server)  # the follower is declined, as among full peers
     runner = await serve(server, one_at_a_time, concurrency=1, backlog=1)
     try:
         body = GetRequest(id="running").model_dump_json().encode()

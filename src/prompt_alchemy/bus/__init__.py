@@ -2,8 +2,9 @@
 
 from prompt_alchemy.bus.context import RequestContext, current_context
 from prompt_alchemy.bus.core import Bus, EventHandler, InMemoryBus, NatsBus, RequestHandler
+from prompt_alchemy.bus.discovery import discovery_subject
 from prompt_alchemy.bus.nats_transport import NatsOptions
-from prompt_alchemy.bus.service import ServiceRunner, discovery_subject
+from prompt_alchemy.bus.service import ServiceRunner
 from prompt_alchemy.bus.transport import DEFAULT_MAX_PAYLOAD, RawMessage, Subscription, Transport
 
 __all__ = [

@@ -18,6 +18,7 @@ from typing import Any, Self, TypeVar
 
 from pydantic import BaseModel
 
+from prompt_alchemy.bus.census import Census
 from prompt_alchemy.bus.codec import (
     ERROR_CODE_HEADER,
     decode,
@@ -307,6 +308,7 @@ class Bus:
         backlog: int | None = None,
         middleware: Sequence[Middleware] = (),
         stats: ServeStats | None = None,
+        census: Census | None = None,
     ) -> Subscription:
         """Answer requests on a contract's subject with ``handler``; used by ``ServiceRunner``.
 
@@ -314,7 +316,8 @@ class Bus:
         ``stats`` counts every request handled and every error answered (ADR-32's endpoint
         statistics), kept by the innermost step itself: a layer would cost a coroutine per request.
         At most ``concurrency`` handlers run; at most ``backlog`` requests (default: as many)
-        wait for a slot; the rest are declined so that another instance takes them.
+        wait for a slot; the rest are declined so that another instance takes them (held
+        instead while the ``census`` finds no other instance).
         """
         if not isinstance(contract, RequestContract):
             raise wrong_kind("a request contract", contract)
@@ -397,6 +400,7 @@ class Bus:
             queue=queue,
             concurrency=concurrency,
             backlog=concurrency if backlog is None else backlog,
+            census=census,
         )
 
     async def serve_raw(self, subject: str, handler: RawHandler) -> Subscription:

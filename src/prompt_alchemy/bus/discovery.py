@@ -16,14 +16,31 @@ import pydantic
 from pydantic import BaseModel
 
 from prompt_alchemy.bus.core import Bus
-from prompt_alchemy.bus.service import discovery_subject
 from prompt_alchemy.bus.transport import RawMessage
 from prompt_alchemy.schemas.health import ServiceInfo, ServicePing, ServiceStats
 
-__all__ = ["discover", "discover_info", "discover_pings", "discover_stats"]
+__all__ = [
+    "DISCOVERY_PREFIX",
+    "discover",
+    "discover_info",
+    "discover_pings",
+    "discover_stats",
+    "discovery_subject",
+]
+
+DISCOVERY_PREFIX = "$SRV"
 
 DocT = TypeVar("DocT", bound=BaseModel)
 Verb = Literal["PING", "INFO", "STATS"]
+
+
+def discovery_subject(verb: str, name: str | None = None, instance_id: str | None = None) -> str:
+    parts = [DISCOVERY_PREFIX, verb]
+    if name:
+        parts.append(name)
+        if instance_id:
+            parts.append(instance_id)
+    return ".".join(parts)
 
 
 async def discover(

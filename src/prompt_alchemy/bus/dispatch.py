@@ -21,7 +21,8 @@ Two disciplines:
   instance it reached full: it waits here even beyond the backlog (up to ``OVERFLOW_PER_SLOT``
   places per slot more), in deadline order, reported ``queued`` like the rest. Resending it again
   and again would not start it sooner; it would only cost each hop a message every resend pause
-  (~9 resends per generation at one engine replica and 16 clients).
+  (~9 resends per generation at one engine replica and 16 clients). An instance whose ``Census``
+  finds no other instance holds every request that way at once: nobody else could take it.
 
 Handler tasks run in a copy of the subscriber's context (as of the subscription), never in the
 context of whoever happened to deliver the message.
@@ -39,6 +40,7 @@ import types
 from collections.abc import Callable, Coroutine, Generator, Iterator
 from typing import Any
 
+from prompt_alchemy.bus.census import Census
 from prompt_alchemy.bus.context import header_deadline
 from prompt_alchemy.bus.liveness import (
     DECLINED,
@@ -175,9 +177,11 @@ class Dispatcher:
         backlog: int | None = None,
         signal: Signal | None = None,
         every_requester_follows: bool = False,
+        census: Census | None = None,
     ) -> None:
         """``every_requester_follows``: every request with a reply subject comes from a requester that
-        reads liveness statuses (the in-memory bus); else only those whose reply subject says so."""
+        reads liveness statuses (the in-memory bus); else only those whose reply subject says so.
+        ``census``: whether other instances share the queue group (none: assume they do)."""
         if limit < 1:
             raise ValueError("concurrency limit must be at least 1")
         if (backlog is None) != (signal is None):
@@ -200,6 +204,7 @@ class Dispatcher:
         self._intake = True
         self._loop: asyncio.AbstractEventLoop | None = None
         self._every_requester_follows = every_requester_follows
+        self._census = census
 
     @property
     def in_flight(self) -> int:
@@ -259,16 +264,23 @@ class Dispatcher:
         elif self._intake and (
             len(self._queued) < self._backlog
             or not self.follows(message)  # nothing could tell its requester to go elsewhere: it waits
-            or (
-                len(self._queued) < self._backlog + OVERFLOW_PER_SLOT * self._limit
-                and _declines(message) >= QUEUE_AFTER_DECLINES
-            )
+            or (len(self._queued) < self._backlog + OVERFLOW_PER_SLOT * self._limit and self._no_one_else(message))
         ):
             self._queued.push(message)
         elif self._intake and (displaced := self._queued.displace(message, self.follows)) is not None:
             self._send(displaced, DECLINED)  # its requester resends it; an earlier deadline waits in its place
         else:
             self._send(message, DECLINED)
+
+    def _no_one_else(self, message: RawMessage) -> bool:
+        """Beyond the backlog: whether no other instance could take ``message`` — every instance it
+        reached was full, or this one has no peer. Being full here is what keeps a census going."""
+        census = self._census
+        if census is not None:
+            census.full()
+            if census.alone:
+                return True
+        return _declines(message) >= QUEUE_AFTER_DECLINES
 
     def _start(self, message: RawMessage) -> None:
         # No done callback (one more loop turn per message): the task forgets itself as it ends.

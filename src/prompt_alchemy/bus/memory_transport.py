@@ -13,6 +13,7 @@ import random
 import secrets
 from collections.abc import Mapping
 
+from prompt_alchemy.bus.census import Census
 from prompt_alchemy.bus.dispatch import Dispatcher, InlineRun
 from prompt_alchemy.bus.liveness import LIVENESS_HEADER, Heartbeats, Liveness, PendingReplies
 from prompt_alchemy.bus.transport import DEFAULT_MAX_PAYLOAD, RawHandler, RawMessage
@@ -35,6 +36,7 @@ class _MemorySubscription:
         queue: str | None,
         concurrency: int,
         backlog: int | None,
+        census: Census | None,
     ) -> None:
         self.subject = subject
         self.queue = queue
@@ -42,7 +44,9 @@ class _MemorySubscription:
         self._pending: asyncio.Queue[RawMessage | None] = asyncio.Queue()
         signal = transport.signal if backlog is not None else None
         # every requester here is a transport of this package, which reads liveness statuses
-        self.dispatcher = Dispatcher(handler, concurrency, backlog=backlog, signal=signal, every_requester_follows=True)
+        self.dispatcher = Dispatcher(
+            handler, concurrency, backlog=backlog, signal=signal, every_requester_follows=True, census=census
+        )
         self._reader = asyncio.get_running_loop().create_task(self._read(), name=f"memory-sub:{subject}")
         self.active = True
         if self.dispatcher.serves_requests:
@@ -283,11 +287,12 @@ class InMemoryTransport:
         queue: str | None = None,
         concurrency: int = 1,
         backlog: int | None = None,
+        census: Census | None = None,
     ) -> _MemorySubscription:
         self._check_open()
         if not is_valid_pattern(subject):
             raise BusError(f"invalid subject pattern {subject!r}", subject=subject)
-        subscription = _MemorySubscription(self, subject, handler, queue or None, concurrency, backlog)
+        subscription = _MemorySubscription(self, subject, handler, queue or None, concurrency, backlog, census)
         self._subscriptions.append(subscription)
         self._routes.clear()
         return subscription

@@ -18,6 +18,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as NatsSubscription
 
+from prompt_alchemy.bus.census import Census
 from prompt_alchemy.bus.dispatch import Dispatcher
 from prompt_alchemy.bus.liveness import (
     FOLLOWER_MARK,
@@ -383,11 +384,12 @@ class NatsTransport:
         queue: str | None = None,
         concurrency: int = 1,
         backlog: int | None = None,
+        census: Census | None = None,
     ) -> _NatsSubscription:
         if not is_valid_pattern(subject):
             raise BusError(f"invalid subject pattern {subject!r}", subject=subject)
         signal = self.signal if backlog is not None else None
-        dispatcher = Dispatcher(handler, concurrency, backlog=backlog, signal=signal)
+        dispatcher = Dispatcher(handler, concurrency, backlog=backlog, signal=signal, census=census)
         on_message: Callable[[Msg], Awaitable[None]]
         if dispatcher.serves_requests:
             offer = dispatcher.try_start  # a request is started, queued or declined at once: nothing to await

@@ -7,7 +7,9 @@ concurrency and per-endpoint stats, and the discovery subjects ``$SRV.PING|INFO|
 bus therefore answers discovery exactly like NATS, and ``nats micro ls`` works on a cluster.
 
 The runner knows only what it is handed: the endpoints, and the contract its health check
-answers on (``health_contract``); it never looks a contract up.
+answers on (``health_contract``); it never looks a contract up. Through the same discovery it
+takes a ``Census`` of the other instances of its service when an endpoint is full, so that its
+endpoints decline only what another instance could take.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from prompt_alchemy.bus.census import Census
 from prompt_alchemy.bus.context import RequestContext
 from prompt_alchemy.bus.core import Bus, RequestHandler, ServeStats
+from prompt_alchemy.bus.discovery import DISCOVERY_PREFIX, discover_pings, discovery_subject
 from prompt_alchemy.bus.transport import RawHandler, RawMessage, Subscription
 from prompt_alchemy.errors import ConfigError
 from prompt_alchemy.schemas.contract import RequestContract
@@ -45,8 +49,9 @@ __all__ = ["DISCOVERY_PREFIX", "Endpoint", "HealthCheck", "ServiceRunner", "disc
 
 log = logging.getLogger(__name__)
 
-DISCOVERY_PREFIX = "$SRV"
 DEFAULT_QUEUE_GROUP = "q"
+CENSUS_WAIT_S = 2.0  # a census gathers discovery answers for at most this long,
+CENSUS_QUIET_S = 0.5  # or until none came for this long (a loaded peer answers late)
 _NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.\-]+)?(?:\+[0-9A-Za-z.\-]+)?$")
 
@@ -54,15 +59,6 @@ ReqT = TypeVar("ReqT", bound=BaseModel)
 RepT = TypeVar("RepT", bound=BaseModel)
 
 HealthCheck = Callable[[], Awaitable[dict[str, CheckResult]]]
-
-
-def discovery_subject(verb: str, name: str | None = None, instance_id: str | None = None) -> str:
-    parts = [DISCOVERY_PREFIX, verb]
-    if name:
-        parts.append(name)
-        if instance_id:
-            parts.append(instance_id)
-    return ".".join(parts)
 
 
 @dataclass(eq=False)
@@ -141,6 +137,7 @@ class ServiceRunner:
         self._health_contract = health_contract
         self._endpoints: list[Endpoint] = []
         self._discovery: list[Subscription] = []
+        self.census = Census(self._count_peers, name=name)
         self._started_at = datetime.now(UTC)
         self._started_monotonic = time.monotonic()
         self.running = False
@@ -198,6 +195,7 @@ class ServiceRunner:
                 concurrency=endpoint.concurrency,
                 backlog=endpoint.backlog,
                 stats=endpoint.served,
+                census=self.census,
             )
         for verb, responder in (("PING", self._ping), ("INFO", self._info), ("STATS", self._stats)):
             for target in (
@@ -242,7 +240,13 @@ class ServiceRunner:
         await asyncio.gather(*(subscription.abort() for subscription in subscriptions))
         await self._leave_discovery()
 
+    async def _count_peers(self) -> int:
+        """The other instances of this service that answer discovery now."""
+        pings = await discover_pings(self.bus, self.name, wait=CENSUS_WAIT_S, quiet=CENSUS_QUIET_S)
+        return len({ping.id for ping in pings} - {self.id})
+
     async def _leave_discovery(self) -> None:
+        await self.census.close()
         discovery, self._discovery = self._discovery, []
         for subscription in discovery:
             await subscription.unsubscribe()

@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
+    from prompt_alchemy.bus.census import Census
     from prompt_alchemy.bus.liveness import Heartbeats, Liveness
 
 __all__ = ["DEFAULT_MAX_PAYLOAD", "RawHandler", "RawMessage", "Subscription", "Transport"]
@@ -78,13 +79,14 @@ class Transport(Protocol):
         queue: str | None = None,
         concurrency: int = 1,
         backlog: int | None = None,
+        census: Census | None = None,
     ) -> Subscription:
         """Deliver matching messages to ``handler``, at most ``concurrency`` at a time.
 
         Without ``backlog`` (events) delivery waits for a free slot; with concurrency 1 messages
         are handled one after the other, in order. With a ``backlog`` (request endpoints) at most
         that many requests wait for a slot, reported ``queued`` to their requesters; the rest are
-        declined at once.
+        declined at once, unless the ``census`` finds no other instance to take them.
         """
         ...
 

@@ -1,0 +1,87 @@
+"""A census of a service's other instances: taken when an endpoint is full, one at a time, at most
+once per interval; until it answers, and when it fails, the instance assumes it has peers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from prompt_alchemy.bus.census import Census
+from prompt_alchemy.errors import BusClosed
+from prompt_alchemy.testing.waiting import eventually
+
+
+class Counting:
+    """A peer count that answers only when the test says how many peers there are."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+        self.answers: asyncio.Queue[int | BaseException] = asyncio.Queue()
+
+    async def __call__(self) -> int:
+        self.asked += 1
+        answer = await self.answers.get()
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+async def test_a_census_is_taken_when_full_one_at_a_time_and_not_again_within_the_interval() -> None:
+    count = Counting()
+    census = Census(count, name="engine", interval=3600)
+    assert census.alone is False  # peers assumed: a full endpoint declines, as without a census
+    census.full()
+    census.full()  # one is under way
+    await eventually(lambda: count.asked == 1)
+    assert census.alone is False
+    count.answers.put_nowait(0)
+    await eventually(lambda: census.taken == 1)
+    assert census.alone is True
+    census.full()  # within the interval: the answer stands
+    assert count.asked == 1
+    await census.close()
+
+
+async def test_a_census_taken_again_finds_a_replica_that_joined() -> None:
+    count = Counting()
+    census = Census(count, name="engine", interval=0)
+    census.full()
+    count.answers.put_nowait(0)
+    await eventually(lambda: census.taken == 1)
+    assert census.alone is True
+    census.full()
+    count.answers.put_nowait(1)
+    await eventually(lambda: census.taken == 2)
+    assert census.alone is False
+    assert count.asked == 2
+    await census.close()
+
+
+async def test_a_census_that_fails_keeps_the_last_answer(caplog: pytest.LogCaptureFixture) -> None:
+    count = Counting()
+    census = Census(count, name="engine", interval=0)
+    census.full()
+    count.answers.put_nowait(0)
+    await eventually(lambda: census.taken == 1)
+    census.full()
+    with caplog.at_level(logging.WARNING, logger="prompt_alchemy.bus.census"):
+        count.answers.put_nowait(BusClosed("the bus is draining"))
+        await eventually(lambda: "census of engine failed" in caplog.text)
+    await eventually(lambda: count.asked == 2)
+    assert census.alone is True
+    assert census.taken == 1
+    census.full()  # the failed one is over: another may start
+    await eventually(lambda: count.asked == 3)
+    await census.close()
+
+
+async def test_close_cancels_a_census_under_way() -> None:
+    count = Counting()
+    census = Census(count, name="engine")
+    census.full()
+    await eventually(lambda: count.asked == 1)
+    await census.close()
+    assert census.taken == 0
+    assert census.alone is False
