@@ -28,6 +28,10 @@ class Counting:
         return answer
 
 
+def census_failures(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.name == "prompt_alchemy.bus.census"]
+
+
 async def test_a_census_is_taken_when_full_one_at_a_time_and_not_again_within_the_interval() -> None:
     count = Counting()
     census = Census(count, name="engine", interval=3600)
@@ -74,6 +78,23 @@ async def test_a_census_that_fails_keeps_the_last_answer(caplog: pytest.LogCaptu
     assert census.taken == 1
     census.full()  # the failed one is over: another may start
     await eventually(lambda: count.asked == 3)
+    await census.close()
+
+
+async def test_a_census_that_breaks_is_logged_and_keeps_the_last_answer(caplog: pytest.LogCaptureFixture) -> None:
+    """Nobody awaits the census task: an unexpected failure is logged where it happens."""
+    count = Counting()
+    census = Census(count, name="engine", interval=0)
+    with caplog.at_level(logging.ERROR, logger="prompt_alchemy.bus.census"):
+        census.full()
+        count.answers.put_nowait(ValueError("a peer answered nonsense"))
+        await eventually(
+            lambda: census_failures(caplog) == ["census of engine failed, keeping declines what it cannot hold"]
+        )
+    assert "a peer answered nonsense" in caplog.text  # with its traceback
+    assert census.alone is False
+    census.full()
+    await eventually(lambda: count.asked == 2)
     await census.close()
 
 

@@ -64,6 +64,8 @@ class Census:
             peers = await self._count()
         except AlchemyError as error:  # the bus is closing, or discovery failed: keep what we knew
             log.warning("census of %s failed, keeping %s: %s", self._name, _said(self.alone), error)
+        except Exception:  # a task nobody awaits: its failure is logged here or nowhere
+            log.exception("census of %s failed, keeping %s", self._name, _said(self.alone))
         else:
             alone = peers == 0
             if alone != self.alone:
