@@ -63,6 +63,28 @@ async def test_a_census_taken_again_finds_a_replica_that_joined() -> None:
     await census.close()
 
 
+async def test_an_instance_that_found_peers_counts_again_less_often() -> None:
+    """Every instance answers every count: full replicas counting each other often would cost the
+    square of their number in messages. Finding none, an instance counts again soon, to notice a
+    replica that joins."""
+    count = Counting()
+    census = Census(count, name="engine", interval=0, with_peers=3600)
+    census.full()
+    count.answers.put_nowait(1)
+    await eventually(lambda: census.taken == 1)
+    assert census.alone is False
+    census.full()  # peers found less than an hour ago
+    assert count.asked == 1
+    await census.close()
+    census = Census(count, name="engine", interval=0, with_peers=3600)
+    census.full()
+    count.answers.put_nowait(0)
+    await eventually(lambda: census.taken == 1)
+    census.full()  # alone: the short interval
+    await eventually(lambda: count.asked == 3)
+    await census.close()
+
+
 async def test_a_census_that_fails_keeps_the_last_answer(caplog: pytest.LogCaptureFixture) -> None:
     count = Counting()
     census = Census(count, name="engine", interval=0)

@@ -13,7 +13,9 @@ declined, within the bound that a request declined by every instance already has
 (``OVERFLOW_PER_SLOT``); the census goes on while they are full, so a replica that joins is
 found within an interval. Until the first census answers, and when it fails, an instance
 assumes it has peers and declines as before: a wrong "peers" costs messages, a wrong "alone"
-would keep requests from a free replica.
+would keep requests from a free replica. So an instance that found peers counts again only every
+``RECOUNT_WITH_PEERS_S``: every instance answers every count, and n full replicas counting each
+other every 5 s would cost n² messages per count.
 """
 
 from __future__ import annotations
@@ -27,33 +29,43 @@ from collections.abc import Awaitable, Callable
 
 from prompt_alchemy.errors import AlchemyError
 
-__all__ = ["CENSUS_INTERVAL_S", "Census"]
+__all__ = ["CENSUS_INTERVAL_S", "RECOUNT_WITH_PEERS_S", "Census"]
 
 log = logging.getLogger(__name__)
 
 CENSUS_INTERVAL_S = 5.0
+RECOUNT_WITH_PEERS_S = 30.0
 
 
 class Census:
     """``count`` answers how many other instances of the service there are now."""
 
-    def __init__(self, count: Callable[[], Awaitable[int]], *, name: str = "", interval: float = CENSUS_INTERVAL_S):
+    def __init__(
+        self,
+        count: Callable[[], Awaitable[int]],
+        *,
+        name: str = "",
+        interval: float = CENSUS_INTERVAL_S,
+        with_peers: float = RECOUNT_WITH_PEERS_S,
+    ) -> None:
+        """``interval``: the least time between two counts; ``with_peers``: the same once one found peers."""
         self.alone = False  # peers assumed until a census finds none
         self.taken = 0  # censuses that answered
         self._count = count
         self._name = name
         self._interval = interval
+        self._with_peers = with_peers
         self._last = -math.inf  # loop time the last census started
         self._task: asyncio.Task[None] | None = None
 
     def full(self) -> None:
         """An endpoint has more requests than its backlog holds: count the peers, unless a count
-        is under way or started less than ``interval`` ago."""
+        is under way or started less than ``interval`` ago (``with_peers`` after peers were found)."""
         if self._task is not None:
             return
         loop = asyncio.get_running_loop()
         now = loop.time()
-        if now - self._last < self._interval:
+        if now - self._last < (self._interval if self.alone or not self.taken else self._with_peers):
             return
         self._last = now
         # a context of its own: not the trace or deadline of the request that found the endpoint full
