@@ -30,7 +30,7 @@ from pydantic import BaseModel
 from prompt_alchemy.bus.census import Census
 from prompt_alchemy.bus.context import RequestContext
 from prompt_alchemy.bus.core import Bus, RequestHandler, ServeStats
-from prompt_alchemy.bus.discovery import DISCOVERY_PREFIX, discover_pings, discovery_subject
+from prompt_alchemy.bus.discovery import discover_pings, discovery_subject
 from prompt_alchemy.bus.transport import RawHandler, RawMessage, Subscription
 from prompt_alchemy.errors import ConfigError
 from prompt_alchemy.schemas.contract import RequestContract
@@ -45,7 +45,7 @@ from prompt_alchemy.schemas.health import (
     ServiceStats,
 )
 
-__all__ = ["DISCOVERY_PREFIX", "Endpoint", "HealthCheck", "ServiceRunner", "discovery_subject"]
+__all__ = ["Endpoint", "HealthCheck", "ServiceRunner"]
 
 log = logging.getLogger(__name__)
 
