@@ -209,3 +209,71 @@ def test_turn_x_into_y_is_a_transformation_whose_result_follows_into() -> None:
 def test_a_word_followed_by_of_opens_a_noun_phrase_not_an_imperative() -> None:
     brief = analyze_idea(AnalyzeRequest(input="list of 12 icebreaker questions for a remote team"))
     assert brief.task.startswith("Create a list of 12 icebreaker questions")
+
+
+@pytest.mark.parametrize(
+    ("idea", "persona"),
+    [
+        # a framework or runtime next to a code noun reads like a language
+        ("a vue component that lists open invoices with a filter box", Persona.CODE),
+        ("a django view that exports the orders of one customer", Persona.CODE),
+        # the noun first, the language after it; the email is what the job sends
+        ("a cron job in node.js that emails each subscriber a weekly digest", Persona.CODE),
+        ("a web scraper in go that collects the prices of a product page", Persona.CODE),
+        # a post on a social network is a piece of writing
+        ("a LinkedIn post thanking the volunteers of our meetup", Persona.WRITING),
+    ],
+)
+def test_a_framework_a_runtime_or_a_social_network_names_the_persona(idea: str, persona: Persona) -> None:
+    assert analyse(idea).persona is persona
+
+
+def test_a_count_of_times_is_not_a_date_topic() -> None:
+    brief = analyse("python script that compresses new images in a folder, retry each one 3 times")
+    assert not any("leap years" in case for case in brief.edge_cases)
+    assert any("unreadable files" in case for case in brief.edge_cases)  # a folder holds files
+
+
+def test_uploads_bring_network_cases_and_a_rate_limiter_its_own() -> None:
+    uploads = analyse("python function that uploads finished reports to S3")
+    assert any("timeouts" in case for case in uploads.edge_cases)
+    limiter = analyse("rust middleware that rate limits requests per API key")
+    assert any("window boundary" in case for case in limiter.edge_cases)
+    # the requests are what it counts, not calls it makes: no HTTP client cases
+    assert not any("non-2xx" in case for case in limiter.edge_cases)
+
+
+def test_a_scheduled_job_names_the_cases_of_a_schedule() -> None:
+    brief = analyse("a bash script that cleans the tmp folder every night")
+    assert any("daylight-saving" in case for case in brief.edge_cases)
+
+
+def test_the_answer_of_a_code_task_is_code_even_when_it_shows_a_table() -> None:
+    brief = analyse("a svelte component that shows a sortable table of orders")
+    assert brief.primary_format is not None
+    assert brief.primary_format.key == "code"
+    assert "Markdown table" not in prompt_for("a svelte component that shows a sortable table of orders")
+
+
+def test_a_social_network_post_is_not_also_an_article() -> None:
+    prompt = prompt_for("a LinkedIn post about our new parental leave policy, warm, no emojis")
+    assert "sub-headed sections" not in prompt
+    assert "no headings" in prompt
+
+
+def test_every_stated_tone_is_kept_with_its_article() -> None:
+    assert analyse("a toast for my best friend's 40th birthday, cheeky but heartfelt").tones[-1] == "heartfelt"
+    assert "Use an upbeat tone" in prompt_for("an upbeat announcement of our summer opening hours")
+
+
+def test_the_role_interview_questions_are_for_is_not_the_audience() -> None:
+    brief = analyze_idea(AnalyzeRequest(input="interview questions for a junior backend developer, on databases"))
+    assert brief.audience is None
+
+
+def test_a_figure_is_read_whole_and_a_length_is_not_repeated_as_a_figure() -> None:
+    prompt = prompt_for("describe photosynthesis for my 8 year old, in under 120 words")
+    assert "Keep the figure: 8 year old." in prompt
+    assert "Length: under 120 words." in prompt
+    assert "Keep the figure: 120 words" not in prompt
+    assert "Keep the figure: 4 times." in prompt_for("a SQL query listing users who logged in more than 4 times")

@@ -114,7 +114,8 @@ _PREFIXES = (
 _TONE_STRONG = re.compile(
     r"\b(formal|informal|casual|friendly|warm|professional|persuasive|humorous|funny|witty|playful|serious|"
     r"empathetic|enthusiastic|neutral|academic|conversational|confident|inspiring|motivational|authoritative|"
-    r"respectful|polite|diplomatic|blunt|upbeat|calm|engaging)\b",
+    r"respectful|polite|diplomatic|blunt|upbeat|calm|engaging|heartfelt|sincere|light-?hearted|whimsical|"
+    r"sarcastic|cheerful|heartwarming|reassuring|nostalgic|gentle)\b",
     _I,
 )
 _TONE_CONTEXT = re.compile(
@@ -280,16 +281,29 @@ def _slot_inputs(slot: tuple[str, str] | None, phrases: list[str]) -> tuple[str,
     return tuple(dedupe(_provided(phrase) for phrase in kept))
 
 
+_CODE_ANSWERS = frozenset({"code", "sql", "regex", "tests"})
+
+
 def _formats(text: str, persona: Persona, inputs: list[str]) -> tuple[FormatSpec, ...]:
     scan = text
     for phrase in inputs:  # "summarise a CSV file" asks for a summary, not for CSV
         scan = re.sub(re.escape(phrase), " ", scan, flags=_I)
     specs: list[FormatSpec] = []
+    claimed: list[tuple[int, int]] = []  # words a more specific format already read
     for pattern, spec in FORMATS:
         if spec.key in {"code", "tests"} and persona is not Persona.CODE:
             continue
-        if pattern.search(scan) and spec not in specs:
+        spans = [
+            match.span()
+            for match in pattern.finditer(scan)
+            if not any(start <= match.start() and match.end() <= end for start, end in claimed)
+        ]
+        if spans and spec not in specs:  # "a LinkedIn post" is a social post, not also an article
             specs.append(spec)
+            claimed += spans
+    if persona is Persona.CODE and any(spec.key in _CODE_ANSWERS for spec in specs):
+        # The answer is code; a table, JSON or CSV it mentions is what the code shows or returns.
+        specs = [spec for spec in specs if spec.key in _CODE_ANSWERS]
     if not specs and persona is Persona.CODE:
         specs.append(CODE_FORMAT)
     if not specs and QUANTITY.search(_digits_for_number_words(scan)):
@@ -308,8 +322,22 @@ def _stated_edge_cases(text: str, constraints: list[str]) -> tuple[str, ...]:
     )
 
 
+# "retry 3 times", "at times", "every time": a count or a manner, not a time of day to handle.
+_COUNTED_TIMES = re.compile(
+    r"\b(?:\d+|once|twice|one|two|three|four|five|six|seven|eight|nine|ten|many|few|several|multiple|more|"
+    r"less|fewer|some|at|every|each|any|first|last|next|same|real|on|in|long|this|that|other|all)\s+times?\b",
+    _I,
+)
+# Requests the code receives, counts or limits are traffic, not calls it makes (no HTTP client cases).
+_RECEIVED_REQUESTS = re.compile(
+    r"(\b(?:incoming|inbound|received|receives?|limits?|limiting|throttles?|throttling|counts?|counting|logs?|"
+    r"logging|serves?|serving|handles?|handling)\s+(?:\w+\s+)?)requests?\b",
+    _I,
+)
+
+
 def _edge_cases(text: str) -> tuple[str, ...]:
-    text = _without_attacks(text)
+    text = _RECEIVED_REQUESTS.sub(r"\1traffic", _COUNTED_TIMES.sub("count", _without_attacks(text)))
     return tuple(cases for pattern, cases in EDGE_CASES if re.search(pattern, text, _I))[:4]
 
 

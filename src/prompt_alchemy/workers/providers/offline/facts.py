@@ -145,7 +145,8 @@ _DEADLINE = re.compile(
 )
 _COUNTED = re.compile(
     r"\b(\d[\d,.]*%?|(?:two|three|four|five|six|seven|eight|nine|ten|twelve|twenty))[- ]"
-    r"((?:[a-z]+[- ]){0,2}?(?:people|persons?|attendees|guests|days?|weeks?|months?|years?|hours?|minutes?|min|"
+    r"((?:[a-z]+[- ]){0,2}?(?:people|persons?|attendees|guests|days?|weeks?|months?|year[- ]olds?|years?|hours?|"
+    r"minutes?|min|times|"
     r"sizes?|questions?|captions?|emojis?|items?|slides?|pages?|words?|characters?|chars?|lines?|bullets?|"
     r"points?|examples?|ideas?|options?|steps?|rounds?|sessions?|nights?|kids?|children|attendees|students?|"
     r"graders?|year[- ]olds?|complaints?|results?|customers?|rows?|seconds?|visitors?|tips?|reasons?))\b",
@@ -221,6 +222,7 @@ _FOR_NP = re.compile(
     rf"with|about|and|but|because|opening|from|by)\b))",
     _I,
 )
+_CANDIDATE = re.compile(r"\binterview(?:ing)?\s+(?:\w+\s+){0,2}?questions?\s+$", _I)
 _RECIPIENT = re.compile(
     r"\b(?:e-?mail|letter|message|note|memo|reply|response|text|speech|toast|pitch|card)\s+to\s+"
     rf"((?:an?\s+|the\s+)?(?:{_NP_WORD}\s+){{0,4}}?(?:{_PEOPLE_HEADS}))\b((?:\s+(?:in|at|of|from)\s+(?-i:[A-Z][\w-]*)(?:\s+(?-i:[A-Z][\w-]*))?)?)",
@@ -292,6 +294,8 @@ def stated_audience(idea: str) -> str | None:
         return _mine(someone.group(1))
     for match in _FOR_NP.finditer(idea):
         phrase = match.group(1).strip()
+        if _CANDIDATE.search(idea, 0, match.start()):
+            continue  # "interview questions for a senior engineer": the candidate answers them, the user asks
         owner = _possessive_person(phrase)
         if owner:
             return _mine(owner)

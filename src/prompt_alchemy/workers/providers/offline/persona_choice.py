@@ -20,10 +20,17 @@ _LANGS = (
     r"python|typescript|javascript|js|ts|golang|(?-i:Go)|rust|java|kotlin|swift|ruby|php|c#|c\+\+|bash|shell|"
     r"powershell|sql|postgres(?:ql)?|mysql|sqlite|scala|haskell|elixir|lua|dart|perl|r"
 )
+# Frameworks and runtimes read like a language next to a code noun: "a react component", "a node.js
+# script", "a django view".
+_FRAMEWORKS = (
+    r"react|vue|angular|svelte|node(?:\.js)?|nodejs|deno|express|django|flask|fastapi|rails|spring|laravel|"
+    r"next\.js|nextjs|pandas|numpy|pytest|jest"
+)
 _CODE_NOUNS = (
     r"function|functions|script|class|method|module|package|library|cli|api|endpoint|handler|service|"
     r"program|app|query|queries|regex|code|snippet|test|tests|bug|dag|pipeline|formula|macro|component|hook|"
-    r"helper|migration|schema|decorator|lambda|server|client|parser|tool|command"
+    r"helper|migration|schema|decorator|lambda|server|client|parser|tool|command|job|view|route|middleware|"
+    r"worker|daemon|bot|webhook|plugin|extension|workflow"
 )
 # The deliverable named first ("a function that validates email addresses", "write a python script
 # to..."): the head of the idea outweighs what it is about (an email is the data here, not the text).
@@ -36,12 +43,18 @@ _HEAD_CODE_DELIVERABLE = (
 _SIGNALS: dict[Persona, tuple[tuple[str, float], ...]] = {
     Persona.CODE: (
         (_HEAD_CODE_DELIVERABLE, 5.0),
-        (rf"\b(?:{_LANGS})\b[\w\s-]{{0,25}}?\b(?:{_CODE_NOUNS})\b", 4.0),
+        (rf"\b(?:{_LANGS}|{_FRAMEWORKS})\b[\w\s-]{{0,25}}?\b(?:{_CODE_NOUNS})\b", 4.0),
+        # the noun first, the language after it: "a cron job in node.js", "a web scraper in go"
+        (
+            rf"\b(?:{_CODE_NOUNS}|scraper|bot)\b[\w\s-]{{0,20}}?\b(?:in|with|using)\s+(?:{_LANGS}|go|{_FRAMEWORKS})\b",
+            4.0,
+        ),
         (r"\b(?:review|audit|check)\b[^.]{0,30}\b(?:pull requests?|prs?|code|diff|handler|function|commit)\b", 3.0),
         (
             r"\b(?:sql|regex|regular expression|bash script|shell script|cli|dag|api|endpoint|unit tests?|jest|"
             r"pytest|typescript|javascript|golang|dockerfile|kubernetes|terraform|github actions?|formula|"
-            r"pagination function|debounce|off[- ]by[- ]one|race conditions?|unwrap\(\)|stack ?trace)\b",
+            r"pagination function|debounce|off[- ]by[- ]one|race conditions?|unwrap\(\)|stack ?trace|cron(?: ?jobs?)?|"
+            r"crontab|webhooks?|microservices?|rate[- ]limit(?:s|er|ing)?|paginated|pagination)\b",
             3.0,
         ),
         (
@@ -59,6 +72,7 @@ _SIGNALS: dict[Persona, tuple[tuple[str, float], ...]] = {
         (
             r"\b(?:haikus?|limericks?|sonnets?|poems?|poetry|acrostics?|villanelles?|stor(?:y|ies)|fables?|"
             r"cover letter|e-?mails?|letters?|messages?|replies|reply|captions?|tweets?|blog posts?|articles?|"
+            r"(?:linkedin|twitter|facebook|instagram|reddit|mastodon|bluesky|threads|social(?: media)?) posts?|"
             r"newsletters?|speech|toast|eulogy|product descriptions?|descriptions?|release notes|press release|"
             r"slogans?|taglines?|headlines?|ad copy|landing page|bio|essay|script for a video|lyrics|song|"
             r"card|invitation|announcement|copy)\b",

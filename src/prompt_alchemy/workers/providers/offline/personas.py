@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from prompt_alchemy.schemas.common import Persona
 from prompt_alchemy.workers.providers.offline.analysis import IdeaBrief
+from prompt_alchemy.workers.providers.offline.wording import indefinite
 
 __all__ = ["Gap", "Guidance", "guidance_for"]
 
@@ -344,7 +345,7 @@ def _creative(brief: IdeaBrief) -> Guidance:
     )
     requirements = [f"Write for {brief.audience}: choose words and images they will enjoy."] if brief.audience else []
     if tone:
-        requirements.append(f"Keep a {tone} tone throughout.")
+        requirements.append(f"Keep {indefinite(tone)} tone throughout.")
     requirements += [
         "Use fresh, specific images; avoid clichés and filler words.",
         "Keep every named person, place, object and detail from the request.",
@@ -380,7 +381,11 @@ def _writing(brief: IdeaBrief) -> Guidance:
     )
     requirements = [
         f"Write for {audience}: use words they know and examples they recognise.",
-        f"Use a {tone} tone throughout." if tone else "Use a clear, warm, professional tone unless told otherwise.",
+        (
+            f"Use {indefinite(tone)} tone throughout."
+            if tone
+            else "Use a clear, warm, professional tone unless told otherwise."
+        ),
     ]
     if primary == "short_copy":
         requirements.append("Lead with the benefit the reader cares about; use concrete, vivid words.")

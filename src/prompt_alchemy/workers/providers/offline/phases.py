@@ -58,7 +58,7 @@ def _core(typed: str) -> str:
 def requirements_for(brief: IdeaBrief, guide: Guidance) -> list[str]:
     """The user's own constraints first, then persona requirements that neither repeat nor contradict them."""
     user = [constraint for constraint in brief.constraints if constraint != brief.length_rule]  # in the contract
-    said = " ".join(user).lower()
+    said = " ".join([*user, brief.length or ""]).lower()  # the length is in the output format
     typed = [text for _, text in brief.typed if _core(text).lower() not in said]
     user = [*user, *typed, *(brief.form.rules if brief.form else ())]
     forbidden = {

@@ -22,7 +22,6 @@ __all__ = [
     "INPUT_VERBS",
     "LIST_FORMAT",
     "PEOPLE_NOUNS",
-    "PERSONA_SIGNALS",
     "SKELETONS",
     "STOPWORDS",
     "TASK_VERBS",
@@ -92,7 +91,8 @@ STOPWORDS = _word_set(
 TONES = (
     "formal|informal|casual|friendly|warm|professional|persuasive|humorous|funny|witty|playful|serious|"
     "concise|empathetic|enthusiastic|neutral|academic|conversational|confident|inspiring|motivational|"
-    "authoritative|respectful|polite|diplomatic|direct|blunt|upbeat|calm|technical|simple|plain|engaging"
+    "authoritative|respectful|polite|diplomatic|direct|blunt|upbeat|calm|technical|simple|plain|engaging|"
+    "heartfelt|sincere|light-?hearted|whimsical|sarcastic|cheerful|heartwarming|reassuring|nostalgic|gentle"
 )
 
 CODE_LANGUAGES: tuple[tuple[str, str], ...] = (
@@ -121,66 +121,57 @@ CODE_LANGUAGES: tuple[tuple[str, str], ...] = (
     (r"\bhtml\b|\bcss\b", "HTML/CSS"),
 )
 
-# Topic words -> the edge cases a careful engineer would name for them.
+# Topic words -> the edge cases a careful engineer would name for them. They are matched against the
+# idea with counts ("retry 3 times") and the requests code receives ("rate limits requests") taken
+# out: see ``analysis._edge_cases``. A brief keeps the first four that match.
 EDGE_CASES: tuple[tuple[str, str], ...] = (
     (
         r"\bdates?\b|\btimes?\b|\bdatetimes?\b|\btimestamps?\b|\biso ?8601\b|\btime ?zones?\b",
         "time zones and UTC offsets, leap years, impossible dates such as 2023-02-30",
     ),
+    (
+        r"\bcron\w*\b|\bschedul\w*\b|\bnightly\b|\bdaily\b|\bhourly\b|\breminders?\b|"
+        r"\bevery (?:night|day|morning|evening|hour|minute|week|month)\b",
+        "daylight-saving changes, runs missed while the machine was off, and two runs overlapping",
+    ),
+    (
+        r"\brate[- ]?limit\w*\b|\bthrottl\w*\b",
+        "bursts at a window boundary, many clients at once, and memory for clients that never come back",
+    ),
     (r"\bpars(?:e|es|er|ing)\b", "malformed, partial or unexpected input"),
     (r"\bstrings?\b|\btext\b|\bwords?\b", "empty strings, surrounding whitespace and non-ASCII (Unicode) text"),
     (r"\blists?\b|\barrays?\b|\bcollections?\b|\bsequences?\b", "empty collections, a single element and duplicates"),
     (
-        r"\bnumbers?\b|\bintegers?\b|\bfloats?\b|\bprices?\b|\bamounts?\b|\bmoney\b|\bcurrenc(?:y|ies)\b",
+        r"\bnumbers?\b|\bintegers?\b|\bfloats?\b|\bprices?\b|\bamounts?\b|\bmoney\b|\bcurrenc(?:y|ies)\b|"
+        r"\bcosts?\b|\bweights?\b",
         "zero, negative and very large values, and rounding",
     ),
     (
-        r"\bfiles?\b|\bcsv\b|\blogs?\b|\bpaths?\b",
+        r"\bfiles?\b|\bcsv\b|\blogs?\b|\bpaths?\b|\bfolders?\b|\bdirector(?:y|ies)\b|\bpdfs?\b|\bbackups?\b|"
+        r"\bbacks? up\b",
         "missing or unreadable files, unexpected encodings and very large files",
     ),
     (
-        r"\bapis?\b|\bhttp\b|\brequests?\b|\bfetch\b|\burls?\b|\bendpoints?\b|\bwebhooks?\b",
+        r"\bapis?\b(?! keys?)|\bhttp\b|\brequests?\b|\bfetch\b|\burls?\b|\bendpoints?\b|\bwebhooks?\b|\bs3\b|"
+        r"\buploads?\b|\buploading\b|\bdownloads?\b|\bdownloading\b|\bscrap(?:e|er|es|ing)\b",
         "timeouts, non-2xx responses and retries",
     ),
     (r"\bemails?\b", "invalid or unusual addresses"),
     (r"\bsort(?:s|ing)?\b|\brank(?:s|ing)?\b", "ties and stable ordering"),
     (r"\basync\b|\bconcurren\w*\b|\bthreads?\b|\bparallel\b", "race conditions, cancellation and shared state"),
-    (r"\bsql\b|\bdatabases?\b|\bquer(?:y|ies)\b|\btables?\b", "NULLs, empty results and injection-safe parameters"),
     (
-        r"\bpasswords?\b|\bauth\w*\b|\btokens?\b|\bsecrets?\b|\bsecurity\b",
+        r"\bsql\b|\bdatabases?\b|\bquer(?:y|ies)\b|\b(?:db|database|sql) tables?\b",
+        "NULLs, empty results and injection-safe parameters",
+    ),
+    (
+        r"\bpasswords?\b|\bauth\w*\b|\btokens?\b|\bsecrets?\b|\bsecurity\b|\bapi keys?\b",
         "secrets never logged, constant-time comparison and input validation",
     ),
     (r"\bjson\b|\byaml\b|\bxml\b", "invalid documents, missing keys and unexpected types"),
     (r"\bcache\b|\bcaching\b", "stale entries, eviction and concurrent updates"),
     (r"\brecurs\w*\b|\btrees?\b|\bgraphs?\b", "deep nesting, cycles and empty structures"),
+    (r"\bpaginat\w*\b", "an empty result, a last page that is not full and a page past the end"),
 )
-
-PERSONA_SIGNALS: dict[str, str] = {
-    "code": (
-        r"\bcode\b|\bfunction\b|\bclass\b|\bscript\b|\bprogram\b|\bapi\b|\bendpoint\b|\bbug\b|\brefactor\b|"
-        r"\bimplement\w*\b|\balgorithm\b|\bregex\b|\bsql\b|\bcli\b|\blibrary\b|\bunit tests?\b|\bcompile\w*\b|"
-        r"\bdebug\w*\b|\bmethod\b|\bmodule\b|\bdocker\w*\b|\bdeploy\w*\b|\brepos?\b|\brepositor(?:y|ies)\b|"
-        r"\bbackend\b|\bfrontend\b|\bpull requests?\b|\bdiffs?\b|\bcommits?\b|\bcodebase\b|\bstack ?traces?\b|"
-        r"\bexceptions?\b|\bcomponents?\b|\breact\b|\bvue\b|\bangular\b|\bfastapi\b|\bdjango\b|\bflask\b|"
-        r"\bvulnerabilit\w*\b|\bqueries\b|\bschema\b|"
-        r"\bpython\b|\bjavascript\b|\btypescript\b|\brust\b|\bjava\b|\bgolang\b|\bc\+\+|\bruby\b|\bphp\b"
-    ),
-    "writing": (
-        r"\be-?mails? (?:to|for)\b|\ban? e-?mail\b|\bblog\b|\bessay\b|\barticle\b|\bpost\b|\bstory\b|\bpoem\b|"
-        r"\bcopy\b|\bletter\b|"
-        r"\bnewsletter\b|\btweet\b|\bcaption\b|\bheadline\b|\bslogan\b|\bspeech\b|\bpress release\b|"
-        r"\bcover letter\b|\bbio\b|\bdescription\b|\bannouncement\b|\bscript for\b|\btagline\b|\bcopywriting\b|"
-        r"\bproofread\b|\bedit my\b|\bpitch\b|\blanding page\b|\bstatement\b|\binvitation\b|\btranslat\w*\b|"
-        r"\bparaphras\w*\b|\bcopy ?edit\w*\b"
-    ),
-    "analysis": (
-        r"\banaly[sz]\w*\b|\bdata\b|\bdataset\b|\bmetrics?\b|\btrends?\b|\bcompare\b|\bevaluate\b|\bassess\w*\b|"
-        r"\bforecast\w*\b|\bstatistic\w*\b|\bsurvey\b|\bkpis?\b|\binsights?\b|\broot cause\b|\bcorrelat\w*\b|"
-        r"\bchurn\b|\bbenchmark\w*\b|\bcohort\b|\bregression\b|\bsentiment\b|\bfindings\b|\bresearch\b|"
-        r"\btrade-?offs?\b|\bpros and cons\b|\bversus\b|\bvs\.?\b"
-    ),
-}
-
 
 @dataclass(frozen=True, slots=True)
 class FormatSpec:
@@ -244,7 +235,9 @@ FORMATS: tuple[tuple[re.Pattern[str], FormatSpec], ...] = tuple(
             ),
         ),
         (
-            r"\b(?:code|function|class|script|program|method|snippet|implementation|cli|endpoint)\b",
+            r"\b(?:code|function|class|script|program|method|snippet|implementation|cli|endpoint|component|"
+            r"module|handler|hook|cron job|job|worker|service|library|package|bot|migration|decorator|parser|"
+            r"middleware|plugin|webhook)\b",
             _spec(
                 "code",
                 "code",
@@ -350,6 +343,15 @@ FORMATS: tuple[tuple[re.Pattern[str], FormatSpec], ...] = tuple(
         (
             r"\bstor(?:y|ies)\b|\bfables?\b|\bfiction\b",
             _spec("story", "story", "Return only the story: a clear beginning, middle and end."),
+        ),
+        (
+            r"\b(?:linkedin|facebook|instagram|reddit|mastodon|bluesky|threads|social(?: media)?) posts?\b",
+            _spec(
+                "social_post",
+                "social media post",
+                "Write it as one post: the hook in the first line, short paragraphs of one or two lines, "
+                "no headings, and a closing line that invites a response.",
+            ),
         ),
         (
             r"\bessays?\b|\barticles?\b|\bblog(?: posts?)?\b|\bposts?\b|\bnewsletters?\b",

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from prompt_alchemy.workers.providers.offline.vocabulary import STOPWORDS
 
-__all__ = ["as_sentence", "capitalise", "clean_text", "dedupe", "key_terms", "sentences", "stem"]
+__all__ = ["as_sentence", "capitalise", "clean_text", "dedupe", "indefinite", "key_terms", "sentences", "stem"]
 
 _I = re.IGNORECASE
 _GENERIC_VERBS = frozenset(
@@ -30,6 +30,13 @@ def sentences(text: str) -> list[str]:
 
 def capitalise(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
+
+
+def indefinite(phrase: str) -> str:
+    """ "upbeat tone" -> "an upbeat tone", "friendly tone" -> "a friendly tone" (by sound: "an honest", "a useful")."""
+    lower = phrase.lower()
+    vowel_sound = lower[:1] in "aeiou" and not lower.startswith(("uni", "use", "usu", "one"))
+    return ("an " if vowel_sound or lower.startswith(("honest", "honour", "honor", "hour")) else "a ") + phrase
 
 
 def as_sentence(text: str) -> str:
