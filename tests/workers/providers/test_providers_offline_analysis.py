@@ -19,6 +19,7 @@ from prompt_alchemy.workers.providers import OfflinePromptEngineer
 from prompt_alchemy.workers.providers.offline import analyse
 from prompt_alchemy.workers.providers.offline.briefing import analyze_idea
 from prompt_alchemy.workers.providers.offline.judge import judge_reply
+from prompt_alchemy.workers.providers.offline.requirements import to_requirement
 
 engineer = OfflinePromptEngineer()
 
@@ -277,3 +278,69 @@ def test_a_figure_is_read_whole_and_a_length_is_not_repeated_as_a_figure() -> No
     assert "Length: under 120 words." in prompt
     assert "Keep the figure: 120 words" not in prompt
     assert "Keep the figure: 4 times." in prompt_for("a SQL query listing users who logged in more than 4 times")
+
+
+def test_weighing_options_with_no_data_given_does_not_ask_to_stay_within_data() -> None:
+    prompt = prompt_for("compare Kafka and RabbitMQ for a team of 4 building an order pipeline")
+    assert "Use only the data provided" not in prompt
+    assert "trade-offs" in prompt
+    assert "recommendation" in prompt
+    # figures that are data keep the data rules
+    assert "Use only the data provided" in prompt_for("open rate 21.4% vs 18.9% on 3,200 sends: which subject won?")
+
+
+@pytest.mark.parametrize(
+    ("idea", "language"),
+    [
+        ("a docker compose file for a rails app with mysql", "YAML"),
+        ("write a dockerfile for my flask service", "Dockerfile"),
+        ("terraform for an S3 bucket with versioning on", "Terraform"),
+    ],
+)
+def test_configuration_named_first_is_written_as_configuration(idea: str, language: str) -> None:
+    brief = analyse(idea)
+    assert brief.language == language
+    prompt = prompt_for(idea)
+    assert "DevOps engineer" in prompt
+    assert "typed parameters" not in prompt
+    assert "unit tests" not in prompt
+
+
+def test_a_language_named_before_configuration_keeps_the_program() -> None:
+    assert analyse("a python script that scales a kubernetes deployment at night").language == "Python"
+
+
+def test_a_number_that_identifies_something_is_validated_not_computed() -> None:
+    brief = analyse("a regex for UK mobile phone numbers with or without +44")
+    assert any("separators" in case for case in brief.edge_cases)
+    assert not any("rounding" in case for case in brief.edge_cases)
+
+
+def test_a_count_with_max_after_it_is_an_upper_bound() -> None:
+    assert "Give at most 3 hashtags." in prompt_for("a tweet about our bakery's new sourdough, 3 hashtags max")
+
+
+def test_no_x_allowed_reads_as_a_prohibition() -> None:
+    assert to_requirement("no overdue renewals allowed") == "Allow no overdue renewals."
+    assert to_requirement("no emojis") == "Use no emojis."
+    assert "Use no negative" not in prompt_for("a kotlin class for a wallet, no negative balances allowed")
+
+
+def test_who_an_event_or_a_gift_is_for_is_not_the_audience_and_an_amount_ends_with_a_digit() -> None:
+    brief = analyze_idea(
+        AnalyzeRequest(input="plan a retirement dinner for my boss, 25 guests, budget $1,500, at home")
+    )
+    assert brief.audience is None
+    assert any("$1,500 (USD)" in constraint.text for constraint in brief.constraints)
+    assert analyse("a thank-you note to my coach after the season").audience == "the user's coach"
+
+
+def test_a_system_prompt_for_an_assistant_is_that_assistant_s_role() -> None:
+    brief = analyse("a system prompt for a booking assistant for a dental clinic, friendly, never give medical advice")
+    assert brief.mode == "role"
+    assert brief.role == "a booking assistant for a dental clinic"
+    prompt = prompt_for(
+        "a system prompt for a booking assistant for a dental clinic, friendly, never give medical advice"
+    )
+    assert prompt.startswith("You are a booking assistant for a dental clinic.")
+    assert "Keep a friendly tone in every reply." in prompt

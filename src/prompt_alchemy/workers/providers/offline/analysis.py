@@ -27,6 +27,7 @@ from prompt_alchemy.workers.providers.offline.requirements import (
 from prompt_alchemy.workers.providers.offline.vocabulary import (
     CODE_FORMAT,
     CODE_LANGUAGES,
+    CONFIG_FILES,
     EDGE_CASES,
     FORMATS,
     INPUT_NOUNS,
@@ -255,6 +256,9 @@ _ATTACK = re.compile(r"\b(?:sql|nosql|command|code|ldap|xpath|html|css|template)
 _NOT_HTTP = re.compile(r"\b(?:pull|merge|feature|change)\s+requests?\b", _I)
 
 
+_CONFIG_OPENING_WORDS = 6
+
+
 def _without_attacks(text: str) -> str:
     """Compounds whose last word is not the topic it looks like: "SQL injection" is an attack, not the
     SQL language or a database to query; a "pull request" is a code change, not an HTTP request."""
@@ -262,11 +266,22 @@ def _without_attacks(text: str) -> str:
 
 
 def _language(text: str) -> str | None:
+    """The programming language named first, or the format of configuration named as the deliverable
+    before any language ("a docker compose file for a django app" is YAML; "a python script that
+    deploys to kubernetes" is Python)."""
     text = _without_attacks(text)
+    language: str | None = None  # the first of CODE_LANGUAGES that the text names
+    first_language = len(text)  # where the text names any language first
     for pattern, name in CODE_LANGUAGES:
-        if re.search(pattern, text, _I):
+        if match := re.search(pattern, text, _I):
+            language = language or name
+            first_language = min(first_language, match.start())
+    opening = " ".join(text.split()[:_CONFIG_OPENING_WORDS])
+    for pattern, name in CONFIG_FILES:
+        match = re.search(pattern, opening, _I)
+        if match and match.start() < first_language:
             return name
-    return None
+    return language
 
 
 def _slot_inputs(slot: tuple[str, str] | None, phrases: list[str]) -> tuple[str, ...]:
@@ -336,8 +351,17 @@ _RECEIVED_REQUESTS = re.compile(
 )
 
 
+# A phone or card number is an identifier to validate, not a quantity to compute with.
+_IDENTIFYING_NUMBERS = re.compile(
+    r"\b(?:phone|telephone|mobile|cell|card|account|order|serial|tracking|invoice|reference|passport|"
+    r"social security|vat|tax|id|routing|sort code) numbers?\b",
+    _I,
+)
+
+
 def _edge_cases(text: str) -> tuple[str, ...]:
     text = _RECEIVED_REQUESTS.sub(r"\1traffic", _COUNTED_TIMES.sub("count", _without_attacks(text)))
+    text = _IDENTIFYING_NUMBERS.sub("identifiers", text)
     return tuple(cases for pattern, cases in EDGE_CASES if re.search(pattern, text, _I))[:4]
 
 
@@ -385,8 +409,21 @@ _MONEY = re.compile(
 _TRANSLATION_TARGET = re.compile(r"\b(?:into|to)\s+([A-Z][a-z]+(?: [A-Z][a-z]+)?)\b")
 
 
+# "a system prompt for a customer support chatbot": the prompt the idea asks for *is* that assistant's role
+_SYSTEM_PROMPT_FOR = re.compile(
+    r"^(?:(?:please\s+)?(?:write|create|draft|generate|make|build|design|give me|i need)\s+)?(?:me\s+)?"
+    r"(?:an?\s+|the\s+)?system prompt (?:for|of)\s+(?P<role>(?:an?|the|our|my)\s+.+)$",
+    _I,
+)
+
+
 def _role_play(clause: str) -> str | None:
-    match = _ROLE_PLAY.match(_strip_prefixes(clause.strip().rstrip(".!")))
+    clause = clause.strip().rstrip(".!")
+    system = _SYSTEM_PROMPT_FOR.match(clause)
+    if system is not None:
+        role = re.sub(rf"(?:,\s*(?:{TONES})\b)+$", "", system.group("role").strip(), flags=_I)  # the tone is kept apart
+        return re.sub(r"^(?:our|my)\s+", "the ", role, flags=_I)
+    match = _ROLE_PLAY.match(_strip_prefixes(clause))
     if match is None:
         return None
     role = next(group for group in match.groups() if group)

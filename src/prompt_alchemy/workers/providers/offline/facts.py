@@ -115,7 +115,7 @@ _CURRENCY_WORDS = {
     "chf": "CHF",
     "francs": "CHF",
 }
-_AMOUNT = r"\d[\d,.']*\s?(?:[kKmM]\b|thousand\b|million\b)?"
+_AMOUNT = r"\d(?:[\d,.']*\d)?\s?(?:[kKmM]\b|thousand\b|million\b)?"
 _MONEY_BEFORE = re.compile(rf"([$€£¥])\s?({_AMOUNT})", _I)
 _MONEY_AFTER = re.compile(rf"\b({_AMOUNT})\s?(euros?|eur|dollars?|usd|pounds?|gbp|yen|jpy|chf|francs|€|\$|£)", _I)
 _MONEY_CONTEXT = re.compile(r"\b(?:budget|cost|spend|price|salary|offer|pay|rent|fee)\b", _I)
@@ -211,7 +211,9 @@ _PEOPLE_HEADS = (
     r"everyone|mom|mum|dad|mother|father|grandmother|grandfather|grandma|grandpa|niece|nephew|wife|husband|"
     r"partner|friend|friends|family|photographers?|non-lawyers?|laypeople|public|newcomers?|hires|"
     r"homeowners?|retirees?|seniors|moms|mums|dads|mothers|fathers|audience|interns?|trainees?|apprentices?|"
-    r"guests?|attendees|neighbou?rs?|classmates?|alumni|community|sister|brother|son|daughter|grandparents?"
+    r"guests?|attendees|neighbou?rs?|classmates?|alumni|community|sister|brother|son|daughter|grandparents?|"
+    r"mentors?|mentees?|coach|coaches|teammates?|supervisors?|professors?|tutors?|aunt|uncle|cousins?|"
+    r"boyfriend|girlfriend|fianc[ée]e?|spouse|sponsors?|hosts?"
 )
 _NP_WORD = r"[\w'&/-]+"
 # "explain X to a first-time renter": after "explain ... to a/the", a word naming a doer is a reader
@@ -220,6 +222,11 @@ _FOR_NP = re.compile(
     rf"\b(?:for|aimed at|targeted at|intended for|written for|geared towards?|suitable for)\s+"
     rf"((?:{_NP_WORD}\s+){{0,5}}?{_NP_WORD})(?=\s*(?:[,.;:!?()]|$|\s+(?:who|that|which|where|to|so|on|in|at|"
     rf"with|about|and|but|because|opening|from|by)\b))",
+    _I,
+)
+_HONOUREE = re.compile(
+    r"\b(?:party|parties|celebration|dinner|lunch|brunch|picnic|trip|holiday|vacation|gifts?|presents?|surprise|"
+    r"ceremony|event|shower|reunion|cake|menu|playlist)\s+(?:ideas?\s+)?$",
     _I,
 )
 _CANDIDATE = re.compile(r"\binterview(?:ing)?\s+(?:\w+\s+){0,2}?questions?\s+$", _I)
@@ -296,6 +303,8 @@ def stated_audience(idea: str) -> str | None:
         phrase = match.group(1).strip()
         if _CANDIDATE.search(idea, 0, match.start()):
             continue  # "interview questions for a senior engineer": the candidate answers them, the user asks
+        if _HONOUREE.search(idea, 0, match.start()):
+            continue  # "a surprise party for my dad": he is who it is for; the one who plans it reads the answer
         owner = _possessive_person(phrase)
         if owner:
             return _mine(owner)

@@ -92,6 +92,11 @@ _SIGNALS: dict[Persona, tuple[tuple[str, float], ...]] = {
             2.5,
         ),
         (
+            r"\b(?:vs\.?|versus|a/b tests?|open rates?|click[- ]?through(?: rates?)?|ctr|conversion rates?)(?!\w)|"
+            r"\bwhich (?:\w+ ){0,2}(?:won|wins|did better|performed better|is better)\b|\d\s*%",
+            2.5,
+        ),
+        (
             r"\b(?:data|dataset|csv|spreadsheet|survey|reviews|study|abstract|sample size|contract|invoice|"
             r"balance sheet|income statement|report|postmortem|post-mortem|visitors|conversion|converted|"
             r"counts?|percent|%|kpis?|cost|governance|json)\b",

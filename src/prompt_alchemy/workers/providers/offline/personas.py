@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from prompt_alchemy.schemas.common import Persona
 from prompt_alchemy.workers.providers.offline.analysis import IdeaBrief
+from prompt_alchemy.workers.providers.offline.vocabulary import CONFIG_LANGUAGES
 from prompt_alchemy.workers.providers.offline.wording import indefinite
 
 __all__ = ["Gap", "Guidance", "guidance_for"]
@@ -119,6 +120,8 @@ def _language_gap(language: str | None) -> list[Gap]:
 def _code_create(brief: IdeaBrief, language: str | None, edge: str) -> Guidance:
     if language == "SQL":
         return _sql_create(brief, edge)
+    if language in CONFIG_LANGUAGES:
+        return _config_create(brief, language)
     interface = _definite(brief.deliverable, "the code")
     focus = (
         f"Language: {language}" if language else "Language: not stated",
@@ -172,6 +175,41 @@ def _code_create(brief: IdeaBrief, language: str | None, edge: str) -> Guidance:
     )
     role = f"You are a senior {language or 'software'} engineer who writes correct, readable, well-tested code."
     return Guidance(role, "developers who will call and maintain this code", focus, requirements, gaps, checks)
+
+
+_VALID_CONFIG = {"Dockerfile": "a valid Dockerfile", "Terraform": "valid Terraform (HCL)"}
+
+
+def _config_create(brief: IdeaBrief, language: str) -> Guidance:
+    """Configuration a tool reads (Compose, Kubernetes, a Dockerfile, Terraform): no interface or unit tests."""
+    focus = (
+        f"Format: {language}",
+        "Versions: pinned",
+        "Secrets: kept out of the file",
+        "Validation: the tool's own check before applying",
+    )
+    requirements = (
+        f"Write {_VALID_CONFIG.get(language, 'valid ' + language)} for the tool the request names, in its current "
+        "file format.",
+        "Pin image, package and provider versions; never rely on `latest`.",
+        "Keep secrets out of the file: read them from environment variables or a secret store.",
+        "Set health checks, restart behaviour and resource limits where the tool supports them.",
+        "Comment each non-obvious setting in one line.",
+        "Say in a comment at the top how to validate and apply it with the tool's own commands.",
+    )
+    gaps = (
+        Gap("Which versions of the tool, images or providers?", "Use current stable versions and pin them."),
+        Gap("Local development or production?", "Assume production-like defaults and say so in a comment."),
+    )
+    checks = (
+        "The file is valid for the tool as written.",
+        "No secret value appears in the file.",
+        "Every image, package or provider version is pinned.",
+    )
+    role = "You are a senior DevOps engineer who writes correct, minimal, secure configuration."
+    return Guidance(
+        role, "engineers who will deploy and maintain this configuration", focus, requirements, gaps, checks
+    )
 
 
 def _sql_create(brief: IdeaBrief, edge: str) -> Guidance:
@@ -481,7 +519,13 @@ def _writing_transform(brief: IdeaBrief) -> Guidance:
 # ---------------------------------------------------------------- analysis
 
 
+# Figures that are data ("4.1%", "12,000 visitors", "3.5 stars"), not a headcount or a count of items.
+_DATA_FIGURES = re.compile(r"\d\s*%|\b\d{1,3}(?:,\d{3})+\b|\b\d+\.\d+\b")
+
+
 def _analysis(brief: IdeaBrief) -> Guidance:
+    if not brief.inputs and not brief.input_slot and not _DATA_FIGURES.search(brief.idea):
+        return _assessment(brief)  # "compare PostgreSQL and MongoDB for a startup": no data to stay within
     data = _join(list(brief.inputs)) or "not stated"
     focus = (
         f"Data: {data}",
@@ -529,6 +573,41 @@ def _analysis(brief: IdeaBrief) -> Guidance:
     )
 
 
+def _assessment(brief: IdeaBrief) -> Guidance:
+    """Weighing options or a question from knowledge: no data given, so none to cite or stay within."""
+    focus = (
+        "Criteria: those the request names first, then the few that matter most for the situation",
+        f"Situation: {brief.audience or 'as the request describes it'}",
+        "Evidence: well-established knowledge; anything uncertain or likely to have changed is marked",
+        "Outcome: a recommendation for the stated situation",
+    )
+    requirements = (
+        "State your method first: the criteria you judge on (those the request names, then the few that "
+        "matter most for the stated situation) and why.",
+        "Give the trade-offs of each option, not only its strengths.",
+        "Rely on well-established knowledge; mark anything uncertain, version-dependent or likely to have "
+        "changed, and do not invent figures.",
+        "List your assumptions about the situation explicitly.",
+        "End with a recommendation for the stated situation and what would change it.",
+    )
+    gaps = (
+        Gap(
+            "Which criteria matter most (cost, effort, risk, speed...)?",
+            "If criteria are not named, choose the few that decide the question for this situation and say why.",
+        ),
+        Gap("Which decision will this inform?", "Assume the goal is a decision; lead with what matters most for it."),
+    )
+    checks = (
+        "Every option is judged on the same criteria.",
+        "Uncertain or time-sensitive claims are marked as such.",
+        "The recommendation follows from the criteria and the stated situation.",
+    )
+    role = "You are a rigorous analyst who weighs options on explicit criteria and states uncertainty plainly."
+    return Guidance(
+        role, "decision-makers who need a clear, well-argued recommendation", focus, requirements, gaps, checks
+    )
+
+
 # ---------------------------------------------------------------- generic
 
 
@@ -546,6 +625,8 @@ def _role_play(brief: IdeaBrief) -> Guidance:
         ]
     if re.search(r"\binterviewer\b", role_text, re.IGNORECASE):
         requirements[1:1] = ["Ask one question at a time and wait for the answer before the next."]
+    if brief.tones:
+        requirements.insert(1, f"Keep {indefinite(_join(list(brief.tones)))} tone in every reply.")
     gaps = (
         Gap("How should a conversation start and end?", "Open with a short greeting that says what you can help with."),
     )

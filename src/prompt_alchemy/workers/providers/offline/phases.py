@@ -15,7 +15,7 @@ from prompt_alchemy.schemas.common import Persona, Phase, TargetFamily
 from prompt_alchemy.workers.providers.offline.analysis import IdeaBrief
 from prompt_alchemy.workers.providers.offline.personas import Guidance, guidance_for
 from prompt_alchemy.workers.providers.offline.styling import PromptDocument, Section, render
-from prompt_alchemy.workers.providers.offline.vocabulary import CODE_LANGUAGES, SKELETONS
+from prompt_alchemy.workers.providers.offline.vocabulary import CODE_LANGUAGES, CONFIG_LANGUAGES, SKELETONS
 from prompt_alchemy.workers.providers.offline.wording import dedupe, key_terms, stem
 
 __all__ = [
@@ -233,6 +233,8 @@ def example_shape(brief: IdeaBrief) -> str | None:
                 "def test_<behaviour>() -> None:\n"
                 "    ..."
             )
+        if brief.language in CONFIG_LANGUAGES:
+            return f"# validate: <the tool's check command>\n<{brief.language}: the complete file>"
         return f"<{brief.language or 'code'}: signature, implementation>\n<tests: one per behaviour and edge case>"
     return SKELETONS.get(primary.key)
 

@@ -41,7 +41,8 @@ QUANTITY = re.compile(
     r"(?P<unit>(?:\w+\s+)?(?:bullet points?|bullets?|points?|items?|tips?|ideas?|examples?|questions?|options?|"
     r"steps?|slides?|tweets?|names?|titles?|headlines?|variations?|versions?|reasons?|ways?|sections?|"
     r"test cases?|suggestions?|alternatives?|taglines?|slogans?|recommendations?|insights?|takeaways?|lessons?|"
-    r"facts?|arguments?|quotes?|hashtags?|keywords?|features?|use cases?|bullets))\b",
+    r"facts?|arguments?|quotes?|hashtags?|keywords?|features?|use cases?|bullets))\b"
+    r"(?:,?\s+(?P<after>max(?:imum)?|at most|or fewer|or less|tops|at least|min(?:imum)?|or more)\b)?",
     _I,
 )
 
@@ -85,8 +86,13 @@ def length_requirement(match: re.Match[str]) -> tuple[str, str]:
     return f"Aim for about {n} {unit}.", f"about {n} {unit}"
 
 
+_AFTER_QUALIFIERS = {"at least": "at least", "min": "at least", "minimum": "at least", "or more": "at least"}
+
+
 def quantity_requirement(match: re.Match[str]) -> str:
-    qual = (match.group("qual") or "exactly").lower()
+    """ "5 bullet points" -> exactly 5; "up to 5 tips" and "2 hashtags max" -> at most."""
+    after = (match.group("after") or "").lower()
+    qual = (match.group("qual") or (_AFTER_QUALIFIERS.get(after, "at most") if after else "exactly")).lower()
     qual = {"up to": "at most", "no more than": "at most", "around": "about"}.get(qual, qual)
     return f"Give {qual} {match.group('n')} {match.group('unit').lower()}."
 
@@ -128,6 +134,8 @@ def to_requirement(clause: str) -> str:
         (r"^always\s+(.+)", "Always {0}"),
         (r"^without\s+(.+)", "Avoid {0}"),
         (r"^avoid\s+(.+)", "Avoid {0}"),
+        # "no negative balances allowed" -> "Allow no negative balances"
+        (r"^no\s+(.+?)\s+(?:allowed|permitted|accepted)$", "Allow no {0}"),
         (r"^no\s+(.+)", "Use no {0}"),
         (r"^(?:make sure|ensure|be sure)(?: that| to)?\s+(.+)", "Make sure {0}"),
         (r"^using\s+(.+)", "Use {0}"),

@@ -16,6 +16,8 @@ def _word_set(text: str) -> frozenset[str]:
 __all__ = [
     "CODE_FORMAT",
     "CODE_LANGUAGES",
+    "CONFIG_FILES",
+    "CONFIG_LANGUAGES",
     "EDGE_CASES",
     "FORMATS",
     "INPUT_NOUNS",
@@ -121,9 +123,24 @@ CODE_LANGUAGES: tuple[tuple[str, str], ...] = (
     (r"\bhtml\b|\bcss\b", "HTML/CSS"),
 )
 
+# Configuration a tool reads, named as the deliverable ("a docker compose file for a django app"): its
+# format is the language, and it is written as configuration, not as a program with an interface.
+CONFIG_FILES: tuple[tuple[str, str], ...] = (
+    (r"\bdockerfiles?\b", "Dockerfile"),
+    (r"\bterraform\b", "Terraform"),
+    (
+        r"\bdocker[- ]?compose\b|\bcompose (?:file|ya?ml)\b|\bkubernetes\b|\bk8s\b|\bhelm (?:chart|values)\b|"
+        r"\bgithub actions?\b|\b(?:github|gitlab|ci) (?:workflow|pipeline)s?\b|\bgitlab[- ]ci\b|\bansible\b|"
+        r"\bya?ml\b",
+        "YAML",
+    ),
+)
+CONFIG_LANGUAGES = frozenset(name for _, name in CONFIG_FILES)
+
 # Topic words -> the edge cases a careful engineer would name for them. They are matched against the
 # idea with counts ("retry 3 times") and the requests code receives ("rate limits requests") taken
-# out: see ``analysis._edge_cases``. A brief keeps the first four that match.
+# out, and numbers that identify something ("phone numbers") read as identifiers: see
+# ``analysis._edge_cases``. A brief keeps the first four that match.
 EDGE_CASES: tuple[tuple[str, str], ...] = (
     (
         r"\bdates?\b|\btimes?\b|\bdatetimes?\b|\btimestamps?\b|\biso ?8601\b|\btime ?zones?\b",
@@ -138,12 +155,16 @@ EDGE_CASES: tuple[tuple[str, str], ...] = (
         r"\brate[- ]?limit\w*\b|\bthrottl\w*\b",
         "bursts at a window boundary, many clients at once, and memory for clients that never come back",
     ),
+    (
+        r"\bidentifiers?\b|\bpost ?codes?\b|\bpostal codes?\b|\bzip codes?\b|\bibans?\b|\bisbns?\b",
+        "spaces, dashes and other separators, too few or too many characters, and letters where digits belong",
+    ),
     (r"\bpars(?:e|es|er|ing)\b", "malformed, partial or unexpected input"),
     (r"\bstrings?\b|\btext\b|\bwords?\b", "empty strings, surrounding whitespace and non-ASCII (Unicode) text"),
     (r"\blists?\b|\barrays?\b|\bcollections?\b|\bsequences?\b", "empty collections, a single element and duplicates"),
     (
         r"\bnumbers?\b|\bintegers?\b|\bfloats?\b|\bprices?\b|\bamounts?\b|\bmoney\b|\bcurrenc(?:y|ies)\b|"
-        r"\bcosts?\b|\bweights?\b",
+        r"\bcosts?\b|\bweights?\b|\bbalances?\b|\bdeposits?\b|\bwithdraw\w*\b|\bpayments?\b|\btransactions?\b",
         "zero, negative and very large values, and rounding",
     ),
     (
@@ -172,6 +193,7 @@ EDGE_CASES: tuple[tuple[str, str], ...] = (
     (r"\brecurs\w*\b|\btrees?\b|\bgraphs?\b", "deep nesting, cycles and empty structures"),
     (r"\bpaginat\w*\b", "an empty result, a last page that is not full and a page past the end"),
 )
+
 
 @dataclass(frozen=True, slots=True)
 class FormatSpec:
