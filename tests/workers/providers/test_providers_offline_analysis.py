@@ -344,3 +344,70 @@ def test_a_system_prompt_for_an_assistant_is_that_assistant_s_role() -> None:
     )
     assert prompt.startswith("You are a booking assistant for a dental clinic.")
     assert "Keep a friendly tone in every reply." in prompt
+
+
+def test_a_shell_one_liner_is_code() -> None:
+    assert analyse("a bash one-liner that deletes empty folders under the current directory").persona is Persona.CODE
+
+
+def test_a_migration_names_its_own_cases_and_an_email_column_is_not_an_address() -> None:
+    brief = analyse("a sql migration that adds a non-null email column to the customers table")
+    assert any("roll it back" in case for case in brief.edge_cases)
+    assert not any("addresses" in case for case in brief.edge_cases)
+
+
+def test_no_x_given_or_included_reads_as_a_prohibition() -> None:
+    assert to_requirement("no reasons given") == "Give no reasons."
+    assert to_requirement("no prices included") == "Include no prices."
+
+
+def test_gratitude_is_a_tone_and_a_message_to_someone_close_is_personal() -> None:
+    assert "Use a grateful tone throughout." in prompt_for("a farewell email to my team, grateful, 150 words")
+    assert "warm, personal tone" in prompt_for("a message to my brother congratulating him on his new job")
+
+
+def test_a_review_for_sql_injection_asks_for_no_sql() -> None:
+    prompt = prompt_for("review this php login handler for SQL injection and XSS")
+    assert "```sql" not in prompt
+
+
+def test_a_figure_is_kept_as_written() -> None:
+    assert "Keep the figure: 6-week." in prompt_for("a 6-week plan to learn basic Spanish")
+
+
+def test_i_am_in_a_bio_is_who_it_is_about_not_who_reads_it() -> None:
+    brief = analyze_idea(AnalyzeRequest(input="a short bio for my portfolio site, I'm a wedding photographer in Leeds"))
+    assert brief.audience is None
+    assert "recruiters, peers and potential clients" in prompt_for(
+        "a short bio for my portfolio site, I'm a wedding photographer in Leeds"
+    )
+
+
+def test_a_shopping_list_is_a_list() -> None:
+    brief = analyse("a shopping list for a vegan barbecue for 10 people")
+    assert brief.primary_format is not None
+    assert brief.primary_format.key == "list"
+
+
+def test_rating_a_piece_of_writing_is_a_review_of_it_not_a_new_one() -> None:
+    idea = "grade this personal essay out of 10 and tell me how to improve it"
+    brief = analyse(idea)
+    assert brief.mode == "review"
+    assert brief.input_slot is not None
+    prompt = prompt_for(idea)
+    assert "Start with the score on its own line." in prompt
+    assert "quoting the passage" in prompt
+    assert "Outline the structure" not in prompt
+
+
+def test_finding_the_bug_is_debugging() -> None:
+    assert analyse("spot the bug in this go function that merges two sorted slices").mode == "debug"
+    prompt = prompt_for("what's wrong with my python loop that never ends")
+    assert "root cause" in prompt.lower()
+    assert "exclusion" not in prompt  # "that never ends" describes the symptom
+
+
+def test_converting_units_or_servings_changes_the_figures_and_nothing_else() -> None:
+    prompt = prompt_for("convert this cookie recipe to grams and double the servings")
+    assert "Change only what the request asks" in prompt
+    assert "Keep every fact and the author's meaning" not in prompt

@@ -116,7 +116,8 @@ _TONE_STRONG = re.compile(
     r"\b(formal|informal|casual|friendly|warm|professional|persuasive|humorous|funny|witty|playful|serious|"
     r"empathetic|enthusiastic|neutral|academic|conversational|confident|inspiring|motivational|authoritative|"
     r"respectful|polite|diplomatic|blunt|upbeat|calm|engaging|heartfelt|sincere|light-?hearted|whimsical|"
-    r"sarcastic|cheerful|heartwarming|reassuring|nostalgic|gentle)\b",
+    r"sarcastic|cheerful|heartwarming|reassuring|nostalgic|gentle|grateful|thankful|appreciative|apologetic|"
+    r"remorseful)\b",
     _I,
 )
 _TONE_CONTEXT = re.compile(
@@ -300,7 +301,7 @@ _CODE_ANSWERS = frozenset({"code", "sql", "regex", "tests"})
 
 
 def _formats(text: str, persona: Persona, inputs: list[str]) -> tuple[FormatSpec, ...]:
-    scan = text
+    scan = _without_attacks(text)  # a review for SQL injection asks for no SQL
     for phrase in inputs:  # "summarise a CSV file" asks for a summary, not for CSV
         scan = re.sub(re.escape(phrase), " ", scan, flags=_I)
     specs: list[FormatSpec] = []
@@ -376,7 +377,7 @@ _ROLE_PLAY = re.compile(
 )
 _MODES: tuple[tuple[str, frozenset[str]], ...] = (
     ("test", frozenset({"test"})),
-    ("review", frozenset({"review", "audit", "critique", "check", "verify"})),
+    ("review", frozenset({"review", "audit", "critique", "check", "verify", "rate", "grade", "score"})),
     ("debug", frozenset({"debug", "fix", "troubleshoot", "diagnose"})),
     ("refactor", frozenset({"refactor", "optimize", "optimise", "improve", "clean", "simplify"})),
     (
@@ -430,9 +431,20 @@ def _role_play(clause: str) -> str | None:
     return role.strip()
 
 
-def _mode(verb: str | None, formats: tuple[FormatSpec, ...], role: str | None) -> str:
+# "find the bug in this function", "what's wrong with my query": debugging, whatever the first verb
+_DEBUG_ASK = re.compile(
+    r"\b(?:find|spot|locate|track down) (?:the |a |any )?bugs?\b|\bwhat'?s wrong with\b|"
+    r"\bwhy (?:does|is|do|are) (?:my|this|these|the)\b[^?]{0,60}\b(?:fail|failing|crash|crashing|break|"
+    r"breaking|hang|hanging|wrong)\b",
+    _I,
+)
+
+
+def _mode(verb: str | None, formats: tuple[FormatSpec, ...], role: str | None, idea: str = "") -> str:
     if role is not None:
         return "role"
+    if _DEBUG_ASK.search(idea):
+        return "debug"
     if formats and formats[0].key == "tests":
         return "test"
     for mode, verbs in _MODES:
@@ -492,7 +504,7 @@ def _task(clause: str, formats: tuple[FormatSpec, ...], *, code: bool = True) ->
     words = text.split()
     if not words:
         return "Complete the task described.", None, None
-    first = words[0].lower().strip(",")
+    first = re.sub(r"'s$", "", words[0].lower().strip(","))  # "what's wrong with..." asks a question too
     if first in {"what", "why", "how", "when", "where", "which", "who", "is", "are", "can", "should", "does", "do"}:
         if first == "how" and len(words) > 1 and words[1].lower() == "to":
             return as_sentence("Explain " + text), "explain", None
@@ -592,9 +604,12 @@ def analyse(
     target = _TRANSLATION_TARGET.search(idea) if verb == "translate" else None
     typed = tuple(typed_constraints(idea)) if scan_text is None else ()
     slot = input_slot(idea) if scan_text is None else None
+    mode = _mode(verb, formats, role, idea)
     form = fixed_form(idea)
     if form is not None and form.creative and choose_persona(idea)[0] is not Persona.WRITING:
         form = None  # "user stories" in a code idea are not a story to write; a forced persona keeps a sonnet
+    if mode == "review" and effective is not Persona.CODE:
+        form = None  # "rate this cover letter": the letter is what is reviewed, not what is written
     return IdeaBrief(
         idea=idea,
         task=task,
@@ -618,7 +633,7 @@ def analyse(
         notes=tuple(
             as_sentence(line) for key in ("audience_lines", "input_lines", "format_lines") for line in parts[key]
         ),
-        mode=_mode(verb, formats, role),
+        mode=mode,
         role=role,
         translation_target=target.group(1) if target else None,
         form=form,

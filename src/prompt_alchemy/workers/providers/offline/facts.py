@@ -132,6 +132,8 @@ _FIELDS = re.compile(
 )
 _SCHEMA_TABLE = re.compile(r"\b([a-z_]\w*)\(([a-z_][\w, ]+)\)", _I)
 _EXCLUSION = re.compile(
+    # not in a relative clause: "my loop that never ends" describes a symptom, it forbids nothing
+    r"(?<!\bthat )(?<!\bwhich )(?<!\bwho )(?<!\bit )"
     r"\b(?:without(?: using| admitting| any)?|no|don'?t|do not|never|avoid)\s+(?!more\b|less\b|one\b|longer\b)"
     r"((?:(?!\s(?:and|but|so|then)\s)[^,.;()]){2,60})",
     _I,
@@ -183,7 +185,7 @@ def typed_constraints(idea: str) -> list[tuple[str, str]]:
     for match in _DEADLINE.finditer(idea):
         found.append(("deadline", f"Date that matters: {match.group(1)}."))
     for match in _COUNTED.finditer(idea):
-        found.append(("number", f"Keep the figure: {match.group(1)} {match.group(2)}."))
+        found.append(("number", f"Keep the figure: {match.group(0)}."))  # as written: "a 4-week plan"
     for match in _EXCLUSION.finditer(idea):
         body = match.group(0).strip()
         found.append(("exclusion", f"Respect the exclusion: {body}."))
@@ -227,6 +229,11 @@ _FOR_NP = re.compile(
 _HONOUREE = re.compile(
     r"\b(?:party|parties|celebration|dinner|lunch|brunch|picnic|trip|holiday|vacation|gifts?|presents?|surprise|"
     r"ceremony|event|shower|reunion|cake|menu|playlist)\s+(?:ideas?\s+)?$",
+    _I,
+)
+_ABOUT_THE_USER = re.compile(
+    r"\b(?:bio|biography|profile|about me|about section|resume|résumé|cv|cover letter|personal statement|"
+    r"introduce myself|self-introduction|headline)\b",
     _I,
 )
 _CANDIDATE = re.compile(r"\binterview(?:ing)?\s+(?:\w+\s+){0,2}?questions?\s+$", _I)
@@ -326,7 +333,8 @@ def stated_audience(idea: str) -> str | None:
     explained = _EXPLAIN_TO.search(idea)
     if explained:
         return _mine(explained.group(1))
-    like = _LIKE_IM.search(idea) or _I_AM.search(idea)
+    # "a bio for my profile, I'm a product manager": the user is who it is about, not who reads it
+    like = _LIKE_IM.search(idea) or (None if _ABOUT_THE_USER.search(idea) else _I_AM.search(idea))
     if like:
         return f"the user, {like.group(1).strip()}"
     return None
@@ -349,7 +357,8 @@ _INPUT = re.compile(
 )
 _WORKING_ON = (
     r"summari[sz]e|analy[sz]e|review|fix|translate|locali[sz]e|extract|go through|turn|convert|rewrite|"
-    r"edit|proofread|explain|parse|classify|compare|read|from|check|improve|refactor|debug"
+    r"edit|proofread|explain|parse|classify|compare|read|from|check|improve|refactor|debug|rate|grade|score|"
+    r"critique|give feedback on|(?:find|spot) the bugs? in"
 )
 _INPUT_VERBS = re.compile(rf"\b(?:{_WORKING_ON})\b", _I)
 

@@ -30,7 +30,7 @@ _CODE_NOUNS = (
     r"function|functions|script|class|method|module|package|library|cli|api|endpoint|handler|service|"
     r"program|app|query|queries|regex|code|snippet|test|tests|bug|dag|pipeline|formula|macro|component|hook|"
     r"helper|migration|schema|decorator|lambda|server|client|parser|tool|command|job|view|route|middleware|"
-    r"worker|daemon|bot|webhook|plugin|extension|workflow"
+    r"worker|daemon|bot|webhook|plugin|extension|workflow|one-?liners?|loop|loops|recursion"
 )
 # The deliverable named first ("a function that validates email addresses", "write a python script
 # to..."): the head of the idea outweighs what it is about (an email is the data here, not the text).
@@ -54,7 +54,7 @@ _SIGNALS: dict[Persona, tuple[tuple[str, float], ...]] = {
             r"\b(?:sql|regex|regular expression|bash script|shell script|cli|dag|api|endpoint|unit tests?|jest|"
             r"pytest|typescript|javascript|golang|dockerfile|kubernetes|terraform|github actions?|formula|"
             r"pagination function|debounce|off[- ]by[- ]one|race conditions?|unwrap\(\)|stack ?trace|cron(?: ?jobs?)?|"
-            r"crontab|webhooks?|microservices?|rate[- ]limit(?:s|er|ing)?|paginated|pagination)\b",
+            r"crontab|webhooks?|microservices?|rate[- ]limit(?:s|er|ing)?|paginated|pagination|one-?liners?)\b",
             3.0,
         ),
         (

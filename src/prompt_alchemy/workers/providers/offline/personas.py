@@ -400,9 +400,18 @@ def _creative(brief: IdeaBrief) -> Guidance:
     return Guidance(role, "the reader of this piece", focus, tuple(requirements), gaps, checks)
 
 
+_CLOSE_READER = re.compile(
+    r"\b(?:friends?|mom|mum|dad|mother|father|sister|brother|wife|husband|partner|boyfriend|girlfriend|"
+    r"grandma|grandpa|grandmother|grandfather|aunt|uncle|cousin|son|daughter|family|niece|nephew)\b",
+    re.IGNORECASE,
+)
+
+
 def _writing(brief: IdeaBrief) -> Guidance:
     if brief.mode == "transform":
         return _writing_transform(brief)
+    if brief.mode == "review":
+        return _writing_review(brief)
     if brief.form is not None and brief.form.creative:
         return _creative(brief)
     tone = _join(list(brief.tones))
@@ -410,6 +419,8 @@ def _writing(brief: IdeaBrief) -> Guidance:
     default_audience = _WRITING_AUDIENCES.get(primary or "", "a general, non-specialist reader")
     if re.search(r"\bcover letter\b", brief.idea, re.IGNORECASE):
         default_audience = "a hiring manager screening many applications"
+    elif re.search(r"\b(?:bio|biography|profile|about me|about section)\b", brief.idea, re.IGNORECASE):
+        default_audience = "people who look at the profile: recruiters, peers and potential clients"
     audience = brief.audience or default_audience
     focus = (
         f"Tone: {tone}" if tone else "Tone: not stated",
@@ -422,6 +433,8 @@ def _writing(brief: IdeaBrief) -> Guidance:
         (
             f"Use {indefinite(tone)} tone throughout."
             if tone
+            else "Use a warm, personal tone: this is for someone close."
+            if _CLOSE_READER.search(audience)
             else "Use a clear, warm, professional tone unless told otherwise."
         ),
     ]
@@ -466,6 +479,38 @@ def _writing(brief: IdeaBrief) -> Guidance:
     return Guidance(role, default_audience, focus, tuple(requirements), tuple(gaps), checks)
 
 
+def _writing_review(brief: IdeaBrief) -> Guidance:
+    """Feedback on a piece of writing the user gives ("rate this cover letter", "critique my essay")."""
+    source = _join(list(brief.inputs)) or "the text provided"
+    scored = re.search(r"\b(?:rate|grade|score)\b|\b\d+\s*(?:-|to|/|out of)\s*\d+\b", brief.idea, re.IGNORECASE)
+    requirements = (
+        *(("Give the score first, then one line per criterion that explains it.",) if scored else ()),
+        "Judge it against its purpose and its reader, on explicit criteria (clarity, structure, evidence, tone).",
+        "Name what works and should be kept, briefly.",
+        "List the most important improvements first, each quoting the passage it is about and giving a "
+        "concrete rewrite.",
+        "Do not rewrite the whole text unless asked.",
+    )
+    gaps = (Gap("Who is the text for, and what should it achieve?", "Infer the purpose and reader from the text."),)
+    checks = ("Every suggestion points at a specific passage and says how to change it.",)
+    contract = (
+        *(("Start with the score on its own line.",) if scored else ()),
+        "Then what works, then the improvements as a numbered list, most important first.",
+    )
+    role = "You are an experienced editor who gives honest, specific, actionable feedback on writing."
+    focus = (f"Source: {source}", "Operation: review")
+    return Guidance(role, "the author of the text", focus, requirements, gaps, checks, contract)
+
+
+# Transformations that change figures on purpose ("convert this recipe to metric and halve it").
+_RESCALING = re.compile(
+    r"\b(?:convert\w*|halve|halving|double|doubling|triple|scale|scaling|adjust)\b.{0,60}?"
+    r"\b(?:units?|metric|imperial|quantit\w*|measurements?|servings?|portions?|currenc\w*|celsius|fahrenheit|"
+    r"grams?|ounces?|cups?)\b",
+    re.IGNORECASE,
+)
+
+
 def _writing_transform(brief: IdeaBrief) -> Guidance:
     verb = brief.verb or "rewrite"
     source = _join(list(brief.inputs)) or "the text provided"
@@ -502,6 +547,15 @@ def _writing_transform(brief: IdeaBrief) -> Guidance:
             )
         )
         role = "You are an expert editor who summarises faithfully and concisely."
+    elif _RESCALING.search(brief.idea):
+        requirements = (
+            "Change only what the request asks (units, amounts or servings); keep everything else as written.",
+            "Convert every figure the change touches, none skipped; round to practical amounts.",
+            "Keep the original's order, structure and wording around the figures.",
+            "After the text, list any conversion you rounded or could not make exactly, one line each.",
+        )
+        gaps = (Gap("Which unit system or scale exactly?", "Use standard metric units and state them."),)
+        role = "You are a meticulous editor who converts figures exactly and changes nothing else."
     else:
         requirements = (
             "Keep every fact and the author's meaning; change only wording, clarity and flow.",

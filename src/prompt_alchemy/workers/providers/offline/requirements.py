@@ -136,6 +136,10 @@ def to_requirement(clause: str) -> str:
         (r"^avoid\s+(.+)", "Avoid {0}"),
         # "no negative balances allowed" -> "Allow no negative balances"
         (r"^no\s+(.+?)\s+(?:allowed|permitted|accepted)$", "Allow no {0}"),
+        (r"^no\s+(.+?)\s+given$", "Give no {0}"),
+        (r"^no\s+(.+?)\s+(?:included|added)$", "Include no {0}"),
+        (r"^no\s+(.+?)\s+mentioned$", "Mention no {0}"),
+        (r"^no\s+(.+?)\s+(?:required|needed)$", "Require no {0}"),
         (r"^no\s+(.+)", "Use no {0}"),
         (r"^(?:make sure|ensure|be sure)(?: that| to)?\s+(.+)", "Make sure {0}"),
         (r"^using\s+(.+)", "Use {0}"),

@@ -42,7 +42,7 @@ TASK_VERBS = _word_set(
     teach tutor coach help guide prepare research investigate document map model simulate sort filter
     rank score grade label tag scrape fetch search query visualize visualise chart tell name pitch reply
     respond say return act pretend imagine roleplay convince persuade negotiate interview quiz play
-    define give show turn
+    define give show turn rate
     """
 )
 
@@ -50,7 +50,7 @@ INPUT_VERBS = (
     "summarize|summarise|translate|analyze|analyse|classify|categorize|categorise|review|proofread|edit|"
     "refactor|rewrite|paraphrase|parse|parses|parsing|convert|converts|clean|cleans|validate|"
     "validates|grade|critique|tag|label|sort|sorts|filter|filters|process|processes|transform|transforms|"
-    "normalize|normalise|audit|score|rank|compare|reads|read|takes|accepts|receives|ingests|consumes"
+    "normalize|normalise|audit|score|rank|compare|reads|read|takes|accepts|receives|ingests|consumes|rate"
 )
 
 PEOPLE_NOUNS = (
@@ -94,7 +94,8 @@ TONES = (
     "formal|informal|casual|friendly|warm|professional|persuasive|humorous|funny|witty|playful|serious|"
     "concise|empathetic|enthusiastic|neutral|academic|conversational|confident|inspiring|motivational|"
     "authoritative|respectful|polite|diplomatic|direct|blunt|upbeat|calm|technical|simple|plain|engaging|"
-    "heartfelt|sincere|light-?hearted|whimsical|sarcastic|cheerful|heartwarming|reassuring|nostalgic|gentle"
+    "heartfelt|sincere|light-?hearted|whimsical|sarcastic|cheerful|heartwarming|reassuring|nostalgic|gentle|"
+    "grateful|thankful|appreciative|apologetic|remorseful"
 )
 
 CODE_LANGUAGES: tuple[tuple[str, str], ...] = (
@@ -177,7 +178,12 @@ EDGE_CASES: tuple[tuple[str, str], ...] = (
         r"\buploads?\b|\buploading\b|\bdownloads?\b|\bdownloading\b|\bscrap(?:e|er|es|ing)\b",
         "timeouts, non-2xx responses and retries",
     ),
-    (r"\bemails?\b", "invalid or unusual addresses"),
+    (
+        r"\bmigrations?\b|\balter table\b|"
+        r"\b(?:add|adds|drop|drops|rename|renames)\b[\w ]{0,30}\b(?:columns?|indexe?s?)\b",
+        "existing rows, long locks on large tables, and a way to roll it back",
+    ),
+    (r"\bemails?\b(?! (?:columns?|fields?)\b)", "invalid or unusual addresses"),
     (r"\bsort(?:s|ing)?\b|\brank(?:s|ing)?\b", "ties and stable ordering"),
     (r"\basync\b|\bconcurren\w*\b|\bthreads?\b|\bparallel\b", "race conditions, cancellation and shared state"),
     (
@@ -303,7 +309,8 @@ FORMATS: tuple[tuple[re.Pattern[str], FormatSpec], ...] = tuple(
             ),
         ),
         (
-            r"\ba list of\b|\blist (?:the|all|some)\b|\bideas\b|\bsuggestions\b",
+            r"\ba list of\b|\blist (?:the|all|some)\b|\bideas\b|\bsuggestions\b|"
+            r"\b(?:grocery|shopping|packing|reading|to-?do|guest|bucket|wish) lists?\b",
             _spec(
                 "list", "numbered list", "Return a numbered list, one item per line, each with a one-line rationale."
             ),
