@@ -19,6 +19,7 @@ from prompt_alchemy.workers.providers import OfflinePromptEngineer
 from prompt_alchemy.workers.providers.offline import analyse
 from prompt_alchemy.workers.providers.offline.briefing import analyze_idea
 from prompt_alchemy.workers.providers.offline.judge import judge_reply
+from prompt_alchemy.workers.providers.offline.phases import example_shape
 from prompt_alchemy.workers.providers.offline.requirements import to_requirement
 
 engineer = OfflinePromptEngineer()
@@ -411,3 +412,68 @@ def test_converting_units_or_servings_changes_the_figures_and_nothing_else() -> 
     prompt = prompt_for("convert this cookie recipe to grams and double the servings")
     assert "Change only what the request asks" in prompt
     assert "Keep every fact and the author's meaning" not in prompt
+
+
+@pytest.mark.parametrize(
+    "idea",
+    ["a 60-second video script for our new standing desk", "a cold-call script for selling solar panels to farmers"],
+)
+def test_a_script_for_a_voice_is_writing_not_code(idea: str) -> None:
+    assert analyse(idea).persona is Persona.WRITING
+
+
+def test_making_a_survey_or_a_quiz_is_practical_help_not_analysis() -> None:
+    assert analyse("design an employee engagement survey with 12 questions").persona is Persona.GENERIC
+    prompt = prompt_for("make 15 multiple choice questions on the French revolution")
+    assert "Give exactly 15 multiple choice questions." in prompt
+    assert "A-D for multiple choice" in prompt
+
+
+def test_a_scene_or_a_monologue_is_a_creative_piece() -> None:
+    brief = analyse("a scene where a detective questions a nervous witness, mostly dialogue")
+    assert brief.form is not None
+    assert brief.form.creative
+
+
+def test_an_age_range_or_teaching_names_the_audience() -> None:
+    assert analyse("a bedtime story about a sleepy owl for ages 3-5").audience == "children aged 3-5"
+    assert analyse("a lesson on photosynthesis, teaching it to 7th graders in 40 minutes").audience == "7th graders"
+
+
+def test_designing_a_database_schema_is_schema_work_not_a_query() -> None:
+    prompt = prompt_for("design a database schema for a veterinary clinic's appointments")
+    assert "primary key" in prompt
+    assert "bound parameters" not in prompt
+    shape = example_shape(analyse("design a database schema for a veterinary clinic's appointments"))
+    assert shape is not None
+    assert shape.startswith("CREATE TABLE")
+
+
+def test_a_regex_that_extracts_is_not_anchored_and_its_input_has_a_clean_name() -> None:
+    idea = "a regex to extract all URLs from a block of text"
+    prompt = prompt_for(idea)
+    assert "do not anchor the pattern" in prompt
+    assert "{{block_text}}" in prompt
+
+
+def test_turning_x_into_y_reads_the_input_before_into_and_the_format_after_it() -> None:
+    idea = "turn these bullet points into one short paragraph for our investor update report"
+    brief = analyse(idea)
+    assert brief.input_slot is not None
+    assert brief.input_slot[1] == "bullet_points"
+    assert brief.primary_format is not None
+    assert brief.primary_format.key == "prose"
+
+
+def test_an_endpoint_that_accepts_uploads_gets_server_cases_and_its_size_limit() -> None:
+    idea = "a next.js api endpoint that accepts an image upload, max 5MB"
+    brief = analyse(idea)
+    assert any("oversized requests" in case for case in brief.edge_cases)
+    assert not any("non-2xx" in case for case in brief.edge_cases)
+    assert brief.deliverable is not None
+    assert brief.deliverable.startswith("a next.js")  # a dot inside a word does not end the phrase
+    assert "Size limit: 5MB" in prompt_for(idea)
+
+
+def test_sentiment_words_are_tones() -> None:
+    assert "sentimental" in analyse("a speech for my grandparents' 50th anniversary, sentimental").tones

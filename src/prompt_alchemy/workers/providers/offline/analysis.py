@@ -52,7 +52,7 @@ __all__ = ["IdeaBrief", "analyse"]
 _I = re.IGNORECASE
 _NP_END = (
     r"(?=\s+(?:into|to|for|so|that|which|who|and|then|with|by|as|using|in|on|from|while|because|before|after|"
-    r"must|should|without|under|at|per|across|where|when|if)\b|[,.;:!?()]|$)"
+    r"must|should|without|under|at|per|across|where|when|if)\b|[,;:!?()]|\.(?!\w)|$)"
 )
 _NP = r"((?:[\w/#+.'-]+\s+){0,5}?[\w/#+.'-]+)"
 _LEADING_MARKERS = (
@@ -117,7 +117,7 @@ _TONE_STRONG = re.compile(
     r"empathetic|enthusiastic|neutral|academic|conversational|confident|inspiring|motivational|authoritative|"
     r"respectful|polite|diplomatic|blunt|upbeat|calm|engaging|heartfelt|sincere|light-?hearted|whimsical|"
     r"sarcastic|cheerful|heartwarming|reassuring|nostalgic|gentle|grateful|thankful|appreciative|apologetic|"
-    r"remorseful)\b",
+    r"remorseful|sentimental|touching)\b",
     _I,
 )
 _TONE_CONTEXT = re.compile(
@@ -297,11 +297,17 @@ def _slot_inputs(slot: tuple[str, str] | None, phrases: list[str]) -> tuple[str,
     return tuple(dedupe(_provided(phrase) for phrase in kept))
 
 
+_INTO_RESULT = re.compile(
+    r"\b(?:turn|turns|convert|converts|transform|transforms|make)\b.{0,80}?\binto\b(.*)", _I | re.S
+)
 _CODE_ANSWERS = frozenset({"code", "sql", "regex", "tests"})
 
 
 def _formats(text: str, persona: Persona, inputs: list[str]) -> tuple[FormatSpec, ...]:
     scan = _without_attacks(text)  # a review for SQL injection asks for no SQL
+    result = _INTO_RESULT.search(scan)
+    if result is not None:
+        scan = result.group(1)  # "turn these bullet points into a paragraph": the format is what comes after "into"
     for phrase in inputs:  # "summarise a CSV file" asks for a summary, not for CSV
         scan = re.sub(re.escape(phrase), " ", scan, flags=_I)
     specs: list[FormatSpec] = []
@@ -344,10 +350,11 @@ _COUNTED_TIMES = re.compile(
     r"less|fewer|some|at|every|each|any|first|last|next|same|real|on|in|long|this|that|other|all)\s+times?\b",
     _I,
 )
-# Requests the code receives, counts or limits are traffic, not calls it makes (no HTTP client cases).
+# Requests or uploads the code receives, counts or limits are traffic, not calls it makes (no HTTP
+# client cases).
 _RECEIVED_REQUESTS = re.compile(
     r"(\b(?:incoming|inbound|received|receives?|limits?|limiting|throttles?|throttling|counts?|counting|logs?|"
-    r"logging|serves?|serving|handles?|handling)\s+(?:\w+\s+)?)requests?\b",
+    r"logging|serves?|serving|handles?|handling|accepts?|accepting)\s+(?:\w+\s+){0,2}?)(?:requests?|uploads?)\b",
     _I,
 )
 

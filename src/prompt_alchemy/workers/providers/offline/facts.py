@@ -138,6 +138,13 @@ _EXCLUSION = re.compile(
     r"((?:(?!\s(?:and|but|so|then)\s)[^,.;()]){2,60})",
     _I,
 )
+_SIZE = r"\d+(?:\.\d+)?\s?(?:[kmgt]i?b|bytes|kilobytes|megabytes|gigabytes)"
+_SIZE_LIMIT = re.compile(
+    r"\b(?:max(?:imum)?(?: of| size)?|up to|at most|limit(?:ed)? to|no (?:more|bigger|larger) than|under)"
+    rf"\s*({_SIZE})\b"
+    rf"|\b({_SIZE})\s+(?:max(?:imum)?|limit|or less|at most)\b",
+    _I,
+)
 _DEADLINE = re.compile(
     r"\b(?:by|before|until|on|due|closes on|ends on)\s+((?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day)|"
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December)\s+\d{1,2}(?:st|nd|rd|th)?|"
@@ -184,6 +191,9 @@ def typed_constraints(idea: str) -> list[tuple[str, str]]:
         found.append(("field", f"Use exactly these names: {match.group(1).strip()}."))
     for match in _DEADLINE.finditer(idea):
         found.append(("deadline", f"Date that matters: {match.group(1)}."))
+    for match in _SIZE_LIMIT.finditer(idea):
+        size = (match.group(1) or match.group(2)).replace(" ", "")
+        found.append(("number", f"Size limit: {size}; reject anything larger with a clear error."))
     for match in _COUNTED.finditer(idea):
         found.append(("number", f"Keep the figure: {match.group(0)}."))  # as written: "a 4-week plan"
     for match in _EXCLUSION.finditer(idea):
@@ -236,6 +246,7 @@ _ABOUT_THE_USER = re.compile(
     r"introduce myself|self-introduction|headline)\b",
     _I,
 )
+_AGE_RANGE = re.compile(r"\b(?:for|aged?)\s+(?:ages?\s+)?(\d{1,2})\s*(?:-|to)\s*(\d{1,2})\b(?!\s*(?:%|am|pm))", _I)
 _CANDIDATE = re.compile(r"\binterview(?:ing)?\s+(?:\w+\s+){0,2}?questions?\s+$", _I)
 _RECIPIENT = re.compile(
     r"\b(?:e-?mail|letter|message|note|memo|reply|response|text|speech|toast|pitch|card)\s+to\s+"
@@ -243,7 +254,7 @@ _RECIPIENT = re.compile(
     _I,
 )
 _EXPLAIN_TO = re.compile(
-    rf"\b(?:explain|teach|describe|pitch|present|introduce)\b.{{0,90}}?\bto\s+"
+    rf"\b(?:explain|explaining|teach|teaching|describe|describing|pitch|present|introduce)\b.{{0,90}}?\bto\s+"
     rf"((?:(?:an?|the|my|our)\s+(?:{_NP_WORD}\s+){{0,3}}?(?:{_AGENT_NOUN}|\d+[- ]year[- ]olds?)"
     rf"|(?:an?\s+|the\s+)?(?:{_NP_WORD}\s+){{0,3}}?(?:{_PEOPLE_HEADS}|\d+[- ]year[- ]olds?))(?![\w-])"
     r"(?:\s+who\s+[^,.;!?]{3,50}?(?=\s+(?:in|under|within|using)\s|[,.;!?]|$))?)",
@@ -324,6 +335,11 @@ def stated_audience(idea: str) -> str | None:
             continue  # "for the top 10 customers" is what a query selects, not who reads
         if _people_head(phrase):
             return _mine(phrase)
+    ages = _AGE_RANGE.search(idea)
+    if ages:
+        oldest = int(ages.group(2))
+        who = "children" if oldest <= 12 else "teenagers" if oldest <= 19 else "people"
+        return f"{who} aged {ages.group(1)}-{ages.group(2)}"
     users = _USERS.search(idea)
     if users:
         return _mine(users.group(1))
@@ -370,6 +386,10 @@ _POINTED = re.compile(
 )
 
 
+_DESTINATION = re.compile(r"\b(?:for|into|to|onto|in|on)\s+$", _I)
+_NAME_FILLERS = frozenset({"of", "the", "a", "an", "and", "or", "to", "for", "in", "on", "with"})
+
+
 def input_slot(idea: str) -> tuple[str, str] | None:
     """(description, placeholder name) of the material the prompt will receive, if the idea has one.
 
@@ -384,7 +404,7 @@ def input_slot(idea: str) -> tuple[str, str] | None:
     pointed = _POINTED.search(idea)
     if pointed is None:
         return None
-    words = re.findall(r"[a-z]+", pointed.group(1).lower())
+    words = [word for word in re.findall(r"[a-z]+", pointed.group(1).lower()) if word not in _NAME_FILLERS]
     name = "_".join(words[-2:]) or "input"
     return f"the provided {pointed.group(1).strip()}", name
 
@@ -395,7 +415,9 @@ def _named_material(idea: str) -> tuple[str, str] | None:
         start = match.group(0).split()[0].lower()
         if start == "a" and not phrase.lower().startswith("list of"):
             continue
-        words = re.findall(r"[a-z]+", phrase.lower())
+        if start in {"my", "our"} and _DESTINATION.search(idea, 0, match.start()):
+            continue  # "a paragraph for our annual report": where the result goes, not what is given
+        words = [word for word in re.findall(r"[a-z]+", phrase.lower()) if word not in _NAME_FILLERS]
         head = words[-1] if words else "input"
         if phrase.lower().startswith("list of"):
             head = words[-1]

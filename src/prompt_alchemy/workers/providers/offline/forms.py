@@ -93,7 +93,11 @@ _FORMS: tuple[tuple[re.Pattern[str], FixedForm], ...] = (
         ),
     ),
     (
-        re.compile(r"\b(?:short )?stor(?:y|ies)\b|\bpoems?\b|\bpoetry\b|\bsongs?\b|\blyrics\b|\bverses?\b", _I),
+        re.compile(
+            r"\b(?:short )?stor(?:y|ies)\b|\bpoems?\b|\bpoetry\b|\bsongs?\b|\blyrics\b|\bverses?\b|\bscenes?\b|"
+            r"\bmonologues?\b|\bscreenplays?\b",
+            _I,
+        ),
         FixedForm("creative piece", ("Show through concrete images and actions rather than telling.",), creative=True),
     ),
     (
@@ -136,6 +140,21 @@ _FORMS: tuple[tuple[re.Pattern[str], FixedForm], ...] = (
         FixedForm(
             "spreadsheet formula",
             ("One formula that works as pasted, with the cell references named; say exactly where to paste it.",),
+        ),
+    ),
+    (
+        # a pattern that finds matches inside text must not be anchored to its ends
+        re.compile(
+            r"\b(?:regex|regular expression)\b.{0,40}\b(?:extract|find|finds|finding|pull|pulls|search|scan|"
+            r"highlight|count)\b|\b(?:extract|find|pull|search|scan)\b.{0,40}\b(?:regex|regular expression)\b",
+            _I,
+        ),
+        FixedForm(
+            "regular expression",
+            (
+                "Name the regex flavour; do not anchor the pattern, it finds every match inside a longer text; "
+                "list strings it must find and must skip.",
+            ),
         ),
     ),
     (

@@ -75,7 +75,7 @@ _SIGNALS: dict[Persona, tuple[tuple[str, float], ...]] = {
             r"(?:linkedin|twitter|facebook|instagram|reddit|mastodon|bluesky|threads|social(?: media)?) posts?|"
             r"newsletters?|speech|toast|eulogy|product descriptions?|descriptions?|release notes|press release|"
             r"slogans?|taglines?|headlines?|ad copy|landing page|bio|essay|script for a video|lyrics|song|"
-            r"card|invitation|announcement|copy)\b",
+            r"card|invitation|announcement|copy|spoken copy|scenes?|dialogues?|monologues?|screenplays?)\b",
             3.0,
         ),
         (
@@ -105,6 +105,11 @@ _SIGNALS: dict[Persona, tuple[tuple[str, float], ...]] = {
     ),
     Persona.GENERIC: (
         (
+            r"\b(?:create|design|write|draft|make|build|prepare|generate)\s+(?:me\s+)?(?:an?\s+|\d+\s+)?(?:[\w-]+\s+){0,3}?"
+            r"(?:surveys?|questionnaires?|quiz(?:zes)?|polls?|quiz questions|feedback forms?)\b",
+            5.0,
+        ),
+        (
             r"\b(?:plan|planning|itinerary|agenda|lesson plan|meal plan|packing list|checklist|schedule|"
             r"workout|routine|recipe|trip|offsite|interview questions|negotiation|prepare for|"
             r"to-?do list|budget plan|gift ideas|party)\b",
@@ -130,10 +135,19 @@ def _score(text: str, opening: str, signals: tuple[tuple[str, float], ...]) -> f
     return total
 
 
+# "a radio ad script", "a video script": words for a voice, not a program
+_SPOKEN_SCRIPT = re.compile(
+    r"\b(?:ad|advert|advertisement|radio|video|film|movie|podcast|youtube|tiktok|sales|call|phone|cold[- ]call|"
+    r"interview|commercial|explainer|promo|wedding|speech|presentation|demo|voice-?over)\s+scripts?\b",
+    _I,
+)
+
+
 def choose_persona(idea: str, given: Persona = Persona.GENERIC) -> tuple[Persona, str]:
     """(persona, why): the one asked for, else the one the idea's deliverable and words point to."""
     if given is not Persona.GENERIC:
         return given, "asked for in the request"
+    idea = _SPOKEN_SCRIPT.sub("spoken copy", idea)
     opening = " ".join(idea.split()[:_OPENING_WORDS])
     scores = {persona: _score(idea, opening, signals) for persona, signals in _SIGNALS.items()}
     best = max(scores, key=lambda persona: scores[persona])

@@ -119,6 +119,10 @@ def _language_gap(language: str | None) -> list[Gap]:
 
 def _code_create(brief: IdeaBrief, language: str | None, edge: str) -> Guidance:
     if language == "SQL":
+        if re.search(r"\bschemas?\b", brief.idea, re.IGNORECASE) and not re.search(
+            r"\bquer(?:y|ies)\b|\bselect\b", brief.idea, re.IGNORECASE
+        ):
+            return _schema_create(brief)
         return _sql_create(brief, edge)
     if language in CONFIG_LANGUAGES:
         return _config_create(brief, language)
@@ -210,6 +214,31 @@ def _config_create(brief: IdeaBrief, language: str) -> Guidance:
     return Guidance(
         role, "engineers who will deploy and maintain this configuration", focus, requirements, gaps, checks
     )
+
+
+def _schema_create(brief: IdeaBrief) -> Guidance:
+    """Designing tables, not querying them: keys, constraints and indexes instead of bound parameters."""
+    focus = (
+        "Entities: the things the system keeps, and how they relate",
+        "Keys and constraints: primary, foreign, NOT NULL, UNIQUE, CHECK",
+        "Indexes: for the lookups the system makes most",
+        "Dialect: PostgreSQL unless told otherwise",
+    )
+    requirements = (
+        "State the SQL dialect you assume (PostgreSQL unless told otherwise).",
+        "Give every table with its columns and types, its primary key and its foreign keys.",
+        "Add NOT NULL, UNIQUE and CHECK constraints wherever the data requires them.",
+        "Model many-to-many relations with a join table; say what happens to rows that refer to a deleted one.",
+        "Add indexes for the lookups the system will make most, and say which lookup each serves.",
+        "Show two or three example queries the schema must serve.",
+    )
+    gaps = (
+        Gap("Which entities and rules matter most?", "Infer them from the domain and list the ones you assumed."),
+        Gap("Which database?", "Assume PostgreSQL and say so."),
+    )
+    checks = ("Every relation has a key and a foreign key where it refers to another.", "The example queries run.")
+    role = "You are a senior data engineer who designs correct, normalised, well-indexed database schemas."
+    return Guidance(role, "developers who will build on this schema", focus, requirements, gaps, checks)
 
 
 def _sql_create(brief: IdeaBrief, edge: str) -> Guidance:

@@ -38,7 +38,7 @@ LENGTH = re.compile(
 )
 QUANTITY = re.compile(
     r"\b(?:(?P<qual>at least|at most|up to|no more than|exactly|about|around)\s+)?(?P<n>\d{1,3})\s+"
-    r"(?P<unit>(?:\w+\s+)?(?:bullet points?|bullets?|points?|items?|tips?|ideas?|examples?|questions?|options?|"
+    r"(?P<unit>(?:[\w-]+\s+){0,2}(?:bullet points?|bullets?|points?|items?|tips?|ideas?|examples?|questions?|options?|"
     r"steps?|slides?|tweets?|names?|titles?|headlines?|variations?|versions?|reasons?|ways?|sections?|"
     r"test cases?|suggestions?|alternatives?|taglines?|slogans?|recommendations?|insights?|takeaways?|lessons?|"
     r"facts?|arguments?|quotes?|hashtags?|keywords?|features?|use cases?|bullets))\b"

@@ -95,7 +95,7 @@ TONES = (
     "concise|empathetic|enthusiastic|neutral|academic|conversational|confident|inspiring|motivational|"
     "authoritative|respectful|polite|diplomatic|direct|blunt|upbeat|calm|technical|simple|plain|engaging|"
     "heartfelt|sincere|light-?hearted|whimsical|sarcastic|cheerful|heartwarming|reassuring|nostalgic|gentle|"
-    "grateful|thankful|appreciative|apologetic|remorseful"
+    "grateful|thankful|appreciative|apologetic|remorseful|sentimental|touching|moving|emotional"
 )
 
 CODE_LANGUAGES: tuple[tuple[str, str], ...] = (
@@ -116,7 +116,7 @@ CODE_LANGUAGES: tuple[tuple[str, str], ...] = (
     (r"\belixir\b", "Elixir"),
     (r"\bbash\b|\bshell script\b|\bzsh\b", "Bash"),
     (r"\bpowershell\b", "PowerShell"),
-    (r"\bsql\b|\bpostgres(?:ql)?\b|\bmysql\b|\bsqlite\b", "SQL"),
+    (r"\bsql\b|\bpostgres(?:ql)?\b|\bmysql\b|\bsqlite\b|\b(?:database|db|relational|table) schemas?\b", "SQL"),
     (r"\blua\b", "Lua"),
     (r"\bdart\b|\bflutter\b", "Dart"),
     (r"\bjulia\b", "Julia"),
@@ -174,7 +174,12 @@ EDGE_CASES: tuple[tuple[str, str], ...] = (
         "missing or unreadable files, unexpected encodings and very large files",
     ),
     (
-        r"\bapis?\b(?! keys?)|\bhttp\b|\brequests?\b|\bfetch\b|\burls?\b|\bendpoints?\b|\bwebhooks?\b|\bs3\b|"
+        r"\bendpoints?\b|\bwebhooks?\b|\broutes?\b|\btraffic\b",
+        "malformed or oversized requests, missing fields, and the same request arriving twice",
+    ),
+    (
+        r"\bapis?\b(?! keys?| endpoints?| routes?)|\bhttp\b(?! (?:endpoints?|routes?|handlers?|servers?))|"
+        r"\brequests?\b|\bfetch\b|\burls?\b|\bs3\b|"
         r"\buploads?\b|\buploading\b|\bdownloads?\b|\bdownloading\b|\bscrap(?:e|er|es|ing)\b",
         "timeouts, non-2xx responses and retries",
     ),
@@ -303,7 +308,16 @@ FORMATS: tuple[tuple[re.Pattern[str], FormatSpec], ...] = tuple(
             _spec("checklist", "checklist", 'Use a checklist: one verifiable item per line, starting with "- [ ]".'),
         ),
         (
-            r"\bbullet(?:ed)?(?: points?| list)?\b|\bbullets\b",
+            r"\bquiz(?:zes)?\b|\bmultiple[- ]choice\b|\btrivia questions\b",
+            _spec(
+                "quiz",
+                "quiz",
+                "Number the questions; give each one's options on their own lines (A-D for multiple choice), "
+                "then the correct answer, or put all the answers in a key at the end.",
+            ),
+        ),
+        (
+            r"\bbullet(?:ed)?(?: points?| list)?\b|\bbullets\b|\btalking points\b",
             _spec(
                 "bullets", "bulleted list", "Use a bulleted list, one idea per bullet, each bullet one or two lines."
             ),
@@ -338,6 +352,10 @@ FORMATS: tuple[tuple[re.Pattern[str], FormatSpec], ...] = tuple(
         (
             r"\boutlines?\b",
             _spec("outline", "outline", "Return a hierarchical outline: numbered headings with short sub-points."),
+        ),
+        (
+            r"\b(?:a|one|two|three|four|five|\d+|short|single|professional|cohesive|flowing) paragraphs?\b",
+            _spec("prose", "prose", "Write it as flowing prose in full paragraphs: no headings, no bullets."),
         ),
         (
             r"\breports?\b",
