@@ -477,3 +477,49 @@ def test_an_endpoint_that_accepts_uploads_gets_server_cases_and_its_size_limit()
 
 def test_sentiment_words_are_tones() -> None:
     assert "sentimental" in analyse("a speech for my grandparents' 50th anniversary, sentimental").tones
+
+
+def test_an_amount_a_script_watches_for_is_a_threshold_not_a_budget() -> None:
+    idea = "a python script that texts me when the bitcoin price drops below $20,000"
+    prompt = prompt_for(idea)
+    assert "Threshold: $20,000 (USD)" in prompt
+    assert "budget" not in prompt.lower()
+    assert any("threshold" in case for case in analyse(idea).edge_cases)
+
+
+def test_a_product_spec_has_the_sections_of_a_spec() -> None:
+    assert "non-goals" in prompt_for("write a PRD for a shared grocery list feature")
+
+
+def test_stanzas_are_a_length_and_rhyming_is_a_rule() -> None:
+    prompt = prompt_for("a rhyming poem about my grandmother's garden, 3 stanzas")
+    assert "Length: exactly 3 stanzas." in prompt
+    assert "Rhyme throughout" in prompt
+
+
+def test_the_size_of_the_given_material_is_not_the_answer_s_length() -> None:
+    brief = analyse("summarise this 12-page lease agreement, flag anything unusual")
+    assert brief.length is None
+
+
+def test_a_rate_is_not_a_count_of_items_to_give() -> None:
+    prompt = prompt_for("a monthly content calendar for a yoga studio, 4 posts per week")
+    assert "Give exactly 4 posts" not in prompt
+    assert "Organise it by day, phase or period" in prompt
+
+
+def test_asking_for_feedback_on_writing_is_a_review() -> None:
+    brief = analyse("give me honest feedback on my short story's opening, I'll paste it below")
+    assert brief.mode == "review"
+    assert brief.formats == ()
+
+
+def test_a_pitch_aimed_at_businesses_names_them_and_a_team_before_a_match_is_an_audience() -> None:
+    assert analyse("an email campaign aimed at independent bookshops").audience == "independent bookshops"
+    brief = analyse("a pep talk for my soccer team before the cup final")
+    assert brief.audience == "the user's soccer team"
+    assert brief.persona is Persona.WRITING
+
+
+def test_a_date_keeps_its_month_and_day() -> None:
+    assert "Date that matters: Friday March 14." in prompt_for("an out-of-office reply, I'm away until Friday March 14")

@@ -408,6 +408,11 @@ _MODES: tuple[tuple[str, frozenset[str]], ...] = (
     ),
     ("explain", frozenset({"explain", "describe", "teach", "tutor"})),
 )
+# "when the price drops below $50": a threshold the code watches, not a budget to stay within
+_GIVEN_BEFORE = re.compile(r"\b(?:this|these|the attached|attached|my|our|your)\s+$", _I)
+_MOVES = re.compile(
+    r"\b(?:drops?|dropping|falls?|falling|goes|going|rises?|rising|climbs?|climbing|gets?|getting)\s+$", _I
+)
 _BUDGET = re.compile(r"\bon an? (?:tight |small |limited |low |shoestring )?budget\b", _I)
 _MONEY = re.compile(
     r"\b(?:under|within|below|less than|max(?:imum)?(?: of)?|up to|no more than)\s+"
@@ -447,11 +452,21 @@ _DEBUG_ASK = re.compile(
 )
 
 
+# "give me feedback on my essay", "any notes on this draft?": a review, whatever the first verb
+_REVIEW_ASK = re.compile(
+    r"\b(?:give|giving|provide|offer|want|need|get)\s+(?:me\s+)?(?:some\s+)?(?:honest\s+|detailed\s+|constructive\s+|"
+    r"brutal\s+|quick\s+)?(?:feedback|notes|a critique|comments)\s+on\b",
+    _I,
+)
+
+
 def _mode(verb: str | None, formats: tuple[FormatSpec, ...], role: str | None, idea: str = "") -> str:
     if role is not None:
         return "role"
     if _DEBUG_ASK.search(idea):
         return "debug"
+    if _REVIEW_ASK.search(idea):
+        return "review"
     if formats and formats[0].key == "tests":
         return "test"
     for mode, verbs in _MODES:
@@ -475,7 +490,11 @@ def _digits_for_number_words(text: str) -> str:
 
 
 def _money_constraints(text: str) -> list[str]:
-    found = [f"Stay within a budget of {match.group(1).strip()}." for match in _MONEY.finditer(text)]
+    found = [
+        f"Stay within a budget of {match.group(1).strip()}."
+        for match in _MONEY.finditer(text)
+        if not _MOVES.search(text, 0, match.start())
+    ]
     if _BUDGET.search(text):
         found.append("Keep costs low, and give prices or cost ranges where you can.")
     return found
@@ -599,7 +618,9 @@ def analyse(
                 _classify(clause.strip(), parts)
     constraints = list(parts["constraints"])
     counted = _digits_for_number_words(scan)
-    length_match = LENGTH.search(counted)
+    length_match = next(  # "summarize this 40-page PDF": the size of what is given, not of the answer
+        (match for match in LENGTH.finditer(counted) if not _GIVEN_BEFORE.search(counted, 0, match.start())), None
+    )
     length = length_rule = None
     if length_match is not None:
         length_rule, length = length_requirement(length_match)
@@ -617,6 +638,7 @@ def analyse(
         form = None  # "user stories" in a code idea are not a story to write; a forced persona keeps a sonnet
     if mode == "review" and effective is not Persona.CODE:
         form = None  # "rate this cover letter": the letter is what is reviewed, not what is written
+        formats = ()  # ... and its format is not the review's: a review has its own shape
     return IdeaBrief(
         idea=idea,
         task=task,

@@ -118,6 +118,11 @@ _CURRENCY_WORDS = {
 _AMOUNT = r"\d(?:[\d,.']*\d)?\s?(?:[kKmM]\b|thousand\b|million\b)?"
 _MONEY_BEFORE = re.compile(rf"([$€£¥])\s?({_AMOUNT})", _I)
 _MONEY_AFTER = re.compile(rf"\b({_AMOUNT})\s?(euros?|eur|dollars?|usd|pounds?|gbp|yen|jpy|chf|francs|€|\$|£)", _I)
+_THRESHOLD = re.compile(
+    r"\b(?:(?:drops?|dropping|falls?|falling|goes|going|rises?|rising|climbs?|climbing|gets?|getting)\s+"
+    r"(?:below|under|above|over|past)|exceeds?|exceeding|crosses|crossing)\s+$",
+    _I,
+)
 _MONEY_CONTEXT = re.compile(r"\b(?:budget|cost|spend|price|salary|offer|pay|rent|fee)\b", _I)
 _LANGUAGE_NAMES = (
     "English|Spanish|French|German|Italian|Portuguese|Dutch|Japanese|Chinese|Mandarin|Cantonese|Korean|"
@@ -146,7 +151,10 @@ _SIZE_LIMIT = re.compile(
     _I,
 )
 _DEADLINE = re.compile(
-    r"\b(?:by|before|until|on|due|closes on|ends on)\s+((?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day)|"
+    r"\b(?:by|before|until|on|due|closes on|ends on)\s+("
+    r"(?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day,?\s+)?(?:January|February|March|April|May|June|July|August|"
+    r"September|October|November|December)\s+\d{1,2}(?:st|nd|rd|th)?|"
+    r"(?:(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day)|"
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December)\s+\d{1,2}(?:st|nd|rd|th)?|"
     r"\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:January|February|March|April|May|June|July|August|September|October|"
     r"November|December)|\d{4}-\d{2}-\d{2})",
@@ -163,13 +171,15 @@ _COUNTED = re.compile(
 )
 
 
-def _money(text: str) -> list[str]:
-    found: list[str] = []
+def _money(text: str) -> list[tuple[str, bool]]:
+    """(amount with its currency, whether it is a threshold: "when the price drops below $50")."""
+    found: list[tuple[str, bool]] = []
     for match in _MONEY_BEFORE.finditer(text):
-        found.append(f"{match.group(1)}{match.group(2).strip()} ({_CURRENCY_WORDS[match.group(1)]})")
+        amount = f"{match.group(1)}{match.group(2).strip()} ({_CURRENCY_WORDS[match.group(1)]})"
+        found.append((amount, bool(_THRESHOLD.search(text, 0, match.start()))))
     for match in _MONEY_AFTER.finditer(text):
         code = _CURRENCY_WORDS.get(match.group(2).lower(), match.group(2).upper())
-        found.append(f"{match.group(1).strip()} {code}")
+        found.append((f"{match.group(1).strip()} {code}", bool(_THRESHOLD.search(text, 0, match.start()))))
     return found
 
 
@@ -179,8 +189,8 @@ def typed_constraints(idea: str) -> list[tuple[str, str]]:
     money = _money(idea)
     if money:
         budget = bool(_MONEY_CONTEXT.search(idea))
-        for amount in money:
-            what = "Budget" if budget else "Amount"
+        for amount, threshold in money:
+            what = "Threshold" if threshold else "Budget" if budget else "Amount"
             found.append(("budget", f"{what}: {amount}; keep this currency, do not convert it."))
     language = _IN_LANGUAGE.search(idea)
     if language:
@@ -233,7 +243,7 @@ _AGENT_NOUN = r"[a-z][a-z-]*(?:er|or|ist|ian|ant|ent)s?"
 _FOR_NP = re.compile(
     rf"\b(?:for|aimed at|targeted at|intended for|written for|geared towards?|suitable for)\s+"
     rf"((?:{_NP_WORD}\s+){{0,5}}?{_NP_WORD})(?=\s*(?:[,.;:!?()]|$|\s+(?:who|that|which|where|to|so|on|in|at|"
-    rf"with|about|and|but|because|opening|from|by)\b))",
+    rf"with|about|and|but|because|opening|from|by|before|after|during|ahead)\b))",
     _I,
 )
 _HONOUREE = re.compile(
@@ -247,6 +257,14 @@ _ABOUT_THE_USER = re.compile(
     _I,
 )
 _AGE_RANGE = re.compile(r"\b(?:for|aged?)\s+(?:ages?\s+)?(\d{1,2})\s*(?:-|to)\s*(\d{1,2})\b(?!\s*(?:%|am|pm))", _I)
+# "a pitch aimed at small law firms": a business reads it too, when the idea says it is aimed at one
+_AIMED_AT = re.compile(
+    r"\b(?:aimed at|targeted at|targeting|geared towards?|marketed to|pitched to|selling to)\s+"
+    r"((?:an?\s+|the\s+|our\s+)?(?:[\w'&-]+\s+){0,3}?[\w'&-]*?(?:firms?|companies|company|businesses|business|agencies|agency|"
+    r"startups?|organi[sz]ations?|schools?|hospitals?|clinics?|restaurants?|shops?|stores?|retailers?|brands?|"
+    r"practices?|studios?|nonprofits?|charities|charity|teams?))\b",
+    _I,
+)
 _CANDIDATE = re.compile(r"\binterview(?:ing)?\s+(?:\w+\s+){0,2}?questions?\s+$", _I)
 _RECIPIENT = re.compile(
     r"\b(?:e-?mail|letter|message|note|memo|reply|response|text|speech|toast|pitch|card)\s+to\s+"
@@ -340,6 +358,9 @@ def stated_audience(idea: str) -> str | None:
         oldest = int(ages.group(2))
         who = "children" if oldest <= 12 else "teenagers" if oldest <= 19 else "people"
         return f"{who} aged {ages.group(1)}-{ages.group(2)}"
+    aimed = _AIMED_AT.search(idea)
+    if aimed:
+        return _mine(aimed.group(1))
     users = _USERS.search(idea)
     if users:
         return _mine(users.group(1))

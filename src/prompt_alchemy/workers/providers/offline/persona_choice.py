@@ -73,7 +73,8 @@ _SIGNALS: dict[Persona, tuple[tuple[str, float], ...]] = {
             r"\b(?:haikus?|limericks?|sonnets?|poems?|poetry|acrostics?|villanelles?|stor(?:y|ies)|fables?|"
             r"cover letter|e-?mails?|letters?|messages?|replies|reply|captions?|tweets?|blog posts?|articles?|"
             r"(?:linkedin|twitter|facebook|instagram|reddit|mastodon|bluesky|threads|social(?: media)?) posts?|"
-            r"newsletters?|speech|toast|eulogy|product descriptions?|descriptions?|release notes|press release|"
+            r"newsletters?|speech|toast|eulogy|pep talk|product descriptions?|descriptions?|release notes|"
+            r"press release|"
             r"slogans?|taglines?|headlines?|ad copy|landing page|bio|essay|script for a video|lyrics|song|"
             r"card|invitation|announcement|copy|spoken copy|scenes?|dialogues?|monologues?|screenplays?)\b",
             3.0,

@@ -413,6 +413,10 @@ def _creative(brief: IdeaBrief) -> Guidance:
     requirements = [f"Write for {brief.audience}: choose words and images they will enjoy."] if brief.audience else []
     if tone:
         requirements.append(f"Keep {indefinite(tone)} tone throughout.")
+    if re.search(r"\brhym(?:e|es|ing|ed)\b", brief.idea, re.IGNORECASE) and not re.search(
+        r"\b(?:no|not|without|don'?t)\s+(?:\w+\s+)?rhym", brief.idea, re.IGNORECASE
+    ):
+        requirements.append("Rhyme throughout, with a regular rhyme scheme and no forced rhymes.")
     requirements += [
         "Use fresh, specific images; avoid clichés and filler words.",
         "Keep every named person, place, object and detail from the request.",

@@ -33,7 +33,8 @@ LENGTH = re.compile(
     r"\b(?:(?P<qual>under|below|less than|fewer than|no more than|not more than|at most|max(?:imum)?(?: of)?|"
     r"up to|within|at least|min(?:imum)?(?: of)?|exactly|about|around|roughly|approximately|between)\s+)?"
     r"(?P<n>\d[\d,]*)(?:\s*(?:-|to|and)\s*(?P<m>\d[\d,]*))?[\s-]*"
-    r"(?P<unit>words?|sentences?|paragraphs?|lines?(?: of code)?|characters?|chars?|pages?|minutes?|seconds?)\b",
+    r"(?P<unit>words?|sentences?|paragraphs?|stanzas?|verses?|lines?(?: of code)?|characters?|chars?|pages?|minutes?|"
+    r"seconds?)\b",
     _I,
 )
 QUANTITY = re.compile(
@@ -41,8 +42,11 @@ QUANTITY = re.compile(
     r"(?P<unit>(?:[\w-]+\s+){0,2}(?:bullet points?|bullets?|points?|items?|tips?|ideas?|examples?|questions?|options?|"
     r"steps?|slides?|tweets?|names?|titles?|headlines?|variations?|versions?|reasons?|ways?|sections?|"
     r"test cases?|suggestions?|alternatives?|taglines?|slogans?|recommendations?|insights?|takeaways?|lessons?|"
-    r"facts?|arguments?|quotes?|hashtags?|keywords?|features?|use cases?|bullets))\b"
-    r"(?:,?\s+(?P<after>max(?:imum)?|at most|or fewer|or less|tops|at least|min(?:imum)?|or more)\b)?",
+    r"facts?|arguments?|quotes?|hashtags?|keywords?|features?|use cases?|bullets|activit(?:y|ies)|games?|"
+    r"exercises?|books?|movies?|films?|recipes?|places?|destinations?|strategies|strategy|habits?|prompts?|"
+    r"jokes?|riddles?|posts?|emails?|messages?|captions?))\b"
+    r"(?:,?\s+(?P<after>max(?:imum)?|at most|or fewer|or less|tops|at least|min(?:imum)?|or more)\b)?"
+    r"(?!\s+(?:per|a|an|each|every)\s+(?:day|week|month|year|hour)\b)",  # "3 posts per week" is a rate
     _I,
 )
 
@@ -81,7 +85,7 @@ def length_requirement(match: re.Match[str]) -> tuple[str, str]:
         return f"Keep it to at most {n} {unit}.", f"at most {n} {unit}"
     if qual.startswith("at least") or qual.startswith("min"):
         return f"Use at least {n} {unit}.", f"at least {n} {unit}"
-    if qual == "exactly" or (unit.startswith(("sentence", "paragraph", "line")) and not qual):
+    if qual == "exactly" or (unit.startswith(("sentence", "paragraph", "line", "stanza", "verse")) and not qual):
         return f"Use exactly {n} {unit}.", f"exactly {n} {unit}"
     return f"Aim for about {n} {unit}.", f"about {n} {unit}"
 

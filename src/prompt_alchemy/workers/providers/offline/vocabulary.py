@@ -160,12 +160,18 @@ EDGE_CASES: tuple[tuple[str, str], ...] = (
         r"\bidentifiers?\b|\bpost ?codes?\b|\bpostal codes?\b|\bzip codes?\b|\bibans?\b|\bisbns?\b",
         "spaces, dashes and other separators, too few or too many characters, and letters where digits belong",
     ),
+    (
+        r"\bdisk (?:usage|space)\b|\bmonitor\w*\b|\balerts?\b|\bthresholds?\b|"
+        r"\b(?:goes|go|drops?|rises?|falls?|gets?) (?:above|below|over|under)\b",
+        "a value exactly at the threshold, the same alert repeating on every run, and the alert itself failing",
+    ),
     (r"\bpars(?:e|es|er|ing)\b", "malformed, partial or unexpected input"),
     (r"\bstrings?\b|\btext\b|\bwords?\b", "empty strings, surrounding whitespace and non-ASCII (Unicode) text"),
     (r"\blists?\b|\barrays?\b|\bcollections?\b|\bsequences?\b", "empty collections, a single element and duplicates"),
     (
         r"\bnumbers?\b|\bintegers?\b|\bfloats?\b|\bprices?\b|\bamounts?\b|\bmoney\b|\bcurrenc(?:y|ies)\b|"
-        r"\bcosts?\b|\bweights?\b|\bbalances?\b|\bdeposits?\b|\bwithdraw\w*\b|\bpayments?\b|\btransactions?\b",
+        r"\bcosts?\b|\bweights?\b|\bbalances?\b|\bdeposits?\b|\bwithdraw\w*\b|\bpayments?\b|\btransactions?\b|"
+        r"\btemperatures?\b|\bcelsius\b|\bfahrenheit\b",
         "zero, negative and very large values, and rounding",
     ),
     (
@@ -180,7 +186,8 @@ EDGE_CASES: tuple[tuple[str, str], ...] = (
     (
         r"\bapis?\b(?! keys?| endpoints?| routes?)|\bhttp\b(?! (?:endpoints?|routes?|handlers?|servers?))|"
         r"\brequests?\b|\bfetch\b|\burls?\b|\bs3\b|"
-        r"\buploads?\b|\buploading\b|\bdownloads?\b|\bdownloading\b|\bscrap(?:e|er|es|ing)\b",
+        r"\buploads?\b|\buploading\b|\bdownloads?\b|\bdownloading\b|\bscrap(?:e|er|es|ing)\b|\bwebsites?\b|"
+        r"\bweb ?pages?\b|\btelegram\b|\bslack\b|\bdiscord\b|\bsms\b|\btwilio\b",
         "timeouts, non-2xx responses and retries",
     ),
     (
@@ -276,6 +283,17 @@ FORMATS: tuple[tuple[re.Pattern[str], FormatSpec], ...] = tuple(
                 "code",
                 "Return the code in one fenced code block tagged with its language.",
                 "After the code, explain key decisions in at most three sentences.",
+            ),
+        ),
+        (
+            r"\bproduct requirements? documents?\b|\bprds?\b|\b(?:technical |software )?design docs?\b|"
+            r"\b(?:product |technical |feature )specs?\b|\bspecifications?\b",
+            _spec(
+                "spec",
+                "specification",
+                "Structure it as a specification: problem and goals, non-goals, users and their needs, "
+                "requirements (must / should / could), success metrics, risks and open questions, each under "
+                "its own heading.",
             ),
         ),
         (
@@ -375,7 +393,7 @@ FORMATS: tuple[tuple[re.Pattern[str], FormatSpec], ...] = tuple(
             ),
         ),
         (
-            r"\bplans?\b|\broadmaps?\b|\bschedules?\b|\bitinerar(?:y|ies)\b|\bagenda\b",
+            r"\bplans?\b|\broadmaps?\b|\bschedules?\b|\bitinerar(?:y|ies)\b|\bagenda\b|\bcalendars?\b",
             _spec(
                 "plan",
                 "plan",
