@@ -8,6 +8,7 @@ statement about speed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,8 +22,9 @@ from prompt_alchemy.bus import Bus, InMemoryBus, NatsBus, RequestContext, Servic
 from prompt_alchemy.bus.dispatch import QUEUE_AFTER_DECLINES
 from prompt_alchemy.bus.failures import as_service_error
 from prompt_alchemy.bus.liveness import ATTEMPT_HEADER, Liveness
+from prompt_alchemy.bus.nats_transport import flush_in_order
 from prompt_alchemy.bus.transport import RawMessage
-from prompt_alchemy.errors import NoResponders, ResponderLost, Unavailable
+from prompt_alchemy.errors import BusError, NoResponders, ResponderLost, Unavailable
 from prompt_alchemy.schemas.health import ServicePing
 from prompt_alchemy.schemas.storage import DeleteReply, DeleteRequest, GetReply, GetRequest, PromptRecord
 from prompt_alchemy.testing.servers import NatsServer
@@ -424,7 +426,7 @@ async def test_a_plain_nats_requester_gets_its_reply_never_a_status(nats_server:
         waiting = asyncio.create_task(plain.request(schemas.STORAGE_GET.subject, b'{"id": "waiting"}', timeout=60))
         beyond = asyncio.create_task(plain.request(schemas.STORAGE_GET.subject, b'{"id": "beyond"}', timeout=60))
         await eventually(lambda: plain.stats["out_msgs"] == 3)
-        await plain.flush()  # nats-server has routed both before the follower's request: they arrive first
+        await flush_in_order(plain)  # nats-server has routed both before the follower's request: they arrive first
         followed = asyncio.create_task(follower.request(schemas.STORAGE_GET, GetRequest(id="followed"), timeout=60))
         await eventually(lambda: follower.transport.replies.declined >= QUEUE_AFTER_DECLINES)
         heartbeats = server.transport.heartbeats
@@ -469,7 +471,7 @@ async def test_on_nats_a_tick_sends_each_requester_one_status_list_that_keeps_al
             statuses.append((msg.subject, msg.headers["Alchemy-Liveness"], msg.data))
 
     await spy.subscribe("_INBOX.>", cb=on_inbox_message)
-    await spy.flush()
+    await flush_in_order(spy)
     hold = Holder()
     started, release = hold.started, hold.release
     runner = await serve(server, hold, concurrency=2, backlog=2)
@@ -508,7 +510,7 @@ async def test_an_unwatched_request_waits_out_a_silence_that_gives_a_watched_one
         held.append(msg)
 
     await silent.subscribe("silent.server", cb=hold)
-    await silent.flush()
+    await flush_in_order(silent)
     transport = requester.transport
     try:
         unwatched = asyncio.create_task(
@@ -523,5 +525,9 @@ async def test_an_unwatched_request_waits_out_a_silence_that_gives_a_watched_one
         async with asyncio.timeout(EVENTUALLY):
             assert (await unwatched).data == b"the answer"
     finally:
+        if not unwatched.done():  # a failure above must not leave it to fail a later test
+            unwatched.cancel()
+        with contextlib.suppress(asyncio.CancelledError, BusError):
+            await unwatched
         await silent.close()
         await requester.close()

@@ -33,7 +33,7 @@ from prompt_alchemy.bus.transport import RawHandler, RawMessage
 from prompt_alchemy.errors import BusClosed, BusError, NoResponders, PayloadTooLarge, RequestTimeout, ResponderLost
 from prompt_alchemy.schemas.subjects import is_valid_pattern, is_valid_subject
 
-__all__ = ["NatsOptions", "NatsTransport"]
+__all__ = ["NatsOptions", "NatsTransport", "flush_in_order"]
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +198,18 @@ def _as_dict(headers: Mapping[str, str] | None) -> dict[str, str] | None:
     if not headers:
         return None
     return headers if isinstance(headers, dict) else dict(headers)
+
+
+async def flush_in_order(client: NatsClient) -> None:
+    """Return once the server has processed every command ``client`` sent before this call.
+
+    nats-py 2.16's ``flush()`` writes its PING straight to the socket, ahead of the commands still
+    in its pending buffer (SUBs and PUBs included), so its PONG proves nothing about them: a
+    subscription "flushed" that way may not be registered yet when another connection publishes.
+    Push the buffer out first; then the PONG comes after the server has read all of it.
+    """
+    await client._flush_pending(force_flush=True)
+    await client.flush()
 
 
 class _ReplyInbox:
@@ -415,11 +427,7 @@ class NatsTransport:
 
     async def flush(self) -> None:
         try:
-            # nats-py 2.16 writes flush()'s PING straight to the socket, ahead of the commands still
-            # in its pending buffer (SUBs included), so its PONG proves nothing about them. Push the
-            # buffer out first; then the PONG means the server has every subscription.
-            await self.client._flush_pending(force_flush=True)
-            await self.client.flush()
+            await flush_in_order(self.client)
         except _NATS_FAILURES as error:
             raise _bus_error(error, "flush") from error
 

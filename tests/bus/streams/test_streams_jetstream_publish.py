@@ -9,6 +9,7 @@ from nats.aio.msg import Msg
 
 from prompt_alchemy.bus import NatsBus
 from prompt_alchemy.bus.liveness import follows_statuses
+from prompt_alchemy.bus.nats_transport import flush_in_order
 from prompt_alchemy.bus.streams import StreamSpec
 from prompt_alchemy.bus.streams.jetstream import JetStreamStream
 from prompt_alchemy.errors import BusError, Unavailable
@@ -58,13 +59,13 @@ async def test_the_ack_comes_to_the_connection_reply_inbox(nats_server: NatsServ
         publishes.append(msg)
 
     await spy.subscribe(stream_spec.subjects[0], cb=seen)
-    await spy.flush()
+    await flush_in_order(spy)
     try:
         stream = await JetStreamStream.open(bus.transport, stream_spec)
         acks = [await stream.publish(stream_spec.subjects[0], b"{}", msg_id=f"m{n}") for n in (1, 2)]
         assert [(ack.sequence, ack.duplicate) for ack in acks] == [(1, False), (2, False)]
         assert (await stream.publish(stream_spec.subjects[0], b"{}", msg_id="m1")).duplicate
-        await spy.flush()
+        await flush_in_order(spy)
         replies = [msg.reply for msg in publishes]
         assert len(replies) == 3
         assert all(follows_statuses(reply) for reply in replies)  # the bus's inbox: its liveness token
