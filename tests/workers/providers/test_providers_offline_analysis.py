@@ -523,3 +523,52 @@ def test_a_pitch_aimed_at_businesses_names_them_and_a_team_before_a_match_is_an_
 
 def test_a_date_keeps_its_month_and_day() -> None:
     assert "Date that matters: Friday March 14." in prompt_for("an out-of-office reply, I'm away until Friday March 14")
+
+
+def test_a_rule_a_password_must_meet_is_not_the_answer_s_length_nor_a_number_to_round() -> None:
+    brief = analyse("a go function that checks a password has at least 10 characters and one digit")
+    assert brief.length is None
+    assert not any("rounding" in case for case in brief.edge_cases)
+
+
+def test_tone_words_inside_compounds_are_not_tones_and_paired_words_are() -> None:
+    assert analyse("a description of our kid-friendly cafe").tones == ()
+    assert analyse("a eulogy for my uncle, warm and personal").tones == ("warm", "personal")
+    assert "skeptical" in analyse("an op-ed on four-day weeks, skeptical").tones
+
+
+def test_explaining_a_concept_to_someone_is_not_code() -> None:
+    assert analyse("explain what a REST API is to my dad").persona is Persona.GENERIC
+    assert analyse("explain what my python script does line by line").persona is Persona.CODE
+
+
+def test_a_study_guide_is_practical_help_and_a_dialogue_between_people_is_creative() -> None:
+    assert analyse("a study guide for the CPA exam, audit section").persona is Persona.GENERIC
+    brief = analyse("a dialogue between Ada Lovelace and a teenager about AI")
+    assert brief.form is not None
+    assert brief.form.creative
+
+
+def test_nothing_named_as_given_is_no_input() -> None:
+    brief = analyse("compare Rust and Zig for writing a game engine")
+    assert brief.inputs == ()
+    assert "Use only the data provided" not in prompt_for("compare Rust and Zig for writing a game engine")
+    summary = analyse("summarise the causes of the 2008 financial crisis in 6 bullet points")
+    assert summary.mode != "transform"
+    assert "add no new information" not in prompt_for("summarise the causes of the 2008 financial crisis")
+
+
+def test_a_complaint_is_firm_and_a_press_release_has_its_parts() -> None:
+    assert "firm, polite tone" in prompt_for("a complaint email to my internet provider, I want a refund")
+    assert "media contact" in prompt_for("a press release about our new store opening in Leeds")
+
+
+def test_short_copy_with_a_count_and_a_length_keeps_them_and_adds_none_of_its_own() -> None:
+    prompt = prompt_for("6 slogans for a cycling club, under 5 words each")
+    assert "up to four alternatives" not in prompt
+    assert "under 12 words" not in prompt
+    assert "Give exactly 6 slogans." in prompt
+
+
+def test_a_hook_that_fetches_gets_network_cases() -> None:
+    assert any("timeouts" in case for case in analyse("a vue composable that fetches the weather").edge_cases)

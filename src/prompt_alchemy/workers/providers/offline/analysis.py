@@ -112,12 +112,18 @@ _PREFIXES = (
     r"(?:good\s+|great\s+)?"
     r"(?:system\s+)?prompt\s+(?:that|which|to|for|where|so that)\s+(?:will\s+)?",
 )
-_TONE_STRONG = re.compile(
-    r"\b(formal|informal|casual|friendly|warm|professional|persuasive|humorous|funny|witty|playful|serious|"
-    r"empathetic|enthusiastic|neutral|academic|conversational|confident|inspiring|motivational|authoritative|"
-    r"respectful|polite|diplomatic|blunt|upbeat|calm|engaging|heartfelt|sincere|light-?hearted|whimsical|"
-    r"sarcastic|cheerful|heartwarming|reassuring|nostalgic|gentle|grateful|thankful|appreciative|apologetic|"
-    r"remorseful|sentimental|touching)\b",
+_STRONG_TONES = (
+    "formal|informal|casual|friendly|warm|professional|persuasive|humorous|funny|witty|playful|serious|"
+    "empathetic|enthusiastic|neutral|academic|conversational|confident|inspiring|motivational|authoritative|"
+    "respectful|polite|diplomatic|blunt|upbeat|calm|engaging|heartfelt|sincere|light-?hearted|whimsical|"
+    "sarcastic|cheerful|heartwarming|reassuring|nostalgic|gentle|grateful|thankful|appreciative|apologetic|"
+    "remorseful|sentimental|touching|skeptical|sceptical|balanced|objective"
+)
+_TONE_STRONG = re.compile(rf"(?<![\w-])({_STRONG_TONES})(?![\w-])", _I)  # "eco-friendly" is no tone
+# "personal and funny": a tone word paired with a strong tone is a tone too
+_TONE_PAIRED = re.compile(
+    rf"(?<![\w-])({TONES})\s+(?:and|but|yet)\s+(?:{_STRONG_TONES})(?![\w-])|"
+    rf"(?<![\w-])(?:{_STRONG_TONES})\s+(?:and|but|yet)\s+({TONES})(?![\w-])",
     _I,
 )
 _TONE_CONTEXT = re.compile(
@@ -247,10 +253,13 @@ def _output(text: str) -> str | None:
 
 
 def _tones(text: str) -> tuple[str, ...]:
-    tones = [match.group(1).lower() for match in _TONE_STRONG.finditer(text)]
+    found = [(match.start(), match.group(1).lower()) for match in _TONE_STRONG.finditer(text)]
     for match in _TONE_CONTEXT.finditer(text):
-        tones.append((match.group(1) or match.group(2)).lower())
-    return tuple(dict.fromkeys(tones))
+        found.append((match.start(), (match.group(1) or match.group(2)).lower()))
+    for match in _TONE_PAIRED.finditer(text):  # "personal and funny": a word paired with a tone is one
+        group = 1 if match.group(1) else 2
+        found.append((match.start(group), match.group(group).lower()))
+    return tuple(dict.fromkeys(tone for _, tone in sorted(found)))
 
 
 _ATTACK = re.compile(r"\b(?:sql|nosql|command|code|ldap|xpath|html|css|template)\s+injection\b", _I)
@@ -285,6 +294,11 @@ def _language(text: str) -> str | None:
     return language
 
 
+_SUMMARISING = frozenset({"summarize", "summarise", "condense", "shorten"})
+_GIVEN = re.compile(r"(?:this|these|those|the attached|attached|the following|my|our|your|their|the provided)\b", _I)
+_MATERIAL_END = re.compile(rf"\b(?:{INPUT_NOUNS})$", _I)
+
+
 def _slot_inputs(slot: tuple[str, str] | None, phrases: list[str]) -> tuple[str, ...]:
     """The input slot, else the input phrases that name material (not "a list", not "summarize this")."""
     if slot:
@@ -292,7 +306,10 @@ def _slot_inputs(slot: tuple[str, str] | None, phrases: list[str]) -> tuple[str,
     kept = [
         phrase
         for phrase in phrases
-        if len(key_terms(phrase)) >= 2 and not any(word.lower() in TASK_VERBS for word in phrase.split())
+        if len(key_terms(phrase)) >= 2
+        and not any(word.lower() in TASK_VERBS for word in phrase.split())
+        # "summarize the main arguments for UBI", "compare iPhone 16 and Pixel 9": nothing is given
+        and (_GIVEN.match(phrase) or _MATERIAL_END.search(phrase))
     ]
     return tuple(dedupe(_provided(phrase) for phrase in kept))
 
@@ -367,9 +384,18 @@ _IDENTIFYING_NUMBERS = re.compile(
 )
 
 
+# "at least one number, one symbol": a kind of character a rule asks for, not a quantity
+_CHARACTER_CLASSES = re.compile(
+    r"\b(?:one|a|an|1|single|no)\s+(?:numbers?|digits?|symbols?|letters?|uppercase|lowercase|capitals?|"
+    r"special characters?)\b",
+    _I,
+)
+
+
 def _edge_cases(text: str) -> tuple[str, ...]:
     text = _RECEIVED_REQUESTS.sub(r"\1traffic", _COUNTED_TIMES.sub("count", _without_attacks(text)))
     text = _IDENTIFYING_NUMBERS.sub("identifiers", text)
+    text = _CHARACTER_CLASSES.sub("character class", text)
     return tuple(cases for pattern, cases in EDGE_CASES if re.search(pattern, text, _I))[:4]
 
 
@@ -618,8 +644,16 @@ def analyse(
                 _classify(clause.strip(), parts)
     constraints = list(parts["constraints"])
     counted = _digits_for_number_words(scan)
-    length_match = next(  # "summarize this 40-page PDF": the size of what is given, not of the answer
-        (match for match in LENGTH.finditer(counted) if not _GIVEN_BEFORE.search(counted, 0, match.start())), None
+    length_match = next(
+        (
+            match
+            for match in LENGTH.finditer(counted)
+            # "summarize this 40-page PDF": the size of what is given, not of the answer
+            if not _GIVEN_BEFORE.search(counted, 0, match.start())
+            # "a password of at least 12 characters": in code, only lines measure the answer
+            and (effective is not Persona.CODE or match.group("unit").lower().startswith("line"))
+        ),
+        None,
     )
     length = length_rule = None
     if length_match is not None:
@@ -633,6 +667,9 @@ def analyse(
     typed = tuple(typed_constraints(idea)) if scan_text is None else ()
     slot = input_slot(idea) if scan_text is None else None
     mode = _mode(verb, formats, role, idea)
+    inputs = tuple(dedupe(_provided(phrase) for phrase in raw_inputs)) if scan_text else _slot_inputs(slot, raw_inputs)
+    if mode == "transform" and verb in _SUMMARISING and not inputs:
+        mode = "explain"  # "summarize the arguments for and against UBI": nothing given to stay faithful to
     form = fixed_form(idea)
     if form is not None and form.creative and choose_persona(idea)[0] is not Persona.WRITING:
         form = None  # "user stories" in a code idea are not a story to write; a forced persona keeps a sonnet
@@ -645,9 +682,7 @@ def analyse(
         verb=verb,
         deliverable=deliverable,
         audience=stated_audience(idea) if scan_text is None else _audience(scan),
-        inputs=tuple(dedupe(_provided(phrase) for phrase in raw_inputs))
-        if scan_text
-        else _slot_inputs(slot, raw_inputs),
+        inputs=inputs,
         output=_output(idea),
         constraints=tuple(dedupe(constraints)),
         length=length,

@@ -95,7 +95,7 @@ _FORMS: tuple[tuple[re.Pattern[str], FixedForm], ...] = (
     (
         re.compile(
             r"\b(?:short )?stor(?:y|ies)\b|\bpoems?\b|\bpoetry\b|\bsongs?\b|\blyrics\b|\bverses?\b|\bscenes?\b|"
-            r"\bmonologues?\b|\bscreenplays?\b",
+            r"\bmonologues?\b|\bscreenplays?\b|\bdialogues? between\b",
             _I,
         ),
         FixedForm("creative piece", ("Show through concrete images and actions rather than telling.",), creative=True),

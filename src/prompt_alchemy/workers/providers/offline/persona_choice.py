@@ -30,7 +30,7 @@ _CODE_NOUNS = (
     r"function|functions|script|class|method|module|package|library|cli|api|endpoint|handler|service|"
     r"program|app|query|queries|regex|code|snippet|test|tests|bug|dag|pipeline|formula|macro|component|hook|"
     r"helper|migration|schema|decorator|lambda|server|client|parser|tool|command|job|view|route|middleware|"
-    r"worker|daemon|bot|webhook|plugin|extension|workflow|one-?liners?|loop|loops|recursion"
+    r"worker|daemon|bot|webhook|plugin|extension|workflow|one-?liners?|loop|loops|recursion|composables?"
 )
 # The deliverable named first ("a function that validates email addresses", "write a python script
 # to..."): the head of the idea outweighs what it is about (an email is the data here, not the text).
@@ -105,6 +105,15 @@ _SIGNALS: dict[Persona, tuple[tuple[str, float], ...]] = {
         ),
     ),
     Persona.GENERIC: (
+        # explaining a concept ("explain what an API is to my grandmother") is teaching, not coding;
+        # explaining given code ("explain this function") is not matched here
+        (
+            r"^\W*(?:(?:can|could) you\s+)?(?:please\s+)?explain\s+(?:what|how|why|the difference|the concept)\b"
+            r"(?![^.?!]{0,60}\b(?:this|these|the following|attached|(?:my|our)\s+(?:\w+\s+)?"
+            r"(?:code|function|script|query|regex|program|class|config|error|stack ?trace))\b)",
+            6.0,
+        ),
+        (r"\b(?:study guide|cheat ?sheet|study plan|revision plan|flash ?cards|crash course)\b", 5.0),
         (
             r"\b(?:create|design|write|draft|make|build|prepare|generate)\s+(?:me\s+)?(?:an?\s+|\d+\s+)?(?:[\w-]+\s+){0,3}?"
             r"(?:surveys?|questionnaires?|quiz(?:zes)?|polls?|quiz questions|feedback forms?)\b",

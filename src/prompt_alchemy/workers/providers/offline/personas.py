@@ -433,6 +433,7 @@ def _creative(brief: IdeaBrief) -> Guidance:
     return Guidance(role, "the reader of this piece", focus, tuple(requirements), gaps, checks)
 
 
+_COMPLAINT = re.compile(r"\bcomplain\w*\b|\bcompensation\b|\brefund\b|\bdispute\b|\bescalat\w*\b", re.IGNORECASE)
 _CLOSE_READER = re.compile(
     r"\b(?:friends?|mom|mum|dad|mother|father|sister|brother|wife|husband|partner|boyfriend|girlfriend|"
     r"grandma|grandpa|grandmother|grandfather|aunt|uncle|cousin|son|daughter|family|niece|nephew)\b",
@@ -468,6 +469,8 @@ def _writing(brief: IdeaBrief) -> Guidance:
             if tone
             else "Use a warm, personal tone: this is for someone close."
             if _CLOSE_READER.search(audience)
+            else "Use a firm, polite tone: state the problem, the facts and the remedy you expect."
+            if _COMPLAINT.search(brief.idea)
             else "Use a clear, warm, professional tone unless told otherwise."
         ),
     ]

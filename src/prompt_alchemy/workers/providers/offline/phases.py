@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from prompt_alchemy.schemas.common import Persona, Phase, TargetFamily
 from prompt_alchemy.workers.providers.offline.analysis import IdeaBrief
 from prompt_alchemy.workers.providers.offline.personas import Guidance, guidance_for
+from prompt_alchemy.workers.providers.offline.requirements import QUANTITY
 from prompt_alchemy.workers.providers.offline.styling import PromptDocument, Section, render
 from prompt_alchemy.workers.providers.offline.vocabulary import CODE_LANGUAGES, CONFIG_LANGUAGES, SKELETONS
 from prompt_alchemy.workers.providers.offline.wording import dedupe, key_terms, stem
@@ -86,6 +87,9 @@ def _format_contract(brief: IdeaBrief, guide: Guidance) -> list[str]:
         lines += list(own)
     elif primary is None:
         lines.append("Use short paragraphs; add headings or lists only where they make the answer easier to scan.")
+    elif primary.key == "short_copy" and (brief.length or QUANTITY.search(brief.idea)):
+        # the idea says how many or how long: no "four alternatives" or "under 12 words" of our own
+        lines.append("One per line, the strongest first.")
     else:
         lines += list(primary.contract)
         secondary = next((spec for spec in brief.formats[1:] if spec.key in _LIST_FORMATS), None)

@@ -95,7 +95,8 @@ TONES = (
     "concise|empathetic|enthusiastic|neutral|academic|conversational|confident|inspiring|motivational|"
     "authoritative|respectful|polite|diplomatic|direct|blunt|upbeat|calm|technical|simple|plain|engaging|"
     "heartfelt|sincere|light-?hearted|whimsical|sarcastic|cheerful|heartwarming|reassuring|nostalgic|gentle|"
-    "grateful|thankful|appreciative|apologetic|remorseful|sentimental|touching|moving|emotional"
+    "grateful|thankful|appreciative|apologetic|remorseful|sentimental|touching|moving|emotional|skeptical|"
+    "sceptical|balanced|objective|critical|personal|romantic|firm"
 )
 
 CODE_LANGUAGES: tuple[tuple[str, str], ...] = (
@@ -185,7 +186,7 @@ EDGE_CASES: tuple[tuple[str, str], ...] = (
     ),
     (
         r"\bapis?\b(?! keys?| endpoints?| routes?)|\bhttp\b(?! (?:endpoints?|routes?|handlers?|servers?))|"
-        r"\brequests?\b|\bfetch\b|\burls?\b|\bs3\b|"
+        r"\brequests?\b|\bfetch(?:es|ing)?\b|\burls?\b|\bs3\b|"
         r"\buploads?\b|\buploading\b|\bdownloads?\b|\bdownloading\b|\bscrap(?:e|er|es|ing)\b|\bwebsites?\b|"
         r"\bweb ?pages?\b|\btelegram\b|\bslack\b|\bdiscord\b|\bsms\b|\btwilio\b",
         "timeouts, non-2xx responses and retries",
@@ -294,6 +295,15 @@ FORMATS: tuple[tuple[re.Pattern[str], FormatSpec], ...] = tuple(
                 "Structure it as a specification: problem and goals, non-goals, users and their needs, "
                 "requirements (must / should / could), success metrics, risks and open questions, each under "
                 "its own heading.",
+            ),
+        ),
+        (
+            r"\bpress releases?\b|\bnews releases?\b",
+            _spec(
+                "press_release",
+                "press release",
+                "Write it as a press release: a headline, a dateline and a lead paragraph that answers who, what, "
+                "when and why, a quote, the details, an 'About' paragraph and a media contact.",
             ),
         ),
         (
