@@ -334,6 +334,7 @@ def test_who_an_event_or_a_gift_is_for_is_not_the_audience_and_an_amount_ends_wi
     assert brief.audience is None
     assert any("$1,500 (USD)" in constraint.text for constraint in brief.constraints)
     assert analyse("a thank-you note to my coach after the season").audience == "the user's coach"
+    assert "Stay within a budget of €600." in prompt_for("a weekend in Rome for two, under €600, with a cooking class")
 
 
 def test_a_system_prompt_for_an_assistant_is_that_assistant_s_role() -> None:

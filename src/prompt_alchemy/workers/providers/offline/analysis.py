@@ -442,7 +442,7 @@ _MOVES = re.compile(
 _BUDGET = re.compile(r"\bon an? (?:tight |small |limited |low |shoestring )?budget\b", _I)
 _MONEY = re.compile(
     r"\b(?:under|within|below|less than|max(?:imum)?(?: of)?|up to|no more than)\s+"
-    r"([$€£]\s?\d[\d,.]*\s?[kKmM]?\b|\d[\d,.]*\s?(?:dollars|euros|pounds|usd|eur|gbp)\b)",
+    r"([$€£]\s?\d(?:[\d,.]*\d)?\s?[kKmM]?\b|\d(?:[\d,.]*\d)?\s?(?:dollars|euros|pounds|usd|eur|gbp)\b)",
     _I,
 )
 _TRANSLATION_TARGET = re.compile(r"\b(?:into|to)\s+([A-Z][a-z]+(?: [A-Z][a-z]+)?)\b")
