@@ -573,3 +573,37 @@ def test_short_copy_with_a_count_and_a_length_keeps_them_and_adds_none_of_its_ow
 
 def test_a_hook_that_fetches_gets_network_cases() -> None:
     assert any("timeouts" in case for case in analyse("a vue composable that fetches the weather").edge_cases)
+
+
+def test_a_lower_case_go_before_a_code_noun_is_the_language() -> None:
+    brief = analyse("a go http handler that serves static files with caching headers")
+    assert brief.persona is Persona.CODE
+    assert brief.language == "Go"
+
+
+def test_making_a_template_or_a_tracker_is_practical_help() -> None:
+    assert analyse("create an expense spreadsheet template for a small bakery").persona is Persona.GENERIC
+
+
+def test_minutes_measure_only_what_is_spoken() -> None:
+    assert analyse("a stretching routine for desk workers, 10 minutes a day").length is None
+    assert analyse("a wedding toast for my best friend, 3 minutes").length == "about 3 minutes"
+
+
+def test_a_site_a_scraper_fetches_from_is_not_text_given_in_the_prompt() -> None:
+    assert analyse("a python scraper that collects recipes from a cooking website nightly").input_slot is None
+
+
+def test_a_review_has_no_code_shaped_answer() -> None:
+    assert example_shape(analyse("review this rust function for unsafe code")) is None
+
+
+def test_summarising_what_is_known_is_not_weighing_options() -> None:
+    prompt = prompt_for("summarize the story of the Odyssey in 5 sentences")
+    assert "summarises accurately" in prompt
+    assert "trade-offs" not in prompt
+
+
+def test_participants_are_a_figure_and_humility_a_tone() -> None:
+    assert "Keep the figure: 12 participants." in prompt_for("an agenda for a design sprint kickoff, 12 participants")
+    assert "humble" in analyse("a thank-you speech for a lifetime award, humble").tones

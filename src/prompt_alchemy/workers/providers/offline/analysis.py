@@ -117,7 +117,7 @@ _STRONG_TONES = (
     "empathetic|enthusiastic|neutral|academic|conversational|confident|inspiring|motivational|authoritative|"
     "respectful|polite|diplomatic|blunt|upbeat|calm|engaging|heartfelt|sincere|light-?hearted|whimsical|"
     "sarcastic|cheerful|heartwarming|reassuring|nostalgic|gentle|grateful|thankful|appreciative|apologetic|"
-    "remorseful|sentimental|touching|skeptical|sceptical|balanced|objective"
+    "remorseful|sentimental|touching|skeptical|sceptical|balanced|objective|humble|gracious|inspirational"
 )
 _TONE_STRONG = re.compile(rf"(?<![\w-])({_STRONG_TONES})(?![\w-])", _I)  # "eco-friendly" is no tone
 # "personal and funny": a tone word paired with a strong tone is a tone too
@@ -435,6 +435,12 @@ _MODES: tuple[tuple[str, frozenset[str]], ...] = (
     ("explain", frozenset({"explain", "describe", "teach", "tutor"})),
 )
 # "when the price drops below $50": a threshold the code watches, not a budget to stay within
+_TIME_UNIT = re.compile(r"minutes?|seconds?", _I)
+_SPOKEN = re.compile(
+    r"\b(?:speech|talk|toast|presentation|pitch|scripts?|video|podcast|vows?|eulogy|ad|advert|commercial|"
+    r"announcement|sermon|lecture|voicemail|monologue|radio|read aloud|keynote|story ?telling)\b",
+    _I,
+)
 _GIVEN_BEFORE = re.compile(r"\b(?:this|these|the attached|attached|my|our|your)\s+$", _I)
 _MOVES = re.compile(
     r"\b(?:drops?|dropping|falls?|falling|goes|going|rises?|rising|climbs?|climbing|gets?|getting)\s+$", _I
@@ -652,6 +658,8 @@ def analyse(
             if not _GIVEN_BEFORE.search(counted, 0, match.start())
             # "a password of at least 12 characters": in code, only lines measure the answer
             and (effective is not Persona.CODE or match.group("unit").lower().startswith("line"))
+            # "30 minutes a day" is a workout's length: time measures only what is spoken or played
+            and (not _TIME_UNIT.match(match.group("unit")) or _SPOKEN.search(idea) is not None)
         ),
         None,
     )

@@ -163,7 +163,7 @@ _DEADLINE = re.compile(
 _COUNTED = re.compile(
     r"\b(\d[\d,.]*%?|(?:two|three|four|five|six|seven|eight|nine|ten|twelve|twenty))[- ]"
     r"((?:[a-z]+[- ]){0,2}?(?:people|persons?|attendees|guests|days?|weeks?|months?|year[- ]olds?|years?|hours?|"
-    r"minutes?|min|times|"
+    r"minutes?|min|times|participants?|speakers?|players?|teams?|"
     r"sizes?|questions?|captions?|emojis?|items?|slides?|pages?|words?|characters?|chars?|lines?|bullets?|"
     r"points?|examples?|ideas?|options?|steps?|rounds?|sessions?|nights?|kids?|children|attendees|students?|"
     r"graders?|year[- ]olds?|complaints?|results?|customers?|rows?|seconds?|visitors?|tips?|reasons?))\b",
@@ -407,6 +407,9 @@ _POINTED = re.compile(
 )
 
 
+_FETCHED = re.compile(
+    r"\b(?:scrap\w*|fetch\w*|download\w*|crawl\w*|pull\w*|polls?|polling|monitors?|watch(?:es|ing)?)\b[^.;]{0,50}$", _I
+)
 _DESTINATION = re.compile(r"\b(?:for|into|to|onto|in|on)\s+$", _I)
 _NAME_FILLERS = frozenset({"of", "the", "a", "an", "and", "or", "to", "for", "in", "on", "with"})
 
@@ -436,6 +439,8 @@ def _named_material(idea: str) -> tuple[str, str] | None:
         start = match.group(0).split()[0].lower()
         if start == "a" and not phrase.lower().startswith("list of"):
             continue
+        if start == "from" and _FETCHED.search(idea, 0, match.start()):
+            continue  # "scrapes job listings from a website": a source the code fetches, not text given
         if start in {"my", "our"} and _DESTINATION.search(idea, 0, match.start()):
             continue  # "a paragraph for our annual report": where the result goes, not what is given
         words = [word for word in re.findall(r"[a-z]+", phrase.lower()) if word not in _NAME_FILLERS]

@@ -49,12 +49,15 @@ _SIGNALS: dict[Persona, tuple[tuple[str, float], ...]] = {
             rf"\b(?:{_CODE_NOUNS}|scraper|bot)\b[\w\s-]{{0,20}}?\b(?:in|with|using)\s+(?:{_LANGS}|go|{_FRAMEWORKS})\b",
             4.0,
         ),
+        # a lower-case "go" counts as the language right before a code noun: "a go HTTP middleware"
+        (rf"\bgo\s+(?:(?:http|grpc|rest)\s+)?(?:{_CODE_NOUNS})\b", 4.0),
         (r"\b(?:review|audit|check)\b[^.]{0,30}\b(?:pull requests?|prs?|code|diff|handler|function|commit)\b", 3.0),
         (
             r"\b(?:sql|regex|regular expression|bash script|shell script|cli|dag|api|endpoint|unit tests?|jest|"
             r"pytest|typescript|javascript|golang|dockerfile|kubernetes|terraform|github actions?|formula|"
             r"pagination function|debounce|off[- ]by[- ]one|race conditions?|unwrap\(\)|stack ?trace|cron(?: ?jobs?)?|"
-            r"crontab|webhooks?|microservices?|rate[- ]limit(?:s|er|ing)?|paginated|pagination|one-?liners?)\b",
+            r"crontab|webhooks?|microservices?|rate[- ]limit(?:s|er|ing)?|paginated|pagination|one-?liners?|"
+            r"middleware|http handlers?|http servers?)\b",
             3.0,
         ),
         (
@@ -86,6 +89,8 @@ _SIGNALS: dict[Persona, tuple[tuple[str, float], ...]] = {
         ),
     ),
     Persona.ANALYSIS: (
+        # the working verb first: "summarize the story of the Odyssey" summarises, it writes no story
+        (r"^\W*(?:please\s+)?(?:summari[sz]e|analy[sz]e)\b", 5.0),
         (
             r"\b(?:summari[sz]e|summary|analy[sz]e|analysis|compare|comparison|evaluate|assess|calculate|"
             r"extract|significant|significance|statistic\w*|correlat\w*|trends?|insights?|themes?|"
@@ -116,7 +121,8 @@ _SIGNALS: dict[Persona, tuple[tuple[str, float], ...]] = {
         (r"\b(?:study guide|cheat ?sheet|study plan|revision plan|flash ?cards|crash course)\b", 5.0),
         (
             r"\b(?:create|design|write|draft|make|build|prepare|generate)\s+(?:me\s+)?(?:an?\s+|\d+\s+)?(?:[\w-]+\s+){0,3}?"
-            r"(?:surveys?|questionnaires?|quiz(?:zes)?|polls?|quiz questions|feedback forms?)\b",
+            r"(?:surveys?|questionnaires?|quiz(?:zes)?|polls?|quiz questions|feedback forms?|templates?|trackers?|"
+            r"planners?|worksheets?)\b",
             5.0,
         ),
         (

@@ -614,6 +614,8 @@ _DATA_FIGURES = re.compile(r"\d\s*%|\b\d{1,3}(?:,\d{3})+\b|\b\d+\.\d+\b")
 
 
 def _analysis(brief: IdeaBrief) -> Guidance:
+    if brief.mode == "explain" and brief.verb in {"summarize", "summarise", "condense", "shorten"}:
+        return _known_summary(brief)  # "summarize the plot of Hamlet": from knowledge, no text given
     if not brief.inputs and not brief.input_slot and not _DATA_FIGURES.search(brief.idea):
         return _assessment(brief)  # "compare PostgreSQL and MongoDB for a startup": no data to stay within
     data = _join(list(brief.inputs)) or "not stated"
@@ -661,6 +663,25 @@ def _analysis(brief: IdeaBrief) -> Guidance:
     return Guidance(
         role, "decision-makers who need the conclusions and the evidence behind them", focus, requirements, gaps, checks
     )
+
+
+def _known_summary(brief: IdeaBrief) -> Guidance:
+    """Summarising what is known (a plot, a debate, a period of history): no source text to stay within."""
+    focus = (
+        "Scope: the main points only, most important first",
+        "Accuracy: well-established facts; contested points marked as such",
+        f"Reader: {brief.audience or 'a capable non-specialist'}",
+    )
+    requirements = (
+        "Cover only the main points, most important first; leave out detail that does not change the picture.",
+        "Be accurate: where accounts or interpretations differ, say so briefly instead of picking one silently.",
+        "Keep names, dates and figures exact; if unsure of one, leave it out rather than guess.",
+        "Add no opinion of your own unless asked.",
+    )
+    gaps = (Gap("How much detail?", "If no length is given, keep it to a short paragraph or five bullets."),)
+    checks = ("Every point is one a well-informed reader would agree belongs in a summary.",)
+    role = "You are a knowledgeable writer who summarises accurately and concisely."
+    return Guidance(role, "readers who want the essentials quickly", focus, requirements, gaps, checks)
 
 
 def _assessment(brief: IdeaBrief) -> Guidance:

@@ -224,8 +224,8 @@ def _steps(brief: IdeaBrief) -> tuple[str, ...]:
 def example_shape(brief: IdeaBrief) -> str | None:
     """A skeleton of a good answer in the requested format, when one can be drawn without inventing content."""
     primary = brief.primary_format
-    if primary is None:
-        return None
+    if primary is None or (primary.key == "code" and brief.mode in {"review", "debug"}):
+        return None  # a review or a diagnosis is not shaped like the code it is about
     if primary.skeleton:
         return primary.skeleton
     if primary.key == "code":

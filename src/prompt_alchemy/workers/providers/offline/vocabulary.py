@@ -96,14 +96,18 @@ TONES = (
     "authoritative|respectful|polite|diplomatic|direct|blunt|upbeat|calm|technical|simple|plain|engaging|"
     "heartfelt|sincere|light-?hearted|whimsical|sarcastic|cheerful|heartwarming|reassuring|nostalgic|gentle|"
     "grateful|thankful|appreciative|apologetic|remorseful|sentimental|touching|moving|emotional|skeptical|"
-    "sceptical|balanced|objective|critical|personal|romantic|firm"
+    "sceptical|balanced|objective|critical|personal|romantic|firm|humble|modest|gracious|inspirational"
 )
 
 CODE_LANGUAGES: tuple[tuple[str, str], ...] = (
     (r"\bpython\b|\bfastapi\b|\bdjango\b|\bflask\b|\bpandas\b|\bnumpy\b|\bpytest\b|\bpydantic\b", "Python"),
     (r"\btypescript\b|\bts\b", "TypeScript"),
     (r"\bjavascript\b|\bnode(?:\.js|js)?\b|\bjs\b|\breact\b|\bvue\b|\bexpress\.?js\b|\bnext\.js\b", "JavaScript"),
-    (r"\bgolang\b|\bin go\b|\bgo (?:function|program|code|service|module)\b", "Go"),
+    (
+        r"\bgolang\b|\bin go\b|\bgo (?:(?:http|grpc|rest) )?(?:function|program|code|service|module|middleware|handler|"
+        r"server|client|cli|package|struct|library|script|tool|worker|api)\b",
+        "Go",
+    ),
     (r"\brust\b", "Rust"),
     (r"\bjava\b|\bspring boot\b", "Java"),
     (r"\bc#|\bcsharp\b|\.net\b", "C#"),
