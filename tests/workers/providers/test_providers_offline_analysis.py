@@ -607,3 +607,33 @@ def test_summarising_what_is_known_is_not_weighing_options() -> None:
 def test_participants_are_a_figure_and_humility_a_tone() -> None:
     assert "Keep the figure: 12 participants." in prompt_for("an agenda for a design sprint kickoff, 12 participants")
     assert "humble" in analyse("a thank-you speech for a lifetime award, humble").tones
+
+
+def test_intervals_and_rolling_windows_have_their_own_cases_and_a_daily_figure_is_no_schedule() -> None:
+    intervals = analyse("a kotlin function that merges overlapping time ranges in a calendar")
+    assert any("nested intervals" in case for case in intervals.edge_cases)
+    assert not any("leap years" in case for case in intervals.edge_cases)
+    rolling = analyse("a sql query for the 28-day rolling sum of daily orders")
+    assert any("window fills" in case for case in rolling.edge_cases)
+    assert not any("daylight-saving" in case for case in rolling.edge_cases)
+    assert any("daylight-saving" in case for case in analyse("a python job that runs daily at 6am").edge_cases)
+
+
+def test_pros_and_cons_are_weighed_not_coded() -> None:
+    assert analyse("explain the pros and cons of serverless for a two-person startup").persona is Persona.ANALYSIS
+
+
+def test_a_tone_standing_as_its_own_clause_is_kept() -> None:
+    assert "kind" in analyse("a message declining a wedding invitation, kind").tones
+
+
+def test_designing_an_api_gets_the_cases_of_a_server() -> None:
+    brief = analyse("design a REST API for booking meeting rooms")
+    assert any("oversized requests" in case for case in brief.edge_cases)
+    assert not any("non-2xx" in case for case in brief.edge_cases)
+
+
+def test_a_troubleshooting_guide_is_steps() -> None:
+    brief = analyse("a troubleshooting guide for a printer that will not connect")
+    assert brief.primary_format is not None
+    assert brief.primary_format.key == "numbered"

@@ -126,6 +126,7 @@ _TONE_PAIRED = re.compile(
     rf"(?<![\w-])(?:{_STRONG_TONES})\s+(?:and|but|yet)\s+({TONES})(?![\w-])",
     _I,
 )
+_TONE_CLAUSE = re.compile(rf"(?:^|,)\s*({TONES})\s*(?=,|$|\.)", _I)
 _TONE_CONTEXT = re.compile(
     rf"\b(?:keep it|be|sound|make it|tone|in an?)\s+({TONES})\b|\b({TONES})\s+(?:tone|style|voice)\b", _I
 )
@@ -256,6 +257,8 @@ def _tones(text: str) -> tuple[str, ...]:
     found = [(match.start(), match.group(1).lower()) for match in _TONE_STRONG.finditer(text)]
     for match in _TONE_CONTEXT.finditer(text):
         found.append((match.start(), (match.group(1) or match.group(2)).lower()))
+    for match in _TONE_CLAUSE.finditer(text):  # "..., kind" or "..., humble, 2 minutes": a tone on its own
+        found.append((match.start(1), match.group(1).lower()))
     for match in _TONE_PAIRED.finditer(text):  # "personal and funny": a word paired with a tone is one
         group = 1 if match.group(1) else 2
         found.append((match.start(group), match.group(group).lower()))
@@ -376,6 +379,12 @@ _RECEIVED_REQUESTS = re.compile(
 )
 
 
+# "design a REST API": the endpoints it serves, not an API it calls
+_API_DESIGN = re.compile(
+    r"\b((?:design|designs|designing|build|builds|building|create|creates|implement|implements|write|expose|"
+    r"exposes)\s+(?:an?\s+|the\s+|our\s+)?(?:rest(?:ful)?|graphql|http|json|public|internal)?\s*)apis?\b",
+    _I,
+)
 # A phone or card number is an identifier to validate, not a quantity to compute with.
 _IDENTIFYING_NUMBERS = re.compile(
     r"\b(?:phone|telephone|mobile|cell|card|account|order|serial|tracking|invoice|reference|passport|"
@@ -395,6 +404,7 @@ _CHARACTER_CLASSES = re.compile(
 def _edge_cases(text: str) -> tuple[str, ...]:
     text = _RECEIVED_REQUESTS.sub(r"\1traffic", _COUNTED_TIMES.sub("count", _without_attacks(text)))
     text = _IDENTIFYING_NUMBERS.sub("identifiers", text)
+    text = _API_DESIGN.sub(r"\1 endpoints", text)
     text = _CHARACTER_CLASSES.sub("character class", text)
     return tuple(cases for pattern, cases in EDGE_CASES if re.search(pattern, text, _I))[:4]
 

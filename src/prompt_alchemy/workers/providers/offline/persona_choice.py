@@ -56,7 +56,7 @@ _SIGNALS: dict[Persona, tuple[tuple[str, float], ...]] = {
             r"\b(?:sql|regex|regular expression|bash script|shell script|cli|dag|api|endpoint|unit tests?|jest|"
             r"pytest|typescript|javascript|golang|dockerfile|kubernetes|terraform|github actions?|formula|"
             r"pagination function|debounce|off[- ]by[- ]one|race conditions?|unwrap\(\)|stack ?trace|cron(?: ?jobs?)?|"
-            r"crontab|webhooks?|microservices?|rate[- ]limit(?:s|er|ing)?|paginated|pagination|one-?liners?|"
+            r"crontab|webhooks?|rate[- ]limit(?:s|er|ing)?|paginated|pagination|one-?liners?|"
             r"middleware|http handlers?|http servers?)\b",
             3.0,
         ),
@@ -67,7 +67,7 @@ _SIGNALS: dict[Persona, tuple[tuple[str, float], ...]] = {
         ),
         (
             r"\b(?:airflow|spark|s3|redshift|parquet|kafka|postgres|mysql|redis|docker|react|django|flask|"
-            r"fastapi|node)\b",
+            r"fastapi|node|microservices?)\b",
             0.8,
         ),
     ),
@@ -99,7 +99,8 @@ _SIGNALS: dict[Persona, tuple[tuple[str, float], ...]] = {
         ),
         (
             r"\b(?:vs\.?|versus|a/b tests?|open rates?|click[- ]?through(?: rates?)?|ctr|conversion rates?)(?!\w)|"
-            r"\bwhich (?:\w+ ){0,2}(?:won|wins|did better|performed better|is better)\b|\d\s*%",
+            r"\bwhich (?:\w+ ){0,2}(?:won|wins|did better|performed better|is better)\b|\d\s*%|"
+            r"\bpros and cons\b|\btrade-?offs?\b|\badvantages and disadvantages\b",
             2.5,
         ),
         (

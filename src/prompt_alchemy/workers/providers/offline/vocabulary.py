@@ -96,7 +96,8 @@ TONES = (
     "authoritative|respectful|polite|diplomatic|direct|blunt|upbeat|calm|technical|simple|plain|engaging|"
     "heartfelt|sincere|light-?hearted|whimsical|sarcastic|cheerful|heartwarming|reassuring|nostalgic|gentle|"
     "grateful|thankful|appreciative|apologetic|remorseful|sentimental|touching|moving|emotional|skeptical|"
-    "sceptical|balanced|objective|critical|personal|romantic|firm|humble|modest|gracious|inspirational"
+    "sceptical|balanced|objective|critical|personal|romantic|firm|humble|modest|gracious|inspirational|kind|"
+    "compassionate|supportive|encouraging"
 )
 
 CODE_LANGUAGES: tuple[tuple[str, str], ...] = (
@@ -149,11 +150,23 @@ CONFIG_LANGUAGES = frozenset(name for _, name in CONFIG_FILES)
 # ``analysis._edge_cases``. A brief keeps the first four that match.
 EDGE_CASES: tuple[tuple[str, str], ...] = (
     (
-        r"\bdates?\b|\btimes?\b|\bdatetimes?\b|\btimestamps?\b|\biso ?8601\b|\btime ?zones?\b",
+        r"\bintervals?\b|\btime ?slots?\b|\btime ranges?\b|\bdate ranges?\b",
+        "touching and nested intervals, unsorted input and an empty list",
+    ),
+    (
+        r"\brolling\b|\bmoving averages?\b|\bwindow(?:ed)? (?:averages?|sums?|functions?)\b",
+        "days with no rows, the first days before the window fills, and ties in the ordering",
+    ),
+    (
+        r"\bdates?\b|\btimes?\b(?! ?(?:intervals?|slots?|ranges?))|\bdatetimes?\b|\btimestamps?\b|\biso ?8601\b|"
+        r"\btime ?zones?\b",
         "time zones and UTC offsets, leap years, impossible dates such as 2023-02-30",
     ),
     (
-        r"\bcron\w*\b|\bschedul\w*\b|\bnightly\b|\bdaily\b|\bhourly\b|\breminders?\b|"
+        # "daily signups" is a granularity; "runs daily" and "a daily backup" are a schedule
+        r"\bcron\w*\b|\bschedul\w*\b|\bnightly\b|\breminders?\b|"
+        r"\b(?:runs?|executes?|triggers?|fires?)\s+(?:\w+\s+)?(?:daily|hourly|weekly)\b|"
+        r"\b(?:daily|hourly|weekly)\s+(?:jobs?|tasks?|runs?|backups?|exports?|imports?|syncs?)\b|"
         r"\bevery (?:night|day|morning|evening|hour|minute|week|month)\b",
         "daylight-saving changes, runs missed while the machine was off, and two runs overlapping",
     ),
@@ -332,7 +345,7 @@ FORMATS: tuple[tuple[re.Pattern[str], FormatSpec], ...] = tuple(
             _spec("letter", "letter", "Write it as a letter: greeting, body paragraphs, closing and signature line."),
         ),
         (
-            r"\bnumbered list\b|\bstep[- ]by[- ]step\b|\bsteps\b|\binstructions\b",
+            r"\bnumbered list\b|\bstep[- ]by[- ]step\b|\bsteps\b|\binstructions\b|\btroubleshooting\b",
             _spec("numbered", "numbered list", "Use a numbered list, one action per step, in the order they are done."),
         ),
         (
