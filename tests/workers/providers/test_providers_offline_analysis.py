@@ -637,3 +637,14 @@ def test_a_troubleshooting_guide_is_steps() -> None:
     brief = analyse("a troubleshooting guide for a printer that will not connect")
     assert brief.primary_format is not None
     assert brief.primary_format.key == "numbered"
+
+
+def test_an_idea_is_read_once_per_generation_and_its_brief_cannot_be_changed_by_a_reader() -> None:
+    """A generation reads the same idea for its analysis and for each of its nine candidates."""
+    idea = "a python function that slugifies blog titles, ascii only"
+    first = analyse(idea)
+    assert analyse(idea) is first
+    extended = first.with_requirements(["Keep slugs under 60 characters."])
+    assert extended is not first
+    assert "Keep slugs under 60 characters." not in analyse(idea).constraints
+    assert analyse(idea, Persona.WRITING) is not first  # another persona is another reading

@@ -7,6 +7,7 @@ format words, input nouns) that never fail: whatever they miss becomes an open q
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -278,6 +279,11 @@ def _without_attacks(text: str) -> str:
     return _NOT_HTTP.sub("change", _ATTACK.sub("injection", text))
 
 
+_LANGUAGE_PATTERNS = tuple((re.compile(pattern, _I), name) for pattern, name in CODE_LANGUAGES)
+_CONFIG_PATTERNS = tuple((re.compile(pattern, _I), name) for pattern, name in CONFIG_FILES)
+_EDGE_PATTERNS = tuple((re.compile(pattern, _I), cases) for pattern, cases in EDGE_CASES)
+
+
 def _language(text: str) -> str | None:
     """The programming language named first, or the format of configuration named as the deliverable
     before any language ("a docker compose file for a django app" is YAML; "a python script that
@@ -285,13 +291,13 @@ def _language(text: str) -> str | None:
     text = _without_attacks(text)
     language: str | None = None  # the first of CODE_LANGUAGES that the text names
     first_language = len(text)  # where the text names any language first
-    for pattern, name in CODE_LANGUAGES:
-        if match := re.search(pattern, text, _I):
+    for pattern, name in _LANGUAGE_PATTERNS:
+        if match := pattern.search(text):
             language = language or name
             first_language = min(first_language, match.start())
     opening = " ".join(text.split()[:_CONFIG_OPENING_WORDS])
-    for pattern, name in CONFIG_FILES:
-        match = re.search(pattern, opening, _I)
+    for pattern, name in _CONFIG_PATTERNS:
+        match = pattern.search(opening)
         if match and match.start() < first_language:
             return name
     return language
@@ -406,7 +412,7 @@ def _edge_cases(text: str) -> tuple[str, ...]:
     text = _IDENTIFYING_NUMBERS.sub("identifiers", text)
     text = _API_DESIGN.sub(r"\1 endpoints", text)
     text = _CHARACTER_CLASSES.sub("character class", text)
-    return tuple(cases for pattern, cases in EDGE_CASES if re.search(pattern, text, _I))[:4]
+    return tuple(cases for pattern, cases in _EDGE_PATTERNS if pattern.search(text))[:4]
 
 
 # ---------------------------------------------------------------- task
@@ -623,7 +629,14 @@ def analyse(
     """Read ``idea``; detectors also look at ``scan_text`` (e.g. a whole prompt) when given.
 
     ``persona`` GENERIC means "choose from the idea" unless ``decided`` says the engine already chose it.
+    A pure reading, remembered for the last ideas: one generation reads the same idea for the
+    analysis and for each of its candidates, and the brief is immutable.
     """
+    return _analysed(idea, persona, scan_text, decided)
+
+
+@functools.lru_cache(maxsize=256)
+def _analysed(idea: str, persona: Persona, scan_text: str | None, decided: bool) -> IdeaBrief:
     idea = clean_text(idea) or "Complete the task described."
     scan = clean_text(scan_text) if scan_text else idea
     if decided:

@@ -144,10 +144,16 @@ _REASONS = {
 }
 
 
-def _score(text: str, opening: str, signals: tuple[tuple[str, float], ...]) -> float:
+_COMPILED: dict[Persona, tuple[tuple[re.Pattern[str], float], ...]] = {
+    persona: tuple((re.compile(pattern, _I), weight) for pattern, weight in signals)
+    for persona, signals in _SIGNALS.items()
+}
+
+
+def _score(text: str, opening: str, signals: tuple[tuple[re.Pattern[str], float], ...]) -> float:
     total = 0.0
     for pattern, weight in signals:
-        for match in re.finditer(pattern, text, _I):
+        for match in pattern.finditer(text):
             total += weight * (2.0 if match.start() < len(opening) else 1.0)
     return total
 
@@ -166,7 +172,7 @@ def choose_persona(idea: str, given: Persona = Persona.GENERIC) -> tuple[Persona
         return given, "asked for in the request"
     idea = _SPOKEN_SCRIPT.sub("spoken copy", idea)
     opening = " ".join(idea.split()[:_OPENING_WORDS])
-    scores = {persona: _score(idea, opening, signals) for persona, signals in _SIGNALS.items()}
+    scores = {persona: _score(idea, opening, signals) for persona, signals in _COMPILED.items()}
     best = max(scores, key=lambda persona: scores[persona])
     if scores[best] < 2.0:
         return Persona.GENERIC, "no persona stands out; a general assistant fits"
