@@ -13,7 +13,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from prompt_alchemy.schemas.common import Persona
-from prompt_alchemy.workers.providers.offline.facts import details, input_slot, stated_audience, typed_constraints
+from prompt_alchemy.workers.providers.offline.facts import (
+    details,
+    input_slot,
+    is_threshold,
+    stated_audience,
+    typed_constraints,
+)
 from prompt_alchemy.workers.providers.offline.forms import FixedForm, fixed_form
 from prompt_alchemy.workers.providers.offline.persona_choice import choose_persona
 from prompt_alchemy.workers.providers.offline.requirements import (
@@ -450,7 +456,6 @@ _MODES: tuple[tuple[str, frozenset[str]], ...] = (
     ),
     ("explain", frozenset({"explain", "describe", "teach", "tutor"})),
 )
-# "when the price drops below $50": a threshold the code watches, not a budget to stay within
 _TIME_UNIT = re.compile(r"minutes?|seconds?", _I)
 _SPOKEN = re.compile(
     r"\b(?:speech|talk|toast|presentation|pitch|scripts?|video|podcast|vows?|eulogy|ad|advert|commercial|"
@@ -458,9 +463,6 @@ _SPOKEN = re.compile(
     _I,
 )
 _GIVEN_BEFORE = re.compile(r"\b(?:this|these|the attached|attached|my|our|your)\s+$", _I)
-_MOVES = re.compile(
-    r"\b(?:drops?|dropping|falls?|falling|goes|going|rises?|rising|climbs?|climbing|gets?|getting)\s+$", _I
-)
 _BUDGET = re.compile(r"\bon an? (?:tight |small |limited |low |shoestring )?budget\b", _I)
 _MONEY = re.compile(
     r"\b(?:under|within|below|less than|max(?:imum)?(?: of)?|up to|no more than)\s+"
@@ -541,7 +543,7 @@ def _money_constraints(text: str) -> list[str]:
     found = [
         f"Stay within a budget of {match.group(1).strip()}."
         for match in _MONEY.finditer(text)
-        if not _MOVES.search(text, 0, match.start())
+        if not is_threshold(text, match.start(1))  # "when the price drops below $50" is no budget
     ]
     if _BUDGET.search(text):
         found.append("Keep costs low, and give prices or cost ranges where you can.")

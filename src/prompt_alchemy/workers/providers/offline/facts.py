@@ -14,7 +14,7 @@ import re
 
 from prompt_alchemy.workers.providers.offline.wording import dedupe
 
-__all__ = ["details", "input_slot", "stated_audience", "typed_constraints"]
+__all__ = ["details", "input_slot", "is_threshold", "stated_audience", "typed_constraints"]
 
 _I = re.IGNORECASE
 
@@ -171,15 +171,21 @@ _COUNTED = re.compile(
 )
 
 
+def is_threshold(text: str, position: int) -> bool:
+    """Whether the amount at ``position`` is one a value moves past ("when the price drops below $50"),
+    not a budget to stay within."""
+    return _THRESHOLD.search(text, 0, position) is not None
+
+
 def _money(text: str) -> list[tuple[str, bool]]:
     """(amount with its currency, whether it is a threshold: "when the price drops below $50")."""
     found: list[tuple[str, bool]] = []
     for match in _MONEY_BEFORE.finditer(text):
         amount = f"{match.group(1)}{match.group(2).strip()} ({_CURRENCY_WORDS[match.group(1)]})"
-        found.append((amount, bool(_THRESHOLD.search(text, 0, match.start()))))
+        found.append((amount, is_threshold(text, match.start())))
     for match in _MONEY_AFTER.finditer(text):
         code = _CURRENCY_WORDS.get(match.group(2).lower(), match.group(2).upper())
-        found.append((f"{match.group(1).strip()} {code}", bool(_THRESHOLD.search(text, 0, match.start()))))
+        found.append((f"{match.group(1).strip()} {code}", is_threshold(text, match.start())))
     return found
 
 
