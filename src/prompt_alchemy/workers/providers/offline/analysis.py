@@ -181,6 +181,10 @@ _WRITE_FORMATS = frozenset(
 )
 
 
+_SCHEMA_WORD = re.compile(r"\bschemas?\b", _I)
+_QUERY_WORD = re.compile(r"\bquer(?:y|ies)\b|\bselect\b", _I)
+
+
 @dataclass(frozen=True)
 class IdeaBrief:
     """Everything the phases need to know about the idea; empty fields are gaps to ask about."""
@@ -215,6 +219,15 @@ class IdeaBrief:
     @property
     def primary_format(self) -> FormatSpec | None:
         return self.formats[0] if self.formats else None
+
+    @property
+    def designs_schema(self) -> bool:
+        """ "design a database schema for ...": tables to define, not a query to write."""
+        return (
+            self.language == "SQL"
+            and _SCHEMA_WORD.search(self.idea) is not None
+            and _QUERY_WORD.search(self.idea) is None
+        )
 
     def with_requirements(self, extra: Iterable[str]) -> IdeaBrief:
         return replace(self, constraints=tuple(dedupe([*self.constraints, *extra])))

@@ -119,9 +119,7 @@ def _language_gap(language: str | None) -> list[Gap]:
 
 def _code_create(brief: IdeaBrief, language: str | None, edge: str) -> Guidance:
     if language == "SQL":
-        if re.search(r"\bschemas?\b", brief.idea, re.IGNORECASE) and not re.search(
-            r"\bquer(?:y|ies)\b|\bselect\b", brief.idea, re.IGNORECASE
-        ):
+        if brief.designs_schema:
             return _schema_create(brief)
         return _sql_create(brief, edge)
     if language in CONFIG_LANGUAGES:

@@ -237,7 +237,7 @@ def example_shape(brief: IdeaBrief) -> str | None:
                 "def test_<behaviour>() -> None:\n"
                 "    ..."
             )
-        if brief.language == "SQL" and re.search(r"\bschemas?\b", brief.idea, re.IGNORECASE):
+        if brief.designs_schema:
             return "CREATE TABLE <name> (\n    <column> <type> <constraints>,\n    ...\n);\nCREATE INDEX ..."
         if brief.language in CONFIG_LANGUAGES:
             return f"# validate: <the tool's check command>\n<{brief.language}: the complete file>"
