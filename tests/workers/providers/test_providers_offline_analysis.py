@@ -648,3 +648,22 @@ def test_an_idea_is_read_once_per_generation_and_its_brief_cannot_be_changed_by_
     assert extended is not first
     assert "Keep slugs under 60 characters." not in analyse(idea).constraints
     assert analyse(idea, Persona.WRITING) is not first  # another persona is another reading
+
+
+def test_like_i_am_an_age_names_a_child_reader_and_who_a_eulogy_is_for_is_not_its_reader() -> None:
+    assert analyse("explain how vaccines work like I'm 8").audience == "a 8-year-old"
+    brief = analyse("a eulogy for my aunt who loved gardening, 4 minutes")
+    assert brief.audience is None
+    assert "warm, respectful tone" in prompt_for("a eulogy for my aunt who loved gardening, 4 minutes")
+
+
+def test_thanks_are_warm_and_an_apology_names_who_receives_it() -> None:
+    assert "warm, grateful tone" in prompt_for("a thank-you note for the colleague who covered my shifts")
+    assert analyse("an apology to a client whose invoice was wrong").audience == "a client"
+
+
+def test_summarising_into_action_items_is_a_list_and_one_person_is_a_headcount() -> None:
+    brief = analyse("summarise this call transcript into action items with deadlines")
+    assert brief.primary_format is not None
+    assert brief.primary_format.key == "list"
+    assert analyse("a week of lunches for one person, cheap").audience is None

@@ -343,7 +343,9 @@ def _slot_inputs(slot: tuple[str, str] | None, phrases: list[str]) -> tuple[str,
 
 
 _INTO_RESULT = re.compile(
-    r"\b(?:turn|turns|convert|converts|transform|transforms|make)\b.{0,80}?\binto\b(.*)", _I | re.S
+    r"\b(?:turn|turns|convert|converts|transform|transforms|make|summari[sz]e|condense|distil|distill|organi[sz]e|"
+    r"sort|group)\b.{0,80}?\binto\b(.*)",
+    _I | re.S,
 )
 _CODE_ANSWERS = frozenset({"code", "sql", "regex", "tests"})
 

@@ -254,7 +254,7 @@ _FOR_NP = re.compile(
 )
 _HONOUREE = re.compile(
     r"\b(?:party|parties|celebration|dinner|lunch|brunch|picnic|trip|holiday|vacation|gifts?|presents?|surprise|"
-    r"ceremony|event|shower|reunion|cake|menu|playlist)\s+(?:ideas?\s+)?$",
+    r"ceremony|event|shower|reunion|cake|menu|playlist|eulogy|obituary|tribute|memorial|funeral)\s+(?:ideas?\s+)?$",
     _I,
 )
 _ABOUT_THE_USER = re.compile(
@@ -273,7 +273,8 @@ _AIMED_AT = re.compile(
 )
 _CANDIDATE = re.compile(r"\binterview(?:ing)?\s+(?:\w+\s+){0,2}?questions?\s+$", _I)
 _RECIPIENT = re.compile(
-    r"\b(?:e-?mail|letter|message|note|memo|reply|response|text|speech|toast|pitch|card)\s+to\s+"
+    r"\b(?:e-?mail|letter|message|note|memo|reply|response|text|speech|toast|pitch|card|apology|apologies|"
+    r"invitation|notice|reminder)\s+to\s+"
     rf"((?:an?\s+|the\s+)?(?:{_NP_WORD}\s+){{0,4}}?(?:{_PEOPLE_HEADS}))\b((?:\s+(?:in|at|of|from)\s+(?-i:[A-Z][\w-]*)(?:\s+(?-i:[A-Z][\w-]*))?)?)",
     _I,
 )
@@ -285,6 +286,10 @@ _EXPLAIN_TO = re.compile(
     _I,
 )
 _LIKE_IM = re.compile(r"\b(?:like|as if)\s+(?:i'?m|i am)\s+(an?\s+[\w\s-]{2,40}?)(?=[,.;!?]|$)", _I)
+_AGE_WORDS = {"three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10"}
+_LIKE_AGE = re.compile(
+    r"\b(?:like|as if)\s+(?:i'?m|i am)\s+(\d{1,2}|three|four|five|six|seven|eight|nine|ten)(?:\s+years?\s+old)?\b", _I
+)
 _I_AM = re.compile(
     r"\b(?:i'?m|i am)\s+(an?\s+(?:[\w-]+\s+){0,3}?[\w-]+?)(?=[,.;!?]|\s+(?:so|and|but|who|with)\b|$)", _I
 )
@@ -295,7 +300,7 @@ _OUR_READERS = re.compile(
 )
 _SOMEONE_WHO = re.compile(r"\bfor\s+((?:someone|anyone|people|a person|readers)\s+who\s+[^,.;!?]{3,50})", _I)
 _NOT_AUDIENCE_START = re.compile(r"^(?:\w+ing\b|the user's \w+ing\b|a total\b|\d)", _I)
-_NUMBER_HEAD = re.compile(r"^(?:\d[\d,.]*|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty)\s+", _I)
+_NUMBER_HEAD = re.compile(r"^(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty)\s+", _I)
 
 
 _USERS = re.compile(
@@ -377,6 +382,9 @@ def stated_audience(idea: str) -> str | None:
     if explained:
         return _mine(explained.group(1))
     # "a bio for my profile, I'm a product manager": the user is who it is about, not who reads it
+    age = _LIKE_AGE.search(idea)  # "explain blockchain like I'm five"
+    if age:
+        return f"a {_AGE_WORDS.get(age.group(1).lower(), age.group(1))}-year-old"
     like = _LIKE_IM.search(idea) or (None if _ABOUT_THE_USER.search(idea) else _I_AM.search(idea))
     if like:
         return f"the user, {like.group(1).strip()}"

@@ -79,7 +79,8 @@ _SIGNALS: dict[Persona, tuple[tuple[str, float], ...]] = {
             r"newsletters?|speech|toast|eulogy|pep talk|product descriptions?|descriptions?|release notes|"
             r"press release|"
             r"slogans?|taglines?|headlines?|ad copy|landing page|bio|essay|script for a video|lyrics|song|"
-            r"card|invitation|announcement|copy|spoken copy|scenes?|dialogues?|monologues?|screenplays?)\b",
+            r"card|invitation|announcement|copy|spoken copy|scenes?|dialogues?|monologues?|screenplays?|"
+            r"thank[- ]you notes?|notes? to|apology|apologies)\b",
             3.0,
         ),
         (

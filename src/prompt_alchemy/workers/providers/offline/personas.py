@@ -432,6 +432,8 @@ def _creative(brief: IdeaBrief) -> Guidance:
 
 
 _COMPLAINT = re.compile(r"\bcomplain\w*\b|\bcompensation\b|\brefund\b|\bdispute\b|\bescalat\w*\b", re.IGNORECASE)
+_MOURNING = re.compile(r"\beulog\w*\b|\bcondolences?\b|\bsympathy\b|\bobituar\w*\b|\bfuneral\b", re.IGNORECASE)
+_THANKS = re.compile(r"\bthank(?:s|[- ]you)\b|\bgratitude\b", re.IGNORECASE)
 _CLOSE_READER = re.compile(
     r"\b(?:friends?|mom|mum|dad|mother|father|sister|brother|wife|husband|partner|boyfriend|girlfriend|"
     r"grandma|grandpa|grandmother|grandfather|aunt|uncle|cousin|son|daughter|family|niece|nephew)\b",
@@ -469,6 +471,10 @@ def _writing(brief: IdeaBrief) -> Guidance:
             if _CLOSE_READER.search(audience)
             else "Use a firm, polite tone: state the problem, the facts and the remedy you expect."
             if _COMPLAINT.search(brief.idea)
+            else "Use a warm, grateful tone."
+            if _THANKS.search(brief.idea)
+            else "Use a warm, respectful tone."
+            if _MOURNING.search(brief.idea)
             else "Use a clear, warm, professional tone unless told otherwise."
         ),
     ]

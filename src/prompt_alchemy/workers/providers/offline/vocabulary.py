@@ -368,7 +368,7 @@ FORMATS: tuple[tuple[re.Pattern[str], FormatSpec], ...] = tuple(
             ),
         ),
         (
-            r"\ba list of\b|\blist (?:the|all|some)\b|\bideas\b|\bsuggestions\b|"
+            r"\ba list of\b|\blist (?:the|all|some)\b|\bideas\b|\bsuggestions\b|\baction items\b|"
             r"\b(?:grocery|shopping|packing|reading|to-?do|guest|bucket|wish) lists?\b",
             _spec(
                 "list", "numbered list", "Return a numbered list, one item per line, each with a one-line rationale."
