@@ -46,6 +46,7 @@ from prompt_alchemy.workers.providers.offline.vocabulary import (
     FormatSpec,
 )
 from prompt_alchemy.workers.providers.offline.wording import (
+    NUMBER_WORDS,
     as_sentence,
     capitalise,
     clean_text,
@@ -540,18 +541,12 @@ def _mode(verb: str | None, formats: tuple[FormatSpec, ...], role: str | None, i
     return "create"
 
 
-_NUMBER_WORDS = {
-    word: str(number)
-    for number, word in enumerate(
-        ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"), start=1
-    )
-}
-_NUMBER_WORD = re.compile(rf"\b({'|'.join(_NUMBER_WORDS)})\b", _I)
+_NUMBER_WORD = re.compile(rf"\b({'|'.join(NUMBER_WORDS)})\b", _I)
 
 
 def _digits_for_number_words(text: str) -> str:
     """ "one page", "five tips" -> "1 page", "5 tips", for the length and quantity patterns only."""
-    return _NUMBER_WORD.sub(lambda match: _NUMBER_WORDS[match.group(1).lower()], text)
+    return _NUMBER_WORD.sub(lambda match: NUMBER_WORDS[match.group(1).lower()], text)
 
 
 def _money_constraints(text: str) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from prompt_alchemy.workers.providers.offline.wording import dedupe
+from prompt_alchemy.workers.providers.offline.wording import NUMBER_WORDS, dedupe
 
 __all__ = ["details", "input_slot", "is_threshold", "stated_audience", "typed_constraints"]
 
@@ -286,7 +286,6 @@ _EXPLAIN_TO = re.compile(
     _I,
 )
 _LIKE_IM = re.compile(r"\b(?:like|as if)\s+(?:i'?m|i am)\s+(an?\s+[\w\s-]{2,40}?)(?=[,.;!?]|$)", _I)
-_AGE_WORDS = {"three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10"}
 _LIKE_AGE = re.compile(
     r"\b(?:like|as if)\s+(?:i'?m|i am)\s+(\d{1,2}|three|four|five|six|seven|eight|nine|ten)(?:\s+years?\s+old)?\b", _I
 )
@@ -384,7 +383,7 @@ def stated_audience(idea: str) -> str | None:
     # "a bio for my profile, I'm a product manager": the user is who it is about, not who reads it
     age = _LIKE_AGE.search(idea)  # "explain blockchain like I'm five"
     if age:
-        return f"a {_AGE_WORDS.get(age.group(1).lower(), age.group(1))}-year-old"
+        return f"a {NUMBER_WORDS.get(age.group(1).lower(), age.group(1))}-year-old"
     like = _LIKE_IM.search(idea) or (None if _ABOUT_THE_USER.search(idea) else _I_AM.search(idea))
     if like:
         return f"the user, {like.group(1).strip()}"

@@ -7,12 +7,31 @@ from collections.abc import Iterable
 
 from prompt_alchemy.workers.providers.offline.vocabulary import STOPWORDS
 
-__all__ = ["as_sentence", "capitalise", "clean_text", "dedupe", "indefinite", "key_terms", "sentences", "stem"]
+__all__ = [
+    "NUMBER_WORDS",
+    "as_sentence",
+    "capitalise",
+    "clean_text",
+    "dedupe",
+    "indefinite",
+    "key_terms",
+    "sentences",
+    "stem",
+]
 
 _I = re.IGNORECASE
 _GENERIC_VERBS = frozenset(
     ["write", "create", "make", "generate", "build", "produce", "give", "draft", "compose", "help"]
 )
+
+
+# "five tips", "like I'm five": number words as digits, for the readers that count
+NUMBER_WORDS: dict[str, str] = {
+    word: str(number)
+    for number, word in enumerate(
+        ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"), start=1
+    )
+}
 
 
 def clean_text(text: str) -> str:
