@@ -651,7 +651,8 @@ def test_an_idea_is_read_once_per_generation_and_its_brief_cannot_be_changed_by_
 
 
 def test_like_i_am_an_age_names_a_child_reader_and_who_a_eulogy_is_for_is_not_its_reader() -> None:
-    assert analyse("explain how vaccines work like I'm 8").audience == "a 8-year-old"
+    assert analyse("explain how vaccines work like I'm 8").audience == "an 8-year-old"
+    assert analyse("explain black holes like I'm five").audience == "a 5-year-old"
     brief = analyse("a eulogy for my aunt who loved gardening, 4 minutes")
     assert brief.audience is None
     assert "warm, respectful tone" in prompt_for("a eulogy for my aunt who loved gardening, 4 minutes")

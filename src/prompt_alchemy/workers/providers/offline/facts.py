@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from prompt_alchemy.workers.providers.offline.wording import NUMBER_WORDS, dedupe
+from prompt_alchemy.workers.providers.offline.wording import NUMBER_WORDS, dedupe, indefinite
 
 __all__ = ["details", "input_slot", "is_threshold", "stated_audience", "typed_constraints"]
 
@@ -383,7 +383,7 @@ def stated_audience(idea: str) -> str | None:
     # "a bio for my profile, I'm a product manager": the user is who it is about, not who reads it
     age = _LIKE_AGE.search(idea)  # "explain blockchain like I'm five"
     if age:
-        return f"a {NUMBER_WORDS.get(age.group(1).lower(), age.group(1))}-year-old"
+        return indefinite(f"{NUMBER_WORDS.get(age.group(1).lower(), age.group(1))}-year-old")
     like = _LIKE_IM.search(idea) or (None if _ABOUT_THE_USER.search(idea) else _I_AM.search(idea))
     if like:
         return f"the user, {like.group(1).strip()}"

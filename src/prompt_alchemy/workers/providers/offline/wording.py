@@ -52,9 +52,12 @@ def capitalise(text: str) -> str:
 
 
 def indefinite(phrase: str) -> str:
-    """ "upbeat tone" -> "an upbeat tone", "friendly tone" -> "a friendly tone" (by sound: "an honest", "a useful")."""
+    """ "upbeat tone" -> "an upbeat tone", "friendly tone" -> "a friendly tone" (by sound: "an honest", "a useful",
+    "an 8-year-old")."""
     lower = phrase.lower()
-    vowel_sound = lower[:1] in "aeiou" and not lower.startswith(("uni", "use", "usu", "one"))
+    vowel_sound = (lower[:1] in "aeiou" and not lower.startswith(("uni", "use", "usu", "one"))) or bool(
+        re.match(r"8|1[18](?!\d)", lower)  # "an 8-year-old", "an 11-year-old"
+    )
     return ("an " if vowel_sound or lower.startswith(("honest", "honour", "honor", "hour")) else "a ") + phrase
 
 
